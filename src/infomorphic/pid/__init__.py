@@ -1,0 +1,24 @@
+"""Partial information decomposition with the shared-exclusion redundancy measure I^sx.
+
+Makkeh, Gutknecht & Wibral, Phys. Rev. E 103, 032149 (2021).  Everything is in bits.
+
+- :func:`sx_pid`: exact NumPy float64 decomposition of one joint pmf (target on the last axis).
+- :func:`sx_pid_torch`: the same for a batch of dense pmfs in PyTorch, differentiable.
+- :func:`sx_pid_from_samples`: the training path: PID of each neuron's output from binned
+  per-sample sources and per-sample target probabilities, without dense histograms.
+"""
+
+from .lattice import Antichain, Lattice, get_lattice
+from .numpy_sx import SxPIDResult, sx_pid
+from .torch_sx import SxPIDTensors, sx_pid_from_samples, sx_pid_torch
+
+__all__ = [
+    "Antichain",
+    "Lattice",
+    "get_lattice",
+    "sx_pid",
+    "SxPIDResult",
+    "sx_pid_torch",
+    "sx_pid_from_samples",
+    "SxPIDTensors",
+]
