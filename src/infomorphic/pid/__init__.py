@@ -10,7 +10,8 @@ Makkeh, Gutknecht & Wibral, Phys. Rev. E 103, 032149 (2021).  Everything is in b
 
 from .lattice import Antichain, Lattice, get_lattice
 from .numpy_sx import SxPIDResult, sx_pid
-from .torch_sx import SxPIDTensors, sx_pid_from_samples, sx_pid_torch
+from .samples import SampleCells, sample_cells, sx_pid_from_samples
+from .torch_sx import SxPIDTensors, sx_pid_torch
 
 __all__ = [
     "Antichain",
@@ -21,4 +22,6 @@ __all__ = [
     "sx_pid_torch",
     "sx_pid_from_samples",
     "SxPIDTensors",
+    "SampleCells",
+    "sample_cells",
 ]

@@ -1,0 +1,185 @@
+"""Benchmark of the training-time PID workload (never imported by the package).
+
+Workload (SPEC.md section 9 / issue "PID engine"): trivariate neurons, 20 bins per source,
+binary target, a batch of B = 1024 samples with per-sample firing probabilities theta, N
+neurons.  For each N it times, after one discarded warm-up pass, the median over --repeat
+passes of
+
+- estimate: binning -> per-neuron tables (ours: sample_cells + target tables; dense: the full
+  20x20x20x2 soft histogram per neuron),
+- pid: all 18 atoms plus H_res,
+- backward: the gradient of the summed goal sum_j (gamma . atoms_j + gamma_res H_res_j) with
+  respect to theta (unequal random gammas),
+
+for our per-sample engine and for a straightforward dense baseline (dense histogram, union
+probabilities by inclusion-exclusion over dense marginals, autograd), which is what the
+published code does.  Each (method, N) runs in its own subprocess so that its peak RSS is its
+own.  The dense baseline processes neurons in chunks (--dense-chunk) to bound memory; this does
+not change its arithmetic.  Prints one JSON line.
+
+    python benchmarks/bench_pid.py                      # N = 100, 500, 2000 on CPU (2 threads)
+    python benchmarks/bench_pid.py --neurons 100 --repeat 3 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+N_SOURCES = 3
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _inputs(n_neurons: int, batch: int, n_bins: int, device: str, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    bins = torch.randint(0, n_bins, (batch, n_neurons, N_SOURCES), generator=gen)
+    logits = 2 * torch.randn(batch, n_neurons, generator=gen)
+    gamma = torch.rand(19, generator=gen, dtype=torch.float64) * 2 - 1
+    return bins.to(device), logits.to(device), gamma
+
+
+def _run_ours(bins, logits, gamma, n_bins, dtype):
+    from infomorphic.estimate import binary_weights
+    from infomorphic.pid import sample_cells, sx_pid_from_samples
+
+    theta = torch.sigmoid(logits.to(dtype)).requires_grad_(True)
+    g = gamma.to(dtype=dtype, device=theta.device)
+    t0 = time.perf_counter()
+    cells = sample_cells(bins, n_bins, dtype=dtype, validate=False)
+    weights = binary_weights(theta)
+    _sync(str(theta.device))
+    t1 = time.perf_counter()
+    res = sx_pid_from_samples(cells, weights)
+    goal = (res.atoms @ g[:18]).sum() + g[18] * res.residual_entropy.sum()
+    _sync(str(theta.device))
+    t2 = time.perf_counter()
+    goal.backward()
+    _sync(str(theta.device))
+    t3 = time.perf_counter()
+    return (t1 - t0, t2 - t1, t3 - t2), res.atoms.detach(), res.residual_entropy.detach(), theta.grad
+
+
+def _run_dense(bins, logits, gamma, n_bins, dtype, chunk):
+    from infomorphic.estimate import binary_weights, soft_histogram
+    from infomorphic.pid import sx_pid_torch
+
+    theta = torch.sigmoid(logits.to(dtype)).requires_grad_(True)
+    g = gamma.to(dtype=dtype, device=theta.device)
+    times = [0.0, 0.0, 0.0]
+    atoms, hres = [], []
+    for lo in range(0, bins.shape[1], chunk):
+        sl = slice(lo, lo + chunk)
+        t0 = time.perf_counter()
+        pmf = soft_histogram(bins[:, sl], binary_weights(theta[:, sl]), n_bins)
+        _sync(str(theta.device))
+        t1 = time.perf_counter()
+        res = sx_pid_torch(pmf, N_SOURCES, validate=False)
+        goal = (res.atoms @ g[:18]).sum() + g[18] * res.residual_entropy.sum()
+        _sync(str(theta.device))
+        t2 = time.perf_counter()
+        goal.backward()
+        _sync(str(theta.device))
+        t3 = time.perf_counter()
+        for i, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+            times[i] += dt
+        atoms.append(res.atoms.detach())
+        hres.append(res.residual_entropy.detach())
+        del pmf, res, goal
+    return tuple(times), torch.cat(atoms), torch.cat(hres), theta.grad
+
+
+def worker(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    bins, logits, gamma = _inputs(args.n, args.batch, args.bins, args.device, args.seed)
+    if args.method == "ours":
+        run = lambda: _run_ours(bins, logits, gamma, args.bins, dtype)  # noqa: E731
+    else:
+        run = lambda: _run_dense(bins, logits, gamma, args.bins, dtype, args.dense_chunk)  # noqa: E731
+    run()  # warm-up: first touch of fresh memory is slow on these machines
+    samples = [run() for _ in range(args.repeat)]
+    stages = list(zip(*[s[0] for s in samples]))
+    out = {
+        "method": args.method,
+        "N": args.n,
+        "estimate_s": statistics.median(stages[0]),
+        "pid_s": statistics.median(stages[1]),
+        "backward_s": statistics.median(stages[2]),
+    }
+    out["total_s"] = statistics.median([sum(s[0]) for s in samples])
+    if args.method == "dense":
+        _, atoms_ours, hres_ours, grad_ours = _run_ours(bins, logits, gamma, args.bins, dtype)
+        _, atoms, hres, grad = samples[-1]
+        out["max_abs_atom_diff_vs_ours"] = float((atoms - atoms_ours).abs().max())
+        out["max_abs_hres_diff_vs_ours"] = float((hres - hres_ours).abs().max())
+        out["max_abs_grad_diff_vs_ours"] = float((grad - grad_ours).abs().max())
+        out["dense_chunk"] = args.dense_chunk
+    if args.device.startswith("cuda"):
+        out["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--neurons", type=int, nargs="+", default=[100, 500, 2000])
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--bins", type=int, default=20)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dense-chunk", type=int, default=250, help="neurons per dense-baseline chunk")
+    p.add_argument("--no-dense", action="store_true", help="skip the dense baseline")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", choices=["ours", "dense"], help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.method:  # subprocess worker
+        print(json.dumps(worker(args)))
+        return
+    results = []
+    for n in args.neurons:
+        row: dict = {"N": n}
+        for method in ["ours"] + ([] if args.no_dense else ["dense"]):
+            cmd = [sys.executable, __file__, "--method", method, "--n", str(n)]
+            for flag in ("batch", "bins", "repeat", "threads", "dtype", "device", "dense_chunk", "seed"):
+                cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                row[method] = {"error": proc.stderr.strip().splitlines()[-1:]}
+                continue
+            row[method] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"# N={n} {method}: {row[method]}", file=sys.stderr)
+        if "total_s" in row.get("dense", {}) and "total_s" in row.get("ours", {}):
+            row["speedup"] = row["dense"]["total_s"] / row["ours"]["total_s"]
+        results.append(row)
+    print(json.dumps({
+        "benchmark": "pid_training_workload",
+        "sources": N_SOURCES,
+        "bins": args.bins,
+        "batch": args.batch,
+        "dtype": args.dtype,
+        "device": args.device,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "results": results,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""The ``infomorphic`` command line.
+
+One typer app with one subcommand per task; ``main`` is the console-script entry point
+declared in ``pyproject.toml``.  Subcommands:
+
+``pid``
+    Shared-exclusion partial information decomposition (I^sx, Makkeh, Gutknecht & Wibral,
+    Phys. Rev. E 103, 032149, 2021) of a joint distribution read from a file
+    (:mod:`infomorphic.tables`) or taken from the built-in catalogue
+    (:mod:`infomorphic.pid.distributions`).  Every value is in bits.
+
+Malformed input is reported as one line ``error: <message>`` on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import metadata
+from typing import Annotated, NoReturn, Optional, Sequence
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .pid.numpy_sx import SxPIDResult, sx_pid
+from .pid.distributions import CATALOGUE, DESCRIPTIONS
+from .tables import Distribution, example_distribution, read_distribution
+
+__all__ = ["app", "main", "EXIT_USAGE"]
+
+EXIT_USAGE = 2
+"""Exit code for malformed input or options (as click uses for usage errors)."""
+
+_ZERO = 5e-7  # values smaller than this print as 0.000000 (6 decimals)
+
+app = typer.Typer(
+    name="infomorphic",
+    help="Infomorphic networks: neurons that learn local partial-information-decomposition goals.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+class _InputError(Exception):
+    """Bad options given to a command (reported like malformed input)."""
+
+
+def _fail(message: str) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with code 2."""
+    text = " ".join(str(message).split())
+    typer.echo(f"error: {text}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("infomorphic")
+    except metadata.PackageNotFoundError:  # pragma: no cover - only outside an install
+        return "unknown"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"infomorphic {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_version_callback, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Infomorphic networks: neurons that learn local partial-information-decomposition goals."""
+
+
+# ------------------------------------------------------------------------------------ pid
+def _split(text: str | None, option: str) -> list[str] | None:
+    """Parse a comma-separated option value such as ``A,B,C``."""
+    if text is None:
+        return None
+    items = [s.strip() for s in text.split(",")]
+    if not text.strip() or any(not s for s in items):
+        raise _InputError(f"{option} expects comma-separated names like A,B,C, got {text!r}")
+    return items
+
+
+def _fmt(value: float) -> str:
+    """A value in bits with 6 decimals, without ``-0.000000``."""
+    return f"{0.0 if abs(value) < _ZERO else value:.6f}"
+
+
+def _cell(value: float) -> str:
+    text = _fmt(value)
+    return f"[red]{text}[/red]" if text.startswith("-") else text
+
+
+def _join(labels: Sequence[str]) -> str:
+    return ",".join(labels)
+
+
+def _subset_name(subset: Sequence[int], labels: Sequence[str]) -> str:
+    return _join([labels[i] for i in subset])
+
+
+def _payload(name: str, dist: Distribution, result: SxPIDResult) -> dict[str, object]:
+    """JSON-ready record of one decomposition (bits)."""
+    return {
+        "input": name,
+        "kind": dist.kind,
+        "target": dist.target,
+        "source_values": {s: list(v) for s, v in zip(dist.sources, dist.source_values)},
+        "target_values": list(dist.target_values),
+        **result.to_dict(dist.sources),
+    }
+
+
+def _describe(name: str, dist: Distribution, description: str | None) -> str:
+    if description is not None:
+        return f"{name}: {description}"
+    if dist.kind == "samples":
+        return f"{name}: plug-in pmf of {dist.n_rows} samples"
+    if dist.kind == "probabilities":
+        return f"{name}: probability table with {dist.n_rows} rows"
+    return f"{name}: pmf of shape {dist.pmf.shape}"
+
+
+def _print_result(
+    console: Console, name: str, dist: Distribution, result: SxPIDResult, description: str | None
+) -> None:
+    """Human-readable tables of one decomposition."""
+    labels = dist.sources
+    lat = result.lattice
+    shape = " x ".join(str(k) for k in dist.pmf.shape)
+    console.rule(f"[bold]{name}[/bold]")
+    console.print(_describe(name, dist, description), markup=False, highlight=False)
+    console.print(
+        f"sources {', '.join(labels)} -> target {dist.target}, pmf {shape}; unit: bits",
+        markup=False,
+        highlight=False,
+    )
+    atoms = Table(
+        title="I^sx atoms (bits = informative - misinformative)", title_justify="left", show_footer=True
+    )
+    atoms.add_column("atom", footer=f"sum = I({dist.target} : {_join(labels)})")
+    atoms.add_column("bits", justify="right", footer=_fmt(sum(result.atoms.values())))
+    atoms.add_column("informative", justify="right", footer=_fmt(sum(result.informative_atoms.values())))
+    atoms.add_column(
+        "misinformative", justify="right", footer=_fmt(sum(result.misinformative_atoms.values()))
+    )
+    for a in lat.antichains:
+        atoms.add_row(
+            lat.name(a, labels),
+            _cell(result.atoms[a]),
+            _fmt(result.informative_atoms[a]),
+            _fmt(result.misinformative_atoms[a]),
+        )
+    console.print(atoms)
+
+    t = dist.target
+    info = Table(title="entropy and mutual information", title_justify="left", min_width=34)
+    info.add_column("quantity")
+    info.add_column("bits", justify="right")
+    info.add_row(f"H({t})", _fmt(result.target_entropy))
+    for subset, value in result.mutual_information.items():
+        info.add_row(f"I({t} : {_subset_name(subset, labels)})", _fmt(value))
+    info.add_row(f"H({t} | {_join(labels)})", _fmt(result.residual_entropy))
+    console.print(info)
+
+
+def _print_catalogue(console: Console, as_json: bool) -> None:
+    rows = []
+    for name in CATALOGUE:
+        shape = CATALOGUE[name]().shape
+        rows.append(
+            {"name": name, "n_sources": len(shape) - 1, "shape": list(shape),
+             "description": DESCRIPTIONS.get(name, "")}
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="built-in examples (use: infomorphic pid --example NAME)", title_justify="left")
+    table.add_column("name")
+    table.add_column("sources", justify="right")
+    table.add_column("description")
+    for row in rows:
+        table.add_row(str(row["name"]), str(row["n_sources"]), str(row["description"]))
+    console.print(table)
+
+
+def _load(
+    file: str | None,
+    examples: list[str],
+    *,
+    target: str | None,
+    sources: str | None,
+    prob_column: str | None,
+    names: str | None,
+    normalize: bool,
+) -> list[tuple[str, Distribution, str | None]]:
+    """Validate the options and read every requested distribution."""
+    if file is not None and examples:
+        raise _InputError("give either a FILE or --example, not both")
+    if file is None and not examples:
+        raise _InputError("give a FILE or at least one --example NAME (see --list-examples)")
+    labels = _split(names, "--names")
+    source_list = _split(sources, "--sources")
+    if examples:
+        table_only = [
+            flag for flag, value in
+            (("--target", target), ("--sources", sources), ("--prob-column", prob_column))
+            if value is not None
+        ]
+        if table_only:
+            raise _InputError(f"{', '.join(table_only)} only apply to table files (.csv, .json)")
+        return [(n, example_distribution(n, names=labels), DESCRIPTIONS.get(n)) for n in examples]
+    assert file is not None
+    dist = read_distribution(
+        file, target=target, sources=source_list, prob_column=prob_column, names=labels,
+        normalize=normalize,
+    )
+    return [(file, dist, None)]
+
+
+@app.command("pid")
+def pid_command(
+    file: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="FILE",
+            help="Joint distribution: .npy pmf (target on the last axis), or a .csv / .json table "
+            "of samples or probabilities.",
+            show_default=False,
+        ),
+    ] = None,
+    example: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--example", "-e", metavar="NAME",
+            help="Decompose a built-in example instead of a file; repeatable.", show_default=False,
+        ),
+    ] = None,
+    list_examples: Annotated[
+        bool, typer.Option("--list-examples", help="List the built-in examples and exit.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one object, or a list for several examples).")
+    ] = False,
+    target: Annotated[
+        Optional[str],
+        typer.Option(help="Target column of a table (default: the last non-probability column).",
+                     show_default=False),
+    ] = None,
+    sources: Annotated[
+        Optional[str],
+        typer.Option(metavar="A,B,...",
+                     help="Source columns of a table, in order (default: all other columns).",
+                     show_default=False),
+    ] = None,
+    prob_column: Annotated[
+        Optional[str],
+        typer.Option("--prob-column", metavar="NAME",
+                     help="Probability column of a table (default: a column named p, prob, "
+                     "probability, P or mass; without one, rows are samples).", show_default=False),
+    ] = None,
+    names: Annotated[
+        Optional[str],
+        typer.Option(metavar="F,C,L",
+                     help="Source labels for atom names (default: F,C,L,M; column names for tables).",
+                     show_default=False),
+    ] = None,
+    normalize: Annotated[
+        bool,
+        typer.Option("--normalize", help="Rescale a pmf / probability column that does not sum to 1."),
+    ] = False,
+) -> None:
+    """Partial information decomposition (I^sx, in bits) of a joint distribution.
+
+    Examples: infomorphic pid --example xor3 --example and;
+    infomorphic pid data.csv --target T --sources A,B
+    """
+    console = Console()
+    examples = list(example or [])
+    try:
+        if list_examples:
+            if file is not None or examples:
+                raise _InputError("--list-examples takes no FILE or --example")
+            _print_catalogue(console, json_output)
+            return
+        inputs = _load(
+            file, examples, target=target, sources=sources, prob_column=prob_column,
+            names=names, normalize=normalize,
+        )
+        results = [(name, dist, sx_pid(dist.pmf), desc) for name, dist, desc in inputs]
+    except (_InputError, ValueError, csv.Error) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        _fail(f"cannot read {exc.filename or file}: {reason}")
+
+    if json_output:
+        payloads = [_payload(name, dist, result) for name, dist, result, _ in results]
+        typer.echo(json.dumps(payloads[0] if len(payloads) == 1 else payloads, indent=2))
+        return
+    for i, (name, dist, result, desc) in enumerate(results):
+        if i:
+            console.print()
+        _print_result(console, name, dist, result, desc)
+
+
+def main() -> None:
+    """Console-script entry point: run the ``infomorphic`` app."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,321 @@
+"""The training path: I^sx PID of every neuron from binned samples, without dense histograms.
+
+Each of ``B`` samples sits, for neuron ``j``, in one source cell ``s_b`` (its bin indices) and
+carries target probabilities ``w_b(t) = p(t | b)`` (for a binary neuron ``(1 - theta,
+theta)``).  The plug-in pmf is ``p(s, t) = (1/B) sum_b [s_b = s] w_b(t)`` and is
+differentiable in ``w``; bin indices carry no gradient.
+
+Only occupied cells contribute to the I^sx sums, so an average over cells is an average over
+samples, ``sum_{s,t} p(s,t) f(s,t) = (1/B) sum_b sum_t w_b(t) f(s_b, t)``.  The marginals
+``P(S_U = s_U, t)`` needed at ``s_b`` are gathered from per-neuron tables: dense for small
+source subsets, rank-compressed (at most ``B`` distinct cells per neuron) for large ones.
+
+Antichains are grouped by the sources they involve.  A group whose joint table has at most
+``B`` cells (e.g. one or two sources with 20 bins each) is evaluated on that small dense
+table; the others (those involving all three sources, for the trivariate neuron) are
+evaluated per sample by a custom autograd function whose backward pass is written out:
+
+    d/dm_bt sum_{b',t'} m_b't' log2 P(E(s_b'), t')
+        = log2 P(E(s_b), t) + (1/ln 2) sum_U c_U sum_{b': s_b'U = s_bU} m_b't / P(E(s_b'), t)
+
+(the inner sum is a scatter into the subset table and a gather back), so the backward pass
+costs about as much as the forward pass and stores only two per-sample tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from .checks import check_n_sources
+from .lattice import Lattice, get_lattice
+from .torch_sx import SxPIDTensors, _finish, _lattice_tensors, dense_sums
+
+__all__ = ["SampleCells", "sample_cells", "sx_pid_from_samples"]
+
+_INV_LN2 = 1.4426950408889634
+
+
+def _rank_within_rows(key: Tensor) -> Tensor:
+    """Replace each row's values by their rank among the row's distinct values (0-based).
+
+    Shape: ``(N, B) -> (N, B)``, ranks in ``[0, B)``.
+    """
+    sorted_key, perm = key.sort(dim=1)
+    new = torch.ones_like(sorted_key, dtype=torch.bool)
+    new[:, 1:] = sorted_key[:, 1:] != sorted_key[:, :-1]
+    ranks = new.cumsum(1) - 1
+    return torch.empty_like(key).scatter_(1, perm, ranks)
+
+
+@dataclass(frozen=True)
+class _DenseGroup:
+    subset: tuple[int, ...]  # the sources all antichains of the group involve
+    positions: tuple[int, ...]  # their positions on the lattice's atom axis
+    local_subsets: tuple[tuple[int, ...], ...]  # subsets of `subset`, in local indices
+    coeffs: Any  # numpy (len(local_subsets), len(positions))
+
+
+@dataclass(frozen=True)
+class SampleCells:
+    """Where each sample sits, per neuron and source subset: the source side of the estimate.
+
+    Built by :func:`sample_cells` without gradient; independent of the target weights, so
+    one instance serves any number of weight tensors (e.g. the forward and the goal pass).
+
+    Attributes
+    ----------
+    lattice:
+        Lattice of the ``n`` sources.
+    keys:
+        Per source subset (lattice order), ``(N, B)`` int64 cell index of each sample in that
+        subset's table, and the table size (dense index, or rank among distinct cells).
+    dense_keys:
+        Per dense group: ``(N, B)`` dense cell index into the group's joint table.
+    log_event:
+        ``(N, B, A_s)``: ``log2 P(E_alpha(s_b))`` of the per-sample antichains (bits).
+    """
+
+    lattice: Lattice
+    sizes: tuple[int, ...]
+    n_samples: int
+    keys: tuple[tuple[Tensor, int], ...]
+    dense_groups: tuple[_DenseGroup, ...]
+    dense_keys: tuple[Tensor, ...]
+    sample_positions: tuple[int, ...]
+    sample_coeffs: Tensor
+    log_event: Tensor
+
+
+def _plan(lat: Lattice, sizes: Sequence[int], n_samples: int) -> tuple[list[_DenseGroup], list[int]]:
+    """Split antichains into dense groups (small joint table) and per-sample ones."""
+    import numpy as np
+
+    by_union: dict[tuple[int, ...], list[int]] = {}
+    for pos, alpha in enumerate(lat.antichains):
+        by_union.setdefault(lat.source_union(alpha), []).append(pos)
+    dense: list[_DenseGroup] = []
+    per_sample: list[int] = []
+    sub_index = {s: k for k, s in enumerate(lat.subsets)}
+    for union, positions in by_union.items():
+        cells = int(np.prod([sizes[i] for i in union]))
+        if cells > n_samples:
+            per_sample.extend(positions)
+            continue
+        local = [s for s in lat.subsets if set(s) <= set(union)]
+        coeffs = lat.union_coeffs[np.ix_(positions, [sub_index[s] for s in local])].T
+        local_idx = tuple(tuple(union.index(i) for i in s) for s in local)
+        dense.append(_DenseGroup(union, tuple(positions), local_idx, coeffs.astype(np.float64)))
+    return dense, sorted(per_sample)
+
+
+def sample_cells(
+    bins: Tensor, n_bins: int | Sequence[int], *, dtype: torch.dtype = torch.float32, validate: bool = True
+) -> SampleCells:
+    """Index every sample into the marginal tables of every source subset (no gradient).
+
+    Parameters
+    ----------
+    bins:
+        Integer tensor ``(B, N, n)``: bin of source ``i`` for sample ``b`` at neuron ``j``.
+    n_bins:
+        Bins per source (one int, or one per source).
+    dtype:
+        Floating dtype of the probabilities that will be computed.
+    validate:
+        Check shapes and bin ranges (one device sync).
+    """
+    if bins.ndim != 3:
+        raise ValueError(f"bins must have shape (B, N, n_sources), got {tuple(bins.shape)}")
+    n_samples, n_neurons, n = bins.shape
+    check_n_sources(n)
+    if bins.is_floating_point() or bins.is_complex() or bins.dtype == torch.bool:
+        raise ValueError(f"bins must be an integer tensor, got {bins.dtype}")
+    sizes = tuple([int(n_bins)] * n if isinstance(n_bins, int) else [int(k) for k in n_bins])
+    if len(sizes) != n or min(sizes) < 1:
+        raise ValueError(f"n_bins must be a positive int or {n} positive ints, got {n_bins!r}")
+    if n_samples == 0 or n_neurons == 0:
+        raise ValueError(f"need at least one sample and one neuron, got bins of shape {tuple(bins.shape)}")
+    with torch.no_grad():
+        if validate:
+            lo = bins.amin(dim=(0, 1)).tolist()
+            hi = bins.amax(dim=(0, 1)).tolist()
+            for i in range(n):
+                if lo[i] < 0 or hi[i] >= sizes[i]:
+                    raise ValueError(
+                        f"bins of source {i} range over [{lo[i]}, {hi[i]}], outside [0, {sizes[i] - 1}]"
+                    )
+        lat = get_lattice(n)
+        idx = bins.transpose(0, 1).long()  # (N, B, n)
+        keys: list[tuple[Tensor, int]] = []
+        dense_key: dict[tuple[int, ...], Tensor] = {}
+        for subset in lat.subsets:
+            key = idx[..., subset[0]].clone()
+            size = sizes[subset[0]]
+            for i in subset[1:]:
+                key = key * sizes[i] + idx[..., i]
+                size *= sizes[i]
+            if size > n_samples:
+                keys.append((_rank_within_rows(key), n_samples))
+            else:
+                keys.append((key, size))
+                dense_key[subset] = key
+        dense_groups, per_sample = _plan(lat, sizes, n_samples)
+        coeffs_all, _ = _lattice_tensors(lat, torch.empty(0, dtype=dtype, device=bins.device))
+        sample_coeffs = coeffs_all[:, per_sample].contiguous()
+        ones = torch.full((n_neurons, n_samples), 1.0 / n_samples, dtype=dtype, device=bins.device)
+        if per_sample:
+            marg = torch.stack(
+                [torch.zeros(n_neurons, size, dtype=dtype, device=bins.device)
+                 .scatter_add_(1, key, ones).gather(1, key) for key, size in keys],
+                dim=-1,
+            )
+            log_event = torch.log2(marg @ sample_coeffs)  # (N, B, A_s); P(E) >= 1/B > 0
+        else:
+            log_event = torch.zeros(n_neurons, n_samples, 0, dtype=dtype, device=bins.device)
+    return SampleCells(
+        lattice=lat,
+        sizes=sizes,
+        n_samples=n_samples,
+        keys=tuple(keys),
+        dense_groups=tuple(dense_groups),
+        dense_keys=tuple(dense_key[g.subset] for g in dense_groups),
+        sample_positions=tuple(per_sample),
+        sample_coeffs=sample_coeffs,
+        log_event=log_event,
+    )
+
+
+class _PerSampleCondSum(torch.autograd.Function):
+    """``sum_{b,t} m_bt log2 P(t | E_alpha(s_b))`` per neuron and antichain, with a hand-written backward."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, mass: Tensor, log_event: Tensor, coeffs: Tensor, keys: tuple[tuple[Tensor, int], ...]
+    ) -> Tensor:
+        n_neurons, n_samples, n_t = mass.shape
+        expanded = [(key.unsqueeze(-1).expand(-1, -1, n_t), size) for key, size in keys]
+        marg_t = torch.stack(
+            [mass.new_zeros(n_neurons, size, n_t).scatter_add_(1, key, mass).gather(1, key)
+             for key, size in expanded],
+            dim=-1,
+        )  # (N, B, T, K)
+        p_event_t = marg_t @ coeffs  # (N, B, T, A)
+        valid = p_event_t > 0
+        safe = torch.where(valid, p_event_t, torch.ones((), dtype=mass.dtype, device=mass.device))
+        log_cond = torch.log2(safe).sub_(log_event.unsqueeze(2)).mul_(valid)
+        n_atoms = log_cond.shape[-1]
+        out = torch.bmm(mass.reshape(n_neurons, 1, -1), log_cond.reshape(n_neurons, -1, n_atoms)).squeeze(1)
+        ctx.save_for_backward(mass, safe, log_cond, coeffs)
+        ctx.expanded = expanded
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        mass, safe, log_cond, coeffs = ctx.saved_tensors
+        n_neurons, n_samples, n_t, n_atoms = log_cond.shape
+        grad = grad.contiguous()
+        out = torch.bmm(log_cond.reshape(n_neurons, -1, n_atoms), grad.unsqueeze(-1)).reshape(mass.shape)
+        ratio = (mass.unsqueeze(-1) / safe).mul_((grad * _INV_LN2)[:, None, None, :])
+        per_subset = ratio @ coeffs.T  # (N, B, T, K)
+        for k, (key, size) in enumerate(ctx.expanded):
+            table = mass.new_zeros(n_neurons, size, n_t).scatter_add_(1, key, per_subset[..., k])
+            out = out + table.gather(1, key)
+        return out, None, None, None
+
+
+def sx_pid_from_samples(
+    bins: Tensor | SampleCells,
+    weights: Tensor,
+    n_bins: int | Sequence[int] | None = None,
+    *,
+    parts: bool = False,
+    validate: bool = True,
+) -> SxPIDTensors:
+    """I^sx PID of each neuron from binned samples and per-sample target probabilities.
+
+    The plug-in pmf of neuron ``j`` is ``p_j(s, t) = (1/B) sum_b [bins[b, j] = s] weights[b, j, t]``.
+    The result equals :func:`~infomorphic.pid.torch_sx.sx_pid_torch` of that dense pmf (up to
+    rounding) and is differentiable with respect to ``weights``.
+
+    Parameters
+    ----------
+    bins:
+        Integer tensor ``(B, N, n)`` of bin indices, or a :class:`SampleCells` made from it.
+    weights:
+        Float tensor ``(B, N, |T|)``: ``p(t | sample)``; rows sum to 1 (for a binary neuron
+        ``(1 - theta, theta)``, see :func:`infomorphic.estimate.binary_weights`).  The source
+        marginals are taken as counts / B, so gradients are those of weights kept on the
+        simplex (parameterise them, e.g. by a sigmoid or softmax, as neurons do).
+    n_bins:
+        Bins per source (needed when ``bins`` is a tensor).
+    parts:
+        Also return informative / misinformative atoms.
+    validate:
+        Check shapes and bin ranges.
+
+    Returns
+    -------
+    SxPIDTensors
+        Atoms ``(N, n_atoms)`` and redundancies in bits, entropies ``(N,)``.
+
+    Shape
+    -----
+    Time and memory ``O(N * B * |T| * A_s)`` with ``A_s`` the antichains involving sources
+    whose joint table exceeds ``B`` cells (9 of 18 for three sources with 20 bins each).
+    """
+    if isinstance(bins, SampleCells):
+        cells = bins
+    else:
+        if n_bins is None:
+            raise ValueError("n_bins is required when bins is a tensor")
+        cells = sample_cells(bins, n_bins, dtype=weights.dtype, validate=validate)
+    n_neurons = cells.keys[0][0].shape[0]
+    if weights.ndim != 3 or weights.shape[:2] != (cells.n_samples, n_neurons):
+        raise ValueError(
+            f"weights must have shape (B, N, |T|) = ({cells.n_samples}, {n_neurons}, |T|) to match "
+            f"the bins, got {tuple(weights.shape)}"
+        )
+    if not weights.is_floating_point():
+        raise ValueError(f"weights must be floating point, got {weights.dtype}")
+    lat = cells.lattice
+    _, moebius = _lattice_tensors(lat, weights)
+    mass = weights.transpose(0, 1) / cells.n_samples  # (N, B, T)
+    n_t = mass.shape[-1]
+    p_t = mass.sum(1)
+
+    cond_parts: list[Tensor] = []
+    plus_parts: list[Tensor] = []
+    order: list[int] = []
+    for group, key in zip(cells.dense_groups, cells.dense_keys):
+        shape = [cells.sizes[i] for i in group.subset]
+        size = 1
+        for s in shape:
+            size *= s
+        index = key.unsqueeze(-1).expand(-1, -1, n_t)
+        table = mass.new_zeros(n_neurons, size, n_t).scatter_add(1, index, mass)
+        coeffs = torch.as_tensor(group.coeffs, dtype=mass.dtype, device=mass.device)
+        cond, plus = dense_sums(
+            table.reshape(n_neurons, *shape, n_t), len(shape), group.local_subsets, coeffs, parts=parts
+        )
+        cond_parts.append(cond)
+        if plus is not None:
+            plus_parts.append(plus)
+        order.extend(group.positions)
+    if cells.sample_positions:
+        coeffs = cells.sample_coeffs.to(mass.dtype)
+        log_event = cells.log_event.to(mass.dtype)
+        cond_parts.append(_PerSampleCondSum.apply(mass, log_event, coeffs, cells.keys))
+        if parts:
+            per_sample = mass.sum(-1).unsqueeze(1)  # (N, 1, B)
+            plus_parts.append(-torch.bmm(per_sample, log_event).squeeze(1))
+        order.extend(cells.sample_positions)
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    inverse = inverse.to(mass.device)
+    cond_sum = torch.cat(cond_parts, -1).index_select(-1, inverse)
+    plus_sum = torch.cat(plus_parts, -1).index_select(-1, inverse) if parts else None
+    return _finish(lat, cond_sum, plus_sum, p_t, moebius)

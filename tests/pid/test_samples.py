@@ -1,0 +1,124 @@
+"""The training path from samples: equal to the dense engine, gradients checked."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from infomorphic.estimate import binary_weights, soft_histogram
+from infomorphic.pid import get_lattice, sample_cells, sx_pid_from_samples, sx_pid_torch
+
+
+def _inputs(batch: int, neurons: int, n: int, n_bins: int, seed: int, n_t: int = 2):
+    gen = torch.Generator().manual_seed(seed)
+    bins = torch.randint(0, n_bins, (batch, neurons, n), generator=gen)
+    raw = torch.rand(batch, neurons, n_t, generator=gen, dtype=torch.float64) + 0.01
+    return bins, raw / raw.sum(-1, keepdim=True)
+
+
+@pytest.mark.parametrize(
+    "batch, neurons, n, n_bins, n_t",
+    [
+        (256, 4, 3, 6, 2),  # all tables dense (216 <= 256 cells)
+        (64, 3, 3, 20, 2),  # pairs and the triple per sample (400 > 64)
+        (512, 3, 3, 20, 2),  # pairs dense, triple per sample: the training layout
+        (300, 3, 2, 20, 3),  # bivariate, three target values
+        (128, 2, 4, 3, 2),
+        (200, 2, 4, 10, 2),
+        (40, 2, 3, 4, 2),  # few samples: some cells empty, others shared
+    ],
+)
+def test_sx_pid_from_samples_matches_dense(batch: int, neurons: int, n: int, n_bins: int, n_t: int) -> None:
+    bins, weights = _inputs(batch, neurons, n, n_bins, seed=batch + n, n_t=n_t)
+    # per-sample target probabilities live on the simplex: differentiate through a softmax
+    logits = weights.log().requires_grad_(True)
+    weights = torch.softmax(logits, -1)
+    ours = sx_pid_from_samples(bins, weights, n_bins, parts=True)
+    dense = sx_pid_torch(soft_histogram(bins, weights, n_bins), n, parts=True)
+    assert ours.atoms.shape == (neurons, len(get_lattice(n)))
+    for name in ("atoms", "redundancies", "informative_atoms", "misinformative_atoms"):
+        assert torch.allclose(getattr(ours, name), getattr(dense, name), atol=1e-11), name
+    assert torch.allclose(ours.residual_entropy, dense.residual_entropy, atol=1e-12)
+    gen = torch.Generator().manual_seed(1)
+    gamma = torch.rand(ours.atoms.shape[-1], generator=gen, dtype=torch.float64) * 2 - 1
+    g_ours, = torch.autograd.grad(
+        (ours.atoms @ gamma + 0.3 * ours.residual_entropy).sum(), logits, retain_graph=True
+    )
+    g_dense, = torch.autograd.grad((dense.atoms @ gamma + 0.3 * dense.residual_entropy).sum(), logits)
+    assert torch.allclose(g_ours, g_dense, atol=1e-11)
+
+
+@pytest.mark.parametrize("n, n_bins", [(3, 5), (2, 4), (4, 2)])
+def test_sx_pid_from_samples_gradcheck(n: int, n_bins: int) -> None:
+    """The hand-written backward pass against finite differences of the goal."""
+    gen = torch.Generator().manual_seed(n)
+    batch = 12
+    bins = torch.randint(0, n_bins, (batch, 2, n), generator=gen)
+    logits = torch.randn(batch, 2, generator=gen, dtype=torch.float64).requires_grad_(True)
+    gamma = torch.rand(len(get_lattice(n)), generator=gen, dtype=torch.float64) * 2 - 1
+
+    def goal(z: torch.Tensor) -> torch.Tensor:
+        res = sx_pid_from_samples(bins, binary_weights(torch.sigmoid(z)), n_bins)
+        return res.atoms @ gamma + 0.2 * res.residual_entropy
+
+    assert torch.autograd.gradcheck(goal, (logits,), eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def test_sx_pid_from_samples_float32_close_to_float64() -> None:
+    bins, weights = _inputs(1024, 8, 3, 20, seed=5)
+    a64 = sx_pid_from_samples(bins, weights, 20).atoms
+    a32 = sx_pid_from_samples(bins, weights.float(), 20).atoms
+    assert float((a32.double() - a64).abs().max()) < 1e-5
+
+
+def test_sx_pid_from_samples_saturated_theta_keeps_gradients_finite() -> None:
+    gen = torch.Generator().manual_seed(0)
+    bins = torch.randint(0, 20, (256, 4, 3), generator=gen)
+    logits = (torch.randn(256, 4, generator=gen) * 60).requires_grad_(True)  # sigmoid hits exactly 0 / 1
+    theta = torch.sigmoid(logits)
+    assert bool(((theta == 0) | (theta == 1)).any())
+    res = sx_pid_from_samples(bins, binary_weights(theta), 20)
+    (res.atoms @ torch.linspace(-1, 1, 18) + res.residual_entropy).sum().backward()
+    assert torch.isfinite(res.atoms).all() and torch.isfinite(logits.grad).all()
+
+
+def test_sample_cells_reusable_for_several_weights() -> None:
+    bins, weights = _inputs(200, 3, 3, 8, seed=2)
+    cells = sample_cells(bins, 8, dtype=torch.float64)
+    first = sx_pid_from_samples(cells, weights).atoms
+    second = sx_pid_from_samples(cells, weights.flip(-1)).atoms
+    assert torch.allclose(first, sx_pid_from_samples(bins, weights, 8).atoms)
+    assert torch.allclose(second, sx_pid_from_samples(bins, weights.flip(-1), 8).atoms)
+
+
+def test_sx_pid_from_samples_locality() -> None:
+    """Each neuron's atoms depend only on its own weights: the Jacobian is block diagonal."""
+    bins, weights = _inputs(64, 3, 3, 5, seed=9)
+    weights.requires_grad_(True)
+    atoms = sx_pid_from_samples(bins, weights, 5).atoms
+    grad, = torch.autograd.grad(atoms[1].sum(), weights)
+    assert grad[:, [0, 2]].abs().max() == 0
+    assert grad[:, 1].abs().max() > 0
+
+
+@pytest.mark.parametrize(
+    "bins_shape, weights_shape, n_bins, match",
+    [
+        ((8, 2, 3), (8, 3, 2), 4, "weights must have shape"),
+        ((8, 2), (8, 2, 2), 4, "bins must have shape"),
+        ((8, 2, 1), (8, 2, 2), 4, "at least 2 sources"),
+        ((8, 2, 5), (8, 2, 2), 4, "at most 4 sources"),
+        ((8, 2, 3), (8, 2, 2), [4, 4], "n_bins must be"),
+        ((8, 2, 3), (8, 2, 2), 2, "outside"),
+    ],
+)
+def test_sx_pid_from_samples_rejects_bad_input(bins_shape, weights_shape, n_bins, match) -> None:
+    bins = torch.randint(0, 4, bins_shape)
+    weights = torch.full(weights_shape, 0.5)
+    with pytest.raises(ValueError, match=match):
+        sx_pid_from_samples(bins, weights, n_bins)
+
+
+def test_sx_pid_from_samples_rejects_float_bins() -> None:
+    with pytest.raises(ValueError, match="integer"):
+        sx_pid_from_samples(torch.zeros(4, 2, 3), torch.full((4, 2, 2), 0.5), 3)
