@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:  # torch is imported where it is used, so NumPy-only analysis starts fast
+    from torch import Tensor
 
 __all__ = [
     "plugin_pmf",
@@ -81,6 +84,8 @@ def bin_fixed(x: Tensor, n_bins: int, low: float, high: float) -> Tensor:
 
     Shape: any; returns an int64 tensor of the same shape with values in ``[0, n_bins)``.
     """
+    import torch
+
     if n_bins < 1 or not high > low:
         raise ValueError(f"need n_bins >= 1 and high > low, got n_bins={n_bins}, range=({low}, {high})")
     with torch.no_grad():
@@ -96,6 +101,8 @@ def bin_adaptive(x: Tensor, n_bins: int, dim: int = 0) -> Tensor:
 
     Shape: any; returns int64 of the same shape with values in ``[0, n_bins)``.
     """
+    import torch
+
     with torch.no_grad():
         scale = x.detach().abs().amax(dim=dim, keepdim=True)
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
@@ -109,6 +116,8 @@ def binary_weights(theta: Tensor) -> Tensor:
 
     Shape: ``(*) -> (*, 2)``.
     """
+    import torch
+
     return torch.stack([1 - theta, theta], dim=-1)
 
 
@@ -120,6 +129,8 @@ def soft_histogram(bins: Tensor, weights: Tensor, n_bins: int | Sequence[int]) -
     Shape: bins ``(B, N, n)`` int, weights ``(B, N, |T|)`` -> ``(N, n_1, ..., n_n, |T|)``.
     Memory grows as ``N * prod(n_i) * |T|``; the training path avoids it.
     """
+    import torch
+
     n_samples, n_neurons, n = bins.shape
     sizes = [int(n_bins)] * n if isinstance(n_bins, int) else [int(k) for k in n_bins]
     if len(sizes) != n:

@@ -6,12 +6,21 @@ Makkeh, Gutknecht & Wibral, Phys. Rev. E 103, 032149 (2021).  Everything is in b
 - :func:`sx_pid_torch`: the same for a batch of dense pmfs in PyTorch, differentiable.
 - :func:`sx_pid_from_samples`: the training path: PID of each neuron's output from binned
   per-sample sources and per-sample target probabilities, without dense histograms.
+
+The PyTorch parts are imported on first use, so NumPy-only analysis starts fast.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from .lattice import Antichain, Lattice, get_lattice
 from .numpy_sx import SxPIDResult, sx_pid
-from .samples import SampleCells, sample_cells, sx_pid_from_samples
-from .torch_sx import SxPIDTensors, sx_pid_torch
+
+if TYPE_CHECKING:
+    from .samples import SampleCells, sample_cells, sx_pid_from_samples
+    from .torch_sx import SxPIDTensors, sx_pid_torch
 
 __all__ = [
     "Antichain",
@@ -20,8 +29,22 @@ __all__ = [
     "sx_pid",
     "SxPIDResult",
     "sx_pid_torch",
-    "sx_pid_from_samples",
     "SxPIDTensors",
-    "SampleCells",
+    "sx_pid_from_samples",
     "sample_cells",
+    "SampleCells",
 ]
+
+_LAZY = {
+    "sx_pid_torch": ".torch_sx",
+    "SxPIDTensors": ".torch_sx",
+    "sx_pid_from_samples": ".samples",
+    "sample_cells": ".samples",
+    "SampleCells": ".samples",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
