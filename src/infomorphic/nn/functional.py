@@ -1,0 +1,124 @@
+"""Stateless pieces of an infomorphic neuron: aggregate -> activate -> fire.
+
+Schneider et al. (2024), appendix A.4; Makkeh et al. (2025).  Each input class (feedforward
+F, context C, lateral L) is aggregated per neuron by a weighted sum plus bias; an activation
+function combines the aggregates, with F driving and C / L modulating; a sigmoid gives the
+firing probability theta, and hidden neurons emit +1 with probability theta, else -1.
+
+The modules in :mod:`infomorphic.nn.layer` hold parameters and delegate here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "aggregate",
+    "bivariate_activation",
+    "trivariate_activation",
+    "feedforward_activation",
+    "ACTIVATIONS",
+    "ACTIVATION_DEFAULTS",
+    "resolve_activation",
+    "sample_binary",
+    "lateral_mask",
+]
+
+Activation = Callable[..., Tensor]
+
+
+def aggregate(x: Tensor, weight: Tensor, bias: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    """Weighted sum of one input class per neuron: ``x @ (weight * mask).T + bias``.
+
+    Shape: x ``(B, in)``, weight and mask ``(N, in)``, bias ``(N,)`` -> ``(B, N)``.
+    Masked weights receive exactly zero gradient.
+    """
+    w = weight if mask is None else weight * mask
+    return torch.nn.functional.linear(x, w, bias)
+
+
+def feedforward_activation(f: Tensor, *modulators: Tensor) -> Tensor:
+    """``A = f``: a purely feedforward neuron (the context only enters through the goal)."""
+    return f
+
+
+def bivariate_activation(f: Tensor, c: Tensor, *, k1: float = 0.5, k2: float = 2.0) -> Tensor:
+    """Receptive/contextual activation ``A(f, c) = f * [k1 + (1 - k1) * 2 sigmoid(k2 f c)]``.
+
+    ``k1 = 1`` gives ``A = f`` (no modulation); with ``c = 0`` it reduces to ``f`` for any k1.
+    """
+    return f * (k1 + (1.0 - k1) * 2.0 * torch.sigmoid(k2 * f * c))
+
+
+def trivariate_activation(
+    f: Tensor,
+    c: Tensor,
+    l: Tensor,  # noqa: E741 - the lateral aggregate is called L in the papers
+    *,
+    alpha1: float = 0.1,
+    alpha2: float = 0.1,
+    beta1: float = 2.0,
+    beta2: float = 2.0,
+) -> Tensor:
+    """``A(f, c, l) = f * [(1 - a1 - a2) + a1 sigmoid(b1 f c) + a2 sigmoid(b2 f l)]``."""
+    return f * (
+        (1.0 - alpha1 - alpha2)
+        + alpha1 * torch.sigmoid(beta1 * f * c)
+        + alpha2 * torch.sigmoid(beta2 * f * l)
+    )
+
+
+ACTIVATIONS: Mapping[str, Activation] = {
+    "feedforward": feedforward_activation,
+    "bivariate": bivariate_activation,
+    "trivariate": trivariate_activation,
+}
+"""Built-in activations by name; pass any callable ``(f, *modulators, **params)`` for your own."""
+
+ACTIVATION_DEFAULTS: Mapping[str, Mapping[str, float]] = {
+    "feedforward": {},
+    "bivariate": {"k1": 0.5, "k2": 2.0},
+    "trivariate": {"alpha1": 0.1, "alpha2": 0.1, "beta1": 2.0, "beta2": 2.0},
+}
+
+
+def resolve_activation(activation: str | Activation) -> Activation:
+    """A built-in activation by name, or the given callable; ``ValueError`` lists the names."""
+    if callable(activation):
+        return activation
+    try:
+        return ACTIVATIONS[activation]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)} or pass a callable"
+        ) from None
+
+
+def sample_binary(theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Stochastic binary output: +1 with probability ``theta``, else -1 (no gradient).
+
+    Shape: any -> same, dtype of ``theta``.
+    """
+    u = torch.rand(theta.shape, generator=generator, device=theta.device, dtype=theta.dtype)
+    return torch.where(u < theta.detach(), 1.0, -1.0).to(theta.dtype)
+
+
+def lateral_mask(
+    n_neurons: int, max_partners: int | None = None, generator: torch.Generator | None = None
+) -> Tensor:
+    """Lateral connectivity without self-connections: all-to-all, or ``max_partners`` random ones.
+
+    Returns a float ``(N, N)`` mask; row ``j`` marks the neurons whose output neuron ``j`` sees.
+    """
+    mask = 1.0 - torch.eye(n_neurons)
+    if max_partners is None or max_partners >= n_neurons - 1:
+        return mask
+    if max_partners < 0:
+        raise ValueError(f"max_partners must be >= 0, got {max_partners}")
+    scores = torch.rand(n_neurons, n_neurons, generator=generator)
+    scores.fill_diagonal_(-1.0)  # never pick yourself
+    keep = scores.topk(max_partners, dim=1).indices
+    return torch.zeros(n_neurons, n_neurons).scatter_(1, keep, 1.0)
