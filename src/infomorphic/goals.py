@@ -237,13 +237,17 @@ def _parse_terms(expression: str, labels: tuple[str, ...]) -> dict[str, float]:
             i += 1
         elif sums:
             tok = tokens[i]
-            raise _expression_error(expression, tok.start, tok.end, f"expected '+' or '-' before {tok.text!r}")
+            raise _expression_error(
+                expression, tok.start, tok.end, f"expected '+' or '-' before {tok.text!r}"
+            )
         coefficient = 1.0
         if i < len(tokens) and tokens[i].kind == "num":
             coefficient = float(tokens[i].text)
             if not math.isfinite(coefficient):
                 tok = tokens[i]
-                raise _expression_error(expression, tok.start, tok.end, f"coefficient {tok.text!r} is not finite")
+                raise _expression_error(
+                    expression, tok.start, tok.end, f"coefficient {tok.text!r} is not finite"
+                )
             i += 1
             if i < len(tokens) and tokens[i].kind == "star":
                 i += 1
@@ -263,8 +267,9 @@ def _parse_terms(expression: str, labels: tuple[str, ...]) -> dict[str, float]:
                 name = _canonical(tok.text, labels)
             except ValueError as err:
                 raise _expression_error(
-                    expression, tok.start, tok.end, f"unknown atom {tok.text!r}", _valid_names(labels), str(err)
-                ) from None
+                    expression, tok.start, tok.end, f"unknown atom {tok.text!r}",
+                    hint=_valid_names(labels), detail=str(err),
+                ) from None  # fmt: skip
         elif tok.kind == "name":
             if tok.text != H_RES:
                 raise _expression_error(
@@ -351,7 +356,8 @@ def atom_meaning(atom: str, sources: Sequence[str] = "FCL") -> str:
         names = _join_and([group(m) for m in groups])
         if len(groups) == 2:
             return f"available from either of the {kind} {names} taken jointly"
-        return f"available from any of the {_NUMBER_WORDS.get(len(groups), str(len(groups)))} {kind} {names} taken jointly"
+        count = _NUMBER_WORDS.get(len(groups), str(len(groups)))
+        return f"available from any of the {count} {kind} {names} taken jointly"
     pieces = [f"{s} alone" for s in singles]
     pieces += [f"{_join_and([labels[i] for i in m])} taken together" for m in groups]
     return "available from " + " and also from ".join(pieces)
@@ -497,7 +503,8 @@ class Goal:
             )
         lat = self.lattice
         renamed = {
-            H_RES if k == H_RES else lat.name(lat.parse(k, self.sources), labels): v for k, v in self.gamma.items()
+            H_RES if k == H_RES else lat.name(lat.parse(k, self.sources), labels): v
+            for k, v in self.gamma.items()
         }
         return Goal(labels, renamed)
 
@@ -547,14 +554,16 @@ class Goal:
             raise ValueError(f"a goal vector must be a sequence of numbers, got the string {values!r}")
         ndim = getattr(values, "ndim", 1)
         if ndim != 1:
-            raise ValueError(f"a goal vector must be one-dimensional, got shape {tuple(getattr(values, 'shape', ()))}")
+            shape = tuple(getattr(values, "shape", ()))
+            raise ValueError(f"a goal vector must be one-dimensional, got shape {shape}")
         numbers = list(values)
         if sources is None:
             by_length = {4: "FC", 5: "FC", 18: "FCL", 19: "FCL"}
             if len(numbers) not in by_length:
                 raise ValueError(
-                    f"a goal vector needs 4 or 5 values (bivariate: {', '.join(paper_order('FC'))}[, {H_RES}]) "
-                    f"or 18 or 19 values (trivariate, canonical atom order[, {H_RES}]), got {len(numbers)}"
+                    f"a goal vector needs 4 or 5 values (bivariate: {', '.join(paper_order('FC'))}"
+                    f"[, {H_RES}]) or 18 or 19 values (trivariate, canonical atom order[, {H_RES}]), "
+                    f"got {len(numbers)}"
                 )
             sources = by_length[len(numbers)]
         labels = _labels(sources)

@@ -1,0 +1,175 @@
+"""Run configuration: one frozen dataclass, loaded from TOML with typed overrides.
+
+Every field has a default; a TOML file (``infomorphic train --config run.toml``) and
+command-line overrides (``--set hidden_lr=1e-3`` or the dedicated flags) replace them.  Values
+are type-checked against the field; nothing is executed.  The resolved configuration is
+written to the run directory before training starts and stored in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, get_args, get_origin, get_type_hints
+
+__all__ = ["TrainConfig", "load_config", "parse_override"]
+
+_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+_BASELINES = ("backprop", "logistic")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a supervised training run (see SPEC.md section 4).
+
+    Attributes
+    ----------
+    network:
+        ``single``, ``trivariate``, ``bivariate-context``, ``bivariate-lateral``,
+        ``random-hidden`` (infomorphic) or ``backprop`` (the baseline alone).
+    setup:
+        Trivariate setup: 1 dense lateral, 2 sparse lateral, 3 readout feedback as context.
+    hidden:
+        Hidden neurons.
+    hidden_goal, readout_goal:
+        Goal preset name, goal expression, or raw vector in the papers' order.
+    baselines:
+        Baselines trained on the same split for comparison: ``backprop``, ``logistic``.
+    """
+
+    network: str = "trivariate"
+    setup: int = 1
+    hidden: int = 100
+    lateral_partners: int = 100
+    dataset: str = "digits"
+    data_dir: str | None = None
+    val_fraction: float = 0.2
+    epochs: int = 100
+    batch_size: int = 1024
+    hidden_goal: str = "trivariate-mnist-tpe"
+    readout_goal: str = "readout"
+    hidden_lr: float = 0.002
+    hidden_weight_decay: float = 0.00035
+    readout_lr: float = 0.003
+    readout_weight_decay: float = 0.00015
+    readout_k1: float = 1.0
+    hidden_k1: float = 0.9
+    n_bins: int = 20
+    hidden_bin_low: float = -20.0
+    hidden_bin_high: float = 20.0
+    backprop_lr: float = 0.001
+    backprop_epochs: int | None = None
+    logistic_l2: float = 1e-4
+    baselines: tuple[str, ...] = ("backprop", "logistic")
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    out_dir: str = "runs"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        from .nn.network import NETWORK_KINDS
+
+        kinds = NETWORK_KINDS + ("backprop",)
+        checks = [
+            (self.network in kinds, f"network must be one of {', '.join(kinds)}, got {self.network!r}"),
+            (self.setup in (1, 2, 3), f"setup must be 1, 2 or 3, got {self.setup}"),
+            (self.hidden >= 1, f"hidden must be >= 1, got {self.hidden}"),
+            (self.lateral_partners >= 0, f"lateral_partners must be >= 0, got {self.lateral_partners}"),
+            (self.dataset in _DATASETS, f"dataset must be one of {', '.join(_DATASETS)}, got {self.dataset!r}"),
+            (0 < self.val_fraction < 1, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
+            (self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}"),
+            (self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}"),
+            (self.n_bins >= 2, f"n_bins must be >= 2, got {self.n_bins}"),
+            (self.hidden_bin_high > self.hidden_bin_low, "hidden_bin_high must exceed hidden_bin_low"),
+            (all(b in _BASELINES for b in self.baselines),
+             f"baselines must be among {', '.join(_BASELINES)}, got {list(self.baselines)}"),
+            (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+             f"device must be cpu, cuda[:k] or auto, got {self.device!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        for name in ("hidden_lr", "readout_lr", "backprop_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready mapping of every field."""
+        out = dataclasses.asdict(self)
+        out["baselines"] = list(self.baselines)
+        return out
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any]) -> "TrainConfig":
+        """Build from a mapping, checking names and types; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - names)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(names))}")
+        hints = get_type_hints(cls)
+        return cls(**{k: _coerce(k, v, hints[k]) for k, v in mapping.items()})
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (type-checked)."""
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against a field's type hint, converting where it is lossless."""
+    origin, args = get_origin(hint), get_args(hint)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ValueError(f"config key {name!r} cannot be empty")
+    if args and type(None) in args:  # Optional[X]
+        hint = next(a for a in args if a is not type(None))
+        origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config key {name!r} must be a list, got {value!r}")
+        return tuple(_coerce(name, v, args[0]) for v in value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if hint in (int, str, bool) and type(value) is hint:
+        return value
+    if hint is float and type(value) is float:
+        return value
+    raise ValueError(f"config key {name!r} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"key=value"`` -> ``(key, value)``; the value is a Python literal or a bare string."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r} must look like key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        value = raw.strip()
+    return key, value
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then a TOML file (flat keys, or a ``[train]`` table), then overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            with p.open("rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ValueError(f"config file {p} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {p} is not valid TOML: {exc}") from None
+        data.update(raw.get("train", raw) if isinstance(raw.get("train"), dict) else raw)
+    data.update({k: v for k, v in (overrides or {}).items()})
+    return TrainConfig.from_dict(data)

@@ -1,0 +1,5 @@
+"""Training: the local learning loop, baselines, and evaluation."""
+
+from .loop import evaluate_network, fit, train_step
+
+__all__ = ["fit", "train_step", "evaluate_network"]

@@ -1,0 +1,121 @@
+"""Baselines trained in the same harness and on the same split as the infomorphic networks.
+
+- :class:`BackpropNetwork`: the same connectivity (hidden layer with the same lateral mask and
+  two presentations, stochastic +-1 hidden outputs with a straight-through gradient), trained
+  end to end by backpropagation of the cross-entropy (Adam, lr 0.001; SPEC.md section 4).
+- :func:`fit_logistic`: one-vs-all logistic regression (one independent logistic unit per
+  class, L2-regularised, full-batch L-BFGS), prediction by arg-max.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.functional import sample_binary
+
+__all__ = ["BackpropNetwork", "fit_backprop", "fit_logistic", "accuracy"]
+
+
+def accuracy(pred: Tensor, y: Tensor) -> float:
+    """Fraction of correct predictions."""
+    return float((pred == y).float().mean()) if y.numel() else float("nan")
+
+
+class BackpropNetwork(nn.Module):
+    """Hidden layer of stochastic binary units (+ optional masked lateral input) and a linear readout.
+
+    With ``n_hidden = 0`` it is multinomial logistic regression.  The context (label) input of
+    the infomorphic network has no counterpart: backprop receives the label through the loss.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        n_hidden: int,
+        lateral_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.n_hidden = n_hidden
+        self.hidden = nn.Linear(n_inputs, n_hidden) if n_hidden else None
+        self.lateral = nn.Linear(n_hidden, n_hidden, bias=False) if lateral_mask is not None else None
+        if lateral_mask is not None:
+            self.register_buffer("lateral_mask", lateral_mask.clone())
+        self.readout = nn.Linear(n_hidden or n_inputs, n_classes)
+        with torch.no_grad():
+            for p in self.parameters():
+                bound = 1.0 / max(1, p.shape[-1]) ** 0.5
+                p.copy_(torch.rand(p.shape, generator=generator) * 2 * bound - bound)
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if self.hidden is None:
+            return self.readout(x)
+        drive = self.hidden(x)
+        spikes = None
+        for _ in range(2 if self.lateral is not None else 1):
+            a = drive
+            if self.lateral is not None and spikes is not None:
+                a = a + nn.functional.linear(spikes, self.lateral.weight * self.lateral_mask)
+            theta = torch.sigmoid(a)
+            mean = 2 * theta - 1
+            spikes = mean + (sample_binary(theta, generator) - mean).detach()  # straight-through
+        return self.readout(spikes)
+
+
+def fit_backprop(
+    model: BackpropNetwork,
+    train: tuple[Tensor, Tensor],
+    evaluate: Callable[[BackpropNetwork], dict[str, float]],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed_generator: Callable[..., torch.Generator],
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
+    """Train with Adam on the cross-entropy; returns per-epoch metrics from ``evaluate``."""
+    x, y = train
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []
+    sampler = seed_generator("backprop-sampling", device=x.device)
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(x), generator=seed_generator("backprop-shuffle", epoch)).to(x.device)
+        for lo in range(0, len(x), batch_size):
+            idx = order[lo : lo + batch_size]
+            loss = nn.functional.cross_entropy(model(x[idx], sampler), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        metrics = {"epoch": epoch + 1, **evaluate(model), "train_seconds": time.perf_counter() - t0}
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+    return history
+
+
+def fit_logistic(x: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: int = 200) -> nn.Linear:
+    """One-vs-all logistic regression by full-batch L-BFGS (mean binary cross-entropy + L2)."""
+    model = nn.Linear(x.shape[1], n_classes).to(x.device, x.dtype)
+    nn.init.zeros_(model.weight)
+    nn.init.zeros_(model.bias)
+    targets = nn.functional.one_hot(y, n_classes).to(x.dtype)
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-6, tolerance_change=1e-9, history_size=20)
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(model(x), targets, reduction="sum") / len(x)
+        loss = loss + 0.5 * l2 * model.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return model
