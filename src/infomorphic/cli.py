@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from pathlib import Path
 from importlib import metadata
 from typing import Annotated, NoReturn, Optional, Sequence
 
@@ -523,6 +524,83 @@ def data_info_command(
         counts.add_row(str(label), escape(class_name),
                        *(f"{row['label_counts'][label]:,}" for row in rows))  # type: ignore[index]
     console.print(counts)
+
+
+# --------------------------------------------------------------------------------- train
+
+@app.command("train")
+def train_command(
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file (flat keys or a [train] table).")] = None,
+    network: Annotated[Optional[str], typer.Option(help="single | trivariate | bivariate-context | bivariate-lateral | random-hidden | backprop")] = None,
+    setup: Annotated[Optional[int], typer.Option(help="Trivariate setup: 1 dense lateral, 2 sparse lateral, 3 readout feedback.")] = None,
+    hidden: Annotated[Optional[int], typer.Option(help="Hidden neurons.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="digits | mnist | fashion-mnist | cifar10")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Data root (default $INFOMORPHIC_DATA_DIR or ~/.cache/infomorphic).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size.")] = None,
+    goal: Annotated[Optional[str], typer.Option("--goal", help="Hidden-layer goal: preset, expression or vector.")] = None,
+    readout_goal: Annotated[Optional[str], typer.Option("--readout-goal", help="Readout goal: preset, expression or vector.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Run seed.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out-dir", help="Parent folder of run directories.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Run directory name (default: generated).")] = None,
+    baselines: Annotated[Optional[str], typer.Option(help="Comma-separated baselines (backprop, logistic) or 'none'.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any config key: --set hidden_lr=1e-3 (repeatable).")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory (optionally with more --epochs).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train an infomorphic network (and its baselines) and write a run directory."""
+    from .config import TrainConfig, load_config, parse_override
+
+    flags = {"network": network, "setup": setup, "hidden": hidden, "dataset": dataset, "data_dir": data_dir,
+             "epochs": epochs, "batch_size": batch_size, "hidden_goal": goal, "readout_goal": readout_goal,
+             "seed": seed, "device": device, "threads": threads, "out_dir": out_dir, "name": name}
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if baselines is not None:
+        overrides["baselines"] = [] if baselines.strip().lower() == "none" else baselines
+    try:
+        for item in set_ or []:
+            key, value = parse_override(item)
+            overrides[key] = value
+        if resume is not None:
+            record = json.loads((resume / "config.json").read_text()) if (resume / "config.json").exists() else None
+            if record is None:
+                _fail(f"cannot resume: {resume / 'config.json'} does not exist")
+            extra = set(overrides) - {"epochs", "device", "threads"}
+            if extra:
+                _fail(f"--resume continues a run as configured; only --epochs, --device and --threads may change, got {sorted(extra)}")
+            cfg = TrainConfig.from_dict({**record["config"], **overrides})
+        else:
+            cfg = load_config(config, overrides)
+        from .train import fit
+
+        summary = fit(cfg, run_dir=resume, resume=resume is not None, progress=progress and not as_json)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(summary, default=float))
+        return
+    _print_train_summary(summary)
+
+
+def _print_train_summary(summary: dict) -> None:
+    console = Console()
+    console.print(f"run directory: {summary['run_dir']}")
+    table = Table(title="accuracy (context withheld at test time)")
+    table.add_column("model")
+    table.add_column("test", justify="right")
+    table.add_column("val", justify="right")
+    if "test_acc" in summary:
+        table.add_row("infomorphic", f"{100 * summary['test_acc']:.2f}%", f"{100 * summary['val_acc']:.2f}%")
+    for name, res in summary.get("baselines", {}).items():
+        label = {"backprop": "backprop (same connectivity)", "logistic": "logistic regression (one-vs-all)"}.get(name, name)
+        table.add_row(label, f"{100 * res['test_acc']:.2f}%", f"{100 * res['val_acc']:.2f}%")
+    console.print(table)
+    if "seconds_per_epoch" in summary:
+        console.print(f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.2f} s per training epoch, "
+                      f"peak RSS {summary['peak_rss_gib']:.2f} GiB")
 
 
 def main() -> None:
