@@ -150,12 +150,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ValueError(f"override {text!r} must look like key=value")
     key, raw = text.split("=", 1)
-    key = key.strip()
+    key, raw = key.strip(), raw.strip()
     try:
-        value = ast.literal_eval(raw.strip())
+        value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
-        value = raw.strip()
+        value = raw
+    if value is not None and not isinstance(value, str) and _is_text_field(key):
+        value = raw  # e.g. hidden_goal=0,0,1,0,0 (a goal vector) or name=2024 stay text
     return key, value
+
+
+def _is_text_field(key: str) -> bool:
+    hint = get_type_hints(TrainConfig).get(key)
+    return hint is str or (get_origin(hint) is not tuple and str in get_args(hint))  # str or str | None
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

@@ -196,22 +196,26 @@ class InfomorphicLayer(nn.Module):
         unknown = set(inputs) - set(self.sources)
         if unknown:
             raise ValueError(f"unknown input classes {sorted(unknown)}; this layer has {list(self.sources)}")
-        batch = next(iter(inputs.values())).shape[0] if inputs else None
-        if batch is None:
+        if not inputs:
             raise ValueError("no inputs given")
+        for name, x in inputs.items():
+            if x.ndim != 2 or x.shape[1] != self.in_features[name]:
+                raise ValueError(
+                    f"input {name!r} must have shape (B, {self.in_features[name]}), got {tuple(x.shape)}"
+                )
+        first_name, first = next(iter(inputs.items()))
+        batch = first.shape[0]
+        for name, x in inputs.items():
+            if x.shape[0] != batch:
+                raise ValueError(f"input {name!r} has {x.shape[0]} samples but input {first_name!r} has {batch}")
         parts = []
         for name in self.sources:
             w = self.weight[name] if name in self.weight else getattr(self, f"fixed_{name}")
             b = self.bias[name] if name in self.bias else None
             x = inputs.get(name)
             if x is None:
-                ref = next(iter(inputs.values()))
                 parts.append((b if b is not None else w.new_zeros(self.n_neurons)).expand(batch, -1))
                 continue
-            if x.ndim != 2 or x.shape[1] != self.in_features[name]:
-                raise ValueError(
-                    f"input {name!r} must have shape (B, {self.in_features[name]}), got {tuple(x.shape)}"
-                )
             parts.append(aggregate(x.detach(), w, b, self.mask(name)))
         return torch.stack(parts, dim=-1)
 

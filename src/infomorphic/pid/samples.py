@@ -85,7 +85,9 @@ class SampleCells:
         Per dense group: ``(G, N, B)`` dense cell index of each sample in the joint table of
         each of the group's ``G`` source subsets.
     log_event:
-        ``(N, B, A_s)``: ``log2 P(E_alpha(s_b))`` of the per-sample antichains (bits).
+        ``(A_s, N, B)``: ``log2 P(E_alpha(s_b))`` of the per-sample antichains (bits).
+    sample_coeffs:
+        ``(A_s, K)`` inclusion-exclusion coefficients of the per-sample antichains.
     """
 
     lattice: Lattice
@@ -193,24 +195,26 @@ def sample_cells(
             for i in subset[1:]:
                 key = key * sizes[i] + idx[..., i]
                 size *= sizes[i]
-            if size > n_samples:
+            if size <= n_samples:
+                dense_key[subset] = key
+            if size > _DENSE_TABLE_FACTOR * n_samples:
                 keys.append((_rank_within_rows(key), n_samples))
             else:
                 keys.append((key, size))
-                dense_key[subset] = key
         dense_groups, per_sample = _plan(lat, sizes, n_samples)
         coeffs_all, _ = _lattice_tensors(lat, torch.empty(0, dtype=dtype, device=bins.device))
-        sample_coeffs = coeffs_all[:, per_sample].contiguous()
+        sample_coeffs = coeffs_all[:, per_sample].T.contiguous()  # (A_s, K)
         ones = torch.full((n_neurons, n_samples), 1.0 / n_samples, dtype=dtype, device=bins.device)
         if per_sample:
             marg = torch.stack(
                 [torch.zeros(n_neurons, size, dtype=dtype, device=bins.device)
-                 .scatter_add_(1, key, ones).gather(1, key) for key, size in keys],
-                dim=-1,
-            )
-            log_event = torch.log2(marg @ sample_coeffs)  # (N, B, A_s); P(E) >= 1/B > 0
+                 .scatter_add_(1, key, ones).gather(1, key) for key, size in keys]
+            )  # (K, N, B)
+            # P(E) >= 1/B > 0: every sample's own cell is in its event
+            log_event = torch.log2(torch.mm(sample_coeffs, marg.reshape(len(keys), -1)))
+            log_event = log_event.reshape(len(per_sample), n_neurons, n_samples)  # (A_s, N, B)
         else:
-            log_event = torch.zeros(n_neurons, n_samples, 0, dtype=dtype, device=bins.device)
+            log_event = torch.zeros(0, n_neurons, n_samples, dtype=dtype, device=bins.device)
     return SampleCells(
         lattice=lat,
         sizes=sizes,
@@ -224,41 +228,69 @@ def sample_cells(
     )
 
 
+_DENSE_TABLE_FACTOR = 16
+"""Subset tables up to this many times the batch size are indexed densely; larger ones by rank
+(a sort per neuron), so memory stays ``O(N * B)`` for any number of bins."""
+
+_CHUNK_ELEMENTS = 1 << 20
+"""Per-sample work is done in blocks of neurons of about this many elements per tensor.
+
+Small blocks stay in the allocator's heap and in cache: on CPU, fresh multi-megabyte
+allocations are served by new pages whose first touch costs more than the arithmetic."""
+
+
 class _PerSampleCondSum(torch.autograd.Function):
-    """``sum_{b,t} m_bt log2 P(t | E_alpha(s_b))`` per neuron and antichain, with a hand-written backward."""
+    """``sum_{b,t} m_bt log2 P(t | E_alpha(s_b))`` per neuron and antichain, with a hand-written backward.
+
+    Internally the antichain / subset axis comes first (``(A, n, B, T)``), so that the
+    inclusion-exclusion sums are one well-shaped matrix product each.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any, mass: Tensor, log_event: Tensor, coeffs: Tensor, keys: tuple[tuple[Tensor, int], ...]
     ) -> Tensor:
         n_neurons, n_samples, n_t = mass.shape
-        expanded = [(key.unsqueeze(-1).expand(-1, -1, n_t), size) for key, size in keys]
-        marg_t = torch.stack(
-            [mass.new_zeros(n_neurons, size, n_t).scatter_add_(1, key, mass).gather(1, key)
-             for key, size in expanded],
-            dim=-1,
-        )  # (N, B, T, K)
-        p_event_t = marg_t @ coeffs  # (N, B, T, A)
-        valid = p_event_t > 0
-        safe = torch.where(valid, p_event_t, torch.ones((), dtype=mass.dtype, device=mass.device))
-        log_cond = torch.log2(safe).sub_(log_event.unsqueeze(2)).mul_(valid)
-        n_atoms = log_cond.shape[-1]
-        out = torch.bmm(mass.reshape(n_neurons, 1, -1), log_cond.reshape(n_neurons, -1, n_atoms)).squeeze(1)
-        ctx.save_for_backward(mass, safe, log_cond, coeffs)
-        ctx.expanded = expanded
+        n_atoms, n_subsets = coeffs.shape
+        step = max(1, _CHUNK_ELEMENTS // (n_samples * n_t * max(n_atoms, n_subsets)))
+        out = mass.new_empty(n_neurons, n_atoms)
+        saved = []
+        for lo in range(0, n_neurons, step):
+            block = slice(lo, lo + step)
+            m = mass[block]
+            rows = m.shape[0]
+            index = [(key[block].unsqueeze(-1).expand(-1, -1, n_t), size) for key, size in keys]
+            marg_t = torch.stack(
+                [m.new_zeros(rows, size, n_t).scatter_add_(1, k, m).gather(1, k) for k, size in index]
+            )  # (K, n, B, T)
+            p_event_t = torch.mm(coeffs, marg_t.reshape(n_subsets, -1)).reshape(n_atoms, rows, n_samples, n_t)
+            valid = p_event_t > 0
+            safe = p_event_t.masked_fill_(~valid, 1.0)
+            log_cond = torch.log2(safe).sub_(log_event[:, block].unsqueeze(-1)).mul_(valid)
+            out[block] = (log_cond * m).sum(dim=(2, 3)).T
+            saved.append((safe, log_cond, index))
+        ctx.save_for_backward(mass, coeffs)
+        ctx.blocks = saved
+        ctx.step = step
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        mass, safe, log_cond, coeffs = ctx.saved_tensors
-        n_neurons, n_samples, n_t, n_atoms = log_cond.shape
-        grad = grad.contiguous()
-        out = torch.bmm(log_cond.reshape(n_neurons, -1, n_atoms), grad.unsqueeze(-1)).reshape(mass.shape)
-        ratio = (mass.unsqueeze(-1) / safe).mul_((grad * _INV_LN2)[:, None, None, :])
-        per_subset = ratio @ coeffs.T  # (N, B, T, K)
-        for k, (key, size) in enumerate(ctx.expanded):
-            table = mass.new_zeros(n_neurons, size, n_t).scatter_add_(1, key, per_subset[..., k])
-            out = out + table.gather(1, key)
+        mass, coeffs = ctx.saved_tensors
+        n_neurons, n_samples, n_t = mass.shape
+        n_atoms, n_subsets = coeffs.shape
+        out = mass.new_empty(mass.shape)
+        for i, (safe, log_cond, index) in enumerate(ctx.blocks):
+            block = slice(i * ctx.step, (i + 1) * ctx.step)
+            m = mass[block]
+            g = grad[block].T.reshape(n_atoms, -1, 1, 1)  # (A, n, 1, 1)
+            rows = m.shape[0]
+            acc = (log_cond * g).sum(0)  # (n, B, T)
+            ratio = (m / safe).mul_(g * _INV_LN2)  # (A, n, B, T)
+            per_subset = torch.mm(coeffs.T, ratio.reshape(n_atoms, -1)).reshape(n_subsets, rows, n_samples, n_t)
+            for k, (key, size) in enumerate(index):
+                acc += m.new_zeros(rows, size, n_t).scatter_add_(1, key, per_subset[k]).gather(1, key)
+            out[block] = acc
         return out, None, None, None
 
 
@@ -346,8 +378,7 @@ def sx_pid_from_samples(
         log_event = cells.log_event.to(mass.dtype)
         cond_parts.append(_PerSampleCondSum.apply(mass, log_event, coeffs, cells.keys))
         if parts:
-            per_sample = mass.sum(-1).unsqueeze(1)  # (N, 1, B)
-            plus_parts.append(-torch.bmm(per_sample, log_event).squeeze(1))
+            plus_parts.append(-(log_event * mass.sum(-1)).sum(-1).T)
         order.extend(cells.sample_positions)
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))

@@ -176,14 +176,15 @@ def dense_sums(
         joint = pmf.sum(dim=drop, keepdim=True) if drop else pmf
         marg_t.append(joint.expand_as(pmf))
         marg.append(joint.sum(-1, keepdim=True).expand(*pmf.shape[:-1], 1))
-    p_event_t = torch.stack(marg_t, -1) @ coeffs  # (*batch, *cells, |T|, A)
-    p_event = torch.stack(marg, -1) @ coeffs  # (*batch, *cells, 1, A)
-    weight = pmf.unsqueeze(-1)
-    cell_dims = src_dims + (pmf.ndim - 1,)
-    cond_sum = (weight * _log2_cond(p_event_t, p_event)).sum(dim=cell_dims)
+    n_sub, n_atoms = coeffs.shape
+    # subset / antichain axis first: the inclusion-exclusion is one well-shaped matrix product
+    p_event_t = torch.mm(coeffs.T, torch.stack(marg_t).reshape(n_sub, -1)).reshape(n_atoms, *pmf.shape)
+    p_event = torch.mm(coeffs.T, torch.stack(marg).reshape(n_sub, -1)).reshape(n_atoms, *pmf.shape[:-1], 1)
+    cell_dims = tuple(d + 1 for d in src_dims) + (pmf.ndim,)
+    cond_sum = (pmf * _log2_cond(p_event_t, p_event)).sum(dim=cell_dims).movedim(0, -1)
     plus_sum = None
     if parts:
-        plus_sum = -(weight * _log2_event(p_event)).sum(dim=cell_dims)
+        plus_sum = -(pmf * _log2_event(p_event)).sum(dim=cell_dims).movedim(0, -1)
     return cond_sum, plus_sum
 
 
