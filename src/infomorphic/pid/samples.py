@@ -55,14 +55,14 @@ def _rank_within_rows(key: Tensor) -> Tensor:
 class _DenseGroup:
     """Source subsets of one table shape whose antichains are evaluated on dense tables.
 
-    Every antichain whose sources fit in one of ``subsets`` is read off the full local
-    lattice of that subset, computed for all subsets of the group in one batched call.
+    Each subset's table gives the antichains that involve exactly its sources; all subsets of
+    the group are computed in one batched call.
     """
 
     shape: tuple[int, ...]  # bins per source of each subset's table
-    subsets: tuple[tuple[int, ...], ...]  # maximal dense source subsets (global indices)
+    subsets: tuple[tuple[int, ...], ...]  # source subsets of this table shape (global indices)
     local_subsets: tuple[tuple[int, ...], ...]  # all non-empty subsets of range(len(shape))
-    coeffs: Any  # numpy (len(local_subsets), n_local_antichains)
+    coeffs: Any  # numpy (len(local_subsets), n_spanning_antichains)
     positions: tuple[int, ...]  # lattice positions produced by this group
     flat: tuple[int, ...]  # their index into the (subset, local antichain) flattened result
 
@@ -101,50 +101,48 @@ class SampleCells:
     log_event: Tensor
 
 
-def _local_lattice(k: int) -> tuple[list[tuple[tuple[int, ...], ...]], list[tuple[int, ...]], Any]:
-    """Antichains, subsets and union coefficients of ``k`` local sources (``k = 1`` included)."""
+def _spanning(k: int) -> tuple[list[tuple[tuple[int, ...], ...]], list[tuple[int, ...]], Any]:
+    """Antichains of ``k`` local sources that involve all of them, all local subsets, and the
+    union coefficients ``(n_subsets, n_antichains)`` (``k = 1``: the single antichain {0})."""
     import numpy as np
 
     if k == 1:
         return [((0,),)], [(0,)], np.ones((1, 1))
     lat = get_lattice(k)
-    return list(lat.antichains), list(lat.subsets), lat.union_coeffs.T.astype(np.float64)
+    keep = [i for i, a in enumerate(lat.antichains) if len(lat.source_union(a)) == k]
+    return [lat.antichains[i] for i in keep], list(lat.subsets), lat.union_coeffs[keep].T.astype(np.float64)
 
 
 def _plan(lat: Lattice, sizes: Sequence[int], n_samples: int) -> tuple[list[_DenseGroup], list[int]]:
-    """Split antichains into dense groups (joint table of at most ``n_samples`` cells) and per-sample ones."""
+    """Split antichains into dense groups (joint table of at most ``n_samples`` cells) and per-sample ones.
+
+    An antichain is evaluated on the dense table of exactly the sources it involves when that
+    table is small; all source subsets of one table shape form one batched group.
+    """
     import numpy as np
 
-    def cells(subset: tuple[int, ...]) -> int:
-        return int(np.prod([sizes[i] for i in subset]))
-
-    dense = [s for s in lat.subsets if cells(s) <= n_samples]
-    maximal = [s for s in dense if not any(set(s) < set(t) for t in dense)]
     per_sample: list[int] = []
-    assigned: dict[tuple[int, ...], list[tuple[int, int]]] = {m: [] for m in maximal}
+    by_shape: dict[tuple[int, ...], dict[tuple[int, ...], list[tuple[int, int]]]] = {}
     for pos, alpha in enumerate(lat.antichains):
-        union = set(lat.source_union(alpha))
-        home = next((m for m in maximal if union <= set(m)), None)
-        if home is None:
+        union = lat.source_union(alpha)
+        shape = tuple(sizes[i] for i in union)
+        if int(np.prod(shape)) > n_samples:
             per_sample.append(pos)
-        else:
-            local = tuple(tuple(home.index(i) for i in member) for member in alpha)
-            assigned[home].append((pos, _local_lattice(len(home))[0].index(local)))
-    by_shape: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
-    for m in maximal:
-        if assigned[m]:
-            by_shape.setdefault(tuple(sizes[i] for i in m), []).append(m)
+            continue
+        local = tuple(tuple(union.index(i) for i in member) for member in alpha)
+        spanning = _spanning(len(union))[0]
+        by_shape.setdefault(shape, {}).setdefault(union, []).append((pos, spanning.index(local)))
     groups: list[_DenseGroup] = []
-    for shape, subsets in by_shape.items():
-        antichains, local_subsets, coeffs = _local_lattice(len(shape))
+    for shape, members in by_shape.items():
+        antichains, local_subsets, coeffs = _spanning(len(shape))
         positions: list[int] = []
         flat: list[int] = []
-        for g, m in enumerate(subsets):
-            for pos, local_index in assigned[m]:
+        for g, union in enumerate(members):
+            for pos, local_index in members[union]:
                 positions.append(pos)
                 flat.append(g * len(antichains) + local_index)
         groups.append(
-            _DenseGroup(shape, tuple(subsets), tuple(local_subsets), coeffs, tuple(positions), tuple(flat))
+            _DenseGroup(shape, tuple(members), tuple(local_subsets), coeffs, tuple(positions), tuple(flat))
         )
     return groups, per_sample
 
