@@ -12,13 +12,6 @@ from infomorphic.nn.functional import lateral_mask
 from infomorphic.nn.layer import InfomorphicLayer, LayerOutput
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 N, NF, NC = 6, 12, 4
 TPE = Goal.preset("trivariate-mnist-tpe")

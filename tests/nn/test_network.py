@@ -10,13 +10,6 @@ from infomorphic.nn.functional import sample_binary
 from infomorphic.nn.network import NETWORK_KINDS, InfomorphicNetwork, correct_inverted, predict
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 D, K, H, B = 20, 4, 8, 32  # inputs, classes, hidden neurons, batch
 

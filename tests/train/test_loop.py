@@ -22,13 +22,6 @@ from infomorphic.train.loop import build_network, evaluate_network, fit, train_s
 TIMING_KEYS = ("train_seconds", "eval_seconds")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def digits():
