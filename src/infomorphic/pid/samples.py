@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from .checks import check_n_sources
+from .kernel import kernel_enabled, load_kernel
 from .lattice import Lattice, get_lattice
 from .torch_sx import SxPIDTensors, _finish, _lattice_tensors, dense_sums
 
@@ -99,6 +100,9 @@ class SampleCells:
     sample_positions: tuple[int, ...]
     sample_coeffs: Tensor
     log_event: Tensor
+    backend: str = "torch"  # "kernel": the compiled CPU kernel evaluates every antichain per sample
+    key_stack: Tensor | None = None
+    key_sizes: Tensor | None = None
 
 
 def _spanning(k: int) -> tuple[list[tuple[tuple[int, ...], ...]], list[tuple[int, ...]], Any]:
@@ -148,7 +152,12 @@ def _plan(lat: Lattice, sizes: Sequence[int], n_samples: int) -> tuple[list[_Den
 
 
 def sample_cells(
-    bins: Tensor, n_bins: int | Sequence[int], *, dtype: torch.dtype = torch.float32, validate: bool = True
+    bins: Tensor,
+    n_bins: int | Sequence[int],
+    *,
+    dtype: torch.dtype = torch.float32,
+    validate: bool = True,
+    backend: str = "auto",
 ) -> SampleCells:
     """Index every sample into the marginal tables of every source subset (no gradient).
 
@@ -162,7 +171,12 @@ def sample_cells(
         Floating dtype of the probabilities that will be computed.
     validate:
         Check shapes and bin ranges (one device sync).
+    backend:
+        ``"kernel"`` (the compiled CPU kernel, :mod:`infomorphic.pid.kernel`), ``"torch"``, or
+        ``"auto"``: the kernel for CPU tensors when it is available, else PyTorch.
     """
+    if backend not in ("auto", "kernel", "torch"):
+        raise ValueError(f"backend must be 'auto', 'kernel' or 'torch', got {backend!r}")
     if bins.ndim != 3:
         raise ValueError(f"bins must have shape (B, N, n_sources), got {tuple(bins.shape)}")
     n_samples, n_neurons, n = bins.shape
@@ -199,6 +213,18 @@ def sample_cells(
                 keys.append((_rank_within_rows(key), n_samples))
             else:
                 keys.append((key, size))
+        use_kernel = backend == "kernel" or (
+            backend == "auto" and bins.device.type == "cpu" and kernel_enabled() and load_kernel() is not None
+        )
+        if use_kernel:
+            if bins.device.type != "cpu" or load_kernel() is None:
+                raise ValueError("the compiled kernel needs CPU tensors and a working C++ build; use backend='torch'")
+            return SampleCells(
+                lattice=lat, sizes=sizes, n_samples=n_samples, keys=tuple(keys), dense_groups=(),
+                dense_keys=(), sample_positions=(), sample_coeffs=torch.zeros(0), log_event=torch.zeros(0),
+                backend="kernel", key_stack=torch.stack([k for k, _ in keys]),
+                key_sizes=torch.tensor([size for _, size in keys], dtype=torch.long),
+            )
         dense_groups, per_sample = _plan(lat, sizes, n_samples)
         coeffs_all, _ = _lattice_tensors(lat, torch.empty(0, dtype=dtype, device=bins.device))
         sample_coeffs = coeffs_all[:, per_sample].T.contiguous()  # (A_s, K)
@@ -292,6 +318,32 @@ class _PerSampleCondSum(torch.autograd.Function):
         return out, None, None, None
 
 
+class _KernelSums(torch.autograd.Function):
+    """The compiled kernel's ``(cond_sum, plus_sum)`` per neuron and antichain, with its backward."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, mass: Tensor, keys: Tensor, sizes: Tensor, coeffs: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        kernel = load_kernel()
+        assert kernel is not None
+        cond, plus, log_cond = kernel.forward(keys, sizes, mass, coeffs)
+        ctx.save_for_backward(mass, keys, sizes, coeffs, log_cond)
+        return cond, plus
+
+    @staticmethod
+    def backward(ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        mass, keys, sizes, coeffs, log_cond = ctx.saved_tensors
+        kernel = load_kernel()
+        assert kernel is not None
+        zeros = mass.new_zeros(mass.shape[0], coeffs.shape[0])
+        grad = kernel.backward(
+            keys, sizes, mass, coeffs, log_cond,
+            zeros if g_cond is None else g_cond, zeros if g_plus is None else g_plus,
+        )
+        return grad, None, None, None
+
+
 def sx_pid_from_samples(
     bins: Tensor | SampleCells,
     weights: Tensor,
@@ -299,6 +351,7 @@ def sx_pid_from_samples(
     *,
     parts: bool = False,
     validate: bool = True,
+    backend: str = "auto",
 ) -> SxPIDTensors:
     """I^sx PID of each neuron from binned samples and per-sample target probabilities.
 
@@ -321,6 +374,9 @@ def sx_pid_from_samples(
         Also return informative / misinformative atoms.
     validate:
         Check shapes and bin ranges.
+    backend:
+        ``"auto"``, ``"kernel"`` or ``"torch"`` (see :func:`sample_cells`); ignored when
+        ``bins`` is a :class:`SampleCells`.
 
     Returns
     -------
@@ -337,7 +393,7 @@ def sx_pid_from_samples(
     else:
         if n_bins is None:
             raise ValueError("n_bins is required when bins is a tensor")
-        cells = sample_cells(bins, n_bins, dtype=weights.dtype, validate=validate)
+        cells = sample_cells(bins, n_bins, dtype=weights.dtype, validate=validate, backend=backend)
     n_neurons = cells.keys[0][0].shape[0]
     if weights.ndim != 3 or weights.shape[:2] != (cells.n_samples, n_neurons):
         raise ValueError(
@@ -351,6 +407,11 @@ def sx_pid_from_samples(
     mass = weights.transpose(0, 1) / cells.n_samples  # (N, B, T)
     n_t = mass.shape[-1]
     p_t = mass.sum(1)
+    if cells.backend == "kernel":
+        assert cells.key_stack is not None and cells.key_sizes is not None
+        coeffs = torch.as_tensor(lat.union_coeffs.astype("float64"))
+        cond_sum, plus_sum = _KernelSums.apply(mass.contiguous(), cells.key_stack, cells.key_sizes, coeffs)
+        return _finish(lat, cond_sum, plus_sum if parts else None, p_t, moebius)
 
     cond_parts: list[Tensor] = []
     plus_parts: list[Tensor] = []
