@@ -1,20 +1,26 @@
 // Fused CPU kernel for the I^sx training path (infomorphic.pid.samples).
 //
-// For every neuron j (in parallel) and every antichain a of the lattice, from the samples'
-// cells in the marginal table of every source subset k (keys[k, j, b]) and the per-sample
-// target masses m[j, b, t] = p(t | b) / B:
+// For every neuron j (in parallel over neurons) and every antichain a of the lattice, from the
+// samples' cells in the marginal table of every source subset k (keys[k, j, b]) and the
+// per-sample target masses m[j, b, t] = p(t | b) / B:
 //
-//   cond[j, a] = sum_{b,t} m[j,b,t] * log2( P(E_a(s_b), t) / P(E_a(s_b)) )     (0 where P(E_a, t) = 0)
-//   plus[j, a] = -sum_b (1/B) * log2 P(E_a(s_b))                               (informative part)
+//   cond[j, a] = sum_{b,t} m[j,b,t] * log2( P(E_a(s_b), t) / P(E_a(s_b)) )   (0 where P(E_a, t) = 0)
+//   plus[j, a] = -sum_{b,t} m[j,b,t] * log2 P(E_a(s_b))                       (informative part)
 //
 // with P(E_a(s), t) = sum_k coeffs[a, k] * P(S_k = s_k, t) (inclusion-exclusion) and P(E_a(s))
-// the same over sample counts / B.  The backward pass returns d(sum_a g[j,a] cond[j,a]) / dm:
+// the same over sample counts / B.  The summand of antichain a depends on a sample only through
+// its cell in the table of the sources a involves (union[a]), so each sum runs over the occupied
+// cells of that table, weighted by the cell's mass: every logarithm is taken once per occupied
+// cell, not once per sample.  The backward pass returns the gradient of
+// sum_a (g_cond[j,a] cond[j,a] + g_plus[j,a] plus[j,a]) with respect to m[j, b, t]:
 //
-//   log2 P(t | E_a(s_b))  +  (1/ln 2) sum_k coeffs[a,k] sum_{b': s_b'k = s_bk} m[b',t] / P(E_a(s_b'), t)
+//   sum_a g_cond[a] ( log2 P(t | E_a(s_b)) + (1/ln 2) sum_k coeffs[a,k] sum_{b': s_b'k = s_bk} m[b',t] / P(E_a(s_b'), t) )
+//     - sum_a g_plus[a] log2 P(E_a(s_b)),
 //
-// Tables are accumulated in double; logarithms are taken in the input precision.
+// accumulated per cell and gathered back to the samples.  Tables are kept in double.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -25,188 +31,234 @@ struct Nonzero {
   double c;
 };
 
-std::vector<std::vector<Nonzero>> sparse_rows(const torch::Tensor& coeffs) {
+struct Occupied {
+  int64_t cell;
+  int64_t sample;  // a sample in that cell: its cells in the sub-tables are the cell's projections
+};
+
+struct Problem {
+  int64_t K, N, B, T, A;
+  const int64_t* keys;  // (K, N, B)
+  std::vector<int64_t> offsets;  // start of each subset's table in the flat tables
+  std::vector<std::vector<Nonzero>> rows;  // nonzero inclusion-exclusion coefficients per antichain
+  std::vector<int64_t> unions;  // subset index of the sources each antichain involves
+  std::vector<std::vector<int64_t>> by_union;  // antichains per union subset
+  std::vector<std::vector<int64_t>> parts;  // per union subset u: the subsets k that antichains of u use
+
+  int64_t key(int64_t k, int64_t j, int64_t b) const { return keys[(k * N + j) * B + b]; }
+};
+
+Problem make_problem(const torch::Tensor& keys, const torch::Tensor& sizes, const torch::Tensor& coeffs,
+                     const torch::Tensor& unions, int64_t T) {
+  Problem p;
+  p.K = keys.size(0);
+  p.N = keys.size(1);
+  p.B = keys.size(2);
+  p.T = T;
+  p.A = coeffs.size(0);
+  TORCH_CHECK(coeffs.size(1) == p.K && sizes.size(0) == p.K && unions.size(0) == p.A, "shape mismatch");
+  p.keys = keys.data_ptr<int64_t>();
+  p.offsets.assign(p.K + 1, 0);
+  const int64_t* sz = sizes.data_ptr<int64_t>();
+  for (int64_t k = 0; k < p.K; ++k) p.offsets[k + 1] = p.offsets[k] + sz[k];
   auto c = coeffs.to(torch::kDouble).contiguous();
-  const int64_t A = c.size(0), K = c.size(1);
-  const double* p = c.data_ptr<double>();
-  std::vector<std::vector<Nonzero>> rows(A);
-  for (int64_t a = 0; a < A; ++a)
-    for (int64_t k = 0; k < K; ++k)
-      if (p[a * K + k] != 0.0) rows[a].push_back({k, p[a * K + k]});
-  return rows;
-}
-
-template <typename T>
-inline T log2_of(double x) {
-  return static_cast<T>(std::log2(static_cast<T>(x)));
-}
-
-// Accumulate the count and mass tables of one neuron.
-void fill_tables(const int64_t* keys, const int64_t* sizes, const int64_t* offsets, int64_t K, int64_t N,
-                 int64_t B, int64_t T, int64_t j, const double* mass_j, std::vector<double>& count,
-                 std::vector<double>& table) {
-  std::fill(count.begin(), count.end(), 0.0);
-  std::fill(table.begin(), table.end(), 0.0);
-  const double inv_b = 1.0 / static_cast<double>(B);
-  for (int64_t k = 0; k < K; ++k) {
-    const int64_t* key = keys + (k * N + j) * B;
-    double* cnt = count.data() + offsets[k];
-    double* tab = table.data() + offsets[k] * T;
-    for (int64_t b = 0; b < B; ++b) {
-      cnt[key[b]] += inv_b;
-      for (int64_t t = 0; t < T; ++t) tab[key[b] * T + t] += mass_j[b * T + t];
+  const double* cp = c.data_ptr<double>();
+  p.rows.resize(p.A);
+  for (int64_t a = 0; a < p.A; ++a)
+    for (int64_t k = 0; k < p.K; ++k)
+      if (cp[a * p.K + k] != 0.0) p.rows[a].push_back({k, cp[a * p.K + k]});
+  const int64_t* u = unions.data_ptr<int64_t>();
+  p.unions.assign(u, u + p.A);
+  p.by_union.assign(p.K, {});
+  p.parts.assign(p.K, {});
+  for (int64_t a = 0; a < p.A; ++a) {
+    TORCH_CHECK(p.unions[a] >= 0 && p.unions[a] < p.K, "bad union index");
+    p.by_union[p.unions[a]].push_back(a);
+    for (const auto& nz : p.rows[a]) {
+      auto& v = p.parts[p.unions[a]];
+      if (std::find(v.begin(), v.end(), nz.k) == v.end()) v.push_back(nz.k);
     }
   }
+  return p;
+}
+
+// Per-thread scratch: tables of counts and masses for every subset, and the occupied cells.
+struct Scratch {
+  std::vector<double> count, table, back;
+  std::vector<std::vector<Occupied>> occupied;
+  explicit Scratch(const Problem& p)
+      : count(p.offsets[p.K], 0.0), table(p.offsets[p.K] * p.T, 0.0), back(p.offsets[p.K] * p.T, 0.0),
+        occupied(p.K) {}
+
+  template <typename scalar_t>
+  void fill(const Problem& p, int64_t j, const scalar_t* mass_j) {
+    const double inv_b = 1.0 / static_cast<double>(p.B);
+    for (int64_t k = 0; k < p.K; ++k) {
+      double* cnt = count.data() + p.offsets[k];
+      double* tab = table.data() + p.offsets[k] * p.T;
+      auto& occ = occupied[k];
+      occ.clear();
+      for (int64_t b = 0; b < p.B; ++b) {
+        const int64_t cell = p.key(k, j, b);
+        if (cnt[cell] == 0.0) occ.push_back({cell, b});
+        cnt[cell] += inv_b;
+        for (int64_t t = 0; t < p.T; ++t) tab[cell * p.T + t] += static_cast<double>(mass_j[b * p.T + t]);
+      }
+    }
+  }
+
+  void clear(const Problem& p) {
+    for (int64_t k = 0; k < p.K; ++k) {
+      for (const auto& o : occupied[k]) {
+        const int64_t i = p.offsets[k] + o.cell;
+        count[i] = 0.0;
+        for (int64_t t = 0; t < p.T; ++t) table[i * p.T + t] = back[i * p.T + t] = 0.0;
+      }
+    }
+  }
+
+  // Flat table index, count and masses of every subset u's antichains use, at one occupied cell
+  // of u (through its representative sample).
+  void gather(const Problem& p, int64_t u, int64_t j, int64_t sample, int64_t* index, double* mk,
+              double* mtk) const {
+    for (int64_t k : p.parts[u]) {
+      const int64_t i = p.offsets[k] + p.key(k, j, sample);
+      index[k] = i;
+      mk[k] = count[i];
+      for (int64_t t = 0; t < p.T; ++t) mtk[k * p.T + t] = table[i * p.T + t];
+    }
+  }
+};
+
+template <typename scalar_t>
+inline double lg(double x) {
+  return static_cast<double>(std::log2(static_cast<scalar_t>(x)));
+}
+
+// P(E_a) and P(E_a, t) from the gathered marginals.
+inline double event(const Problem& p, int64_t a, const double* mk, const double* mtk, double* pet) {
+  double pe = 0.0;
+  for (int64_t t = 0; t < p.T; ++t) pet[t] = 0.0;
+  for (const auto& nz : p.rows[a]) {
+    pe += nz.c * mk[nz.k];
+    for (int64_t t = 0; t < p.T; ++t) pet[t] += nz.c * mtk[nz.k * p.T + t];
+  }
+  return pe;
 }
 
 }  // namespace
 
-// Returns (cond, plus, log_cond) with log_cond (N, B, T, A) saved for the backward pass.
 std::vector<torch::Tensor> sx_forward(torch::Tensor keys, torch::Tensor sizes, torch::Tensor mass,
-                                      torch::Tensor coeffs) {
-  TORCH_CHECK(keys.dim() == 3 && mass.dim() == 3, "keys (K, N, B) and mass (N, B, T) expected");
+                                      torch::Tensor coeffs, torch::Tensor unions) {
   keys = keys.to(torch::kLong).contiguous();
   sizes = sizes.to(torch::kLong).contiguous();
+  unions = unions.to(torch::kLong).contiguous();
   mass = mass.contiguous();
-  const int64_t K = keys.size(0), N = keys.size(1), B = keys.size(2), T = mass.size(2);
-  const int64_t A = coeffs.size(0);
-  TORCH_CHECK(coeffs.size(1) == K && mass.size(0) == N && mass.size(1) == B, "shape mismatch");
-  auto rows = sparse_rows(coeffs);
-  std::vector<int64_t> offsets(K + 1, 0);
-  const int64_t* sz = sizes.data_ptr<int64_t>();
-  for (int64_t k = 0; k < K; ++k) offsets[k + 1] = offsets[k] + sz[k];
-  auto cond = torch::zeros({N, A}, mass.options());
-  auto plus = torch::zeros({N, A}, mass.options());
-  auto log_cond = torch::empty({N, B, T, A}, mass.options());
-  const int64_t* key_p = keys.data_ptr<int64_t>();
-
+  TORCH_CHECK(keys.dim() == 3 && mass.dim() == 3 && mass.size(0) == keys.size(1) && mass.size(1) == keys.size(2),
+              "keys (K, N, B) and mass (N, B, T) expected");
+  const Problem p = make_problem(keys, sizes, coeffs, unions, mass.size(2));
+  auto cond = torch::zeros({p.N, p.A}, mass.options());
+  auto plus = torch::zeros({p.N, p.A}, mass.options());
   AT_DISPATCH_FLOATING_TYPES(mass.scalar_type(), "sx_forward", [&] {
     const scalar_t* m = mass.data_ptr<scalar_t>();
     scalar_t* cond_p = cond.data_ptr<scalar_t>();
     scalar_t* plus_p = plus.data_ptr<scalar_t>();
-    scalar_t* lc_p = log_cond.data_ptr<scalar_t>();
-    at::parallel_for(0, N, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<double> count(offsets[K]), table(offsets[K] * T), mass_j(B * T);
-      std::vector<double> mk(K), mtk(K * T), acc_cond(A), acc_plus(A);
+    at::parallel_for(0, p.N, 1, [&](int64_t lo, int64_t hi) {
+      Scratch s(p);
+      std::vector<double> pet(p.T), mk(p.K), mtk(p.K * p.T), acc_cond(p.A), acc_plus(p.A);
+      std::vector<int64_t> index(p.K);
       for (int64_t j = lo; j < hi; ++j) {
-        for (int64_t i = 0; i < B * T; ++i) mass_j[i] = static_cast<double>(m[j * B * T + i]);
-        fill_tables(key_p, sz, offsets.data(), K, N, B, T, j, mass_j.data(), count, table);
+        s.fill(p, j, m + j * p.B * p.T);
         std::fill(acc_cond.begin(), acc_cond.end(), 0.0);
         std::fill(acc_plus.begin(), acc_plus.end(), 0.0);
-        for (int64_t b = 0; b < B; ++b) {
-          for (int64_t k = 0; k < K; ++k) {
-            const int64_t cell = key_p[(k * N + j) * B + b];
-            mk[k] = count[offsets[k] + cell];
-            for (int64_t t = 0; t < T; ++t) mtk[k * T + t] = table[(offsets[k] + cell) * T + t];
-          }
-          double m_b = 0.0;
-          for (int64_t t = 0; t < T; ++t) m_b += mass_j[b * T + t];
-          scalar_t* lc = lc_p + ((j * B + b) * T) * A;
-          for (int64_t a = 0; a < A; ++a) {
-            double pe = 0.0;
-            for (const auto& nz : rows[a]) pe += nz.c * mk[nz.k];
-            const scalar_t lpe = log2_of<scalar_t>(pe);  // pe >= 1/B: the sample's own cell
-            acc_plus[a] -= m_b * lpe;
-            for (int64_t t = 0; t < T; ++t) {
-              double pet = 0.0;
-              for (const auto& nz : rows[a]) pet += nz.c * mtk[nz.k * T + t];
-              scalar_t value = 0;
-              if (pet > 0) {
-                value = log2_of<scalar_t>(pet) - lpe;
-                acc_cond[a] += mass_j[b * T + t] * value;
+        for (int64_t u = 0; u < p.K; ++u) {
+          if (p.by_union[u].empty()) continue;
+          for (const auto& o : s.occupied[u]) {
+            s.gather(p, u, j, o.sample, index.data(), mk.data(), mtk.data());
+            const double* w = s.table.data() + (p.offsets[u] + o.cell) * p.T;  // cell mass per t
+            for (int64_t a : p.by_union[u]) {
+              const double pe = event(p, a, mk.data(), mtk.data(), pet.data());
+              const double lpe = lg<scalar_t>(pe);  // pe >= 1/B: the cell's own samples
+              for (int64_t t = 0; t < p.T; ++t) {
+                acc_plus[a] -= w[t] * lpe;
+                if (pet[t] > 0) acc_cond[a] += w[t] * (lg<scalar_t>(pet[t]) - lpe);
               }
-              lc[t * A + a] = value;
             }
           }
         }
-        for (int64_t a = 0; a < A; ++a) {
-          cond_p[j * A + a] = static_cast<scalar_t>(acc_cond[a]);
-          plus_p[j * A + a] = static_cast<scalar_t>(acc_plus[a]);
+        for (int64_t a = 0; a < p.A; ++a) {
+          cond_p[j * p.A + a] = static_cast<scalar_t>(acc_cond[a]);
+          plus_p[j * p.A + a] = static_cast<scalar_t>(acc_plus[a]);
         }
+        s.clear(p);
       }
     });
   });
-  return {cond, plus, log_cond};
+  return {cond, plus};
 }
 
-// Gradient of sum_a (g_cond[j,a] cond[j,a] + g_plus[j,a] plus[j,a]) with respect to mass (N, B, T).
 torch::Tensor sx_backward(torch::Tensor keys, torch::Tensor sizes, torch::Tensor mass, torch::Tensor coeffs,
-                          torch::Tensor log_cond, torch::Tensor g_cond, torch::Tensor g_plus) {
+                          torch::Tensor unions, torch::Tensor g_cond, torch::Tensor g_plus) {
   keys = keys.to(torch::kLong).contiguous();
   sizes = sizes.to(torch::kLong).contiguous();
+  unions = unions.to(torch::kLong).contiguous();
   mass = mass.contiguous();
-  log_cond = log_cond.contiguous();
   g_cond = g_cond.to(torch::kDouble).contiguous();
   g_plus = g_plus.to(torch::kDouble).contiguous();
-  const int64_t K = keys.size(0), N = keys.size(1), B = keys.size(2), T = mass.size(2);
-  const int64_t A = coeffs.size(0);
-  auto rows = sparse_rows(coeffs);
-  std::vector<int64_t> offsets(K + 1, 0);
-  const int64_t* sz = sizes.data_ptr<int64_t>();
-  for (int64_t k = 0; k < K; ++k) offsets[k + 1] = offsets[k] + sz[k];
+  const Problem p = make_problem(keys, sizes, coeffs, unions, mass.size(2));
   auto grad = torch::empty_like(mass);
-  const int64_t* key_p = keys.data_ptr<int64_t>();
   const double* gc = g_cond.data_ptr<double>();
   const double* gp = g_plus.data_ptr<double>();
   const double inv_ln2 = 1.4426950408889634;
-
   AT_DISPATCH_FLOATING_TYPES(mass.scalar_type(), "sx_backward", [&] {
     const scalar_t* m = mass.data_ptr<scalar_t>();
-    const scalar_t* lc_p = log_cond.data_ptr<scalar_t>();
     scalar_t* out = grad.data_ptr<scalar_t>();
-    at::parallel_for(0, N, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<double> count(offsets[K]), table(offsets[K] * T), mass_j(B * T);
-      std::vector<double> back(offsets[K] * T), mk(K), mtk(K * T), g_b(B * T);
+    at::parallel_for(0, p.N, 1, [&](int64_t lo, int64_t hi) {
+      Scratch s(p);
+      std::vector<double> pet(p.T), mk(p.K), mtk(p.K * p.T), racc(p.K * p.T);
+      std::vector<int64_t> index(p.K);
       for (int64_t j = lo; j < hi; ++j) {
-        for (int64_t i = 0; i < B * T; ++i) mass_j[i] = static_cast<double>(m[j * B * T + i]);
-        fill_tables(key_p, sz, offsets.data(), K, N, B, T, j, mass_j.data(), count, table);
-        std::fill(back.begin(), back.end(), 0.0);
-        const double* gcj = gc + j * A;
-        const double* gpj = gp + j * A;
-        for (int64_t b = 0; b < B; ++b) {
-          for (int64_t k = 0; k < K; ++k) {
-            const int64_t cell = key_p[(k * N + j) * B + b];
-            mk[k] = count[offsets[k] + cell];
-            for (int64_t t = 0; t < T; ++t) mtk[k * T + t] = table[(offsets[k] + cell) * T + t];
-          }
-          const scalar_t* lc = lc_p + ((j * B + b) * T) * A;
-          double plus_term = 0.0;  // d plus / d m_bt = -log2 P(E) (the same for every t)
-          for (int64_t a = 0; a < A; ++a) {
-            if (gpj[a] != 0.0) {
-              double pe = 0.0;
-              for (const auto& nz : rows[a]) pe += nz.c * mk[nz.k];
-              plus_term -= gpj[a] * std::log2(pe);
-            }
-          }
-          for (int64_t t = 0; t < T; ++t) {
-            double direct = plus_term;
-            const double m_bt = mass_j[b * T + t];
-            for (int64_t a = 0; a < A; ++a) {
-              if (gcj[a] == 0.0) continue;
-              direct += gcj[a] * static_cast<double>(lc[t * A + a]);
-              if (m_bt == 0.0) continue;
-              double pet = 0.0;
-              for (const auto& nz : rows[a]) pet += nz.c * mtk[nz.k * T + t];
-              if (pet <= 0) continue;
-              const double r = gcj[a] * m_bt / pet * inv_ln2;
-              for (const auto& nz : rows[a]) {
-                const int64_t cell = key_p[(nz.k * N + j) * B + b];
-                back[(offsets[nz.k] + cell) * T + t] += nz.c * r;
+        s.fill(p, j, m + j * p.B * p.T);
+        const double* gj = gc + j * p.A;
+        const double* hj = gp + j * p.A;
+        for (int64_t u = 0; u < p.K; ++u) {
+          bool active = false;
+          for (int64_t a : p.by_union[u]) active = active || gj[a] != 0.0 || hj[a] != 0.0;
+          if (!active) continue;
+          for (const auto& o : s.occupied[u]) {
+            s.gather(p, u, j, o.sample, index.data(), mk.data(), mtk.data());
+            for (int64_t k : p.parts[u])
+              for (int64_t t = 0; t < p.T; ++t) racc[k * p.T + t] = 0.0;
+            const int64_t cell_i = p.offsets[u] + o.cell;
+            const double* w = s.table.data() + cell_i * p.T;
+            for (int64_t a : p.by_union[u]) {
+              const double g = gj[a], h = hj[a];
+              if (g == 0.0 && h == 0.0) continue;
+              const double pe = event(p, a, mk.data(), mtk.data(), pet.data());
+              const double lpe = lg<scalar_t>(pe);
+              for (int64_t t = 0; t < p.T; ++t) {
+                double direct = -h * lpe;
+                if (pet[t] > 0) {
+                  direct += g * (lg<scalar_t>(pet[t]) - lpe);
+                  const double r = g * w[t] / pet[t] * inv_ln2;
+                  for (const auto& nz : p.rows[a]) racc[nz.k * p.T + t] += nz.c * r;
+                }
+                s.back[cell_i * p.T + t] += direct;
               }
             }
-            g_b[b * T + t] = direct;
+            for (int64_t k : p.parts[u])
+              for (int64_t t = 0; t < p.T; ++t) s.back[index[k] * p.T + t] += racc[k * p.T + t];
           }
         }
-        for (int64_t b = 0; b < B; ++b) {
-          for (int64_t t = 0; t < T; ++t) {
-            double total = g_b[b * T + t];
-            for (int64_t k = 0; k < K; ++k) {
-              const int64_t cell = key_p[(k * N + j) * B + b];
-              total += back[(offsets[k] + cell) * T + t];
-            }
-            out[(j * B + b) * T + t] = static_cast<scalar_t>(total);
+        scalar_t* out_j = out + j * p.B * p.T;
+        for (int64_t b = 0; b < p.B; ++b) {
+          for (int64_t t = 0; t < p.T; ++t) {
+            double total = 0.0;
+            for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + p.key(k, j, b)) * p.T + t];
+            out_j[b * p.T + t] = static_cast<scalar_t>(total);
           }
         }
+        s.clear(p);
       }
     });
   });
@@ -214,6 +266,6 @@ torch::Tensor sx_backward(torch::Tensor keys, torch::Tensor sizes, torch::Tensor
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
-  module.def("forward", &sx_forward, "I^sx per-sample sums (forward)");
-  module.def("backward", &sx_backward, "I^sx per-sample sums (backward)");
+  module.def("forward", &sx_forward, "I^sx sums per neuron and antichain (forward)");
+  module.def("backward", &sx_backward, "gradient of the I^sx sums with respect to the sample masses");
 }

@@ -35,7 +35,7 @@ def load_kernel() -> ModuleType | None:
 
         source = Path(__file__).with_name("_sx_kernel.cpp")
         return load(
-            name="infomorphic_sx_kernel_v1",
+            name="infomorphic_sx_kernel_v2",
             sources=[str(source)],
             extra_cflags=["-O3", "-fopenmp"],
             extra_ldflags=["-fopenmp"],

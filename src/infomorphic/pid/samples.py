@@ -323,25 +323,25 @@ class _KernelSums(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, mass: Tensor, keys: Tensor, sizes: Tensor, coeffs: Tensor
+        ctx: Any, mass: Tensor, keys: Tensor, sizes: Tensor, coeffs: Tensor, unions: Tensor
     ) -> tuple[Tensor, Tensor]:
         kernel = load_kernel()
         assert kernel is not None
-        cond, plus, log_cond = kernel.forward(keys, sizes, mass, coeffs)
-        ctx.save_for_backward(mass, keys, sizes, coeffs, log_cond)
+        cond, plus = kernel.forward(keys, sizes, mass, coeffs, unions)
+        ctx.save_for_backward(mass, keys, sizes, coeffs, unions)
         return cond, plus
 
     @staticmethod
     def backward(ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        mass, keys, sizes, coeffs, log_cond = ctx.saved_tensors
+        mass, keys, sizes, coeffs, unions = ctx.saved_tensors
         kernel = load_kernel()
         assert kernel is not None
         zeros = mass.new_zeros(mass.shape[0], coeffs.shape[0])
         grad = kernel.backward(
-            keys, sizes, mass, coeffs, log_cond,
+            keys, sizes, mass, coeffs, unions,
             zeros if g_cond is None else g_cond, zeros if g_plus is None else g_plus,
         )
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
 def sx_pid_from_samples(
@@ -410,7 +410,11 @@ def sx_pid_from_samples(
     if cells.backend == "kernel":
         assert cells.key_stack is not None and cells.key_sizes is not None
         coeffs = torch.as_tensor(lat.union_coeffs.astype("float64"))
-        cond_sum, plus_sum = _KernelSums.apply(mass.contiguous(), cells.key_stack, cells.key_sizes, coeffs)
+        subset_index = {s: k for k, s in enumerate(lat.subsets)}
+        unions = torch.tensor([subset_index[lat.source_union(a)] for a in lat.antichains], dtype=torch.long)
+        cond_sum, plus_sum = _KernelSums.apply(
+            mass.contiguous(), cells.key_stack, cells.key_sizes, coeffs, unions
+        )
         return _finish(lat, cond_sum, plus_sum if parts else None, p_t, moebius)
 
     cond_parts: list[Tensor] = []
