@@ -605,6 +605,10 @@ def _print_train_summary(summary: dict) -> None:
 
 def main() -> None:
     """Console-script entry point: run the ``infomorphic`` app."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("infomorphic").setLevel(logging.INFO)
     app()
 
 

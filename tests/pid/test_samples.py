@@ -7,6 +7,15 @@ import torch
 
 from infomorphic.estimate import binary_weights, soft_histogram
 from infomorphic.pid import get_lattice, sample_cells, sx_pid_from_samples, sx_pid_torch
+from infomorphic.pid.kernel import load_kernel
+
+
+BACKENDS = pytest.mark.parametrize("backend", ["torch", "kernel"])  # both implementations
+
+
+def test_compiled_kernel_builds() -> None:
+    """The C++ kernel compiles here (a compiler and ninja are part of the setup)."""
+    assert load_kernel() is not None
 
 
 def _inputs(batch: int, neurons: int, n: int, n_bins: int, seed: int, n_t: int = 2):
@@ -28,12 +37,15 @@ def _inputs(batch: int, neurons: int, n: int, n_bins: int, seed: int, n_t: int =
         (40, 2, 3, 4, 2),  # few samples: some cells empty, others shared
     ],
 )
-def test_sx_pid_from_samples_matches_dense(batch: int, neurons: int, n: int, n_bins: int, n_t: int) -> None:
+@BACKENDS
+def test_sx_pid_from_samples_matches_dense(
+    batch: int, neurons: int, n: int, n_bins: int, n_t: int, backend: str
+) -> None:
     bins, weights = _inputs(batch, neurons, n, n_bins, seed=batch + n, n_t=n_t)
     # per-sample target probabilities live on the simplex: differentiate through a softmax
     logits = weights.log().requires_grad_(True)
     weights = torch.softmax(logits, -1)
-    ours = sx_pid_from_samples(bins, weights, n_bins, parts=True)
+    ours = sx_pid_from_samples(bins, weights, n_bins, parts=True, backend=backend)
     dense = sx_pid_torch(soft_histogram(bins, weights, n_bins), n, parts=True)
     assert ours.atoms.shape == (neurons, len(get_lattice(n)))
     for name in ("atoms", "redundancies", "informative_atoms", "misinformative_atoms"):
@@ -49,7 +61,8 @@ def test_sx_pid_from_samples_matches_dense(batch: int, neurons: int, n: int, n_b
 
 
 @pytest.mark.parametrize("n, n_bins", [(3, 5), (2, 4), (4, 2)])
-def test_sx_pid_from_samples_gradcheck(n: int, n_bins: int) -> None:
+@BACKENDS
+def test_sx_pid_from_samples_gradcheck(n: int, n_bins: int, backend: str) -> None:
     """The hand-written backward pass against finite differences of the goal."""
     gen = torch.Generator().manual_seed(n)
     batch = 12
@@ -58,44 +71,48 @@ def test_sx_pid_from_samples_gradcheck(n: int, n_bins: int) -> None:
     gamma = torch.rand(len(get_lattice(n)), generator=gen, dtype=torch.float64) * 2 - 1
 
     def goal(z: torch.Tensor) -> torch.Tensor:
-        res = sx_pid_from_samples(bins, binary_weights(torch.sigmoid(z)), n_bins)
+        res = sx_pid_from_samples(bins, binary_weights(torch.sigmoid(z)), n_bins, backend=backend)
         return res.atoms @ gamma + 0.2 * res.residual_entropy
 
     assert torch.autograd.gradcheck(goal, (logits,), eps=1e-6, atol=1e-7, rtol=1e-5)
 
 
-def test_sx_pid_from_samples_float32_close_to_float64() -> None:
+@BACKENDS
+def test_sx_pid_from_samples_float32_close_to_float64(backend: str) -> None:
     bins, weights = _inputs(1024, 8, 3, 20, seed=5)
-    a64 = sx_pid_from_samples(bins, weights, 20).atoms
-    a32 = sx_pid_from_samples(bins, weights.float(), 20).atoms
+    a64 = sx_pid_from_samples(bins, weights, 20, backend=backend).atoms
+    a32 = sx_pid_from_samples(bins, weights.float(), 20, backend=backend).atoms
     assert float((a32.double() - a64).abs().max()) < 1e-5
 
 
-def test_sx_pid_from_samples_saturated_theta_keeps_gradients_finite() -> None:
+@BACKENDS
+def test_sx_pid_from_samples_saturated_theta_keeps_gradients_finite(backend: str) -> None:
     gen = torch.Generator().manual_seed(0)
     bins = torch.randint(0, 20, (256, 4, 3), generator=gen)
     logits = (torch.randn(256, 4, generator=gen) * 60).requires_grad_(True)  # sigmoid hits exactly 0 / 1
     theta = torch.sigmoid(logits)
     assert bool(((theta == 0) | (theta == 1)).any())
-    res = sx_pid_from_samples(bins, binary_weights(theta), 20)
+    res = sx_pid_from_samples(bins, binary_weights(theta), 20, backend=backend)
     (res.atoms @ torch.linspace(-1, 1, 18) + res.residual_entropy).sum().backward()
     assert torch.isfinite(res.atoms).all() and torch.isfinite(logits.grad).all()
 
 
-def test_sample_cells_reusable_for_several_weights() -> None:
+@BACKENDS
+def test_sample_cells_reusable_for_several_weights(backend: str) -> None:
     bins, weights = _inputs(200, 3, 3, 8, seed=2)
-    cells = sample_cells(bins, 8, dtype=torch.float64)
+    cells = sample_cells(bins, 8, dtype=torch.float64, backend=backend)
     first = sx_pid_from_samples(cells, weights).atoms
     second = sx_pid_from_samples(cells, weights.flip(-1)).atoms
     assert torch.allclose(first, sx_pid_from_samples(bins, weights, 8).atoms)
     assert torch.allclose(second, sx_pid_from_samples(bins, weights.flip(-1), 8).atoms)
 
 
-def test_sx_pid_from_samples_locality() -> None:
+@BACKENDS
+def test_sx_pid_from_samples_locality(backend: str) -> None:
     """Each neuron's atoms depend only on its own weights: the Jacobian is block diagonal."""
     bins, weights = _inputs(64, 3, 3, 5, seed=9)
     weights.requires_grad_(True)
-    atoms = sx_pid_from_samples(bins, weights, 5).atoms
+    atoms = sx_pid_from_samples(bins, weights, 5, backend=backend).atoms
     grad, = torch.autograd.grad(atoms[1].sum(), weights)
     assert grad[:, [0, 2]].abs().max() == 0
     assert grad[:, 1].abs().max() > 0

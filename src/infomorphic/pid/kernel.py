@@ -34,6 +34,7 @@ def load_kernel() -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         source = Path(__file__).with_name("_sx_kernel.cpp")
+        log.info("loading the compiled I^sx kernel (the first use on a machine builds it: about a minute)")
         return load(
             name="infomorphic_sx_kernel_v2",
             sources=[str(source)],
