@@ -191,8 +191,13 @@ class InfomorphicLayer(nn.Module):
         )
 
     # ------------------------------------------------------------------ forward
-    def aggregate(self, inputs: Mapping[str, Tensor]) -> Tensor:
-        """Aggregated inputs ``(B, N, K)``; a missing input class aggregates to its bias."""
+    def aggregate(self, inputs: Mapping[str, Tensor], reuse: Tensor | None = None) -> Tensor:
+        """Aggregated inputs ``(B, N, K)``.
+
+        A missing input class aggregates to its bias, or, when ``reuse`` (earlier aggregates
+        ``(B, N, K)`` of the same batch) is given, keeps its earlier aggregate: a second
+        presentation of a batch only recomputes the inputs that changed (e.g. lateral).
+        """
         unknown = set(inputs) - set(self.sources)
         if unknown:
             raise ValueError(f"unknown input classes {sorted(unknown)}; this layer has {list(self.sources)}")
@@ -205,22 +210,35 @@ class InfomorphicLayer(nn.Module):
                 )
         first_name, first = next(iter(inputs.items()))
         batch = first.shape[0]
+        if reuse is not None and (reuse.shape[0] != batch or reuse.shape[1:] != (self.n_neurons, len(self.sources))):
+            raise ValueError(
+                f"reused aggregates must have shape ({batch}, {self.n_neurons}, {len(self.sources)}), "
+                f"got {tuple(reuse.shape)}"
+            )
         for name, x in inputs.items():
             if x.shape[0] != batch:
                 raise ValueError(f"input {name!r} has {x.shape[0]} samples but input {first_name!r} has {batch}")
         parts = []
-        for name in self.sources:
+        for i, name in enumerate(self.sources):
             w = self.weight[name] if name in self.weight else getattr(self, f"fixed_{name}")
             b = self.bias[name] if name in self.bias else None
             x = inputs.get(name)
+            if x is None and reuse is not None:
+                parts.append(reuse[..., i])
+                continue
             if x is None:
                 parts.append((b if b is not None else w.new_zeros(self.n_neurons)).expand(batch, -1))
                 continue
             parts.append(aggregate(x.detach(), w, b, self.mask(name)))
         return torch.stack(parts, dim=-1)
 
-    def forward(self, inputs: Mapping[str, Tensor]) -> LayerOutput:
-        agg = self.aggregate(inputs)
+    def forward(self, inputs: Mapping[str, Tensor], reuse: LayerOutput | None = None) -> LayerOutput:
+        """Aggregate, activate, and return firing probabilities.
+
+        ``reuse``: an earlier output for the same batch whose aggregates are kept for the input
+        classes not given in ``inputs`` (see :meth:`aggregate`).
+        """
+        agg = self.aggregate(inputs, None if reuse is None else reuse.aggregates)
         act = self._activation(*agg.unbind(-1), **self.activation_params)
         return LayerOutput(agg, torch.sigmoid(act))
 

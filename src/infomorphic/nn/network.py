@@ -194,8 +194,10 @@ class InfomorphicNetwork(nn.Module):
                 inputs["L"] = spikes if spikes is not None else torch.zeros(
                     x.shape[0], hidden.n_neurons, dtype=x.dtype, device=x.device
                 )
-            out = hidden(inputs)
+            # the second presentation recomputes only what changed (lateral input, feedback)
+            out = hidden(inputs, reuse=out)
             spikes = hidden.sample(out.theta, generator)
+            inputs = {}
             if feedback and step + 1 < passes:
                 read = self.readout({"F": spikes})
                 inputs["C"] = read.theta.detach()
