@@ -8,6 +8,7 @@ of ``loss = -(sum of all goals)`` gives every neuron the gradient of its own goa
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import resource
@@ -24,8 +25,8 @@ from .. import __version__
 from ..config import TrainConfig
 from ..goals import Goal
 from ..nn.network import InfomorphicNetwork, predict
-from ..runs import append_jsonl, read_jsonl, save_npz, write_json
-from ..seeding import child_seed, generator
+from ..runs import append_jsonl, atomic_write, read_jsonl, save_npz, write_json
+from ..seeding import generator
 from .baselines import BackpropNetwork, accuracy, fit_backprop, fit_logistic
 
 __all__ = ["fit", "train_step", "evaluate_network", "build_network", "resolve_device"]
@@ -230,7 +231,7 @@ def _fit_infomorphic(
              if layer.goal is not None}
     prev_w = {name: layer.effective_weight("F").detach().clone() for name, layer in net.layers().items()}
 
-    bar = _progress(progress, config.epochs, start)
+    bar = _progress(progress, config.epochs, start, batches=-(-len(xtr) // config.batch_size))
     try:
         for epoch in range(start, config.epochs):
             t0 = time.perf_counter()
@@ -249,7 +250,7 @@ def _fit_infomorphic(
                     part = torch.cat([layer.last_atoms, layer.last_residual_entropy[:, None]], 1)
                     sums[name] = sums.get(name, 0) + part
                     goal_sums[name] = goal_sums.get(name, 0.0) + float(goals[name].mean())
-                bar.advance_batch()
+                bar.advance_batch(goal_sums)
             train_seconds = time.perf_counter() - t0
             t1 = time.perf_counter()
             net.eval()
@@ -288,8 +289,6 @@ def _fit_infomorphic(
 
 def _save_checkpoint(path: Path, net: InfomorphicNetwork, optimizers: dict[str, torch.optim.Optimizer],
                      sampler: torch.Generator, epoch: int, config: TrainConfig) -> None:
-    from ..runs import atomic_write
-
     state = {"model": net.state_dict(), "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
              "sampler": sampler.get_state(), "epoch": epoch, "config": config.to_dict()}
     atomic_write(path, lambda fh: torch.save(state, fh), mode="wb")
@@ -300,9 +299,6 @@ def _baselines(
     val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], n_inputs: int, n_classes: int, progress: bool,
 ) -> dict[str, Any]:
     """Backprop and logistic regression on the same split (cached in baselines.json)."""
-    from ..runs import write_json
-    import json
-
     path = run_dir / "baselines.json"
     done: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     wanted = set(config.baselines) | ({"backprop"} if config.network == "backprop" else set())
@@ -347,29 +343,36 @@ def _baselines(
 
 
 class _progress:
-    """A rich progress bar over epochs and batches with live accuracy (no-op when disabled)."""
+    """A rich progress bar over epochs (with live accuracy) and over the batches of the current
+    epoch (with the running mean goal per layer); a no-op when disabled."""
 
-    def __init__(self, enabled: bool, epochs: int, start: int, label: str = "train") -> None:
+    def __init__(self, enabled: bool, epochs: int, start: int, label: str = "train", batches: int = 0) -> None:
         self.enabled = enabled
         if not enabled:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
                             transient=False)
         self.task = self.bar.add_task(label, total=epochs, completed=start, info="")
+        self.batch_task = self.bar.add_task("  batches", total=batches, info="") if batches else None
+        self.done = 0
         self.bar.start()
 
-    def advance_batch(self) -> None:
-        pass
+    def advance_batch(self, goal_sums: dict[str, float]) -> None:
+        if self.enabled and self.batch_task is not None:
+            self.done += 1
+            info = " ".join(f"{k} goal {v / self.done:.3f} bit" for k, v in goal_sums.items())
+            self.bar.update(self.batch_task, completed=self.done, info=info)
 
     def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
         if self.enabled:
             info = " ".join(f"{k.replace('_acc', '')} {100 * metrics[k]:.2f}%" for k in
                             ("train_acc", "val_acc", "test_acc") if k in metrics)
             self.bar.update(self.task, completed=epoch, info=info)
+            self.done = 0
 
     def close(self) -> None:
         if self.enabled:
