@@ -38,6 +38,9 @@ class TrainConfig:
         Goal preset name, goal expression, or raw vector in the papers' order.
     baselines:
         Baselines trained on the same split for comparison: ``backprop``, ``logistic``.
+    train_eval_size:
+        Training accuracy per epoch is measured (context withheld) on this many training
+        samples (a fixed random subset: the split is shuffled), or on all when ``None``.
     """
 
     network: str = "trivariate"
@@ -64,6 +67,7 @@ class TrainConfig:
     backprop_epochs: int | None = None
     logistic_l2: float = 1e-4
     baselines: tuple[str, ...] = ("backprop", "logistic")
+    train_eval_size: int | None = 10000
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
@@ -82,6 +86,8 @@ class TrainConfig:
             (self.dataset in _DATASETS, f"dataset must be one of {', '.join(_DATASETS)}, got {self.dataset!r}"),
             (0 < self.val_fraction < 1, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}"),
+            (self.train_eval_size is None or self.train_eval_size >= 1,
+             f"train_eval_size must be >= 1 or None, got {self.train_eval_size}"),
             (self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}"),
             (self.n_bins >= 2, f"n_bins must be >= 2, got {self.n_bins}"),
             (self.hidden_bin_high > self.hidden_bin_low, "hidden_bin_high must exceed hidden_bin_low"),

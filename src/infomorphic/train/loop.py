@@ -231,6 +231,8 @@ def _fit_infomorphic(
              if layer.goal is not None}
     prev_w = {name: layer.effective_weight("F").detach().clone() for name, layer in net.layers().items()}
 
+    k = len(xtr) if config.train_eval_size is None else min(len(xtr), config.train_eval_size)
+    train_eval = torch.randperm(len(xtr), generator=generator(config.seed, "train-eval"))[:k].sort().values.to(device)
     bar = _progress(progress, config.epochs, start, batches=-(-len(xtr) // config.batch_size))
     try:
         for epoch in range(start, config.epochs):
@@ -255,7 +257,7 @@ def _fit_infomorphic(
             t1 = time.perf_counter()
             net.eval()
             eval_gen = generator(config.seed, "eval", epoch, device=device)
-            train_acc, _ = evaluate_network(net, xtr, ytr, config.batch_size, eval_gen)
+            train_acc, _ = evaluate_network(net, xtr[train_eval], ytr[train_eval], config.batch_size, eval_gen)
             val_acc, _ = evaluate_network(net, *val, config.batch_size, eval_gen)
             test_acc, test_pred = evaluate_network(net, *test, config.batch_size, eval_gen)
             metrics: dict[str, Any] = {
