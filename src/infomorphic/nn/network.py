@@ -190,10 +190,8 @@ class InfomorphicNetwork(nn.Module):
         spikes: Tensor | None = None
         inputs = dict(first)
         for step in range(passes):
-            if self.lateral:
-                inputs["L"] = spikes if spikes is not None else torch.zeros(
-                    x.shape[0], hidden.n_neurons, dtype=x.dtype, device=x.device
-                )
+            if self.lateral and spikes is not None:
+                inputs["L"] = spikes  # the first pass has no lateral input: its aggregate is the bias
             # the second presentation recomputes only what changed (lateral input, feedback)
             out = hidden(inputs, reuse=out)
             spikes = hidden.sample(out.theta, generator)
