@@ -86,7 +86,8 @@ def main() -> None:
             t2 = time.perf_counter()
             goal = 0
             for n, o in outs.items():
-                res = sx_pid_from_samples(bins[n], binary_weights(o.theta), layers[n].n_bins, validate=False)
+                res = sx_pid_from_samples(bins[n], binary_weights(o.theta), layers[n].n_bins, validate=False,
+                                          grad_hint=layers[n].goal.redundancy_weights())
                 goal = goal + layers[n].goal.evaluate(res.atoms, res.residual_entropy).sum()
             sync()
             t3 = time.perf_counter()

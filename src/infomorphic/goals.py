@@ -677,6 +677,19 @@ class Goal:
         values = [self.gamma.get(name, 0.0) for name in self.atom_names]
         return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device), self.gamma_res
 
+    def redundancy_weights(self) -> Tensor:
+        """The goal's gradient with respect to the I^sx redundancies, float64 ``(n_atoms,)``.
+
+        Atoms are the Moebius inversion of the redundancies and ``H_res = H(Y) - I^sx(top)``,
+        so ``dG/dI(alpha) = sum_beta gamma_beta mu(alpha, beta) - gamma_res [alpha = top]``.
+        The training path uses it to compute values and gradients in one pass.
+        """
+        lat = self.lattice
+        gamma = torch.tensor([self.gamma.get(name, 0.0) for name in self.atom_names], dtype=torch.float64)
+        weights = torch.as_tensor(lat.moebius.T.astype("float64")) @ gamma
+        weights[lat.index(lat.top)] -= self.gamma_res
+        return weights
+
     # -------------------------------------------------------------- evaluation
     def evaluate(self, atoms: Tensor, residual_entropy: Tensor | None = None) -> Tensor:
         """Goal value of each neuron, in bits; differentiable (the gradient w.r.t. atoms is gamma).

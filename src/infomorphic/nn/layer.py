@@ -260,7 +260,10 @@ class InfomorphicLayer(nn.Module):
         """
         if self.goal is None:
             raise ValueError("this layer has no goal; give one to train it")
-        res = sx_pid_from_samples(self.bins(out.aggregates), binary_weights(out.theta), self.n_bins, validate=False)
+        res = sx_pid_from_samples(
+            self.bins(out.aggregates), binary_weights(out.theta), self.n_bins, validate=False,
+            grad_hint=self.goal.redundancy_weights(),
+        )
         self.last_atoms = res.atoms.detach()
         self.last_residual_entropy = res.residual_entropy.detach()
         return self.goal.evaluate(res.atoms, res.residual_entropy)

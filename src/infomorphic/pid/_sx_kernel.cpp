@@ -17,7 +17,8 @@
 //   sum_a g_cond[a] ( log2 P(t | E_a(s_b)) + (1/ln 2) sum_k coeffs[a,k] sum_{b': s_b'k = s_bk} m[b',t] / P(E_a(s_b'), t) )
 //     - sum_a g_plus[a] log2 P(E_a(s_b)),
 //
-// accumulated per cell and gathered back to the samples.  Tables are kept in double.
+// accumulated per cell and gathered back to the samples.  When the gradient's direction is known
+// in advance (training), values and gradient come from one pass.  Tables are kept in double.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <algorithm>
@@ -183,8 +184,13 @@ inline double event(const Problem& p, int64_t a, const double* mk, const double*
 
 }  // namespace
 
-std::vector<torch::Tensor> sx_forward(torch::Tensor keys, torch::Tensor sizes, torch::Tensor mass,
-                                      torch::Tensor coeffs, torch::Tensor unions) {
+// One pass per neuron: the sums (when want_values) and, when g_cond / g_plus (N, A) are given
+// (non-empty), the gradient of sum_a (g_cond[j,a] cond[j,a] + g_plus[j,a] plus[j,a]) with respect
+// to the masses, sharing the tables and the logarithms.  Returns {cond, plus, grad}; a part that
+// was not asked for is an empty tensor.
+std::vector<torch::Tensor> sx_run(torch::Tensor keys, torch::Tensor sizes, torch::Tensor mass, torch::Tensor coeffs,
+                                  torch::Tensor unions, torch::Tensor g_cond, torch::Tensor g_plus,
+                                  bool want_values) {
   keys = keys.to(torch::kLong).contiguous();
   sizes = sizes.to(torch::kLong).contiguous();
   unions = unions.to(torch::kLong).contiguous();
@@ -192,115 +198,88 @@ std::vector<torch::Tensor> sx_forward(torch::Tensor keys, torch::Tensor sizes, t
   TORCH_CHECK(keys.dim() == 3 && mass.dim() == 3 && mass.size(0) == keys.size(1) && mass.size(1) == keys.size(2),
               "keys (K, N, B) and mass (N, B, T) expected");
   const Problem p = make_problem(keys, sizes, coeffs, unions, mass.size(2));
-  auto cond = torch::zeros({p.N, p.A}, mass.options());
-  auto plus = torch::zeros({p.N, p.A}, mass.options());
-  AT_DISPATCH_FLOATING_TYPES(mass.scalar_type(), "sx_forward", [&] {
+  const bool want_grad = g_cond.numel() > 0 || g_plus.numel() > 0;
+  auto zeros_na = torch::zeros({p.N, p.A}, torch::kDouble);
+  g_cond = (g_cond.numel() > 0 ? g_cond : zeros_na).to(torch::kDouble).contiguous();
+  g_plus = (g_plus.numel() > 0 ? g_plus : zeros_na).to(torch::kDouble).contiguous();
+  TORCH_CHECK(g_cond.numel() == p.N * p.A && g_plus.numel() == p.N * p.A, "gradients must be (N, A)");
+  auto cond = want_values ? torch::zeros({p.N, p.A}, mass.options()) : torch::empty({0}, mass.options());
+  auto plus = want_values ? torch::zeros({p.N, p.A}, mass.options()) : torch::empty({0}, mass.options());
+  auto grad = want_grad ? torch::empty_like(mass) : torch::empty({0}, mass.options());
+  const double* gc = g_cond.data_ptr<double>();
+  const double* gp = g_plus.data_ptr<double>();
+  const double inv_ln2 = 1.4426950408889634;
+  AT_DISPATCH_FLOATING_TYPES(mass.scalar_type(), "sx_run", [&] {
     const scalar_t* m = mass.data_ptr<scalar_t>();
-    scalar_t* cond_p = cond.data_ptr<scalar_t>();
-    scalar_t* plus_p = plus.data_ptr<scalar_t>();
+    scalar_t* cond_p = want_values ? cond.data_ptr<scalar_t>() : nullptr;
+    scalar_t* plus_p = want_values ? plus.data_ptr<scalar_t>() : nullptr;
+    scalar_t* out = want_grad ? grad.data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, p.N, 1, [&](int64_t lo, int64_t hi) {
       Scratch s(p);
-      std::vector<double> pet(p.T), mk(p.K), mtk(p.K * p.T), acc_cond(p.A), acc_plus(p.A);
+      std::vector<double> pet(p.T), mk(p.K), mtk(p.K * p.T), racc(p.K * p.T), acc_cond(p.A), acc_plus(p.A);
       std::vector<int64_t> index(p.K);
       for (int64_t j = lo; j < hi; ++j) {
         s.fill(p, j, m + j * p.B * p.T);
         std::fill(acc_cond.begin(), acc_cond.end(), 0.0);
         std::fill(acc_plus.begin(), acc_plus.end(), 0.0);
-        for (int64_t u = 0; u < p.K; ++u) {
-          if (p.by_union[u].empty()) continue;
-          for (const auto& o : s.occupied[u]) {
-            s.gather(p, u, j, o.sample, index.data(), mk.data(), mtk.data());
-            const double* w = s.table.data() + (p.offsets[u] + o.cell) * p.T;  // cell mass per t
-            for (int64_t a : p.by_union[u]) {
-              const double pe = event(p, a, mk.data(), mtk.data(), pet.data());
-              const double lpe = lg<scalar_t>(pe);  // pe >= 1/B: the cell's own samples
-              for (int64_t t = 0; t < p.T; ++t) {
-                acc_plus[a] -= w[t] * lpe;
-                if (pet[t] > 0) acc_cond[a] += w[t] * (lg<scalar_t>(pet[t]) - lpe);
-              }
-            }
-          }
-        }
-        for (int64_t a = 0; a < p.A; ++a) {
-          cond_p[j * p.A + a] = static_cast<scalar_t>(acc_cond[a]);
-          plus_p[j * p.A + a] = static_cast<scalar_t>(acc_plus[a]);
-        }
-        s.clear(p);
-      }
-    });
-  });
-  return {cond, plus};
-}
-
-torch::Tensor sx_backward(torch::Tensor keys, torch::Tensor sizes, torch::Tensor mass, torch::Tensor coeffs,
-                          torch::Tensor unions, torch::Tensor g_cond, torch::Tensor g_plus) {
-  keys = keys.to(torch::kLong).contiguous();
-  sizes = sizes.to(torch::kLong).contiguous();
-  unions = unions.to(torch::kLong).contiguous();
-  mass = mass.contiguous();
-  g_cond = g_cond.to(torch::kDouble).contiguous();
-  g_plus = g_plus.to(torch::kDouble).contiguous();
-  const Problem p = make_problem(keys, sizes, coeffs, unions, mass.size(2));
-  auto grad = torch::empty_like(mass);
-  const double* gc = g_cond.data_ptr<double>();
-  const double* gp = g_plus.data_ptr<double>();
-  const double inv_ln2 = 1.4426950408889634;
-  AT_DISPATCH_FLOATING_TYPES(mass.scalar_type(), "sx_backward", [&] {
-    const scalar_t* m = mass.data_ptr<scalar_t>();
-    scalar_t* out = grad.data_ptr<scalar_t>();
-    at::parallel_for(0, p.N, 1, [&](int64_t lo, int64_t hi) {
-      Scratch s(p);
-      std::vector<double> pet(p.T), mk(p.K), mtk(p.K * p.T), racc(p.K * p.T);
-      std::vector<int64_t> index(p.K);
-      for (int64_t j = lo; j < hi; ++j) {
-        s.fill(p, j, m + j * p.B * p.T);
         const double* gj = gc + j * p.A;
         const double* hj = gp + j * p.A;
         for (int64_t u = 0; u < p.K; ++u) {
-          bool active = false;
+          if (p.by_union[u].empty()) continue;
+          bool active = want_values;
           for (int64_t a : p.by_union[u]) active = active || gj[a] != 0.0 || hj[a] != 0.0;
           if (!active) continue;
           for (const auto& o : s.occupied[u]) {
             s.gather(p, u, j, o.sample, index.data(), mk.data(), mtk.data());
-            for (int64_t k : p.parts[u])
-              for (int64_t t = 0; t < p.T; ++t) racc[k * p.T + t] = 0.0;
             const int64_t cell_i = p.offsets[u] + o.cell;
-            const double* w = s.table.data() + cell_i * p.T;
+            const double* w = s.table.data() + cell_i * p.T;  // the cell's mass per t
+            if (want_grad)
+              for (int64_t k : p.parts[u])
+                for (int64_t t = 0; t < p.T; ++t) racc[k * p.T + t] = 0.0;
             for (int64_t a : p.by_union[u]) {
               const double g = gj[a], h = hj[a];
-              if (g == 0.0 && h == 0.0) continue;
               const double pe = event(p, a, mk.data(), mtk.data(), pet.data());
-              const double lpe = lg<scalar_t>(pe);
+              const double lpe = lg<scalar_t>(pe);  // pe >= 1/B: the cell's own samples
               for (int64_t t = 0; t < p.T; ++t) {
-                double direct = -h * lpe;
-                if (pet[t] > 0) {
-                  direct += g * (lg<scalar_t>(pet[t]) - lpe);
+                const double lc = pet[t] > 0 ? lg<scalar_t>(pet[t]) - lpe : 0.0;
+                acc_plus[a] -= w[t] * lpe;
+                acc_cond[a] += w[t] * lc;
+                if (!want_grad || (g == 0.0 && h == 0.0)) continue;
+                if (pet[t] > 0 && g != 0.0) {
                   const double r = g * w[t] / pet[t] * inv_ln2;
                   for (const auto& nz : p.rows[a]) racc[nz.k * p.T + t] += nz.c * r;
                 }
-                s.back[cell_i * p.T + t] += direct;
+                s.back[cell_i * p.T + t] += g * lc - h * lpe;  // d/dm of m * lc and of -m * lpe
               }
             }
-            for (int64_t k : p.parts[u])
-              for (int64_t t = 0; t < p.T; ++t) s.back[index[k] * p.T + t] += racc[k * p.T + t];
+            if (want_grad)
+              for (int64_t k : p.parts[u])
+                for (int64_t t = 0; t < p.T; ++t) s.back[index[k] * p.T + t] += racc[k * p.T + t];
           }
         }
-        scalar_t* out_j = out + j * p.B * p.T;
-        for (int64_t b = 0; b < p.B; ++b) {
-          for (int64_t t = 0; t < p.T; ++t) {
-            double total = 0.0;
-            for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + p.key(k, j, b)) * p.T + t];
-            out_j[b * p.T + t] = static_cast<scalar_t>(total);
+        if (want_values) {
+          for (int64_t a = 0; a < p.A; ++a) {
+            cond_p[j * p.A + a] = static_cast<scalar_t>(acc_cond[a]);
+            plus_p[j * p.A + a] = static_cast<scalar_t>(acc_plus[a]);
+          }
+        }
+        if (want_grad) {
+          scalar_t* out_j = out + j * p.B * p.T;
+          for (int64_t b = 0; b < p.B; ++b) {
+            for (int64_t t = 0; t < p.T; ++t) {
+              double total = 0.0;
+              for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + p.key(k, j, b)) * p.T + t];
+              out_j[b * p.T + t] = static_cast<scalar_t>(total);
+            }
           }
         }
         s.clear(p);
       }
     });
   });
-  return grad;
+  return {cond, plus, grad};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
-  module.def("forward", &sx_forward, "I^sx sums per neuron and antichain (forward)");
-  module.def("backward", &sx_backward, "gradient of the I^sx sums with respect to the sample masses");
+  module.def("run", &sx_run, "I^sx sums per neuron and antichain and / or their gradient");
 }

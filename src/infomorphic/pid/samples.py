@@ -319,29 +319,51 @@ class _PerSampleCondSum(torch.autograd.Function):
 
 
 class _KernelSums(torch.autograd.Function):
-    """The compiled kernel's ``(cond_sum, plus_sum)`` per neuron and antichain, with its backward."""
+    """The compiled kernel's ``(cond_sum, plus_sum)`` per neuron and antichain, with its backward.
+
+    With a ``hint`` (the expected gradient with respect to ``cond_sum``, e.g. a goal's weights on
+    the redundancies), the forward pass also computes the gradient in that direction from the
+    same tables and logarithms; a backward pass whose incoming gradient is a multiple of the hint
+    (as in training, where the loss is minus the summed goals) reuses it.  Any other incoming
+    gradient is computed from scratch, so results never depend on the hint.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, mass: Tensor, keys: Tensor, sizes: Tensor, coeffs: Tensor, unions: Tensor
+        ctx: Any, mass: Tensor, keys: Tensor, sizes: Tensor, coeffs: Tensor, unions: Tensor, hint: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         kernel = load_kernel()
         assert kernel is not None
-        cond, plus = kernel.forward(keys, sizes, mass, coeffs, unions)
+        empty = torch.empty(0, dtype=torch.float64)
+        g = empty if hint is None else hint.to(torch.float64).expand(mass.shape[0], -1).contiguous()
+        cond, plus, grad = kernel.run(keys, sizes, mass, coeffs, unions, g, empty, True)
         ctx.save_for_backward(mass, keys, sizes, coeffs, unions)
+        ctx.hint = None if hint is None else g
+        ctx.hinted_grad = None if hint is None else grad
         return cond, plus
 
     @staticmethod
     def backward(ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         mass, keys, sizes, coeffs, unions = ctx.saved_tensors
+        none = (None,) * 5
+        if g_plus is not None and not bool((g_plus == 0).all()):
+            g_plus_d = g_plus.to(torch.float64)
+        else:
+            g_plus_d = None
+        if g_cond is None and g_plus_d is None:
+            return (torch.zeros_like(mass), *none)
+        if g_plus_d is None and g_cond is not None and ctx.hint is not None:
+            hint = ctx.hint
+            scale = float((g_cond.to(torch.float64) * hint).sum() / (hint * hint).sum().clamp_min(1e-300))
+            if torch.allclose(g_cond.to(torch.float64), scale * hint, rtol=1e-6, atol=1e-12):
+                return (ctx.hinted_grad * scale, *none)
         kernel = load_kernel()
         assert kernel is not None
-        zeros = mass.new_zeros(mass.shape[0], coeffs.shape[0])
-        grad = kernel.backward(
-            keys, sizes, mass, coeffs, unions,
-            zeros if g_cond is None else g_cond, zeros if g_plus is None else g_plus,
-        )
-        return grad, None, None, None, None
+        empty = torch.empty(0, dtype=torch.float64)
+        gc = empty if g_cond is None else g_cond.to(torch.float64)
+        gp = empty if g_plus_d is None else g_plus_d
+        _, _, grad = kernel.run(keys, sizes, mass, coeffs, unions, gc, gp, False)
+        return (grad, *none)
 
 
 def sx_pid_from_samples(
@@ -352,6 +374,7 @@ def sx_pid_from_samples(
     parts: bool = False,
     validate: bool = True,
     backend: str = "auto",
+    grad_hint: Tensor | None = None,
 ) -> SxPIDTensors:
     """I^sx PID of each neuron from binned samples and per-sample target probabilities.
 
@@ -377,6 +400,11 @@ def sx_pid_from_samples(
     backend:
         ``"auto"``, ``"kernel"`` or ``"torch"`` (see :func:`sample_cells`); ignored when
         ``bins`` is a :class:`SampleCells`.
+    grad_hint:
+        Optional ``(n_antichains,)`` or ``(N, n_antichains)``: the expected direction of the
+        gradient with respect to the redundancies (e.g. :meth:`infomorphic.goals.Goal.redundancy_weights`).
+        The compiled kernel then computes that gradient together with the values; a pure
+        speed-up, the results do not depend on it.
 
     Returns
     -------
@@ -413,7 +441,7 @@ def sx_pid_from_samples(
         subset_index = {s: k for k, s in enumerate(lat.subsets)}
         unions = torch.tensor([subset_index[lat.source_union(a)] for a in lat.antichains], dtype=torch.long)
         cond_sum, plus_sum = _KernelSums.apply(
-            mass.contiguous(), cells.key_stack, cells.key_sizes, coeffs, unions
+            mass.contiguous(), cells.key_stack, cells.key_sizes, coeffs, unions, grad_hint
         )
         return _finish(lat, cond_sum, plus_sum if parts else None, p_t, moebius)
 
