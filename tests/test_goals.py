@@ -396,3 +396,18 @@ def test_goals_imports_only_torch_and_pid() -> None:
     assert local <= {"pid.lattice", "pid"}, local
     assert set(goals_module.__all__) <= set(dir(goals_module))
     assert math.isfinite(sum(Goal.preset(n).gamma_res for n in PRESETS))
+
+
+def test_redundancy_weights_is_the_gradient_of_the_goal() -> None:
+    """dG/dI(alpha), checked by autograd through the Moebius inversion of a real PID."""
+    from infomorphic.pid import sx_pid_torch
+
+    goal = Goal.preset("trivariate-mnist-tpe")
+    gen = torch.Generator().manual_seed(0)
+    pmf = torch.rand(2, 2, 2, 2, generator=gen, dtype=torch.float64) + 0.05
+    res = sx_pid_torch(pmf / pmf.sum(), 3)
+    red = res.redundancies.detach().requires_grad_(True)
+    atoms = red @ torch.as_tensor(res.lattice.moebius.T.astype("float64"))
+    h_res = res.target_entropy - red[res.lattice.index(res.lattice.top)]
+    grad, = torch.autograd.grad(goal.evaluate(atoms, h_res), red)
+    assert torch.allclose(grad, goal.redundancy_weights(), atol=1e-12)

@@ -139,3 +139,26 @@ def test_sx_pid_from_samples_rejects_bad_input(bins_shape, weights_shape, n_bins
 def test_sx_pid_from_samples_rejects_float_bins() -> None:
     with pytest.raises(ValueError, match="integer"):
         sx_pid_from_samples(torch.zeros(4, 2, 3), torch.full((4, 2, 2), 0.5), 3)
+
+
+def test_grad_hint_gives_the_same_gradients_in_any_direction() -> None:
+    """The kernel's one-pass gradient along the hint, and the general backward otherwise."""
+    from infomorphic.goals import Goal
+
+    goal = Goal.preset("trivariate-mnist-tpe")
+    gen = torch.Generator().manual_seed(4)
+    bins = torch.randint(0, 20, (256, 5, 3), generator=gen)
+    z = torch.randn(256, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    gamma = torch.rand(18, generator=gen, dtype=torch.float64) * 2 - 1
+
+    def grads(hint: torch.Tensor | None, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+        res = sx_pid_from_samples(bins, binary_weights(torch.sigmoid(z)), 20, backend=backend, grad_hint=hint)
+        along, = torch.autograd.grad(-3.0 * goal.evaluate(res.atoms, res.residual_entropy).sum(), z,
+                                     retain_graph=True)
+        other, = torch.autograd.grad((res.atoms @ gamma).sum(), z)
+        return along, other
+
+    ref_along, ref_other = grads(None, "torch")
+    along, other = grads(goal.redundancy_weights(), "kernel")
+    assert torch.allclose(along, ref_along, atol=1e-12)
+    assert torch.allclose(other, ref_other, atol=1e-12)
