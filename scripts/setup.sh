@@ -14,6 +14,8 @@ extra=""
 [ "${1:-}" = "test" ] && extra="[test]"
 stamp=".venv/.installed${extra:+-test}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra}"
+  # (this machine's pip configuration warns about missing local mirrors: hide that noise)
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra}" \
+    2> >(grep -v "WARNING: Location" >&2)
   touch "$stamp"
 fi
