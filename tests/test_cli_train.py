@@ -46,3 +46,17 @@ def test_train_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         assert res.exit_code == 2, (args, res.output)
         assert res.stderr.startswith("error: "), (args, res.stderr)
         assert "Traceback" not in res.output
+
+
+def test_train_cli_every_network_runs_with_its_default_goal(tmp_path: Path) -> None:
+    for network in ("single", "bivariate-context", "bivariate-lateral", "random-hidden", "backprop"):
+        res = runner.invoke(app, ["train", *TINY, "--network", network, "--epochs", "1", "--baselines", "none",
+                                  "--out-dir", str(tmp_path), "--name", network, "--json"])
+        assert res.exit_code == 0, (network, res.output)
+
+
+def test_train_cli_bad_goal_writes_nothing(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", *TINY, "--network", "bivariate-context", "--goal", "trivariate-naive",
+                              "--epochs", "1", "--out-dir", str(tmp_path), "--name", "bad"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: ")
+    assert not (tmp_path / "bad").exists()

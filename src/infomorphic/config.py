@@ -35,7 +35,9 @@ class TrainConfig:
     hidden:
         Hidden neurons.
     hidden_goal, readout_goal:
-        Goal preset name, goal expression, or raw vector in the papers' order.
+        Goal preset name, goal expression, or raw vector in the papers' order.  The hidden
+        goal defaults to the network's published optimised goal (``trivariate-mnist-tpe``,
+        ``bivariate-context-optimised`` or ``bivariate-lateral-optimised``).
     baselines:
         Baselines trained on the same split for comparison: ``backprop``, ``logistic``.
     train_eval_size:
@@ -52,7 +54,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     epochs: int = 100
     batch_size: int = 1024
-    hidden_goal: str = "trivariate-mnist-tpe"
+    hidden_goal: str | None = None
     readout_goal: str = "readout"
     hidden_lr: float = 0.002
     hidden_weight_decay: float = 0.00035

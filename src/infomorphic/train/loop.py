@@ -48,7 +48,7 @@ def resolve_device(name: str) -> torch.device:
 def build_network(config: TrainConfig, n_inputs: int, n_classes: int) -> InfomorphicNetwork:
     """The infomorphic network a config describes, initialised from the run seed."""
     hidden_goal = None
-    if config.network in ("trivariate", "bivariate-context", "bivariate-lateral"):
+    if config.hidden_goal is not None and config.network in ("trivariate", "bivariate-context", "bivariate-lateral"):
         letters = {"trivariate": "FCL", "bivariate-context": "FC", "bivariate-lateral": "FC"}[config.network]
         hidden_goal = Goal.resolve(config.hidden_goal, letters)
     readout_goal = Goal.resolve(config.readout_goal, "FC")
@@ -170,6 +170,8 @@ def fit(
         "device": str(device),
         "data": {"train": len(xtr), "val": len(xva), "test": len(xte), "inputs": n_inputs, "classes": n_classes},
     }
+    # build (and so validate goals and shapes) before anything is written
+    net = build_network(config, n_inputs, n_classes).to(device) if config.network != "backprop" else None
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_json(run_dir / "config.json", record)
@@ -177,7 +179,8 @@ def fit(
     summary: dict[str, Any] = {"run_dir": str(run_dir)}
     history: list[dict[str, Any]] = []
     if config.network != "backprop":
-        history = _fit_infomorphic(config, run_dir, resume, progress, report, device,
+        assert net is not None
+        history = _fit_infomorphic(config, net, run_dir, resume, progress, report, device,
                                    (xtr, ytr), (xva, yva), (xte, yte), n_inputs, n_classes, summary)
     summary["baselines"] = _baselines(config, run_dir, device, (xtr, ytr), (xva, yva), (xte, yte),
                                       n_inputs, n_classes, progress)
@@ -200,12 +203,11 @@ def fit(
 
 
 def _fit_infomorphic(
-    config: TrainConfig, run_dir: Path, resume: bool, progress: bool, report: Report | None,
+    config: TrainConfig, net: InfomorphicNetwork, run_dir: Path, resume: bool, progress: bool, report: Report | None,
     device: torch.device, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
     n_inputs: int, n_classes: int, summary: dict[str, Any],
 ) -> list[dict[str, Any]]:
     xtr, ytr = train
-    net = build_network(config, n_inputs, n_classes).to(device)
     lrs = {"hidden": (config.hidden_lr, config.hidden_weight_decay),
            "readout": (config.readout_lr, config.readout_weight_decay)}
     optimizers = {
