@@ -62,6 +62,7 @@ class TrainConfig:
     readout_weight_decay: float = 0.00015
     readout_k1: float = 1.0
     hidden_k1: float = 0.9
+    random_gain: float = 8.0
     n_bins: int = 20
     hidden_bin_low: float = -20.0
     hidden_bin_high: float = 20.0

@@ -65,6 +65,7 @@ def build_network(config: TrainConfig, n_inputs: int, n_classes: int) -> Infomor
         hidden_bin_range=(config.hidden_bin_low, config.hidden_bin_high),
         readout_k1=config.readout_k1,
         hidden_k1=config.hidden_k1,
+        random_gain=config.random_gain,
         generator=generator(config.seed, "init"),
     )
 
