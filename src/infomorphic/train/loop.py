@@ -182,7 +182,7 @@ def fit(
     if config.network != "backprop":
         assert net is not None
         history = _fit_infomorphic(config, net, run_dir, resume, progress, report, device,
-                                   (xtr, ytr), (xva, yva), (xte, yte), n_inputs, n_classes, summary)
+                                   (xtr, ytr), (xva, yva), (xte, yte), n_classes, summary)
     summary["baselines"] = _baselines(config, run_dir, device, (xtr, ytr), (xva, yva), (xte, yte),
                                       n_inputs, n_classes, progress)
     if history:
@@ -206,7 +206,7 @@ def fit(
 def _fit_infomorphic(
     config: TrainConfig, net: InfomorphicNetwork, run_dir: Path, resume: bool, progress: bool, report: Report | None,
     device: torch.device, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-    n_inputs: int, n_classes: int, summary: dict[str, Any],
+    n_classes: int, summary: dict[str, Any],
 ) -> list[dict[str, Any]]:
     xtr, ytr = train
     lrs = {"hidden": (config.hidden_lr, config.hidden_weight_decay),
