@@ -565,9 +565,9 @@ def train_command(
             key, value = parse_override(item)
             overrides[key] = value
         if resume is not None:
-            record = json.loads((resume / "config.json").read_text()) if (resume / "config.json").exists() else None
-            if record is None:
+            if not (resume / "config.json").exists():
                 _fail(f"cannot resume: {resume / 'config.json'} does not exist")
+            record = json.loads((resume / "config.json").read_text())
             extra = set(overrides) - {"epochs", "device", "threads"}
             if extra:
                 _fail(f"--resume continues a run as configured; only --epochs, --device and --threads may change, got {sorted(extra)}")

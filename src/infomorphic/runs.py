@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["atomic_write", "write_json", "append_jsonl", "read_jsonl", "save_npz"]
+__all__ = ["atomic_write", "write_json", "write_jsonl", "read_jsonl", "save_npz"]
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
@@ -52,8 +52,8 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    """Rewrite a JSON-lines file with all ``records`` (atomic; the history is small)."""
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write a JSON-lines file holding all ``records`` (atomic rewrite; the history is small)."""
     atomic_write(path, lambda fh: fh.write("".join(json.dumps(r, default=_jsonable) + "\n" for r in records)))
 
 

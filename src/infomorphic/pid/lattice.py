@@ -82,6 +82,8 @@ class Lattice:
     union_coeffs:
         ``(n_atoms, n_subsets)`` int matrix of inclusion-exclusion coefficients:
         ``P(union_j {S_aj = s_aj}) = sum_U union_coeffs[alpha, U] * P(S_U = s_U)``.
+    union_index:
+        ``(n_atoms,)`` int: position in :attr:`subsets` of the sources each antichain involves.
     """
 
     n_sources: int
@@ -90,6 +92,7 @@ class Lattice:
     zeta: np.ndarray = field(init=False, repr=False)
     moebius: np.ndarray = field(init=False, repr=False)
     union_coeffs: np.ndarray = field(init=False, repr=False)
+    union_index: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n = self.n_sources
@@ -123,7 +126,9 @@ class Lattice:
                 for group in itertools.combinations(alpha, k):
                     union = tuple(sorted(set().union(*group)))
                     coeffs[i, index[union]] += (-1) ** (k + 1)
+        unions = np.array([index[tuple(sorted(set().union(*a)))] for a in chains], dtype=np.int64)
         for name, value in (
+            ("union_index", unions),
             ("antichains", tuple(chains)),
             ("subsets", tuple(subsets)),
             ("zeta", zeta),

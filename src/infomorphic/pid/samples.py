@@ -25,6 +25,7 @@ costs about as much as the forward pass and stores only two per-sample tensors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Sequence
 
 import torch
@@ -318,6 +319,13 @@ class _PerSampleCondSum(torch.autograd.Function):
         return out, None, None, None
 
 
+@lru_cache(maxsize=None)
+def _kernel_lattice(n_sources: int) -> tuple[Tensor, Tensor]:
+    """Inclusion-exclusion coefficients ``(A, K)`` and union subset per antichain ``(A,)`` for the kernel."""
+    lat = get_lattice(n_sources)
+    return torch.tensor(lat.union_coeffs, dtype=torch.float64), torch.tensor(lat.union_index)
+
+
 class _KernelSums(torch.autograd.Function):
     """The compiled kernel's ``(cond_sum, plus_sum)`` per neuron and antichain, with its backward.
 
@@ -437,9 +445,7 @@ def sx_pid_from_samples(
     p_t = mass.sum(1)
     if cells.backend == "kernel":
         assert cells.key_stack is not None and cells.key_sizes is not None
-        coeffs = torch.as_tensor(lat.union_coeffs.astype("float64"))
-        subset_index = {s: k for k, s in enumerate(lat.subsets)}
-        unions = torch.tensor([subset_index[lat.source_union(a)] for a in lat.antichains], dtype=torch.long)
+        coeffs, unions = _kernel_lattice(lat.n_sources)
         cond_sum, plus_sum = _KernelSums.apply(
             mass.contiguous(), cells.key_stack, cells.key_sizes, coeffs, unions, grad_hint
         )

@@ -25,7 +25,7 @@ from .. import __version__
 from ..config import TrainConfig
 from ..goals import Goal
 from ..nn.network import InfomorphicNetwork, predict
-from ..runs import append_jsonl, atomic_write, read_jsonl, save_npz, write_json
+from ..runs import write_jsonl, atomic_write, read_jsonl, save_npz, write_json
 from ..seeding import generator
 from .baselines import BackpropNetwork, accuracy, fit_backprop, fit_logistic
 
@@ -279,7 +279,7 @@ def _fit_infomorphic(
                 atoms.setdefault(f"{name}_wdist", []).append(np.array(metrics[f"{name}_weight_change"]))
                 prev_w[name] = w.clone()
             history.append(metrics)
-            append_jsonl(run_dir / "metrics.jsonl", history)
+            write_jsonl(run_dir / "metrics.jsonl", history)
             save_npz(run_dir / "atoms.npz", {**{k: np.stack(v) for k, v in atoms.items()},
                                               **{f"{k}_names": v for k, v in names.items()}})
             _save_checkpoint(ckpt_path, net, optimizers, sampler, epoch + 1, config)
