@@ -7,6 +7,8 @@ an order of magnitude).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -15,3 +17,15 @@ def _one_torch_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def isolated_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Point the data root (environment) and the Debian Fashion-MNIST folder into ``tmp_path``,
+    so data tests never see or touch the machine's real datasets."""
+    from infomorphic.data import fetch
+
+    root = tmp_path / "root"
+    monkeypatch.setenv(fetch.DATA_DIR_ENV, str(root))
+    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-dir")
+    return root

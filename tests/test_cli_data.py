@@ -54,11 +54,9 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    monkeypatch.setenv(fetch.DATA_DIR_ENV, str(root))
-    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-dir")
-    return root
+def isolated(isolated_data_root: Path) -> Path:
+    """Every test here runs against an empty data root in ``tmp_path``."""
+    return isolated_data_root
 
 
 @pytest.fixture()

@@ -96,12 +96,9 @@ def install_cifar(monkeypatch: pytest.MonkeyPatch, directory: Path, n: int = 6) 
 
 
 @pytest.fixture(autouse=True)
-def isolated_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Point the data root and the Debian folder into ``tmp_path``."""
-    root = tmp_path / "root"
-    monkeypatch.setenv(fetch.DATA_DIR_ENV, str(root))
-    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-dir")
-    return root
+def isolated_data(isolated_data_root: Path) -> Path:
+    """Every test here runs against an empty data root in ``tmp_path``."""
+    return isolated_data_root
 
 
 # ------------------------------------------------------------------------------ read_idx

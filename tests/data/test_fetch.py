@@ -87,11 +87,9 @@ def npm(monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes]) -> FakeNpm:
 
 
 @pytest.fixture(autouse=True)
-def isolated_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    monkeypatch.setenv(fetch.DATA_DIR_ENV, str(root))
-    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-dir")
-    return root
+def isolated_root(isolated_data_root: Path) -> Path:
+    """Every test here runs against an empty data root in ``tmp_path``."""
+    return isolated_data_root
 
 
 def age(path: Path, seconds: float = 3600.0) -> None:
