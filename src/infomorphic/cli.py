@@ -603,6 +603,12 @@ def _print_train_summary(summary: dict) -> None:
                       f"peak RSS {summary['peak_rss_gib']:.2f} GiB")
 
 
+from . import cli_goals, cli_selforg  # noqa: E402  (they add their subcommands to ``app``)
+
+cli_selforg.register(app)
+cli_goals.register(app)
+
+
 def main() -> None:
     """Console-script entry point: run the ``infomorphic`` app."""
     import logging
