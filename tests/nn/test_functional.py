@@ -232,3 +232,13 @@ def test_lateral_mask_reproducible_with_generator() -> None:
 def test_lateral_mask_negative_partners() -> None:
     with pytest.raises(ValueError, match="max_partners"):
         lateral_mask(5, -1)
+
+
+def test_sample_binary_fires_exactly_when_the_draw_is_below_theta() -> None:
+    """+1 iff u < theta for the generator's uniform draw u (u == theta gives -1)."""
+    u = torch.rand(1000, generator=torch.Generator().manual_seed(3))
+    theta = torch.rand(1000, generator=torch.Generator().manual_seed(4))
+    theta[:10] = u[:10]  # ties
+    spikes = sample_binary(theta, torch.Generator().manual_seed(3))
+    assert torch.equal(spikes, torch.where(u < theta, 1.0, -1.0))
+    assert bool((spikes[:10] == -1).all())

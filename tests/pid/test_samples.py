@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from infomorphic.estimate import binary_weights, soft_histogram
-from infomorphic.pid import get_lattice, sample_cells, sx_pid_from_samples, sx_pid_torch
+from infomorphic.pid import (
+    get_lattice,
+    sample_cells,
+    sx_pid_from_binary_samples,
+    sx_pid_from_samples,
+    sx_pid_torch,
+)
 from infomorphic.pid.kernel import load_kernel
 
 
@@ -162,3 +168,46 @@ def test_grad_hint_gives_the_same_gradients_in_any_direction() -> None:
     along, other = grads(goal.redundancy_weights(), "kernel")
     assert torch.allclose(along, ref_along, atol=1e-12)
     assert torch.allclose(other, ref_other, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, n_bins", [(3, 20), (2, 7), (4, 6)])
+@BACKENDS
+def test_binary_samples_equal_the_general_path(n: int, n_bins: int, backend: str) -> None:
+    """``theta`` alone gives the atoms and gradients of the weights ``(1 - theta, theta)``, also
+    for strided (non-contiguous) bins and theta and for int32 bins."""
+    gen = torch.Generator().manual_seed(n_bins)
+    bins = torch.randint(0, n_bins, (n, 300, 5), generator=gen).permute(1, 2, 0)  # (B, N, n), strided
+    logits = torch.randn(5, 300, generator=gen, dtype=torch.float64).requires_grad_(True)
+    theta = torch.sigmoid(logits).T  # (B, N), strided
+    gamma = torch.rand(len(get_lattice(n)), generator=gen, dtype=torch.float64) * 2 - 1
+    ours = sx_pid_from_binary_samples(bins.int(), theta, n_bins, parts=True, backend=backend)
+    ref = sx_pid_from_samples(bins.contiguous(), binary_weights(theta), n_bins, parts=True, backend="torch")
+    for name in ("atoms", "redundancies", "informative_atoms", "residual_entropy"):
+        assert torch.allclose(getattr(ours, name), getattr(ref, name), atol=1e-11), name
+    g_ours, = torch.autograd.grad(
+        (ours.atoms @ gamma + 0.3 * ours.residual_entropy).sum(), logits, retain_graph=True
+    )
+    g_ref, = torch.autograd.grad((ref.atoms @ gamma + 0.3 * ref.residual_entropy).sum(), logits)
+    assert torch.allclose(g_ours, g_ref, atol=1e-11)
+
+
+@BACKENDS
+def test_binary_samples_gradcheck(backend: str) -> None:
+    gen = torch.Generator().manual_seed(3)
+    bins = torch.randint(0, 4, (12, 2, 3), generator=gen)
+    logits = torch.randn(12, 2, generator=gen, dtype=torch.float64).requires_grad_(True)
+    gamma = torch.rand(18, generator=gen, dtype=torch.float64) * 2 - 1
+
+    def goal(z: torch.Tensor) -> torch.Tensor:
+        res = sx_pid_from_binary_samples(bins, torch.sigmoid(z), 4, backend=backend, grad_hint=gamma)
+        return res.atoms @ gamma + 0.2 * res.residual_entropy
+
+    assert torch.autograd.gradcheck(goal, (logits,), eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def test_binary_samples_rejects_bad_theta() -> None:
+    bins = torch.zeros(8, 2, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match="theta must have shape"):
+        sx_pid_from_binary_samples(bins, torch.rand(8, 3), 4)
+    with pytest.raises(ValueError, match="floating point"):
+        sx_pid_from_binary_samples(bins, torch.ones(8, 2, dtype=torch.long), 4)

@@ -103,7 +103,9 @@ def sample_binary(theta: Tensor, generator: torch.Generator | None = None) -> Te
     Shape: any -> same, dtype of ``theta``.
     """
     u = torch.rand(theta.shape, generator=generator, device=theta.device, dtype=theta.dtype)
-    return torch.where(u < theta.detach(), 1.0, -1.0).to(theta.dtype)
+    # +1 exactly where u < theta: the sign of u - theta, negated (u == theta gives +0 -> -1)
+    one = torch.ones((), dtype=theta.dtype, device=theta.device)
+    return torch.copysign(one, u.sub_(theta.detach())).neg_()
 
 
 def lateral_mask(

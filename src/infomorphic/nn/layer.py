@@ -24,9 +24,9 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..estimate import bin_adaptive, bin_fixed, binary_weights
+from ..estimate import bin_adaptive, bin_fixed
 from ..goals import Goal
-from ..pid.samples import sx_pid_from_samples
+from ..pid.samples import sx_pid_from_binary_samples
 from .functional import ACTIVATION_DEFAULTS, aggregate, resolve_activation, sample_binary
 
 __all__ = ["InfomorphicLayer", "LayerOutput"]
@@ -39,7 +39,8 @@ class LayerOutput:
     Attributes
     ----------
     aggregates:
-        ``(B, N, K)`` aggregated inputs, one per input class in the layer's source order.
+        ``(B, N, K)`` aggregated inputs, one per input class in the layer's source order (a
+        view of class-major ``(K, B, N)`` storage: ``aggregates[..., k]`` is contiguous).
     theta:
         ``(B, N)`` firing probabilities.
     """
@@ -230,7 +231,8 @@ class InfomorphicLayer(nn.Module):
                 parts.append((b if b is not None else w.new_zeros(self.n_neurons)).expand(batch, -1))
                 continue
             parts.append(aggregate(x.detach(), w, b, self.mask(name)))
-        return torch.stack(parts, dim=-1)
+        # class-major storage: each class's (B, N) block stays contiguous (no interleaving copy)
+        return torch.stack(parts).permute(1, 2, 0)
 
     def forward(self, inputs: Mapping[str, Tensor], reuse: LayerOutput | None = None) -> LayerOutput:
         """Aggregate, activate, and return firing probabilities.
@@ -239,7 +241,7 @@ class InfomorphicLayer(nn.Module):
         classes not given in ``inputs`` (see :meth:`aggregate`).
         """
         agg = self.aggregate(inputs, None if reuse is None else reuse.aggregates)
-        act = self._activation(*agg.unbind(-1), **self.activation_params)
+        act = self._activation(*agg.permute(2, 0, 1).unbind(0), **self.activation_params)
         return LayerOutput(agg, torch.sigmoid(act))
 
     def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -260,8 +262,8 @@ class InfomorphicLayer(nn.Module):
         """
         if self.goal is None:
             raise ValueError("this layer has no goal; give one to train it")
-        res = sx_pid_from_samples(
-            self.bins(out.aggregates), binary_weights(out.theta), self.n_bins, validate=False,
+        res = sx_pid_from_binary_samples(
+            self.bins(out.aggregates), out.theta, self.n_bins, validate=False,
             grad_hint=self.goal.redundancy_weights(),
         )
         self.last_atoms = res.atoms.detach()

@@ -5,7 +5,8 @@ Makkeh, Gutknecht & Wibral, Phys. Rev. E 103, 032149 (2021).  Everything is in b
 - :func:`sx_pid`: exact NumPy float64 decomposition of one joint pmf (target on the last axis).
 - :func:`sx_pid_torch`: the same for a batch of dense pmfs in PyTorch, differentiable.
 - :func:`sx_pid_from_samples`: the training path: PID of each neuron's output from binned
-  per-sample sources and per-sample target probabilities, without dense histograms.
+  per-sample sources and per-sample target probabilities, without dense histograms;
+  :func:`sx_pid_from_binary_samples` when the target is binary and given by ``theta``.
 
 The PyTorch parts are imported on first use, so NumPy-only analysis starts fast.
 """
@@ -19,7 +20,7 @@ from .lattice import Antichain, Lattice, get_lattice
 from .numpy_sx import SxPIDResult, sx_pid
 
 if TYPE_CHECKING:
-    from .samples import SampleCells, sample_cells, sx_pid_from_samples
+    from .samples import SampleCells, sample_cells, sx_pid_from_binary_samples, sx_pid_from_samples
     from .torch_sx import SxPIDTensors, sx_pid_torch
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "sx_pid_torch",
     "SxPIDTensors",
     "sx_pid_from_samples",
+    "sx_pid_from_binary_samples",
     "sample_cells",
     "SampleCells",
 ]
@@ -39,6 +41,7 @@ _LAZY = {
     "sx_pid_torch": ".torch_sx",
     "SxPIDTensors": ".torch_sx",
     "sx_pid_from_samples": ".samples",
+    "sx_pid_from_binary_samples": ".samples",
     "sample_cells": ".samples",
     "SampleCells": ".samples",
 }

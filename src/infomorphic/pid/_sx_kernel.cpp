@@ -1,8 +1,11 @@
 // Fused CPU kernel for the I^sx training path (infomorphic.pid.samples).
 //
 // For every neuron j (in parallel over neurons) and every antichain a of the lattice, from the
-// samples' cells in the marginal table of every source subset k (keys[k, j, b]) and the
-// per-sample target masses m[j, b, t] = p(t | b) / B:
+// samples' bins (bins[b, j, i], any strides) and the per-sample target masses
+// m[j, b, t] = w[b, j, t] / B (w = p(t | b), or for a binary target w = (1 - theta, theta) given
+// as theta[b, j] alone).  Each sample's cell in the marginal table of every source subset k
+// (keys[k, b], per neuron) is computed here: the bins folded into a dense index, or, for tables
+// larger than dense_factor * B cells, the rank of that index among the neuron's distinct ones.
 //
 //   cond[j, a] = sum_{b,t} m[j,b,t] * log2( P(E_a(s_b), t) / P(E_a(s_b)) )   (0 where P(E_a, t) = 0)
 //   plus[j, a] = -sum_{b,t} m[j,b,t] * log2 P(E_a(s_b))                       (informative part)
@@ -17,7 +20,8 @@
 //   sum_a g_cond[a] ( log2 P(t | E_a(s_b)) + (1/ln 2) sum_k coeffs[a,k] sum_{b': s_b'k = s_bk} m[b',t] / P(E_a(s_b'), t) )
 //     - sum_a g_plus[a] log2 P(E_a(s_b)),
 //
-// accumulated per cell and gathered back to the samples.  When the gradient's direction is known
+// accumulated per cell and gathered back to the samples (and returned with respect to w, or to
+// theta for a binary target).  When the gradient's direction is known
 // in advance (training), values and gradient come from one pass.  Tables are kept in double.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -40,30 +44,44 @@ struct Occupied {
 };
 
 struct Problem {
-  int64_t K, N, B, T, A;
-  const int64_t* keys;  // (K, N, B)
+  int64_t K, N, B, T, A, n;
+  std::vector<std::vector<int64_t>> members;  // sources of each subset k
+  std::vector<int64_t> bins_per_source;
+  std::vector<bool> ranked;  // subset k's table is rank-compressed (at most B cells)
   std::vector<int64_t> offsets;  // start of each subset's table in the flat tables
   std::vector<std::vector<Nonzero>> rows;  // nonzero inclusion-exclusion coefficients per antichain
   std::vector<int64_t> unions;  // subset index of the sources each antichain involves
   std::vector<std::vector<int64_t>> by_union;  // antichains per union subset
   std::vector<std::vector<int64_t>> parts;  // per union subset u: the subsets k that antichains of u use
-
-  int64_t key(int64_t k, int64_t j, int64_t b) const { return keys[(k * N + j) * B + b]; }
 };
 
-Problem make_problem(const torch::Tensor& keys, const torch::Tensor& sizes, const torch::Tensor& coeffs,
-                     const torch::Tensor& unions, int64_t T) {
+Problem make_problem(int64_t B, int64_t N, const torch::Tensor& sizes, const torch::Tensor& members,
+                     int64_t dense_factor, const torch::Tensor& coeffs, const torch::Tensor& unions, int64_t T) {
   Problem p;
-  p.K = keys.size(0);
-  p.N = keys.size(1);
-  p.B = keys.size(2);
+  p.K = members.size(0);
+  p.n = members.size(1);
+  p.N = N;
+  p.B = B;
   p.T = T;
   p.A = coeffs.size(0);
-  TORCH_CHECK(coeffs.size(1) == p.K && sizes.size(0) == p.K && unions.size(0) == p.A, "shape mismatch");
-  p.keys = keys.data_ptr<int64_t>();
-  p.offsets.assign(p.K + 1, 0);
+  TORCH_CHECK(coeffs.size(1) == p.K && sizes.size(0) == p.n && unions.size(0) == p.A, "shape mismatch");
   const int64_t* sz = sizes.data_ptr<int64_t>();
-  for (int64_t k = 0; k < p.K; ++k) p.offsets[k + 1] = p.offsets[k] + sz[k];
+  const int64_t* mem = members.data_ptr<int64_t>();
+  p.bins_per_source.assign(sz, sz + p.n);
+  p.members.assign(p.K, {});
+  p.ranked.assign(p.K, false);
+  p.offsets.assign(p.K + 1, 0);
+  for (int64_t k = 0; k < p.K; ++k) {
+    double cells = 1.0;
+    for (int64_t i = 0; i < p.n; ++i)
+      if (mem[k * p.n + i] != 0) {
+        p.members[k].push_back(i);
+        cells *= static_cast<double>(sz[i]);
+      }
+    TORCH_CHECK(!p.members[k].empty(), "empty source subset");
+    p.ranked[k] = cells > static_cast<double>(dense_factor) * static_cast<double>(B);
+    p.offsets[k + 1] = p.offsets[k] + (p.ranked[k] ? B : static_cast<int64_t>(cells));
+  }
   auto c = coeffs.to(torch::kDouble).contiguous();
   const double* cp = c.data_ptr<double>();
   p.rows.resize(p.A);
@@ -87,25 +105,52 @@ Problem make_problem(const torch::Tensor& keys, const torch::Tensor& sizes, cons
 
 // Per-thread scratch: tables of counts and masses for every subset, and the occupied cells.
 struct Scratch {
-  std::vector<double> count, table, back;
+  std::vector<double> count, table, back, mass;
+  std::vector<int64_t> keys;  // (K, B): each sample's cell in each subset's table, this neuron
+  std::vector<std::pair<int64_t, int64_t>> order;
   std::vector<std::vector<Occupied>> occupied;
   explicit Scratch(const Problem& p)
       : count(p.offsets[p.K], 0.0), table(p.offsets[p.K] * p.T, 0.0), back(p.offsets[p.K] * p.T, 0.0),
-        occupied(p.K) {}
+        mass(p.B * p.T), keys(p.K * p.B), order(p.B), occupied(p.K) {}
 
-  template <typename scalar_t>
-  void fill(const Problem& p, int64_t j, const scalar_t* mass_j) {
+  int64_t key(const Problem& p, int64_t k, int64_t b) const { return keys[k * p.B + b]; }
+
+  // The cells of neuron j's samples, from bins[b * sb + j * sn + i * si].
+  template <typename index_t>
+  void make_keys(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, int64_t j) {
+    for (int64_t k = 0; k < p.K; ++k) {
+      int64_t* kk = keys.data() + k * p.B;
+      const auto& mem = p.members[k];
+      for (int64_t b = 0; b < p.B; ++b) {
+        const index_t* row = bins + b * sb + j * sn;
+        int64_t key = static_cast<int64_t>(row[mem[0] * si]);
+        for (size_t m = 1; m < mem.size(); ++m) key = key * p.bins_per_source[mem[m]] + static_cast<int64_t>(row[mem[m] * si]);
+        kk[b] = key;
+      }
+      if (!p.ranked[k]) continue;
+      for (int64_t b = 0; b < p.B; ++b) order[b] = {kk[b], b};
+      std::sort(order.begin(), order.end());
+      int64_t rank = -1;
+      for (int64_t i = 0; i < p.B; ++i) {
+        if (i == 0 || order[i].first != order[i - 1].first) ++rank;
+        kk[order[i].second] = rank;
+      }
+    }
+  }
+
+  void fill(const Problem& p) {
     const double inv_b = 1.0 / static_cast<double>(p.B);
+    const double* mass_j = mass.data();
     for (int64_t k = 0; k < p.K; ++k) {
       double* cnt = count.data() + p.offsets[k];
       double* tab = table.data() + p.offsets[k] * p.T;
       auto& occ = occupied[k];
       occ.clear();
       for (int64_t b = 0; b < p.B; ++b) {
-        const int64_t cell = p.key(k, j, b);
+        const int64_t cell = key(p, k, b);
         if (cnt[cell] == 0.0) occ.push_back({cell, b});
         cnt[cell] += inv_b;
-        for (int64_t t = 0; t < p.T; ++t) tab[cell * p.T + t] += static_cast<double>(mass_j[b * p.T + t]);
+        for (int64_t t = 0; t < p.T; ++t) tab[cell * p.T + t] += mass_j[b * p.T + t];
       }
     }
   }
@@ -122,10 +167,9 @@ struct Scratch {
 
   // Flat table index, count and masses of every subset u's antichains use, at one occupied cell
   // of u (through its representative sample).
-  void gather(const Problem& p, int64_t u, int64_t j, int64_t sample, int64_t* index, double* mk,
-              double* mtk) const {
+  void gather(const Problem& p, int64_t u, int64_t sample, int64_t* index, double* mk, double* mtk) const {
     for (int64_t k : p.parts[u]) {
-      const int64_t i = p.offsets[k] + p.key(k, j, sample);
+      const int64_t i = p.offsets[k] + key(p, k, sample);
       index[k] = i;
       mk[k] = count[i];
       for (int64_t t = 0; t < p.T; ++t) mtk[k * p.T + t] = table[i * p.T + t];
@@ -186,31 +230,42 @@ inline double event(const Problem& p, int64_t a, const double* mk, const double*
 
 // One pass per neuron: the sums (when want_values) and, when g_cond / g_plus (N, A) are given
 // (non-empty), the gradient of sum_a (g_cond[j,a] cond[j,a] + g_plus[j,a] plus[j,a]) with respect
-// to the masses, sharing the tables and the logarithms.  Returns {cond, plus, grad}; a part that
-// was not asked for is an empty tensor.
-std::vector<torch::Tensor> sx_run(torch::Tensor keys, torch::Tensor sizes, torch::Tensor mass, torch::Tensor coeffs,
-                                  torch::Tensor unions, torch::Tensor g_cond, torch::Tensor g_plus,
-                                  bool want_values) {
-  keys = keys.to(torch::kLong).contiguous();
+// to the weights, sharing the tables and the logarithms.  bins: (B, N, n) int32 / int64, any
+// strides; weights: (B, N, T) or, when binary, theta (B, N), any strides; members: (K, n) 0/1,
+// the sources of each subset in the order of coeffs' columns.  Returns {cond, plus, grad}; a part
+// that was not asked for is an empty tensor; grad has the weights' shape.
+std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch::Tensor members, int64_t dense_factor,
+                                  torch::Tensor weights, bool binary, torch::Tensor coeffs, torch::Tensor unions,
+                                  torch::Tensor g_cond, torch::Tensor g_plus, bool want_values) {
+  TORCH_CHECK(bins.dim() == 3, "bins (B, N, n) expected");
+  TORCH_CHECK(bins.scalar_type() == torch::kLong || bins.scalar_type() == torch::kInt, "bins must be int32 or int64");
+  TORCH_CHECK(binary ? weights.dim() == 2 : weights.dim() == 3, "weights (B, N, T) or theta (B, N) expected");
+  TORCH_CHECK(weights.size(0) == bins.size(0) && weights.size(1) == bins.size(1), "bins and weights disagree");
   sizes = sizes.to(torch::kLong).contiguous();
+  members = members.to(torch::kLong).contiguous();
   unions = unions.to(torch::kLong).contiguous();
-  mass = mass.contiguous();
-  TORCH_CHECK(keys.dim() == 3 && mass.dim() == 3 && mass.size(0) == keys.size(1) && mass.size(1) == keys.size(2),
-              "keys (K, N, B) and mass (N, B, T) expected");
-  const Problem p = make_problem(keys, sizes, coeffs, unions, mass.size(2));
+  TORCH_CHECK(members.dim() == 2 && members.size(1) == bins.size(2), "members (K, n) expected");
+  const int64_t T = binary ? 2 : weights.size(2);
+  const Problem p = make_problem(bins.size(0), bins.size(1), sizes, members, dense_factor, coeffs, unions, T);
   const bool want_grad = g_cond.numel() > 0 || g_plus.numel() > 0;
   auto zeros_na = torch::zeros({p.N, p.A}, torch::kDouble);
   g_cond = (g_cond.numel() > 0 ? g_cond : zeros_na).to(torch::kDouble).contiguous();
   g_plus = (g_plus.numel() > 0 ? g_plus : zeros_na).to(torch::kDouble).contiguous();
   TORCH_CHECK(g_cond.numel() == p.N * p.A && g_plus.numel() == p.N * p.A, "gradients must be (N, A)");
-  auto cond = want_values ? torch::zeros({p.N, p.A}, mass.options()) : torch::empty({0}, mass.options());
-  auto plus = want_values ? torch::zeros({p.N, p.A}, mass.options()) : torch::empty({0}, mass.options());
-  auto grad = want_grad ? torch::empty_like(mass) : torch::empty({0}, mass.options());
+  auto cond = want_values ? torch::zeros({p.N, p.A}, weights.options()) : torch::empty({0}, weights.options());
+  auto plus = want_values ? torch::zeros({p.N, p.A}, weights.options()) : torch::empty({0}, weights.options());
+  auto grad = want_grad ? torch::empty(weights.sizes(), weights.options()) : torch::empty({0}, weights.options());
   const double* gc = g_cond.data_ptr<double>();
   const double* gp = g_plus.data_ptr<double>();
   const double inv_ln2 = 1.4426950408889634;
-  AT_DISPATCH_FLOATING_TYPES(mass.scalar_type(), "sx_run", [&] {
-    const scalar_t* m = mass.data_ptr<scalar_t>();
+  const double inv_b = 1.0 / static_cast<double>(p.B);
+  const int64_t wb = weights.stride(0), wn = weights.stride(1), wt = binary ? 0 : weights.stride(2);
+  const int64_t sb = bins.stride(0), sn = bins.stride(1), si = bins.stride(2);
+  const bool bins_long = bins.scalar_type() == torch::kLong;
+  const int64_t* bins_l = bins_long ? bins.data_ptr<int64_t>() : nullptr;
+  const int32_t* bins_i = bins_long ? nullptr : bins.data_ptr<int32_t>();
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "sx_run", [&] {
+    const scalar_t* w = weights.data_ptr<scalar_t>();
     scalar_t* cond_p = want_values ? cond.data_ptr<scalar_t>() : nullptr;
     scalar_t* plus_p = want_values ? plus.data_ptr<scalar_t>() : nullptr;
     scalar_t* out = want_grad ? grad.data_ptr<scalar_t>() : nullptr;
@@ -219,7 +274,19 @@ std::vector<torch::Tensor> sx_run(torch::Tensor keys, torch::Tensor sizes, torch
       std::vector<double> pet(p.T), mk(p.K), mtk(p.K * p.T), racc(p.K * p.T), acc_cond(p.A), acc_plus(p.A);
       std::vector<int64_t> index(p.K);
       for (int64_t j = lo; j < hi; ++j) {
-        s.fill(p, j, m + j * p.B * p.T);
+        if (bins_long) s.make_keys(p, bins_l, sb, sn, si, j);
+        else s.make_keys(p, bins_i, sb, sn, si, j);
+        for (int64_t b = 0; b < p.B; ++b) {
+          const scalar_t* wj = w + b * wb + j * wn;
+          if (binary) {
+            const double theta = static_cast<double>(*wj);
+            s.mass[b * 2] = (1.0 - theta) * inv_b;
+            s.mass[b * 2 + 1] = theta * inv_b;
+          } else {
+            for (int64_t t = 0; t < p.T; ++t) s.mass[b * p.T + t] = static_cast<double>(wj[t * wt]) * inv_b;
+          }
+        }
+        s.fill(p);
         std::fill(acc_cond.begin(), acc_cond.end(), 0.0);
         std::fill(acc_plus.begin(), acc_plus.end(), 0.0);
         const double* gj = gc + j * p.A;
@@ -230,9 +297,9 @@ std::vector<torch::Tensor> sx_run(torch::Tensor keys, torch::Tensor sizes, torch
           for (int64_t a : p.by_union[u]) active = active || gj[a] != 0.0 || hj[a] != 0.0;
           if (!active) continue;
           for (const auto& o : s.occupied[u]) {
-            s.gather(p, u, j, o.sample, index.data(), mk.data(), mtk.data());
+            s.gather(p, u, o.sample, index.data(), mk.data(), mtk.data());
             const int64_t cell_i = p.offsets[u] + o.cell;
-            const double* w = s.table.data() + cell_i * p.T;  // the cell's mass per t
+            const double* wc = s.table.data() + cell_i * p.T;  // the cell's mass per t
             if (want_grad)
               for (int64_t k : p.parts[u])
                 for (int64_t t = 0; t < p.T; ++t) racc[k * p.T + t] = 0.0;
@@ -242,11 +309,11 @@ std::vector<torch::Tensor> sx_run(torch::Tensor keys, torch::Tensor sizes, torch
               const double lpe = lg<scalar_t>(pe);  // pe >= 1/B: the cell's own samples
               for (int64_t t = 0; t < p.T; ++t) {
                 const double lc = pet[t] > 0 ? lg<scalar_t>(pet[t]) - lpe : 0.0;
-                acc_plus[a] -= w[t] * lpe;
-                acc_cond[a] += w[t] * lc;
+                acc_plus[a] -= wc[t] * lpe;
+                acc_cond[a] += wc[t] * lc;
                 if (!want_grad || (g == 0.0 && h == 0.0)) continue;
                 if (pet[t] > 0 && g != 0.0) {
-                  const double r = g * w[t] / pet[t] * inv_ln2;
+                  const double r = g * wc[t] / pet[t] * inv_ln2;
                   for (const auto& nz : p.rows[a]) racc[nz.k * p.T + t] += nz.c * r;
                 }
                 s.back[cell_i * p.T + t] += g * lc - h * lpe;  // d/dm of m * lc and of -m * lpe
@@ -264,13 +331,17 @@ std::vector<torch::Tensor> sx_run(torch::Tensor keys, torch::Tensor sizes, torch
           }
         }
         if (want_grad) {
-          scalar_t* out_j = out + j * p.B * p.T;
+          // d/dw = d/dm / B; for a binary target d/dtheta = d/dm_1 - d/dm_0 (times 1/B)
+          const int64_t gb = binary ? p.N : p.N * p.T, gt = 1;
           for (int64_t b = 0; b < p.B; ++b) {
+            double dm[2] = {0.0, 0.0};
             for (int64_t t = 0; t < p.T; ++t) {
               double total = 0.0;
-              for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + p.key(k, j, b)) * p.T + t];
-              out_j[b * p.T + t] = static_cast<scalar_t>(total);
+              for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + s.key(p, k, b)) * p.T + t];
+              if (binary) dm[t] = total;
+              else out[b * gb + j * p.T + t * gt] = static_cast<scalar_t>(total * inv_b);
             }
+            if (binary) out[b * gb + j] = static_cast<scalar_t>((dm[1] - dm[0]) * inv_b);
           }
         }
         s.clear(p);

@@ -37,7 +37,7 @@ def load_kernel() -> ModuleType | None:
         source = Path(__file__).with_name("_sx_kernel.cpp")
         start = time.perf_counter()
         module = load(
-            name="infomorphic_sx_kernel_v3",
+            name="infomorphic_sx_kernel_v4",
             sources=[str(source)],
             extra_cflags=["-O3", "-fopenmp"],
             extra_ldflags=["-fopenmp"],

@@ -36,7 +36,7 @@ from .kernel import kernel_enabled, load_kernel
 from .lattice import Lattice, get_lattice
 from .torch_sx import SxPIDTensors, _finish, _lattice_tensors, dense_sums
 
-__all__ = ["SampleCells", "sample_cells", "sx_pid_from_samples"]
+__all__ = ["SampleCells", "sample_cells", "sx_pid_from_samples", "sx_pid_from_binary_samples"]
 
 _INV_LN2 = 1.4426950408889634
 
@@ -102,8 +102,8 @@ class SampleCells:
     sample_coeffs: Tensor
     log_event: Tensor
     backend: str = "torch"  # "kernel": the compiled CPU kernel evaluates every antichain per sample
-    key_stack: Tensor | None = None
-    key_sizes: Tensor | None = None
+    bins: Tensor | None = None  # the kernel's input: (B, N, n) bins (it computes the cells itself)
+    n_neurons: int = 0
 
 
 def _spanning(k: int) -> tuple[list[tuple[tuple[int, ...], ...]], list[tuple[int, ...]], Any]:
@@ -199,6 +199,19 @@ def sample_cells(
                         f"bins of source {i} range over [{lo[i]}, {hi[i]}], outside [0, {sizes[i] - 1}]"
                     )
         lat = get_lattice(n)
+        use_kernel = backend == "kernel" or (
+            backend == "auto" and bins.device.type == "cpu" and kernel_enabled() and load_kernel() is not None
+        )
+        if use_kernel:
+            if bins.device.type != "cpu" or load_kernel() is None:
+                raise ValueError("the compiled kernel needs CPU tensors and a working C++ build; use backend='torch'")
+            if bins.dtype not in (torch.int32, torch.int64):
+                bins = bins.long()
+            return SampleCells(
+                lattice=lat, sizes=sizes, n_samples=n_samples, keys=(), dense_groups=(), dense_keys=(),
+                sample_positions=(), sample_coeffs=torch.zeros(0), log_event=torch.zeros(0),
+                backend="kernel", bins=bins, n_neurons=n_neurons,
+            )
         idx = bins.transpose(0, 1).long()  # (N, B, n)
         keys: list[tuple[Tensor, int]] = []
         dense_key: dict[tuple[int, ...], Tensor] = {}
@@ -214,18 +227,6 @@ def sample_cells(
                 keys.append((_rank_within_rows(key), n_samples))
             else:
                 keys.append((key, size))
-        use_kernel = backend == "kernel" or (
-            backend == "auto" and bins.device.type == "cpu" and kernel_enabled() and load_kernel() is not None
-        )
-        if use_kernel:
-            if bins.device.type != "cpu" or load_kernel() is None:
-                raise ValueError("the compiled kernel needs CPU tensors and a working C++ build; use backend='torch'")
-            return SampleCells(
-                lattice=lat, sizes=sizes, n_samples=n_samples, keys=tuple(keys), dense_groups=(),
-                dense_keys=(), sample_positions=(), sample_coeffs=torch.zeros(0), log_event=torch.zeros(0),
-                backend="kernel", key_stack=torch.stack([k for k, _ in keys]),
-                key_sizes=torch.tensor([size for _, size in keys], dtype=torch.long),
-            )
         dense_groups, per_sample = _plan(lat, sizes, n_samples)
         coeffs_all, _ = _lattice_tensors(lat, torch.empty(0, dtype=dtype, device=bins.device))
         sample_coeffs = coeffs_all[:, per_sample].T.contiguous()  # (A_s, K)
@@ -250,6 +251,7 @@ def sample_cells(
         sample_positions=tuple(per_sample),
         sample_coeffs=sample_coeffs,
         log_event=log_event,
+        n_neurons=n_neurons,
     )
 
 
@@ -320,46 +322,55 @@ class _PerSampleCondSum(torch.autograd.Function):
 
 
 @lru_cache(maxsize=None)
-def _kernel_lattice(n_sources: int) -> tuple[Tensor, Tensor]:
-    """Inclusion-exclusion coefficients ``(A, K)`` and union subset per antichain ``(A,)`` for the kernel."""
+def _kernel_lattice(n_sources: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Inclusion-exclusion coefficients ``(A, K)``, union subset per antichain ``(A,)`` and the
+    sources of each subset ``(K, n)`` (0/1) for the kernel."""
     lat = get_lattice(n_sources)
-    return torch.tensor(lat.union_coeffs, dtype=torch.float64), torch.tensor(lat.union_index)
+    members = torch.zeros(len(lat.subsets), n_sources, dtype=torch.long)
+    for k, subset in enumerate(lat.subsets):
+        members[k, list(subset)] = 1
+    return torch.tensor(lat.union_coeffs, dtype=torch.float64), torch.tensor(lat.union_index), members
 
 
 class _KernelSums(torch.autograd.Function):
     """The compiled kernel's ``(cond_sum, plus_sum)`` per neuron and antichain, with its backward.
 
-    With a ``hint`` (the expected gradient with respect to ``cond_sum``, e.g. a goal's weights on
-    the redundancies), the forward pass also computes the gradient in that direction from the
-    same tables and logarithms; a backward pass whose incoming gradient is a multiple of the hint
-    (as in training, where the loss is minus the summed goals) reuses it.  Any other incoming
-    gradient is computed from scratch, so results never depend on the hint.
+    Differentiable in ``weights`` (``(B, N, T)`` target probabilities, or ``theta`` ``(B, N)``
+    when ``binary``).  With a ``hint`` (the expected gradient with respect to ``cond_sum``, e.g.
+    a goal's weights on the redundancies), the forward pass also computes the gradient in that
+    direction from the same tables and logarithms; a backward pass whose incoming gradient is a
+    multiple of the hint (as in training, where the loss is minus the summed goals) reuses it.
+    Any other incoming gradient is computed from scratch, so results never depend on the hint.
     """
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, mass: Tensor, keys: Tensor, sizes: Tensor, coeffs: Tensor, unions: Tensor, hint: Tensor | None
+        ctx: Any, weights: Tensor, binary: bool, bins: Tensor, sizes: tuple[int, ...], hint: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         kernel = load_kernel()
         assert kernel is not None
         empty = torch.empty(0, dtype=torch.float64)
-        g = empty if hint is None else hint.to(torch.float64).expand(mass.shape[0], -1).contiguous()
-        cond, plus, grad = kernel.run(keys, sizes, mass, coeffs, unions, g, empty, True)
-        ctx.save_for_backward(mass, keys, sizes, coeffs, unions)
+        g = empty if hint is None else hint.to(torch.float64).expand(bins.shape[1], -1).contiguous()
+        n = bins.shape[2]
+        cond, plus, grad = kernel.run(
+            bins, torch.tensor(sizes), *_kernel_args(n), weights, binary, *_kernel_lattice(n)[:2], g, empty, True
+        )
+        ctx.save_for_backward(weights, bins)
+        ctx.binary, ctx.sizes = binary, sizes
         ctx.hint = None if hint is None else g
         ctx.hinted_grad = None if hint is None else grad
         return cond, plus
 
     @staticmethod
     def backward(ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        mass, keys, sizes, coeffs, unions = ctx.saved_tensors
-        none = (None,) * 5
+        weights, bins = ctx.saved_tensors
+        none = (None,) * 4
         if g_plus is not None and not bool((g_plus == 0).all()):
             g_plus_d = g_plus.to(torch.float64)
         else:
             g_plus_d = None
         if g_cond is None and g_plus_d is None:
-            return (torch.zeros_like(mass), *none)
+            return (torch.zeros_like(weights), *none)
         if g_plus_d is None and g_cond is not None and ctx.hint is not None:
             hint = ctx.hint
             scale = float((g_cond.to(torch.float64) * hint).sum() / (hint * hint).sum().clamp_min(1e-300))
@@ -370,8 +381,16 @@ class _KernelSums(torch.autograd.Function):
         empty = torch.empty(0, dtype=torch.float64)
         gc = empty if g_cond is None else g_cond.to(torch.float64)
         gp = empty if g_plus_d is None else g_plus_d
-        _, _, grad = kernel.run(keys, sizes, mass, coeffs, unions, gc, gp, False)
+        n = bins.shape[2]
+        _, _, grad = kernel.run(
+            bins, torch.tensor(ctx.sizes), *_kernel_args(n), weights, ctx.binary, *_kernel_lattice(n)[:2], gc, gp, False
+        )
         return (grad, *none)
+
+
+def _kernel_args(n_sources: int) -> tuple[Tensor, int]:
+    """The kernel's source subsets ``(K, n)`` and dense-table limit (in units of B)."""
+    return _kernel_lattice(n_sources)[2], _DENSE_TABLE_FACTOR
 
 
 def sx_pid_from_samples(
@@ -424,33 +443,75 @@ def sx_pid_from_samples(
     Time and memory ``O(N * B * |T| * A_s)`` with ``A_s`` the antichains involving sources
     whose joint table exceeds ``B`` cells (9 of 18 for three sources with 20 bins each).
     """
-    if isinstance(bins, SampleCells):
-        cells = bins
-    else:
-        if n_bins is None:
-            raise ValueError("n_bins is required when bins is a tensor")
-        cells = sample_cells(bins, n_bins, dtype=weights.dtype, validate=validate, backend=backend)
-    n_neurons = cells.keys[0][0].shape[0]
-    if weights.ndim != 3 or weights.shape[:2] != (cells.n_samples, n_neurons):
+    cells = _cells(bins, n_bins, weights.dtype, validate, backend)
+    if weights.ndim != 3 or weights.shape[:2] != (cells.n_samples, cells.n_neurons):
         raise ValueError(
-            f"weights must have shape (B, N, |T|) = ({cells.n_samples}, {n_neurons}, |T|) to match "
+            f"weights must have shape (B, N, |T|) = ({cells.n_samples}, {cells.n_neurons}, |T|) to match "
             f"the bins, got {tuple(weights.shape)}"
         )
     if not weights.is_floating_point():
         raise ValueError(f"weights must be floating point, got {weights.dtype}")
+    if cells.backend == "kernel":
+        assert cells.bins is not None
+        cond_sum, plus_sum = _KernelSums.apply(weights, False, cells.bins, cells.sizes, grad_hint)
+        _, moebius = _lattice_tensors(cells.lattice, weights)
+        return _finish(cells.lattice, cond_sum, plus_sum if parts else None, weights.mean(0), moebius)
+    return _torch_sums(cells, weights, parts)
+
+
+def sx_pid_from_binary_samples(
+    bins: Tensor | SampleCells,
+    theta: Tensor,
+    n_bins: int | Sequence[int] | None = None,
+    *,
+    parts: bool = False,
+    validate: bool = True,
+    backend: str = "auto",
+    grad_hint: Tensor | None = None,
+) -> SxPIDTensors:
+    """:func:`sx_pid_from_samples` for a binary target given by ``theta = P(Y = 1 | sample)``.
+
+    Equals ``sx_pid_from_samples(bins, binary_weights(theta), ...)`` (see
+    :func:`infomorphic.estimate.binary_weights`) and is differentiable in ``theta`` ``(B, N)``;
+    the compiled kernel reads ``theta`` in place, without building the ``(B, N, 2)`` weights.
+    """
+    cells = _cells(bins, n_bins, theta.dtype, validate, backend)
+    if theta.ndim != 2 or theta.shape != (cells.n_samples, cells.n_neurons):
+        raise ValueError(
+            f"theta must have shape (B, N) = ({cells.n_samples}, {cells.n_neurons}) to match the bins, "
+            f"got {tuple(theta.shape)}"
+        )
+    if not theta.is_floating_point():
+        raise ValueError(f"theta must be floating point, got {theta.dtype}")
+    if cells.backend != "kernel":
+        from ..estimate import binary_weights
+
+        return _torch_sums(cells, binary_weights(theta), parts)
+    assert cells.bins is not None
+    cond_sum, plus_sum = _KernelSums.apply(theta, True, cells.bins, cells.sizes, grad_hint)
+    _, moebius = _lattice_tensors(cells.lattice, theta)
+    p1 = theta.mean(0)
+    return _finish(cells.lattice, cond_sum, plus_sum if parts else None, torch.stack([1 - p1, p1], -1), moebius)
+
+
+def _cells(
+    bins: Tensor | SampleCells, n_bins: int | Sequence[int] | None, dtype: torch.dtype, validate: bool, backend: str
+) -> SampleCells:
+    if isinstance(bins, SampleCells):
+        return bins
+    if n_bins is None:
+        raise ValueError("n_bins is required when bins is a tensor")
+    return sample_cells(bins, n_bins, dtype=dtype, validate=validate, backend=backend)
+
+
+def _torch_sums(cells: SampleCells, weights: Tensor, parts: bool) -> SxPIDTensors:
+    """The pure PyTorch evaluation: dense groups on small tables, the rest per sample."""
     lat = cells.lattice
+    n_neurons = cells.n_neurons
     _, moebius = _lattice_tensors(lat, weights)
     mass = weights.transpose(0, 1) / cells.n_samples  # (N, B, T)
     n_t = mass.shape[-1]
     p_t = mass.sum(1)
-    if cells.backend == "kernel":
-        assert cells.key_stack is not None and cells.key_sizes is not None
-        coeffs, unions = _kernel_lattice(lat.n_sources)
-        cond_sum, plus_sum = _KernelSums.apply(
-            mass.contiguous(), cells.key_stack, cells.key_sizes, coeffs, unions, grad_hint
-        )
-        return _finish(lat, cond_sum, plus_sum if parts else None, p_t, moebius)
-
     cond_parts: list[Tensor] = []
     plus_parts: list[Tensor] = []
     order: list[int] = []
