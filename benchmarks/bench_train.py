@@ -52,8 +52,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from infomorphic.config import TrainConfig
-    from infomorphic.estimate import binary_weights
-    from infomorphic.pid import sx_pid_from_samples
+    from infomorphic.pid import sx_pid_from_binary_samples
     from infomorphic.seeding import generator
     from infomorphic.train.loop import build_network, evaluate_network
 
@@ -62,7 +61,7 @@ def main() -> None:
     xtr, ytr, xev = xtr.to(dev), ytr.to(dev), xev.to(dev)
     cfg = TrainConfig(network=args.network, setup=args.setup, hidden=args.hidden, dataset="mnist")
     net = build_network(cfg, xtr.shape[1], 10).to(dev)
-    opts = {n: torch.optim.Adam(l.parameters(), lr=1e-3, weight_decay=1e-4) for n, l in net.layers().items()}
+    opts = {n: torch.optim.Adam(l.parameters(), lr=1e-3, weight_decay=1e-4, fused=True) for n, l in net.layers().items()}
     sampler = generator(0, "sampling", device=dev)
     stages = ["forward", "binning", "pid", "backward", "optimiser"]
 
@@ -86,8 +85,8 @@ def main() -> None:
             t2 = time.perf_counter()
             goal = 0
             for n, o in outs.items():
-                res = sx_pid_from_samples(bins[n], binary_weights(o.theta), layers[n].n_bins, validate=False,
-                                          grad_hint=layers[n].goal.redundancy_weights())
+                res = sx_pid_from_binary_samples(bins[n], o.theta, layers[n].n_bins, validate=False,
+                                                 grad_hint=layers[n].goal.redundancy_weights())
                 goal = goal + layers[n].goal.evaluate(res.atoms, res.residual_entropy).sum()
             sync()
             t3 = time.perf_counter()

@@ -14,13 +14,12 @@ gradient.  :func:`infomorphic.pid.sx_pid_from_samples` uses these per-sample wei
 
 from __future__ import annotations
 
-from typing import Sequence
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 if TYPE_CHECKING:  # torch is imported where it is used, so NumPy-only analysis starts fast
+    import torch
     from torch import Tensor
 
 __all__ = [
@@ -79,34 +78,36 @@ def plugin_pmf(
     return pmf / pmf.sum()
 
 
-def bin_fixed(x: Tensor, n_bins: int, low: float, high: float) -> Tensor:
+def bin_fixed(x: Tensor, n_bins: int, low: float, high: float, dtype: torch.dtype | None = None) -> Tensor:
     """Equal-width bins on ``[low, high]``; values outside are clamped into the range.
 
-    Shape: any; returns an int64 tensor of the same shape with values in ``[0, n_bins)``.
+    Shape: any; returns an integer tensor (``dtype``, default int64) of the same shape with
+    values in ``[0, n_bins)``.
     """
     import torch
 
     if n_bins < 1 or not high > low:
         raise ValueError(f"need n_bins >= 1 and high > low, got n_bins={n_bins}, range=({low}, {high})")
     with torch.no_grad():
-        scaled = (x.detach().clamp(low, high) - low) * (n_bins / (high - low))
-        return scaled.floor().long().clamp_(0, n_bins - 1)
+        scaled = x.detach().clamp(low, high).sub_(low).mul_(n_bins / (high - low)).floor_()
+        return scaled.to(torch.int64 if dtype is None else dtype).clamp_(0, n_bins - 1)
 
 
-def bin_adaptive(x: Tensor, n_bins: int, dim: int = 0) -> Tensor:
+def bin_adaptive(x: Tensor, n_bins: int, dim: int = 0, dtype: torch.dtype | None = None) -> Tensor:
     """Bins on ``[-1, 1]`` after dividing by the largest ``|x|`` along ``dim`` (the batch axis).
 
     Each neuron's values are rescaled by their own batch maximum, so the bins adapt to the
     batch.  An all-zero slice falls into the middle bin.
 
-    Shape: any; returns int64 of the same shape with values in ``[0, n_bins)``.
+    Shape: any; returns an integer tensor (``dtype``, default int64) of the same shape with
+    values in ``[0, n_bins)``.
     """
     import torch
 
     with torch.no_grad():
         scale = x.detach().abs().amax(dim=dim, keepdim=True)
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-        return bin_fixed(x.detach() / scale, n_bins, -1.0, 1.0)
+        return bin_fixed(x.detach() / scale, n_bins, -1.0, 1.0, dtype)
 
 
 def binary_weights(theta: Tensor) -> Tensor:

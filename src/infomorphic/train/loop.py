@@ -212,7 +212,7 @@ def _fit_infomorphic(
     lrs = {"hidden": (config.hidden_lr, config.hidden_weight_decay),
            "readout": (config.readout_lr, config.readout_weight_decay)}
     optimizers = {
-        name: torch.optim.Adam(layer.parameters(), lr=lrs[name][0], weight_decay=lrs[name][1])
+        name: torch.optim.Adam(layer.parameters(), lr=lrs[name][0], weight_decay=lrs[name][1], fused=True)
         for name, layer in net.layers().items()
     }
     sampler = generator(config.seed, "sampling", device=device)
