@@ -11,6 +11,7 @@ values (tests compare them).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -35,9 +36,12 @@ def load_kernel() -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         source = Path(__file__).with_name("_sx_kernel.cpp")
+        # one build folder per source text and location: checkouts and versions never share one
+        # (a shared folder would be rebuilt each time another checkout loads its kernel)
+        digest = hashlib.sha256(source.read_bytes() + str(source.resolve()).encode()).hexdigest()[:16]
         start = time.perf_counter()
         module = load(
-            name="infomorphic_sx_kernel_v4",
+            name=f"infomorphic_sx_kernel_{digest}",
             sources=[str(source)],
             extra_cflags=["-O3", "-fopenmp"],
             extra_ldflags=["-fopenmp"],
