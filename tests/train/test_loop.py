@@ -251,3 +251,16 @@ def test_single_layer_learns_digits(tmp_path: Path, digits) -> None:
     config = _config(tmp_path, network="single", epochs=5, readout_lr=0.015)
     summary = fit(config, run_dir=tmp_path / "single", progress=False, data=digits)
     assert summary["test_acc"] > 0.8, summary["test_acc"]  # ~0.9
+
+
+def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infomorphic.train.loop import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available; use --device cpu"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
