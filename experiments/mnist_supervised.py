@@ -30,14 +30,27 @@ EXPERIMENTS = {
 
 
 def summarise(name: str, run_dir: Path) -> dict:
-    summary = json.loads((run_dir / "summary.json").read_text())
+    """Figures of a run; a run still in progress (no summary.json yet) is summarised from its
+    per-epoch metrics, marked ``"finished": false``."""
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    summary_path = run_dir / "summary.json"
+    finished = summary_path.exists()
+    if finished:
+        summary = json.loads(summary_path.read_text())
+    else:
+        if not metrics:
+            raise SystemExit(f"error: {run_dir} has no finished epoch yet")
+        best = max(metrics, key=lambda m: m["val_acc"])
+        summary = {"epochs": metrics[-1]["epoch"], "test_acc": metrics[-1]["test_acc"],
+                   "test_acc_at_best_val": best["test_acc"], "best_val_epoch": best["epoch"]}
     _, target, paper = EXPERIMENTS[name]
     return {
         "experiment": name,
         "run_dir": str(run_dir),
+        "finished": finished,
         "epochs": summary.get("epochs"),
         "test_acc": summary.get("test_acc"),
+        "max_test_acc": max(m["test_acc"] for m in metrics),
         "test_acc_at_best_val": summary.get("test_acc_at_best_val"),
         "best_val_epoch": summary.get("best_val_epoch"),
         "target": target,
@@ -59,7 +72,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default=str(ROOT / "runs"))
-    p.add_argument("--from-run", type=Path, help="summarise this finished run instead of training")
+    p.add_argument("--from-run", type=Path, help="summarise this run (finished or in progress) instead of training")
     args = p.parse_args()
     if args.from_run is not None:
         print(json.dumps(summarise(args.experiment, args.from_run)))
