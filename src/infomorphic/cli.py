@@ -550,8 +550,20 @@ def train_command(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory (optionally with more --epochs).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    task: Annotated[str, typer.Option(help="supervised | bars (unsupervised) | memory (associative memory).")] = "supervised",
+    variant: Annotated[Optional[str], typer.Option(help="Bars variant: horizontal | hv.")] = None,
+    neurons: Annotated[Optional[int], typer.Option(help="Memory neurons N.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Memory load alpha = M/N.")] = None,
 ) -> None:
     """Train an infomorphic network (and its baselines) and write a run directory."""
+    if task != "supervised" or variant is not None or neurons is not None or alpha is not None:
+        from .cli_selforg import train_task
+
+        unused = {"config": config, "network": network, "setup": setup, "hidden": hidden, "dataset": dataset,
+                  "data_dir": data_dir, "batch_size": batch_size, "readout_goal": readout_goal, "device": device,
+                  "threads": threads, "baselines": baselines, "resume": resume}
+        return train_task(task, seed=seed, epochs=epochs, variant=variant, neurons=neurons, alpha=alpha, goal=goal,
+                          out_dir=out_dir, name=name, sets=set_, progress=progress, as_json=as_json, unused=unused)
     from .config import TrainConfig, load_config, parse_override
 
     flags = {"network": network, "setup": setup, "hidden": hidden, "dataset": dataset, "data_dir": data_dir,

@@ -1,9 +1,330 @@
-"""Subcommands of ``infomorphic`` for goal functions (search, ablate, report)."""
+"""Subcommands of ``infomorphic`` for goal functions: ``search``, ``ablate`` and ``report``.
+
+``search``  optimise the gammas of a layer's goal with optuna (TPE, CMA-ES), resumable, in
+            parallel processes on one storage (:mod:`infomorphic.goalsearch.search`);
+``ablate``  single / cumulative ablation and modulation of each gamma over several seeds, or
+            (``--study``) the parameter importance of a finished search;
+``report``  a static HTML report with PNG figures of one trained run.
+
+Malformed input is reported as one line ``error: <message>`` on stderr with exit code 2.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+# ------------------------------------------------------------------ shared options
+_Config = Annotated[Optional[Path], typer.Option("--config", help="TOML training config (as for train).")]
+_Set = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: --set hidden_lr=1e-3 (repeatable).")]
+_Network = Annotated[Optional[str], typer.Option(help="Network kind (as for train).")]
+_Hidden = Annotated[Optional[int], typer.Option(help="Hidden neurons.")]
+_Dataset = Annotated[Optional[str], typer.Option(help="digits | mnist | fashion-mnist | cifar10")]
+_DataDir = Annotated[Optional[str], typer.Option("--data-dir", help="Data root.")]
+_Epochs = Annotated[Optional[int], typer.Option(help="Training epochs of every run.")]
+_Batch = Annotated[Optional[int], typer.Option("--batch-size", help="Batch size.")]
+_Threads = Annotated[Optional[int], typer.Option(help="torch threads per process (default 1).")]
+_Device = Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")]
+_Subset = Annotated[Optional[int], typer.Option("--train-subset", help="Train every run on this many training examples (seeded subset).")]
+
+
+def _train_config(config: Path | None, set_: list[str] | None, **flags: Any) -> Any:
+    from .config import load_config, parse_override
+
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    overrides.setdefault("threads", 1)
+    for item in set_ or []:
+        key, value = parse_override(item)
+        overrides[key] = value
+    return load_config(config, overrides)
+
+
+def _names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [t for t in re.split(r"[\s,]+", text.strip()) if t]
+    if not items:
+        raise ValueError(f"expected atom names such as {{F}}{{C}},{{F}}{{L}}, got {text!r}")
+    return items
+
+
+def _short(expression: str, n: int = 4) -> str:
+    terms = re.split(r" (?=[+-] )", expression)
+    return " ".join(terms[:n]) + (" ..." if len(terms) > n else "")
+
+
+# -------------------------------------------------------------------------- search
+def search_command(
+    config: _Config = None, set_: _Set = None, network: _Network = None,
+    setup: Annotated[Optional[int], typer.Option(help="Trivariate setup 1, 2 or 3.")] = None,
+    hidden: _Hidden = None, dataset: _Dataset = None, data_dir: _DataDir = None, epochs: _Epochs = None,
+    batch_size: _Batch = None, threads: _Threads = None, device: _Device = None,
+    seed: Annotated[Optional[int], typer.Option(help="Run seed of every trial (data split, init); also the sampler seed.")] = None,
+    sampler: Annotated[str, typer.Option(help="tpe | cmaes | random")] = "tpe",
+    trials: Annotated[Optional[int], typer.Option(help="Finished (complete or pruned) trials the study should hold (default 100; with --resume the previous target).")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes on the same study.")] = 1,
+    atoms: Annotated[Optional[str], typer.Option(help="Search only these gammas, e.g. '{F}{C},{F}{L},H_res' (default all).")] = None,
+    fix_hres: Annotated[bool, typer.Option("--fix-hres", help="Keep H_res at its base value (0) and out of the search.")] = False,
+    base_goal: Annotated[Optional[str], typer.Option("--base-goal", help="Values of the gammas not searched (preset, expression or vector; default 0).")] = None,
+    layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout.")] = "hidden",
+    startup_trials: Annotated[int, typer.Option("--startup-trials", help="Random trials before TPE / CMA-ES take over.")] = 10,
+    prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune unpromising trials (median rule, per epoch).")] = True,
+    train_subset: _Subset = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Search directory (study.db, trials/, best_goal.txt).")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="optuna storage URL (default: sqlite in --out), e.g. postgresql://...")] = None,
+    study_name: Annotated[Optional[str], typer.Option("--study-name", help="Study name (default goal-search).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue (or join) the study in --out / --storage with its stored settings.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the best result as JSON.")] = False,
+) -> None:
+    """Search the gammas of a layer's goal to maximise validation accuracy (optuna TPE / CMA-ES).
+
+    Examples: infomorphic search --dataset mnist --epochs 3 --sampler cmaes --fix-hres --trials 200
+    --out runs/cma; infomorphic search --out runs/cma --resume --workers 2
+    """
+    from .goals import Goal
+    from .goalsearch.search import SearchSettings, best_goal, counts, run_search
+    from .goalsearch.space import GoalSpace
+
+    if (trials is not None and trials < 1) or workers < 1:
+        _fail(f"--trials and --workers must be >= 1, got {trials} and {workers}")
+    config_flags = {"network": network, "setup": setup, "hidden": hidden, "dataset": dataset, "data_dir": data_dir,
+                    "epochs": epochs, "batch_size": batch_size, "threads": threads, "device": device, "seed": seed}
+    try:
+        if resume:
+            given = [k for k, v in config_flags.items() if v is not None] + (["--config"] if config else []) + \
+                    (["--set"] if set_ else []) + (["--atoms"] if atoms else []) + (["--base-goal"] if base_goal else [])
+            if given:
+                _fail(f"--resume continues a search with its stored settings; drop {', '.join(given)}")
+            if out is None:
+                _fail("--resume needs --out (the search directory)")
+            record = json.loads((out / "search.json").read_text()) if (out / "search.json").exists() else {}
+            storage = storage or record.get("storage")
+            study_name = study_name or record.get("study_name")
+            trials = trials or record.get("n_trials") or 100
+            if storage is None and not (out / "study.db").exists():
+                _fail(f"cannot resume: {out} holds no search (no search.json or study.db); give --storage")
+            settings = None
+        else:
+            cfg = _train_config(config, set_, **config_flags)
+            letters = "FCL" if layer == "hidden" and cfg.network == "trivariate" else "FC"
+            base = Goal.resolve(base_goal, letters) if base_goal else None
+            space = GoalSpace.build(letters, _names(atoms), fix_hres=fix_hres, base=base)
+            trials = trials or 100
+            settings = SearchSettings(cfg, space, layer=layer, sampler=sampler, seed=cfg.seed,
+                                      startup_trials=startup_trials, prune=prune, train_subset=train_subset)
+            if out is None:
+                from datetime import datetime
+
+                out = Path(cfg.out_dir) / f"search-{sampler}-{cfg.network}-{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+        bar = _SearchBar(progress and not as_json, trials)
+        try:
+            study, stored = run_search(settings, out, n_trials=trials, storage=storage,
+                                       study_name=study_name or "goal-search", workers=workers, resume=resume,
+                                       on_trial=bar.update)
+        finally:
+            bar.close()
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    found = best_goal(study, stored)
+    result = {"out": str(out), "study": study.study_name, "counts": counts(study),
+              "best_value": found[1].value if found else None, "best_trial": found[1].number if found else None,
+              "best_goal": found[0].to_expression() if found else None,
+              "best_test_acc": found[1].user_attrs.get("test_acc") if found else None}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"search directory: {out}  (study {study.study_name}, trials {result['counts']})")
+    if found:
+        typer.echo(f"best validation accuracy {100 * found[1].value:.2f}% (trial {found[1].number})")
+        typer.echo(f"best goal (in {out / 'best_goal.txt'}; use: infomorphic train --goal \"$(cat {out / 'best_goal.txt'})\"):")
+        typer.echo(f"  {found[0].to_expression()}")
+
+
+class _SearchBar:
+    """Trials done / total, best value so far and the current best goal."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                TextColumn("{task.fields[info]}"))
+            self.task = self.bar.add_task("search", total=total, info="")
+            self.bar.start()
+
+    def update(self, study: Any, settings: Any) -> None:
+        if not self.enabled:
+            return
+        from .goalsearch.search import best_goal, counts
+
+        c = counts(study)
+        found = best_goal(study, settings)
+        info = "" if found is None else f"best {100 * found[1].value:.2f}% · {_short(found[0].to_expression())}"
+        self.bar.update(self.task, completed=c.get("COMPLETE", 0) + c.get("PRUNED", 0), info=info)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+# -------------------------------------------------------------------------- ablate
+def ablate_command(
+    goal: Annotated[Optional[str], typer.Option("--goal", help="Goal to analyse (default: the config's hidden goal, else trivariate-mnist-tpe).")] = None,
+    config: _Config = None, set_: _Set = None, network: _Network = None, hidden: _Hidden = None,
+    dataset: _Dataset = None, data_dir: _DataDir = None, epochs: _Epochs = None, batch_size: _Batch = None,
+    threads: _Threads = None, device: _Device = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds of every variant.")] = "0,1,2",
+    parts: Annotated[str, typer.Option(help="Comma-separated parts: single, cumulative, relative, absolute.")] = "single,cumulative,relative,absolute",
+    relative: Annotated[float, typer.Option(help="Relative modulation (0.1 = +-10%).")] = 0.1,
+    absolute: Annotated[float, typer.Option(help="Absolute modulation (+- this value).")] = 0.1,
+    layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout.")] = "hidden",
+    train_subset: _Subset = None,
+    study: Annotated[Optional[Path], typer.Option("--study", help="Instead: parameter importance (fANOVA, MDI) of the search in this directory.")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="With --study: storage URL (default from its search.json).")] = None,
+    study_name: Annotated[Optional[str], typer.Option("--study-name", help="With --study: study name.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output directory (ablation.json/.csv, PNGs).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Sensitivity analysis of a goal (ablate each gamma, cumulatively, modulate), or --study importance."""
+    if study is not None:
+        return _importance(study, storage, study_name, out, as_json)
+    from .goals import Goal
+    from .goalsearch.ablate import KINDS, run_ablation
+    from .goalsearch.search import subset_train
+
+    try:
+        seed_list = [int(s) for s in seeds.replace(" ", "").split(",") if s]
+        part_list = [p for p in parts.replace(" ", "").split(",") if p]
+        bad = [p for p in part_list if p not in KINDS]
+        if bad or not part_list:
+            _fail(f"--parts takes {', '.join(KINDS)}, got {parts!r}")
+        cfg = _train_config(config, set_, network=network, hidden=hidden, dataset=dataset, data_dir=data_dir,
+                            epochs=epochs, batch_size=batch_size, threads=threads, device=device)
+        letters = "FCL" if layer == "hidden" and cfg.network == "trivariate" else "FC"
+        current = cfg.hidden_goal if layer == "hidden" else cfg.readout_goal
+        the_goal = Goal.resolve(goal or current or "trivariate-mnist-tpe", letters)
+        if out is None:
+            from datetime import datetime
+
+            out = Path(cfg.out_dir) / f"ablate-{cfg.network}-{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+        from .data import load_dataset
+
+        data = subset_train(load_dataset(cfg.dataset, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction,
+                                         seed=cfg.seed), train_subset, cfg.seed)
+        n = len(the_goal.gamma)
+        per_kind = {"single": n, "cumulative": n, "relative": 2 * n, "absolute": 2 * n}
+        total = (1 + sum(per_kind[p] for p in part_list) + (n if "cumulative" in part_list and "single" not in part_list else 0)) * len(seed_list)
+        bar = _RunBar(progress and not as_json, total)
+        try:
+            record = run_ablation(cfg, the_goal, out, seeds=seed_list, kinds=part_list, layer=layer,
+                                  relative=relative, absolute=absolute, data=data, on_run=bar.update)
+        finally:
+            bar.close()
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(record))
+        return
+    _print_ablation(record, out)
+
+
+class _RunBar:
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.task = self.bar.add_task("ablate", total=total, info="")
+            self.bar.start()
+
+    def update(self, variant: Any, seed: int, summary: dict[str, Any]) -> None:
+        if self.enabled:
+            self.bar.update(self.task, advance=1, info=f"{variant.label} seed {seed}: val {100 * summary['val_acc']:.2f}%")
+
+    def close(self) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+def _print_ablation(record: dict[str, Any], out: Path) -> None:
+    console = Console()
+    ref = record["reference"]
+    table = Table(title=f"ablation of {_short(record['goal'])} ({len(record['seeds'])} seeds; accuracy %, mean [min, max])")
+    for col in ("kind", "variant", "validation", "test", "Δ val"):
+        table.add_column(col, justify="left" if col in ("kind", "variant") else "right")
+    for r in [ref, *record["rows"]]:
+        table.add_row(r["kind"], r["label"], f"{100 * r['val_mean']:.2f} [{100 * r['val_min']:.2f}, {100 * r['val_max']:.2f}]",
+                      f"{100 * r['test_mean']:.2f} [{100 * r['test_min']:.2f}, {100 * r['test_max']:.2f}]",
+                      f"{100 * (r['val_mean'] - ref['val_mean']):+.2f}")
+    console.print(table)
+    console.print(f"written: {out / 'ablation.json'}, {out / 'ablation.csv'}, {out}/ablation_*.png")
+
+
+def _importance(study_dir: Path, storage: str | None, study_name: str | None, out: Path | None, as_json: bool) -> None:
+    from .goalsearch.importance import write_importances
+    from .goalsearch.search import load_search
+
+    try:
+        record = json.loads((study_dir / "search.json").read_text()) if (study_dir / "search.json").exists() else {}
+        storage = storage or record.get("storage")
+        if storage is None:
+            _fail(f"{study_dir} holds no search.json; give --storage and --study-name")
+        study, _ = load_search(storage, study_name or record.get("study_name", "goal-search"))
+        result = write_importances(study, out or study_dir)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"parameter importance ({result['completed_trials']} completed trials)")
+    for col in ("parameter", "fANOVA", "MDI"):
+        table.add_column(col, justify="left" if col == "parameter" else "right")
+    for name, value in result["fanova"].items():
+        table.add_row(name, f"{value:.3f}", f"{result['mdi'].get(name, 0.0):.3f}")
+    Console().print(table)
+    typer.echo(f"written: {(out or study_dir) / 'importance.json'}, {(out or study_dir) / 'importance.png'}")
+
+
+# -------------------------------------------------------------------------- report
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by infomorphic train.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default RUN_DIR/report).")] = None,
+    data: Annotated[bool, typer.Option("--data/--no-data", help="Load the dataset for firing probabilities and the logistic-regression comparison.")] = True,
+) -> None:
+    """Static HTML report (images embedded) and PNG figures of a trained run."""
+    from .goalsearch.report import build_report
+
+    if not run_dir.is_dir():
+        _fail(f"{run_dir} is not a directory")
+    try:
+        path = build_report(run_dir, out, with_data=data)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"report: {path}")
+    typer.echo(f"figures: {path.parent / 'figures'}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's subcommands to the ``infomorphic`` app."""
+    app.command("search")(search_command)
+    app.command("ablate")(ablate_command)
+    app.command("report")(report_command)

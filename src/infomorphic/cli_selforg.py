@@ -1,9 +1,201 @@
-"""Subcommands of ``infomorphic`` for self-organisation tasks (bars, associative memory, capacity)."""
+"""Subcommands of ``infomorphic`` for self-organisation tasks (bars, associative memory, capacity).
+
+``infomorphic train --task bars|memory`` dispatches to :func:`train_task`; ``infomorphic
+capacity`` is added by :func:`register`.  Bad options exit with code 2 and one ``error:`` line.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["register", "train_task", "parse_sets", "TASKS"]
+
+TASKS = ("supervised", "bars", "memory")
+
+
+def _fail(message: str) -> Any:
+    from .cli import _fail as fail
+
+    fail(message)
+
+
+def parse_sets(items: list[str] | None, config_cls: type) -> dict[str, Any]:
+    """``KEY=VALUE`` overrides of a task dataclass; values parsed by ``ast.literal_eval`` (else kept as text)."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        if key not in fields:
+            raise ValueError(f"unknown key {key!r} for --set; keys: {', '.join(fields)}")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        default = getattr(config_cls(), key)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if default is not None and not isinstance(value, type(default)):
+            raise ValueError(f"--set {key} expects {type(default).__name__}, got {value!r}")
+        out[key] = value
+    return out
+
+
+def _live(enabled: bool, total: int, label: str) -> tuple[Any, Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console, transient=True,
+                   disable=not enabled)
+    task = bar.add_task(label, total=total, info="")
+    return bar, task
+
+
+def train_task(task: str, *, seed: int | None, epochs: int | None, variant: str | None, neurons: int | None,
+               alpha: float | None, goal: str | None, out_dir: str | None, name: str | None,
+               sets: list[str] | None, progress: bool, as_json: bool, unused: dict[str, Any]) -> None:
+    """``infomorphic train --task bars|memory``: train one network and write a run directory."""
+    from .tasks.bars import BarsConfig
+    from .tasks.memory import MemoryConfig
+    from .tasks.runner import new_run_dir, run_bars, run_memory
+
+    if task not in TASKS:
+        _fail(f"unknown --task {task!r}; choose from {', '.join(TASKS)}")
+    if task == "supervised":
+        _fail("--variant belongs to --task bars, --neurons and --alpha to --task memory")
+    given = sorted(k for k, v in unused.items() if v is not None)
+    if given:
+        _fail(f"--task {task} does not use {', '.join('--' + k.replace('_', '-') for k in given)}")
+    try:
+        if task == "bars":
+            if neurons is not None or alpha is not None:
+                _fail("--task bars has one neuron per bar; --neurons and --alpha belong to --task memory")
+            kw: dict[str, Any] = parse_sets(sets, BarsConfig)
+            kw.update({k: v for k, v in {"seed": seed, "epochs": epochs, "variant": variant, "goal": goal}.items()
+                       if v is not None})
+            cfg: Any = BarsConfig(**kw)
+            total = cfg.epochs
+        else:
+            if variant is not None:
+                _fail("--variant belongs to --task bars")
+            kw = parse_sets(sets, MemoryConfig)
+            kw.update({k: v for k, v in {"seed": seed, "max_epochs": epochs, "n_neurons": neurons, "alpha": alpha,
+                                         "goal": goal}.items() if v is not None})
+            cfg = MemoryConfig(**kw)
+            total = cfg.max_epochs
+        run_dir = new_run_dir(out_dir or "runs", name, f"{task}-seed{cfg.seed}")
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    bar, handle = _live(progress and not as_json, total, task)
+    with bar:
+        if task == "bars":
+            def report(r: dict[str, Any]) -> None:
+                bar.update(handle, completed=r["epoch"], info=f"bars coded {r['bars_coded']}/{cfg.n_bars}")
+
+            summary = run_bars(cfg, run_dir, report)
+        else:
+            def report(r: dict[str, Any]) -> None:
+                bar.update(handle, completed=r["epoch"], info=f"score {r['score']:.3f}")
+
+            summary = run_memory(cfg, run_dir, report)
+    if as_json:
+        typer.echo(json.dumps(summary, default=float))
+        return
+    console = Console()
+    console.print(f"run directory: {summary['run_dir']}")
+    if task == "bars":
+        console.print(f"bars coded {summary['bars_coded']}/{summary['n_bars']} (best neuron >= "
+                      f"{summary['threshold_bits']:.3f} bit, distinct); solved: {summary['solved']}")
+    else:
+        table = Table(title=f"mean overlap after recall, N = {summary['n_neurons']}, M = {summary['n_patterns']}")
+        table.add_column("memory")
+        noise = list(next(iter(summary["scores_by_noise"].values())))
+        for f in noise:
+            table.add_column(f"flip {f}", justify="right")
+        for method, row in summary["scores_by_noise"].items():
+            table.add_row(method, *(f"{row[f]:.3f}" for f in noise))
+        console.print(table)
+        console.print(f"{summary['epochs']} epochs ({summary['stopped']}), {summary['seconds']:.1f} s")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's subcommands to the ``infomorphic`` app."""
+
+    @app.command("capacity")
+    def capacity_command(
+        neurons: Annotated[int, typer.Option(help="Neurons N.")] = 100,
+        seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+        grid: Annotated[str, typer.Option(help="Loads alpha = M/N as start:stop:step.")] = "0.01:2.01:0.05",
+        methods: Annotated[str, typer.Option(help="Comma-separated: infomorphic, hebbian, storkey, pseudo-inverse, modern.")] = "infomorphic,hebbian,storkey,pseudo-inverse,modern",
+        workers: Annotated[int, typer.Option(help="Worker processes (one torch thread each).")] = 2,
+        max_epochs: Annotated[int, typer.Option("--max-epochs", help="Training epochs at most (early stop at perfect recall).")] = 5000,
+        goal: Annotated[str, typer.Option(help="Goal over sources T (external), R (recurrent).")] = "{T}{R}",
+        threshold: Annotated[float, typer.Option(help="Success: score >= threshold.")] = 0.95,
+        out_dir: Annotated[str, typer.Option("--out-dir", help="Parent folder of the run directory.")] = "runs",
+        name: Annotated[Optional[str], typer.Option(help="Run directory name (default: generated).")] = None,
+        progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    ) -> None:
+        """Sweep the load alpha = M/N, train a fresh memory per point, report the capacity alpha_c per method."""
+        import time
+
+        from .runs import write_json
+        from .tasks import plots
+        from .tasks.capacity import CapacityConfig, capacity_from_points, default_grid, sweep
+        from .tasks.memory import MemoryConfig
+        from .tasks.runner import new_run_dir
+
+        try:
+            parts = grid.split(":")
+            if len(parts) != 3:
+                raise ValueError(f"--grid expects start:stop:step, got {grid!r}")
+            try:
+                start, stop, step = (float(p) for p in parts)
+                seed_list = tuple(int(s) for s in seeds.split(","))
+            except ValueError:
+                raise ValueError(f"--grid needs three numbers and --seeds integers, got {grid!r} and {seeds!r}") from None
+            cfg = CapacityConfig(memory=MemoryConfig(n_neurons=neurons, max_epochs=max_epochs, goal=goal),
+                                 alphas=tuple(default_grid(start, stop, step)), seeds=seed_list,
+                                 methods=tuple(m.strip() for m in methods.split(",")), threshold=threshold,
+                                 workers=workers)
+            run_dir = new_run_dir(out_dir, name, f"capacity-n{neurons}")
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        write_json(run_dir / "config.json", {"task": "capacity", "config": cfg.to_dict()})
+        bar, handle = _live(progress and not as_json, len(cfg.alphas) * len(cfg.seeds), "capacity")
+        t0 = time.perf_counter()
+        with bar:
+            points = sweep(cfg, lambda r: bar.advance(handle))
+        seconds = time.perf_counter() - t0
+        cap = capacity_from_points(points, cfg.methods, cfg.threshold)
+        result = {"run_dir": str(run_dir), "neurons": neurons, "seeds": list(seed_list), "seconds": seconds,
+                  "workers": workers, "capacity": cap, "points": points}
+        write_json(run_dir / "summary.json", result)
+        plots.capacity_figure(points, cap, run_dir / "capacity.png", threshold)
+        if as_json:
+            typer.echo(json.dumps({k: v for k, v in result.items() if k != "points"}, default=float))
+            return
+        console = Console()
+        console.print(f"run directory: {run_dir}  ({seconds:.0f} s, {workers} workers)")
+        table = Table(title=f"capacity alpha_c (largest alpha with score >= {threshold}), N = {neurons}")
+        table.add_column("memory")
+        table.add_column("mean +- std", justify="right")
+        table.add_column("per seed", justify="right")
+        for m in cfg.methods:
+            c = cap[m]
+            table.add_row(m, f"{c['alpha_c_mean']:.2f} +- {c['alpha_c_std']:.2f}",
+                          ", ".join(f"{v:g}" for v in c["alpha_c_per_seed"].values()))
+        console.print(table)

@@ -1,0 +1,266 @@
+"""A static HTML report of one trained run, with PNG figures: what did each neuron learn?
+
+Reads a run directory written by :func:`infomorphic.train.fit` (``config.json``,
+``metrics.jsonl``, ``atoms.npz``, ``checkpoint.pt``, ``summary.json``, ``baselines.json``),
+rebuilds the network from its checkpoint, and writes ``<run>/report/report.html`` plus
+``<run>/report/figures/*.png``.  The HTML embeds every image as base64 PNG, so it opens in any
+browser without a server.  Sections (``id`` of each ``<section>``):
+
+``goal``            the goals written out, every atom with its gamma and plain-language meaning
+``learning``        train / validation / test accuracy and mean local goals per epoch
+``atoms-<layer>``   every neuron's PID atoms (all atoms + H_res) per epoch
+``fields``          feedforward weights of every neuron as images
+``readout-fields``  readout fields in image space vs one-vs-all logistic regression (cosine)
+``confusion``       test confusion matrix
+``firing``          firing probability of each neuron per class
+``dynamics``        median self-cosine distance of feedforward weights over training
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..goals import H_RES, Goal, atom_meaning, paper_order
+from ..runs import atomic_write, read_jsonl
+from . import report_plots as rp
+from .plots import png_bytes
+
+__all__ = ["SECTIONS", "build_report", "RunData", "load_run"]
+
+SECTIONS = ("goal", "learning", "atoms", "fields", "readout-fields", "confusion", "firing", "dynamics")
+"""Section ids (``atoms`` stands for one ``atoms-<layer>`` section per trained layer)."""
+
+
+@dataclass
+class RunData:
+    """Everything read from a run directory (and its dataset) that the report shows."""
+
+    run_dir: Path
+    config: Any
+    record: dict[str, Any]
+    history: list[dict[str, Any]]
+    atoms: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    baselines: dict[str, Any]
+    net: Any
+    data: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def load_run(run_dir: Path, with_data: bool = True) -> RunData:
+    """Read a finished (or partly finished) run; ``ValueError`` naming what is missing."""
+    import torch
+
+    from ..config import TrainConfig
+    from ..train.loop import build_network
+
+    run_dir = Path(run_dir)
+    needed = ["config.json", "metrics.jsonl", "atoms.npz", "checkpoint.pt"]
+    missing = [n for n in needed if not (run_dir / n).exists()]
+    if missing:
+        raise ValueError(f"{run_dir} is not a finished infomorphic run: missing {', '.join(missing)}")
+    record = json.loads((run_dir / "config.json").read_text())
+    config = TrainConfig.from_dict(record["config"])
+    if config.network == "backprop":
+        raise ValueError(f"{run_dir} holds a backprop run; the report needs an infomorphic network")
+    with np.load(run_dir / "atoms.npz") as npz:
+        atoms = {k: npz[k] for k in npz.files}
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+    baselines = json.loads((run_dir / "baselines.json").read_text()) if (run_dir / "baselines.json").exists() else {}
+    n_inputs, n_classes = record["data"]["inputs"], record["data"]["classes"]
+    net = build_network(config, n_inputs, n_classes)
+    ckpt = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    net.load_state_dict(ckpt["model"])
+    net.eval()
+    data = None
+    if with_data:
+        from ..data import load_dataset
+
+        data = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
+                            seed=config.seed)
+    return RunData(run_dir, config, record, read_jsonl(run_dir / "metrics.jsonl"), atoms, summary, baselines, net, data)
+
+
+def _image_shape(run: RunData) -> tuple[int, ...]:
+    if run.data is not None:
+        return tuple(run.data.image_shape)
+    d = run.record["data"]["inputs"]
+    side = int(round(math.sqrt(d)))
+    return (side, side) if side * side == d else (1, d)
+
+
+def _class_names(run: RunData) -> list[str]:
+    if run.data is not None and run.data.class_names:
+        return [str(c) for c in run.data.class_names]
+    return [str(i) for i in range(run.record["data"]["classes"])]
+
+
+# ------------------------------------------------------------------------- analyses
+def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Mean theta per class and layer on the test set (context withheld), and the confusion matrix."""
+    import torch
+
+    from ..nn.network import predict
+    from ..seeding import generator
+
+    if run.data is None:
+        conf = run.summary.get("confusion_test")
+        return {}, None if conf is None else np.array(conf)
+    x, y = run.data.test.x, run.data.test.y
+    n_classes = run.record["data"]["classes"]
+    gen = generator(run.config.seed, "report")
+    sums: dict[str, torch.Tensor] = {}
+    thetas = []
+    with torch.no_grad():
+        for lo in range(0, len(x), run.config.batch_size):
+            out = run.net(x[lo : lo + run.config.batch_size], None, gen)
+            onehot = torch.nn.functional.one_hot(y[lo : lo + run.config.batch_size], n_classes).float()
+            parts = {"readout": out.readout.theta}
+            if out.hidden is not None:
+                parts = {"hidden": out.hidden.theta, **parts}
+            for name, theta in parts.items():
+                sums[name] = sums.get(name, 0) + onehot.T @ theta
+            thetas.append(out.readout.theta)
+    counts = torch.bincount(y, minlength=n_classes).clamp(min=1).float()[:, None]
+    firing = {k: (v / counts).numpy() for k, v in sums.items()}
+    pred = predict(torch.cat(thetas))
+    conf = torch.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return firing, conf.numpy()
+
+
+def _readout_fields(run: RunData) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Readout fields in input space, logistic-regression fields and their cosine similarity.
+
+    A ``single`` network's readout sees the image directly.  With a hidden layer the field is
+    the linear approximation ``W_readout @ W_hidden`` (hidden outputs are +-1 samples).  A readout
+    neuron read as inverted (mean theta >= 0.5 on the test set) has its field negated.
+    """
+    import torch
+
+    from ..train.baselines import fit_logistic
+
+    if run.data is None:
+        return None
+    w = run.net.readout.effective_weight("F").detach()
+    if run.net.hidden is not None:
+        w = w @ run.net.hidden.effective_weight("F").detach()
+    firing = run.extras.get("firing", {}).get("readout")
+    if firing is not None:
+        inverted = torch.as_tensor(firing.mean(0) >= 0.5)
+        w = torch.where(inverted[:, None], -w, w)
+    model = fit_logistic(run.data.train.x, run.data.train.y, run.record["data"]["classes"], l2=run.config.logistic_l2)
+    lw = model.weight.detach()
+    cos = torch.nn.functional.cosine_similarity(w, lw, dim=1)
+    return w.numpy(), lw.numpy(), cos.numpy()
+
+
+# ----------------------------------------------------------------------------- html
+def _goal_table(goal: Goal, title: str) -> str:
+    names = (*paper_order(goal.sources), H_RES)
+    rows = []
+    for name in names:
+        g = goal.gamma.get(name, 0.0)
+        cls = ' class="zero"' if g == 0.0 else ""
+        rows.append(f"<tr{cls}><td><code>{html.escape(name)}</code></td><td class=num>{g:+.5f}</td>"
+                    f"<td>{html.escape(atom_meaning(name, goal.sources))}</td></tr>")
+    return (f"<h3>{html.escape(title)}</h3><p><code>{html.escape(goal.to_expression())}</code></p>"
+            "<table><tr><th>atom</th><th>gamma</th><th>information about Y that is ...</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _img(data: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
+section{margin-bottom:2.5em;border-top:1px solid #ccc;padding-top:.5em}img{max-width:100%;height:auto}
+table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+td.num{text-align:right;font-family:monospace}tr.zero{color:#999}code{font-size:.95em}"""
+
+
+def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool = True) -> Path:
+    """Write the report of ``run_dir``; returns the path of ``report.html``.
+
+    ``with_data=False`` skips what needs the dataset (firing probabilities, logistic-regression
+    comparison) and takes the confusion matrix from ``summary.json``.
+    """
+    run = load_run(run_dir, with_data)
+    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "report"
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    sections: list[tuple[str, str, str]] = []  # (id, title, body)
+
+    def figure_html(fig: Any, name: str, alt: str) -> str:
+        data = png_bytes(fig)
+        (fig_dir / f"{name}.png").write_bytes(data)
+        return _img(data, alt)
+
+    cfg = run.config
+    goals = []
+    for name, layer in run.net.layers().items():
+        if layer.goal is not None:
+            goals.append(_goal_table(layer.goal, f"{name} layer goal (sources {', '.join(layer.goal.sources)})"))
+    sections.append(("goal", "Goals and what their atoms mean", "".join(goals)))
+    sections.append(("learning", "Learning curves",
+                     figure_html(rp.learning_figure(run.history, run.baselines), "learning", "learning curves")))
+    for layer in ("hidden", "readout"):
+        if f"{layer}_atoms" in run.atoms:
+            fig = rp.atoms_figure(run.atoms[f"{layer}_atoms"], run.atoms[f"{layer}_hres"],
+                                  [str(n) for n in run.atoms[f"{layer}_names"]], layer)
+            sections.append((f"atoms-{layer}", f"PID atoms of the {layer} neurons over training",
+                             figure_html(fig, f"atoms_{layer}", f"{layer} atoms")))
+    shape = _image_shape(run)
+    first = run.net.hidden if run.net.hidden is not None else run.net.readout
+    w = first.effective_weight("F").detach().numpy()
+    which = "hidden" if run.net.hidden is not None else "readout"
+    sections.append(("fields", "Receptive fields (feedforward weights)", figure_html(
+        rp.fields_figure(w, shape, f"{which} layer: feedforward weights of all {len(w)} neurons"),
+        "fields", "receptive fields")))
+    firing, confusion = _firing_and_confusion(run)
+    run.extras["firing"] = firing
+    sim = _readout_fields(run)
+    names = _class_names(run)
+    if sim is not None:
+        rf, lw, cos = sim
+        how = ("readout weights on the image" if run.net.hidden is None else
+               "readout weights x hidden receptive fields (linear approximation)")
+        body = (f"<p>Readout field of each class: {how}. Cosine similarity to the matching one-vs-all "
+                f"logistic-regression field: mean {cos.mean():.3f}, per class "
+                + ", ".join(f"{n} {c:.3f}" for n, c in zip(names, cos)) + ".</p>"
+                + figure_html(rp.similarity_figure(rf, lw, shape, cos, names), "readout_fields", "readout fields"))
+        run.extras["cosine"] = cos.tolist()
+    else:
+        body = "<p>Skipped: the report was built without the dataset (--no-data).</p>"
+    sections.append(("readout-fields", "Readout fields vs logistic regression", body))
+    body = ("<p>Not available (no summary.json and no dataset).</p>" if confusion is None else
+            figure_html(rp.confusion_figure(confusion, names), "confusion", "confusion matrix"))
+    sections.append(("confusion", "Confusion matrix (test set)", body))
+    body = ("<p>Skipped: the report was built without the dataset (--no-data).</p>" if not firing else
+            figure_html(rp.firing_figure(firing, names), "firing", "firing probabilities"))
+    sections.append(("firing", "Firing probability of each neuron per class", body))
+    wdist = {k[: -len("_wdist")]: np.asarray(v) for k, v in run.atoms.items() if k.endswith("_wdist")}
+    sections.append(("dynamics", "Median self-cosine distance of feedforward weights", figure_html(
+        rp.dynamics_figure(wdist), "dynamics", "weight dynamics")))
+
+    head = (f"<p>Run <code>{html.escape(str(run.run_dir))}</code>: network <b>{cfg.network}</b>"
+            + (f", setup {cfg.setup}" if cfg.network == "trivariate" else "")
+            + f", {cfg.hidden} hidden neurons, dataset <b>{cfg.dataset}</b>, {len(run.history)} epochs, seed {cfg.seed}."
+            + (f" Final test accuracy {100 * run.history[-1]['test_acc']:.2f}%, validation "
+               f"{100 * run.history[-1]['val_acc']:.2f}%." if run.history else "") + "</p>")
+    nav = " · ".join(f'<a href="#{sid}">{html.escape(title)}</a>' for sid, title, _ in sections)
+    body_html = "".join(f'<section id="{sid}"><h2>{html.escape(title)}</h2>{content}</section>'
+                        for sid, title, content in sections)
+    page = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>infomorphic report: "
+            f"{html.escape(run.run_dir.name)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>infomorphic report</h1>{head}<nav>{nav}</nav>{body_html}</body></html>")
+    path = out_dir / "report.html"
+    atomic_write(path, lambda fh: fh.write(page))
+    return path

@@ -1,0 +1,1 @@
+"""Self-organisation tasks: unsupervised bars, associative memory, capacity sweeps."""

@@ -1,0 +1,250 @@
+"""Capacity sweeps, noise robustness and online storage of associative memories (SPEC.md section 6).
+
+Every grid point ``(alpha, seed)`` draws fresh patterns (``M = round(alpha N)``), trains a fresh
+infomorphic memory (:mod:`infomorphic.tasks.memory`) and builds the classical baselines
+(:mod:`infomorphic.tasks.hopfield`) on the *same* patterns; all are scored by the same recall
+routine.  A point succeeds when its score (mean overlap after recall from the clean patterns)
+is at least ``threshold`` (0.95); the capacity ``alpha_c`` of a method and seed is the largest
+successful ``alpha`` on the grid.  Points run in parallel worker processes, one torch thread
+each.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..seeding import generator
+from .hopfield import RULES, hebbian_weights, linear_field, random_patterns, recall_score
+from .memory import MemoryConfig, memory_goal, neuron_pid, train_memory, train_online
+
+__all__ = [
+    "CapacityConfig", "default_grid", "run_point", "sweep", "capacity_from_points",
+    "noise_robustness", "online_storage", "hebbian_pid_curve", "METHODS",
+]
+
+METHODS = ("infomorphic", "hebbian", "storkey", "pseudo-inverse", "modern")
+"""Memories compared in a sweep: ours and the classical baselines of :data:`~.hopfield.RULES`."""
+
+
+def default_grid(start: float = 0.01, stop: float = 2.01, step: float = 0.05) -> list[float]:
+    """Loads ``start, start + step, ..., stop`` (inclusive, rounded to 1e-6)."""
+    if not (step > 0 and stop >= start > 0):
+        raise ValueError(f"need 0 < start <= stop and step > 0, got start={start}, stop={stop}, step={step}")
+    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return [round(start + i * step, 6) for i in range(n)]
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityConfig:
+    """A capacity sweep: memory hyperparameters, grid, seeds, methods, workers."""
+
+    memory: MemoryConfig = MemoryConfig()
+    alphas: tuple[float, ...] = tuple(default_grid())
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = METHODS
+    threshold: float = 0.95
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+        if not self.alphas or any(not a > 0 for a in self.alphas):
+            raise ValueError(f"alphas must be a non-empty list of loads > 0, got {list(self.alphas)}")
+        if not self.seeds:
+            raise ValueError("give at least one seed")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _point_patterns(n: int, alpha: float, seed: int) -> torch.Tensor:
+    m = max(1, int(round(alpha * n)))
+    return random_patterns(m, n, generator(seed, "patterns", f"{alpha:.6f}", n))
+
+
+def run_point(memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[str] = METHODS) -> dict[str, Any]:
+    """Scores of every method at one load and seed, on the same patterns (a worker's job)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    n = memory.n_neurons
+    patterns = _point_patterns(n, alpha, seed)
+    out: dict[str, Any] = {"alpha": alpha, "seed": seed, "n_patterns": len(patterns), "scores": {}}
+    for method in methods:
+        if method == "infomorphic":
+            cfg = replace(memory, alpha=alpha, seed=seed)
+            res = train_memory(cfg, patterns)
+            out["scores"][method] = res.score
+            out["epochs"] = res.epochs
+            out["stopped"] = res.stopped
+            names = memory_goal(memory.goal).atom_names
+            final = res.atoms[-1].mean(0).tolist() if res.atoms else []
+            out["atoms"] = dict(zip(names, final)) | ({"H_res": float(res.hres[-1].mean())} if res.hres else {})
+        elif method == "pseudo-inverse" and len(patterns) >= n:
+            out["scores"][method] = None  # the projection is the identity: no memory (see hopfield.py)
+        else:
+            out["scores"][method] = recall_score(RULES[method](patterns), patterns)
+    out["seconds"] = time.perf_counter() - t0
+    out["cpu_seconds"] = time.process_time() - c0
+    return out
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def sweep(config: CapacityConfig, on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run every ``(alpha, seed)`` point (largest loads first, they take longest) in ``workers`` processes."""
+    jobs = sorted(((a, s) for a in config.alphas for s in config.seeds), key=lambda j: (-j[0], j[1]))
+    results: list[dict[str, Any]] = []
+    if config.workers == 1:
+        for a, s in jobs:
+            results.append(run_point(config.memory, a, s, config.methods))
+            if on_result is not None:
+                on_result(results[-1])
+    else:
+        ctx = None
+        if os.name == "posix":
+            import multiprocessing as mp
+
+            ctx = mp.get_context("forkserver")
+        with ProcessPoolExecutor(config.workers, mp_context=ctx, initializer=_init_worker) as pool:
+            futures = [pool.submit(run_point, config.memory, a, s, config.methods) for a, s in jobs]
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                if on_result is not None:
+                    on_result(results[-1])
+    return sorted(results, key=lambda r: (r["seed"], r["alpha"]))
+
+
+def capacity_from_points(points: Sequence[dict[str, Any]], methods: Sequence[str], threshold: float = 0.95
+                         ) -> dict[str, Any]:
+    """``alpha_c`` per method: per seed (largest successful load), mean and std over seeds, and of the mean curve."""
+    seeds = sorted({p["seed"] for p in points})
+    alphas = sorted({p["alpha"] for p in points})
+    out: dict[str, Any] = {}
+    for method in methods:
+        per_seed: dict[int, float] = {}
+        for s in seeds:
+            ok = [p["alpha"] for p in points if p["seed"] == s and (p["scores"].get(method) or -1.0) >= threshold]
+            per_seed[s] = max(ok) if ok else 0.0
+        curve = []
+        for a in alphas:
+            vals = [p["scores"].get(method) for p in points if p["alpha"] == a]
+            vals = [v for v in vals if v is not None]
+            curve.append(float(np.mean(vals)) if vals else None)
+        ok_mean = [a for a, v in zip(alphas, curve) if v is not None and v >= threshold]
+        vals = list(per_seed.values())
+        out[method] = {"alpha_c_per_seed": per_seed, "alpha_c_mean": float(np.mean(vals)),
+                       "alpha_c_std": float(np.std(vals)), "alpha_c_of_mean_curve": max(ok_mean) if ok_mean else 0.0,
+                       "mean_curve": curve}
+    out["alphas"] = alphas
+    return out
+
+
+def _robust_fraction(field: Any, patterns: torch.Tensor, fractions: Sequence[float], seed: int,
+                     threshold: float) -> tuple[float, list[float]]:
+    """Largest flip fraction up to which every grid fraction is still recalled (score > threshold)."""
+    scores = [recall_score(field, patterns, f, generator(seed, "noise", f"{f:.4f}")) for f in fractions]
+    best = 0.0 if scores and scores[0] > threshold else -1.0
+    for f, s in zip(fractions, scores):
+        if s <= threshold:
+            break
+        best = f
+    return best, scores
+
+
+def noise_robustness(memory: MemoryConfig, alphas: Sequence[float], seeds: Sequence[int],
+                     methods: Sequence[str] = METHODS, fractions: Sequence[float] | None = None,
+                     threshold: float = 0.95) -> dict[str, Any]:
+    """Largest fraction of flipped cue bits still recalled (mean overlap > threshold), per load and method.
+
+    ``-1`` means even the clean cue fails; ``None`` marks the pseudo-inverse at ``M >= N``.
+    """
+    fr = list(fractions) if fractions is not None else [round(0.02 * i, 4) for i in range(26)]
+    table: dict[str, dict[str, Any]] = {}
+    for alpha in alphas:
+        row: dict[str, Any] = {}
+        for method in methods:
+            per_seed = []
+            for seed in seeds:
+                patterns = _point_patterns(memory.n_neurons, alpha, seed)
+                if method == "infomorphic":
+                    net = train_memory(replace(memory, alpha=alpha, seed=seed), patterns).net
+                    field = linear_field(net.recurrent_weight())
+                elif method == "pseudo-inverse" and len(patterns) >= memory.n_neurons:
+                    per_seed.append(None)
+                    continue
+                else:
+                    field = RULES[method](patterns)
+                per_seed.append(_robust_fraction(field, patterns, fr, seed, threshold)[0])
+            valid = [v for v in per_seed if v is not None]
+            row[method] = {"per_seed": per_seed, "mean": float(np.mean(valid)) if valid else None}
+        table[f"{alpha:g}"] = row
+    return {"fractions": fr, "threshold": threshold, "table": table}
+
+
+def online_storage(memory: MemoryConfig, n_total: int, group_size: int, epochs_per_group: int,
+                   seed: int = 0, n_early: int = 10) -> dict[str, Any]:
+    """Patterns arrive in groups, learned without revisiting; recall of early and all patterns vs number stored.
+
+    Infomorphic: :func:`~.memory.train_online`; Hebbian: ``W`` accumulates the same groups.
+    """
+    patterns = random_patterns(n_total, memory.n_neurons, generator(seed, "online-patterns", memory.n_neurons))
+    early = patterns[:n_early]
+    curves: dict[str, list[dict[str, float]]] = {"infomorphic": [], "hebbian": []}
+
+    def probe(method: str, field: Any, stored: int) -> None:
+        curves[method].append({
+            "n_stored": stored, "alpha": stored / memory.n_neurons,
+            "early": recall_score(field, early), "all": recall_score(field, patterns[:stored]),
+            "latest": recall_score(field, patterns[max(0, stored - group_size):stored]),
+        })
+
+    train_online(replace(memory, seed=seed), patterns, group_size, epochs_per_group,
+                 lambda w, stored: probe("infomorphic", linear_field(w), stored))
+    for stored in range(group_size, n_total + group_size, group_size):
+        stored = min(stored, n_total)
+        probe("hebbian", linear_field(hebbian_weights(patterns[:stored])), stored)
+
+    def last_ok(method: str, key: str) -> float:
+        ok = [c["alpha"] for c in curves[method] if c[key] >= 0.95]
+        return max(ok) if ok else 0.0
+
+    summary = {m: {"early_recalled_up_to_alpha": last_ok(m, "early"), "all_recalled_up_to_alpha": last_ok(m, "all")}
+               for m in curves}
+    return {"group_size": group_size, "epochs_per_group": epochs_per_group, "n_early": n_early,
+            "curves": curves, "summary": summary}
+
+
+@torch.no_grad()
+def hebbian_pid_curve(memory: MemoryConfig, alphas: Sequence[float], seed: int = 0, scale: float = 1.0
+                      ) -> dict[str, Any]:
+    """Mean PID atoms (bits) of Hebbian memory neurons against the load.
+
+    Each neuron sees ``T = w_T xi`` and ``R = scale * W_hebb xi`` (``W = (1/N) sum xi xi^T``), fires
+    with ``sigmoid(T + R)``, and is decomposed with the binning of the infomorphic memory.
+    """
+    goal = memory_goal(memory.goal)
+    rows = []
+    for alpha in alphas:
+        patterns = _point_patterns(memory.n_neurons, alpha, seed)
+        w = (scale * hebbian_weights(patterns)).float()
+        t = memory.external_weight * patterns
+        r = patterns @ w.T
+        res = neuron_pid(t, r, torch.sigmoid(t + r), memory)
+        rows.append({"alpha": alpha, **dict(zip(goal.atom_names, res.atoms.mean(0).tolist())),
+                     "H_res": float(res.residual_entropy.mean()),
+                     "score": recall_score(linear_field(w), patterns)})
+    return {"scale": scale, "rows": rows}

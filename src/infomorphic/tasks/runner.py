@@ -1,0 +1,131 @@
+"""Run directories of the self-organisation tasks (the same files as supervised runs).
+
+``<out_dir>/<name>/``::
+
+    config.json      resolved config, versions, seed (written before training)
+    metrics.jsonl    one record per epoch (bars) or per recall check (memory)
+    atoms.npz        per-neuron PID atoms (bits) over training: atoms (E, N, 4), hres (E, N), names
+    summary.json     final figures
+    *.png            atoms over training, fields / MI matrix (bars), recall scores (memory)
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..runs import save_npz, write_json, write_jsonl
+from . import plots
+from .bars import BarsConfig, train_bars
+from .hopfield import RULES, recall_score
+from .memory import MemoryConfig, memory_goal, train_memory
+
+__all__ = ["run_bars", "run_memory", "new_run_dir"]
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+def _versions() -> dict[str, Any]:
+    from .. import __version__
+
+    return {"infomorphic": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def new_run_dir(out_dir: str | Path, name: str | None, tag: str) -> Path:
+    """``out_dir/name`` (default: ``<tag>-<timestamp>``); refuses a directory that already holds a run."""
+    run_dir = Path(out_dir) / (name or f"{tag}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    if (run_dir / "summary.json").exists() or (run_dir / "config.json").exists():
+        raise ValueError(f"{run_dir} already holds a run; choose another --name or --out-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Train one bars network and write its run directory; returns the summary."""
+    write_json(run_dir / "config.json", {"task": "bars", "config": config.to_dict(), "versions": _versions()})
+    history: list[dict[str, Any]] = []
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        history.append(record)
+        write_jsonl(run_dir / "metrics.jsonl", history)
+        if progress is not None:
+            progress(record)
+
+    t0 = time.perf_counter()
+    res = train_bars(config, on_epoch)
+    seconds = time.perf_counter() - t0
+    layer = res["layer"]
+    names = res["atom_names"]
+    save_npz(run_dir / "atoms.npz", {"atoms": res["atoms"], "hres": res["hres"], "names": np.array(names),
+                                    "mi": res["mi"]})
+    wf = layer.effective_weight("F").detach().numpy()
+    wc = layer.effective_weight("C").detach().numpy()
+    np.savez(run_dir / "weights.npz", w_F=wf, w_C=wc, b_F=layer.bias["F"].detach().numpy(),
+             b_C=layer.bias["C"].detach().numpy())
+    plots.atoms_over_training(res["atoms"], res["hres"], names, run_dir / "atoms.png")
+    plots.bars_fields(wf, wc, run_dir / "fields.png")
+    plots.mi_matrix_figure(res["mi"][-1], run_dir / "mi_matrix.png")
+    status = res["status"]
+    summary = {"run_dir": str(run_dir), "task": "bars", "variant": config.variant, "seed": config.seed,
+               "epochs": config.epochs, "solved": status["solved"], "bars_coded": status["bars_coded"],
+               "n_bars": config.n_bars, "threshold_bits": status["threshold_bits"],
+               "bar_entropy": status["bar_entropy"], "best_neuron": status["best_neuron"],
+               "best_mi": status["best_mi"], "mi_matrix": res["mi"][-1].tolist(),
+               "final_atoms_mean": history[-1] if history else {}, "seconds": seconds}
+    write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def run_memory(config: MemoryConfig, run_dir: Path, progress: Progress | None = None,
+               noise: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)) -> dict[str, Any]:
+    """Train one associative memory, compare it with the baselines on the same patterns, write the run."""
+    write_json(run_dir / "config.json", {"task": "memory", "config": config.to_dict(), "versions": _versions()})
+    history: list[dict[str, Any]] = []
+
+    def on_check(record: dict[str, Any]) -> None:
+        history.append(record)
+        write_jsonl(run_dir / "metrics.jsonl", history)
+        if progress is not None:
+            progress(record)
+
+    t0 = time.perf_counter()
+    res = train_memory(config, callback=on_check)
+    seconds = time.perf_counter() - t0
+    names = list(memory_goal(config.goal).atom_names)
+    if res.atoms:
+        atoms = torch.stack(res.atoms).numpy()
+        hres = torch.stack(res.hres).numpy()
+        save_npz(run_dir / "atoms.npz", {"atoms": atoms, "hres": hres, "names": np.array(names),
+                                        "epochs": np.array([h["epoch"] for h in history])})
+        plots.atoms_over_training(atoms, hres, names, run_dir / "atoms.png",
+                                  xlabel=f"check (every {config.check_every} epochs)")
+    torch.save({"weight": res.net.recurrent_weight().detach(), "patterns": res.patterns}, run_dir / "memory.pt")
+    from .hopfield import linear_field
+
+    fields = {"infomorphic": linear_field(res.net.recurrent_weight())}
+    for method, rule in RULES.items():
+        if method == "pseudo-inverse" and len(res.patterns) >= config.n_neurons:
+            continue
+        fields[method] = rule(res.patterns)
+    from ..seeding import generator
+
+    scores = {m: {f"{f:g}": recall_score(fld, res.patterns, f, generator(config.seed, "cue-noise", f"{f:g}"))
+                  for f in noise} for m, fld in fields.items()}
+    summary = {"run_dir": str(run_dir), "task": "memory", "seed": config.seed, "n_neurons": config.n_neurons,
+               "alpha": config.alpha, "n_patterns": len(res.patterns), "epochs": res.epochs, "stopped": res.stopped,
+               "score": res.score, "success": res.score >= 0.95, "scores_by_noise": scores, "seconds": seconds,
+               "final_atoms_mean": history[-1] if history else {}}
+    write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def with_seed(config: Any, seed: int) -> Any:
+    """A copy of a task config with another seed."""
+    return replace(config, seed=seed)

@@ -1,0 +1,107 @@
+"""The HTML report: every section present, every embedded image a decodable PNG, the goal table
+complete with meanings, the figures written as files."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infomorphic.goals import atom_meaning, paper_order
+from infomorphic.goalsearch.report import build_report
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.images: list[str] = []
+        self.rows = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a["id"] or "")
+        elif tag == "img":
+            self.images.append(a["src"] or "")
+        elif tag == "tr":
+            self.rows += 1
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, digits_small) -> Path:
+    from infomorphic.config import TrainConfig
+    from infomorphic.train import fit
+
+    root = tmp_path_factory.mktemp("report")
+    config = TrainConfig(network="trivariate", hidden=6, epochs=2, batch_size=128, baselines=(), threads=1,
+                         dataset="digits", train_eval_size=100, hidden_goal="trivariate-mnist-tpe")
+    fit(config, run_dir=root / "run", progress=False, data=digits_small)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def page(trained: Path) -> tuple[Path, str, _Page]:
+    path = build_report(trained)
+    text = path.read_text()
+    parsed = _Page()
+    parsed.feed(text)
+    return path, text, parsed
+
+
+def _png(src: str) -> np.ndarray:
+    import matplotlib.image as mpimg
+
+    assert src.startswith("data:image/png;base64,")
+    data = base64.b64decode(src.split(",", 1)[1], validate=True)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return mpimg.imread(io.BytesIO(data), format="png")
+
+
+def test_report_has_every_section(page) -> None:
+    path, _, parsed = page
+    assert path == path.parent.parent / "report" / "report.html"
+    assert parsed.sections == ["goal", "learning", "atoms-hidden", "atoms-readout", "fields", "readout-fields",
+                               "confusion", "firing", "dynamics"]
+
+
+def test_report_images_decode_as_png_and_exist_as_files(page) -> None:
+    path, _, parsed = page
+    assert len(parsed.images) == 8
+    for src in parsed.images:
+        image = _png(src)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+        assert float(image[..., :3].std()) > 0.01  # not a blank canvas
+    files = sorted(p.name for p in (path.parent / "figures").glob("*.png"))
+    assert files == sorted(["learning.png", "atoms_hidden.png", "atoms_readout.png", "fields.png",
+                            "readout_fields.png", "confusion.png", "firing.png", "dynamics.png"])
+
+
+def test_report_goal_tables_list_all_atoms_with_meanings(page) -> None:
+    _, text, parsed = page
+    assert parsed.rows >= (1 + 19) + (1 + 5)  # header + 18 atoms + H_res; header + 4 atoms + H_res
+    for name in paper_order("FCL"):
+        assert f"<code>{name}</code>" in text
+        assert atom_meaning(name, "FCL").replace("'", "&#x27;") in text
+    assert "+0.97808" in text and "-0.99350" in text  # published gammas {F}{C}, {F}{L}
+    assert re.search(r"(?i)cosine similarity to the matching one-vs-all logistic-regression field: mean -?\d\.\d{3}", text)
+
+
+def test_report_without_data_skips_what_needs_it(trained: Path, tmp_path: Path) -> None:
+    path = build_report(trained, tmp_path / "nodata", with_data=False)
+    parsed = _Page()
+    parsed.feed(path.read_text())
+    assert "readout-fields" in parsed.sections and "firing" in parsed.sections
+    assert len(parsed.images) == 6  # no firing and no readout-field figure
+    for src in parsed.images:
+        _png(src)
+
+
+def test_report_rejects_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="missing config.json"):
+        build_report(tmp_path)

@@ -1,0 +1,152 @@
+"""Goal search: best goal written and replayable, resume without loss or repetition, stale trials
+retried, pruning, two worker processes on one SQLite study."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from infomorphic.goals import Goal
+from infomorphic.goalsearch import search as gs
+from infomorphic.goalsearch.search import SearchSettings, best_goal, counts, make_objective, run_search
+from infomorphic.goalsearch.space import GoalSpace
+
+
+
+def tiny_config(**changes: object):
+    from infomorphic.config import TrainConfig
+
+    base = dict(network="trivariate", setup=1, hidden=4, epochs=2, batch_size=128, baselines=(), threads=1,
+                seed=0, dataset="digits", train_eval_size=100)
+    return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def _settings(**changes: object) -> SearchSettings:
+    base = dict(config=tiny_config(), space=GoalSpace.build("FCL"), sampler="tpe", seed=0, startup_trials=2,
+                train_subset=300)
+    return SearchSettings(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_search_writes_best_goal_that_parses_and_replays(tmp_path: Path, digits_small) -> None:
+    settings = _settings()
+    study, stored = run_search(settings, tmp_path, n_trials=3, data=digits_small)
+    assert stored == settings
+    assert counts(study) == {"COMPLETE": 3}
+    goal, trial = best_goal(study, settings)
+    assert trial.value == study.best_value
+    text = (tmp_path / "best_goal.txt").read_text().strip()
+    assert Goal.parse(text).to_vector() == settings.space.goal(study.best_params).to_vector() == goal.to_vector()
+    assert Goal.resolve(text, "FCL") == goal  # what `infomorphic train --goal` does with it
+    record = json.loads((tmp_path / "best.json").read_text())
+    assert record["value"] == study.best_value and record["trial"] == trial.number
+    # the same objective replays the best trial exactly (training is deterministic given the seed)
+    objective = make_objective(settings, tmp_path / "replay", digits_small)
+    assert objective(optuna.trial.FixedTrial(study.best_params)) == pytest.approx(study.best_value, abs=0)
+
+
+def test_search_resume_keeps_finished_trials(tmp_path: Path, digits_small) -> None:
+    settings = _settings(sampler="random")
+    study, _ = run_search(settings, tmp_path, n_trials=2, data=digits_small)
+    before = [(t.number, t.params, t.value) for t in study.trials]
+    with pytest.raises(ValueError, match="already exists"):
+        run_search(settings, tmp_path, n_trials=2, data=digits_small)
+    study, stored = run_search(None, tmp_path, n_trials=4, resume=True, data=digits_small)
+    assert stored == settings
+    after = [(t.number, t.params, t.value) for t in study.trials]
+    assert after[:2] == before and len(after) == 4
+    assert all(t.state.name == "COMPLETE" for t in study.trials)
+    params = [tuple(p.values()) for _, p, _ in after]
+    assert len(set(params)) == 4  # the resumed sampler does not repeat the first proposals
+    assert json.loads((tmp_path / "search.json").read_text())["study_name"] == "goal-search"
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_search_retries_a_trial_whose_process_died(tmp_path: Path, digits_small,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gs, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(gs, "GRACE_S", 1)
+    settings = _settings(sampler="random")
+    run_search(settings, tmp_path, n_trials=1, data=digits_small)
+    study = gs.create_study(None, f"sqlite:///{tmp_path / 'study.db'}", "goal-search", resume=True)
+    dead = study.ask()  # a trial that started, beat once and whose process was then killed
+    settings.space.suggest(dead)
+    study._storage.record_heartbeat(dead._trial_id)
+    time.sleep(2.5)
+    study, _ = run_search(None, tmp_path, n_trials=3, resume=True, data=digits_small)
+    states = [t.state.name for t in study.trials]
+    assert states.count("FAIL") == 1 and states.count("COMPLETE") == 3
+    failed = next(t for t in study.trials if t.state.name == "FAIL")
+    retried = [t for t in study.trials if t.state.name == "COMPLETE" and t.params == failed.params]
+    assert len(retried) == 1 and retried[0].number > failed.number
+
+
+class _PruneNow(optuna.trial.FixedTrial):
+    def should_prune(self) -> bool:
+        return True
+
+
+def test_objective_reports_each_epoch_and_stops_when_pruned(tmp_path: Path, digits_small) -> None:
+    settings = _settings(config=tiny_config(epochs=3))
+    objective = make_objective(settings, tmp_path, digits_small)
+    trial = _PruneNow({n: 0.1 for n in settings.space.params})
+    with pytest.raises(optuna.TrialPruned):
+        objective(trial)
+    run_dir = tmp_path / "trial-00000"
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1  # stopped after epoch 1
+    assert trial.user_attrs["pruned_at_epoch"] == 1
+    assert Goal.parse(trial.user_attrs["goal"]).to_vector()[:18] == [0.1] * 18
+
+
+def test_two_processes_share_one_sqlite_study(tmp_path: Path, digits_small) -> None:
+    import subprocess
+    import sys
+
+    settings = _settings(sampler="random", prune=False)
+    run_search(settings, tmp_path, n_trials=1, data=digits_small)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    worker = subprocess.Popen([sys.executable, "-m", "infomorphic.goalsearch.search", url, "goal-search", "1",
+                               str(tmp_path / "trials"), "4"])
+    try:
+        study = gs.load_search(url, "goal-search")[0]
+        deadline = time.time() + 120
+        while not any(t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False)):
+            assert time.time() < deadline and worker.poll() is None, "the worker process never started a trial"
+            time.sleep(0.2)
+        study, _ = run_search(None, tmp_path, n_trials=4, resume=True, data=digits_small)  # joins the study
+        assert worker.wait(timeout=120) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    done = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
+    assert 4 <= len(done) <= 5  # each process checks the count after its own trial
+    assert len({t.user_attrs["pid"] for t in done}) == 2
+    assert len({tuple(t.params.values()) for t in done}) == len(done)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"sampler": "grid"}, "sampler must be"),
+    ({"config": tiny_config(network="single")}, "no hidden goal"),
+    ({"train_subset": 1}, "train_subset"),
+])
+def test_settings_reject_bad_values(changes: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        _settings(**changes)
+
+
+def test_settings_roundtrip_through_json() -> None:
+    settings = _settings(sampler="cmaes", space=GoalSpace.build("FCL", fix_hres=True))
+    assert SearchSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+
+
+def test_cmaes_sampler_is_seeded() -> None:
+    settings = _settings(sampler="cmaes", space=GoalSpace.build("FCL", fix_hres=True), startup_trials=1)
+    vectors = []
+    for _ in range(2):
+        study = optuna.create_study(direction="maximize", sampler=gs.make_sampler(settings, 5, 18))
+        study.optimize(lambda t: -sum(v * v for v in settings.space.suggest(t).to_vector()), n_trials=4)
+        vectors.append([t.params for t in study.trials])
+    assert vectors[0] == vectors[1]
