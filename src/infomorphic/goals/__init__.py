@@ -1,0 +1,39 @@
+"""Local goals of infomorphic neurons: weighted sums of PID atoms, in bits.
+
+Each neuron maximises its own goal
+
+    G = sum_alpha gamma_alpha * Pi_alpha + gamma_res * H_res
+
+over the partial information decomposition (I^sx) of its output Y with its input classes as
+sources, where ``H_res = H(Y | sources)``.  A goal is always *maximised*; only the training loop
+turns it into a loss (``loss = -G``).
+
+References: Makkeh et al., "A general framework for interpretable neural learning based on local
+information-theoretic goal functions" (bivariate neurons; seeds/001) and Schneider et al.,
+"What should a neuron aim for? Designing local objective functions based on information
+theory", ICLR 2025 (trivariate neurons, optimised goals; seeds/003).
+
+Goals are keyed by atom *name* (``"{F}{C}"``, ``"{FC}{FL}"``, ...; see
+:mod:`infomorphic.pid.lattice`) plus the reserved name ``H_res``.  Ways to build one:
+
+- ``Goal(("F", "C", "L"), {"{F}{C}": 1.0})`` or :meth:`Goal.from_dict` (configs);
+- :meth:`Goal.parse` of a readable expression, ``"0.33*{F}{C}{L} + {F}{C} - {F}{L}"``;
+- :meth:`Goal.from_vector` of a raw vector in the papers' order;
+- :meth:`Goal.preset` / :data:`PRESETS` for the published goals;
+- :meth:`Goal.resolve`, which accepts any of the three textual forms.
+"""
+
+from .atoms import H_RES, paper_order
+from .goal import Goal
+from .meanings import ATOM_MEANINGS, atom_meaning
+from .presets import PRESETS, Preset
+
+__all__ = [
+    "Goal",
+    "Preset",
+    "PRESETS",
+    "ATOM_MEANINGS",
+    "H_RES",
+    "atom_meaning",
+    "paper_order",
+]
