@@ -23,9 +23,9 @@ def _one_torch_thread() -> None:
 def isolated_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Point the data root (environment) and the Debian Fashion-MNIST folder into ``tmp_path``,
     so data tests never see or touch the machine's real datasets."""
-    from infomorphic.data import fetch
+    from infomorphic.data import locate
 
     root = tmp_path / "root"
-    monkeypatch.setenv(fetch.DATA_DIR_ENV, str(root))
-    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-dir")
+    monkeypatch.setenv(locate.DATA_DIR_ENV, str(root))
+    monkeypatch.setattr(locate, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-system-dir")
     return root

