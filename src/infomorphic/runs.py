@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["atomic_write", "write_json", "write_jsonl", "read_jsonl", "save_npz"]
+__all__ = ["atomic_write", "write_json", "write_jsonl", "read_jsonl", "save_npz", "versions"]
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
@@ -65,3 +65,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), mode="wb")
+
+
+def versions() -> dict[str, Any]:
+    """Versions recorded in every run's ``config.json`` (package, torch, CUDA, Python)."""
+    import platform
+
+    import torch
+
+    from . import __version__
+
+    return {"infomorphic": __version__, "torch": torch.__version__, "cuda": torch.version.cuda,
+            "python": platform.python_version()}

@@ -347,14 +347,9 @@ class _KernelSums(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: Any, weights: Tensor, binary: bool, bins: Tensor, sizes: tuple[int, ...], hint: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        kernel = load_kernel()
-        assert kernel is not None
         empty = torch.empty(0, dtype=torch.float64)
         g = empty if hint is None else hint.to(torch.float64).expand(bins.shape[1], -1).contiguous()
-        n = bins.shape[2]
-        cond, plus, grad = kernel.run(
-            bins, torch.tensor(sizes), *_kernel_args(n), weights, binary, *_kernel_lattice(n)[:2], g, empty, True
-        )
+        cond, plus, grad = _run_kernel(bins, sizes, weights, binary, g, empty, True)
         ctx.save_for_backward(weights, bins)
         ctx.binary, ctx.sizes = binary, sizes
         ctx.hint = None if hint is None else g
@@ -376,21 +371,32 @@ class _KernelSums(torch.autograd.Function):
             scale = float((g_cond.to(torch.float64) * hint).sum() / (hint * hint).sum().clamp_min(1e-300))
             if torch.allclose(g_cond.to(torch.float64), scale * hint, rtol=1e-6, atol=1e-12):
                 return (ctx.hinted_grad * scale, *none)
-        kernel = load_kernel()
-        assert kernel is not None
         empty = torch.empty(0, dtype=torch.float64)
         gc = empty if g_cond is None else g_cond.to(torch.float64)
         gp = empty if g_plus_d is None else g_plus_d
-        n = bins.shape[2]
-        _, _, grad = kernel.run(
-            bins, torch.tensor(ctx.sizes), *_kernel_args(n), weights, ctx.binary, *_kernel_lattice(n)[:2], gc, gp, False
-        )
+        _, _, grad = _run_kernel(bins, ctx.sizes, weights, ctx.binary, gc, gp, False)
         return (grad, *none)
 
 
-def _kernel_args(n_sources: int) -> tuple[Tensor, int]:
-    """The kernel's source subsets ``(K, n)`` and dense-table limit (in units of B)."""
-    return _kernel_lattice(n_sources)[2], _DENSE_TABLE_FACTOR
+def _run_kernel(
+    bins: Tensor, sizes: tuple[int, ...], weights: Tensor, binary: bool, g_cond: Tensor, g_plus: Tensor,
+    want_values: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One call of the compiled kernel: ``(cond, plus, grad)`` (see ``_sx_kernel.cpp``)."""
+    kernel = load_kernel()
+    assert kernel is not None
+    coeffs, unions, members = _kernel_lattice(bins.shape[2])
+    return kernel.run(bins, torch.tensor(sizes), members, _DENSE_TABLE_FACTOR, weights, binary, coeffs, unions,
+                      g_cond, g_plus, want_values)
+
+
+def _kernel_pid(cells: SampleCells, weights: Tensor, binary: bool, p_t: Tensor, parts: bool,
+                grad_hint: Tensor | None) -> SxPIDTensors:
+    """The compiled kernel's sums turned into atoms; ``p_t`` ``(N, T)`` the target marginal."""
+    assert cells.bins is not None
+    cond_sum, plus_sum = _KernelSums.apply(weights, binary, cells.bins, cells.sizes, grad_hint)
+    _, moebius = _lattice_tensors(cells.lattice, weights)
+    return _finish(cells.lattice, cond_sum, plus_sum if parts else None, p_t, moebius)
 
 
 def sx_pid_from_samples(
@@ -452,10 +458,7 @@ def sx_pid_from_samples(
     if not weights.is_floating_point():
         raise ValueError(f"weights must be floating point, got {weights.dtype}")
     if cells.backend == "kernel":
-        assert cells.bins is not None
-        cond_sum, plus_sum = _KernelSums.apply(weights, False, cells.bins, cells.sizes, grad_hint)
-        _, moebius = _lattice_tensors(cells.lattice, weights)
-        return _finish(cells.lattice, cond_sum, plus_sum if parts else None, weights.mean(0), moebius)
+        return _kernel_pid(cells, weights, False, weights.mean(0), parts, grad_hint)
     return _torch_sums(cells, weights, parts)
 
 
@@ -487,11 +490,8 @@ def sx_pid_from_binary_samples(
         from ..estimate import binary_weights
 
         return _torch_sums(cells, binary_weights(theta), parts)
-    assert cells.bins is not None
-    cond_sum, plus_sum = _KernelSums.apply(theta, True, cells.bins, cells.sizes, grad_hint)
-    _, moebius = _lattice_tensors(cells.lattice, theta)
     p1 = theta.mean(0)
-    return _finish(cells.lattice, cond_sum, plus_sum if parts else None, torch.stack([1 - p1, p1], -1), moebius)
+    return _kernel_pid(cells, theta, True, torch.stack([1 - p1, p1], -1), parts, grad_hint)
 
 
 def _cells(

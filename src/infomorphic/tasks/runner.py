@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..runs import save_npz, write_json, write_jsonl
+from ..runs import save_npz, versions, write_json, write_jsonl
 from . import plots
 from .bars import BarsConfig, train_bars
 from .hopfield import RULES, recall_score
@@ -32,10 +31,17 @@ __all__ = ["run_bars", "run_memory", "new_run_dir"]
 Progress = Callable[[dict[str, Any]], None]
 
 
-def _versions() -> dict[str, Any]:
-    from .. import __version__
+def _recorder(run_dir: Path, progress: Progress | None) -> tuple[list[dict[str, Any]], Progress]:
+    """The run's metric records and a callback that appends one, rewrites metrics.jsonl and reports it."""
+    history: list[dict[str, Any]] = []
 
-    return {"infomorphic": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    def record(entry: dict[str, Any]) -> None:
+        history.append(entry)
+        write_jsonl(run_dir / "metrics.jsonl", history)
+        if progress is not None:
+            progress(entry)
+
+    return history, record
 
 
 def new_run_dir(out_dir: str | Path, name: str | None, tag: str) -> Path:
@@ -49,15 +55,8 @@ def new_run_dir(out_dir: str | Path, name: str | None, tag: str) -> Path:
 
 def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
     """Train one bars network and write its run directory; returns the summary."""
-    write_json(run_dir / "config.json", {"task": "bars", "config": config.to_dict(), "versions": _versions()})
-    history: list[dict[str, Any]] = []
-
-    def on_epoch(record: dict[str, Any]) -> None:
-        history.append(record)
-        write_jsonl(run_dir / "metrics.jsonl", history)
-        if progress is not None:
-            progress(record)
-
+    write_json(run_dir / "config.json", {"task": "bars", "config": config.to_dict(), "versions": versions()})
+    history, on_epoch = _recorder(run_dir, progress)
     t0 = time.perf_counter()
     res = train_bars(config, on_epoch)
     seconds = time.perf_counter() - t0
@@ -67,8 +66,8 @@ def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None
                                     "mi": res["mi"]})
     wf = layer.effective_weight("F").detach().numpy()
     wc = layer.effective_weight("C").detach().numpy()
-    np.savez(run_dir / "weights.npz", w_F=wf, w_C=wc, b_F=layer.bias["F"].detach().numpy(),
-             b_C=layer.bias["C"].detach().numpy())
+    save_npz(run_dir / "weights.npz", {"w_F": wf, "w_C": wc, "b_F": layer.bias["F"].detach().numpy(),
+                                      "b_C": layer.bias["C"].detach().numpy()})
     plots.atoms_over_training(res["atoms"], res["hres"], names, run_dir / "atoms.png")
     plots.bars_fields(wf, wc, run_dir / "fields.png")
     plots.mi_matrix_figure(res["mi"][-1], run_dir / "mi_matrix.png")
@@ -86,15 +85,8 @@ def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None
 def run_memory(config: MemoryConfig, run_dir: Path, progress: Progress | None = None,
                noise: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)) -> dict[str, Any]:
     """Train one associative memory, compare it with the baselines on the same patterns, write the run."""
-    write_json(run_dir / "config.json", {"task": "memory", "config": config.to_dict(), "versions": _versions()})
-    history: list[dict[str, Any]] = []
-
-    def on_check(record: dict[str, Any]) -> None:
-        history.append(record)
-        write_jsonl(run_dir / "metrics.jsonl", history)
-        if progress is not None:
-            progress(record)
-
+    write_json(run_dir / "config.json", {"task": "memory", "config": config.to_dict(), "versions": versions()})
+    history, on_check = _recorder(run_dir, progress)
     t0 = time.perf_counter()
     res = train_memory(config, callback=on_check)
     seconds = time.perf_counter() - t0

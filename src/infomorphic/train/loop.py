@@ -21,11 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import __version__
 from ..config import TrainConfig
 from ..goals import Goal
 from ..nn.network import InfomorphicNetwork, predict
-from ..runs import write_jsonl, atomic_write, read_jsonl, save_npz, write_json
+from ..runs import atomic_write, read_jsonl, save_npz, versions, write_json, write_jsonl
 from ..seeding import generator
 from .baselines import BackpropNetwork, accuracy, fit_backprop, fit_logistic
 
@@ -166,8 +165,7 @@ def fit(
     n_inputs, n_classes = xtr.shape[1], splits.n_classes
     record = {
         "config": config.to_dict(),
-        "versions": {"infomorphic": __version__, "torch": torch.__version__, "cuda": torch.version.cuda,
-                     "python": platform.python_version()},
+        "versions": versions(),
         "device": str(device),
         "data": {"train": len(xtr), "val": len(xva), "test": len(xte), "inputs": n_inputs, "classes": n_classes},
     }
