@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
@@ -340,13 +341,10 @@ class Goal:
 
         Atoms are the Moebius inversion of the redundancies and ``H_res = H(Y) - I^sx(top)``,
         so ``dG/dI(alpha) = sum_beta gamma_beta mu(alpha, beta) - gamma_res [alpha = top]``.
-        The training path uses it to compute values and gradients in one pass.
+        The training path uses it to compute values and gradients in one pass (every step: the
+        result is computed once per goal and copied).
         """
-        lat = self.lattice
-        gamma = torch.tensor([self.gamma.get(name, 0.0) for name in self.atom_names], dtype=torch.float64)
-        weights = torch.as_tensor(lat.moebius.T.astype("float64")) @ gamma
-        weights[lat.index(lat.top)] -= self.gamma_res
-        return weights
+        return _redundancy_weights(self).clone()
 
     # -------------------------------------------------------------- evaluation
     def evaluate(self, atoms: Tensor, residual_entropy: Tensor | None = None) -> Tensor:
@@ -413,3 +411,12 @@ class Goal:
         """
         rows = [(name, value, atom_meaning(name, self.sources)) for name, value in self.gamma.items()]
         return sorted(rows, key=lambda row: -abs(row[1]))
+
+
+@lru_cache(maxsize=128)
+def _redundancy_weights(goal: Goal) -> Tensor:
+    lat = goal.lattice
+    gamma = torch.tensor([goal.gamma.get(name, 0.0) for name in goal.atom_names], dtype=torch.float64)
+    weights = torch.as_tensor(lat.moebius.T.astype("float64")) @ gamma
+    weights[lat.index(lat.top)] -= goal.gamma_res
+    return weights
