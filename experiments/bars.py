@@ -1,13 +1,16 @@
-"""Unsupervised bars: success rate over seeds for both variants; prints one JSON line.
+"""Unsupervised bars: success rate over seeds for both variants (and ablations); prints one JSON line.
 
-    python experiments/bars.py                         # horizontal and hv, 20 seeds each
-    python experiments/bars.py --variants hv --seeds 0-4 --epochs 100
-    python experiments/bars.py --quick                 # 3 seeds, 10 epochs
+    python experiments/bars.py                         # horizontal and hv, 20 seeds each, 2 workers
+    python experiments/bars.py --ablations             # + context none / shuffled, no weight decay, sparse hv
+    python experiments/bars.py --variants hv --seeds 0-4 --set epochs=200
+    python experiments/bars.py --quick                 # 3 seeds, 10 epochs (a smoke run)
     python experiments/bars.py --reference             # also score the hand-built perfect solution
 
 Success (see :func:`infomorphic.tasks.bars.bars_solved`): every bar's best neuron is distinct and
-carries >= 0.9 H(bar) bits.  ``--out DIR`` writes a run directory per seed (figures included)
-for the first ``--keep`` seeds.  One torch thread.
+carries >= 0.9 H(bar) bits.  ``detector_mi`` is what an ideal bar detector reaches (1 bit for
+horizontal bars, less with vertical bars, which can occlude a horizontal one).  ``--out DIR``
+writes a full run directory (figures included) for the first ``--keep`` seeds of each variant.
+Each worker process uses one torch thread.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def reference_goal(variant: str, p: float | None = None) -> dict:
+def reference_goal(variant: str, p: float = 0.5) -> dict:
     """Goal and success flag of the hand-built solution (neuron k = bar k, context weights zero)."""
     import torch
 
@@ -44,8 +47,8 @@ def reference_goal(variant: str, p: float | None = None) -> dict:
                 img[j] = 1.0
             else:
                 img[:, j - 8] = 1.0
-            layer.weight["F"][j] = 4.0 * img.reshape(-1)
-        layer.bias["F"].fill_(-16.0 if k == 8 else -12.0)
+            layer.weight["F"][j] = 8.0 * img.reshape(-1)
+        layer.bias["F"].fill_(-60.0)  # fires when all 8 pixels of its bar are on (+4), else <= -4
         layer.weight["C"].zero_()
         layer.bias["C"].zero_()
     _, x = sample_bars(2048, k, cfg.bar_p, generator(0, "reference"))
@@ -54,19 +57,29 @@ def reference_goal(variant: str, p: float | None = None) -> dict:
     goals = layer.local_goal(second)
     _, status = evaluate_bars(layer, cfg)
     return {"goal_mean_bits": float(goals.mean()), "atoms_mean": layer.last_atoms.mean(0).tolist(),
-            "solved": status["solved"]}
+            "solved": status["solved"], "mean_best_mi": sum(status["best_mi"]) / k}
+
+
+ABLATIONS = {
+    "context none (no lateral input)": {"variant": "horizontal", "context": "none"},
+    "context shuffled (other images' outputs)": {"variant": "horizontal", "context": "shuffled"},
+    "no weight decay": {"variant": "horizontal", "weight_decay": 0.0},
+    "hv, sparse bars p = 1/8 (Foldiak)": {"variant": "hv", "p": 0.125},
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default="horizontal,hv")
     parser.add_argument("--seeds", default="0-19")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--ablation-seeds", default="0-9")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="BarsConfig override KEY=VALUE (repeatable)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--ablations", action="store_true")
     parser.add_argument("--reference", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--keep", type=int, default=2, help="seeds per variant that get a run directory")
+    parser.add_argument("--keep", type=int, default=1, help="seeds per variant that get a run directory")
     args = parser.parse_args(argv)
 
     import torch
@@ -75,41 +88,47 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
     from infomorphic.cli_selforg import parse_sets
-    from infomorphic.tasks.bars import BarsConfig, train_bars
+    from infomorphic.tasks.bars import BarsConfig, detector_mi, success_rate
     from infomorphic.tasks.runner import run_bars
 
     seeds = _seeds("0-2" if args.quick else args.seeds)
     base = BarsConfig(**parse_sets(args.set, BarsConfig))
     if args.quick:
         base = replace(base, epochs=10)
-    if args.epochs is not None:
-        base = replace(base, epochs=args.epochs)
-    out: dict = {"config": base.to_dict(), "seeds": seeds, "machine": "2-core CPU, 1 torch thread", "variants": {}}
-    for variant in args.variants.split(","):
-        cfg0 = replace(base, variant=variant)
+
+    def measure(cfg: BarsConfig, seed_list: list[int]) -> dict:
         t0 = time.perf_counter()
-        rows = []
-        for i, seed in enumerate(seeds):
-            cfg = replace(cfg0, seed=seed)
-            if args.out is not None and i < args.keep:
+        entry = success_rate(cfg, seed_list, args.workers,
+                             lambda r: print(f"  seed {r['seed']}: coded {r['bars_coded']}", file=sys.stderr))
+        resolved = cfg.resolved()
+        ideal = detector_mi(resolved)
+        return entry | {"seconds": time.perf_counter() - t0, "n_bars": resolved.n_bars, "p": resolved.bar_p,
+                        "epochs": resolved.epochs, "weight_decay": resolved.weight_decay,
+                        "decay_fraction": resolved.decay_fraction, "context": resolved.context,
+                        "detector_mi_mean": sum(ideal) / len(ideal)}
+
+    out: dict = {"config": base.to_dict(), "seeds": seeds, "machine": f"CPU, {args.workers} worker processes, "
+                 "1 torch thread each", "variants": {}}
+    for variant in args.variants.split(","):
+        cfg = replace(base, variant=variant)
+        print(f"{variant}: {len(seeds)} seeds", file=sys.stderr)
+        entry = measure(cfg, seeds)
+        if args.out is not None:
+            entry["run_dirs"] = []
+            for seed in seeds[: args.keep]:
                 run_dir = args.out / f"bars-{variant}-seed{seed}"
                 run_dir.mkdir(parents=True, exist_ok=True)
-                s = run_bars(cfg, run_dir)
-                rows.append({"seed": seed, "solved": s["solved"], "bars_coded": s["bars_coded"],
-                             "mean_best_mi": sum(s["best_mi"]) / len(s["best_mi"])})
-            else:
-                r = train_bars(cfg)
-                st = r["status"]
-                rows.append({"seed": seed, "solved": st["solved"], "bars_coded": st["bars_coded"],
-                             "mean_best_mi": sum(st["best_mi"]) / len(st["best_mi"])})
-        solved = sum(r["solved"] for r in rows)
-        entry = {"success_rate": solved / len(rows), "solved": solved, "runs": len(rows),
-                 "bars_coded_mean": sum(r["bars_coded"] for r in rows) / len(rows),
-                 "mean_best_mi": sum(r["mean_best_mi"] for r in rows) / len(rows),
-                 "seconds": time.perf_counter() - t0, "per_seed": rows, "n_bars": cfg0.n_bars, "p": cfg0.bar_p}
+                run_bars(replace(cfg, seed=seed), run_dir)
+                entry["run_dirs"].append(str(run_dir))
         if args.reference:
-            entry["hand_built_solution"] = reference_goal(variant, cfg0.p)
+            entry["hand_built_solution"] = reference_goal(variant, cfg.p)
         out["variants"][variant] = entry
+    if args.ablations:
+        ab_seeds = _seeds("0-2" if args.quick else args.ablation_seeds)
+        out["ablations"] = {}
+        for name, change in ABLATIONS.items():
+            print(f"ablation {name}: {len(ab_seeds)} seeds", file=sys.stderr)
+            out["ablations"][name] = measure(replace(base, **change), ab_seeds)
     print(json.dumps(out))
     return 0
 

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-epochs", type=int, default=5000)
     parser.add_argument("--parts", default="sweep,noise,online,pid", help="comma-separated: sweep, noise, online, pid")
     parser.add_argument("--noise-alphas", default="0.1,0.5,1.0")
-    parser.add_argument("--online-groups", type=int, default=5, help="patterns per group in the online variant")
-    parser.add_argument("--online-epochs", type=int, default=50, help="epochs per group in the online variant")
+    parser.add_argument("--online-groups", type=int, default=10, help="patterns per group in the online variant")
+    parser.add_argument("--online-epochs", type=int, default=100, help="epochs per group in the online variant")
+    parser.add_argument("--online-replay", default="200,1000",
+                        help="random cues for pseudo-rehearsal, comma-separated (one infomorphic curve each; '' for none)")
     parser.add_argument("--online-total", type=float, default=1.0, help="patterns stored online, as a load")
     parser.add_argument("--quick", action="store_true", help="N = 40, coarse grid, 1 seed, 500 epochs")
     parser.add_argument("--out", type=Path, default=None)
@@ -66,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if "online" in parts:
         t0 = time.perf_counter()
         total = int(round(args.online_total * args.neurons))
-        out["online"] = online_storage(memory, total, args.online_groups, args.online_epochs, seed=seeds[0])
+        replay = [int(c) for c in args.online_replay.split(",") if c.strip()]
+        out["online"] = online_storage(memory, total, args.online_groups, args.online_epochs, seed=seeds[0],
+                                       replay_cues=replay)
         out["online_seconds"] = time.perf_counter() - t0
     if "pid" in parts:
         out["hebbian_pid"] = hebbian_pid_curve(memory, default_grid(0.02, 2.0, 0.06), seed=seeds[0])

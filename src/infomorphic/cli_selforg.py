@@ -86,7 +86,7 @@ def train_task(task: str, *, seed: int | None, epochs: int | None, variant: str 
             kw: dict[str, Any] = parse_sets(sets, BarsConfig)
             kw.update({k: v for k, v in {"seed": seed, "epochs": epochs, "variant": variant, "goal": goal}.items()
                        if v is not None})
-            cfg: Any = BarsConfig(**kw)
+            cfg: Any = BarsConfig(**kw).resolved()
             total = cfg.epochs
         else:
             if variant is not None:

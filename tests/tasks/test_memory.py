@@ -9,8 +9,10 @@ import torch
 from infomorphic.estimate import bin_fixed
 from infomorphic.pid.numpy_sx import sx_pid
 from infomorphic.seeding import generator
-from infomorphic.tasks.hopfield import random_patterns
-from infomorphic.tasks.memory import InfomorphicMemory, MemoryConfig, memory_goal, neuron_pid, train_memory, train_online
+from infomorphic.tasks.hopfield import hebbian_weights, random_patterns
+from infomorphic.tasks.memory import (
+    InfomorphicMemory, MemoryConfig, memory_goal, neuron_pid, replay_states, train_memory, train_online,
+)
 
 
 def test_batched_pid_matches_exact_pid_of_each_neuron() -> None:
@@ -71,3 +73,30 @@ def test_online_training_calls_probe_per_group() -> None:
     assert seen == [4, 8, 10]
     with pytest.raises(ValueError, match="group_size"):
         train_online(cfg, patterns, group_size=0, epochs_per_group=3)
+
+
+def test_replay_states_are_distinct_fixed_points_of_the_weights() -> None:
+    patterns = random_patterns(5, 60, torch.Generator().manual_seed(2))
+    w = hebbian_weights(patterns).float()  # far below capacity: the patterns are attractors
+    states = replay_states(w, 300, torch.Generator().manual_seed(3))
+    assert len(states) == len(torch.unique(states, dim=0)) and len(states) >= 5
+    assert torch.equal(torch.sign(states @ w.T), states)  # every state is a fixed point
+    # each stored pattern (or its negative, the mirror attractor) is among the rehearsed states
+    found = (states @ patterns.T.float()).abs().eq(60).any(0)
+    assert bool(found.all())
+
+
+def test_online_replay_adds_the_rehearsed_states_to_each_later_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import infomorphic.tasks.memory as memory
+
+    sizes: list[int] = []
+    real_step = memory._step
+    monkeypatch.setattr(memory, "_step", lambda net, opt, batch, cfg, goal: (sizes.append(len(batch)),
+                                                                             real_step(net, opt, batch, cfg, goal))[1])
+    monkeypatch.setattr(memory, "replay_states", lambda w, n, gen=None: torch.ones(3, w.shape[0]))
+    cfg = MemoryConfig(n_neurons=20, seed=1)
+    patterns = random_patterns(8, 20, torch.Generator().manual_seed(0))
+    train_online(cfg, patterns, group_size=4, epochs_per_group=2, replay_cues=10)
+    assert sizes == [4, 4, 7, 7]  # the first group has nothing to rehearse
+    with pytest.raises(ValueError, match="replay_cues"):
+        train_online(cfg, patterns, group_size=4, epochs_per_group=2, replay_cues=-1)

@@ -1,15 +1,31 @@
 """Unsupervised bars: infomorphic neurons learn distinct features without labels (seeds/001, Fig. 5).
 
-Images are 8x8 with bars that are on independently with probability ``p``: the ``horizontal``
-variant has 8 horizontal bars (row ``k`` is bar ``k``, ``p = 0.5``); the ``hv`` variant adds 8
-vertical bars (column ``k`` is bar ``8 + k``; a pixel is on if any bar through it is on).
-Pixels are 0 (off) or 1 (on); images are generated in code, fresh for every batch.
+Images are 8x8 with bars that are on independently with probability ``p`` (default 0.5, as in
+the paper): the ``horizontal`` variant has 8 horizontal bars (row ``k`` is bar ``k``), the
+``hv`` variant adds 8 vertical bars (column ``k`` is bar ``8 + k``; a pixel is on if any bar
+through it is on).  Pixels are 0 (off) or 1 (on); images are generated in code, fresh for
+every batch.
 
 The network is one layer of bivariate infomorphic neurons (as many as bars): ``F`` = the image,
 ``C`` = the outputs of the *other* neurons (lateral, no self-connections).  Each batch is
 presented twice: the first pass sees zero lateral input, the second the first pass's sampled
 outputs and learns (SPEC.md section 2).  Goal: maximise the unique information of ``F``
 (preset ``bars-unique``, ``[1, 0, 0, 0, 0]``).
+
+Why the two ingredients are needed (measured with ``experiments/bars.py``):
+
+* **Context.**  Unique information of ``F`` is what ``F`` tells about ``Y`` that the other
+  neurons' outputs do not, so a neuron copying another neuron's feature loses it: the lateral
+  context is what makes the features *distinct*.  Without it (``context="none"``) or with the
+  other neurons' outputs taken from other images (``context="shuffled"``) neurons duplicate
+  bars and no run is solved.
+* **Weight decay, annealed.**  Deterministic neurons reach the same unique information with
+  *any* balanced threshold function of the bars, mixtures included, so from a random start
+  neurons lock into mixtures.  Decoupled weight decay (AdamW) keeps the neurons stochastic at
+  first; at a bounded weight norm, the aggregate that carries the most information is the
+  most bimodal one, a single bar (as in ICA).  The decay then falls linearly to zero over the
+  first ``decay_fraction`` of the epochs and the neurons sharpen into deterministic bar
+  detectors.  Without decay no run is solved.
 
 Success criterion (:func:`bars_solved`).  ``mi[j, k] = I(Y_j ; bar_k)`` in bits is computed
 exactly over all ``2^K`` bar configurations, weighted by their probabilities, with each
@@ -22,7 +38,7 @@ entropy ``H(bar) = h(p)`` (0.9 bit of its 1 bit for ``p = 0.5``).
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -34,25 +50,43 @@ from ..nn.functional import lateral_mask
 from ..nn.layer import InfomorphicLayer
 from ..seeding import generator
 
-__all__ = ["BarsConfig", "VARIANTS", "bar_images", "sample_bars", "bar_configurations", "build_layer",
-           "train_step", "mi_matrix", "bars_solved", "evaluate_bars", "train_bars"]
+__all__ = ["BarsConfig", "VARIANTS", "VARIANT_DEFAULTS", "CONTEXTS", "bar_images", "sample_bars",
+           "bar_configurations", "build_layer", "train_step", "weight_decay_at", "mi_matrix", "bars_solved",
+           "evaluate_bars", "detector_mi", "train_bars", "run_seed", "success_rate"]
 
 SIZE = 8
 VARIANTS = {"horizontal": 8, "hv": 16}
 """Variant name -> number of bars (and neurons)."""
+VARIANT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "horizontal": {"epochs": 60, "weight_decay": 10.0, "decay_fraction": 0.8},
+    "hv": {"epochs": 150, "weight_decay": 5.0, "decay_fraction": 0.6},
+}
+"""Per-variant values of the :class:`BarsConfig` fields left at ``None`` (tuned on seeds 0-5)."""
+CONTEXTS = ("lateral", "shuffled", "none")
 
 
 @dataclass(frozen=True, slots=True)
 class BarsConfig:
-    """Hyperparameters of one bars run."""
+    """Hyperparameters of one bars run.
+
+    ``epochs``, ``weight_decay`` and ``decay_fraction`` left at ``None`` take the variant's
+    value in :data:`VARIANT_DEFAULTS` (see :meth:`resolved`).  ``weight_decay`` is AdamW's
+    decoupled decay (per unit learning rate), falling linearly to 0 over the first
+    ``decay_fraction`` of the epochs.  ``context``: ``"lateral"`` (the other neurons' outputs
+    for the same image, the task as published), ``"shuffled"`` (their outputs for another
+    image of the batch) or ``"none"`` (zero context): the last two are ablations.
+    """
 
     variant: str = "horizontal"
-    p: float | None = None  # default: 0.5 for horizontal, 1/8 for hv (Földiák's classic setting)
+    p: float = 0.5
     goal: str = "bars-unique"
-    epochs: int = 60
+    epochs: int | None = None
     batches_per_epoch: int = 20
     batch_size: int = 256
     lr: float = 0.02
+    weight_decay: float | None = None
+    decay_fraction: float | None = None
+    context: str = "lateral"
     k1: float = 0.5
     n_bins: int = 20
     binning: str = "adaptive"
@@ -65,11 +99,18 @@ class BarsConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown bars variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
-        if self.p is not None and not 0 < self.p < 1:
+        if not 0 < self.p < 1:
             raise ValueError(f"the bar probability p must be in (0, 1), got {self.p}")
         for name in ("epochs", "batches_per_epoch", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.decay_fraction is not None and not 0 <= self.decay_fraction <= 1:
+            raise ValueError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+        if self.context not in CONTEXTS:
+            raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
         if not self.lr > 0:
@@ -86,12 +127,17 @@ class BarsConfig:
 
     @property
     def bar_p(self) -> float:
-        if self.p is not None:
-            return self.p
-        return 0.5 if self.variant == "horizontal" else 1.0 / 8
+        return self.p
+
+    def resolved(self) -> BarsConfig:
+        """This config with every ``None`` field set to its variant's default."""
+        defaults = VARIANT_DEFAULTS[self.variant]
+        fill = {k: type(v)(defaults[k] if getattr(self, k) is None else getattr(self, k))
+                for k, v in defaults.items()}
+        return replace(self, **fill)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"n_bars": self.n_bars, "bar_p": self.bar_p}
+        return asdict(self.resolved()) | {"n_bars": self.n_bars, "bar_p": self.bar_p}
 
 
 def bar_images(states: Tensor) -> Tensor:
@@ -133,15 +179,24 @@ def build_layer(config: BarsConfig) -> InfomorphicLayer:
 
 
 def train_step(layer: InfomorphicLayer, opt: torch.optim.Optimizer, x: Tensor,
-               sampler: torch.Generator | None = None) -> Tensor:
+               sampler: torch.Generator | None = None, context: str = "lateral") -> Tensor:
     """Two presentations of a batch (lateral input zero, then the sampled outputs); one local step.
 
+    ``context``: see :class:`BarsConfig` (``"shuffled"`` pairs each image with the outputs
+    of another image of the batch, a fixed cyclic shift, so that no image meets its own).
     Returns each neuron's goal ``(K,)`` in bits (detached).
     """
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}")
     zeros = x.new_zeros(len(x), layer.n_neurons)
     first = layer({"F": x, "C": zeros})
-    lateral = layer.sample(first.theta.detach(), sampler)
-    second = layer({"C": lateral}, reuse=first)
+    if context == "none":
+        second = first
+    else:
+        lateral = layer.sample(first.theta.detach(), sampler)
+        if context == "shuffled":
+            lateral = lateral.roll(1, dims=0)
+        second = layer({"C": lateral}, reuse=first)
     goals = layer.local_goal(second)
     opt.zero_grad(set_to_none=True)
     (-goals.sum()).backward()  # each neuron ascends its own goal
@@ -200,6 +255,16 @@ def evaluate_bars(layer: InfomorphicLayer, config: BarsConfig) -> tuple[Tensor, 
     return mi, bars_solved(mi, h_bar, config.fraction) | {"bar_entropy": h_bar}
 
 
+def weight_decay_at(config: BarsConfig, epoch: int) -> float:
+    """Decoupled weight decay in epoch ``epoch`` (1-based): ``weight_decay`` falling linearly to 0
+    over the first ``decay_fraction`` of the epochs, then 0."""
+    config = config.resolved()
+    span = config.decay_fraction * config.epochs
+    if span <= 0:
+        return 0.0
+    return config.weight_decay * max(0.0, 1.0 - (epoch - 1) / span)
+
+
 def _pixels(x: Tensor, config: BarsConfig) -> Tensor:
     """Pixel values: on = 1, off = ``config.pixel_off``."""
     return x if config.pixel_off == 0.0 else x * (1.0 - config.pixel_off) + config.pixel_off
@@ -209,22 +274,25 @@ def train_bars(config: BarsConfig, callback: Callable[[dict[str, Any]], None] | 
                ) -> dict[str, Any]:
     """Train one network; returns the layer, per-epoch metrics, atoms ``(E, K, 4)``, H_res ``(E, K)``,
     MI matrices ``(E, K, K)`` and the final success record."""
+    config = config.resolved()
     layer = build_layer(config)
     with torch.no_grad():
         for w in layer.parameters():
             w.mul_(config.init_scale)
-    opt = torch.optim.Adam(layer.parameters(), lr=config.lr)
+    opt = torch.optim.AdamW(layer.parameters(), lr=config.lr, weight_decay=weight_decay_at(config, 1))
     data_gen = generator(config.seed, "data")
     sampler = generator(config.seed, "sampling")
     history, atoms, hres, mis = [], [], [], []
     names = layer.goal.atom_names if layer.goal is not None else ()
     for epoch in range(1, config.epochs + 1):
+        for group in opt.param_groups:
+            group["weight_decay"] = weight_decay_at(config, epoch)
         acc = torch.zeros(layer.n_neurons, len(names) + 1, dtype=torch.float64)
         goal_sum = 0.0
         for _ in range(config.batches_per_epoch):
             _, x = sample_bars(config.batch_size, config.n_bars, config.bar_p, data_gen)
             x = _pixels(x, config)
-            goals = train_step(layer, opt, x, sampler)
+            goals = train_step(layer, opt, x, sampler, config.context)
             acc += torch.cat([layer.last_atoms, layer.last_residual_entropy[:, None]], 1).double()
             goal_sum += float(goals.mean())
         acc /= config.batches_per_epoch
@@ -233,6 +301,7 @@ def train_bars(config: BarsConfig, callback: Callable[[dict[str, Any]], None] | 
         hres.append(acc[:, -1].numpy())
         mis.append(mi.numpy())
         record = {"epoch": epoch, "goal": goal_sum / config.batches_per_epoch,
+                  "weight_decay": weight_decay_at(config, epoch),
                   "bars_coded": status["bars_coded"], "solved": status["solved"],
                   "mean_best_mi": float(np.mean(status["best_mi"])),
                   **{f"atom {n}": float(v) for n, v in zip(names, acc[:, :-1].mean(0))},
@@ -242,3 +311,43 @@ def train_bars(config: BarsConfig, callback: Callable[[dict[str, Any]], None] | 
             callback(record)
     return {"layer": layer, "history": history, "atoms": np.stack(atoms), "hres": np.stack(hres),
             "mi": np.stack(mis), "status": status, "atom_names": list(names)}
+
+
+@torch.no_grad()
+def detector_mi(config: BarsConfig) -> list[float]:
+    """``I(D_k ; bar_k)`` in bits of the ideal detector ``D_k`` = "every pixel of bar k is on".
+
+    It equals ``H(bar)`` for horizontal bars; with vertical bars a horizontal bar is also
+    "seen" when all 8 vertical bars are on, so no neuron can quite reach ``H(bar)``: this is
+    the reference for the ``mi`` of a perfect solution.
+    """
+    states, prob = bar_configurations(config.n_bars, config.bar_p)
+    img = bar_images(states).reshape(-1, SIZE, SIZE)
+    det = [img[:, k, :].amin(1) if k < SIZE else img[:, :, k - SIZE].amin(1) for k in range(config.n_bars)]
+    mi = mi_matrix(torch.stack(det, 1), states, prob)
+    return mi.diagonal().tolist()
+
+
+def run_seed(config: BarsConfig) -> dict[str, Any]:
+    """Train one network and return its success record (a picklable row for :func:`success_rate`)."""
+    res = train_bars(config)
+    st = res["status"]
+    return {"seed": config.seed, "solved": st["solved"], "bars_coded": st["bars_coded"],
+            "mean_best_mi": float(np.mean(st["best_mi"])), "min_best_mi": float(np.min(st["best_mi"])),
+            "distinct": st["distinct"], "solved_at_epoch": next(
+                (r["epoch"] for r in res["history"] if r["solved"]), None)}
+
+
+def success_rate(config: BarsConfig, seeds: list[int], workers: int = 1,
+                 on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train one network per seed (``workers`` processes) and count the solved ones."""
+    from .workers import map_jobs
+
+    config = config.resolved()
+    rows = map_jobs(run_seed, [(replace(config, seed=s),) for s in seeds], workers, on_result)
+    rows.sort(key=lambda r: r["seed"])
+    solved = sum(r["solved"] for r in rows)
+    return {"success_rate": solved / len(rows), "solved": solved, "runs": len(rows),
+            "bars_coded_mean": float(np.mean([r["bars_coded"] for r in rows])),
+            "mean_best_mi": float(np.mean([r["mean_best_mi"] for r in rows])),
+            "per_seed": rows}

@@ -12,9 +12,7 @@ each.
 from __future__ import annotations
 
 import math
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Sequence
 
@@ -24,6 +22,7 @@ import torch
 from ..seeding import generator
 from .hopfield import RULES, hebbian_weights, linear_field, random_patterns, recall_score
 from .memory import MemoryConfig, memory_goal, neuron_pid, train_memory, train_online
+from .workers import map_jobs
 
 __all__ = [
     "CapacityConfig", "default_grid", "run_point", "sweep", "capacity_from_points",
@@ -100,31 +99,11 @@ def run_point(memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[s
     return out
 
 
-def _init_worker() -> None:
-    torch.set_num_threads(1)
-
-
 def sweep(config: CapacityConfig, on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every ``(alpha, seed)`` point (largest loads first, they take longest) in ``workers`` processes."""
     jobs = sorted(((a, s) for a in config.alphas for s in config.seeds), key=lambda j: (-j[0], j[1]))
-    results: list[dict[str, Any]] = []
-    if config.workers == 1:
-        for a, s in jobs:
-            results.append(run_point(config.memory, a, s, config.methods))
-            if on_result is not None:
-                on_result(results[-1])
-    else:
-        ctx = None
-        if os.name == "posix":
-            import multiprocessing as mp
-
-            ctx = mp.get_context("forkserver")
-        with ProcessPoolExecutor(config.workers, mp_context=ctx, initializer=_init_worker) as pool:
-            futures = [pool.submit(run_point, config.memory, a, s, config.methods) for a, s in jobs]
-            for fut in as_completed(futures):
-                results.append(fut.result())
-                if on_result is not None:
-                    on_result(results[-1])
+    results = map_jobs(run_point, [(config.memory, a, s, config.methods) for a, s in jobs], config.workers,
+                       on_result)
     return sorted(results, key=lambda r: (r["seed"], r["alpha"]))
 
 
@@ -196,14 +175,18 @@ def noise_robustness(memory: MemoryConfig, alphas: Sequence[float], seeds: Seque
 
 
 def online_storage(memory: MemoryConfig, n_total: int, group_size: int, epochs_per_group: int,
-                   seed: int = 0, n_early: int = 10) -> dict[str, Any]:
+                   seed: int = 0, n_early: int = 10, replay_cues: Sequence[int] = ()) -> dict[str, Any]:
     """Patterns arrive in groups, learned without revisiting; recall of early and all patterns vs number stored.
 
-    Infomorphic: :func:`~.memory.train_online`; Hebbian: ``W`` accumulates the same groups.
+    Infomorphic: :func:`~.memory.train_online`, plain and, for each entry of ``replay_cues``,
+    with pseudo-rehearsal of its own attractors (method ``infomorphic+replay<cues>``);
+    Hebbian: ``W`` accumulates the same groups.
     """
     patterns = random_patterns(n_total, memory.n_neurons, generator(seed, "online-patterns", memory.n_neurons))
     early = patterns[:n_early]
-    curves: dict[str, list[dict[str, float]]] = {"infomorphic": [], "hebbian": []}
+    curves: dict[str, list[dict[str, float]]] = {"infomorphic": []}
+    curves.update({f"infomorphic+replay{c}": [] for c in replay_cues})
+    curves["hebbian"] = []
 
     def probe(method: str, field: Any, stored: int) -> None:
         curves[method].append({
@@ -212,8 +195,10 @@ def online_storage(memory: MemoryConfig, n_total: int, group_size: int, epochs_p
             "latest": recall_score(field, patterns[max(0, stored - group_size):stored]),
         })
 
-    train_online(replace(memory, seed=seed), patterns, group_size, epochs_per_group,
-                 lambda w, stored: probe("infomorphic", linear_field(w), stored))
+    for cues in (0, *replay_cues):
+        name = "infomorphic" if cues == 0 else f"infomorphic+replay{cues}"
+        train_online(replace(memory, seed=seed), patterns, group_size, epochs_per_group,
+                     lambda w, stored, name=name: probe(name, linear_field(w), stored), replay_cues=cues)
     for stored in range(group_size, n_total + group_size, group_size):
         stored = min(stored, n_total)
         probe("hebbian", linear_field(hebbian_weights(patterns[:stored])), stored)
@@ -225,6 +210,7 @@ def online_storage(memory: MemoryConfig, n_total: int, group_size: int, epochs_p
     summary = {m: {"early_recalled_up_to_alpha": last_ok(m, "early"), "all_recalled_up_to_alpha": last_ok(m, "all")}
                for m in curves}
     return {"group_size": group_size, "epochs_per_group": epochs_per_group, "n_early": n_early,
+            "replay_cues": list(replay_cues),
             "curves": curves, "summary": summary}
 
 

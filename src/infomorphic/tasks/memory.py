@@ -30,9 +30,10 @@ from ..estimate import bin_fixed
 from ..goals import Goal
 from ..pid.samples import sx_pid_from_binary_samples
 from ..seeding import generator
-from .hopfield import linear_field, recall_score
+from .hopfield import linear_field, recall, recall_score
 
-__all__ = ["MemoryConfig", "InfomorphicMemory", "memory_goal", "train_memory", "train_online", "neuron_pid"]
+__all__ = ["MemoryConfig", "InfomorphicMemory", "memory_goal", "train_memory", "train_online", "replay_states",
+           "neuron_pid"]
 
 SOURCES = "TR"
 """Source letters of a memory neuron: external ``T`` and recurrent ``R``."""
@@ -211,22 +212,43 @@ def _score(net: InfomorphicMemory, patterns: Tensor, noise: float = 0.0,
     return recall_score(linear_field(net.recurrent_weight()), patterns, noise, gen)
 
 
+def replay_states(weight: Tensor, n_cues: int, gen: torch.Generator | None = None) -> Tensor:
+    """The network's own memories, without the data: the distinct fixed points reached by recall
+    from ``n_cues`` random +-1 cues under the recurrent weights ``weight`` ``(N, N)``.
+
+    Returns ``(S, N)`` states with ``sign(W x) = x`` (``S <= n_cues``; spurious attractors included).
+    """
+    cues = torch.where(torch.rand(n_cues, weight.shape[0], generator=gen) < 0.5, 1.0, -1.0).to(weight.dtype)
+    states, _ = recall(linear_field(weight), cues)
+    stable = (torch.sign(states @ weight.T) == states).all(1)
+    return torch.unique(states[stable], dim=0)
+
+
 def train_online(config: MemoryConfig, patterns: Tensor, group_size: int, epochs_per_group: int,
-                 probe: Callable[[Tensor, int], None] | None = None) -> InfomorphicMemory:
+                 probe: Callable[[Tensor, int], None] | None = None, replay_cues: int = 0) -> InfomorphicMemory:
     """Online learning: groups of ``group_size`` patterns arrive in order; each is trained for
     ``epochs_per_group`` full-batch steps on that group only, never revisiting older groups.
 
-    ``probe(recurrent_weight, n_stored)`` is called after each group (e.g. to measure the recall
-    of the earliest patterns).  One optimiser persists over the whole stream.
+    ``replay_cues > 0`` adds pseudo-rehearsal: before a group is learned, the network's current
+    attractors (:func:`replay_states` from that many random cues) join the group's batch as
+    if they were patterns, so what is stored is rehearsed from the weights alone (no stored
+    data are revisited).  ``probe(recurrent_weight, n_stored)`` is called after each group (e.g.
+    to measure the recall of the earliest patterns).  One optimiser persists over the whole stream.
     """
     if group_size < 1 or epochs_per_group < 1:
         raise ValueError(f"need group_size >= 1 and epochs_per_group >= 1, got {group_size}, {epochs_per_group}")
+    if replay_cues < 0:
+        raise ValueError(f"replay_cues must be >= 0, got {replay_cues}")
     goal = memory_goal(config.goal)
     net = InfomorphicMemory(config.n_neurons, config.external_weight, config.init_scale,
                             generator(config.seed, "init"))
     opt = torch.optim.Adam([net.weight], lr=config.lr)
+    replay_gen = generator(config.seed, "replay")
     for lo in range(0, len(patterns), group_size):
         group = patterns[lo:lo + group_size]
+        if replay_cues > 0 and lo > 0:
+            rehearsed = replay_states(net.recurrent_weight().detach(), replay_cues, replay_gen)
+            group = torch.cat([group, rehearsed.to(group.dtype)])
         for _ in range(epochs_per_group):
             _step(net, opt, group, config, goal)
         if probe is not None:

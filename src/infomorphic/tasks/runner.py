@@ -55,6 +55,7 @@ def new_run_dir(out_dir: str | Path, name: str | None, tag: str) -> Path:
 
 def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
     """Train one bars network and write its run directory; returns the summary."""
+    config = config.resolved()
     write_json(run_dir / "config.json", {"task": "bars", "config": config.to_dict(), "versions": versions()})
     history, on_epoch = _recorder(run_dir, progress)
     t0 = time.perf_counter()

@@ -1,0 +1,47 @@
+"""Independent jobs in worker processes (one torch thread each), results reported as they finish."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Callable, Sequence
+
+import torch
+
+__all__ = ["map_jobs"]
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def map_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int,
+             on_result: Callable[[Any], None] | None = None) -> list[Any]:
+    """``fn(*job)`` for every job, in ``workers`` processes (in this one if ``workers == 1``).
+
+    Results come back in completion order; ``on_result`` is called with each as it arrives.
+    ``fn`` and the job arguments must be picklable (module-level functions, dataclasses).
+    Worker processes start from a clean interpreter (``forkserver`` on POSIX), so they do not
+    inherit this process's threads or open files.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    results: list[Any] = []
+    if workers == 1:
+        for job in jobs:
+            results.append(fn(*job))
+            if on_result is not None:
+                on_result(results[-1])
+        return results
+    ctx = None
+    if os.name == "posix":
+        import multiprocessing as mp
+
+        ctx = mp.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        for fut in as_completed(futures):
+            results.append(fut.result())
+            if on_result is not None:
+                on_result(results[-1])
+    return results
