@@ -551,7 +551,7 @@ def train_command(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     task: Annotated[str, typer.Option(help="supervised | bars (unsupervised) | memory (associative memory).")] = "supervised",
-    variant: Annotated[Optional[str], typer.Option(help="Bars variant: horizontal | hv.")] = None,
+    variant: Annotated[Optional[str], typer.Option(help="Bars variant: horizontal (8 bars, 60 epochs) | hv (8 + 8 bars, 150 epochs).")] = None,
     neurons: Annotated[Optional[int], typer.Option(help="Memory neurons N.")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="Memory load alpha = M/N.")] = None,
 ) -> None:

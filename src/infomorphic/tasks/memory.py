@@ -246,11 +246,12 @@ def train_online(config: MemoryConfig, patterns: Tensor, group_size: int, epochs
     replay_gen = generator(config.seed, "replay")
     for lo in range(0, len(patterns), group_size):
         group = patterns[lo:lo + group_size]
+        batch = group
         if replay_cues > 0 and lo > 0:
             rehearsed = replay_states(net.recurrent_weight().detach(), replay_cues, replay_gen)
-            group = torch.cat([group, rehearsed.to(group.dtype)])
+            batch = torch.cat([group, rehearsed.to(group.dtype)])
         for _ in range(epochs_per_group):
-            _step(net, opt, group, config, goal)
+            _step(net, opt, batch, config, goal)
         if probe is not None:
             probe(net.recurrent_weight().detach(), lo + len(group))
     return net
