@@ -34,7 +34,7 @@ def reference_goal(variant: str, p: float = 0.5) -> dict:
     import torch
 
     from infomorphic.seeding import generator
-    from infomorphic.tasks.bars import BarsConfig, build_layer, evaluate_bars, sample_bars
+    from infomorphic.tasks.bars import BarsConfig, batch_goal, build_layer, evaluate_bars, sample_bars
 
     cfg = BarsConfig(variant=variant, p=p)
     layer = build_layer(cfg)
@@ -52,9 +52,7 @@ def reference_goal(variant: str, p: float = 0.5) -> dict:
         layer.weight["C"].zero_()
         layer.bias["C"].zero_()
     _, x = sample_bars(2048, k, cfg.bar_p, generator(0, "reference"))
-    first = layer({"F": x, "C": x.new_zeros(len(x), k)})
-    second = layer({"C": layer.sample(first.theta, generator(0, "ref-sampling"))}, reuse=first)
-    goals = layer.local_goal(second)
+    goals = batch_goal(layer, x, generator(0, "ref-sampling"))
     _, status = evaluate_bars(layer, cfg)
     return {"goal_mean_bits": float(goals.mean()), "atoms_mean": layer.last_atoms.mean(0).tolist(),
             "solved": status["solved"], "mean_best_mi": sum(status["best_mi"]) / k}
@@ -88,18 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
     from infomorphic.cli_selforg import parse_sets
-    from infomorphic.tasks.bars import BarsConfig, detector_mi, success_rate
-    from infomorphic.tasks.runner import run_bars
+    from infomorphic.tasks.bars import BarsConfig, detector_mi
+    from infomorphic.tasks.runner import bars_success_rate
 
     seeds = _seeds("0-2" if args.quick else args.seeds)
     base = BarsConfig(**parse_sets(args.set, BarsConfig))
     if args.quick:
         base = replace(base, epochs=10)
 
-    def measure(cfg: BarsConfig, seed_list: list[int]) -> dict:
+    def measure(cfg: BarsConfig, seed_list: list[int], run_dirs: dict[int, Path] | None = None) -> dict:
         t0 = time.perf_counter()
-        entry = success_rate(cfg, seed_list, args.workers,
-                             lambda r: print(f"  seed {r['seed']}: coded {r['bars_coded']}", file=sys.stderr))
+        entry = bars_success_rate(cfg, seed_list, args.workers,
+                                  lambda r: print(f"  seed {r['seed']}: coded {r['bars_coded']}", file=sys.stderr),
+                                  run_dirs)
         resolved = cfg.resolved()
         ideal = detector_mi(resolved)
         return entry | {"seconds": time.perf_counter() - t0, "n_bars": resolved.n_bars, "p": resolved.bar_p,
@@ -112,14 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants.split(","):
         cfg = replace(base, variant=variant)
         print(f"{variant}: {len(seeds)} seeds", file=sys.stderr)
-        entry = measure(cfg, seeds)
-        if args.out is not None:
-            entry["run_dirs"] = []
-            for seed in seeds[: args.keep]:
-                run_dir = args.out / f"bars-{variant}-seed{seed}"
-                run_dir.mkdir(parents=True, exist_ok=True)
-                run_bars(replace(cfg, seed=seed), run_dir)
-                entry["run_dirs"].append(str(run_dir))
+        run_dirs = ({} if args.out is None else
+                    {seed: args.out / f"bars-{variant}-seed{seed}" for seed in seeds[: args.keep]})
+        entry = measure(cfg, seeds, run_dirs)
+        if run_dirs:
+            entry["run_dirs"] = [str(d) for d in run_dirs.values()]
         if args.reference:
             entry["hand_built_solution"] = reference_goal(variant, cfg.p)
         out["variants"][variant] = entry

@@ -32,7 +32,10 @@ EXPERIMENTS = {
 def summarise(name: str, run_dir: Path) -> dict:
     """Figures of a run; a run still in progress (no summary.json yet) is summarised from its
     per-epoch metrics, marked ``"finished": false``."""
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    from infomorphic.runs import read_jsonl
+    from infomorphic.train.loop import history_summary
+
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
     summary_path = run_dir / "summary.json"
     finished = summary_path.exists()
     if finished:
@@ -40,9 +43,7 @@ def summarise(name: str, run_dir: Path) -> dict:
     else:
         if not metrics:
             raise SystemExit(f"error: {run_dir} has no finished epoch yet")
-        best = max(metrics, key=lambda m: m["val_acc"])
-        summary = {"epochs": metrics[-1]["epoch"], "test_acc": metrics[-1]["test_acc"],
-                   "test_acc_at_best_val": best["test_acc"], "best_val_epoch": best["epoch"]}
+        summary = history_summary(metrics)
     _, target, paper = EXPERIMENTS[name]
     return {
         "experiment": name,

@@ -89,7 +89,8 @@ def bin_fixed(x: Tensor, n_bins: int, low: float, high: float, dtype: torch.dtyp
     if n_bins < 1 or not high > low:
         raise ValueError(f"need n_bins >= 1 and high > low, got n_bins={n_bins}, range=({low}, {high})")
     with torch.no_grad():
-        scaled = x.detach().clamp(low, high).sub_(low).mul_(n_bins / (high - low)).floor_()
+        # non-negative after the shift, so the integer cast is the floor
+        scaled = x.detach().clamp(low, high).sub_(low).mul_(n_bins / (high - low))
         return scaled.to(torch.int64 if dtype is None else dtype).clamp_(0, n_bins - 1)
 
 

@@ -332,14 +332,14 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
         }
         if (want_grad) {
           // d/dw = d/dm / B; for a binary target d/dtheta = d/dm_1 - d/dm_0 (times 1/B)
-          const int64_t gb = binary ? p.N : p.N * p.T, gt = 1;
+          const int64_t gb = binary ? p.N : p.N * p.T;
           for (int64_t b = 0; b < p.B; ++b) {
             double dm[2] = {0.0, 0.0};
             for (int64_t t = 0; t < p.T; ++t) {
               double total = 0.0;
               for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + s.key(p, k, b)) * p.T + t];
               if (binary) dm[t] = total;
-              else out[b * gb + j * p.T + t * gt] = static_cast<scalar_t>(total * inv_b);
+              else out[b * gb + j * p.T + t] = static_cast<scalar_t>(total * inv_b);
             }
             if (binary) out[b * gb + j] = static_cast<scalar_t>((dm[1] - dm[0]) * inv_b);
           }

@@ -486,12 +486,11 @@ def sx_pid_from_binary_samples(
         )
     if not theta.is_floating_point():
         raise ValueError(f"theta must be floating point, got {theta.dtype}")
-    if cells.backend != "kernel":
-        from ..estimate import binary_weights
+    from ..estimate import binary_weights
 
+    if cells.backend != "kernel":
         return _torch_sums(cells, binary_weights(theta), parts)
-    p1 = theta.mean(0)
-    return _kernel_pid(cells, theta, True, torch.stack([1 - p1, p1], -1), parts, grad_hint)
+    return _kernel_pid(cells, theta, True, binary_weights(theta.mean(0)), parts, grad_hint)
 
 
 def _cells(

@@ -52,7 +52,7 @@ from ..seeding import generator
 
 __all__ = ["BarsConfig", "VARIANTS", "VARIANT_DEFAULTS", "CONTEXTS", "bar_images", "sample_bars",
            "bar_configurations", "build_layer", "train_step", "weight_decay_at", "mi_matrix", "bars_solved",
-           "evaluate_bars", "detector_mi", "train_bars", "run_seed", "success_rate"]
+           "evaluate_bars", "detector_mi", "train_bars", "batch_goal", "success_record"]
 
 SIZE = 8
 VARIANTS = {"horizontal": 8, "hv": 16}
@@ -179,13 +179,13 @@ def build_layer(config: BarsConfig) -> InfomorphicLayer:
     )
 
 
-def train_step(layer: InfomorphicLayer, opt: torch.optim.Optimizer, x: Tensor,
-               sampler: torch.Generator | None = None, context: str = "lateral") -> Tensor:
-    """Two presentations of a batch (lateral input zero, then the sampled outputs); one local step.
+def batch_goal(layer: InfomorphicLayer, x: Tensor, sampler: torch.Generator | None = None,
+               context: str = "lateral") -> Tensor:
+    """Two presentations of a batch (lateral input zero, then the sampled outputs); each neuron's
+    goal ``(K,)`` in bits, differentiable in its own weights.
 
     ``context``: see :class:`BarsConfig` (``"shuffled"`` pairs each image with the outputs
     of another image of the batch, a fixed cyclic shift, so that no image meets its own).
-    Returns each neuron's goal ``(K,)`` in bits (detached).
     """
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}")
@@ -198,7 +198,13 @@ def train_step(layer: InfomorphicLayer, opt: torch.optim.Optimizer, x: Tensor,
         if context == "shuffled":
             lateral = lateral.roll(1, dims=0)
         second = layer({"C": lateral}, reuse=first)
-    goals = layer.local_goal(second)
+    return layer.local_goal(second)
+
+
+def train_step(layer: InfomorphicLayer, opt: torch.optim.Optimizer, x: Tensor,
+               sampler: torch.Generator | None = None, context: str = "lateral") -> Tensor:
+    """One local step on the goals of :func:`batch_goal`; returns them ``(K,)`` in bits (detached)."""
+    goals = batch_goal(layer, x, sampler, context)
     opt.zero_grad(set_to_none=True)
     (-goals.sum()).backward()  # each neuron ascends its own goal
     opt.step()
@@ -329,26 +335,9 @@ def detector_mi(config: BarsConfig) -> list[float]:
     return mi.diagonal().tolist()
 
 
-def run_seed(config: BarsConfig) -> dict[str, Any]:
-    """Train one network and return its success record (a picklable row for :func:`success_rate`)."""
-    res = train_bars(config)
-    st = res["status"]
-    return {"seed": config.seed, "solved": st["solved"], "bars_coded": st["bars_coded"],
-            "mean_best_mi": float(np.mean(st["best_mi"])), "min_best_mi": float(np.min(st["best_mi"])),
-            "distinct": st["distinct"], "solved_at_epoch": next(
-                (r["epoch"] for r in res["history"] if r["solved"]), None)}
-
-
-def success_rate(config: BarsConfig, seeds: list[int], workers: int = 1,
-                 on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train one network per seed (``workers`` processes) and count the solved ones."""
-    from .workers import map_jobs
-
-    config = config.resolved()
-    rows = map_jobs(run_seed, [(replace(config, seed=s),) for s in seeds], workers, on_result)
-    rows.sort(key=lambda r: r["seed"])
-    solved = sum(r["solved"] for r in rows)
-    return {"success_rate": solved / len(rows), "solved": solved, "runs": len(rows),
-            "bars_coded_mean": float(np.mean([r["bars_coded"] for r in rows])),
-            "mean_best_mi": float(np.mean([r["mean_best_mi"] for r in rows])),
-            "per_seed": rows}
+def success_record(seed: int, status: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """One seed's row for a success rate: the final status (:func:`evaluate_bars`) and the first solved epoch."""
+    return {"seed": seed, "solved": status["solved"], "bars_coded": status["bars_coded"],
+            "mean_best_mi": float(np.mean(status["best_mi"])), "min_best_mi": float(np.min(status["best_mi"])),
+            "distinct": status["distinct"],
+            "solved_at_epoch": next((r["epoch"] for r in history if r["solved"]), None)}

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..seeding import generator
-from .hopfield import RULES, hebbian_weights, linear_field, random_patterns, recall_score
+from .hopfield import hebbian_weights, linear_field, random_patterns, recall_score, rule_field
 from .memory import MemoryConfig, memory_goal, neuron_pid, train_memory, train_online
 from .workers import map_jobs
 
@@ -69,16 +69,16 @@ class CapacityConfig:
         return asdict(self)
 
 
-def _point_patterns(n: int, alpha: float, seed: int) -> torch.Tensor:
-    m = max(1, int(round(alpha * n)))
+def _point_patterns(memory: MemoryConfig, alpha: float, seed: int) -> torch.Tensor:
+    n = memory.n_neurons
+    m = replace(memory, alpha=alpha).n_patterns
     return random_patterns(m, n, generator(seed, "patterns", f"{alpha:.6f}", n))
 
 
 def run_point(memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[str] = METHODS) -> dict[str, Any]:
     """Scores of every method at one load and seed, on the same patterns (a worker's job)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    n = memory.n_neurons
-    patterns = _point_patterns(n, alpha, seed)
+    patterns = _point_patterns(memory, alpha, seed)
     out: dict[str, Any] = {"alpha": alpha, "seed": seed, "n_patterns": len(patterns), "scores": {}}
     for method in methods:
         if method == "infomorphic":
@@ -90,10 +90,9 @@ def run_point(memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[s
             names = memory_goal(memory.goal).atom_names
             final = res.atoms[-1].mean(0).tolist() if res.atoms else []
             out["atoms"] = dict(zip(names, final)) | ({"H_res": float(res.hres[-1].mean())} if res.hres else {})
-        elif method == "pseudo-inverse" and len(patterns) >= n:
-            out["scores"][method] = None  # the projection is the identity: no memory (see hopfield.py)
         else:
-            out["scores"][method] = recall_score(RULES[method](patterns), patterns)
+            field = rule_field(method, patterns)  # None: the pseudo-inverse at M >= N stores nothing
+            out["scores"][method] = None if field is None else recall_score(field, patterns)
     out["seconds"] = time.perf_counter() - t0
     out["cpu_seconds"] = time.process_time() - c0
     return out
@@ -158,16 +157,12 @@ def noise_robustness(memory: MemoryConfig, alphas: Sequence[float], seeds: Seque
         for method in methods:
             per_seed = []
             for seed in seeds:
-                patterns = _point_patterns(memory.n_neurons, alpha, seed)
+                patterns = _point_patterns(memory, alpha, seed)
                 if method == "infomorphic":
-                    net = train_memory(replace(memory, alpha=alpha, seed=seed), patterns).net
-                    field = linear_field(net.recurrent_weight())
-                elif method == "pseudo-inverse" and len(patterns) >= memory.n_neurons:
-                    per_seed.append(None)
-                    continue
+                    field = train_memory(replace(memory, alpha=alpha, seed=seed), patterns).net.field()
                 else:
-                    field = RULES[method](patterns)
-                per_seed.append(_robust_fraction(field, patterns, fr, seed, threshold)[0])
+                    field = rule_field(method, patterns)
+                per_seed.append(None if field is None else _robust_fraction(field, patterns, fr, seed, threshold)[0])
             valid = [v for v in per_seed if v is not None]
             row[method] = {"per_seed": per_seed, "mean": float(np.mean(valid)) if valid else None}
         table[f"{alpha:g}"] = row
@@ -225,7 +220,7 @@ def hebbian_pid_curve(memory: MemoryConfig, alphas: Sequence[float], seed: int =
     goal = memory_goal(memory.goal)
     rows = []
     for alpha in alphas:
-        patterns = _point_patterns(memory.n_neurons, alpha, seed)
+        patterns = _point_patterns(memory, alpha, seed)
         w = (scale * hebbian_weights(patterns)).float()
         t = memory.external_weight * patterns
         r = patterns @ w.T

@@ -40,6 +40,7 @@ __all__ = [
     "overlaps",
     "recall_score",
     "RULES",
+    "rule_field",
 ]
 
 Field = Callable[[Tensor], Tensor]
@@ -177,3 +178,14 @@ RULES: dict[str, Callable[[Tensor], Field]] = {
     "modern": lambda p: modern_field(p, beta=1.0),
 }
 """Classical baselines by name: patterns ``(M, N)`` -> the recall field of the stored memory."""
+
+
+def rule_field(method: str, patterns: Tensor) -> Field | None:
+    """The recall field of baseline ``method`` (a key of :data:`RULES`) storing ``patterns``.
+
+    ``None`` for the pseudo-inverse at ``M >= N``, where the projection is the identity and
+    stores nothing.
+    """
+    if method == "pseudo-inverse" and len(patterns) >= patterns.shape[1]:
+        return None
+    return RULES[method](patterns)

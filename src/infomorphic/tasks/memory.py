@@ -118,6 +118,10 @@ class InfomorphicMemory(nn.Module):
         """The recurrent weights actually used (zero diagonal), ``(N, N)``."""
         return self.weight * self.mask
 
+    def field(self) -> Callable[[Tensor], Tensor]:
+        """The recall field ``h = W x`` of the current weights (no external input)."""
+        return linear_field(self.recurrent_weight())
+
     def forward(self, external: Tensor, state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Aggregates ``T``, ``R`` and firing probabilities ``theta``, each ``(B, N)``."""
         t = self.external_weight * external
@@ -209,7 +213,7 @@ def train_memory(config: MemoryConfig, patterns: Tensor | None = None,
 
 def _score(net: InfomorphicMemory, patterns: Tensor, noise: float = 0.0,
            gen: torch.Generator | None = None) -> float:
-    return recall_score(linear_field(net.recurrent_weight()), patterns, noise, gen)
+    return recall_score(net.field(), patterns, noise, gen)
 
 
 def replay_states(weight: Tensor, n_cues: int, gen: torch.Generator | None = None) -> Tensor:

@@ -15,18 +15,20 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..runs import save_npz, versions, write_json, write_jsonl
+from ..seeding import generator
 from . import plots
-from .bars import BarsConfig, train_bars
-from .hopfield import RULES, recall_score
+from .bars import BarsConfig, success_record, train_bars
+from .hopfield import RULES, recall_score, rule_field
 from .memory import MemoryConfig, memory_goal, train_memory
+from .workers import map_jobs
 
-__all__ = ["run_bars", "run_memory", "new_run_dir"]
+__all__ = ["run_bars", "run_bars_seed", "bars_success_rate", "run_memory", "new_run_dir"]
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -78,9 +80,36 @@ def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None
                "n_bars": config.n_bars, "threshold_bits": status["threshold_bits"],
                "bar_entropy": status["bar_entropy"], "best_neuron": status["best_neuron"],
                "best_mi": status["best_mi"], "mi_matrix": res["mi"][-1].tolist(),
-               "final_atoms_mean": history[-1] if history else {}, "seconds": seconds}
+               "final_atoms_mean": history[-1] if history else {}, "seconds": seconds,
+               "success": success_record(config.seed, status, history)}
     write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def run_bars_seed(config: BarsConfig, run_dir: Path | None = None) -> dict[str, Any]:
+    """Train one bars network (writing its run directory if ``run_dir`` is given); its success row."""
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_bars(config, run_dir)["success"]
+    res = train_bars(config)
+    return success_record(config.seed, res["status"], res["history"])
+
+
+def bars_success_rate(config: BarsConfig, seeds: Sequence[int], workers: int = 1,
+                      on_result: Callable[[dict[str, Any]], None] | None = None,
+                      run_dirs: dict[int, Path] | None = None) -> dict[str, Any]:
+    """Train one bars network per seed (``workers`` processes) and count the solved ones.
+
+    Seeds in ``run_dirs`` also get a full run directory (figures included) there.
+    """
+    config = config.resolved()
+    jobs = [(replace(config, seed=s), (run_dirs or {}).get(s)) for s in seeds]
+    rows = sorted(map_jobs(run_bars_seed, jobs, workers, on_result), key=lambda r: r["seed"])
+    solved = sum(r["solved"] for r in rows)
+    return {"success_rate": solved / len(rows), "solved": solved, "runs": len(rows),
+            "bars_coded_mean": float(np.mean([r["bars_coded"] for r in rows])),
+            "mean_best_mi": float(np.mean([r["mean_best_mi"] for r in rows])),
+            "per_seed": rows}
 
 
 def run_memory(config: MemoryConfig, run_dir: Path, progress: Progress | None = None,
@@ -100,15 +129,11 @@ def run_memory(config: MemoryConfig, run_dir: Path, progress: Progress | None = 
         plots.atoms_over_training(atoms, hres, names, run_dir / "atoms.png",
                                   xlabel=f"check (every {config.check_every} epochs)")
     torch.save({"weight": res.net.recurrent_weight().detach(), "patterns": res.patterns}, run_dir / "memory.pt")
-    from .hopfield import linear_field
-
-    fields = {"infomorphic": linear_field(res.net.recurrent_weight())}
-    for method, rule in RULES.items():
-        if method == "pseudo-inverse" and len(res.patterns) >= config.n_neurons:
-            continue
-        fields[method] = rule(res.patterns)
-    from ..seeding import generator
-
+    fields = {"infomorphic": res.net.field()}
+    for method in RULES:
+        field = rule_field(method, res.patterns)
+        if field is not None:
+            fields[method] = field
     scores = {m: {f"{f:g}": recall_score(fld, res.patterns, f, generator(config.seed, "cue-noise", f"{f:g}"))
                   for f in noise} for m, fld in fields.items()}
     summary = {"run_dir": str(run_dir), "task": "memory", "seed": config.seed, "n_neurons": config.n_neurons,
@@ -117,8 +142,3 @@ def run_memory(config: MemoryConfig, run_dir: Path, progress: Progress | None = 
                "final_atoms_mean": history[-1] if history else {}}
     write_json(run_dir / "summary.json", summary)
     return summary
-
-
-def with_seed(config: Any, seed: int) -> Any:
-    """A copy of a task config with another seed."""
-    return replace(config, seed=seed)

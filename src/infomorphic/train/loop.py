@@ -117,6 +117,22 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
+def history_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Last-epoch accuracies, the best-validation epoch and median seconds of per-epoch metrics."""
+    last = history[-1]
+    best = max(history, key=lambda m: m["val_acc"])
+    return {
+        "epochs": last["epoch"],
+        "test_acc": last["test_acc"],
+        "val_acc": last["val_acc"],
+        "train_acc": last["train_acc"],
+        "best_val_epoch": best["epoch"],
+        "test_acc_at_best_val": best["test_acc"],
+        "seconds_per_epoch": float(np.median([m["train_seconds"] for m in history])),
+        "eval_seconds_per_epoch": float(np.median([m["eval_seconds"] for m in history])),
+    }
+
+
 def fit(
     config: TrainConfig,
     *,
@@ -184,18 +200,7 @@ def fit(
     summary["baselines"] = _baselines(config, run_dir, device, (xtr, ytr), (xva, yva), (xte, yte),
                                       n_inputs, n_classes, progress)
     if history:
-        last = history[-1]
-        best = max(history, key=lambda m: m["val_acc"])
-        summary.update({
-            "epochs": last["epoch"],
-            "test_acc": last["test_acc"],
-            "val_acc": last["val_acc"],
-            "train_acc": last["train_acc"],
-            "best_val_epoch": best["epoch"],
-            "test_acc_at_best_val": best["test_acc"],
-            "seconds_per_epoch": float(np.median([m["train_seconds"] for m in history])),
-            "eval_seconds_per_epoch": float(np.median([m["eval_seconds"] for m in history])),
-        })
+        summary.update(history_summary(history))
     summary["peak_rss_gib"] = _peak_rss_gib()
     write_json(run_dir / "summary.json", summary)
     return summary
