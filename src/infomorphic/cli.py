@@ -340,7 +340,7 @@ def _mib(n_bytes: int) -> str:
 
 
 def _root_origin(data_dir: str | None) -> str:
-    from .data.fetch import DATA_DIR_ENV
+    from .data.locate import DATA_DIR_ENV
 
     if data_dir is not None and data_dir.strip():
         return "--data-dir"
@@ -370,10 +370,11 @@ def data_fetch_command(
     dataset-fashion-mnist; CIFAR-10 must be provided by hand.
     """
     from .data import fetch as data_fetch
+    from .data import locate
 
     try:
-        key = data_fetch.canonical_name(name)
-        root = data_fetch.resolve_data_root(data_dir)
+        key = locate.canonical_name(name)
+        root = locate.resolve_data_root(data_dir)
         if key == "mnist":
             err_console = Console(stderr=True)
             progress = Progress(
@@ -418,7 +419,8 @@ def data_list_command(
     """List the datasets, where they are looked for, and whether they are available and verified."""
     from dataclasses import asdict
 
-    from .data.fetch import DATASET_NAMES, dataset_status, resolve_data_root
+    from .data.fetch import dataset_status
+    from .data.locate import DATASET_NAMES, resolve_data_root
 
     try:
         root = resolve_data_root(data_dir)

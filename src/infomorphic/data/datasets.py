@@ -16,8 +16,8 @@
   removed) are subtracted and divided out of all three splits.  They are computed exactly from
   the histogram of the integer pixel values.
 
-Where the files are looked for, how they are verified and how to obtain them:
-:mod:`infomorphic.data.fetch`.
+Where the files are looked for and how to obtain them: :mod:`infomorphic.data.locate`; how they
+are verified: :mod:`infomorphic.data.verify`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import fetch
-from .fetch import CorruptDataError, DataNotFoundError, canonical_name, resolve_data_root
+from . import locate, verify
+from .errors import CorruptDataError, DataNotFoundError
+from .locate import canonical_name, resolve_data_root
 
 __all__ = [
     "DIGITS_TEST_SEED",
@@ -217,7 +218,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         If the file cannot be read.
     """
     path = Path(path)
-    return parse_idx(fetch.read_content(path), source=str(path))
+    return parse_idx(verify.read_content(path), source=str(path))
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -290,12 +291,12 @@ class _Raw:
 
 
 def _load_idx_raw(name: str, root: Path) -> _Raw:
-    algorithm, digests = fetch.expected_digests(name)
-    paths = fetch.find_idx_files(name, root)
-    hint = fetch.how_to_get(name, root)
+    algorithm, digests = locate.expected_digests(name)
+    paths = locate.find_idx_files(name, root)
+    hint = locate.how_to_get(name, root)
     arrays: dict[str, np.ndarray] = {}
     for stem, path in paths.items():
-        content = fetch.read_verified(path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint)
+        content = verify.read_verified(path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint)
         arrays[stem] = parse_idx(content, source=str(path))
         logger.debug("read %s: %s %s", path, arrays[stem].dtype, arrays[stem].shape)
     out: list[np.ndarray] = []
@@ -315,12 +316,12 @@ def _load_idx_raw(name: str, root: Path) -> _Raw:
 
 
 def _load_cifar10_raw(root: Path) -> _Raw:
-    algorithm, digests = fetch.expected_digests("cifar10")
-    directory = fetch.find_cifar10_dir(root)
-    hint = fetch.how_to_get("cifar10", root)
+    algorithm, digests = locate.expected_digests("cifar10")
+    directory = locate.find_cifar10_dir(root)
+    hint = locate.how_to_get("cifar10", root)
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for stem, path in fetch.cifar10_files(directory).items():
-        content = fetch.read_verified(path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint)
+    for stem, path in locate.cifar10_files(directory).items():
+        content = verify.read_verified(path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint)
         parts[stem] = read_cifar10_batch(content, source=str(path))
     train = [parts[f"data_batch_{i}"] for i in range(1, 6)]
     return _Raw(
@@ -348,7 +349,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """
     spec = importlib.util.find_spec("sklearn")
     if spec is None or spec.origin is None:
-        raise DataNotFoundError(f"digits needs scikit-learn; {fetch.how_to_get('digits', Path('.'))}")
+        raise DataNotFoundError(f"digits needs scikit-learn; {locate.how_to_get('digits', Path('.'))}")
     csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
     if csv.is_file():
         table = np.loadtxt(csv, delimiter=",")
@@ -414,7 +415,7 @@ def load_dataset(
         ``"digits"``, ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
     data_dir
         Data root; defaults to ``$INFOMORPHIC_DATA_DIR`` or ``~/.cache/infomorphic``
-        (:func:`infomorphic.data.fetch.resolve_data_root`).  For CIFAR-10 it may also be the
+        (:func:`infomorphic.data.locate.resolve_data_root`).  For CIFAR-10 it may also be the
         ``cifar-10-batches-py`` folder itself.  Ignored for ``digits``.
     val_fraction
         Fraction of the training set held out for validation, in ``[0, 1)``.

