@@ -35,15 +35,14 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from infomorphic.config import TrainConfig
-    from infomorphic.data import load_dataset
     from infomorphic.goals import Goal
     from infomorphic.goalsearch.ablate import run_ablation
-    from infomorphic.goalsearch.search import subset_train
+    from infomorphic.goalsearch.search import load_search_data
 
     out = args.out or Path("runs") / f"ablation-{args.dataset}-n{args.hidden}"
     config = TrainConfig(network="trivariate", setup=1, hidden=args.hidden, dataset=args.dataset, epochs=args.epochs,
                          baselines=(), threads=args.threads, seed=0, train_eval_size=2000)
-    data = subset_train(load_dataset(args.dataset, val_fraction=0.2, seed=0), args.train_subset, 0)
+    data = load_search_data(config, args.train_subset)
     t0 = time.time()
     record = run_ablation(config, Goal.resolve(args.goal, "FCL"), out, seeds=[int(s) for s in args.seeds.split(",")],
                           kinds=args.parts.split(","), data=data)

@@ -53,10 +53,10 @@ def main() -> None:
                          baselines=(), threads=args.threads, seed=args.seed, train_eval_size=2000)
     settings = SearchSettings(config, GoalSpace.build("FCL", fix_hres=args.sampler == "cmaes"), sampler=args.sampler,
                               seed=args.seed, startup_trials=args.startup_trials, train_subset=args.train_subset)
-    data = load_search_data(settings)
+    data = load_search_data(config, args.train_subset)
     t0 = time.time()
-    study, settings = run_search(None if args.resume else settings, out, n_trials=args.trials, workers=args.workers,
-                                 resume=args.resume, data=data)
+    study, settings, _ = run_search(None if args.resume else settings, out, n_trials=args.trials,
+                                    workers=args.workers, resume=args.resume, data=data)
     search_seconds = time.time() - t0
     goal, trial = best_goal(study, settings)
     seeds = [int(s) for s in args.eval_seeds.split(",")]

@@ -20,12 +20,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-EXIT_USAGE = 2
-
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
-    raise typer.Exit(EXIT_USAGE)
+    from .cli import _fail as fail  # imported here: cli imports this module
+
+    fail(message)
+
+
+def _search_record(folder: Path) -> dict[str, Any]:
+    """The ``search.json`` that ``infomorphic search`` wrote into ``folder`` ({} when there is none)."""
+    path = folder / "search.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 # ------------------------------------------------------------------ shared options
@@ -97,7 +102,7 @@ def search_command(
     --out runs/cma; infomorphic search --out runs/cma --resume --workers 2
     """
     from .goals import Goal
-    from .goalsearch.search import SearchSettings, best_goal, counts, run_search
+    from .goalsearch.search import SearchSettings, counts, run_search
     from .goalsearch.space import GoalSpace
 
     if (trials is not None and trials < 1) or workers < 1:
@@ -112,7 +117,7 @@ def search_command(
                 _fail(f"--resume continues a search with its stored settings; drop {', '.join(given)}")
             if out is None:
                 _fail("--resume needs --out (the search directory)")
-            record = json.loads((out / "search.json").read_text()) if (out / "search.json").exists() else {}
+            record = _search_record(out)
             storage = storage or record.get("storage")
             study_name = study_name or record.get("study_name")
             trials = trials or record.get("n_trials") or 100
@@ -133,26 +138,25 @@ def search_command(
                 out = Path(cfg.out_dir) / f"search-{sampler}-{cfg.network}-{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
         bar = _SearchBar(progress and not as_json, trials)
         try:
-            study, stored = run_search(settings, out, n_trials=trials, storage=storage,
-                                       study_name=study_name or "goal-search", workers=workers, resume=resume,
-                                       on_trial=bar.update)
+            study, _, best = run_search(settings, out, n_trials=trials, storage=storage, workers=workers,
+                                        study_name=study_name or "goal-search", resume=resume,
+                                        on_trial=bar.update)
         finally:
             bar.close()
     except (ValueError, OSError) as exc:
         _fail(str(exc))
-    found = best_goal(study, stored)
-    result = {"out": str(out), "study": study.study_name, "counts": counts(study),
-              "best_value": found[1].value if found else None, "best_trial": found[1].number if found else None,
-              "best_goal": found[0].to_expression() if found else None,
-              "best_test_acc": found[1].user_attrs.get("test_acc") if found else None}
+    found = best or {}
+    result = {"out": str(out), "study": study.study_name, "counts": best["counts"] if best else counts(study),
+              "best_value": found.get("value"), "best_trial": found.get("trial"),
+              "best_goal": found.get("goal"), "best_test_acc": found.get("test_acc")}
     if as_json:
         typer.echo(json.dumps(result))
         return
     typer.echo(f"search directory: {out}  (study {study.study_name}, trials {result['counts']})")
-    if found:
-        typer.echo(f"best validation accuracy {100 * found[1].value:.2f}% (trial {found[1].number})")
+    if best:
+        typer.echo(f"best validation accuracy {100 * best['value']:.2f}% (trial {best['trial']})")
         typer.echo(f"best goal (in {out / 'best_goal.txt'}; use: infomorphic train --goal \"$(cat {out / 'best_goal.txt'})\"):")
-        typer.echo(f"  {found[0].to_expression()}")
+        typer.echo(f"  {best['goal']}")
 
 
 class _SearchBar:
@@ -168,14 +172,17 @@ class _SearchBar:
             self.task = self.bar.add_task("search", total=total, info="")
             self.bar.start()
 
-    def update(self, study: Any, settings: Any) -> None:
+    def update(self, study: Any, settings: Any, best: dict[str, Any] | None) -> None:
+        """``on_trial`` of :func:`~.goalsearch.search.run_search`: ``best`` is the record it just wrote."""
         if not self.enabled:
             return
-        from .goalsearch.search import best_goal, counts
+        if best is None:  # no completed trial yet: count the pruned ones
+            from .goalsearch.search import counts
 
-        c = counts(study)
-        found = best_goal(study, settings)
-        info = "" if found is None else f"best {100 * found[1].value:.2f}% · {_short(found[0].to_expression())}"
+            c = counts(study)
+        else:
+            c = best["counts"]
+        info = "" if best is None else f"best {100 * best['value']:.2f}% · {_short(best['goal'])}"
         self.bar.update(self.task, completed=c.get("COMPLETE", 0) + c.get("PRUNED", 0), info=info)
 
     def close(self) -> None:
@@ -207,7 +214,7 @@ def ablate_command(
         return _importance(study, storage, study_name, out, as_json)
     from .goals import Goal
     from .goalsearch.ablate import KINDS, run_ablation
-    from .goalsearch.search import subset_train
+    from .goalsearch.search import load_search_data
 
     try:
         seed_list = [int(s) for s in seeds.replace(" ", "").split(",") if s]
@@ -224,10 +231,7 @@ def ablate_command(
             from datetime import datetime
 
             out = Path(cfg.out_dir) / f"ablate-{cfg.network}-{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
-        from .data import load_dataset
-
-        data = subset_train(load_dataset(cfg.dataset, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction,
-                                         seed=cfg.seed), train_subset, cfg.seed)
+        data = load_search_data(cfg, train_subset)
         n = len(the_goal.gamma)
         per_kind = {"single": n, "cumulative": n, "relative": 2 * n, "absolute": 2 * n}
         total = (1 + sum(per_kind[p] for p in part_list) + (n if "cumulative" in part_list and "single" not in part_list else 0)) * len(seed_list)
@@ -284,7 +288,7 @@ def _importance(study_dir: Path, storage: str | None, study_name: str | None, ou
     from .goalsearch.search import load_search
 
     try:
-        record = json.loads((study_dir / "search.json").read_text()) if (study_dir / "search.json").exists() else {}
+        record = _search_record(study_dir)
         storage = storage or record.get("storage")
         if storage is None:
             _fail(f"{study_dir} holds no search.json; give --storage and --study-name")

@@ -33,7 +33,7 @@ def _settings(**changes: object) -> SearchSettings:
 
 def test_search_writes_best_goal_that_parses_and_replays(tmp_path: Path, digits_small) -> None:
     settings = _settings()
-    study, stored = run_search(settings, tmp_path, n_trials=3, data=digits_small)
+    study, stored, _ = run_search(settings, tmp_path, n_trials=3, data=digits_small)
     assert stored == settings
     assert counts(study) == {"COMPLETE": 3}
     goal, trial = best_goal(study, settings)
@@ -50,11 +50,11 @@ def test_search_writes_best_goal_that_parses_and_replays(tmp_path: Path, digits_
 
 def test_search_resume_keeps_finished_trials(tmp_path: Path, digits_small) -> None:
     settings = _settings(sampler="random")
-    study, _ = run_search(settings, tmp_path, n_trials=2, data=digits_small)
+    study, _, _ = run_search(settings, tmp_path, n_trials=2, data=digits_small)
     before = [(t.number, t.params, t.value) for t in study.trials]
     with pytest.raises(ValueError, match="already exists"):
         run_search(settings, tmp_path, n_trials=2, data=digits_small)
-    study, stored = run_search(None, tmp_path, n_trials=4, resume=True, data=digits_small)
+    study, stored, _ = run_search(None, tmp_path, n_trials=4, resume=True, data=digits_small)
     assert stored == settings
     after = [(t.number, t.params, t.value) for t in study.trials]
     assert after[:2] == before and len(after) == 4
@@ -76,7 +76,7 @@ def test_search_retries_a_trial_whose_process_died(tmp_path: Path, digits_small,
     settings.space.suggest(dead)
     study._storage.record_heartbeat(dead._trial_id)
     time.sleep(2.5)
-    study, _ = run_search(None, tmp_path, n_trials=3, resume=True, data=digits_small)
+    study, _, _ = run_search(None, tmp_path, n_trials=3, resume=True, data=digits_small)
     states = [t.state.name for t in study.trials]
     assert states.count("FAIL") == 1 and states.count("COMPLETE") == 3
     failed = next(t for t in study.trials if t.state.name == "FAIL")
@@ -116,7 +116,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path: Path, digits_small) -> N
         while not any(t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False)):
             assert time.time() < deadline and worker.poll() is None, "the worker process never started a trial"
             time.sleep(0.2)
-        study, _ = run_search(None, tmp_path, n_trials=4, resume=True, data=digits_small)  # joins the study
+        study, _, _ = run_search(None, tmp_path, n_trials=4, resume=True, data=digits_small)  # joins the study
         assert worker.wait(timeout=120) == 0
     finally:
         if worker.poll() is None:
@@ -146,7 +146,7 @@ def test_cmaes_sampler_is_seeded() -> None:
     settings = _settings(sampler="cmaes", space=GoalSpace.build("FCL", fix_hres=True), startup_trials=1)
     vectors = []
     for _ in range(2):
-        study = optuna.create_study(direction="maximize", sampler=gs.make_sampler(settings, 5, 18))
+        study = optuna.create_study(direction="maximize", sampler=gs.make_sampler(settings, 5))
         study.optimize(lambda t: -sum(v * v for v in settings.space.suggest(t).to_vector()), n_trials=4)
         vectors.append([t.params for t in study.trials])
     assert vectors[0] == vectors[1]

@@ -119,6 +119,20 @@ class Goal:
         """Weight of the residual entropy ``H_res``."""
         return self.gamma.get(H_RES, 0.0)
 
+    def canonical(self, name: str) -> str:
+        """Canonical name of an atom (any member order, e.g. ``"{C}{F}"`` -> ``"{F}{C}"``) or ``H_res``.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a valid atom name for these sources nor ``H_res``; the message
+            lists the valid names.
+        """
+        try:
+            return _canonical(name, self.sources)
+        except ValueError as err:
+            raise ValueError(f"unknown atom name {name!r} ({err}); {_valid_names(self.sources)}") from None
+
     def weight(self, name: str) -> float:
         """Weight of one atom (any member order) or of ``H_res``; 0 for absent terms.
 
@@ -127,21 +141,13 @@ class Goal:
         ValueError
             If ``name`` is not a valid atom name for these sources nor ``H_res``.
         """
-        try:
-            canonical = _canonical(name, self.sources)
-        except ValueError as err:
-            raise ValueError(f"unknown atom name {name!r} ({err}); {_valid_names(self.sources)}") from None
-        return self.gamma.get(canonical, 0.0)
+        return self.gamma.get(self.canonical(name), 0.0)
 
     def with_gamma(self, updates: Mapping[str, float]) -> Goal:
         """A copy with some weights replaced (0 removes a term), e.g. for ablations."""
         merged = dict(self.gamma)
         for key, value in updates.items():
-            try:
-                name = _canonical(key, self.sources)
-            except ValueError as err:
-                raise ValueError(f"unknown atom name {key!r} ({err}); {_valid_names(self.sources)}") from None
-            merged[name] = _as_gamma(key, value)
+            merged[self.canonical(key)] = _as_gamma(key, value)
         return Goal(self.sources, merged)
 
     def with_sources(self, sources: Sequence[str]) -> Goal:
@@ -329,12 +335,12 @@ class Goal:
         -------
         gamma:
             Tensor of shape ``(n_atoms,)`` aligned with ``SxPIDTensors.atoms[..., k]``
-            (default dtype unless given).
+            (default dtype unless given; a new tensor on every call, computed once per goal).
         gamma_res:
             The weight of ``H_res``, a Python float.
         """
-        values = [self.gamma.get(name, 0.0) for name in self.atom_names]
-        return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device), self.gamma_res
+        gamma = _gamma_vector(self).to(dtype=dtype or torch.get_default_dtype(), device=device, copy=True)
+        return gamma, self.gamma_res
 
     def redundancy_weights(self) -> Tensor:
         """The goal's gradient with respect to the I^sx redundancies, float64 ``(n_atoms,)``.
@@ -414,9 +420,14 @@ class Goal:
 
 
 @lru_cache(maxsize=128)
+def _gamma_vector(goal: Goal) -> Tensor:
+    """The atom weights in the lattice's canonical order, float64 (shared: callers copy it)."""
+    return torch.tensor([goal.gamma.get(name, 0.0) for name in goal.atom_names], dtype=torch.float64)
+
+
+@lru_cache(maxsize=128)
 def _redundancy_weights(goal: Goal) -> Tensor:
     lat = goal.lattice
-    gamma = torch.tensor([goal.gamma.get(name, 0.0) for name in goal.atom_names], dtype=torch.float64)
-    weights = torch.as_tensor(lat.moebius.T.astype("float64")) @ gamma
+    weights = torch.as_tensor(lat.moebius.T.astype("float64")) @ _gamma_vector(goal)
     weights[lat.index(lat.top)] -= goal.gamma_res
     return weights

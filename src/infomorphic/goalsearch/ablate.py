@@ -27,6 +27,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..goals import H_RES, Goal, paper_order
 from ..runs import atomic_write, write_json
+from .search import config_with_goal
 
 __all__ = [
     "Variant", "KINDS", "single_ablations", "cumulative_ablations", "modulations", "ablation_order",
@@ -56,13 +57,13 @@ def _names(goal: Goal) -> list[str]:
 
 def single_ablations(goal: Goal, atoms: Sequence[str] | None = None) -> list[Variant]:
     """One variant per non-zero gamma (or per name in ``atoms``), with that gamma set to 0."""
-    names = _names(goal) if atoms is None else [_canonical(goal, a) for a in atoms]
+    names = _names(goal) if atoms is None else [goal.canonical(a) for a in atoms]
     return [Variant("zero", f"{n} = 0", (n,), goal.with_gamma({n: 0.0})) for n in names]
 
 
 def cumulative_ablations(goal: Goal, order: Sequence[str]) -> list[Variant]:
     """Variant ``k`` (1-based) sets the first ``k`` names of ``order`` to 0 together."""
-    names = [_canonical(goal, a) for a in order]
+    names = [goal.canonical(a) for a in order]
     out = []
     for k in range(1, len(names) + 1):
         zeroed = tuple(names[:k])
@@ -84,11 +85,6 @@ def modulations(goal: Goal, relative: float = 0.1, absolute: float = 0.1,
             out += [Variant("absolute", f"{n} {'+' if s > 0 else '-'}{absolute:g}", (n,),
                             goal.with_gamma({n: g + s * absolute})) for s in (1, -1)]
     return out
-
-
-def _canonical(goal: Goal, name: str) -> str:
-    goal.weight(name)  # ValueError for an unknown name
-    return H_RES if name == H_RES else next(iter(Goal(goal.sources, {name: 1.0}).gamma))
 
 
 def ablation_order(rows: Sequence[dict[str, Any]], reference: dict[str, Any], metric: str = "val") -> list[str]:
@@ -123,7 +119,6 @@ def evaluate_variants(
     from ..train import fit
 
     fit_fn = fit_fn or fit
-    key = "hidden_goal" if layer == "hidden" else "readout_goal"
     rows = []
     for i, variant in enumerate(variants, start=start_index):
         vals, tests = [], []
@@ -133,7 +128,7 @@ def evaluate_variants(
             if done.exists():
                 summary = json.loads(done.read_text())
             else:
-                cfg = config.replace(**{key: variant.goal.to_expression(), "seed": seed, "baselines": ()})
+                cfg = config_with_goal(config, layer, variant.goal, seed=seed)
                 summary = fit_fn(cfg, run_dir=run_dir, progress=False, data=data)
             vals.append(float(summary["val_acc"]))
             tests.append(float(summary["test_acc"]))

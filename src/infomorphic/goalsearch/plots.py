@@ -1,4 +1,4 @@
-"""Figures of ablations, parameter importance and searches (matplotlib, Agg backend, PNG).
+"""Figures of ablations and parameter importance (matplotlib, Agg backend, PNG).
 
 Functions take plain records (the JSON written by :mod:`.ablate`, :mod:`.importance`) and
 return a ``Figure``; :func:`save` writes it and closes it.
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["save", "png_bytes", "ablation_figures", "ablation_bar_figure", "cumulative_figure",
-           "modulation_figure", "importance_figure", "search_history_figure", "figure"]
+           "modulation_figure", "importance_figure", "figure"]
 
 
 def figure(width: float, height: float, layout: str | None = "constrained") -> Any:
@@ -139,17 +139,3 @@ def importance_figure(record: dict[str, Any]) -> Any:
     ax.legend(loc="lower right")
     return fig
 
-
-def search_history_figure(values: Sequence[float | None], title: str = "goal search") -> Any:
-    """Objective of each trial (pruned as x at their last report) and the running best."""
-    fig = figure(7.0, 3.6)
-    ax = fig.add_subplot()
-    x = np.arange(len(values))
-    v = np.array([np.nan if a is None else a for a in values], dtype=float) * 100
-    ax.plot(x, v, ".", color="tab:blue", label="trial")
-    ax.plot(x, np.fmax.accumulate(np.nan_to_num(v, nan=-np.inf)), color="tab:red", label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(title)
-    ax.legend(loc="lower right")
-    return fig

@@ -22,7 +22,7 @@ import base64
 import html
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 from ..goals import H_RES, Goal, atom_meaning, paper_order
 from ..runs import atomic_write, read_jsonl
 from . import report_plots as rp
-from .plots import png_bytes
+from .plots import save
 
 __all__ = ["SECTIONS", "build_report", "RunData", "load_run"]
 
@@ -52,7 +52,6 @@ class RunData:
     baselines: dict[str, Any]
     net: Any
     data: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def load_run(run_dir: Path, with_data: bool = True) -> RunData:
@@ -110,6 +109,7 @@ def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarr
 
     from ..nn.network import predict
     from ..seeding import generator
+    from ..train.loop import _confusion
 
     if run.data is None:
         conf = run.summary.get("confusion_test")
@@ -131,17 +131,17 @@ def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarr
             thetas.append(out.readout.theta)
     counts = torch.bincount(y, minlength=n_classes).clamp(min=1).float()[:, None]
     firing = {k: (v / counts).numpy() for k, v in sums.items()}
-    pred = predict(torch.cat(thetas))
-    conf = torch.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    return firing, conf.numpy()
+    return firing, np.array(_confusion(predict(torch.cat(thetas)), y, n_classes))
 
 
-def _readout_fields(run: RunData) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _readout_fields(run: RunData,
+                    firing: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Readout fields in input space, logistic-regression fields and their cosine similarity.
 
     A ``single`` network's readout sees the image directly.  With a hidden layer the field is
     the linear approximation ``W_readout @ W_hidden`` (hidden outputs are +-1 samples).  A readout
-    neuron read as inverted (mean theta >= 0.5 on the test set) has its field negated.
+    neuron read as inverted (mean theta >= 0.5 on the test set, from ``firing``, the mean theta
+    per class and layer of :func:`_firing_and_confusion`) has its field negated.
     """
     import torch
 
@@ -152,9 +152,9 @@ def _readout_fields(run: RunData) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
     w = run.net.readout.effective_weight("F").detach()
     if run.net.hidden is not None:
         w = w @ run.net.hidden.effective_weight("F").detach()
-    firing = run.extras.get("firing", {}).get("readout")
-    if firing is not None:
-        inverted = torch.as_tensor(firing.mean(0) >= 0.5)
+    readout = firing.get("readout")
+    if readout is not None:
+        inverted = torch.as_tensor(readout.mean(0) >= 0.5)
         w = torch.where(inverted[:, None], -w, w)
     model = fit_logistic(run.data.train.x, run.data.train.y, run.record["data"]["classes"], l2=run.config.logistic_l2)
     lw = model.weight.detach()
@@ -199,9 +199,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
     sections: list[tuple[str, str, str]] = []  # (id, title, body)
 
     def figure_html(fig: Any, name: str, alt: str) -> str:
-        data = png_bytes(fig)
-        (fig_dir / f"{name}.png").write_bytes(data)
-        return _img(data, alt)
+        return _img(save(fig, fig_dir / f"{name}.png"), alt)
 
     cfg = run.config
     goals = []
@@ -225,8 +223,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
         rp.fields_figure(w, shape, f"{which} layer: feedforward weights of all {len(w)} neurons"),
         "fields", "receptive fields")))
     firing, confusion = _firing_and_confusion(run)
-    run.extras["firing"] = firing
-    sim = _readout_fields(run)
+    sim = _readout_fields(run, firing)
     names = _class_names(run)
     if sim is not None:
         rf, lw, cos = sim
@@ -236,7 +233,6 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
                 f"logistic-regression field: mean {cos.mean():.3f}, per class "
                 + ", ".join(f"{n} {c:.3f}" for n, c in zip(names, cos)) + ".</p>"
                 + figure_html(rp.similarity_figure(rf, lw, shape, cos, names), "readout_fields", "readout fields"))
-        run.extras["cosine"] = cos.tolist()
     else:
         body = "<p>Skipped: the report was built without the dataset (--no-data).</p>"
     sections.append(("readout-fields", "Readout fields vs logistic regression", body))

@@ -38,7 +38,7 @@ from .space import GoalSpace
 __all__ = [
     "SearchSettings", "SAMPLERS", "make_objective", "make_sampler", "open_storage", "create_study",
     "load_search", "run_search", "best_goal", "write_best", "subset_train", "SETTINGS_KEY",
-    "study_settings", "counts", "load_search_data",
+    "study_settings", "counts", "load_search_data", "config_with_goal",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,14 @@ class SearchSettings:
 
     def config_for(self, goal: Goal, **changes: Any) -> TrainConfig:
         """The trial's training config: the goal written as an expression into ``layer``."""
-        key = "hidden_goal" if self.layer == "hidden" else "readout_goal"
-        return self.config.replace(**{key: goal.to_expression(), "baselines": (), **changes})
+        return config_with_goal(self.config, self.layer, goal, **changes)
+
+
+def config_with_goal(config: TrainConfig, layer: str, goal: Goal, **changes: Any) -> TrainConfig:
+    """``config`` training with ``goal`` as the goal of ``layer`` (``hidden`` or ``readout``), no
+    baselines, and ``changes`` applied (they may override ``baselines`` too)."""
+    key = "hidden_goal" if layer == "hidden" else "readout_goal"
+    return config.replace(**{key: goal.to_expression(), "baselines": (), **changes})
 
 
 # ----------------------------------------------------------------------------- data
@@ -129,12 +135,14 @@ def subset_train(splits: Any, n: int | None, seed: int) -> Any:
     return dataclasses.replace(splits, train=train, train_index=splits.train_index[keep])
 
 
-def load_search_data(settings: SearchSettings) -> Any:
+def load_search_data(config: TrainConfig, train_subset: int | None = None) -> Any:
+    """The splits of ``config`` (dataset, data folder, validation fraction, seed), the training
+    split cut to ``train_subset`` examples drawn with the config's seed (all for None)."""
     from ..data import load_dataset
 
-    c = settings.config
-    splits = load_dataset(c.dataset, data_dir=c.data_dir, val_fraction=c.val_fraction, seed=c.seed)
-    return subset_train(splits, settings.train_subset, c.seed)
+    splits = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
+                          seed=config.seed)
+    return subset_train(splits, train_subset, config.seed)
 
 
 # ------------------------------------------------------------------------ objective
@@ -147,12 +155,14 @@ def make_objective(settings: SearchSettings, trials_dir: Path, data: Any | None 
     """
     import optuna
 
+    from ..train import fit
+
     cache: dict[str, Any] = {"data": data}
 
     def objective(trial: Any) -> float:
         goal = settings.space.suggest(trial)
         if cache["data"] is None:
-            cache["data"] = load_search_data(settings)
+            cache["data"] = load_search_data(settings.config, settings.train_subset)
         run_dir = Path(trials_dir) / f"trial-{trial.number:05d}"
         if (run_dir / "checkpoint.pt").exists():  # a FixedTrial replay into a used folder
             run_dir = run_dir.with_name(f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -165,18 +175,13 @@ def make_objective(settings: SearchSettings, trials_dir: Path, data: Any | None 
                 trial.set_user_attr("pruned_at_epoch", epoch + 1)
                 raise optuna.TrialPruned(f"val_acc {metrics['val_acc']:.4f} after epoch {epoch + 1}")
 
-        result = _fit(settings.config_for(goal), run_dir, report, cache["data"])
+        result = fit(settings.config_for(goal), run_dir=run_dir, progress=False, report=report,
+                     data=cache["data"])
         trial.set_user_attr("test_acc", float(result["test_acc"]))
         trial.set_user_attr("run_dir", str(run_dir))
         return float(result["val_acc"])
 
     return objective
-
-
-def _fit(config: TrainConfig, run_dir: Path, report: Callable[[int, dict[str, Any]], None], data: Any) -> dict[str, Any]:
-    from ..train import fit
-
-    return fit(config, run_dir=run_dir, progress=False, report=report, data=data)
 
 
 # ---------------------------------------------------------------------------- study
@@ -198,7 +203,7 @@ def open_storage(url: str) -> Any:
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
 
 
-def make_sampler(settings: SearchSettings, seed: int, n_params: int) -> Any:
+def make_sampler(settings: SearchSettings, seed: int) -> Any:
     """The seeded sampler of ``settings.sampler``."""
     import optuna
 
@@ -243,21 +248,23 @@ def create_study(settings: SearchSettings | None, storage: str, study_name: str,
     import optuna
 
     store = open_storage(storage)
-    names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+    names = optuna.get_all_study_names(store)
     if resume and study_name not in names:
         raise ValueError(f"cannot resume: no study {study_name!r} in {storage}")
     if not resume and study_name in names:
         raise ValueError(f"study {study_name!r} already exists in {storage}; pass --resume to continue it")
-    if not resume:
+    if resume:
+        study = optuna.load_study(study_name=study_name, storage=store)
+    else:
         if settings is None:
             raise ValueError("a new study needs its search settings")
         study = optuna.create_study(storage=store, study_name=study_name, direction="maximize")
         study.set_user_attr(SETTINGS_KEY, json.dumps(settings.to_dict()))
-    stored = study_settings(optuna.load_study(study_name=study_name, storage=store))
-    n_existing = len(optuna.load_study(study_name=study_name, storage=store).trials) if resume else 0
-    seed = stored.seed + 1000 * worker + 7919 * n_existing
-    return optuna.load_study(study_name=study_name, storage=store,
-                             sampler=make_sampler(stored, seed, len(stored.space.params)), pruner=_pruner(stored))
+    stored = study_settings(study)
+    n_existing = len(study.get_trials(deepcopy=False)) if resume else 0
+    study.sampler = make_sampler(stored, stored.seed + 1000 * worker + 7919 * n_existing)
+    study.pruner = _pruner(stored)
+    return study
 
 
 def study_settings(study: Any) -> SearchSettings:
@@ -273,7 +280,7 @@ def load_search(storage: str, study_name: str) -> tuple[Any, SearchSettings]:
     import optuna
 
     store = open_storage(storage)
-    names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+    names = optuna.get_all_study_names(store)
     if study_name not in names:
         raise ValueError(f"no study {study_name!r} in {storage}; studies there: {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=study_name, storage=store)
@@ -314,7 +321,6 @@ def write_best(study: Any, settings: SearchSettings, out_dir: Path) -> dict[str,
         "vector": goal.to_vector(), "sources": "".join(goal.sources), "layer": settings.layer,
         "counts": counts(study),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / "best_goal.txt", lambda fh: fh.write(goal.to_expression() + "\n"))
     write_json(out_dir / "best.json", record)
     return record
@@ -358,19 +364,21 @@ def run_search(
     study_name: str = "goal-search",
     workers: int = 1,
     resume: bool = False,
-    on_trial: Callable[[Any, SearchSettings], None] | None = None,
+    on_trial: Callable[[Any, SearchSettings, dict[str, Any] | None], None] | None = None,
     data: Any | None = None,
-) -> tuple[Any, SearchSettings]:
+) -> tuple[Any, SearchSettings, dict[str, Any] | None]:
     """Run (or resume, or join) a search until the study holds ``n_trials`` finished trials.
 
-    Worker 0 runs in this process (``on_trial(study, settings)`` after each of its trials);
+    Worker 0 runs in this process (``on_trial(study, settings, record)`` after each of its
+    trials, ``record`` being what :func:`write_best` wrote then, None before a trial completed);
     workers 1..K-1 are spawned processes on the same storage.  ``search.json`` in ``out_dir``
     records the storage URL and study name for ``--resume``; the best goal is written after
     every trial of this process and at the end.
 
     Returns
     -------
-    The study and the stored settings.
+    The study, the stored settings and the final :func:`write_best` record (None when no
+    trial completed).
     """
     import optuna
 
@@ -387,9 +395,9 @@ def run_search(
     trials_dir = out_dir / "trials"
 
     def after_trial(study_: Any, trial: Any) -> None:
-        write_best(study_, stored, out_dir)
+        record = write_best(study_, stored, out_dir)
         if on_trial is not None:
-            on_trial(study_, stored)
+            on_trial(study_, stored, record)
 
     procs = [subprocess.Popen([sys.executable, "-m", __name__, storage, study_name, str(k), str(trials_dir),
                                str(n_trials)]) for k in range(1, workers)]
@@ -405,8 +413,7 @@ def run_search(
     failed = [p.returncode for p in procs if p.returncode not in (0, None)]
     if failed:
         log.warning("%d worker process(es) exited with codes %s", len(failed), failed)
-    write_best(study, stored, out_dir)
-    return study, stored
+    return study, stored, write_best(study, stored, out_dir)
 
 
 if __name__ == "__main__":  # a worker process started by run_search

@@ -68,10 +68,7 @@ class GoalSpace:
         if atoms is None:
             chosen = set(order)
         else:
-            chosen = set()
-            for name in atoms:
-                probe.weight(name)  # raises ValueError listing the valid names
-                chosen.add(next(iter(Goal(labels, {name: 1.0}).gamma)))  # canonical name
+            chosen = {probe.canonical(name) for name in atoms}  # ValueError listing the valid names
         if fix_hres:
             chosen.discard(H_RES)
         params = tuple(n for n in order if n in chosen)
