@@ -241,7 +241,9 @@ class InfomorphicLayer(nn.Module):
         classes not given in ``inputs`` (see :meth:`aggregate`).
         """
         agg = self.aggregate(inputs, None if reuse is None else reuse.aggregates)
-        act = self._activation(*agg.unbind(-1), **self.activation_params)
+        # unbind along the class-major axis: the same views as agg.unbind(-1), but the backward
+        # then stacks each class's gradient into a contiguous (B, N) block (no strided copies)
+        act = self._activation(*agg.permute(2, 0, 1).unbind(0), **self.activation_params)
         return LayerOutput(agg, torch.sigmoid(act))
 
     def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
