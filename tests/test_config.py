@@ -156,10 +156,26 @@ def test_load_flat_toml(tmp_path: Path) -> None:
 
 def test_load_train_table_toml(tmp_path: Path) -> None:
     path = tmp_path / "run.toml"
-    path.write_text('title = "ignored"\n\n[train]\nsetup = 2\nlateral_partners = 10\nseed = 3\n')
+    path.write_text('[train]\nsetup = 2\nlateral_partners = 10\nseed = 3\n')
     c = load_config(path)
     assert (c.setup, c.lateral_partners, c.seed) == (2, 10, 3)
     assert load_config(path, {"seed": 4}).seed == 4
+
+
+def test_toml_mixing_top_level_keys_and_train_table_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('epochs = 3\n\n[train]\nsetup = 2\n')  # epochs would be silently dropped
+    with pytest.raises(ValueError, match=r"mixes top-level keys \(epochs\) with a \[train\] table"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text, key", [("hidden_lr = inf", "hidden_lr"), ("readout_lr = nan", "readout_lr"),
+                                       ("hidden_k1 = -inf", "hidden_k1"), ("threads = -3", "threads")])
+def test_non_finite_and_impossible_values_are_rejected(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ValueError, match=key):
+        load_config(path)
 
 
 def test_load_toml_errors_name_the_problem(tmp_path: Path) -> None:

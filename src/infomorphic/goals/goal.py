@@ -17,6 +17,10 @@ from .expressions import _PRESET_LIKE_RE, _format_number, _number_list, _parse_t
 from .meanings import atom_meaning
 
 
+GAMMA_LIMIT = 1e12
+"""Largest magnitude of a goal coefficient: larger ones overflow float32 atoms x gammas and gradients."""
+
+
 def _as_gamma(key: str, value: object) -> float:
     if isinstance(value, (str, bytes, bool)):
         raise ValueError(f"gamma for {key!r} must be a finite number, got {value!r}")
@@ -26,6 +30,10 @@ def _as_gamma(key: str, value: object) -> float:
         raise ValueError(f"gamma for {key!r} must be a finite number, got {value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"gamma for {key!r} must be a finite number, got {value!r}")
+    if abs(number) > GAMMA_LIMIT:
+        raise ValueError(
+            f"gamma for {key!r} is {number:g}; coefficients beyond +-{GAMMA_LIMIT:g} overflow single-precision "
+            "training: scale the goal down (Adam's steps depend only on the ratios of the coefficients)")
     return number
 
 

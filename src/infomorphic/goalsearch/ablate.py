@@ -16,7 +16,6 @@ Finished runs are kept in ``<out>/runs/`` and reused when the ablation is run ag
 from __future__ import annotations
 
 import csv
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..goals import H_RES, Goal, paper_order
-from ..runs import atomic_write, write_json
+from ..runs import atomic_write, read_json, write_json
 from .search import config_with_goal
 
 __all__ = [
@@ -126,10 +125,14 @@ def evaluate_variants(
             run_dir = Path(out_dir) / "runs" / f"{i:03d}-{variant.kind}-{_slug(variant.label)}-seed{seed}"
             done = run_dir / "summary.json"
             if done.exists():
-                summary = json.loads(done.read_text())
+                summary = read_json(done)
             else:
                 cfg = config_with_goal(config, layer, variant.goal, seed=seed)
-                summary = fit_fn(cfg, run_dir=run_dir, progress=False, data=data)
+                # a run killed earlier continues from its checkpoint (or starts afresh if it had none)
+                resume = (run_dir / "checkpoint.pt").exists()
+                if not resume and (run_dir / "config.json").exists():
+                    (run_dir / "config.json").unlink()
+                summary = fit_fn(cfg, run_dir=run_dir, progress=False, data=data, resume=resume)
             vals.append(float(summary["val_acc"]))
             tests.append(float(summary["test_acc"]))
             if on_run is not None:

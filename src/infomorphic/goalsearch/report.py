@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..goals import H_RES, Goal, atom_meaning, paper_order
-from ..runs import atomic_write, read_jsonl
+from ..runs import atomic_write, load_checkpoint, load_npz, read_json, read_jsonl
 from . import report_plots as rp
 from .plots import save
 
@@ -54,10 +53,13 @@ class RunData:
     data: Any = None
 
 
-def load_run(run_dir: Path, with_data: bool = True) -> RunData:
-    """Read a finished (or partly finished) run; ``ValueError`` naming what is missing."""
-    import torch
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
+
+def load_run(run_dir: Path, with_data: bool = True) -> RunData:
+    """Read a finished (or partly finished) run; ``ValueError`` naming what is missing or damaged."""
     from ..config import TrainConfig
     from ..train.loop import build_network
 
@@ -66,18 +68,26 @@ def load_run(run_dir: Path, with_data: bool = True) -> RunData:
     missing = [n for n in needed if not (run_dir / n).exists()]
     if missing:
         raise ValueError(f"{run_dir} is not a finished infomorphic run: missing {', '.join(missing)}")
-    record = json.loads((run_dir / "config.json").read_text())
-    config = TrainConfig.from_dict(record["config"])
+    config_path = run_dir / "config.json"
+    record = read_json(config_path, "a run's config.json")
+    try:
+        config = TrainConfig.from_dict(record["config"])
+        n_inputs, n_classes = int(record["data"]["inputs"]), int(record["data"]["classes"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{config_path} is not a run's config.json ({_reason(exc)}); was it written by "
+                         "infomorphic train?") from None
     if config.network == "backprop":
         raise ValueError(f"{run_dir} holds a backprop run; the report needs an infomorphic network")
-    with np.load(run_dir / "atoms.npz") as npz:
-        atoms = {k: npz[k] for k in npz.files}
-    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
-    baselines = json.loads((run_dir / "baselines.json").read_text()) if (run_dir / "baselines.json").exists() else {}
-    n_inputs, n_classes = record["data"]["inputs"], record["data"]["classes"]
+    atoms = load_npz(run_dir / "atoms.npz")
+    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else {}
+    baselines = read_json(run_dir / "baselines.json") if (run_dir / "baselines.json").exists() else {}
     net = build_network(config, n_inputs, n_classes)
-    ckpt = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
-    net.load_state_dict(ckpt["model"])
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt", required=("model",))
+    try:
+        net.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{run_dir / 'checkpoint.pt'} does not fit the network of {config_path} "
+                         f"({_reason(exc)})") from None
     net.eval()
     data = None
     if with_data:

@@ -16,6 +16,7 @@ follow by Moebius inversion.  All values are in bits.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -24,7 +25,7 @@ import numpy as np
 from .checks import SUM_TOLERANCE, check_pmf
 from .lattice import Antichain, Lattice, get_lattice
 
-__all__ = ["sx_pid", "SxPIDResult"]
+__all__ = ["sx_pid", "SxPIDResult", "memory_estimate", "available_memory"]
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,36 @@ class SxPIDResult:
         }
 
 
+def memory_estimate(shape: tuple[int, ...], n_cells: int) -> int:
+    """Bytes :func:`sx_pid` allocates for a pmf of ``shape`` with ``n_cells`` non-zero cells.
+
+    Per cell: the subset marginals with and without the target (2 x subsets) and six
+    (cells x atoms) arrays of event probabilities and local values; per pmf cell: the three
+    local-value arrays of the result (atoms x cells of the whole shape).  float64 throughout.
+    """
+    n = len(shape) - 1
+    lat = get_lattice(n)
+    size = int(np.prod(shape, dtype=np.int64))
+    return 8 * (n_cells * (2 * len(lat.subsets) + 6 * len(lat)) + 3 * len(lat) * size)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: ``MemAvailable``), None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def sx_pid(
-    pmf: object, *, normalize: bool = False, tol: float = SUM_TOLERANCE
+    pmf: object, *, normalize: bool = False, tol: float = SUM_TOLERANCE, max_bytes: int | None = None
 ) -> SxPIDResult:
     """Exact I^sx decomposition of a discrete joint distribution.
 
@@ -113,6 +142,9 @@ def sx_pid(
         Rescale the pmf to sum to 1 instead of rejecting it.
     tol:
         Allowed deviation of the total mass from 1.
+    max_bytes:
+        Refuse (``ValueError`` with the estimate) a pmf whose decomposition would allocate more
+        than this (default: the memory available now, see :func:`memory_estimate`).
 
     Returns
     -------
@@ -134,6 +166,14 @@ def sx_pid(
     p = check_pmf(pmf, normalize=normalize, tol=tol)
     n = p.ndim - 1
     lat = get_lattice(n)
+    n_cells = int(np.count_nonzero(p > 0))
+    need = memory_estimate(p.shape, n_cells)
+    limit = available_memory() if max_bytes is None else max_bytes
+    if limit is not None and need > limit:
+        raise ValueError(
+            f"decomposing this pmf of shape {p.shape} ({n_cells:,} non-zero cells, {len(lat)} atoms) needs about "
+            f"{need / 2**30:.1f} GiB of memory, more than the {limit / 2**30:.1f} GiB available; use fewer values "
+            "per source (coarser bins) or fewer sources")
     cells = np.nonzero(p > 0)
     mass = p[cells]
     p_t = p.sum(axis=tuple(range(n)))

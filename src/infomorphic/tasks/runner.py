@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..runs import save_npz, versions, write_json, write_jsonl
+from ..runs import RunClaim, check_run_name, claim_run_dir, save_npz, versions, write_json, write_jsonl
 from ..seeding import generator
 from . import plots
 from .bars import BarsConfig, success_record, train_bars
@@ -46,13 +46,17 @@ def _recorder(run_dir: Path, progress: Progress | None) -> tuple[list[dict[str, 
     return history, record
 
 
-def new_run_dir(out_dir: str | Path, name: str | None, tag: str) -> Path:
-    """``out_dir/name`` (default: ``<tag>-<timestamp>``); refuses a directory that already holds a run."""
+def new_run_dir(out_dir: str | Path, name: str | None, tag: str) -> RunClaim:
+    """Claim ``out_dir/name`` (default: ``<tag>-<timestamp>``) for a new run of this process.
+
+    The claim (an exclusive lock, see :func:`infomorphic.runs.claim_run_dir`) is held until its
+    ``release()`` or the end of the process.  Refuses a name that is not a plain folder name, a
+    directory that already holds a run, and one that another live process is writing.
+    """
+    if name is not None:
+        check_run_name(name)
     run_dir = Path(out_dir) / (name or f"{tag}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    if (run_dir / "summary.json").exists() or (run_dir / "config.json").exists():
-        raise ValueError(f"{run_dir} already holds a run; choose another --name or --out-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    return claim_run_dir(run_dir, resume=False, markers=("config.json", "summary.json"))
 
 
 def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None) -> dict[str, Any]:

@@ -8,8 +8,8 @@ of ``loss = -(sum of all goals)`` gives every neuron the gradient of its own goa
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import platform
 import resource
 import time
@@ -24,15 +24,22 @@ from torch import Tensor
 from ..config import TrainConfig
 from ..goals import Goal
 from ..nn.network import InfomorphicNetwork, predict
-from ..runs import atomic_write, read_jsonl, save_npz, versions, write_json, write_jsonl
+from ..runs import (check_run_name, claim_run_dir, load_checkpoint, load_npz, read_json, read_jsonl,
+                    save_checkpoint, save_npz, versions, write_json, write_jsonl)
 from ..seeding import generator
 from .baselines import BackpropNetwork, accuracy, fit_backprop, fit_logistic
 
-__all__ = ["fit", "train_step", "evaluate_network", "build_network", "resolve_device"]
+__all__ = ["fit", "train_step", "evaluate_network", "build_network", "resolve_device", "TrainingDiverged"]
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[int, dict[str, Any]], None]
+
+CHECKPOINT_KEYS = ("model", "optimizers", "sampler", "epoch")
+
+
+class TrainingDiverged(RuntimeError):
+    """A layer's goal or weights became NaN or infinite; the run stopped, its last finite epoch kept."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -147,7 +154,8 @@ def fit(
     Args:
         config: the run configuration.
         run_dir: where to write; default ``<out_dir>/<generated name>``.
-        resume: continue from ``run_dir/checkpoint.pt``.
+        resume: continue from ``run_dir/checkpoint.pt`` (a run stopped before its first checkpoint
+            starts again from epoch 0 with its stored config).
         progress: show a progress bar.
         report: called after each epoch with ``(epoch, metrics)``; may raise to stop (pruning).
         data: preloaded :class:`~infomorphic.data.DataSplits` (default: load ``config.dataset``).
@@ -159,16 +167,22 @@ def fit(
 
     if config.threads:
         torch.set_num_threads(config.threads)
+    for key in ("hidden_lr", "readout_lr"):
+        if getattr(config, key) > 1:
+            log.warning("%s = %g is far above the usual range (1e-4 to 1e-2; default %g): expect no learning",
+                        key, getattr(config, key), getattr(TrainConfig(), key))
     device = resolve_device(config.device)
     if run_dir is None:
         if resume:
             raise ValueError("--resume needs the run directory")
         run_dir = Path(config.out_dir) / (config.name or _run_name(config))
     run_dir = Path(run_dir)
+    if config.name is not None:
+        check_run_name(config.name)
     ckpt_path = run_dir / "checkpoint.pt"
-    if resume and not ckpt_path.exists():
-        raise ValueError(f"cannot resume: {ckpt_path} does not exist")
-    if not resume and ckpt_path.exists():
+    if resume and not (run_dir / "config.json").exists():
+        raise ValueError(f"cannot resume: {run_dir / 'config.json'} does not exist")
+    if not resume and (ckpt_path.exists() or (run_dir / "config.json").exists()):
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --name")
 
     splits = data if data is not None else load_dataset(
@@ -187,22 +201,24 @@ def fit(
     }
     # build (and so validate goals and shapes) before anything is written
     net = build_network(config, n_inputs, n_classes).to(device) if config.network != "backprop" else None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        write_json(run_dir / "config.json", record)
-
-    summary: dict[str, Any] = {"run_dir": str(run_dir)}
-    history: list[dict[str, Any]] = []
-    if config.network != "backprop":
-        assert net is not None
-        history = _fit_infomorphic(config, net, run_dir, resume, progress, report, device,
-                                   (xtr, ytr), (xva, yva), (xte, yte), n_classes, summary)
-    summary["baselines"] = _baselines(config, run_dir, device, (xtr, ytr), (xva, yva), (xte, yte),
-                                      n_inputs, n_classes, progress)
-    if history:
-        summary.update(history_summary(history))
-    summary["peak_rss_gib"] = _peak_rss_gib()
-    write_json(run_dir / "summary.json", summary)
+    with claim_run_dir(run_dir, resume=resume):
+        if not resume:
+            write_json(run_dir / "config.json", record)
+        # a resumed run keeps everything its summary had (figures this call does not recompute)
+        summary_path = run_dir / "summary.json"
+        summary: dict[str, Any] = read_json(summary_path) if resume and summary_path.exists() else {}
+        summary["run_dir"] = str(run_dir)
+        history: list[dict[str, Any]] = []
+        if config.network != "backprop":
+            assert net is not None
+            history = _fit_infomorphic(config, net, run_dir, resume, progress, report, device,
+                                       (xtr, ytr), (xva, yva), (xte, yte), n_classes, summary)
+        summary["baselines"] = _baselines(config, run_dir, device, (xtr, ytr), (xva, yva), (xte, yte),
+                                          n_inputs, n_classes, progress)
+        if history:
+            summary.update(history_summary(history))
+        summary["peak_rss_gib"] = max(_peak_rss_gib(), summary.get("peak_rss_gib") or 0.0)
+        write_json(summary_path, summary)
     return summary
 
 
@@ -223,16 +239,15 @@ def _fit_infomorphic(
     atoms: dict[str, list[np.ndarray]] = {}
     start = 0
     ckpt_path = run_dir / "checkpoint.pt"
-    if resume:
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ckpt["model"])
-        for name, opt in optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
-        sampler.set_state(ckpt["sampler"].cpu() if device.type == "cpu" else ckpt["sampler"])
-        start = ckpt["epoch"]
+    if resume and ckpt_path.exists():  # (a run stopped before its first checkpoint starts afresh)
+        start = _restore(ckpt_path, net, optimizers, sampler, device, summary)
         history = read_jsonl(run_dir / "metrics.jsonl")[:start]
-        with np.load(run_dir / "atoms.npz") as npz:
-            atoms = {k: list(npz[k][:start]) for k in npz.files if not k.endswith("_names")}
+        stored = load_npz(run_dir / "atoms.npz")
+        atoms = {k: list(v[:start]) for k, v in stored.items() if not k.endswith("_names")}
+        short = [k for k, v in atoms.items() if len(v) < start] + (["metrics.jsonl"] if len(history) < start else [])
+        if short:
+            raise ValueError(f"cannot resume {run_dir}: its checkpoint is at epoch {start} but "
+                             f"{', '.join(short)} hold fewer epochs; the run files do not belong together")
     names = {name: np.array(layer.goal.lattice.names(layer.sources)) for name, layer in net.layers().items()
              if layer.goal is not None}
     prev_w = {name: layer.effective_weight("F").detach().clone() for name, layer in net.layers().items()}
@@ -257,8 +272,15 @@ def _fit_infomorphic(
                 for name, layer in net.layers().items():
                     part = torch.cat([layer.last_atoms, layer.last_residual_entropy[:, None]], 1)
                     sums[name] = sums.get(name, 0) + part
-                    goal_sums[name] = goal_sums.get(name, 0.0) + float(goals[name].mean())
+                    mean_goal = float(goals[name].mean())
+                    if not math.isfinite(mean_goal):
+                        _diverged(run_dir, epoch, name, f"mean goal became {mean_goal} in batch {n_batches}")
+                    goal_sums[name] = goal_sums.get(name, 0.0) + mean_goal
                 bar.advance_batch(goal_sums)
+            for name, layer in net.layers().items():
+                bad = [p for p, v in layer.named_parameters() if not bool(torch.isfinite(v).all())]
+                if bad:
+                    _diverged(run_dir, epoch, name, f"weights {', '.join(bad)} hold NaN or infinite values")
             train_seconds = time.perf_counter() - t0
             t1 = time.perf_counter()
             net.eval()
@@ -285,8 +307,8 @@ def _fit_infomorphic(
             write_jsonl(run_dir / "metrics.jsonl", history)
             save_npz(run_dir / "atoms.npz", {**{k: np.stack(v) for k, v in atoms.items()},
                                               **{f"{k}_names": v for k, v in names.items()}})
-            _save_checkpoint(ckpt_path, net, optimizers, sampler, epoch + 1, config)
             summary["confusion_test"] = _confusion(test_pred, test[1], n_classes)
+            _save_checkpoint(ckpt_path, net, optimizers, sampler, epoch + 1, config, summary["confusion_test"])
             bar.end_epoch(epoch + 1, metrics)
             if report is not None:
                 report(epoch, metrics)
@@ -295,11 +317,41 @@ def _fit_infomorphic(
     return history
 
 
+def _diverged(run_dir: Path, epoch: int, layer: str, what: str) -> None:
+    kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no epoch finished, so no checkpoint was written"
+    raise TrainingDiverged(
+        f"training diverged in epoch {epoch + 1}: the {layer} layer's {what}; {kept} in {run_dir}. "
+        "Lower the learning rates or the goal's coefficients")
+
+
 def _save_checkpoint(path: Path, net: InfomorphicNetwork, optimizers: dict[str, torch.optim.Optimizer],
-                     sampler: torch.Generator, epoch: int, config: TrainConfig) -> None:
+                     sampler: torch.Generator, epoch: int, config: TrainConfig,
+                     confusion_test: list[list[int]]) -> None:
     state = {"model": net.state_dict(), "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-             "sampler": sampler.get_state(), "epoch": epoch, "config": config.to_dict()}
-    atomic_write(path, lambda fh: torch.save(state, fh), mode="wb")
+             "sampler": sampler.get_state(), "epoch": epoch, "config": config.to_dict(),
+             "confusion_test": torch.tensor(confusion_test, dtype=torch.long)}
+    save_checkpoint(path, state)
+
+
+def _restore(path: Path, net: InfomorphicNetwork, optimizers: dict[str, torch.optim.Optimizer],
+             sampler: torch.Generator, device: torch.device, summary: dict[str, Any]) -> int:
+    """Load ``path`` into the network, optimisers and sampler; returns its epoch.
+
+    The test confusion matrix of the checkpoint's epoch goes into ``summary``.
+    """
+    ckpt = load_checkpoint(path, map_location=device, required=CHECKPOINT_KEYS)
+    try:
+        net.load_state_dict(ckpt["model"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(ckpt["optimizers"][name])
+        sampler.set_state(ckpt["sampler"].cpu() if device.type == "cpu" else ckpt["sampler"])
+        epoch = int(ckpt["epoch"])
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} does not fit this run's network ({reason}); it belongs to another run") from None
+    if "confusion_test" in ckpt:
+        summary["confusion_test"] = ckpt["confusion_test"].tolist()
+    return epoch
 
 
 def _baselines(
@@ -308,7 +360,7 @@ def _baselines(
 ) -> dict[str, Any]:
     """Backprop and logistic regression on the same split (cached in baselines.json)."""
     path = run_dir / "baselines.json"
-    done: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    done: dict[str, Any] = read_json(path) if path.exists() else {}
     wanted = set(config.baselines) | ({"backprop"} if config.network == "backprop" else set())
     for name in sorted(wanted - set(done)):
         t0 = time.perf_counter()
