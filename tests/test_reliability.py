@@ -175,6 +175,16 @@ CASES = [
     Case("report-config-empty-object", _damaged("config.json", _text("{}"), "report"), "config.json is not"),
     Case("report-summary-list", _damaged("summary.json", _text("[]"), "report"), "summary.json is not"),
     Case("pid-needs-too-much-memory", _huge_pmf, "needs about"),
+    Case("memory-alpha-inf", _args("train", "--task", "memory", "--alpha", "inf", "--out-dir", "{tmp}/o"),
+         "alpha must be a finite number"),
+    Case("memory-set-overflow", _args("train", "--task", "memory", "--set", "lr=1e999", "--out-dir", "{tmp}/o"),
+         "lr must be a finite number"),
+    Case("bars-name-is-a-path", _args("train", "--task", "bars", "--name", "../x", "--out-dir", "{tmp}/o"),
+         "not a plain folder name"),
+    Case("capacity-name-is-a-path", _args("capacity", "--neurons", "10", "--name", "a/../../x", "--out-dir", "{tmp}/o"),
+         "not a plain folder name"),
+    Case("ablate-modulation-inf", _args("ablate", "--relative", "inf", "--epochs", "1", "--hidden", "4",
+                                        "--out", "{tmp}/o", "--no-progress"), "must be a finite number"),
     Case("resume-run-in-use", _in_use, "in use by another running process"),
 ]
 

@@ -16,10 +16,21 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, get_args, get_origin, get_type_hints
 
-__all__ = ["TrainConfig", "load_config", "parse_override"]
+__all__ = ["TrainConfig", "load_config", "parse_override", "check_finite"]
 
 _DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 _BASELINES = ("backprop", "logistic")
+
+
+def check_finite(config: Any) -> None:
+    """``ValueError`` naming the first float field (or float in a tuple field) of the dataclass
+    ``config`` that is NaN or infinite; every config class calls it first when it is built."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v}")
 
 
 @dataclass(frozen=True)
@@ -103,10 +114,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{f.name} must be a finite number, got {value}")
+        check_finite(self)
         for name in ("hidden_lr", "readout_lr", "backprop_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")

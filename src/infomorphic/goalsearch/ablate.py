@@ -172,6 +172,8 @@ def run_ablation(
         raise ValueError(f"unknown ablation parts {unknown}; choose from {', '.join(KINDS)}")
     if not seeds:
         raise ValueError("give at least one seed")
+    # every variant is built (and so validated) before the first run trains
+    modulations(goal, relative, absolute, [k for k in kinds if k in ("relative", "absolute")])
     out_dir = Path(out_dir)
     common = dict(layer=layer, data=data, on_run=on_run, fit_fn=fit_fn)
     reference = evaluate_variants(config, [Variant("reference", "reference", (), goal)], seeds, out_dir, **common)[0]

@@ -48,6 +48,7 @@ from torch import Tensor
 from ..goals import Goal
 from ..nn.functional import lateral_mask
 from ..nn.layer import InfomorphicLayer
+from ..config import check_finite
 from ..seeding import generator
 
 __all__ = ["BarsConfig", "VARIANTS", "VARIANT_DEFAULTS", "CONTEXTS", "bar_images", "sample_bars",
@@ -98,6 +99,7 @@ class BarsConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown bars variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
         if not 0 < self.p < 1:

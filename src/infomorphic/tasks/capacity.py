@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from ..config import check_finite
 from ..seeding import generator
 from .hopfield import hebbian_weights, linear_field, random_patterns, recall_score, rule_field
 from .memory import MemoryConfig, memory_goal, neuron_pid, train_memory, train_online
@@ -53,6 +54,7 @@ class CapacityConfig:
     workers: int = 2
 
     def __post_init__(self) -> None:
+        check_finite(self)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from ..estimate import bin_fixed
 from ..goals import Goal
 from ..pid.samples import sx_pid_from_binary_samples
+from ..config import check_finite
 from ..seeding import generator
 from .hopfield import linear_field, recall, recall_score
 
@@ -60,6 +61,7 @@ class MemoryConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.n_neurons < 2:
             raise ValueError(f"n_neurons must be >= 2, got {self.n_neurons}")
         if not self.alpha > 0:
