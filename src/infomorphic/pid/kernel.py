@@ -3,18 +3,46 @@
 ``_sx_kernel.cpp`` fuses, per neuron, the table building, the per-sample inclusion-exclusion,
 the logarithms and the sums of :func:`infomorphic.pid.samples.sx_pid_from_samples`, and its
 backward pass; neurons run in parallel on torch's thread pool.  It is compiled with
-``torch.utils.cpp_extension`` (a C++ compiler and ``ninja`` are needed; the build is cached in
-``$TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``).  Where it cannot be
-built, or when ``INFOMORPHIC_KERNEL=0``, the pure PyTorch path is used; both give the same
-values (tests compare them).
+``torch.utils.cpp_extension`` (a C++ compiler and ``ninja`` are needed) into a build folder
+under ``$TORCH_EXTENSIONS_DIR`` (by default ``~/.cache/torch_extensions/py311_cpu``) named by a
+hash of the source text and location, so checkouts and versions never share one.  Where it
+cannot be built, or when ``INFOMORPHIC_KERNEL=0``, the pure PyTorch path is used; both give the
+same values (tests compare them).
+
+The build never hangs a run:
+
+* it runs in a child process (this file run as a script, ``python -P kernel.py --build ...``,
+  in a session of its own), which the loading process kills, with ninja and the compiler,
+  when it takes longer than ``INFOMORPHIC_KERNEL_BUILD_TIMEOUT`` seconds (default 600, waiting
+  for another build included) or when the run is interrupted (Ctrl-C); when the loading
+  process is killed (``kill -9``), the child kills its compiler and itself;
+* builders are serialised by an ``fcntl.flock`` on ``infomorphic-build.lock`` in the build
+  folder (shared by the child), which the operating system releases when its holders die.
+  While holding it, a ``lock`` file of torch's own ``FileBaton`` in the folder can only be
+  left by a killed build (torch would wait on it forever), so it is removed.  A process that
+  finds the flock taken says in one line that it waits for that build, within the timeout;
+* a finished build writes ``infomorphic-built.txt`` (torch and Python versions, flags); later
+  runs find it and import the cached module directly, without compiler, ninja or child.
+
+Any failure (compiler error, no compiler, killed build, timeout) is reported as one warning
+line saying why, with the build log in ``infomorphic-build.log`` in the build folder, and the
+PyTorch path is used; the next run tries again.  This file must import only the standard
+library and torch: the child runs it as a plain script, outside the package.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import logging
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+import traceback
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +50,21 @@ from types import ModuleType
 __all__ = ["load_kernel", "kernel_enabled"]
 
 log = logging.getLogger(__name__)
+
+TIMEOUT_VARIABLE = "INFOMORPHIC_KERNEL_BUILD_TIMEOUT"
+DEFAULT_BUILD_TIMEOUT = 600.0
+"""Seconds a run waits for the kernel (another process's build and its own) before falling back."""
+
+_USUAL_BUILD = "about 40 s on 2 idle CPU cores, longer on busy ones"  # measured here: 29-42 s
+_CFLAGS = ["-O3", "-fopenmp"]
+_LDFLAGS = ["-fopenmp"]
+_FLOCK_FILE = "infomorphic-build.lock"  # our lock: released by the OS when its holder dies
+_TORCH_BATON = "lock"  # torch's FileBaton: a file whose mere existence blocks every later load
+_DONE_FILE = "infomorphic-built.txt"  # written after a build that imported; holds _build_key()
+_LOG_FILE = "infomorphic-build.log"  # output of the last build child
+_REASON = "infomorphic-build-failed: "  # prefix of the child's one-line reason in the log
+_QUIET_WAIT = 1.0  # seconds of waiting on the lock before saying so (a cached load holds it ms)
+_POLL = 0.1
 
 
 def kernel_enabled() -> bool:
@@ -31,26 +74,292 @@ def kernel_enabled() -> bool:
 
 @lru_cache(maxsize=1)
 def load_kernel() -> ModuleType | None:
-    """The compiled kernel module, or ``None`` (with one warning) if it cannot be built."""
+    """The compiled kernel module, or ``None`` (with one warning) if it cannot be built in time."""
+    source = Path(__file__).with_name("_sx_kernel.cpp")
     try:
-        from torch.utils.cpp_extension import load
-
-        source = Path(__file__).with_name("_sx_kernel.cpp")
         # one build folder per source text and location: checkouts and versions never share one
         # (a shared folder would be rebuilt each time another checkout loads its kernel)
         digest = hashlib.sha256(source.read_bytes() + str(source.resolve()).encode()).hexdigest()[:16]
-        start = time.perf_counter()
-        module = load(
-            name=f"infomorphic_sx_kernel_{digest}",
-            sources=[str(source)],
-            extra_cflags=["-O3", "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
-            verbose=False,
-        )
-        seconds = time.perf_counter() - start
-        if seconds > 5:  # a build, not a cached load
-            log.info("built the compiled I^sx kernel in %.0f s (cached for later runs)", seconds)
-        return module
-    except Exception as exc:  # noqa: BLE001 - any build failure falls back to PyTorch
+    except OSError as exc:
         log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path", exc)
         return None
+    return _load_or_build(f"infomorphic_sx_kernel_{digest}", source)
+
+
+def build_timeout() -> float:
+    """Seconds from ``INFOMORPHIC_KERNEL_BUILD_TIMEOUT``: 600 if unset; a bad value warns, gives 600."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_BUILD_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:  # also rejects nan
+        log.warning("%s=%r is not a positive number of seconds; using %g (set e.g. %s=900)",
+                    TIMEOUT_VARIABLE, text, DEFAULT_BUILD_TIMEOUT, TIMEOUT_VARIABLE)
+        return DEFAULT_BUILD_TIMEOUT
+    return seconds
+
+
+def _load_or_build(name: str, source: Path) -> ModuleType | None:
+    """The extension ``name`` compiled from ``source``: cached, or built in a child process.
+
+    Returns ``None`` after one warning line when it cannot be had within :func:`build_timeout`.
+    """
+    timeout = build_timeout()
+    try:
+        import torch
+        from torch.utils.cpp_extension import _get_build_directory
+
+        build_dir = Path(_get_build_directory(name, verbose=False))  # the folder torch's load uses
+        lock_fd = os.open(build_dir / _FLOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout  # for waiting and building, not for importing torch
+    except Exception as exc:  # noqa: BLE001 - no kernel (no folder, no torch extension support)
+        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path "
+                    "(fix the cause and rerun, or set INFOMORPHIC_KERNEL=0)", _one_line(str(exc)))
+        return None
+    try:
+        holder = _acquire(lock_fd, deadline, build_dir)
+        if holder is not None:
+            log.warning("the compiled I^sx kernel is unavailable (%s was still compiling it in %s "
+                        "after %g s); using the PyTorch path (rerun when it has finished, or raise %s)",
+                        holder, build_dir, timeout, TIMEOUT_VARIABLE)
+            return None
+        key = _build_key(torch.__version__)
+        module = _import_cached(name, build_dir, key)
+        if module is not None:
+            return module
+        why = _build(name, source, build_dir, lock_fd, deadline, timeout)
+        if why is not None:
+            log.warning("the compiled I^sx kernel is unavailable (%s; build log: %s); using the PyTorch "
+                        "path (rerun to retry, or set INFOMORPHIC_KERNEL=0 to skip the build)",
+                        why, build_dir / _LOG_FILE)
+            return None
+        module = _import_built(name, build_dir)
+        (build_dir / _DONE_FILE).write_text(key + "\n")
+        return module
+    except Exception as exc:  # noqa: BLE001 - anything else also falls back to PyTorch
+        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path (rerun to "
+                    "retry, or set INFOMORPHIC_KERNEL=0)", _one_line(f"{type(exc).__name__}: {exc}"))
+        return None
+    finally:
+        os.close(lock_fd)  # releases the flock
+
+
+def _acquire(lock_fd: int, deadline: float, build_dir: Path) -> str | None:
+    """Take the exclusive build lock before ``deadline``; otherwise name its holder.
+
+    Says once (after a second) that it waits for another process's build.
+    """
+    import fcntl  # POSIX only: elsewhere the ImportError means no kernel
+
+    start = time.monotonic()
+    said = False
+    while True:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            pass
+        now = time.monotonic()
+        holder = _holder(lock_fd)
+        if now >= deadline:
+            return holder
+        if not said and now - start >= _QUIET_WAIT:
+            log.info("waiting for %s, which is compiling the I^sx kernel in %s (for at most %.0f s "
+                     "more; %s sets the limit)", holder, build_dir, deadline - now, TIMEOUT_VARIABLE)
+            said = True
+        time.sleep(min(_POLL, max(deadline - now, 0.0)))
+
+
+def _holder(lock_fd: int) -> str:
+    """Who holds the build lock, as written into it by a compiling holder."""
+    try:
+        text = os.pread(lock_fd, 64, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return f"process {text}" if text.isdigit() else "another process"
+
+
+def _build_key(torch_version: str) -> str:
+    """What a cached build must match to be imported without rebuilding."""
+    return json.dumps({"torch": torch_version, "python": sys.implementation.cache_tag,
+                       "cflags": _CFLAGS, "ldflags": _LDFLAGS})
+
+
+def _import_cached(name: str, build_dir: Path, key: str) -> ModuleType | None:
+    """The module of a finished build with this ``key``, or ``None`` (then it must be built)."""
+    done = build_dir / _DONE_FILE
+    try:
+        if done.read_text().strip() != key:
+            return None
+    except OSError:
+        return None
+    try:
+        return _import_built(name, build_dir)
+    except (ImportError, OSError) as exc:
+        log.info("the cached I^sx kernel in %s does not load (%s); rebuilding it",
+                 build_dir, _one_line(str(exc)))
+        done.unlink(missing_ok=True)
+        (build_dir / f"{name}.so").unlink(missing_ok=True)  # else ninja would call it up to date
+        return None
+
+
+def _import_built(name: str, build_dir: Path) -> ModuleType:
+    """Import the extension module that torch's ``load`` left in ``build_dir``."""
+    spec = importlib.util.spec_from_file_location(name, build_dir / f"{name}.so")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no module {name} in {build_dir}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _build(name: str, source: Path, build_dir: Path, lock_fd: int, deadline: float,
+           timeout: float) -> str | None:
+    """Compile in a child process, holding the build lock; ``None``, or why it did not finish."""
+    notes = ""
+    baton = build_dir / _TORCH_BATON
+    if baton.exists():  # we hold the flock, so no live build of ours owns it: a killed build left it
+        baton.unlink(missing_ok=True)
+        notes = "; removed the stale lock file a killed build left there"
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return f"no time was left to compile it within {timeout:g} s ({TIMEOUT_VARIABLE})"
+    log.info("compiling the I^sx kernel (%s) into %s: %s, once per machine (INFOMORPHIC_KERNEL=0 "
+             "skips it)%s", source.name, build_dir, _USUAL_BUILD, notes)
+    os.ftruncate(lock_fd, 0)
+    os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)  # for the message of processes waiting on us
+    spec = {"name": name, "source": str(source.resolve()), "build_directory": str(build_dir),
+            "cflags": _CFLAGS, "ldflags": _LDFLAGS, "parent": os.getpid(), "seconds": remaining}
+    start = time.monotonic()
+    try:
+        with open(build_dir / _LOG_FILE, "wb") as log_file:
+            # the child shares the flock (pass_fds): if this process dies, the lock is held until
+            # the child has killed ninja and the compilers, so no new build meets them
+            child = subprocess.Popen(
+                [sys.executable, "-P", str(Path(__file__).resolve()), "--build", json.dumps(spec)],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=True, pass_fds=(lock_fd,))
+            try:
+                code = child.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                return f"it did not finish within {timeout:g} s; {TIMEOUT_VARIABLE} sets the limit"
+            finally:
+                if child.returncode is None:  # timed out, or this process is being interrupted
+                    _kill_session(child.pid)
+                    child.wait()
+                    (build_dir / _TORCH_BATON).unlink(missing_ok=True)  # the killed child's
+    finally:
+        os.ftruncate(lock_fd, 0)
+    if code < 0:
+        return f"the build process was killed by {_signal_name(-code)}"
+    if code != 0:
+        return _child_reason(build_dir / _LOG_FILE) or f"the build process exited with code {code}"
+    log.info("built the compiled I^sx kernel in %.0f s (cached in %s for later runs)",
+             time.monotonic() - start, build_dir)
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _child_reason(log_path: Path) -> str | None:
+    """The one-line reason the build child wrote last into its log."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    reasons = [line[len(_REASON):] for line in lines if line.startswith(_REASON)]
+    return reasons[-1] if reasons else None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """The telling line of a (compiler) message: its first error, else its first line."""
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "no message"
+    for marks in (("error:",), ("not found", "no such file", "permission denied")):
+        for line in lines:
+            if any(mark in line.lower() for mark in marks):
+                return line[:limit]
+    return lines[0][:limit]
+
+
+def _session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid`` other than this one (Linux ``/proc``; else empty)."""
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return members
+    me = os.getpid()
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # state ppid pgrp session ...
+        if len(fields) > 3 and fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(entry))
+    return members
+
+
+def _kill_session(sid: int) -> None:
+    """SIGKILL the build session ``sid``: the child, ninja, and the compilers in their own groups.
+
+    Called by the loading process, or by the child itself (which then dies last).
+    """
+    for _ in range(100):
+        members = _session_members(sid)
+        if not members:
+            break
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+    try:
+        os.killpg(sid, signal.SIGKILL)  # without /proc: the child and ninja at least
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _watch(parent: int, deadline: float) -> None:
+    """In the build child: kill the whole build when the loading process dies or time is up."""
+    while os.getppid() == parent and time.monotonic() < deadline:
+        time.sleep(_POLL)
+    _kill_session(os.getsid(0))
+
+
+def _build_main(argv: list[str]) -> int:
+    """The build child: ``kernel.py --build JSON``; exit 0 once the module is built and imports."""
+    if len(argv) != 2 or argv[0] != "--build":
+        print("usage: kernel.py --build SPEC_JSON (run by infomorphic.pid.kernel, not by hand)",
+              file=sys.stderr)
+        return 2
+    spec = json.loads(argv[1])
+    threading.Thread(target=_watch, args=(spec["parent"], time.monotonic() + spec["seconds"] + 5.0),
+                     daemon=True).start()
+    try:
+        from torch.utils.cpp_extension import load
+
+        load(name=spec["name"], sources=[spec["source"]], extra_cflags=spec["cflags"],
+             extra_ldflags=spec["ldflags"], build_directory=spec["build_directory"], verbose=False)
+    except Exception as exc:  # noqa: BLE001 - reported to the loading process
+        traceback.print_exc()
+        print(_REASON + _one_line(str(exc)), file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_build_main(sys.argv[1:]))
