@@ -360,6 +360,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     return out / "ref", sum(m["train_seconds"] + m["eval_seconds"] for m in metrics)
 
 
+def _epochs_done(run: Path) -> int:
+    try:
+        return len((run / "metrics.jsonl").read_text().splitlines())
+    except OSError:
+        return 0
+
+
 def _same_run(a: Path, b: Path) -> None:
     timing = {"train_seconds", "eval_seconds"}
     ma = [{k: v for k, v in m.items() if k not in timing} for m in _strict_json_lines(a / "metrics.jsonl")]
@@ -387,10 +394,14 @@ def test_train_killed_at_random_points_resumes_to_identical_results(
     kills = 0
     for attempt in range(1 + seed % 2 + 1):  # seeds 0, 2: one kill; seed 1: two kills
         proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # kill at a random moment of a random epoch that leaves at least two epochs to run, found by
+        # watching the run's progress (not by wall time: the machine's speed varies)
+        epoch = rng.randrange(0, EPOCHS - 2)
         deadline = time.monotonic() + 120
-        while not (run / "config.json").exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, seconds))
+        while proc.poll() is None and time.monotonic() < deadline and not (
+                (run / "config.json").exists() and _epochs_done(run) >= epoch):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, seconds / EPOCHS))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

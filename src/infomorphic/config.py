@@ -41,7 +41,11 @@ class TrainConfig:
     ----------
     network:
         ``single``, ``trivariate``, ``bivariate-context``, ``bivariate-lateral``,
-        ``random-hidden`` (infomorphic) or ``backprop`` (the baseline alone).
+        ``random-hidden`` (the papers' networks), ``custom`` (wired by ``wiring``) or
+        ``backprop`` (the baseline alone).
+    wiring:
+        The ``[network]`` table of a TOML config: any wiring of infomorphic layers
+        (:class:`~infomorphic.nn.wiring.NetworkSpec`); implies ``network = "custom"``.
     setup:
         Trivariate setup: 1 dense lateral, 2 sparse lateral, 3 readout feedback as context.
     hidden:
@@ -88,11 +92,12 @@ class TrainConfig:
     threads: int | None = None
     out_dir: str = "runs"
     name: str | None = None
+    wiring: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         from .nn.network import NETWORK_KINDS
 
-        kinds = NETWORK_KINDS + ("backprop",)
+        kinds = NETWORK_KINDS + ("custom", "backprop")
         checks = [
             (self.network in kinds, f"network must be one of {', '.join(kinds)}, got {self.network!r}"),
             (self.setup in (1, 2, 3), f"setup must be 1, 2 or 3, got {self.setup}"),
@@ -129,6 +134,24 @@ class TrainConfig:
             from .runs import check_run_name
 
             check_run_name(self.name)
+        if (self.network == "custom") != (self.wiring is not None):
+            raise ValueError("a custom network needs its wiring: give a [network] table (and leave network out "
+                             "or set it to custom)" if self.wiring is None else
+                             f"a [network] table wires a custom network, but network = {self.network!r}; "
+                             "leave network out or set it to custom")
+        if self.wiring is not None:
+            self.network_spec()  # validates every layer before anything runs
+            if self.hidden_goal is not None or self.readout_goal != "readout":
+                raise ValueError("a custom network takes its goals from the [network] table: set goal in each "
+                                 "layer there instead of hidden_goal / readout_goal / --goal")
+
+    def network_spec(self) -> Any:
+        """The :class:`~infomorphic.nn.wiring.NetworkSpec` of a custom network (None for the kinds)."""
+        if self.wiring is None:
+            return None
+        from .nn.wiring import NetworkSpec
+
+        return NetworkSpec.from_dict(self.wiring)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready mapping of every field."""
@@ -161,6 +184,10 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if args and type(None) in args:  # Optional[X]
         hint = next(a for a in args if a is not type(None))
         origin, args = get_origin(hint), get_args(hint)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"config key {name!r} must be a table, got {value!r}")
+        return dict(value)
     if origin is tuple:
         if isinstance(value, str):
             value = [v for v in value.replace(",", " ").split() if v]
@@ -212,12 +239,18 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             raise ValueError(f"config file {p} is not valid TOML: {exc}") from None
         except OSError as exc:
             raise ValueError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+        raw = dict(raw)
+        wiring = raw.pop("network") if isinstance(raw.get("network"), dict) else None
         if isinstance(raw.get("train"), dict):
             others = sorted(k for k in raw if k != "train")
             if others:
                 raise ValueError(f"config file {p} mixes top-level keys ({', '.join(others)}) with a [train] table; "
-                                 "put every key under [train], or write them all at the top level")
+                                 "put every key under [train] (and the wiring under [network]), or write them all "
+                                 "at the top level")
             raw = raw["train"]
         data.update(raw)
+        if wiring is not None:
+            data["wiring"] = wiring
+            data.setdefault("network", "custom")
     data.update({k: v for k, v in (overrides or {}).items()})
     return TrainConfig.from_dict(data)

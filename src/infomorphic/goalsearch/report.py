@@ -133,9 +133,7 @@ def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarr
         for lo in range(0, len(x), run.config.batch_size):
             out = run.net(x[lo : lo + run.config.batch_size], None, gen)
             onehot = torch.nn.functional.one_hot(y[lo : lo + run.config.batch_size], n_classes).float()
-            parts = {"readout": out.readout.theta}
-            if out.hidden is not None:
-                parts = {"hidden": out.hidden.theta, **parts}
+            parts = {name: o.theta for name, o in out.outputs.items()}
             for name, theta in parts.items():
                 sums[name] = sums.get(name, 0) + onehot.T @ theta
             thetas.append(out.readout.theta)
@@ -148,8 +146,9 @@ def _readout_fields(run: RunData,
                     firing: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Readout fields in input space, logistic-regression fields and their cosine similarity.
 
-    A ``single`` network's readout sees the image directly.  With a hidden layer the field is
-    the linear approximation ``W_readout @ W_hidden`` (hidden outputs are +-1 samples).  A readout
+    A ``single`` network's readout sees the image directly.  With hidden layers the field is
+    the linear approximation ``W_readout @ W_hidden ...`` along the feedforward path (hidden
+    outputs are +-1 samples; see :func:`input_field`).  A readout
     neuron read as inverted (mean theta >= 0.5 on the test set, from ``firing``, the mean theta
     per class and layer of :func:`_firing_and_confusion`) has its field negated.
     """
@@ -159,10 +158,11 @@ def _readout_fields(run: RunData,
 
     if run.data is None:
         return None
-    w = run.net.readout.effective_weight("F").detach()
-    if run.net.hidden is not None:
-        w = w @ run.net.hidden.effective_weight("F").detach()
-    readout = firing.get("readout")
+    readout_name = run.net.spec.readout_name
+    w = input_field(run.net, readout_name)
+    if w is None:
+        return None
+    readout = firing.get(readout_name)
     if readout is not None:
         inverted = torch.as_tensor(readout.mean(0) >= 0.5)
         w = torch.where(inverted[:, None], -w, w)
@@ -170,6 +170,27 @@ def _readout_fields(run: RunData,
     lw = model.weight.detach()
     cos = torch.nn.functional.cosine_similarity(w, lw, dim=1)
     return w.numpy(), lw.numpy(), cos.numpy()
+
+
+def input_field(net: Any, name: str) -> Any:
+    """Layer ``name``'s feedforward weights mapped to the input space, ``(N, n_inputs)``.
+
+    The first input class of each layer is its feedforward (driving) class; following it from
+    ``name`` down to the data multiplies the weight matrices (a linear approximation for layers
+    above the first).  None when that path does not reach the data (e.g. a random projection).
+    """
+    spec = net.spec
+    w = None
+    while True:
+        ls = spec.layer(name)
+        letter, src = next(iter(ls.inputs.items()))
+        step = net.layer(name).effective_weight(letter).detach()
+        w = step if w is None else w @ step
+        if src.kind == "input":
+            return w
+        if src.kind != "layer":
+            return None
+        name = src.layer
 
 
 # ----------------------------------------------------------------------------- html
@@ -219,26 +240,37 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
     sections.append(("goal", "Goals and what their atoms mean", "".join(goals)))
     sections.append(("learning", "Learning curves",
                      figure_html(rp.learning_figure(run.history, run.baselines), "learning", "learning curves")))
-    for layer in ("hidden", "readout"):
+    for layer in run.net.layers():
         if f"{layer}_atoms" in run.atoms:
             fig = rp.atoms_figure(run.atoms[f"{layer}_atoms"], run.atoms[f"{layer}_hres"],
                                   [str(n) for n in run.atoms[f"{layer}_names"]], layer)
             sections.append((f"atoms-{layer}", f"PID atoms of the {layer} neurons over training",
                              figure_html(fig, f"atoms_{layer}", f"{layer} atoms")))
     shape = _image_shape(run)
-    first = run.net.hidden if run.net.hidden is not None else run.net.readout
-    w = first.effective_weight("F").detach().numpy()
-    which = "hidden" if run.net.hidden is not None else "readout"
-    sections.append(("fields", "Receptive fields (feedforward weights)", figure_html(
-        rp.fields_figure(w, shape, f"{which} layer: feedforward weights of all {len(w)} neurons"),
-        "fields", "receptive fields")))
+    readout_name = run.net.spec.readout_name
+    fields = []
+    for ls in run.net.spec.layers:
+        w = input_field(run.net, ls.name)
+        if ls.name == readout_name or w is None:
+            continue
+        first_layer = next(iter(ls.inputs.values())).kind == "input"
+        how = "feedforward weights" if first_layer else "feedforward weights x the layers below (linear approximation)"
+        name = "fields" if ls.name == "hidden" else f"fields_{ls.name}"
+        fields.append(figure_html(rp.fields_figure(w.numpy(), shape, f"{ls.name} layer: {how} of all {len(w)} neurons"),
+                                  name, f"receptive fields of {ls.name}"))
+    if not fields:  # a single readout layer: its weights on the image
+        w = run.net.readout_layer.effective_weight("F").detach().numpy()
+        fields.append(figure_html(rp.fields_figure(w, shape, f"{readout_name} layer: feedforward weights of all "
+                                                   f"{len(w)} neurons"), "fields", "receptive fields"))
+    sections.append(("fields", "Receptive fields (feedforward weights)", "".join(fields)))
     firing, confusion = _firing_and_confusion(run)
     sim = _readout_fields(run, firing)
     names = _class_names(run)
     if sim is not None:
         rf, lw, cos = sim
-        how = ("readout weights on the image" if run.net.hidden is None else
-               "readout weights x hidden receptive fields (linear approximation)")
+        below = next(iter(run.net.spec.layer(readout_name).inputs.values())).kind != "input"
+        how = ("readout weights x the receptive fields below (linear approximation)" if below else
+               "readout weights on the image")
         body = (f"<p>Readout field of each class: {how}. Cosine similarity to the matching one-vs-all "
                 f"logistic-regression field: mean {cos.mean():.3f}, per class "
                 + ", ".join(f"{n} {c:.3f}" for n, c in zip(names, cos)) + ".</p>"
@@ -256,9 +288,15 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
     sections.append(("dynamics", "Median self-cosine distance of feedforward weights", figure_html(
         rp.dynamics_figure(wdist), "dynamics", "weight dynamics")))
 
-    head = (f"<p>Run <code>{html.escape(str(run.run_dir))}</code>: network <b>{cfg.network}</b>"
-            + (f", setup {cfg.setup}" if cfg.network == "trivariate" else "")
-            + f", {cfg.hidden} hidden neurons, dataset <b>{cfg.dataset}</b>, {len(run.history)} epochs, seed {cfg.seed}."
+    if cfg.wiring is not None:
+        described = ", ".join(f"{ls.name} {run.net.layer(ls.name).n_neurons} ({''.join(ls.inputs)})"
+                              for ls in run.net.spec.layers)
+        what = f"network <b>custom</b> (layers: {html.escape(described)})"
+    else:
+        what = (f"network <b>{cfg.network}</b>" + (f", setup {cfg.setup}" if cfg.network == "trivariate" else "")
+                + f", {cfg.hidden} hidden neurons")
+    head = (f"<p>Run <code>{html.escape(str(run.run_dir))}</code>: {what}"
+            + f", dataset <b>{cfg.dataset}</b>, {len(run.history)} epochs, seed {cfg.seed}."
             + (f" Final test accuracy {100 * run.history[-1]['test_acc']:.2f}%, validation "
                f"{100 * run.history[-1]['val_acc']:.2f}%." if run.history else "") + "</p>")
     nav = " · ".join(f'<a href="#{sid}">{html.escape(title)}</a>' for sid, title, _ in sections)

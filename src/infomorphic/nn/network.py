@@ -1,57 +1,345 @@
-"""The supervised networks of the papers, wired from infomorphic layers.
+"""Networks of infomorphic layers, wired by a :class:`~infomorphic.nn.wiring.NetworkSpec`.
 
-Schneider et al. (2024), "What should a neuron aim for?", appendix A.3; Makkeh et al. (2025).
+:class:`Network` builds the layers a spec describes (in its order, so initialisation is
+reproducible from one generator) and runs them: every batch is presented
+``spec.n_presentations`` times; in each presentation the layers run in dependency order, each
+reading its input classes from the data, the label (training only), the current outputs of
+other layers, or the previous presentation's outputs (lateral input, feedback).  Hidden
+layers emit stochastic +-1 spikes, the readout its firing probabilities.
 
-Kinds (``network`` in the config):
+The papers' networks are configurations of it (:func:`kind_spec`, and the TOML files in
+``configs/networks/``); ``network`` in the run config names one (Schneider et al. 2024,
+"What should a neuron aim for?", appendix A.3; Makkeh et al. 2025):
 
 ``single``
     One bivariate readout layer: F = image, C = the neuron's own label element through a
-    fixed weight 1 (seeds/001).
+    fixed weight 1.
 ``trivariate``
     Hidden layer of ``N`` trivariate neurons (F = image, C = one-hot label, L = the other
     hidden neurons' previous outputs) and a bivariate readout (F = hidden outputs, C = own label
-    element).  Each batch is presented twice; the first pass starts from zero lateral input,
-    the second (the one that learns) sees the first pass's sampled outputs.
-    ``setup=1``: dense lateral; ``setup=2``: at most ``lateral_partners`` random lateral partners;
-    ``setup=3``: as 2, but C is feedback from the readout's previous output instead of the label.
+    element).  Each batch is presented twice; the first presentation has no lateral input
+    (the class aggregates to its bias), the second (the one that learns) sees the first one's
+    sampled outputs.  ``setup=1``: dense lateral; ``setup=2``: at most ``lateral_partners``
+    random lateral partners; ``setup=3``: as 2, but C is feedback from the readout's previous
+    output instead of the label.
 ``bivariate-context``
-    Bivariate hidden layer with F and C (label) only, one pass.
+    Bivariate hidden layer with F and C (label) only, one presentation.
 ``bivariate-lateral``
-    Bivariate hidden layer with F and L (lateral, as in setup 1/2) only, two passes.
+    Bivariate hidden layer with F and L (lateral, as in setup 1/2) only, two presentations.
 ``random-hidden``
     A fixed random hidden layer (not trained) with a trained infomorphic readout.
 
-At evaluation the label context is withheld (zeros); the prediction is the arg-max over the
+At evaluation the label is withheld (absent); the prediction is the arg-max over the
 readout neurons' firing probabilities after correcting inverted neurons.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..goals import Goal
 from .functional import lateral_mask
 from .layer import InfomorphicLayer, LayerOutput
+from .wiring import InputSpec, LayerSpec, NetworkSpec
 
-__all__ = ["InfomorphicNetwork", "NetworkOutput", "NETWORK_KINDS", "correct_inverted", "predict"]
+__all__ = ["Network", "InfomorphicNetwork", "NetworkOutput", "NETWORK_KINDS", "kind_spec", "correct_inverted",
+           "predict"]
 
 NETWORK_KINDS = ("single", "trivariate", "bivariate-context", "bivariate-lateral", "random-hidden")
 
 
 @dataclass(frozen=True)
 class NetworkOutput:
-    """Outputs of the learning pass: hidden layer (or ``None``), its sampled +-1 output, readout."""
+    """The last presentation of a batch: every layer's output and what it emitted.
 
-    hidden: LayerOutput | None
-    hidden_spikes: Tensor | None
+    Attributes
+    ----------
+    outputs:
+        Layer name -> :class:`~infomorphic.nn.layer.LayerOutput` (aggregates, theta).
+    emitted:
+        Layer name -> ``(B, N)`` +-1 spikes (sampling layers) or firing probabilities.
+    readout:
+        The readout layer's output (its theta is the prediction).
+    """
+
+    outputs: dict[str, LayerOutput]
+    emitted: dict[str, Tensor]
     readout: LayerOutput
 
+    @property
+    def hidden(self) -> LayerOutput | None:
+        """The output of the layer named ``hidden`` (the papers' networks), or None."""
+        return self.outputs.get("hidden")
 
-class InfomorphicNetwork(nn.Module):
-    """A hidden infomorphic layer (optional) and a bivariate readout layer.
+    @property
+    def hidden_spikes(self) -> Tensor | None:
+        return self.emitted.get("hidden")
+
+
+class Network(nn.Module):
+    """Infomorphic layers wired as ``spec`` says; each layer is a submodule under its name.
+
+    Args:
+        spec: the wiring (layers, readout, presentations).
+        n_inputs: features of the data (e.g. 784).
+        n_classes: classes (one-hot label size; ``neurons = "classes"``).
+        n_bins: bins per source of layers that do not set their own.
+        generator: random generator of the initial weights, random partners and projections.
+
+    Shape:
+        - x: ``(B, n_inputs)``; labels: ``(B,)`` integers or None (evaluation: withheld).
+        - output: :class:`NetworkOutput`.
+    """
+
+    def __init__(self, spec: NetworkSpec, n_inputs: int, n_classes: int, *, n_bins: int = 20,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.n_inputs = n_inputs
+        self.n_classes = n_classes
+        self._order = spec.order()
+        self._early = spec.needed_early()
+        self._names: list[str] = []
+        for layer_spec in spec.layers:
+            layer = self._build_layer(layer_spec, n_bins, generator)
+            self.add_module(layer_spec.name, layer)
+            self._names.append(layer_spec.name)
+
+    # -------------------------------------------------------------- building
+    def _build_layer(self, ls: LayerSpec, n_bins: int, generator: torch.Generator | None) -> InfomorphicLayer:
+        spec = self.spec
+        n = spec.neurons(ls.name, self.n_classes)
+        sizes: dict[str, int] = {}
+        masks: dict[str, Tensor] = {}
+        fixed: dict[str, Tensor] = {}
+        for letter, src in ls.inputs.items():
+            size = spec.input_size(src, self.n_inputs, self.n_classes)
+            sizes[letter] = size
+            where = f"network layer {ls.name!r}, key 'inputs.{letter}'"
+            if src.kind == "random":
+                proj = torch.randn(size, self.n_inputs, generator=generator) / self.n_inputs**0.5
+                self.register_buffer(f"projection_{ls.name}_{letter}", proj)
+            if src.weights == "identity":
+                if size != n:
+                    raise ValueError(f"{where}: identity weights need as many inputs as neurons ({size} != {n})")
+                fixed[letter] = torch.eye(n)
+                continue
+            own = src.kind == "previous" and src.layer == ls.name
+            if src.partners is not None:
+                masks[letter] = (lateral_mask(n, src.partners, generator) if own
+                                 else _random_partners(n, size, src.partners, generator))
+            elif src.mask is not None:
+                masks[letter] = _load_mask(src.mask, (n, size), where)
+            elif own:
+                masks[letter] = lateral_mask(n, None, generator)  # no self-connections
+        goal = None
+        if ls.goal is not None:
+            goal = ls.goal if isinstance(ls.goal, Goal) else Goal.resolve(ls.goal, "".join(ls.inputs))
+            goal = goal.with_sources("".join(ls.inputs))
+        layer = InfomorphicLayer(
+            n, sizes, goal, activation=ls.activation, activation_params=ls.activation_params,
+            n_bins=ls.n_bins or n_bins, binning=ls.binning, bin_range=ls.bin_range, masks=masks,
+            fixed_weights=fixed, generator=generator,
+        )
+        if ls.init_gain != 1.0:
+            with torch.no_grad():
+                for p in layer.parameters():
+                    p.mul_(ls.init_gain)
+        if ls.frozen:
+            layer.requires_grad_(False)
+        return layer
+
+    # --------------------------------------------------------------- running
+    def layer(self, name: str) -> InfomorphicLayer:
+        """The layer called ``name``."""
+        module = self._modules.get(name)
+        if not isinstance(module, InfomorphicLayer):
+            raise KeyError(f"no layer {name!r}; layers: {', '.join(self._names)}")
+        return module
+
+    @property
+    def readout_layer(self) -> InfomorphicLayer:
+        return self.layer(self.spec.readout_name)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None,
+                generator: torch.Generator | None = None) -> NetworkOutput:
+        """Present the batch ``spec.n_presentations`` times and return the last presentation.
+
+        Args:
+            x: ``(B, n_inputs)`` inputs.
+            labels: ``(B,)`` integer labels for training (the ``label`` source), or None to
+                withhold them (evaluation).
+            generator: random generator of the stochastic outputs.
+        """
+        context = None if labels is None else torch.nn.functional.one_hot(labels, self.n_classes).to(x.dtype)
+        constants: dict[tuple[str, str], Tensor] = {}  # random projections and zeros: one tensor per batch
+        previous: dict[str, Tensor] = {}
+        outputs: dict[str, LayerOutput] = {}
+        given: dict[str, dict[str, Tensor]] = {}
+        emitted: dict[str, Tensor] = {}
+        passes = self.spec.n_presentations
+        for step in range(passes):
+            last = step == passes - 1
+            current: dict[str, Tensor] = {}
+            for name in self._order:
+                if not last and name not in self._early:
+                    continue
+                ls = self.spec.layer(name)
+                inputs: dict[str, Tensor] = {}
+                for letter, src in ls.inputs.items():
+                    value = self._resolve(name, letter, src, x, context, current, previous, constants)
+                    if value is not None:
+                        inputs[letter] = value
+                layer = self.layer(name)
+                before = given.get(name)
+                if before is None:
+                    out = layer(inputs) if inputs else layer({ls_first(ls): self._zeros(x, ls, layer)})
+                else:
+                    # a later presentation recomputes only the input classes that changed
+                    changed = {k: v for k, v in inputs.items() if before.get(k) is not v}
+                    out = layer(changed, reuse=outputs[name]) if changed else outputs[name]
+                given[name] = inputs
+                outputs[name] = out
+                current[name] = layer.sample(out.theta, generator) if ls.sample else out.theta.detach()
+            previous = current
+            emitted = current
+        return NetworkOutput(outputs, emitted, outputs[self.spec.readout_name])
+
+    def _resolve(self, name: str, letter: str, src: InputSpec, x: Tensor, context: Tensor | None,
+                 current: dict[str, Tensor], previous: dict[str, Tensor],
+                 constants: dict[tuple[str, str], Tensor]) -> Tensor | None:
+        kind = src.kind
+        if kind == "input":
+            return x
+        if kind == "label":
+            return context
+        if kind == "layer":
+            return current[src.layer]  # type: ignore[index]
+        if kind == "previous":
+            return previous.get(src.layer)  # type: ignore[arg-type]
+        key = (name, letter)
+        if key not in constants:
+            if kind == "random":
+                constants[key] = x @ getattr(self, f"projection_{name}_{letter}").T
+            else:
+                constants[key] = x.new_zeros(x.shape[0], src.size)  # type: ignore[arg-type]
+        return constants[key]
+
+    @staticmethod
+    def _zeros(x: Tensor, ls: LayerSpec, layer: InfomorphicLayer) -> Tensor:
+        first = ls_first(ls)
+        return x.new_zeros(x.shape[0], layer.in_features[first])
+
+    # ------------------------------------------------------------- training
+    def layers(self) -> dict[str, InfomorphicLayer]:
+        """The trainable layers (with a goal, not frozen) by name, in the spec's order."""
+        out = {}
+        for ls in self.spec.layers:
+            layer = self.layer(ls.name)
+            if layer.goal is not None and not ls.frozen:
+                out[ls.name] = layer
+        return out
+
+    def local_goals(self, out: NetworkOutput) -> dict[str, Tensor]:
+        """Each trainable layer's per-neuron goals ``(N,)`` in bits."""
+        return {name: layer.local_goal(out.outputs[name]) for name, layer in self.layers().items()}
+
+    def optimizer_settings(self, hidden: tuple[float, float], readout: tuple[float, float]) -> dict[str, tuple[float, float]]:
+        """``(lr, weight_decay)`` per trainable layer: its own, else ``readout`` for the readout
+        layer and ``hidden`` for the others."""
+        out = {}
+        for name in self.layers():
+            ls = self.spec.layer(name)
+            default = readout if name == self.spec.readout_name else hidden
+            out[name] = (ls.lr if ls.lr is not None else default[0],
+                         ls.weight_decay if ls.weight_decay is not None else default[1])
+        return out
+
+    def extra_repr(self) -> str:
+        return f"presentations={self.spec.n_presentations}, readout={self.spec.readout_name!r}"
+
+
+def ls_first(ls: LayerSpec) -> str:
+    return next(iter(ls.inputs))
+
+
+def _random_partners(n_neurons: int, n_inputs: int, partners: int, generator: torch.Generator | None) -> Tensor:
+    """A 0/1 ``(N, in)`` mask with ``partners`` random inputs per neuron (all when partners >= in)."""
+    if partners >= n_inputs:
+        return torch.ones(n_neurons, n_inputs)
+    scores = torch.rand(n_neurons, n_inputs, generator=generator)
+    keep = scores.topk(partners, dim=1).indices
+    return torch.zeros(n_neurons, n_inputs).scatter_(1, keep, 1.0)
+
+
+def _load_mask(mask: Any, shape: tuple[int, int], where: str) -> Tensor:
+    if isinstance(mask, (str, Path)):
+        try:
+            mask = np.load(mask, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{where}: cannot read the mask {mask} ({exc})") from None
+    m = torch.as_tensor(np.asarray(mask, dtype=np.float32))
+    if tuple(m.shape) != shape:
+        raise ValueError(f"{where}: the mask must have shape {shape} (neurons, inputs), got {tuple(m.shape)}")
+    if not bool(((m == 0) | (m == 1)).all()):
+        raise ValueError(f"{where}: the mask must hold only 0 and 1")
+    return m
+
+
+# ------------------------------------------------------------------------ the papers' kinds
+def kind_spec(
+    kind: str,
+    *,
+    n_hidden: int = 100,
+    setup: int = 1,
+    lateral_partners: int = 100,
+    hidden_goal: Goal | str | None = None,
+    readout_goal: Goal | str | None = None,
+    hidden_bin_range: tuple[float, float] = (-20.0, 20.0),
+    readout_k1: float = 1.0,
+    hidden_k1: float = 0.9,
+    random_gain: float = 8.0,
+) -> NetworkSpec:
+    """The spec of one of the papers' networks (:data:`NETWORK_KINDS`; see the module docstring)."""
+    if kind not in NETWORK_KINDS:
+        raise ValueError(f"unknown network {kind!r}; choose one of {', '.join(NETWORK_KINDS)}")
+    if setup not in (1, 2, 3):
+        raise ValueError(f"setup must be 1, 2 or 3, got {setup}")
+    partners = None if setup == 1 else lateral_partners
+    lateral = InputSpec("previous:hidden", partners=partners)
+    hidden_common: dict[str, Any] = {"binning": "fixed", "bin_range": tuple(hidden_bin_range)}
+    layers: list[LayerSpec] = []
+    if kind == "trivariate":
+        context = InputSpec("previous:readout" if setup == 3 else "label")
+        layers.append(LayerSpec("hidden", n_hidden, {"F": InputSpec("input"), "C": context, "L": lateral},
+                                goal=hidden_goal or "trivariate-mnist-tpe", activation="trivariate", **hidden_common))
+    elif kind == "bivariate-context":
+        layers.append(LayerSpec("hidden", n_hidden, {"F": InputSpec("input"), "C": InputSpec("label")},
+                                goal=hidden_goal or "bivariate-context-optimised", activation="bivariate",
+                                activation_params={"k1": hidden_k1}, **hidden_common))
+    elif kind == "bivariate-lateral":
+        layers.append(LayerSpec("hidden", n_hidden, {"F": InputSpec("input"), "L": lateral},
+                                goal=hidden_goal or "bivariate-lateral-optimised", activation="bivariate",
+                                activation_params={"k1": hidden_k1}, **hidden_common))
+    elif kind == "random-hidden":
+        layers.append(LayerSpec("hidden", n_hidden, {"F": InputSpec("input"), "C": InputSpec("zeros:1")},
+                                activation="feedforward", frozen=True, init_gain=random_gain, **hidden_common))
+    features = InputSpec("input") if kind == "single" else InputSpec("hidden")
+    layers.append(LayerSpec("readout", "classes", {"F": features, "C": InputSpec("label", weights="identity")},
+                            goal=readout_goal or "readout", activation="bivariate",
+                            activation_params={"k1": readout_k1}, binning="adaptive", sample=False))
+    return NetworkSpec(tuple(layers), readout="readout")
+
+
+class InfomorphicNetwork(Network):
+    """One of the papers' networks by kind (:func:`kind_spec`); the readout and, unless
+    ``single``, a layer named ``hidden``.
 
     Args:
         n_inputs: input features (e.g. 784).
@@ -72,95 +360,19 @@ class InfomorphicNetwork(nn.Module):
         generator: random generator for initialisation and lateral masks.
     """
 
-    def __init__(
-        self,
-        n_inputs: int,
-        n_classes: int,
-        kind: str = "trivariate",
-        *,
-        n_hidden: int = 100,
-        setup: int = 1,
-        lateral_partners: int = 100,
-        hidden_goal: Goal | None = None,
-        readout_goal: Goal | None = None,
-        n_bins: int = 20,
-        hidden_bin_range: tuple[float, float] = (-20.0, 20.0),
-        readout_k1: float = 1.0,
-        hidden_k1: float = 0.9,
-        random_gain: float = 8.0,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        super().__init__()
-        if kind not in NETWORK_KINDS:
-            raise ValueError(f"unknown network {kind!r}; choose one of {', '.join(NETWORK_KINDS)}")
-        if setup not in (1, 2, 3):
-            raise ValueError(f"setup must be 1, 2 or 3, got {setup}")
+    def __init__(self, n_inputs: int, n_classes: int, kind: str = "trivariate", *, n_hidden: int = 100,
+                 setup: int = 1, lateral_partners: int = 100, hidden_goal: Goal | None = None,
+                 readout_goal: Goal | None = None, n_bins: int = 20,
+                 hidden_bin_range: tuple[float, float] = (-20.0, 20.0), readout_k1: float = 1.0,
+                 hidden_k1: float = 0.9, random_gain: float = 8.0, generator: torch.Generator | None = None) -> None:
+        spec = kind_spec(kind, n_hidden=n_hidden, setup=setup, lateral_partners=lateral_partners,
+                         hidden_goal=hidden_goal, readout_goal=readout_goal, hidden_bin_range=hidden_bin_range,
+                         readout_k1=readout_k1, hidden_k1=hidden_k1, random_gain=random_gain)
+        super().__init__(spec, n_inputs, n_classes, n_bins=n_bins, generator=generator)
         self.kind = kind
         self.setup = setup
-        self.n_classes = n_classes
-        self.hidden: InfomorphicLayer | None = None
-        feature_in = n_inputs
-        if kind != "single":
-            self.hidden = self._hidden_layer(
-                kind, n_inputs, n_classes, n_hidden, setup, lateral_partners, hidden_goal, n_bins,
-                hidden_bin_range, hidden_k1, generator,
-            )
-            if kind == "random-hidden":
-                with torch.no_grad():
-                    for p in self.hidden.parameters():
-                        p.mul_(random_gain)
-            feature_in = n_hidden
-        readout_goal = (readout_goal or Goal.preset("readout")).with_sources("FC")
-        self.readout = InfomorphicLayer(
-            n_classes,
-            {"F": feature_in, "C": n_classes},
-            readout_goal,
-            activation="bivariate",
-            activation_params={"k1": readout_k1},
-            n_bins=n_bins,
-            binning="adaptive",
-            fixed_weights={"C": torch.eye(n_classes)},
-            generator=generator,
-        )
-
-    @staticmethod
-    def _hidden_layer(
-        kind: str,
-        n_inputs: int,
-        n_classes: int,
-        n_hidden: int,
-        setup: int,
-        partners: int,
-        goal: Goal | None,
-        n_bins: int,
-        bin_range: tuple[float, float],
-        hidden_k1: float,
-        generator: torch.Generator | None,
-    ) -> InfomorphicLayer:
-        lateral = lateral_mask(n_hidden, None if setup == 1 else partners, generator)
-        common = {"n_bins": n_bins, "binning": "fixed", "bin_range": bin_range, "generator": generator}
-        if kind == "trivariate":
-            goal = (goal or Goal.preset("trivariate-mnist-tpe")).with_sources("FCL")
-            return InfomorphicLayer(
-                n_hidden, {"F": n_inputs, "C": n_classes, "L": n_hidden}, goal,
-                activation="trivariate", masks={"L": lateral}, **common,
-            )
-        if kind == "bivariate-context":
-            goal = (goal or Goal.preset("bivariate-context-optimised")).with_sources("FC")
-            return InfomorphicLayer(
-                n_hidden, {"F": n_inputs, "C": n_classes}, goal,
-                activation="bivariate", activation_params={"k1": hidden_k1}, **common,
-            )
-        if kind == "bivariate-lateral":
-            goal = (goal or Goal.preset("bivariate-lateral-optimised")).with_sources("FL")
-            return InfomorphicLayer(
-                n_hidden, {"F": n_inputs, "L": n_hidden}, goal,
-                activation="bivariate", activation_params={"k1": hidden_k1}, masks={"L": lateral}, **common,
-            )
-        # random-hidden: a fixed random feedforward layer; the C slot only satisfies the layer's shape
-        layer = InfomorphicLayer(n_hidden, {"F": n_inputs, "C": 1}, None, activation="feedforward", **common)
-        layer.requires_grad_(False)
-        return layer
+        if kind == "single":
+            self.hidden = None
 
     @property
     def lateral(self) -> bool:
@@ -168,63 +380,6 @@ class InfomorphicNetwork(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind}, setup={self.setup}"
-
-    def forward(
-        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> NetworkOutput:
-        """Run the network on a batch.
-
-        Args:
-            x: ``(B, n_inputs)`` inputs.
-            labels: ``(B,)`` integer labels for training (the context), or ``None`` to withhold
-                the context (evaluation).
-            generator: random generator of the stochastic hidden outputs.
-        """
-        context = None
-        if labels is not None:
-            context = torch.nn.functional.one_hot(labels, self.n_classes).to(x.dtype)
-        if self.hidden is None:
-            inputs = {"F": x} if context is None else {"F": x, "C": context}
-            return NetworkOutput(None, None, self.readout(inputs))
-        hidden = self.hidden
-        feedback = self.kind == "trivariate" and self.setup == 3
-        first: dict[str, Tensor] = {"F": x}
-        if "C" in hidden.sources and hidden.in_features["C"] == self.n_classes:
-            if not feedback and context is not None:
-                first["C"] = context
-            elif feedback:
-                first["C"] = torch.zeros(x.shape[0], self.n_classes, dtype=x.dtype, device=x.device)
-        passes = 2 if (self.lateral or feedback) else 1
-        out: LayerOutput | None = None
-        spikes: Tensor | None = None
-        inputs = dict(first)
-        for step in range(passes):
-            if self.lateral and spikes is not None:
-                inputs["L"] = spikes  # the first pass has no lateral input: its aggregate is the bias
-            # the second presentation recomputes only what changed (lateral input, feedback)
-            out = hidden(inputs, reuse=out)
-            spikes = hidden.sample(out.theta, generator)
-            inputs = {}
-            if feedback and step + 1 < passes:
-                read = self.readout({"F": spikes})
-                inputs["C"] = read.theta.detach()
-        assert out is not None and spikes is not None
-        read_inputs = {"F": spikes} if context is None else {"F": spikes, "C": context}
-        return NetworkOutput(out, spikes, self.readout(read_inputs))
-
-    def layers(self) -> dict[str, InfomorphicLayer]:
-        """The trainable infomorphic layers by name (``hidden`` and/or ``readout``)."""
-        out = {"readout": self.readout}
-        if self.hidden is not None and self.hidden.goal is not None:
-            out = {"hidden": self.hidden, **out}
-        return out
-
-    def local_goals(self, out: NetworkOutput) -> dict[str, Tensor]:
-        """Each trainable layer's per-neuron goals ``(N,)`` in bits."""
-        goals = {"readout": self.readout.local_goal(out.readout)}
-        if out.hidden is not None and self.hidden is not None and self.hidden.goal is not None:
-            goals = {"hidden": self.hidden.local_goal(out.hidden), **goals}
-        return goals
 
 
 def correct_inverted(theta: Tensor) -> Tensor:

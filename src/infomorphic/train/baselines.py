@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..nn.functional import sample_binary
 
-__all__ = ["BackpropNetwork", "fit_backprop", "fit_logistic", "accuracy"]
+__all__ = ["BackpropNetwork", "BackpropTwin", "fit_backprop", "fit_logistic", "accuracy"]
 
 
 def accuracy(pred: Tensor, y: Tensor) -> float:
@@ -65,6 +65,110 @@ class BackpropNetwork(nn.Module):
             mean = 2 * theta - 1
             spikes = mean + (sample_binary(theta, generator) - mean).detach()  # straight-through
         return self.readout(spikes)
+
+
+class BackpropTwin(nn.Module):
+    """A backprop network with the connectivity of any wired infomorphic network.
+
+    Every input class that does not come from the label becomes a linear map with the same
+    shape and the same fixed mask (random partners, lateral without self-connections) as in
+    the infomorphic network; a layer's drive is the sum of its maps, sampling layers emit
+    stochastic +-1 outputs with a straight-through gradient, the readout's drive is the
+    logits.  Presentations and the origin of every input (current or previous presentation)
+    are the infomorphic network's.  Frozen layers stay frozen (their own random weights,
+    scaled by the layer's ``init_gain``).  The label reaches the network only through the
+    cross-entropy loss.
+
+    Args:
+        net: the infomorphic :class:`~infomorphic.nn.network.Network` to copy the wiring from.
+        generator: random generator of the initial weights.
+    """
+
+    def __init__(self, net: nn.Module, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        spec = net.spec  # type: ignore[attr-defined]
+        self.spec = spec
+        self.n_classes = net.n_classes  # type: ignore[attr-defined]
+        self.maps = nn.ModuleDict()
+        self._order = spec.order()
+        self._early = spec.needed_early()
+        for ls in spec.layers:
+            layer = net.layer(ls.name)  # type: ignore[attr-defined]
+            first = True
+            for letter, src in ls.inputs.items():
+                if src.kind == "label":
+                    continue
+                key = f"{ls.name}_{letter}"
+                lin = nn.Linear(layer.in_features[letter], layer.n_neurons, bias=first)
+                first = False
+                with torch.no_grad():
+                    for p in lin.parameters():
+                        bound = 1.0 / max(1, layer.in_features[letter]) ** 0.5
+                        p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) * bound * ls.init_gain)
+                self.maps[key] = lin
+                mask = layer.mask(letter)
+                if src.weights == "identity":
+                    mask = torch.eye(layer.n_neurons)
+                    with torch.no_grad():
+                        lin.weight.fill_(1.0)
+                    lin.weight.requires_grad_(False)
+                if mask is not None:
+                    self.register_buffer(f"mask_{key}", mask.detach().clone())
+                if ls.frozen:
+                    lin.requires_grad_(False)
+                if src.kind == "random":
+                    self.register_buffer(f"projection_{key}", getattr(net, f"projection_{ls.name}_{letter}").clone())
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        previous: dict[str, Tensor] = {}
+        passes = self.spec.n_presentations
+        readout = self.spec.readout_name
+        logits = x.new_zeros(x.shape[0], self.n_classes)
+        for step in range(passes):
+            last = step == passes - 1
+            current: dict[str, Tensor] = {}
+            for name in self._order:
+                if not last and name not in self._early:
+                    continue
+                ls = self.spec.layer(name)
+                drive = None
+                for letter, src in ls.inputs.items():
+                    key = f"{name}_{letter}"
+                    if key not in self.maps:
+                        continue
+                    kind = src.kind
+                    if kind == "input":
+                        value = x
+                    elif kind == "layer":
+                        value = current[src.layer]
+                    elif kind == "previous":
+                        value = previous.get(src.layer)  # type: ignore[arg-type]
+                    elif kind == "random":
+                        value = x @ getattr(self, f"projection_{key}").T
+                    else:
+                        value = x.new_zeros(x.shape[0], src.size)
+                    lin = self.maps[key]
+                    mask = getattr(self, f"mask_{key}", None)
+                    if value is None:  # nothing from the previous presentation yet: the bias only
+                        part = lin.bias.expand(x.shape[0], -1) if lin.bias is not None else None
+                    else:
+                        w = lin.weight if mask is None else lin.weight * mask
+                        part = nn.functional.linear(value, w, lin.bias)
+                    if part is not None:
+                        drive = part if drive is None else drive + part
+                assert drive is not None
+                if name == readout:
+                    logits = drive
+                    current[name] = torch.softmax(drive, 1).detach()
+                    continue
+                theta = torch.sigmoid(drive)
+                if ls.sample:
+                    mean = 2 * theta - 1
+                    current[name] = mean + (sample_binary(theta, generator) - mean).detach()  # straight-through
+                else:
+                    current[name] = theta
+            previous = current
+        return logits
 
 
 def fit_backprop(

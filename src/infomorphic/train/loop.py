@@ -23,11 +23,12 @@ from torch import Tensor
 
 from ..config import TrainConfig
 from ..goals import Goal
-from ..nn.network import InfomorphicNetwork, predict
+from ..pid.kernel import kernel_enabled, load_kernel
+from ..nn.network import InfomorphicNetwork, Network, predict
 from ..runs import (check_run_name, claim_run_dir, load_checkpoint, load_npz, read_json, read_jsonl,
                     save_checkpoint, save_npz, versions, write_json, write_jsonl)
 from ..seeding import generator
-from .baselines import BackpropNetwork, accuracy, fit_backprop, fit_logistic
+from .baselines import BackpropNetwork, BackpropTwin, accuracy, fit_backprop, fit_logistic
 
 __all__ = ["fit", "train_step", "evaluate_network", "build_network", "resolve_device", "TrainingDiverged"]
 
@@ -51,8 +52,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_network(config: TrainConfig, n_inputs: int, n_classes: int) -> InfomorphicNetwork:
+def build_network(config: TrainConfig, n_inputs: int, n_classes: int) -> Network:
     """The infomorphic network a config describes, initialised from the run seed."""
+    if config.wiring is not None:
+        return Network(config.network_spec(), n_inputs, n_classes, n_bins=config.n_bins,
+                       generator=generator(config.seed, "init"))
     hidden_goal = None
     if config.hidden_goal is not None and config.network in ("trivariate", "bivariate-context", "bivariate-lateral"):
         letters = {"trivariate": "FCL", "bivariate-context": "FC", "bivariate-lateral": "FC"}[config.network]
@@ -77,7 +81,7 @@ def build_network(config: TrainConfig, n_inputs: int, n_classes: int) -> Infomor
 
 
 def train_step(
-    net: InfomorphicNetwork,
+    net: Network,
     optimizers: dict[str, torch.optim.Optimizer],
     x: Tensor,
     y: Tensor,
@@ -97,7 +101,7 @@ def train_step(
 
 @torch.no_grad()
 def evaluate_network(
-    net: InfomorphicNetwork, x: Tensor, y: Tensor, batch_size: int, sampler: torch.Generator | None = None
+    net: Network, x: Tensor, y: Tensor, batch_size: int, sampler: torch.Generator | None = None
 ) -> tuple[float, Tensor]:
     """Accuracy with the context withheld, and the predictions ``(n,)``.
 
@@ -115,6 +119,9 @@ def _confusion(pred: Tensor, y: Tensor, n_classes: int) -> list[list[int]]:
 
 def _run_name(config: TrainConfig) -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    if config.wiring is not None:
+        layers = config.network_spec().layers
+        return f"custom-{len(layers)}layers-{config.dataset}-seed{config.seed}-{stamp}"
     tag = config.network + (f"-s{config.setup}" if config.network == "trivariate" else "")
     return f"{tag}-n{config.hidden}-{config.dataset}-seed{config.seed}-{stamp}"
 
@@ -223,17 +230,19 @@ def fit(
 
 
 def _fit_infomorphic(
-    config: TrainConfig, net: InfomorphicNetwork, run_dir: Path, resume: bool, progress: bool, report: Report | None,
+    config: TrainConfig, net: Network, run_dir: Path, resume: bool, progress: bool, report: Report | None,
     device: torch.device, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
     n_classes: int, summary: dict[str, Any],
 ) -> list[dict[str, Any]]:
     xtr, ytr = train
-    lrs = {"hidden": (config.hidden_lr, config.hidden_weight_decay),
-           "readout": (config.readout_lr, config.readout_weight_decay)}
+    lrs = net.optimizer_settings((config.hidden_lr, config.hidden_weight_decay),
+                                 (config.readout_lr, config.readout_weight_decay))
     optimizers = {
         name: torch.optim.Adam(layer.parameters(), lr=lrs[name][0], weight_decay=lrs[name][1], fused=True)
         for name, layer in net.layers().items()
     }
+    if device.type == "cpu" and kernel_enabled():
+        load_kernel()  # a first-use compilation happens here, not inside the first epoch's timing
     sampler = generator(config.seed, "sampling", device=device)
     history: list[dict[str, Any]] = []
     atoms: dict[str, list[np.ndarray]] = {}
@@ -250,7 +259,7 @@ def _fit_infomorphic(
                              f"{', '.join(short)} hold fewer epochs; the run files do not belong together")
     names = {name: np.array(layer.goal.lattice.names(layer.sources)) for name, layer in net.layers().items()
              if layer.goal is not None}
-    prev_w = {name: layer.effective_weight("F").detach().clone() for name, layer in net.layers().items()}
+    prev_w = {name: _feedforward_weight(layer).clone() for name, layer in net.layers().items()}
 
     k = len(xtr) if config.train_eval_size is None else min(len(xtr), config.train_eval_size)
     train_eval = torch.randperm(len(xtr), generator=generator(config.seed, "train-eval"))[:k].sort().values.to(device)
@@ -298,7 +307,7 @@ def _fit_infomorphic(
                 atoms.setdefault(f"{name}_hres", []).append(mean[:, -1])
                 metrics[f"{name}_goal"] = goal_sums[name] / max(n_batches, 1)
                 metrics[f"{name}_atoms_mean"] = dict(zip(names[name].tolist(), mean[:, :-1].mean(0).tolist()))
-                w = layer.effective_weight("F").detach()
+                w = _feedforward_weight(layer)
                 cos = torch.nn.functional.cosine_similarity(prev_w[name], w, dim=1)
                 metrics[f"{name}_weight_change"] = float((1 - cos).median())
                 atoms.setdefault(f"{name}_wdist", []).append(np.array(metrics[f"{name}_weight_change"]))
@@ -317,6 +326,11 @@ def _fit_infomorphic(
     return history
 
 
+def _feedforward_weight(layer: Any) -> Tensor:
+    """The weights of a layer's first (driving) input class, detached, for the weight-change metric."""
+    return layer.effective_weight(layer.sources[0]).detach()
+
+
 def _diverged(run_dir: Path, epoch: int, layer: str, what: str) -> None:
     kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no epoch finished, so no checkpoint was written"
     raise TrainingDiverged(
@@ -324,7 +338,7 @@ def _diverged(run_dir: Path, epoch: int, layer: str, what: str) -> None:
         "Lower the learning rates or the goal's coefficients")
 
 
-def _save_checkpoint(path: Path, net: InfomorphicNetwork, optimizers: dict[str, torch.optim.Optimizer],
+def _save_checkpoint(path: Path, net: Network, optimizers: dict[str, torch.optim.Optimizer],
                      sampler: torch.Generator, epoch: int, config: TrainConfig,
                      confusion_test: list[list[int]]) -> None:
     state = {"model": net.state_dict(), "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
@@ -333,7 +347,7 @@ def _save_checkpoint(path: Path, net: InfomorphicNetwork, optimizers: dict[str, 
     save_checkpoint(path, state)
 
 
-def _restore(path: Path, net: InfomorphicNetwork, optimizers: dict[str, torch.optim.Optimizer],
+def _restore(path: Path, net: Network, optimizers: dict[str, torch.optim.Optimizer],
              sampler: torch.Generator, device: torch.device, summary: dict[str, Any]) -> int:
     """Load ``path`` into the network, optimisers and sampler; returns its epoch.
 
@@ -371,14 +385,19 @@ def _baselines(
                        (("train", train), ("val", val), ("test", test))}
             done[name] = {"train_acc": res["train"], "val_acc": res["val"], "test_acc": res["test"]}
         else:
-            hidden = 0 if config.network == "single" else config.hidden
-            mask = None
-            if config.network in ("trivariate", "bivariate-lateral"):
-                from ..nn.functional import lateral_mask
+            model_bp: Any
+            if config.wiring is not None:  # the same wiring, trained end to end
+                model_bp = BackpropTwin(build_network(config, n_inputs, n_classes),
+                                        generator(config.seed, "backprop-init"))
+            else:
+                hidden = 0 if config.network == "single" else config.hidden
+                mask = None
+                if config.network in ("trivariate", "bivariate-lateral"):
+                    from ..nn.functional import lateral_mask
 
-                partners = None if config.setup == 1 else config.lateral_partners
-                mask = lateral_mask(hidden, partners, generator(config.seed, "backprop-lateral")).to(device)
-            model_bp = BackpropNetwork(n_inputs, n_classes, hidden, mask, generator(config.seed, "backprop-init"))
+                    partners = None if config.setup == 1 else config.lateral_partners
+                    mask = lateral_mask(hidden, partners, generator(config.seed, "backprop-lateral")).to(device)
+                model_bp = BackpropNetwork(n_inputs, n_classes, hidden, mask, generator(config.seed, "backprop-init"))
             model_bp.to(device)
             eval_gen = generator(config.seed, "backprop-eval", device=device)
 

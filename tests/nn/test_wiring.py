@@ -1,0 +1,253 @@
+"""The network builder: the papers' kinds as wirings (identical to the code before the builder),
+wiring errors, deep networks and the locality of every layer's gradient."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from legacy_network import InfomorphicNetwork as LegacyNetwork
+from typer.testing import CliRunner
+
+from infomorphic.cli import app
+from infomorphic.config import load_config
+from infomorphic.nn.network import Network
+from infomorphic.nn.wiring import InputSpec, LayerSpec, NetworkSpec
+from infomorphic.seeding import generator
+from infomorphic.train.loop import build_network
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "networks"
+D, K, B = 64, 10, 48
+
+# TOML wiring -> the legacy kind with the same hyperparameters
+KINDS = {
+    "single.toml": dict(kind="single"),
+    "setup1.toml": dict(kind="trivariate", setup=1, n_hidden=100),
+    "setup2.toml": dict(kind="trivariate", setup=2, n_hidden=2000, lateral_partners=100),
+    "setup3.toml": dict(kind="trivariate", setup=3, n_hidden=100, lateral_partners=100),
+    "bivariate_context.toml": dict(kind="bivariate-context", n_hidden=100),
+    "bivariate_lateral.toml": dict(kind="bivariate-lateral", n_hidden=100),
+    "random_hidden.toml": dict(kind="random-hidden", n_hidden=100),
+}
+
+
+def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(B, D, generator=gen) * 2, torch.randint(0, K, (B,), generator=gen)
+
+
+def _pair(file: str) -> tuple[Network, LegacyNetwork]:
+    config = load_config(CONFIGS / file)
+    new = build_network(config, D, K)
+    old = LegacyNetwork(D, K, generator=generator(config.seed, "init"), **KINDS[file])
+    return new, old
+
+
+@pytest.mark.parametrize("file", sorted(KINDS))
+def test_kind_as_wiring_is_identical_to_the_old_network(file: str) -> None:
+    new, old = _pair(file)
+    sa, sb = new.state_dict(), old.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert new.layers().keys() == old.layers().keys()
+    x, y = _batch()
+    for labels in (y, None):
+        a = new(x, labels, torch.Generator().manual_seed(3))
+        b = old(x, labels, torch.Generator().manual_seed(3))
+        assert torch.equal(a.readout.theta, b.readout.theta)
+        assert torch.equal(a.readout.aggregates, b.readout.aggregates)
+        if b.hidden is not None:
+            assert torch.equal(a.hidden.aggregates, b.hidden.aggregates)
+            assert torch.equal(a.hidden_spikes, b.hidden_spikes)
+    a, b = new(x, y, torch.Generator().manual_seed(4)), old(x, y, torch.Generator().manual_seed(4))
+    ga, gb = new.local_goals(a), old.local_goals(b)
+    assert ga.keys() == gb.keys()
+    assert all(torch.equal(ga[k], gb[k]) for k in ga)
+    (-sum(g.sum() for g in ga.values())).backward()
+    (-sum(g.sum() for g in gb.values())).backward()
+    pa, pb = dict(new.named_parameters()), dict(old.named_parameters())
+    for name, p in pa.items():
+        if p.grad is None:
+            assert pb[name].grad is None
+        else:
+            assert torch.equal(p.grad, pb[name].grad), name
+
+
+def test_setup1_trains_to_identical_metrics_before_and_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old network in the training loop and the TOML wiring give the same run, bit for bit."""
+    import infomorphic.train.loop as loop
+    from infomorphic.train import fit
+
+    config = load_config(CONFIGS / "setup1.toml", {"epochs": 3, "baselines": [], "threads": 1,
+                                                    "out_dir": str(tmp_path)})
+    fit(config, run_dir=tmp_path / "new", progress=False)
+    class Legacy(LegacyNetwork):  # the old loop's optimiser settings: hidden, then readout
+        def optimizer_settings(self, hidden: tuple, readout: tuple) -> dict:
+            return {"hidden": hidden, "readout": readout}
+
+    monkeypatch.setattr(loop, "build_network", lambda c, n_in, n_cls: Legacy(
+        n_in, n_cls, "trivariate", setup=1, n_hidden=100, generator=generator(c.seed, "init")))
+    fit(config, run_dir=tmp_path / "old", progress=False)
+    timing = {"train_seconds", "eval_seconds"}
+
+    def metrics(run: str) -> list[dict]:
+        lines = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k not in timing} for line in lines]
+
+    assert metrics("new") == metrics("old")
+    with np.load(tmp_path / "new" / "atoms.npz") as a, np.load(tmp_path / "old" / "atoms.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+# ------------------------------------------------------------------- wiring errors
+def _layer(name: str, inputs: dict, **kw) -> dict:  # noqa: ANN003
+    return {"name": name, "neurons": kw.pop("neurons", 4), "inputs": inputs, **kw}
+
+
+READOUT = _layer("readout", {"F": "h", "C": {"from": "label", "weights": "identity"}}, neurons="classes",
+                 goal="readout", sample=False)
+H = _layer("h", {"F": "input", "C": "label"}, goal="{F}{C}")
+
+BAD = [
+    ("unknown source", [_layer("h", {"F": "inptu", "C": "label"}, goal="{F}{C}"), READOUT],
+     "network layer 'h', key 'inputs.F': unknown source 'inptu'"),
+    ("cycle", [_layer("a", {"F": "input", "C": "b"}, goal="{F}{C}"), _layer("b", {"F": "a", "C": "label"},
+                                                                               goal="{F}{C}"),
+               _layer("readout", {"F": "b", "C": {"from": "label", "weights": "identity"}}, neurons="classes",
+                      goal="readout", sample=False)],
+     "form a cycle (a -> b -> a)"),
+    ("own current output", [_layer("h", {"F": "input", "L": "h"}, goal="{F}{L}"), READOUT],
+     "network layer 'h', key 'inputs.L': a layer cannot read its own current output"),
+    ("goal letters", [_layer("h", {"F": "input", "C": "label"}, goal="{F}{C}{L}"), READOUT],
+     "network layer 'h', key 'goal'"),
+    ("five classes", [_layer("h", {"F": "input", "C": "label", "L": "previous:h", "B": "previous:readout",
+                                   "M": "zeros:2"}, goal="{F}{C}"), READOUT],
+     "network layer 'h', key 'inputs': a layer needs 2 to 4 input classes, got 5"),
+    ("one class", [_layer("h", {"F": "input"}, goal="{F}"), READOUT], "needs 2 to 4 input classes, got 1"),
+    ("no goal", [_layer("h", {"F": "input", "C": "label"}), READOUT], "network layer 'h', key 'goal': missing"),
+    ("readout samples", [H, {**READOUT, "sample": True}], "network layer 'readout', key 'sample'"),
+    ("duplicate name", [H, H, READOUT], "network layer 'h', key 'name': used by two layers"),
+    ("unknown key", [{**H, "neuron": 3}, READOUT], "network layer 'h', key 'neuron': unknown key"),
+    ("bad partners", [_layer("h", {"F": {"from": "input", "partners": 0}, "C": "label"}, goal="{F}{C}"), READOUT],
+     "network layer 'h', key 'inputs.F.partners'"),
+    ("bad letter", [_layer("h", {"f": "input", "C": "label"}, goal="{F}{C}"), READOUT],
+     "input classes are single capital letters"),
+    ("bad random", [_layer("h", {"F": "random:x", "C": "label"}, goal="{F}{C}"), READOUT], "random:<n>"),
+    ("unknown readout", [H, READOUT], "network key 'readout': no layer named 'out'"),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c[0] for c in BAD])
+def test_wiring_errors_name_the_layer_and_key(case: tuple) -> None:
+    _, layers, message = case
+    data = {"layers": layers, **({"readout": "out"} if case[0] == "unknown readout" else {})}
+    with pytest.raises(ValueError) as info:
+        NetworkSpec.from_dict(data)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_bad_wiring_in_a_toml_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    text = (CONFIGS / "deep2.toml").read_text().replace('F = "h1"', 'F = "h3"')
+    (tmp_path / "bad.toml").write_text(text)
+    res = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "bad.toml"), "--out-dir", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    line, = res.stderr.strip().splitlines()
+    assert line.startswith("error: network layer 'h2', key 'inputs.F': unknown source 'h3'")
+    assert not (tmp_path / "o").exists()
+
+
+def test_identity_weights_need_matching_sizes() -> None:
+    spec = NetworkSpec((LayerSpec("h", 5, {"F": InputSpec("input"), "C": InputSpec("label", weights="identity")},
+                                  goal="{F}{C}", sample=False),))
+    with pytest.raises(ValueError, match="identity weights need as many inputs as neurons"):
+        Network(spec, D, K)
+
+
+def test_spec_round_trips_through_its_dict_form() -> None:
+    spec = load_config(CONFIGS / "deep2_feedback.toml").network_spec()
+    again = NetworkSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+
+
+# ------------------------------------------------------------------- deep networks
+def _deep(presentations: int | None = None) -> Network:
+    spec = load_config(CONFIGS / "deep2_feedback.toml").network_spec()
+    if presentations is not None:
+        spec = NetworkSpec(spec.layers, spec.readout, presentations)
+    small = NetworkSpec(tuple(LayerSpec(**{**ls.__dict__, "neurons": 6}) if ls.name != "readout" else ls
+                              for ls in spec.layers), spec.readout, spec.presentations)
+    return Network(small, D, K, generator=torch.Generator().manual_seed(0))
+
+
+def test_deep_network_wires_feedback_and_stacking() -> None:
+    net = _deep()
+    seen: dict[str, list[dict]] = {"h1": [], "h2": [], "readout": []}
+    for name in seen:
+        net.layer(name).register_forward_pre_hook(
+            lambda mod, args, kw=None, n=name: seen[n].append(dict(args[0])))
+    x, y = _batch()
+    out = net(x, y, torch.Generator().manual_seed(0))
+    assert len(seen["h1"]) == 2 and len(seen["h2"]) == 2 and len(seen["readout"]) == 1
+    first, second = seen["h1"]
+    assert set(first) == {"F"}  # nothing from a previous presentation yet
+    assert set(second) == {"C", "L"}  # F unchanged: its aggregate is reused
+    # h1's context in the second presentation is h2's first-presentation output (spikes)
+    assert second["C"].shape == (B, 6) and set(second["C"].unique().tolist()) <= {-1.0, 1.0}
+    assert torch.equal(seen["h2"][1]["F"], out.emitted["h1"])
+    assert torch.equal(seen["readout"][0]["F"], out.emitted["h2"])
+    assert out.readout.theta.shape == (B, K)
+    assert set(net.layers()) == {"h1", "h2", "readout"}
+
+
+def test_more_presentations_repeat_the_dependency_pass() -> None:
+    net = _deep(presentations=3)
+    calls = []
+    net.layer("h1").register_forward_pre_hook(lambda mod, args: calls.append(set(args[0])))
+    x, y = _batch()
+    net(x, y, torch.Generator().manual_seed(0))
+    assert calls == [{"F"}, {"C", "L"}, {"C", "L"}]
+
+
+def test_every_layers_gradient_is_local() -> None:
+    """d goal_j / d weights is zero outside neuron j's own rows, for every layer of a deep network."""
+    net = _deep()
+    x, y = _batch(1)
+    params = dict(net.named_parameters())
+    for name, layer in net.layers().items():
+        for j in (0, layer.n_neurons - 1):
+            out = net(x, y, torch.Generator().manual_seed(2))
+            goal = net.local_goals(out)[name][j]
+            grads = torch.autograd.grad(goal, list(params.values()), allow_unused=True)
+            for (pname, p), g in zip(params.items(), grads):
+                if g is None:
+                    continue
+                owner = pname.split(".")[0]
+                if owner != name:
+                    assert torch.count_nonzero(g) == 0, (name, j, pname)
+                    continue
+                others = torch.ones_like(g, dtype=torch.bool)
+                others[j] = False
+                assert torch.count_nonzero(g[others]) == 0, (name, j, pname)
+
+
+def test_deep_network_trains_from_the_command_line(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["train", "--config", str(CONFIGS / "deep2.toml"), "--epochs", "2",
+                                   "--baselines", "backprop", "--threads", "1", "--out-dir", str(tmp_path),
+                                   "--name", "deep", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["epochs"] == 2 and 0 <= summary["test_acc"] <= 1  # learning takes ~20 epochs here
+    assert summary["baselines"]["backprop"]["epochs"] == 2 and len(summary["baselines"]["backprop"]["history"]) == 2
+    metrics = [json.loads(line) for line in (tmp_path / "deep" / "metrics.jsonl").read_text().splitlines()]
+    assert {"h1_goal", "h2_goal", "readout_goal"} <= set(metrics[-1])
+    with np.load(tmp_path / "deep" / "atoms.npz") as npz:
+        assert npz["h1_atoms"].shape == (2, 100, 18) and npz["h2_atoms"].shape == (2, 100, 18)
+    again = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "deep"), "--epochs", "3", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["epochs"] == 3
