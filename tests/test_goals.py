@@ -415,3 +415,126 @@ def test_redundancy_weights_is_the_gradient_of_the_goal() -> None:
     h_res = res.target_entropy - red[res.lattice.index(res.lattice.top)]
     grad, = torch.autograd.grad(goal.evaluate(atoms, h_res), red)
     assert torch.allclose(grad, goal.redundancy_weights(), atol=1e-12)
+
+
+# ------------------------------------------------------------------ four sources (F, C, L, B)
+def _exact_pid(pmf: np.ndarray) -> tuple[dict[str, float], float]:
+    """Exact NumPy I^sx atoms by name (letters F, C, L, B) and H_res, bits."""
+    from infomorphic.pid import sx_pid
+
+    res = sx_pid(pmf)
+    return res.named("FCLB"[: pmf.ndim - 1]), res.residual_entropy
+
+
+def _value(goal: Goal, atoms: dict[str, float], h_res: float) -> float:
+    """The goal by hand: sum of weights times atoms, by name (independent of Goal.evaluate)."""
+    return sum(w * (h_res if name == H_RES else atoms[name]) for name, w in goal.gamma.items())
+
+
+def test_four_source_expression_and_vector_in_lattice_order() -> None:
+    goal = Goal.parse("{F}{C}{L}{B} + {F}{B} - {BF} + 0.5*H_res", "FCLB")
+    assert goal.to_dict() == {"{F}{C}{L}{B}": 1.0, "{F}{B}": 1.0, "{FB}": -1.0, "H_res": 0.5}
+    assert Goal.parse(goal.to_expression(), "FCLB") == goal
+    names = get_lattice(4).names("FCLB")
+    assert len(names) == 166 and names[0] == "{F}{C}{L}{B}" and names[-1] == "{FCLB}"
+    vector = goal.to_vector()
+    assert len(vector) == 167 and vector[names.index("{FB}")] == -1.0 and vector[-1] == 0.5
+    assert Goal.from_vector(vector) == goal  # 167 values: sources F, C, L, B inferred
+    assert Goal.from_vector(vector[:-1]).gamma_res == 0.0
+    assert Goal.resolve(", ".join(map(str, vector)), "FCLB") == goal
+    with pytest.raises(ValueError, match="166 or 167 values"):
+        Goal.from_vector([0.0] * 165)
+    with pytest.raises(ValueError, match="needs 166 or 167 values"):
+        Goal.from_vector([0.0] * 18, "FCLB")
+
+
+def test_embed_zero_keeps_names_weights_and_h_res() -> None:
+    tpe = Goal.preset("trivariate-mnist-tpe")
+    embedded = tpe.embed("FCLB")
+    assert embedded.sources == ("F", "C", "L", "B")
+    assert embedded.to_dict() == tpe.to_dict()  # every atom involving B weighs 0
+    vector = embedded.to_vector()
+    for name, value in zip(TRIVARIATE_NAMES + [H_RES], MNIST_TPE):
+        assert vector[(*get_lattice(4).names("FCLB"), H_RES).index(name)] == value
+    assert sum(v != 0 for v in vector) == 19
+    # the new source may sit anywhere; labels, not positions, are matched
+    assert tpe.embed("BFCL").weight("{F}{L}") == -0.9935 and tpe.embed("BFCL").weight("{B}") == 0.0
+    assert Goal.preset("readout").embed("FCL").to_dict() == Goal.preset("readout").to_dict()
+
+
+def test_embed_rejects() -> None:
+    with pytest.raises(ValueError, match="L missing; rename"):
+        Goal.preset("trivariate-naive").embed("FCB")
+    with pytest.raises(ValueError, match="mode must be"):
+        Goal.preset("trivariate-naive").embed("FCLB", mode="nope")
+
+
+def test_presets_and_vectors_resolve_for_four_sources_by_embedding() -> None:
+    for name in ("trivariate-mnist-tpe", "trivariate-mnist-cmaes", "trivariate-cifar-cmaes",
+                 "trivariate-naive"):
+        embedded = Goal.preset(name).embed("FCLB")
+        assert Goal.resolve(name, "FCLB") == embedded
+        assert Goal.preset(name, "FCLB") == embedded
+    # 19 numbers for four sources: the trivariate vector, embedded
+    assert Goal.resolve(", ".join(map(str, MNIST_TPE)), "FCLB") == Goal.preset("trivariate-mnist-tpe", "FCLB")
+    # a bivariate preset for F and B: renamed position by position, then embedded
+    feedback = Goal.resolve("bivariate-context-naive", "FBCL")
+    assert feedback.to_dict() == {"{F}{B}": 1.0} and feedback.sources == ("F", "B", "C", "L")
+    with pytest.raises(ValueError, match="cannot rename"):
+        Goal.resolve("trivariate-mnist-tpe", "FC")
+
+
+@pytest.mark.parametrize("name", ["trivariate-mnist-tpe", "trivariate-cifar-cmaes", "trivariate-naive"])
+def test_embedded_goal_on_a_constant_fourth_source_equals_the_trivariate_goal(name: str) -> None:
+    """Exact I^sx: with B constant the four-source atoms without B are the trivariate atoms,
+    every atom with B is 0, and H_res is unchanged; so the embedded goal has the same value."""
+    rng = np.random.default_rng(11)
+    pmf3 = rng.random((3, 2, 3, 2)) * (rng.random((3, 2, 3, 2)) > 0.2)
+    pmf3 /= pmf3.sum()
+    pmf4 = np.zeros((3, 2, 3, 2, 2))
+    pmf4[:, :, :, 1, :] = pmf3  # B (axis 3) always 1
+    atoms3, h3 = _exact_pid(pmf3)
+    atoms4, h4 = _exact_pid(pmf4)
+    for atom, value in atoms4.items():
+        expected = atoms3[atom] if "B" not in atom else 0.0
+        assert value == pytest.approx(expected, abs=1e-12), atom
+    assert h4 == pytest.approx(h3, abs=1e-12)
+    goal = Goal.preset(name)
+    assert _value(goal.embed("FCLB"), atoms4, h4) == pytest.approx(_value(goal, atoms3, h3), abs=1e-12)
+    assert abs(_value(goal, atoms3, h3)) > 1e-3
+
+
+def test_embed_marginal_equals_the_goal_of_the_marginal_pmf_for_any_fourth_source() -> None:
+    rng = np.random.default_rng(5)
+    pmf4 = rng.random((2, 3, 2, 2, 2)) + 0.01
+    pmf4 /= pmf4.sum()
+    atoms4, h4 = _exact_pid(pmf4)
+    atoms3, h3 = _exact_pid(pmf4.sum(axis=3))  # B marginalised out
+    goal = Goal.preset("trivariate-mnist-tpe")
+    marginal = goal.embed("FCLB", mode="marginal")
+    assert _value(marginal, atoms4, h4) == pytest.approx(_value(goal, atoms3, h3), abs=1e-12)
+    # the zero embedding is a different goal once B carries information
+    assert abs(_value(goal.embed("FCLB"), atoms4, h4) - _value(goal, atoms3, h3)) > 1e-3
+    # as a function of the redundancies the goal is unchanged: the same weights, B antichains 0
+    lat3, lat4 = get_lattice(3), get_lattice(4)
+    w3, w4 = goal.redundancy_weights(), marginal.redundancy_weights()
+    moved = [lat4.index(a) for a in lat3.antichains]  # F, C, L keep their positions 0, 1, 2
+    assert torch.allclose(w4[moved], w3, atol=1e-12)
+    rest = torch.ones(len(lat4), dtype=torch.bool)
+    rest[moved] = False
+    assert w4[rest].abs().max() < 1e-12
+    assert marginal.gamma_res == goal.gamma_res
+    # a goal already over these sources is unchanged by either mode
+    assert marginal.embed("FCLB", mode="marginal") == marginal
+
+
+def test_atom_meanings_for_four_sources() -> None:
+    names = get_lattice(4).names("FCLB")
+    meanings = {atom_meaning(name, "FCLB") for name in names}
+    assert len(meanings) == 166  # every atom has its own wording
+    assert atom_meaning("{B}", "FCLB") == "available only from the feedback input B (unique information)"
+    assert atom_meaning("{F}{C}{L}{B}", "FCLB") == (
+        "available from each of F, C, L and B alone (redundant in all four)"
+    )
+    rows = Goal.preset("trivariate-mnist-tpe", "FCLB").describe()
+    assert rows[0][0] == "{F}{L}" and len(rows) == 19

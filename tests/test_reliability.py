@@ -135,6 +135,18 @@ def _toml_bytes(data: bytes) -> Callable[[Path, Path], list[str]]:
     return make
 
 
+def _search_dir(damage: Callable[[Path], None]) -> Callable[[Path, Path], list[str]]:
+    def make(tmp: Path, run: Path) -> list[str]:
+        folder = tmp / "search"
+        folder.mkdir()
+        (folder / "search.json").write_text(json.dumps(
+            {"storage": f"sqlite:///{folder / 'study.db'}", "study_name": "goal-search", "n_trials": 2}))
+        (folder / "study.db").write_bytes(b"")
+        damage(folder)
+        return ["search", "--out", str(folder), "--resume", "--no-progress"]
+    return make
+
+
 def _huge_pmf(tmp: Path, run: Path) -> list[str]:
     p = np.full((6, 6, 6, 6, 2), 1 / (6**4 * 2))
     np.save(tmp / "p.npy", p)
@@ -175,6 +187,10 @@ CASES = [
     Case("report-config-empty-object", _damaged("config.json", _text("{}"), "report"), "config.json is not"),
     Case("report-summary-list", _damaged("summary.json", _text("[]"), "report"), "summary.json is not"),
     Case("pid-needs-too-much-memory", _huge_pmf, "needs about"),
+    Case("search-storage-unknown", _args("search", "--storage", "foo://", "--trials", "1", "--out", "{tmp}/s"),
+         "foo://"),
+    Case("search-db-garbage", _search_dir(lambda d: _garbage(d / "study.db")), "study.db"),
+    Case("search-json-broken", _search_dir(lambda d: (d / "search.json").write_text("{")), "search.json"),
     Case("memory-alpha-inf", _args("train", "--task", "memory", "--alpha", "inf", "--out-dir", "{tmp}/o"),
          "alpha must be a finite number"),
     Case("memory-set-overflow", _args("train", "--task", "memory", "--set", "lr=1e999", "--out-dir", "{tmp}/o"),

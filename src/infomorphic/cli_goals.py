@@ -28,9 +28,32 @@ def _fail(message: str) -> NoReturn:
 
 
 def _search_record(folder: Path) -> dict[str, Any]:
-    """The ``search.json`` that ``infomorphic search`` wrote into ``folder`` ({} when there is none)."""
+    """The ``search.json`` that ``infomorphic search`` wrote into ``folder`` ({} when there is none).
+
+    Raises
+    ------
+    ValueError
+        When it is not a JSON object with a string ``storage`` and ``study_name`` and a positive
+        integer ``n_trials`` (each may be missing).
+    """
     path = folder / "search.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    fix = (f"restore it, or delete it and pass --storage sqlite:///{(folder / 'study.db').resolve()} and "
+           "--study-name (default goal-search)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} is not a JSON object but {type(record).__name__}; {fix}")
+    for key in ("storage", "study_name"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise ValueError(f"{path}: {key} must be a string, got {record[key]!r}; {fix}")
+    n_trials = record.get("n_trials")
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise ValueError(f"{path}: n_trials must be a positive integer, got {n_trials!r}; {fix}")
+    return record
 
 
 # ------------------------------------------------------------------ shared options
@@ -100,6 +123,15 @@ def search_command(
 
     Examples: infomorphic search --dataset mnist --epochs 3 --sampler cmaes --fix-hres --trials 200
     --out runs/cma; infomorphic search --out runs/cma --resume --workers 2
+
+    Crashes: --resume (or joining) first fails the trials of processes that are gone (at once for
+    a dead process of this host, else after 20 s without heartbeat) and queues their goals again.
+    With one worker, a seeded search that is killed at any point (kill -9, Ctrl-C) and resumed on
+    the same machine evaluates the same goals in the same order with the same validation
+    accuracies as an uninterrupted one (the killed trial is re-run from its start; training is
+    deterministic for a given seed on the same machine and --threads). With several
+    workers the order depends on timing and is not reproducible; no finished trial is lost or
+    repeated.
     """
     from .goals import Goal
     from .goalsearch.search import SearchSettings, counts, run_search
@@ -140,7 +172,7 @@ def search_command(
         try:
             study, _, best = run_search(settings, out, n_trials=trials, storage=storage, workers=workers,
                                         study_name=study_name or "goal-search", resume=resume,
-                                        on_trial=bar.update)
+                                        on_trial=bar.update, on_start=bar.start)
         finally:
             bar.close()
     except (ValueError, OSError) as exc:
@@ -170,7 +202,13 @@ class _SearchBar:
             self.bar = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                 TextColumn("{task.fields[info]}"))
             self.task = self.bar.add_task("search", total=total, info="")
+        self.started = False
+
+    def start(self, study: Any = None) -> None:
+        """Show the bar (once the study is open: a storage error prints nothing but its line)."""
+        if self.enabled and not self.started:
             self.bar.start()
+            self.started = True
 
     def update(self, study: Any, settings: Any, best: dict[str, Any] | None) -> None:
         """``on_trial`` of :func:`~.goalsearch.search.run_search`: ``best`` is the record it just wrote."""
@@ -186,7 +224,7 @@ class _SearchBar:
         self.bar.update(self.task, completed=c.get("COMPLETE", 0) + c.get("PRUNED", 0), info=info)
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and self.started:
             self.bar.stop()
 
 
@@ -213,7 +251,7 @@ def ablate_command(
     if study is not None:
         return _importance(study, storage, study_name, out, as_json)
     from .goals import Goal
-    from .goalsearch.ablate import KINDS, run_ablation
+    from .goalsearch.ablate import KINDS, modulations, run_ablation
     from .goalsearch.search import load_search_data
 
     try:
@@ -227,6 +265,7 @@ def ablate_command(
         letters = "FCL" if layer == "hidden" and cfg.network == "trivariate" else "FC"
         current = cfg.hidden_goal if layer == "hidden" else cfg.readout_goal
         the_goal = Goal.resolve(goal or current or "trivariate-mnist-tpe", letters)
+        modulations(the_goal, relative, absolute, part_list)  # validates every modulated goal up front
         if out is None:
             from datetime import datetime
 

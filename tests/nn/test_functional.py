@@ -18,6 +18,7 @@ from infomorphic.nn.functional import (
     bivariate_activation,
     feedforward_activation,
     lateral_mask,
+    quadrivariate_activation,
     resolve_activation,
     sample_binary,
     trivariate_activation,
@@ -58,9 +59,13 @@ def test_aggregate_without_bias_or_mask() -> None:
 
 # ---------------------------------------------------------------------- activations
 def test_builtin_activation_names_and_defaults() -> None:
-    assert set(ACTIVATIONS) == {"feedforward", "bivariate", "trivariate"}
+    assert set(ACTIVATIONS) == {"feedforward", "bivariate", "trivariate", "quadrivariate"}
     assert ACTIVATION_DEFAULTS["bivariate"] == {"k1": 0.5, "k2": 2.0}
     assert ACTIVATION_DEFAULTS["trivariate"] == {"alpha1": 0.1, "alpha2": 0.1, "beta1": 2.0, "beta2": 2.0}
+    assert ACTIVATION_DEFAULTS["quadrivariate"] == {
+        "alpha1": 0.1, "alpha2": 0.1, "alpha3": 0.1, "beta1": 2.0, "beta2": 2.0, "beta3": 2.0,
+    }
+    assert ACTIVATIONS["quadrivariate"] is quadrivariate_activation
 
 
 def test_feedforward_activation_is_identity_on_f() -> None:
@@ -133,6 +138,57 @@ def test_activations_broadcast_shapes() -> None:
     f = torch.randn(4, 3)
     assert bivariate_activation(f, torch.randn(4, 3)).shape == (4, 3)
     assert trivariate_activation(f, torch.randn(4, 3), torch.randn(4, 3)).shape == (4, 3)
+    assert quadrivariate_activation(f, torch.randn(4, 3), torch.randn(4, 3), torch.randn(3)).shape == (4, 3)
+
+
+# ------------------------------------------------------- quadrivariate (four input classes)
+def test_quadrivariate_hand_computed() -> None:
+    t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    # f = 1, c = 2, l = -1, b = 0.5, defaults: 1 * (0.8 + 0.1 sig(4) + 0.1 sig(-2) + 0.1 (2 sig(1) - 1))
+    expected = 0.8 + 0.1 * _sigmoid(4.0) + 0.1 * _sigmoid(-2.0) + 0.1 * (2 * _sigmoid(1.0) - 1)
+    assert expected == pytest.approx(0.9563333869, abs=1e-10)
+    out = quadrivariate_activation(t(1.0), t(2.0), t(-1.0), t(0.5))
+    assert float(out) == pytest.approx(expected, abs=1e-12)
+    # f = -2, c = 0.5, l = 1, b = 1.5, a = (0.2, 0.3, 0.25), beta = (1, 3, 0.5)
+    out = quadrivariate_activation(t(-2.0), t(0.5), t(1.0), t(1.5), alpha1=0.2, alpha2=0.3, alpha3=0.25,
+                                   beta1=1.0, beta2=3.0, beta3=0.5)
+    expected = -2.0 * (0.5 + 0.2 * _sigmoid(-1.0) + 0.3 * _sigmoid(-6.0) + 0.25 * math.tanh(-1.5 / 2))
+    assert float(out) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("params", [{}, {"alpha1": 0.2, "alpha2": 0.3, "beta1": 1.0, "beta2": 5.0}])
+def test_quadrivariate_with_silent_fourth_class_is_exactly_trivariate(
+    dtype: torch.dtype, params: dict[str, float]
+) -> None:
+    """b = 0: the same values and the same gradients with respect to f, c and l, bit for bit."""
+    gen = torch.Generator().manual_seed(7)
+    f, c, l = (torch.randn(200, generator=gen).mul(4).to(dtype).requires_grad_(True) for _ in range(3))
+    b = torch.zeros(200, dtype=dtype, requires_grad=True)
+    quad = quadrivariate_activation(f, c, l, b, alpha3=0.3, beta3=3.0, **params)
+    tri = trivariate_activation(f, c, l, **params)
+    assert torch.equal(quad, tri)
+    weights = torch.randn(200, generator=gen).to(dtype)
+    g_quad = torch.autograd.grad((quad * weights).sum(), (f, c, l, b))
+    g_tri = torch.autograd.grad((tri * weights).sum(), (f, c, l))
+    for a, e in zip(g_quad, g_tri):
+        assert torch.equal(a, e)
+    # the silent class still gets a gradient (a3 b3 f^2 / 2), so it can start to learn
+    torch.testing.assert_close(g_quad[3], weights * 0.3 * 3.0 * f.detach() ** 2 / 2)
+
+
+def test_quadrivariate_fourth_class_is_zero_centred_and_bounded() -> None:
+    f, c, l, b = _grid(5), _grid(6), _grid(7), _grid(8)
+    zero = quadrivariate_activation(f, c, l, torch.zeros_like(b))
+    up, down = quadrivariate_activation(f, c, l, b), quadrivariate_activation(f, c, l, -b)
+    torch.testing.assert_close(up + down, 2 * zero, rtol=1e-12, atol=1e-12)  # odd in b around b = 0
+    agree = (f * b > 0)
+    assert torch.all(up.abs()[agree] > zero.abs()[agree])  # agreement amplifies, disagreement attenuates
+    assert torch.all(up.abs()[~agree & (f * b < 0)] < zero.abs()[~agree & (f * b < 0)])
+    assert torch.all((up - zero).abs() <= 0.1 * f.abs() + 1e-12)
+    # the bracket stays positive for a3 <= 1 - a1 - a2: never flips the sign of f
+    extreme = quadrivariate_activation(f, -1e3 * f.sign(), -1e3 * f.sign(), -1e3 * f.sign(), alpha3=0.8)
+    assert torch.all(extreme * f >= 0)
 
 
 # ------------------------------------------------------------------- resolution

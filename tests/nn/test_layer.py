@@ -72,7 +72,10 @@ def test_forward_output_shapes() -> None:
 def test_default_activation_by_number_of_sources() -> None:
     assert InfomorphicLayer(2, {"F": 3, "C": 2}).activation_name == "bivariate"
     assert InfomorphicLayer(2, {"F": 3, "C": 2, "L": 2}).activation_name == "trivariate"
-    assert InfomorphicLayer(2, {"F": 3, "C": 2, "L": 2, "M": 1}).activation_name == "feedforward"
+    four = InfomorphicLayer(2, {"F": 3, "C": 2, "L": 2, "B": 1})
+    assert four.activation_name == "quadrivariate"
+    assert four.activation_params == {"alpha1": 0.1, "alpha2": 0.1, "alpha3": 0.1, "beta1": 2.0, "beta2": 2.0,
+                                      "beta3": 2.0}
 
 
 def test_masked_weights_stay_zero_under_adam_with_weight_decay() -> None:

@@ -251,3 +251,37 @@ def test_deep_network_trains_from_the_command_line(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "deep"), "--epochs", "3", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["epochs"] == 3
+
+
+def test_the_readme_example_wiring_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "readme.toml").write_text(block)
+    spec = load_config(tmp_path / "readme.toml").network_spec()
+    assert [ls.name for ls in spec.layers] == ["h1", "h2", "readout"]
+    net = Network(spec, D, K, generator=torch.Generator().manual_seed(0))
+    assert int(net.layer("h2").mask("L").sum(1).max()) == 50  # 50 random lateral partners each
+    x, y = _batch()
+    assert net(x, y).readout.theta.shape == (B, K)
+
+
+def test_four_source_feedback_with_silent_feedback_is_the_stacked_network() -> None:
+    """stacked(feedback="B") with B weights and biases at zero trains like stacked() (same goals)."""
+    from infomorphic.nn.wiring import stacked
+
+    plain = Network(stacked([6, 5]), D, K, generator=torch.Generator().manual_seed(0))
+    fb = Network(stacked([6, 5], feedback="B"), D, K, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for name in ("h1", "h2"):
+            for letter in "FCL":
+                fb.layer(name).weight[letter].copy_(plain.layer(name).weight[letter])
+                fb.layer(name).bias[letter].copy_(plain.layer(name).bias[letter])
+            fb.layer(name).weight["B"].zero_()
+            fb.layer(name).bias["B"].zero_()
+        fb.readout.load_state_dict(plain.readout.state_dict())
+    x, y = _batch()
+    a, b = plain(x, y, torch.Generator().manual_seed(1)), fb(x, y, torch.Generator().manual_seed(1))
+    assert torch.equal(a.readout.theta, b.readout.theta)
+    ga, gb = plain.local_goals(a), fb.local_goals(b)
+    for name in ga:
+        torch.testing.assert_close(ga[name], gb[name], rtol=1e-5, atol=1e-6)

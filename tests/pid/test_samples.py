@@ -211,3 +211,85 @@ def test_binary_samples_rejects_bad_theta() -> None:
         sx_pid_from_binary_samples(bins, torch.rand(8, 3), 4)
     with pytest.raises(ValueError, match="floating point"):
         sx_pid_from_binary_samples(bins, torch.ones(8, 2, dtype=torch.long), 4)
+
+
+# ------------------------------------------------------------------ four sources
+@pytest.mark.parametrize(
+    "batch, n_bins",
+    [
+        (200, 8),  # the four-source table (4096 cells) is rank-compressed, triples per sample
+        (600, 5),  # every table dense
+    ],
+)
+@BACKENDS
+def test_four_sources_match_the_exact_numpy_pid(batch: int, n_bins: int, backend: str) -> None:
+    """The training path for F, C, L, B against the exact float64 I^sx of the plug-in pmf."""
+    from infomorphic.pid import sx_pid
+
+    gen = torch.Generator().manual_seed(batch)
+    bins = torch.randint(0, n_bins, (batch, 2, 4), generator=gen)
+    bins[: batch // 2, :, 3] = bins[: batch // 2, :, 0]  # B partly copies F: real redundancy with B
+    drive = bins[..., 0].double() - (n_bins - 1) / 2  # the target follows F: F and B carry it redundantly
+    theta = torch.sigmoid(drive + torch.randn(batch, 2, generator=gen, dtype=torch.float64))
+    ours = sx_pid_from_binary_samples(bins, theta, n_bins, parts=True, backend=backend)
+    pmf = soft_histogram(bins, binary_weights(theta), n_bins).numpy()
+    lat = get_lattice(4)
+    for j in range(2):
+        exact = sx_pid(pmf[j])
+        assert torch.allclose(ours.atoms[j], torch.as_tensor(exact.atom_vector()), atol=1e-11)
+        informative = torch.tensor([exact.informative_atoms[a] for a in lat.antichains], dtype=torch.float64)
+        assert torch.allclose(ours.informative_atoms[j], informative, atol=1e-11)
+        assert float(ours.residual_entropy[j]) == pytest.approx(exact.residual_entropy, abs=1e-12)
+    assert float(ours.redundancies[:, lat.index("{F}{B}", "FCLB")].min()) > 0.05
+
+
+@BACKENDS
+def test_four_sources_marginal_goal_equals_the_trivariate_goal_with_gradients(backend: str) -> None:
+    """Training layout (B = 1024, 20 bins): the 'marginal' embedding of a trivariate goal on the
+    four-source PID equals the trivariate goal on F, C, L alone, values and gradients w.r.t. theta,
+    for a B that carries information (an independent check of all 166 atoms and their backward)."""
+    from infomorphic.goals import Goal
+
+    goal3 = Goal.preset("trivariate-mnist-tpe")
+    goal4 = goal3.embed("FCLB", mode="marginal")
+    gen = torch.Generator().manual_seed(8)
+    bins = torch.randint(0, 20, (1024, 3, 4), generator=gen, dtype=torch.int32)
+    z = torch.randn(1024, 3, generator=gen, dtype=torch.float64).mul(2).requires_grad_(True)
+    values, grads = [], []
+    for goal, b in ((goal3, bins[..., :3]), (goal4, bins)):
+        res = sx_pid_from_binary_samples(b, torch.sigmoid(z), 20, backend=backend,
+                                         grad_hint=goal.redundancy_weights())
+        value = goal.evaluate(res.atoms, res.residual_entropy)
+        values.append(value)
+        grads.append(torch.autograd.grad(-value.sum(), z)[0])
+    assert torch.allclose(values[1], values[0], atol=1e-10)
+    assert torch.allclose(grads[1], grads[0], atol=1e-10)
+    assert grads[0].abs().max() > 1e-5
+
+
+def test_four_source_float32_goal_reuses_the_hinted_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A general four-source goal in float32 (its Moebius transform rounds near-zero weights far
+    beyond 1e-6 relative) still gets its gradient from the forward pass: one kernel call, and
+    the gradient of the general backward pass up to float32 rounding."""
+    from infomorphic.goals import Goal
+    from infomorphic.pid import samples
+
+    gen = torch.Generator().manual_seed(6)
+    names = get_lattice(4).names("FCLB")
+    goal = Goal("FCLB", {**dict(zip(names, (torch.rand(166, generator=gen) * 2 - 1).tolist())), "H_res": 0.1})
+    bins = torch.randint(0, 20, (512, 3, 4), generator=gen, dtype=torch.int32)
+    z = torch.randn(512, 3, generator=gen).requires_grad_(True)
+    calls = []
+    run = samples._run_kernel
+    monkeypatch.setattr(samples, "_run_kernel", lambda *args: calls.append(1) or run(*args))
+
+    def grad(hint: torch.Tensor | None) -> torch.Tensor:
+        calls.clear()
+        res = sx_pid_from_binary_samples(bins, torch.sigmoid(z), 20, backend="kernel", grad_hint=hint)
+        return torch.autograd.grad(-goal.evaluate(res.atoms, res.residual_entropy).sum(), z)[0]
+
+    reference = grad(None)
+    assert len(calls) == 2  # forward, then the general backward
+    hinted = grad(goal.redundancy_weights())
+    assert len(calls) == 1  # the backward reused the forward pass's gradient
+    torch.testing.assert_close(hinted, reference, rtol=1e-4, atol=1e-4 * float(reference.abs().max()))

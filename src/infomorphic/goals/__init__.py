@@ -21,6 +21,13 @@ Goals are keyed by atom *name* (``"{F}{C}"``, ``"{FC}{FL}"``, ...; see
 - :meth:`Goal.from_vector` of a raw vector in the papers' order;
 - :meth:`Goal.preset` / :data:`PRESETS` for the published goals;
 - :meth:`Goal.resolve`, which accepts any of the three textual forms.
+
+Four-source neurons (e.g. F, C, L and feedback B) weigh the 166 atoms of the four-source
+lattice: ``Goal.parse("{F}{C}{L}{B} + {F}{B} - {FB}", "FCLB")``, a vector of 166 (167 with
+``H_res``) values in the lattice's canonical order, or a published trivariate goal embedded
+with every atom involving B at 0: ``Goal.resolve("trivariate-mnist-tpe", "FCLB")``, the same
+as ``Goal.preset("trivariate-mnist-tpe").embed("FCLB")`` (see :meth:`Goal.embed`).  With a
+silent B (zero weights and bias) such a neuron learns exactly as the trivariate one.
 """
 
 from .atoms import H_RES, paper_order

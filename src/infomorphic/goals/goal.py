@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping, Sequence
@@ -44,7 +45,8 @@ class Goal:
     Parameters
     ----------
     sources:
-        Source labels in declaration order, e.g. ``("F", "C")`` or ``"FCL"`` (2 to 4 sources).
+        Source labels in declaration order, e.g. ``("F", "C")``, ``"FCL"`` or ``"FCLB"`` (2 to 4
+        sources; four sources weigh the 166 atoms of the four-source lattice).
     gamma:
         Mapping from atom name (any member order, e.g. ``"{CL}{F}"``) or ``"H_res"`` to its
         weight.  Missing names weigh 0.
@@ -68,6 +70,10 @@ class Goal:
     >>> g = Goal.parse("0.33*{F}{C}{L} + {F}{C} - {F}{L} - {FC}{FL}")
     >>> g.weight("{C}{F}")
     1.0
+    >>> Goal.parse("{F}{C}{L}{B} + {F}{B} - {FB}", sources="FCLB").n_sources
+    4
+    >>> Goal.resolve("trivariate-mnist-tpe", "FCLB") == Goal.preset("trivariate-mnist-tpe").embed("FCLB")
+    True
     """
 
     sources: tuple[str, ...]
@@ -177,6 +183,83 @@ class Goal:
         }
         return Goal(labels, renamed)
 
+    def embed(self, sources: Sequence[str], *, mode: str = "zero") -> Goal:
+        """The goal over more sources, e.g. a trivariate goal for a four-source (F, C, L, B) neuron.
+
+        Sources are matched by label (the new ones may sit anywhere in ``sources``); rename
+        first with :meth:`with_sources` if the labels differ.
+
+        Parameters
+        ----------
+        sources:
+            The new source labels: all of this goal's labels plus the new ones (2 to 4 in all).
+        mode:
+            ``"zero"`` (default): every atom keeps its weight under the same name (``{F}{C}``
+            stays ``{F}{C}``), every atom involving a new source weighs 0, ``H_res`` keeps its
+            weight.  When the new sources are constant (e.g. a feedback class with zero weights
+            and zero bias) the I^sx atoms of the larger lattice equal the smaller lattice's
+            atoms on the atoms without the new sources and are 0 on all others, and
+            ``H(Y | sources)`` is unchanged, so the embedded goal has the same value (bits) and
+            gradients as the original.  Otherwise it weighs, e.g., only the part of the
+            redundancy of F and C that B does not also carry.
+
+            ``"marginal"``: the goal that equals the original goal of the pmf of the old
+            sources for *any* distribution of the new ones (the new sources are ignored).
+            I^sx redundancies of antichains of the old sources do not depend on other
+            sources, so the goal's weights on the redundancies (:meth:`redundancy_weights`)
+            are kept and those of the new antichains are 0; the atom weights follow by the
+            lattice's zeta transform (computed exactly in rationals) and are in general
+            non-zero on atoms involving the new sources.
+
+        Raises
+        ------
+        ValueError
+            If ``sources`` lacks one of this goal's labels or ``mode`` is unknown.
+
+        Examples
+        --------
+        >>> Goal.parse("{F}{C} - {FCL}").embed("FCLB").to_expression()
+        '{F}{C} - {FCL}'
+        """
+        if mode not in ("zero", "marginal"):
+            raise ValueError(f"mode must be 'zero' or 'marginal', got {mode!r}")
+        labels = _labels(sources)
+        missing = [s for s in self.sources if s not in labels]
+        if missing:
+            raise ValueError(
+                f"cannot embed a goal over {', '.join(self.sources)} into sources {', '.join(labels)}: "
+                f"{', '.join(missing)} missing; rename the goal's sources first with with_sources"
+            )
+        old, new = self.lattice, get_lattice(len(labels))
+        where = [labels.index(s) for s in self.sources]
+
+        def moved(antichain: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+            return tuple(tuple(where[i] for i in member) for member in antichain)
+
+        if mode == "zero":
+            gamma = {
+                H_RES if k == H_RES else new.name(moved(old.parse(k, self.sources)), labels): v
+                for k, v in self.gamma.items()
+            }
+            return Goal(labels, gamma)
+        # marginal: redundancy weights w = M^T gamma - gamma_res [top] moved into the new
+        # lattice (0 elsewhere), gamma' = zeta^T (w + gamma_res [top']); exact in rationals
+        gammas = [Fraction(self.gamma.get(name, 0.0)) for name in self.atom_names]
+        res = Fraction(self.gamma_res)
+        weights = [Fraction(0)] * len(new)
+        top_old = old.index(old.top)
+        for a, alpha in enumerate(old.antichains):
+            terms = (int(old.moebius[b, a]) * gammas[b] for b in range(len(old)) if old.moebius[b, a])
+            weights[new.index(moved(alpha))] = sum(terms, Fraction(0)) - (res if a == top_old else 0)
+        weights[new.index(new.top)] += res
+        names = new.names(labels)
+        gamma = {
+            names[b]: float(sum((weights[a] for a in range(len(new)) if new.zeta[a, b]), Fraction(0)))
+            for b in range(len(new))
+        }
+        gamma[H_RES] = float(res)
+        return Goal(labels, gamma)
+
     # ------------------------------------------------------------ constructors
     @classmethod
     def parse(cls, expression: str, sources: Sequence[str] = "FCL") -> Goal:
@@ -204,15 +287,19 @@ class Goal:
         """Build a goal from a raw vector in the papers' order (see :func:`paper_order`).
 
         Bivariate: ``[unq_F, unq_C, red {F}{C}, syn {FC}, H_res]``; trivariate: the 18 atoms
-        ``{F}{C}{L}, {F}{C}, ..., {FCL}`` then ``H_res``.  Without the final ``H_res`` entry
-        (4 or 18 values) ``gamma_res = 0``.
+        ``{F}{C}{L}, {F}{C}, ..., {FCL}`` then ``H_res``; four sources: the 166 atoms in the
+        lattice's canonical order (:mod:`infomorphic.pid.lattice`: smallest member size, then
+        more members, then total size; ``Goal("FCLB", {}).atom_names`` lists them, from
+        ``{F}{C}{L}{B}`` to ``{FCLB}``) then ``H_res``.  Without the final ``H_res`` entry
+        (4, 18 or 166 values) ``gamma_res = 0``.
 
         Parameters
         ----------
         values:
             The weights, a flat sequence, array or 1-D tensor.
         sources:
-            Source labels; ``None`` infers ``FC`` from 4 or 5 values and ``FCL`` from 18 or 19.
+            Source labels; ``None`` infers ``FC`` from 4 or 5 values, ``FCL`` from 18 or 19 and
+            ``FCLB`` (B: feedback) from 166 or 167.
 
         Raises
         ------
@@ -227,20 +314,20 @@ class Goal:
             raise ValueError(f"a goal vector must be one-dimensional, got shape {shape}")
         numbers = list(values)
         if sources is None:
-            by_length = {4: "FC", 5: "FC", 18: "FCL", 19: "FCL"}
-            if len(numbers) not in by_length:
+            if len(numbers) not in _BY_LENGTH:
                 raise ValueError(
                     f"a goal vector needs 4 or 5 values (bivariate: {', '.join(paper_order('FC'))}"
-                    f"[, {H_RES}]) or 18 or 19 values (trivariate, canonical atom order[, {H_RES}]), "
-                    f"got {len(numbers)}"
+                    f"[, {H_RES}]), 18 or 19 values (trivariate, canonical atom order[, {H_RES}]) or "
+                    f"166 or 167 values (four sources, canonical atom order[, {H_RES}]), got {len(numbers)}"
                 )
-            sources = by_length[len(numbers)]
+            sources = _BY_LENGTH[len(numbers)]
         labels = _labels(sources)
         names = paper_order(labels)
         if len(numbers) not in (len(names), len(names) + 1):
+            order = ", ".join(names) if len(names) <= 18 else f"{names[0]}, {names[1]}, ..., {names[-1]}"
             raise ValueError(
                 f"a goal vector for sources {', '.join(labels)} needs {len(names)} or {len(names) + 1} "
-                f"values ({', '.join(names)}[, {H_RES}]), got {len(numbers)}"
+                f"values ({order}[, {H_RES}]), got {len(numbers)}"
             )
         keys = (*names, H_RES)[: len(numbers)]
         return cls(labels, {k: _as_gamma(k, v) for k, v in zip(keys, numbers)})
@@ -251,20 +338,26 @@ class Goal:
         return cls(tuple(sources), mapping)
 
     @classmethod
-    def preset(cls, name: str) -> Goal:
-        """A published goal from :data:`PRESETS` by name.
+    def preset(cls, name: str, sources: Sequence[str] | None = None) -> Goal:
+        """A published goal from :data:`PRESETS` by name, optionally for other sources.
+
+        ``sources`` as in :meth:`resolve`: the same number renames the preset's sources
+        position by position; more (e.g. ``"FCLB"`` for a trivariate preset) renames the
+        first ones and embeds the goal with :meth:`embed` (atoms of the extra sources at 0).
 
         Raises
         ------
         ValueError
-            For an unknown name; the message lists the presets.
+            For an unknown name (the message lists the presets), or fewer sources than the
+            preset has.
         """
         from .presets import PRESETS, _unknown_preset  # presets build Goals: import at call time
 
         try:
-            return PRESETS[name].goal
+            goal = PRESETS[name].goal
         except (KeyError, TypeError):
             raise ValueError(_unknown_preset(name)) from None
+        return _fit_sources(goal, sources)
 
     @classmethod
     def resolve(cls, text: str, sources: Sequence[str] | None = None) -> Goal:
@@ -276,9 +369,14 @@ class Goal:
             A name from :data:`PRESETS`, an expression for :meth:`parse`, or a comma- or
             space-separated list of numbers (optionally in brackets) for :meth:`from_vector`.
         sources:
-            Source labels.  For a preset they rename its sources position by position
-            (the count must match); for a vector ``None`` infers them from the length; for an
-            expression ``None`` means ``"FCL"``.
+            Source labels.  For a preset they rename its sources position by position; more
+            labels than the preset has (e.g. ``"FCLB"`` for a trivariate preset) rename the
+            first ones and embed the goal (:meth:`embed`: atoms involving the extra sources
+            weigh 0, ``H_res`` kept), so ``resolve("trivariate-mnist-tpe", "FCLB")`` is the
+            published goal for a four-source neuron.  For a vector ``None`` infers them from
+            the length, and a vector of a smaller lattice (e.g. 19 values for ``"FCLB"``) is
+            read for the first labels and embedded the same way; for an expression ``None``
+            means ``"FCL"`` (atoms not named weigh 0 for any sources).
 
         Raises
         ------
@@ -291,10 +389,14 @@ class Goal:
             raise ValueError(f"a goal must be given as text, got {text!r}")
         stripped = text.strip()
         if stripped in PRESETS:
-            goal = PRESETS[stripped].goal
-            return goal if sources is None else goal.with_sources(sources)
+            return _fit_sources(PRESETS[stripped].goal, sources)
         numbers = _number_list(stripped)
         if numbers is not None:
+            if sources is not None:
+                labels = _labels(sources)
+                fits = [k for k in range(2, len(labels) + 1) if len(numbers) - len(get_lattice(k)) in (0, 1)]
+                if fits and fits[0] < len(labels):  # a smaller lattice's vector: embed it
+                    return cls.from_vector(numbers, labels[: fits[0]]).embed(labels)
             return cls.from_vector(numbers, sources)
         if _PRESET_LIKE_RE.fullmatch(stripped) and stripped != H_RES:
             raise ValueError(
@@ -425,6 +527,20 @@ class Goal:
         """
         rows = [(name, value, atom_meaning(name, self.sources)) for name, value in self.gamma.items()]
         return sorted(rows, key=lambda row: -abs(row[1]))
+
+
+_BY_LENGTH: Mapping[int, str] = {4: "FC", 5: "FC", 18: "FCL", 19: "FCL", 166: "FCLB", 167: "FCLB"}
+"""Sources :meth:`Goal.from_vector` infers from a vector's length (B: feedback)."""
+
+
+def _fit_sources(goal: Goal, sources: Sequence[str] | None) -> Goal:
+    """``goal`` renamed to ``sources`` position by position, embedded if ``sources`` has more labels."""
+    if sources is None:
+        return goal
+    labels = _labels(sources)
+    if len(labels) <= goal.n_sources:
+        return goal.with_sources(labels)  # fewer: its one-line error
+    return goal.with_sources(labels[: goal.n_sources]).embed(labels)
 
 
 @lru_cache(maxsize=128)

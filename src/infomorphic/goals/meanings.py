@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 from ..pid.lattice import DEFAULT_LETTERS, get_lattice
 from .atoms import H_RES, _atom_key, _canonical, _labels, _member_name, _valid_names
 
-_ROLES: Mapping[str, str] = {"F": "feedforward", "C": "context", "L": "lateral"}
+_ROLES: Mapping[str, str] = {"F": "feedforward", "C": "context", "L": "lateral", "B": "feedback"}
 _NUMBER_WORDS: Mapping[int, str] = {2: "two", 3: "three", 4: "four"}
 
 

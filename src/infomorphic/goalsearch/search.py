@@ -10,25 +10,54 @@ validation accuracy of a network trained with that goal.
   trains the configured network (:func:`infomorphic.train.fit`) into its own run directory,
   reports the validation accuracy after every epoch and is pruned when unpromising.
 - Storage: a URL is handed to optuna's ``RDBStorage`` unchanged (SQLite in the search directory
-  by default, or e.g. ``postgresql://...``), with heartbeats so that a trial whose process was
-  killed is marked failed and its parameters are tried again; finished trials stay.  All search
-  settings live in the study's user attributes, so any process on any machine can join.
-- Samplers are seeded: worker ``k`` of a search with seed ``s`` that starts when ``n`` trials
-  exist uses seed ``s + 1000 k + 7919 n`` (a fresh single-worker search uses ``s`` itself).
+  by default, or e.g. ``postgresql://...``).  All search settings live in the study's user
+  attributes, so any process on any machine can join.  A URL optuna cannot use, or a file that is
+  not an optuna database, raises ``ValueError`` with a one-line message.
+- Crashes: every trial records its host, process id and heartbeat.  Before each trial, and so
+  also first thing on every resume or join (before the target is checked), a process fails the
+  RUNNING trials whose process is gone (:func:`fail_stale_trials`): the process recorded on this
+  host no longer exists, or the heartbeat is older than ``GRACE_S`` seconds.  Their parameters
+  go back into the queue (WAITING) and are trained again from the start; a trial whose process died more than
+  ``MAX_RETRY`` times stays failed (logged once).  A trial stopped by Ctrl-C is re-queued too.
+  A process stops when the study holds the target number of finished (complete or pruned)
+  trials and no re-queued trial is waiting.
+- Samplers (:class:`TrialSeededSampler`) are built afresh for every trial, seeded from the
+  search seed, the worker index, the number of finished trials and the number of trials running
+  elsewhere when the trial is sampled (:func:`trial_seed`).  TPE and random sampling keep no
+  other state; CMA-ES keeps its state in the study (trial system attributes), so nothing is lost
+  with the process.
+
+Determinism: with one worker, a seeded search that is killed at any point (``kill -9``, Ctrl-C,
+a crash) and resumed on the same machine evaluates the same goals in the same order with the
+same validation accuracies as an uninterrupted one: the trial that was running when it was
+killed is re-run from its start, and its result is the same because training is deterministic
+for a given seed on the same machine and thread count.  (A process resumed on another machine
+notices the killed trial only ``GRACE_S`` seconds after the kill, and its training may differ in
+the last bits.)  With several workers (``--workers`` or processes that join) a trial's goal
+depends on which trials had finished when it was sampled, i.e. on timing, so the order is not
+reproducible; what holds is that no finished trial is lost or repeated, the goal of a killed
+trial is trained again, and no two workers sample with the same seed (spawned workers differ by
+their index, a joining process by the number of trials running when it samples; two processes
+that start a trial at the same instant may still coincide).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..config import TrainConfig
 from ..goals import Goal
@@ -38,7 +67,8 @@ from .space import GoalSpace
 __all__ = [
     "SearchSettings", "SAMPLERS", "make_objective", "make_sampler", "open_storage", "create_study",
     "load_search", "run_search", "best_goal", "write_best", "subset_train", "SETTINGS_KEY",
-    "study_settings", "counts", "load_search_data", "config_with_goal",
+    "study_settings", "counts", "load_search_data", "config_with_goal", "fail_stale_trials",
+    "TrialSeededSampler", "trial_seed", "RequeueStaleTrial",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,6 +78,13 @@ SETTINGS_KEY = "infomorphic_search"
 """User attribute of a study holding its :class:`SearchSettings` (JSON)."""
 HEARTBEAT_S = 5
 GRACE_S = 20
+MAX_RETRY = 3
+"""A trial whose process died is tried again at most this many times."""
+UNRECORDED_S = 5
+"""A RUNNING trial that has not recorded its process this long after its start is stale (its
+process died inside ``ask()``, between creating the trial and recording itself)."""
+_CRASHES_KEY = "infomorphic:crashes"
+_REQUEUE_KEY = "infomorphic:requeue"
 
 
 @dataclass(frozen=True)
@@ -151,7 +188,9 @@ def make_objective(settings: SearchSettings, trials_dir: Path, data: Any | None 
 
     The validation accuracy of every epoch goes to ``trial.report``; ``TrialPruned`` raised
     from there stops training.  The trial's goal expression and test accuracy are stored as
-    user attributes.  ``data`` (preloaded splits) is loaded on first use when omitted.
+    user attributes (the process that runs it is recorded by :class:`TrialSeededSampler`); a
+    trial stopped by Ctrl-C is marked for re-queueing.  ``data`` (preloaded splits) is loaded on
+    first use when omitted.
     """
     import optuna
 
@@ -160,14 +199,20 @@ def make_objective(settings: SearchSettings, trials_dir: Path, data: Any | None 
     cache: dict[str, Any] = {"data": data}
 
     def objective(trial: Any) -> float:
+        try:
+            return run(trial)
+        except KeyboardInterrupt:
+            _mark_interrupted(trial)
+            raise
+
+    def run(trial: Any) -> float:
         goal = settings.space.suggest(trial)
+        trial.set_user_attr("goal", goal.to_expression())  # also marks "all parameters suggested"
         if cache["data"] is None:
             cache["data"] = load_search_data(settings.config, settings.train_subset)
         run_dir = Path(trials_dir) / f"trial-{trial.number:05d}"
         if (run_dir / "checkpoint.pt").exists():  # a FixedTrial replay into a used folder
             run_dir = run_dir.with_name(f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        trial.set_user_attr("goal", goal.to_expression())
-        trial.set_user_attr("pid", os.getpid())
 
         def report(epoch: int, metrics: dict[str, Any]) -> None:
             trial.report(float(metrics["val_acc"]), epoch)
@@ -185,41 +230,481 @@ def make_objective(settings: SearchSettings, trials_dir: Path, data: Any | None 
 
 
 # ---------------------------------------------------------------------------- study
+def _shown(url: str) -> str:
+    """``url`` with any password hidden (for messages)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as given
+        return repr(url)
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of a ``sqlite:///`` URL (None for other URLs and in-memory SQLite)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if not parsed.get_backend_name() == "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return str(parsed.database)
+
+
+def _storage_error(url: str, exc: BaseException) -> ValueError:
+    """A one-line ``ValueError`` saying what is wrong with storage ``url`` and how to fix it."""
+    import sqlalchemy.exc as sa_exc
+
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())
+    file = _sqlite_file(url)
+    if isinstance(exc, (sa_exc.NoSuchModuleError, sa_exc.ArgumentError)):
+        return ValueError(f"storage {_shown(url)} is not a database URL that optuna can use ({reason}); give e.g. "
+                          "sqlite:///path/to/study.db or postgresql://user@host/db, or leave out --storage")
+    if isinstance(exc, ImportError):
+        return ValueError(f"storage {_shown(url)}: its database driver is not installed ({reason}); install it "
+                          "(e.g. pip install psycopg2-binary for postgresql://) or use sqlite:///path/to/study.db")
+    if file is not None and isinstance(exc, sa_exc.OperationalError):  # cannot open, read-only, locked
+        return ValueError(f"cannot use the study database {file} ({reason}); check that its folder exists, that "
+                          "it is writable and that no other program holds it locked")
+    if file is not None and isinstance(exc, sa_exc.DatabaseError):  # not a database, malformed
+        return ValueError(f"{file} is not a readable optuna study database ({reason}); move it aside to start a "
+                          "new search there, or restore it from a copy")
+    if isinstance(exc, sa_exc.SQLAlchemyError):
+        return ValueError(f"cannot use storage {_shown(url)} ({reason}); check the URL, that the database server "
+                          "is reachable, and the user's rights")
+    return ValueError(f"storage {_shown(url)}: {reason}")
+
+
+@contextmanager
+def _storage_errors(url: str) -> Iterator[None]:
+    """Turn the database errors of sqlalchemy inside the block into :func:`_storage_error`."""
+    import sqlalchemy.exc as sa_exc
+
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as exc:
+        raise _storage_error(url, exc) from exc
+
+
 def open_storage(url: str) -> Any:
     """An optuna ``RDBStorage`` for ``url`` (unchanged), with heartbeats and failed-trial retry.
 
-    A trial whose process died stops beating; after ``GRACE_S`` seconds the next worker marks
-    it failed and enqueues its parameters again, so no finished trial is lost or repeated.
-    SQLite gets a long lock timeout so that several processes can share one file.
+    A trial whose process died stops beating; after ``GRACE_S`` seconds (at once for a process
+    of this host that no longer exists, see :func:`fail_stale_trials`) it is marked failed and
+    its parameters are queued again, so no finished trial is lost or repeated.  SQLite gets a
+    long lock timeout so that several processes can share one file.
+
+    Raises
+    ------
+    ValueError
+        When optuna cannot use ``url`` (not a database URL, driver missing, not a database file,
+        server unreachable, schema of another optuna version).
     """
     import warnings
 
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-
     engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
-    with warnings.catch_warnings():
+    with _storage_errors(url), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # heartbeats are flagged experimental
-        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
+        try:
+            return _search_storage_class()(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                           grace_period=GRACE_S,
+                                           heartbeat_stale_trial_callback=RequeueStaleTrial(MAX_RETRY))
+        except (ImportError, RuntimeError) as exc:  # a missing driver; a schema of another optuna version
+            raise _storage_error(url, exc) from exc
+
+
+@functools.lru_cache(maxsize=None)
+def _search_storage_class() -> type:
+    """optuna's ``RDBStorage``, but its own stale-trial pass (before each trial of ``optimize``)
+    finds nothing: stale trials are failed by :func:`fail_stale_trials` only, which claims each
+    one atomically and can be resumed if its process dies half-way."""
+    from optuna.storages import RDBStorage
+
+    class SearchStorage(RDBStorage):  # type: ignore[misc]
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            return []
+
+        def heartbeat_stale_trial_ids(self, study_id: int) -> list[int]:
+            """RUNNING trials whose heartbeat is older than the grace period."""
+            return super()._get_stale_trial_ids(study_id)
+
+    return SearchStorage
+
+
+# ----------------------------------------------------------------- crashed trials
+_HOST_KEY: str | None = None
+
+
+def _host_key() -> str:
+    """Host name, boot id and pid namespace: processes with equal keys share one process table."""
+    global _HOST_KEY
+    if _HOST_KEY is None:
+        parts = [socket.gethostname()]
+        try:
+            parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        except OSError:
+            pass
+        try:
+            parts.append(os.readlink("/proc/self/ns/pid"))
+        except OSError:
+            pass
+        _HOST_KEY = "|".join(parts)
+    return _HOST_KEY
+
+
+def _process_record() -> dict[str, Any]:
+    """Which process runs a trial: the user attribute ``process`` (also ``host`` and ``pid``)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "host_key": _host_key()}
+
+
+def _record_process(study: Any, trial: Any) -> None:
+    """Store :func:`_process_record` in ``trial``'s user attributes (``process`` first, in one write)."""
+    record = _process_record()
+    for key, value in (("process", record), ("host", record["host"]), ("pid", record["pid"])):
+        study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts as gone; unknown: alive)."""
+    if os.name != "posix" or pid <= 0:
+        return True  # os.kill(pid, 0) would terminate a process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _process_gone(attrs: dict[str, Any]) -> bool:
+    """Whether the process recorded in a trial's user attributes ran on this host and has ended."""
+    record = attrs.get("process")
+    if not isinstance(record, dict):
+        return False
+    pid = record.get("pid")
+    if record.get("host_key") != _host_key() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    return not _pid_alive(pid)
+
+
+def _unrecorded(study: Any) -> list[Any]:
+    """RUNNING trials that hold no process record (their process is, or died, inside ``ask()``)."""
+    from optuna.trial import TrialState
+
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return [t for t in running if "process" not in t.user_attrs]
+
+
+def _age(trial: Any) -> float:
+    """Seconds since ``trial`` started (by this host's clock; 0 when unknown)."""
+    return 0.0 if trial.datetime_start is None else (datetime.now() - trial.datetime_start).total_seconds()
+
+
+def _settle(study: Any) -> None:
+    """Wait (at most ``UNRECORDED_S`` s) until every RUNNING trial records its process or is old
+    enough to count as stale without one, so that a process killed inside ``ask()`` is noticed."""
+    deadline = time.monotonic() + UNRECORDED_S + 1
+    while any(_age(t) <= UNRECORDED_S for t in _unrecorded(study)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _marker(crashed: bool) -> dict[str, Any]:
+    """The system attribute ``_REQUEUE_KEY`` of a failed trial: who re-queues it, when, and why."""
+    return {**_process_record(), "crashed": crashed, "at": time.time()}
+
+
+def _rdb(storage: Any) -> Any:
+    """The ``RDBStorage`` behind ``storage`` (None for other storages)."""
+    import optuna
+
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+def _claim_failed(storage: Any, trial_id: int, *, crashed: bool = True) -> bool:
+    """Set trial ``trial_id`` from RUNNING to FAIL; True only for the one process that did it.
+
+    In the same transaction the trial gets the marker ``_REQUEUE_KEY`` naming this process, so
+    that if it dies before it has re-queued the trial another process does it (:func:`_orphans`).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    backend = _rdb(storage)
+    if backend is None:
+        try:
+            return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    trials, attrs = models.TrialModel, models.TrialSystemAttributeModel
+    with backend.engine.begin() as connection:  # a conditional UPDATE: atomic, also on SQLite
+        claimed = connection.execute(
+            sqlalchemy.update(trials).where(trials.trial_id == trial_id, trials.state == TrialState.RUNNING)
+            .values(state=TrialState.FAIL, datetime_complete=datetime.now())).rowcount == 1
+        if claimed:
+            mine = (attrs.trial_id == trial_id, attrs.key == _REQUEUE_KEY)
+            connection.execute(sqlalchemy.delete(attrs).where(*mine))
+            connection.execute(sqlalchemy.insert(attrs).values(trial_id=trial_id, key=_REQUEUE_KEY,
+                                                               value_json=json.dumps(_marker(crashed))))
+    return claimed
+
+
+def _reclaim(storage: Any, trial_id: int) -> dict[str, Any] | None:
+    """Take over the re-queueing of failed trial ``trial_id`` from a process that died first:
+    its marker is replaced by one naming this process (compare-and-swap); the old marker, or None
+    when another process was faster."""
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    backend = _rdb(storage)
+    if backend is None:
+        return None
+    attrs = models.TrialSystemAttributeModel
+    where = (attrs.trial_id == trial_id, attrs.key == _REQUEUE_KEY)
+    with backend.engine.begin() as connection:
+        row = connection.execute(sqlalchemy.select(attrs.value_json).where(*where)).first()
+        if row is None:
+            return None
+        old = json.loads(row[0])
+        new = json.dumps(_marker(bool(old.get("crashed", True))))
+        swapped = connection.execute(sqlalchemy.update(attrs).where(*where, attrs.value_json == row[0])
+                                     .values(value_json=new)).rowcount == 1
+    return old if swapped else None
+
+
+def _requeued_numbers(trials: list[Any]) -> set[int]:
+    """Numbers of the trials that have been queued again (some trial's ``retry_history`` ends there)."""
+    return {t.system_attrs["retry_history"][-1] for t in trials if t.system_attrs.get("retry_history")}
+
+
+def _orphans(study: Any, max_retry: int) -> list[Any]:
+    """Failed trials that a process claimed for re-queueing but died before it did so (its marker
+    names a process of this host that is gone, or is older than ``GRACE_S``)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    requeued = _requeued_numbers(trials)
+    out = []
+    for t in trials:
+        marker = t.system_attrs.get(_REQUEUE_KEY)
+        if t.state != TrialState.FAIL or not isinstance(marker, dict) or t.number in requeued:
+            continue
+        if marker.get("crashed", True) and int(t.system_attrs.get(_CRASHES_KEY, 0)) + 1 > max_retry:
+            continue  # given up on (said when it happened)
+        if _process_gone({"process": marker}) or time.time() - float(marker.get("at", 0)) > GRACE_S:
+            out.append(t)
+    return out
+
+
+def _stale_trial_ids(study: Any) -> list[int]:
+    """RUNNING trials whose process is gone: recorded on this host and ended, heartbeat older than
+    ``GRACE_S``, no process record ``UNRECORDED_S`` s after the start, or no heartbeat at all
+    ``GRACE_S`` s after the start (the last two: the process died inside ``ask()``)."""
+    from optuna.trial import TrialState
+
+    backend = _rdb(study._storage)
+    beats = getattr(backend, "heartbeat_stale_trial_ids", None) or study._storage._get_stale_trial_ids
+    stale = set(beats(study._study_id))
+    old = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _process_gone(t.user_attrs) or ("process" not in t.user_attrs and _age(t) > UNRECORDED_S):
+            stale.add(t._trial_id)
+        elif t._trial_id not in stale and _age(t) > GRACE_S:
+            old.append(t._trial_id)
+    stale.update(set(old) - _with_heartbeat(study._storage, old))
+    return sorted(stale)
+
+
+def _with_heartbeat(storage: Any, trial_ids: list[int]) -> set[int]:
+    """Those of ``trial_ids`` that have recorded a heartbeat (all of them for a non-RDB storage)."""
+    import optuna
+
+    backend = getattr(storage, "_backend", storage)
+    if not trial_ids or not isinstance(backend, optuna.storages.RDBStorage):
+        return set(trial_ids)
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    table = models.TrialHeartbeatModel
+    with backend.engine.connect() as connection:
+        rows = connection.execute(sqlalchemy.select(table.trial_id).where(table.trial_id.in_(trial_ids)))
+        return {row[0] for row in rows}
+
+
+def fail_stale_trials(study: Any) -> list[int]:
+    """Fail the RUNNING trials of ``study`` whose process is gone and queue their parameters again.
+
+    A trial is stale when the process recorded in its user attributes ran on this host and no
+    longer exists, or when its heartbeat is older than ``GRACE_S`` seconds, or when it has
+    recorded no process ``UNRECORDED_S`` seconds, or no heartbeat ``GRACE_S`` seconds, after it
+    started (its process died inside ``ask()``).  Each stale trial is set to FAIL by exactly one
+    process, which calls the storage's stale-trial callback (:class:`RequeueStaleTrial`).  A failed
+    trial whose re-queueing process died in between is re-queued too.  Returns the numbers of
+    the trials this call failed or re-queued.
+    """
+    storage = study._storage
+    callback = storage.get_heartbeat_stale_trial_callback()
+    numbers = []
+    for trial_id in _stale_trial_ids(study):
+        if _claim_failed(storage, trial_id):
+            trial = copy.deepcopy(storage.get_trial(trial_id))
+            numbers.append(trial.number)
+            if callback is not None:
+                callback(study, trial)
+    if isinstance(callback, RequeueStaleTrial):
+        for orphan in _orphans(study, callback.max_retry):
+            old = _reclaim(storage, orphan._trial_id)
+            if old is not None:
+                numbers.append(orphan.number)
+                trial = copy.deepcopy(storage.get_trial(orphan._trial_id))
+                callback(study, trial, crashed=bool(old.get("crashed", True)))
+    return numbers
+
+
+class RequeueStaleTrial:
+    """Stale-trial callback: queue a failed trial's parameters again (WAITING), ``max_retry`` times.
+
+    Like optuna's ``RetryHeartbeatStaleTrialCallback`` (the system attributes ``failed_trial``
+    and ``retry_history`` are kept the same way), but a trial whose parameters were not all
+    suggested when it died is queued without parameters, so that the sampler draws them again
+    exactly as it did then, and the trial's process attributes are not copied (a queued trial
+    must not look like one run by a dead process).  When the trial's process died more than
+    ``max_retry`` times (a Ctrl-C does not count), it stays failed and a warning says so once.
+    """
+
+    def __init__(self, max_retry: int) -> None:
+        self.max_retry = max_retry
+
+    def __call__(self, study: Any, trial: Any, *, crashed: bool = True) -> None:
+        import optuna
+
+        history = [*trial.system_attrs.get("retry_history", []), trial.number]
+        crashes = int(trial.system_attrs.get(_CRASHES_KEY, 0)) + int(crashed)
+        if crashed and crashes > self.max_retry:
+            goal = trial.user_attrs.get("goal", trial.params)
+            log.warning("trial %d stays failed: its process died %d times (trials %s); its goal is not tried again: "
+                        "%s", trial.number, crashes, ", ".join(map(str, history)), goal)
+            return
+        inherited = {k: v for k, v in trial.system_attrs.items() if k != _REQUEUE_KEY}
+        system_attrs = {**inherited, "failed_trial": history[0], "retry_history": history, _CRASHES_KEY: crashes}
+        complete = _all_suggested(study, trial)
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING, params=trial.params if complete else {},
+            distributions=trial.distributions if complete else {}, system_attrs=system_attrs))
+        log.info("trial %d %s; its goal is queued again", trial.number,
+                 "was interrupted" if not crashed else "failed: its process is gone")
+
+
+def _all_suggested(study: Any, trial: Any) -> bool:
+    """Whether ``trial`` holds every parameter of the study's search space (True when unknown)."""
+    try:
+        names = study_settings(study).space.params
+    except ValueError:
+        return True
+    return all(n in trial.params for n in names)
+
+
+# -------------------------------------------------------------------------- sampler
+def trial_seed(seed: int, worker: int, finished: int, running: int) -> int:
+    """The sampler seed of a trial: a hash of the search seed, the worker index, the number of
+    finished (complete or pruned) trials and of trials running elsewhere when it is sampled."""
+    import numpy as np
+
+    entropy = [seed % (1 << 64), worker, finished, running]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0])
 
 
 def make_sampler(settings: SearchSettings, seed: int) -> Any:
     """The seeded sampler of ``settings.sampler``."""
+    import warnings
+
     import optuna
 
-    if settings.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=settings.startup_trials,
-                                          constant_liar=True)
-    if settings.sampler == "cmaes":
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # consider_pruned_trials is flagged experimental
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # multivariate, constant_liar, consider_pruned_trials: experimental
+        if settings.sampler == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=settings.startup_trials,
+                                              constant_liar=True)
+        if settings.sampler == "cmaes":
             return optuna.samplers.CmaEsSampler(
                 seed=seed, n_startup_trials=max(1, settings.startup_trials), warn_independent_sampling=False,
                 consider_pruned_trials=settings.prune,
                 independent_sampler=optuna.samplers.RandomSampler(seed=seed))
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+class TrialSeededSampler:
+    """An optuna sampler that builds a fresh :func:`make_sampler` for every trial.
+
+    Its seed is :func:`trial_seed` of the search seed, ``worker``, and the numbers of finished
+    trials and of other running trials when the trial starts, so that what a trial proposes
+    depends only on the study's stored trials, not on what this process sampled before: a
+    resumed process continues a search exactly where a killed one stopped.  TPE and random
+    sampling keep no state but their random generator; CMA-ES restores its optimizer from the
+    study's trials (system attributes), and its per-trial reseed (random draw + trial number) gets
+    the number of finished trials instead of the trial number, which a re-run trial shifts.
+
+    It also records the process that runs each trial (user attributes ``process``, ``host``,
+    ``pid``) as soon as ``ask()`` has created it, for :func:`fail_stale_trials`.
+    """
+
+    def __init__(self, settings: SearchSettings, worker: int = 0) -> None:
+        self.settings = settings
+        self.worker = worker
+        self.trial_id: int | None = None
+        """The trial this sampler last started (used to re-queue a trial stopped by Ctrl-C)."""
+        self._inner: Any = None
+        self._finished = 0
+
+    def _sampler(self, study: Any, trial: Any) -> Any:
+        from optuna.trial import TrialState
+
+        if self._inner is None or trial._trial_id != self.trial_id:
+            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                               TrialState.RUNNING))
+            self._finished = sum(t.state != TrialState.RUNNING for t in trials)
+            running = sum(t.state == TrialState.RUNNING and t._trial_id != trial._trial_id for t in trials)
+            seed = trial_seed(self.settings.seed, self.worker, self._finished, running)
+            self._inner, self.trial_id = make_sampler(self.settings, seed), trial._trial_id
+        return self._inner
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        """Record this process in the trial (first thing after ``ask()`` created it) and start a
+        new sampler."""
+        _record_process(study, trial)
+        self._inner = None
+        self._sampler(study, trial).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return self._sampler(study, trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        import optuna
+
+        inner = self._sampler(study, trial)
+        if isinstance(inner, optuna.samplers.CmaEsSampler):  # it reseeds with `... + trial.number`
+            trial = copy.copy(trial)
+            trial.number = self._finished
+        return inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return self._sampler(study, trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        self._sampler(study, trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Nothing to do: every trial gets its own seed."""
 
 
 def _pruner(settings: SearchSettings) -> Any:
@@ -240,29 +725,34 @@ def create_study(settings: SearchSettings | None, storage: str, study_name: str,
                  resume: bool = False) -> Any:
     """Create the study (``resume=False``) or load it and its stored settings (``resume=True``).
 
+    Its sampler is a :class:`TrialSeededSampler` for ``worker``.
+
     Raises
     ------
     ValueError
-        When creating a study that exists, or resuming one that does not, or one with other settings.
+        When creating a study that exists, or resuming one that does not, or one with other
+        settings, or when the storage cannot be used.
     """
     import optuna
 
     store = open_storage(storage)
-    names = optuna.get_all_study_names(store)
-    if resume and study_name not in names:
-        raise ValueError(f"cannot resume: no study {study_name!r} in {storage}")
-    if not resume and study_name in names:
-        raise ValueError(f"study {study_name!r} already exists in {storage}; pass --resume to continue it")
-    if resume:
-        study = optuna.load_study(study_name=study_name, storage=store)
-    else:
-        if settings is None:
-            raise ValueError("a new study needs its search settings")
-        study = optuna.create_study(storage=store, study_name=study_name, direction="maximize")
-        study.set_user_attr(SETTINGS_KEY, json.dumps(settings.to_dict()))
-    stored = study_settings(study)
-    n_existing = len(study.get_trials(deepcopy=False)) if resume else 0
-    study.sampler = make_sampler(stored, stored.seed + 1000 * worker + 7919 * n_existing)
+    with _storage_errors(storage):
+        names = optuna.get_all_study_names(store)
+        if resume and study_name not in names:
+            raise ValueError(f"cannot resume: no study {study_name!r} in {_shown(storage)}; "
+                             f"studies there: {', '.join(names) or 'none'}")
+        if not resume and study_name in names:
+            raise ValueError(f"study {study_name!r} already exists in {_shown(storage)}; "
+                             "pass --resume to continue it")
+        if resume:
+            study = optuna.load_study(study_name=study_name, storage=store)
+        else:
+            if settings is None:
+                raise ValueError("a new study needs its search settings")
+            study = optuna.create_study(storage=store, study_name=study_name, direction="maximize")
+            study.set_user_attr(SETTINGS_KEY, json.dumps(settings.to_dict()))
+        stored = study_settings(study)
+    study.sampler = TrialSeededSampler(stored, worker)
     study.pruner = _pruner(stored)
     return study
 
@@ -272,7 +762,11 @@ def study_settings(study: Any) -> SearchSettings:
     raw = study.user_attrs.get(SETTINGS_KEY)
     if raw is None:
         raise ValueError(f"study {study.study_name!r} was not created by infomorphic search (no stored settings)")
-    return SearchSettings.from_dict(json.loads(raw))
+    try:
+        return SearchSettings.from_dict(json.loads(raw))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"study {study.study_name!r}: its stored search settings cannot be read ({exc}); "
+                         "was it written by another version of infomorphic?") from exc
 
 
 def load_search(storage: str, study_name: str) -> tuple[Any, SearchSettings]:
@@ -280,11 +774,13 @@ def load_search(storage: str, study_name: str) -> tuple[Any, SearchSettings]:
     import optuna
 
     store = open_storage(storage)
-    names = optuna.get_all_study_names(store)
-    if study_name not in names:
-        raise ValueError(f"no study {study_name!r} in {storage}; studies there: {', '.join(names) or 'none'}")
-    study = optuna.load_study(study_name=study_name, storage=store)
-    return study, study_settings(study)
+    with _storage_errors(storage):
+        names = optuna.get_all_study_names(store)
+        if study_name not in names:
+            raise ValueError(f"no study {study_name!r} in {_shown(storage)}; "
+                             f"studies there: {', '.join(names) or 'none'}")
+        study = optuna.load_study(study_name=study_name, storage=store)
+        return study, study_settings(study)
 
 
 # ------------------------------------------------------------------------- results
@@ -329,21 +825,85 @@ def write_best(study: Any, settings: SearchSettings, out_dir: Path) -> dict[str,
 # -------------------------------------------------------------------------- running
 def _optimize(study: Any, settings: SearchSettings, trials_dir: Path, n_trials: int,
               callbacks: list[Callable[[Any, Any], None]], data: Any | None = None) -> None:
-    import optuna
+    """Run trials until the study holds ``n_trials`` finished trials and no queued one.
 
+    Before every trial (so first of all on a resume or join) the trials of dead processes are
+    failed and their parameters queued again (:func:`fail_stale_trials`); only then is the target
+    checked.  A trial stopped by Ctrl-C is queued again before the ``KeyboardInterrupt`` goes on.
+    """
     if settings.config.threads:
         import torch
 
         torch.set_num_threads(settings.config.threads)
-    if _finished(study) >= n_trials:
-        return
-    stop = optuna.study.MaxTrialsCallback(n_trials, states=_counted_states())
-    study.optimize(make_objective(settings, trials_dir, data), callbacks=[stop, *callbacks],
-                   catch=(), gc_after_trial=True, show_progress_bar=False)
+    objective = make_objective(settings, trials_dir, data)
+    _settle(study)
+    while True:
+        fail_stale_trials(study)
+        if _finished(study) >= n_trials and not _waiting(study):
+            return
+        try:
+            study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(), gc_after_trial=True,
+                           show_progress_bar=False)
+        except KeyboardInterrupt:
+            _requeue_interrupted(study)
+            raise
 
 
 def _finished(study: Any) -> int:
     return len(study.get_trials(deepcopy=False, states=_counted_states()))
+
+
+def _waiting(study: Any) -> bool:
+    from optuna.trial import TrialState
+
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) inside the block, so that a second Ctrl-C cannot cut it short."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _mark_interrupted(trial: Any) -> None:
+    """Mark a trial that Ctrl-C stopped for re-queueing (before optuna fails it)."""
+    storage, trial_id = getattr(trial, "storage", None), getattr(trial, "_trial_id", None)
+    if storage is None or trial_id is None:  # a FixedTrial
+        return
+    with _sigint_deferred():
+        try:
+            storage.set_trial_system_attr(trial_id, _REQUEUE_KEY, _marker(False))
+        except Exception:  # already finished, or the storage is gone: the resume will see it RUNNING or FAIL
+            log.debug("could not mark trial %s as interrupted", trial_id, exc_info=True)
+
+
+def _requeue_interrupted(study: Any) -> None:
+    """Queue again the trial this process ran when Ctrl-C stopped it (optuna has failed it)."""
+    from optuna.trial import TrialState
+
+    trial_id = getattr(study.sampler, "trial_id", None)
+    callback = study._storage.get_heartbeat_stale_trial_callback()
+    if trial_id is None or not isinstance(callback, RequeueStaleTrial):
+        return
+    with _sigint_deferred():
+        storage = study._storage
+        trial = storage.get_trial(trial_id)
+        if trial.state == TrialState.RUNNING and not _claim_failed(storage, trial_id, crashed=False):
+            return
+        trial = copy.deepcopy(storage.get_trial(trial_id))
+        if trial.state != TrialState.FAIL or trial.number in _requeued_numbers(study.get_trials(deepcopy=False)):
+            return
+        callback(study, trial, crashed=False)
 
 
 def _worker_main(storage: str, study_name: str, worker: int, trials_dir: str, n_trials: int) -> None:
@@ -352,7 +912,8 @@ def _worker_main(storage: str, study_name: str, worker: int, trials_dir: str, n_
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = create_study(None, storage, study_name, worker=worker, resume=True)
-    _optimize(study, study_settings(study), Path(trials_dir), n_trials, [])
+    with _storage_errors(storage):
+        _optimize(study, study_settings(study), Path(trials_dir), n_trials, [])
 
 
 def run_search(
@@ -366,33 +927,48 @@ def run_search(
     resume: bool = False,
     on_trial: Callable[[Any, SearchSettings, dict[str, Any] | None], None] | None = None,
     data: Any | None = None,
+    on_start: Callable[[Any], None] | None = None,
 ) -> tuple[Any, SearchSettings, dict[str, Any] | None]:
     """Run (or resume, or join) a search until the study holds ``n_trials`` finished trials.
+
+    ``on_start(study)`` is called once the study is open (e.g. to start a progress bar only
+    when the storage works).
 
     Worker 0 runs in this process (``on_trial(study, settings, record)`` after each of its
     trials, ``record`` being what :func:`write_best` wrote then, None before a trial completed);
     workers 1..K-1 are spawned processes on the same storage.  ``search.json`` in ``out_dir``
     records the storage URL and study name for ``--resume``; the best goal is written after
-    every trial of this process and at the end.
+    every trial of this process and at the end.  Trials of dead processes are failed and queued
+    again first (see :func:`_optimize`), and the search goes on until no queued trial is left.
 
     Returns
     -------
     The study, the stored settings and the final :func:`write_best` record (None when no
     trial completed).
+
+    Raises
+    ------
+    ValueError
+        For a study that exists (new search) or does not (``resume``), and for a storage that
+        cannot be used (one line saying what is wrong).
     """
     import optuna
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    storage = storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    if storage is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(out_dir / 'study.db').resolve()}"
     if not resume and settings is None:
         raise ValueError("a new search needs its settings")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = create_study(settings, storage, study_name, worker=0, resume=resume)
     stored = study_settings(study)
+    out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "search.json", {"storage": storage, "study_name": study_name, "n_trials": n_trials,
                                          "settings": stored.to_dict()})
     trials_dir = out_dir / "trials"
+    if on_start is not None:
+        on_start(study)
 
     def after_trial(study_: Any, trial: Any) -> None:
         record = write_best(study_, stored, out_dir)
@@ -402,7 +978,8 @@ def run_search(
     procs = [subprocess.Popen([sys.executable, "-m", __name__, storage, study_name, str(k), str(trials_dir),
                                str(n_trials)]) for k in range(1, workers)]
     try:
-        _optimize(study, stored, trials_dir, n_trials, [after_trial], data)
+        with _storage_errors(storage):
+            _optimize(study, stored, trials_dir, n_trials, [after_trial], data)
         for p in procs:
             p.wait()
     finally:
@@ -413,8 +990,12 @@ def run_search(
     failed = [p.returncode for p in procs if p.returncode not in (0, None)]
     if failed:
         log.warning("%d worker process(es) exited with codes %s", len(failed), failed)
-    return study, stored, write_best(study, stored, out_dir)
+    with _storage_errors(storage):
+        return study, stored, write_best(study, stored, out_dir)
 
 
 if __name__ == "__main__":  # a worker process started by run_search
-    _worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+    try:
+        _worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+    except KeyboardInterrupt:  # Ctrl-C reaches the workers too; their trial is queued again
+        sys.exit(130)

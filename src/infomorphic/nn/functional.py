@@ -1,9 +1,10 @@
 """Stateless pieces of an infomorphic neuron: aggregate -> activate -> fire.
 
 Schneider et al. (2024), appendix A.4; Makkeh et al. (2025).  Each input class (feedforward
-F, context C, lateral L) is aggregated per neuron by a weighted sum plus bias; an activation
-function combines the aggregates, with F driving and C / L modulating; a sigmoid gives the
-firing probability theta, and hidden neurons emit +1 with probability theta, else -1.
+F, context C, lateral L, and for four-source neurons a fourth class such as feedback B) is
+aggregated per neuron by a weighted sum plus bias; an activation function combines the
+aggregates, with F driving and the others modulating; a sigmoid gives the firing probability
+theta, and hidden neurons emit +1 with probability theta, else -1.
 
 The modules in :mod:`infomorphic.nn.layer` hold parameters and delegate here.
 """
@@ -19,6 +20,7 @@ __all__ = [
     "aggregate",
     "bivariate_activation",
     "trivariate_activation",
+    "quadrivariate_activation",
     "feedforward_activation",
     "ACTIVATIONS",
     "ACTIVATION_DEFAULTS",
@@ -71,10 +73,53 @@ def trivariate_activation(
     )
 
 
+def quadrivariate_activation(
+    f: Tensor,
+    c: Tensor,
+    l: Tensor,  # noqa: E741 - the lateral aggregate is called L in the papers
+    b: Tensor,
+    *,
+    alpha1: float = 0.1,
+    alpha2: float = 0.1,
+    alpha3: float = 0.1,
+    beta1: float = 2.0,
+    beta2: float = 2.0,
+    beta3: float = 2.0,
+) -> Tensor:
+    """Four input classes: the trivariate activation plus a zero-centred modulation by ``b``.
+
+    ``A(f, c, l, b) = f * [(1 - a1 - a2) + a1 sigmoid(b1 f c) + a2 sigmoid(b2 f l)
+    + a3 (2 sigmoid(b3 f b) - 1)]``, where ``2 sigmoid(x) - 1 = tanh(x / 2)``.
+
+    F drives, C and L modulate exactly as in :func:`trivariate_activation`, and the fourth
+    class (e.g. B, feedback from the layer above) adds ``a3 f (2 sigmoid(b3 f b) - 1)``:
+    ``|A|`` grows when ``b`` agrees in sign with ``f`` and shrinks when it disagrees, by at
+    most ``a3 |f|``.
+
+    Why zero-centred: the extra term is exactly 0 at ``b = 0`` (``sigmoid(0) = 0.5``), so a
+    neuron whose fourth class is silent (zero weights and zero bias) computes exactly the
+    trivariate activation, bit for bit, with the same gradients with respect to f, c and l;
+    a term ``a3 sigmoid(b3 f b)`` like the C and L ones would instead add ``a3 f / 2`` at
+    ``b = 0`` and change the neuron's gain.  For ``a3 <= 1 - a1 - a2`` the bracket stays
+    positive, so the modulators never flip the sign of ``f``.
+
+    Defaults: ``a1 = a2 = a3 = 0.1`` and ``b1 = b2 = b3 = 2``, those of the trivariate
+    activation with the same values for the fourth class.  Shapes broadcast; aggregates are
+    dimensionless, as is ``A``.
+    """
+    return f * (
+        (1.0 - alpha1 - alpha2)
+        + alpha1 * torch.sigmoid(beta1 * f * c)
+        + alpha2 * torch.sigmoid(beta2 * f * l)
+        + alpha3 * (2.0 * torch.sigmoid(beta3 * f * b) - 1.0)
+    )
+
+
 ACTIVATIONS: Mapping[str, Activation] = {
     "feedforward": feedforward_activation,
     "bivariate": bivariate_activation,
     "trivariate": trivariate_activation,
+    "quadrivariate": quadrivariate_activation,
 }
 """Built-in activations by name; pass any callable ``(f, *modulators, **params)`` for your own."""
 
@@ -82,6 +127,7 @@ ACTIVATION_DEFAULTS: Mapping[str, Mapping[str, float]] = {
     "feedforward": {},
     "bivariate": {"k1": 0.5, "k2": 2.0},
     "trivariate": {"alpha1": 0.1, "alpha2": 0.1, "beta1": 2.0, "beta2": 2.0},
+    "quadrivariate": {"alpha1": 0.1, "alpha2": 0.1, "alpha3": 0.1, "beta1": 2.0, "beta2": 2.0, "beta3": 2.0},
 }
 
 

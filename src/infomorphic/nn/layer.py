@@ -55,11 +55,15 @@ class InfomorphicLayer(nn.Module):
     Args:
         n_neurons: number of neurons ``N``.
         sources: input class letter -> number of input features, in PID source order, e.g.
-            ``{"F": 784, "C": 10, "L": 100}``; the letters name the atoms of the goal.
+            ``{"F": 784, "C": 10, "L": 100}`` or, with feedback from the layer above,
+            ``{"F": 784, "C": 10, "L": 100, "B": 50}``; the letters name the atoms of the goal
+            (for four sources e.g. ``Goal.resolve("trivariate-mnist-tpe", "FCLB")``, the
+            trivariate goal embedded with every atom involving B at 0).
         goal: the local goal (its sources must be the same letters), or ``None`` for a layer
             that is only run forward (e.g. a fixed random layer).
-        activation: ``"bivariate"``, ``"trivariate"``, ``"feedforward"`` or any callable
-            ``(f, *modulators, **params) -> A``; default by ``K``.
+        activation: ``"bivariate"``, ``"trivariate"``, ``"quadrivariate"``, ``"feedforward"``
+            or any callable ``(f, *modulators, **params) -> A`` taking the aggregates in source
+            order; default by ``K`` (2: bivariate, 3: trivariate, 4: quadrivariate).
         activation_params: keyword arguments of the activation (defaults in
             :data:`~infomorphic.nn.functional.ACTIVATION_DEFAULTS`).
         n_bins: bins per source for the PID estimate.
@@ -123,7 +127,7 @@ class InfomorphicLayer(nn.Module):
             if name not in sources:
                 raise ValueError(f"mask or fixed weight for unknown input class {name!r}; classes: {list(letters)}")
         if activation is None:
-            activation = {2: "bivariate", 3: "trivariate"}.get(len(letters), "feedforward")
+            activation = {2: "bivariate", 3: "trivariate", 4: "quadrivariate"}[len(letters)]
         self.n_neurons = n_neurons
         self.sources = letters
         self.in_features = dict(sources)

@@ -64,7 +64,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping, Sequence
 
-__all__ = ["InputSpec", "LayerSpec", "NetworkSpec", "SOURCE_KINDS"]
+__all__ = ["InputSpec", "LayerSpec", "NetworkSpec", "SOURCE_KINDS", "stacked"]
 
 SOURCE_KINDS = ("input", "label", "layer", "previous", "random", "zeros")
 _LETTER = re.compile(r"[A-Z]")
@@ -501,3 +501,67 @@ def _topological(net: NetworkSpec) -> list[str]:
     for spec in net.layers:
         visit(spec.name, [])
     return order
+
+
+def stacked(
+    widths: Sequence[int],
+    *,
+    lateral_partners: int | None = None,
+    feedback: str | None = None,
+    label: bool = True,
+    goal: Any = "trivariate-mnist-tpe",
+    feedback_goal: Any = None,
+    readout_goal: Any = "readout",
+    bin_range: tuple[float, float] = (-20.0, 20.0),
+) -> NetworkSpec:
+    """Hidden layers ``h1 .. hD`` stacked on the data (F = the layer below) and a readout.
+
+    Every hidden layer has lateral input from its own previous output (L; dense without
+    self-connections, or ``lateral_partners`` random partners) and, as context:
+
+    - ``feedback=None``: the label (C), when ``label``;
+    - ``feedback="C"``: the previous output of the layer above (the readout's firing
+      probabilities for the top layer) as C, instead of the label;
+    - ``feedback="B"``: the label as C and the layer above as a fourth class B (four-source neurons; goal ``feedback_goal``, default: ``goal`` embedded
+      with the B atoms at 0).
+
+    ``widths=[100]`` with ``feedback=None`` is setup 1 (``lateral_partners=100``: setup 2).
+    """
+    if not widths:
+        raise ValueError("give the width of at least one hidden layer")
+    if feedback not in (None, "C", "B"):
+        raise ValueError(f"feedback must be None, 'C' or 'B', got {feedback!r}")
+    if not label and feedback != "C":
+        raise ValueError("without the label, the context must be feedback (feedback='C'); feedback='B' adds "
+                         "feedback beside the label")
+    names = [f"h{i + 1}" for i in range(len(widths))]
+    layers = []
+    for i, (name, width) in enumerate(zip(names, widths)):
+        above = f"previous:{names[i + 1]}" if i + 1 < len(names) else "previous:readout"
+        inputs: dict[str, InputSpec] = {"F": InputSpec("input" if i == 0 else names[i - 1])}
+        if feedback == "C":
+            inputs["C"] = InputSpec(above)
+        elif label:
+            inputs["C"] = InputSpec("label")
+        inputs["L"] = InputSpec(f"previous:{name}", partners=lateral_partners)
+        layer_goal = goal
+        if feedback == "B":
+            inputs["B"] = InputSpec(above)
+            layer_goal = feedback_goal if feedback_goal is not None else _embedded(goal, "FCLB")
+        layers.append(LayerSpec(name, width, inputs, goal=layer_goal, binning="fixed", bin_range=bin_range))
+    layers.append(LayerSpec("readout", "classes",
+                            {"F": InputSpec(names[-1]), "C": InputSpec("label", weights="identity")},
+                            goal=readout_goal, activation="bivariate", activation_params={"k1": 1.0},
+                            binning="adaptive", sample=False))
+    return NetworkSpec(tuple(layers), readout="readout")
+
+
+def _embedded(goal: Any, letters: str, written_for: str = "FCL") -> Any:
+    """``goal`` (written for ``written_for``) with the sources ``letters``; atoms of new classes at 0."""
+    from ..goals import Goal
+
+    base = goal if isinstance(goal, Goal) else Goal.resolve(goal, written_for)
+    embed = getattr(base, "embed", None)
+    if embed is None:
+        raise ValueError("embedding a goal into more sources needs Goal.embed (four-source goals)")
+    return embed(letters)

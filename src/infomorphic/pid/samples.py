@@ -339,8 +339,9 @@ class _KernelSums(torch.autograd.Function):
     when ``binary``).  With a ``hint`` (the expected gradient with respect to ``cond_sum``, e.g.
     a goal's weights on the redundancies), the forward pass also computes the gradient in that
     direction from the same tables and logarithms; a backward pass whose incoming gradient is a
-    multiple of the hint (as in training, where the loss is minus the summed goals) reuses it.
-    Any other incoming gradient is computed from scratch, so results never depend on the hint.
+    multiple of the hint (as in training, where the loss is minus the summed goals), to within
+    1e-6 of each neuron's largest entry (float32 rounding), reuses it.  Any other incoming gradient is
+    computed from scratch, so results do not depend on the hint beyond that rounding.
     """
 
     @staticmethod
@@ -368,8 +369,13 @@ class _KernelSums(torch.autograd.Function):
             return (torch.zeros_like(weights), *none)
         if g_plus_d is None and g_cond is not None and ctx.hint is not None:
             hint = ctx.hint
-            scale = float((g_cond.to(torch.float64) * hint).sum() / (hint * hint).sum().clamp_min(1e-300))
-            if torch.allclose(g_cond.to(torch.float64), scale * hint, rtol=1e-6, atol=1e-12):
+            incoming = g_cond.to(torch.float64)
+            scale = float((incoming * hint).sum() / (hint * hint).sum().clamp_min(1e-300))
+            expected = scale * hint
+            # within 1e-6 of each neuron's largest entry, not of each entry: a float32 Moebius
+            # transform of a four-source goal (166 terms) rounds near-zero entries far beyond 1e-6
+            tolerance = 1e-6 * expected.abs().amax(-1, keepdim=True) + 1e-12
+            if bool(((incoming - expected).abs() <= tolerance).all()):
                 return (ctx.hinted_grad * scale, *none)
         empty = torch.empty(0, dtype=torch.float64)
         gc = empty if g_cond is None else g_cond.to(torch.float64)

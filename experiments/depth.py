@@ -1,0 +1,147 @@
+"""Does depth help?  Stacked infomorphic networks against one hidden layer, each with its backprop twin.
+
+    python experiments/depth.py --datasets mnist --widths 100 --depths 1 2 --seeds 0 1 2
+    python experiments/depth.py --datasets fashion-mnist --widths 100 --depths 1 2 3 \
+        --variants stacked feedback-c feedback-b --epochs 100 --workers 2
+    python experiments/depth.py ... --summarise          # only read the finished / running runs
+
+Rows (``infomorphic.nn.wiring.stacked``): ``depth`` hidden layers of ``width`` trivariate
+neurons, F = the layer below, L = the layer's own previous output (dense for width 100,
+100 random partners above), and the context
+
+- ``stacked``: the label at every layer;
+- ``feedback-c``: C = the previous output of the layer above (the readout's for the top
+  layer), no label;
+- ``feedback-b``: C = the label and a fourth class B = the layer above (four-source neurons
+  with the published goal embedded, B atoms at 0).
+
+Depth 1 ``stacked`` is setup 1 (width 100) or setup 2 (width 500).  Every run trains the
+backprop network of the same wiring in the same harness.  Runs live in
+``<out>/<dataset>-w<width>-d<depth>-<variant>-seed<s>`` and are resumed when they exist, so
+the script can be stopped and started again.  One JSON line per row (median, min and max over
+seeds of the final test accuracy, infomorphic and backprop; each layer's mean goal at the end),
+then one line with all rows.  Never imported by the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ("stacked", "feedback-c", "feedback-b")
+
+
+def wiring(depth: int, width: int, variant: str) -> dict:
+    from infomorphic.nn.wiring import stacked
+
+    partners = None if width <= 100 else 100
+    feedback = {"stacked": None, "feedback-c": "C", "feedback-b": "B"}[variant]
+    spec = stacked([width] * depth, lateral_partners=partners, feedback=feedback, label=variant != "feedback-c")
+    return spec.to_dict()
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(type(value))
+
+
+def write_config(path: Path, train: dict, network: dict) -> None:
+    lines = ["[train]"] + [f"{k} = {_toml_value(v)}" for k, v in train.items()] + ["", "[network]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in network.items() if k != "layers"]
+    for layer in network["layers"]:
+        lines += ["", "[[network.layers]]"] + [f"{k} = {_toml_value(v)}" for k, v in layer.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_one(out: Path, dataset: str, width: int, depth: int, variant: str, seed: int, epochs: int,
+            threads: int) -> Path:
+    name = f"{dataset}-w{width}-d{depth}-{variant}-seed{seed}"
+    run_dir = out / name
+    exe = str(Path(sys.executable).with_name("infomorphic"))
+    if (run_dir / "config.json").exists():
+        cmd = [exe, "train", "--resume", str(run_dir), "--epochs", str(epochs), "--no-progress", "--json"]
+    else:
+        config = out / "configs" / f"{name}.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        write_config(config, {"dataset": dataset, "epochs": epochs, "seed": seed, "threads": threads,
+                              "baselines": ["backprop"]}, wiring(depth, width, variant))
+        cmd = [exe, "train", "--config", str(config), "--out-dir", str(out), "--name", name, "--no-progress",
+               "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(json.dumps({"run": name, "error": done.stderr.strip().splitlines()[-1:]}), file=sys.stderr)
+    return run_dir
+
+
+def summarise_row(runs: list[Path]) -> dict:
+    from infomorphic.runs import read_json, read_jsonl
+
+    inf, bp, goals, epochs = [], [], {}, []
+    for run in runs:
+        metrics = read_jsonl(run / "metrics.jsonl")
+        if not metrics:
+            continue
+        epochs.append(metrics[-1]["epoch"])
+        inf.append(metrics[-1]["test_acc"])
+        for key, value in metrics[-1].items():
+            if key.endswith("_goal"):
+                goals.setdefault(key, []).append(value)
+        base = read_json(run / "baselines.json") if (run / "baselines.json").exists() else {}
+        if "backprop" in base and base["backprop"].get("test_acc") is not None:
+            bp.append(base["backprop"]["test_acc"])
+
+    def stats(values: list[float]) -> dict | None:
+        if not values:
+            return None
+        return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+    return {"epochs": epochs, "infomorphic_test": stats(inf), "backprop_test": stats(bp),
+            "final_goals_mean_bits": {k: statistics.fmean(v) for k, v in goals.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["mnist"])
+    parser.add_argument("--widths", nargs="+", type=int, default=[100])
+    parser.add_argument("--depths", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["stacked"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--workers", type=int, default=1, help="runs at once")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "depth")
+    parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
+    args = parser.parse_args()
+    rows = [(d, w, depth, v) for d in args.datasets for w in args.widths for depth in args.depths
+            for v in args.variants]
+    args.out.mkdir(parents=True, exist_ok=True)
+    jobs = [(d, w, depth, v, s) for d, w, depth, v in rows for s in args.seeds]
+    if not args.summarise:
+        with ThreadPoolExecutor(args.workers) as pool:
+            list(pool.map(lambda j: run_one(args.out, *j, args.epochs, args.threads), jobs))
+    results = []
+    for d, w, depth, v in rows:
+        runs = [args.out / f"{d}-w{w}-d{depth}-{v}-seed{s}" for s in args.seeds]
+        row = {"dataset": d, "width": w, "depth": depth, "variant": v, **summarise_row(runs)}
+        results.append(row)
+        print(json.dumps(row))
+    print(json.dumps({"experiment": "depth", "rows": results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,412 @@
+"""Goal search that survives crashes.
+
+- ``kill -9`` of a real ``infomorphic search`` in the middle of a trial, twice, then ``--resume``:
+  the killed trials are failed and their goal is trained again at once, nothing stays RUNNING,
+  completed trials keep their values, and the finished trials are those of an uninterrupted run
+  (same goals, same order, same validation accuracies).
+- The same determinism for TPE, CMA-ES and random sampling on a synthetic objective, with the
+  killed trial left RUNNING by a process that is gone (CMA-ES restores its state from storage).
+- A RUNNING trial of a dead process of this host is failed at once (no heartbeat grace), also
+  when the target is already met; a live process's trial is left alone; Ctrl-C re-queues the
+  trial it stopped; a trial whose process died too often stays failed, said once; a trial
+  whose re-queueing process died half-way is re-queued by the next; a trial killed inside
+  ``ask()`` (no process record, no heartbeat) is noticed after a while.
+- A storage URL optuna cannot use, a study.db that is not a database, a broken search.json:
+  exit 2 and one line ``error: ...``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from infomorphic.cli import app
+from infomorphic.goalsearch import search as gs
+from infomorphic.goalsearch.search import SearchSettings, run_search
+from infomorphic.goalsearch.space import GoalSpace
+
+
+def tiny_config(**changes: Any) -> Any:
+    """As ``tiny`` of conftest: trivariate, 4 hidden neurons, 2 epochs on digits, 1 thread."""
+    from infomorphic.config import TrainConfig
+
+    base = dict(network="trivariate", setup=1, hidden=4, epochs=2, batch_size=128, baselines=(), threads=1,
+                seed=0, dataset="digits", train_eval_size=100)
+    return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
+
+
+N_TRIALS = 8
+SEARCH = ["search", "--network", "trivariate", "--setup", "1", "--dataset", "digits", "--hidden", "4",
+          "--epochs", "2", "--batch-size", "128", "--train-subset", "300", "--threads", "1", "--seed", "3",
+          "--set", "train_eval_size=100", "--set", "hidden_lr=0.05", "--set", "readout_lr=0.05",  # varied values
+          "--sampler", "tpe", "--startup-trials", "2", "--trials", str(N_TRIALS)]
+FINISHED = ("COMPLETE", "PRUNED")
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+# ------------------------------------------------------------------ helpers: processes
+def _start(out: Path, *, resume: bool = False) -> subprocess.Popen:
+    args = ["search", "--out", str(out), "--no-progress", "--json"] + (["--resume"] if resume else SEARCH[1:])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([str(Path(sys.executable).with_name("infomorphic")), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    """Wait for a search process; its stderr (it must succeed)."""
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert json.loads(stdout)["counts"]
+    return stderr
+
+
+def _running(out: Path, *, suggested: bool) -> list[int]:
+    """Numbers of the RUNNING trials in ``out/study.db`` (with ``suggested``: those whose goal is set)."""
+    db = out / "study.db"
+    if not db.exists():
+        return []
+    query = "SELECT t.number FROM trials t WHERE t.state = 'RUNNING'"
+    if suggested:
+        query = ("SELECT t.number FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+                 "WHERE t.state = 'RUNNING' AND a.key = 'goal'")
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
+            return [row[0] for row in connection.execute(query)]
+    except sqlite3.Error:  # not created yet, or busy
+        return []
+
+
+def _kill_during(proc: subprocess.Popen, out: Path, number: int, *, delay: float = 0.0,
+                 suggested: bool = True) -> None:
+    """``kill -9`` the search ``delay`` s after trial ``number`` shows RUNNING (with its goal set)."""
+    deadline = time.monotonic() + 180
+    while number not in _running(out, suggested=suggested):
+        assert proc.poll() is None, f"the search ended before trial {number} ran: {proc.communicate()[1]}"
+        assert time.monotonic() < deadline, f"trial {number} never ran"
+        time.sleep(0.01)
+    time.sleep(delay)
+    proc.kill()
+    proc.communicate()
+
+
+def _trials(out: Path) -> list[Any]:
+    study, _ = gs.load_search(f"sqlite:///{out / 'study.db'}", "goal-search")
+    return study.get_trials()
+
+
+def _path(trials: list[Any]) -> list[tuple[str, dict[str, float], float | None]]:
+    """What a search evaluated: (state, goal parameters, value) of its finished trials in order."""
+    return [(t.state.name, t.params, t.value) for t in trials if t.state.name in FINISHED]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], list[Any]]]:
+    """``uninterrupted()``: the finished trials of the search ``SEARCH`` run without interruption
+    (started at once, in parallel with the first test's own search)."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    proc = _start(out)
+    done: list[list[Any]] = []
+
+    def path() -> list[Any]:
+        if not done:
+            _finish(proc)
+            done.append(_path(_trials(out)))
+            goals = {json.dumps(p, sort_keys=True) for _, p, _ in done[0]}
+            assert len(done[0]) == len(goals) == N_TRIALS
+            assert len({value for _, _, value in done[0]}) >= 4  # values that tell paths apart
+        return done[0]
+
+    yield path
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+# ---------------------------------------------------------------------- kill -9, real
+def test_kill_9_twice_then_resume_reruns_the_killed_trial_and_keeps_the_path(
+        tmp_path: Path, uninterrupted: Callable[[], list[Any]]) -> None:
+    proc = _start(tmp_path)
+    _kill_during(proc, tmp_path, 1)  # trial 0 complete, trial 1 training
+    before = {t.number: (t.params, t.value) for t in _trials(tmp_path) if t.state.name == "COMPLETE"}
+    killed = next(t for t in _trials(tmp_path) if t.number == 1)
+    assert list(before) == [0] and killed.state.name == "RUNNING" and killed.params
+
+    proc = _start(tmp_path, resume=True)
+    _kill_during(proc, tmp_path, 2)  # the re-run of trial 1, killed again
+    trials = _trials(tmp_path)
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "RUNNING"]
+    assert trials[2].params == killed.params
+
+    stderr = _finish(_start(tmp_path, resume=True))
+    assert "trial 2 failed: its process is gone; its goal is queued again" in stderr
+    trials = _trials(tmp_path)
+    states = [t.state.name for t in trials]
+    assert "RUNNING" not in states and "WAITING" not in states
+    assert [t.number for t in trials if t.state.name == "FAIL"] == [1, 2]
+    rerun = trials[3]
+    assert rerun.state.name in FINISHED and rerun.params == killed.params
+    assert rerun.system_attrs["retry_history"] == [1, 2] and rerun.system_attrs["failed_trial"] == 1
+    assert sum(s in FINISHED for s in states) == N_TRIALS
+    assert {n: (trials[n].params, trials[n].value) for n in before} == before
+    assert _path(trials) == uninterrupted()
+
+
+def test_killed_twice_at_random_moments_and_resumed_search_takes_the_uninterrupted_path(
+        tmp_path: Path, uninterrupted: Callable[[], list[Any]]) -> None:
+    rng = random.Random(2)
+    first = rng.randrange(2, 5)  # while TPE models the goals (after 2 startup trials)
+    second = rng.randrange(first + 2, N_TRIALS)
+    proc = _start(tmp_path)
+    _kill_during(proc, tmp_path, first, delay=rng.uniform(0.0, 0.3), suggested=False)  # maybe between trials
+    proc = _start(tmp_path, resume=True)
+    _kill_during(proc, tmp_path, second, delay=rng.uniform(0.0, 0.3), suggested=False)
+    _finish(_start(tmp_path, resume=True))
+    trials = _trials(tmp_path)
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    assert _path(trials) == uninterrupted()
+
+
+# --------------------------------------------------- determinism, all samplers, in-process
+class _Killed(BaseException):
+    """Stands for kill -9: optuna neither catches it nor finishes the trial, which stays RUNNING."""
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # gone and reaped
+    return proc.pid
+
+
+def _synthetic(settings: SearchSettings, kill_at: set[int], dead: int) -> Any:
+    """``make_objective`` stand-in: no training, a smooth function of the goal; it 'kills' the
+    process (leaving the trial RUNNING, recorded as run by the gone process ``dead``) at the
+    listed trial numbers."""
+
+    def make(settings_: SearchSettings, trials_dir: Path, data: Any = None) -> Any:
+        def objective(trial: Any) -> float:
+            goal = settings.space.suggest(trial)
+            trial.set_user_attr("goal", goal.to_expression())
+            if trial.number in kill_at:
+                trial.set_user_attr("process", {**gs._process_record(), "pid": dead})
+                raise _Killed
+            return -sum((v - 0.3) ** 2 for v in (trial.params[n] for n in settings.space.params))
+
+        return objective
+
+    return make
+
+
+@pytest.mark.parametrize("sampler, n_trials, kills", [
+    ("tpe", 10, [3, 7]),
+    ("random", 6, [2]),
+    ("cmaes", 18, [9, 14]),  # popsize 6: generations tell at trials 7 and 13; 14 holds the stored optimizer
+])
+def test_resumed_sampler_continues_exactly_where_the_killed_one_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampler: str, n_trials: int, kills: list[int]) -> None:
+    space = GoalSpace.build("FCL", ["{F}{C}", "{F}{L}"])
+    settings = SearchSettings(tiny_config(), space, sampler=sampler, seed=11, startup_trials=1, prune=False)
+    dead = _dead_pid()
+    monkeypatch.setattr(gc, "collect", lambda *args: 0)  # optuna's gc after every trial: 0.15 s here
+
+    def search(folder: Path, kill_at: list[int]) -> list[Any]:
+        url = f"sqlite:///{folder / 'study.db'}"
+        folder.mkdir()
+        for i, k in enumerate([*kill_at, None]):  # a fresh study object and sampler: a new process
+            study = gs.create_study(None if i else settings, url, "goal-search", resume=bool(i))
+            monkeypatch.setattr(gs, "make_objective", _synthetic(settings, {k} if k is not None else set(), dead))
+            try:
+                gs._optimize(study, settings, folder / "trials", n_trials, [])
+            except _Killed:
+                assert k is not None
+        return study.get_trials()
+
+    plain = search(tmp_path / "plain", [])
+    killed = search(tmp_path / "killed", kills)
+    assert [t.state.name for t in plain] == ["COMPLETE"] * n_trials
+    assert [t.number for t in killed if t.state.name == "FAIL"] == kills
+    assert not [t for t in killed if t.state.name in ("RUNNING", "WAITING")]
+    assert _path(killed) == _path(plain)
+    if sampler == "cmaes":  # CMA-ES ran and updated its distribution (not only startup sampling)
+        generations = {t.system_attrs.get("cma:generation") for t in plain}
+        assert {0, 1, 2} <= generations
+
+
+# ------------------------------------------------------------------ stale trials
+def _settings(**changes: Any) -> SearchSettings:
+    base = dict(config=tiny_config(), space=GoalSpace.build("FCL"), sampler="random", seed=0, startup_trials=2,
+                train_subset=300)
+    return SearchSettings(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def _running_trial(study: Any, settings: SearchSettings, pid: int) -> Any:
+    """A trial that started, suggested its goal and beat just now, recorded as run by ``pid`` here."""
+    trial = study.ask()
+    settings.space.suggest(trial)
+    trial.set_user_attr("process", {**gs._process_record(), "pid": pid})
+    study._storage.record_heartbeat(trial._trial_id)
+    return trial
+
+
+def test_trial_of_a_dead_process_of_this_host_is_rerun_at_once_even_when_the_target_is_met(
+        tmp_path: Path, digits_small) -> None:
+    settings = _settings()
+    run_search(settings, tmp_path, n_trials=1, data=digits_small)
+    study = gs.create_study(None, f"sqlite:///{tmp_path / 'study.db'}", "goal-search", resume=True)
+    dead = _running_trial(study, settings, _dead_pid())
+    start = time.monotonic()
+    study, _, _ = run_search(None, tmp_path, n_trials=1, resume=True, data=digits_small)  # 1 finished already
+    assert time.monotonic() - start < gs.GRACE_S  # no waiting for the heartbeat to go stale
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert trials[1].number == dead.number and trials[2].params == trials[1].params
+    assert trials[2].user_attrs["pid"] == os.getpid() and trials[2].user_attrs["host"] == socket.gethostname()
+
+
+def test_only_trials_whose_process_is_gone_are_stale(tmp_path: Path) -> None:
+    settings = _settings()
+    study = gs.create_study(settings, f"sqlite:///{tmp_path / 'study.db'}", "goal-search")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        trial = _running_trial(study, settings, live.pid)
+        assert gs.fail_stale_trials(study) == []  # alive, beating: left alone
+        live.kill()  # a zombie until reaped: gone as well
+        deadline = time.monotonic() + 30
+        while gs._pid_alive(live.pid):
+            assert time.monotonic() < deadline, "the killed process never became a zombie"
+            time.sleep(0.01)
+        assert gs.fail_stale_trials(study) == [trial.number]
+    finally:
+        live.kill()
+        live.wait()
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"] and trials[1].params == trials[0].params
+    assert gs.fail_stale_trials(study) == []  # failed once, queued once
+
+
+def test_a_trial_killed_inside_ask_is_stale_after_a_while(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    study = gs.create_study(_settings(), f"sqlite:///{tmp_path / 'study.db'}", "goal-search")
+    bare = study._storage.create_new_trial(study._study_id)  # killed before recording its process
+    recorded = study.ask()  # killed after recording its process, before its first heartbeat
+    time.sleep(0.05)
+    assert gs.fail_stale_trials(study) == []  # young: maybe alive
+    monkeypatch.setattr(gs, "UNRECORDED_S", 0.01)
+    assert gs.fail_stale_trials(study) == [study._storage.get_trial(bare).number]
+    monkeypatch.setattr(gs, "GRACE_S", 0.01)
+    assert gs.fail_stale_trials(study) == [recorded.number]
+    assert [t.state.name for t in study.get_trials()] == ["FAIL", "FAIL", "WAITING", "WAITING"]
+
+
+def test_a_trial_whose_requeueing_process_died_is_requeued_by_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings()
+    study = gs.create_study(settings, f"sqlite:///{tmp_path / 'study.db'}", "goal-search")
+    trial = _running_trial(study, settings, _dead_pid())
+    record, dead = gs._process_record, _dead_pid()
+    monkeypatch.setattr(gs, "_process_record", lambda: {**record(), "pid": dead})
+    assert gs._claim_failed(study._storage, trial._trial_id)  # failed by a process that died right then
+    monkeypatch.setattr(gs, "_process_record", record)
+    assert [t.state.name for t in study.get_trials()] == ["FAIL"]
+    assert gs.fail_stale_trials(study) == [trial.number]  # re-queued by the next process
+    assert gs.fail_stale_trials(study) == []  # once
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"] and trials[1].params == trials[0].params
+    rerun = study.ask()  # the queued trial, failed by this live process just now: left to it
+    assert gs._claim_failed(study._storage, rerun._trial_id)
+    assert gs.fail_stale_trials(study) == []
+
+
+def test_a_trial_whose_process_dies_too_often_stays_failed_and_the_user_is_told_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = _settings()
+    study = gs.create_study(settings, f"sqlite:///{tmp_path / 'study.db'}", "goal-search")
+    dead = _dead_pid()
+    with caplog.at_level(logging.INFO, logger=gs.__name__):
+        for _ in range(gs.MAX_RETRY + 1):
+            _running_trial(study, settings, dead)  # the first, then the queued re-runs (ask() takes them)
+            assert len(gs.fail_stale_trials(study)) == 1
+        assert gs.fail_stale_trials(study) == []
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL"] * (gs.MAX_RETRY + 1)
+    assert all(t.params == trials[0].params for t in trials)
+    told = [r.getMessage() for r in caplog.records if "stays failed" in r.getMessage()]
+    assert len(told) == 1 and f"trial {gs.MAX_RETRY}" in told[0] and "died 4 times" in told[0]
+
+
+def test_ctrl_c_requeues_the_interrupted_trial(
+        tmp_path: Path, digits_small: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import infomorphic.train as train
+
+    real_fit = train.fit
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    settings = _settings()
+    monkeypatch.setattr(train, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(settings, tmp_path, n_trials=2, data=digits_small)
+    monkeypatch.setattr(train, "fit", real_fit)
+    study, _, _ = run_search(None, tmp_path, n_trials=2, resume=True, data=digits_small)
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].params == trials[0].params and trials[1].system_attrs["retry_history"] == [0]
+    assert gs._CRASHES_KEY not in trials[1].system_attrs or trials[1].system_attrs[gs._CRASHES_KEY] == 0
+
+
+# ------------------------------------------------------------------------ bad input
+TINY = ["--dataset", "digits", "--hidden", "3", "--epochs", "1", "--no-progress"]
+
+
+def _one_line_error(args: list[str]) -> str:
+    result = CliRunner().invoke(app, args)
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return lines[0]
+
+
+def test_a_storage_url_optuna_cannot_use_is_one_line(tmp_path: Path) -> None:
+    line = _one_line_error(["search", *TINY, "--storage", "foo://", "--out", str(tmp_path / "s")])
+    assert "foo://" in line and "sqlite:///" in line
+    line = _one_line_error(["search", *TINY, "--storage", "postgresql://me:secret@localhost:1/x", "--out",
+                            str(tmp_path / "s")])
+    assert "driver" in line and "secret" not in line
+
+
+@pytest.mark.parametrize("content", ["random", "truncated"])
+def test_a_study_db_that_is_not_a_database_is_one_line(tmp_path: Path, content: str) -> None:
+    good = tmp_path / "good" / "study.db"
+    good.parent.mkdir()
+    gs.create_study(_settings(), f"sqlite:///{good}", "goal-search")
+    data = random.Random(0).randbytes(20000) if content == "random" else good.read_bytes()[:8192]
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "study.db").write_bytes(data)
+    line = _one_line_error(["search", "--out", str(out), "--resume", "--no-progress"])
+    assert str(out / "study.db") in line and "not a readable optuna study database" in line
+    line = _one_line_error(["search", *TINY, "--out", str(out)])  # a new search into that folder
+    assert str(out / "study.db") in line
+
+
+@pytest.mark.parametrize("text, what", [("{not json", "is not valid JSON"), ("[1, 2]", "is not a JSON object"),
+                                        ('{"storage": 3}', "storage must be a string")])
+def test_a_broken_search_json_is_one_line(tmp_path: Path, text: str, what: str) -> None:
+    (tmp_path / "search.json").write_text(text)
+    line = _one_line_error(["search", "--out", str(tmp_path), "--resume", "--no-progress"])
+    assert str(tmp_path / "search.json") in line and what in line
+    line = _one_line_error(["ablate", "--study", str(tmp_path)])
+    assert str(tmp_path / "search.json") in line
