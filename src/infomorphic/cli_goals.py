@@ -108,7 +108,7 @@ def search_command(
     atoms: Annotated[Optional[str], typer.Option(help="Search only these gammas, e.g. '{F}{C},{F}{L},H_res' (default all).")] = None,
     fix_hres: Annotated[bool, typer.Option("--fix-hres", help="Keep H_res at its base value (0) and out of the search.")] = False,
     base_goal: Annotated[Optional[str], typer.Option("--base-goal", help="Values of the gammas not searched (preset, expression or vector; default 0).")] = None,
-    layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout.")] = "hidden",
+    layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with [network]).")] = "hidden",
     startup_trials: Annotated[int, typer.Option("--startup-trials", help="Random trials before TPE / CMA-ES take over.")] = 10,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune unpromising trials (median rule, per epoch).")] = True,
     train_subset: _Subset = None,
@@ -134,7 +134,7 @@ def search_command(
     repeated.
     """
     from .goals import Goal
-    from .goalsearch.search import SearchSettings, counts, run_search
+    from .goalsearch.search import SearchSettings, counts, layer_letters, run_search
     from .goalsearch.space import GoalSpace
 
     if (trials is not None and trials < 1) or workers < 1:
@@ -158,7 +158,7 @@ def search_command(
             settings = None
         else:
             cfg = _train_config(config, set_, **config_flags)
-            letters = "FCL" if layer == "hidden" and cfg.network == "trivariate" else "FC"
+            letters = layer_letters(cfg, layer)
             base = Goal.resolve(base_goal, letters) if base_goal else None
             space = GoalSpace.build(letters, _names(atoms), fix_hres=fix_hres, base=base)
             trials = trials or 100
@@ -238,7 +238,7 @@ def ablate_command(
     parts: Annotated[str, typer.Option(help="Comma-separated parts: single, cumulative, relative, absolute.")] = "single,cumulative,relative,absolute",
     relative: Annotated[float, typer.Option(help="Relative modulation (0.1 = +-10%).")] = 0.1,
     absolute: Annotated[float, typer.Option(help="Absolute modulation (+- this value).")] = 0.1,
-    layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout.")] = "hidden",
+    layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with [network]).")] = "hidden",
     train_subset: _Subset = None,
     study: Annotated[Optional[Path], typer.Option("--study", help="Instead: parameter importance (fANOVA, MDI) of the search in this directory.")] = None,
     storage: Annotated[Optional[str], typer.Option(help="With --study: storage URL (default from its search.json).")] = None,
@@ -252,7 +252,7 @@ def ablate_command(
         return _importance(study, storage, study_name, out, as_json)
     from .goals import Goal
     from .goalsearch.ablate import KINDS, modulations, run_ablation
-    from .goalsearch.search import load_search_data
+    from .goalsearch.search import layer_goal, layer_letters, load_search_data
 
     try:
         seed_list = [int(s) for s in seeds.replace(" ", "").split(",") if s]
@@ -262,8 +262,10 @@ def ablate_command(
             _fail(f"--parts takes {', '.join(KINDS)}, got {parts!r}")
         cfg = _train_config(config, set_, network=network, hidden=hidden, dataset=dataset, data_dir=data_dir,
                             epochs=epochs, batch_size=batch_size, threads=threads, device=device)
-        letters = "FCL" if layer == "hidden" and cfg.network == "trivariate" else "FC"
-        current = cfg.hidden_goal if layer == "hidden" else cfg.readout_goal
+        letters = layer_letters(cfg, layer)
+        current = layer_goal(cfg, layer)
+        if isinstance(current, Goal):
+            current = current.to_expression()
         the_goal = Goal.resolve(goal or current or "trivariate-mnist-tpe", letters)
         modulations(the_goal, relative, absolute, part_list)  # validates every modulated goal up front
         if out is None:

@@ -285,3 +285,20 @@ def test_four_source_feedback_with_silent_feedback_is_the_stacked_network() -> N
     ga, gb = plain.local_goals(a), fb.local_goals(b)
     for name in ga:
         torch.testing.assert_close(ga[name], gb[name], rtol=1e-5, atol=1e-6)
+
+
+def test_goal_search_of_any_layer_of_a_wired_network(tmp_path: Path) -> None:
+    runner = CliRunner()
+    common = ["search", "--config", str(CONFIGS / "deep2.toml"), "--epochs", "1", "--train-subset", "200",
+              "--sampler", "random", "--no-progress", "--json", "--set", "batch_size=100"]
+    res = runner.invoke(app, [*common, "--trials", "2", "--layer", "h2", "--atoms", "{F}{C},{F}{L}",
+                              "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    best = json.loads((tmp_path / "s" / "best.json").read_text())
+    assert best["layer"] == "h2" and best["sources"] == "FCL" and set(best["params"]) == {"{F}{C}", "{F}{L}"}
+    trial_config = json.loads(next((tmp_path / "s" / "trials").glob("trial-*/config.json")).read_text())
+    goals = {entry["name"]: entry.get("goal") for entry in trial_config["config"]["wiring"]["layers"]}
+    assert goals["h1"] == "trivariate-mnist-tpe" and goals["h2"] != "trivariate-mnist-tpe"
+    bad = runner.invoke(app, [*common, "--trials", "1", "--layer", "hidden", "--out", str(tmp_path / "t")])
+    assert bad.exit_code == 2
+    assert "no layer 'hidden'; its layers: h1, h2, readout" in bad.stderr

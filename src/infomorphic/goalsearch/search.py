@@ -67,7 +67,7 @@ from .space import GoalSpace
 __all__ = [
     "SearchSettings", "SAMPLERS", "make_objective", "make_sampler", "open_storage", "create_study",
     "load_search", "run_search", "best_goal", "write_best", "subset_train", "SETTINGS_KEY",
-    "study_settings", "counts", "load_search_data", "config_with_goal", "fail_stale_trials",
+    "study_settings", "counts", "load_search_data", "config_with_goal", "layer_letters", "layer_goal", "fail_stale_trials",
     "TrialSeededSampler", "trial_seed", "RequeueStaleTrial",
 ]
 
@@ -98,7 +98,8 @@ class SearchSettings:
     space:
         The searched gammas.
     layer:
-        ``hidden`` (the hidden layer's goal) or ``readout``.
+        Whose goal: ``hidden`` or ``readout`` for the papers' networks, any trained layer's name
+        for a wired (custom) network.
     sampler:
         ``tpe``, ``cmaes`` or ``random``.
     seed:
@@ -126,10 +127,7 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
-        if self.layer not in ("hidden", "readout"):
-            raise ValueError(f"layer must be hidden or readout, got {self.layer!r}")
-        if self.layer == "hidden" and self.config.network in ("single", "random-hidden", "backprop"):
-            raise ValueError(f"network {self.config.network!r} has no hidden goal to search; use --layer readout")
+        layer_letters(self.config, self.layer)  # raises for a layer without a goal to search
         if self.startup_trials < 0:
             raise ValueError(f"startup_trials must be >= 0, got {self.startup_trials}")
         if self.train_subset is not None and self.train_subset < 2:
@@ -152,10 +150,48 @@ class SearchSettings:
 
 
 def config_with_goal(config: TrainConfig, layer: str, goal: Goal, **changes: Any) -> TrainConfig:
-    """``config`` training with ``goal`` as the goal of ``layer`` (``hidden`` or ``readout``), no
-    baselines, and ``changes`` applied (they may override ``baselines`` too)."""
+    """``config`` training with ``goal`` as the goal of ``layer`` (``hidden`` / ``readout``, or a
+    layer of a wired network), no baselines, and ``changes`` applied (they may override
+    ``baselines`` too)."""
+    if config.wiring is not None:
+        import copy
+
+        layer_letters(config, layer)
+        wiring = copy.deepcopy(config.wiring)
+        for entry in wiring["layers"]:
+            if entry.get("name") == layer:
+                entry["goal"] = goal.to_expression()
+        return config.replace(**{"wiring": wiring, "baselines": (), **changes})
     key = "hidden_goal" if layer == "hidden" else "readout_goal"
     return config.replace(**{key: goal.to_expression(), "baselines": (), **changes})
+
+
+def layer_letters(config: TrainConfig, layer: str) -> str:
+    """The input-class letters of ``layer``'s goal in the network of ``config`` (``ValueError``
+    when the network has no such layer or it has no goal to search)."""
+    spec = config.network_spec()
+    if spec is not None:
+        names = [ls.name for ls in spec.layers]
+        if layer not in names:
+            raise ValueError(f"the network has no layer {layer!r}; its layers: {', '.join(names)} (--layer NAME)")
+        ls = spec.layer(layer)
+        if ls.frozen or ls.goal is None:
+            raise ValueError(f"layer {layer!r} is frozen: it has no goal to search")
+        return "".join(ls.inputs)
+    if layer not in ("hidden", "readout"):
+        raise ValueError(f"layer must be hidden or readout for network {config.network!r}, got {layer!r}")
+    if layer == "hidden" and config.network in ("single", "random-hidden", "backprop"):
+        raise ValueError(f"network {config.network!r} has no hidden goal to search; use --layer readout")
+    return "FCL" if layer == "hidden" and config.network == "trivariate" else "FC"
+
+
+def layer_goal(config: TrainConfig, layer: str) -> Any:
+    """The goal ``layer`` trains with in ``config`` (a preset name, expression, Goal or None)."""
+    spec = config.network_spec()
+    if spec is not None:
+        layer_letters(config, layer)
+        return spec.layer(layer).goal
+    return config.hidden_goal if layer == "hidden" else config.readout_goal
 
 
 # ----------------------------------------------------------------------------- data
