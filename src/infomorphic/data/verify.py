@@ -53,7 +53,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -200,16 +199,10 @@ def _stamp_matches(path: Path, algorithm: str, expected: str) -> bool:
 
 def _save_stamps(stamp: Path, stamps: dict[str, dict[str, object]]) -> None:
     """Write ``stamps`` to ``stamp`` atomically; failures are only logged."""
+    from ..runs import atomic_write  # temporary file with the umask's permissions, then rename
+
     try:
-        fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix=".stamp-", suffix=".tmp")
-        try:
-            os.chmod(tmp, 0o644)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(stamps, handle, indent=1, sort_keys=True)
-            os.replace(tmp, stamp)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(stamp, lambda handle: json.dump(stamps, handle, indent=1, sort_keys=True))
     except OSError as exc:
         logger.debug("could not write verification stamp %s: %s", stamp, exc)
 

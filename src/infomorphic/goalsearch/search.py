@@ -61,7 +61,7 @@ from typing import Any, Callable, Iterator
 
 from ..config import TrainConfig
 from ..goals import Goal
-from ..runs import write_json
+from ..runs import remove_stale_temporaries, write_json
 from .space import GoalSpace
 
 __all__ = [
@@ -1003,6 +1003,7 @@ def run_search(
     write_json(out_dir / "search.json", {"storage": storage, "study_name": study_name, "n_trials": n_trials,
                                          "settings": stored.to_dict()})
     trials_dir = out_dir / "trials"
+    remove_stale_temporaries(out_dir)  # of killed writers of best.json / search.json (dead pids only)
     if on_start is not None:
         on_start(study)
 
