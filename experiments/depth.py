@@ -92,6 +92,7 @@ def summarise_row(runs: list[Path]) -> dict:
     from infomorphic.runs import read_json, read_jsonl
 
     inf, bp, goals, epochs = [], [], {}, []
+    atoms: dict[str, dict[str, list[float]]] = {}
     for run in runs:
         metrics = read_jsonl(run / "metrics.jsonl")
         if not metrics:
@@ -101,6 +102,9 @@ def summarise_row(runs: list[Path]) -> dict:
         for key, value in metrics[-1].items():
             if key.endswith("_goal"):
                 goals.setdefault(key, []).append(value)
+            if key.endswith("_atoms_mean"):
+                for atom, bits in value.items():
+                    atoms.setdefault(key[: -len("_atoms_mean")], {}).setdefault(atom, []).append(bits)
         base = read_json(run / "baselines.json") if (run / "baselines.json").exists() else {}
         if "backprop" in base and base["backprop"].get("test_acc") is not None:
             bp.append(base["backprop"]["test_acc"])
@@ -110,8 +114,11 @@ def summarise_row(runs: list[Path]) -> dict:
             return None
         return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
+    largest = {layer: dict(sorted(((a, statistics.fmean(v)) for a, v in per.items()),
+                                  key=lambda item: -abs(item[1]))[:5]) for layer, per in atoms.items()}
     return {"epochs": epochs, "infomorphic_test": stats(inf), "backprop_test": stats(bp),
-            "final_goals_mean_bits": {k: statistics.fmean(v) for k, v in goals.items()}}
+            "final_goals_mean_bits": {k: statistics.fmean(v) for k, v in goals.items()},
+            "final_largest_atoms_bits": largest}
 
 
 def main() -> None:

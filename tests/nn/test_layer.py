@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from infomorphic.goals import Goal
-from infomorphic.nn.functional import lateral_mask
+from infomorphic.nn.functional import lateral_mask, lateral_partners
 from infomorphic.nn.layer import InfomorphicLayer, LayerOutput
 
 
@@ -135,15 +135,25 @@ def _goal_grads(layer: InfomorphicLayer, inputs: dict[str, torch.Tensor], pick) 
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
-def test_locality_per_neuron_gradients_are_block_diagonal() -> None:
-    layer = _trivariate(dtype=torch.float64)
+def _sparse_trivariate(dtype: torch.dtype = torch.float64) -> InfomorphicLayer:
+    """F and L stored sparsely (partner values (N, P) and indices), C dense."""
+    gen = torch.Generator().manual_seed(0)
+    partners = {"F": torch.rand(N, NF, generator=gen).topk(4, dim=1).indices, "L": lateral_partners(N, 2, gen)}
+    layer = InfomorphicLayer(N, {"F": NF, "C": NC, "L": N}, TPE, partners=partners, sparse=True, generator=gen)
+    assert layer.is_sparse("F") and layer.is_sparse("L") and layer.weight["L"].shape == (N, 2)
+    return layer.to(dtype)
+
+
+@pytest.mark.parametrize("storage", ["masked", "sparse"])
+def test_locality_per_neuron_gradients_are_block_diagonal(storage: str) -> None:
+    layer = _trivariate(dtype=torch.float64) if storage == "masked" else _sparse_trivariate()
     inputs = _inputs(dtype=torch.float64)
     # the forward pass is deterministic, so each neuron's goal can get its own graph
     per_neuron = [_goal_grads(layer, inputs, lambda g, j=j: g[j]) for j in range(N)]
     for j, grads in enumerate(per_neuron):
         others = torch.ones(N, dtype=torch.bool)
         others[j] = False
-        for g in grads:  # weights (N, in) and biases (N,): only row j may be non-zero
+        for g in grads:  # weights (N, in) or partner values (N, P), biases (N,): only row j may be non-zero
             assert torch.all(g[others] == 0), f"goal of neuron {j} has a gradient on other neurons' weights"
         assert torch.any(grads[0][j] != 0)  # its own feedforward weights do get a gradient
         assert torch.any(grads[2][j] != 0)  # and its own lateral weights

@@ -46,34 +46,72 @@ def _pair(file: str) -> tuple[Network, LegacyNetwork]:
     return new, old
 
 
+# wirings with a class stored sparsely (setup 2: 100 lateral partners of 2000 neurons): its weight is
+# (N, P) values beside index_L instead of the old (N, N) weight and mask_L, and the sparse product
+# sums in another order, so those cases map the weights and compare with a tight tolerance
+SPARSE = {"setup2.toml": ("hidden", "L")}
+
+
+def _dense_state(net: Network) -> dict[str, torch.Tensor]:
+    """The state dict with every sparse class written as the old dense weight and mask."""
+    state = dict(net.state_dict())
+    for name, layer in net.named_children():
+        for letter in list(layer.weight):
+            if layer.is_sparse(letter):
+                state[f"{name}.weight.{letter}"] = layer.effective_weight(letter).detach()
+                state[f"{name}.mask_{letter}"] = layer.mask(letter)
+                del state[f"{name}.index_{letter}"]
+    return state
+
+
 @pytest.mark.parametrize("file", sorted(KINDS))
 def test_kind_as_wiring_is_identical_to_the_old_network(file: str) -> None:
     new, old = _pair(file)
-    sa, sb = new.state_dict(), old.state_dict()
+    sparse = SPARSE.get(file)
+    if sparse is not None:
+        assert new.layer(sparse[0]).is_sparse(sparse[1])
+    assert not any(layer.is_sparse(k) for n, layer in new.named_children() for k in layer.weight
+                   if (n, k) != sparse)
+    sa, sb = _dense_state(new), old.state_dict()
     assert sa.keys() == sb.keys()
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # the same initial weights and partners, bit for bit
     assert new.layers().keys() == old.layers().keys()
+
+    def same(a: torch.Tensor, b: torch.Tensor) -> None:  # bit for bit, or to float rounding (sparse sums)
+        if sparse is None:
+            assert torch.equal(a, b)
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
     x, y = _batch()
     for labels in (y, None):
         a = new(x, labels, torch.Generator().manual_seed(3))
         b = old(x, labels, torch.Generator().manual_seed(3))
-        assert torch.equal(a.readout.theta, b.readout.theta)
-        assert torch.equal(a.readout.aggregates, b.readout.aggregates)
+        same(a.readout.theta, b.readout.theta)
+        same(a.readout.aggregates, b.readout.aggregates)
         if b.hidden is not None:
-            assert torch.equal(a.hidden.aggregates, b.hidden.aggregates)
+            same(a.hidden.aggregates, b.hidden.aggregates)
             assert torch.equal(a.hidden_spikes, b.hidden_spikes)
     a, b = new(x, y, torch.Generator().manual_seed(4)), old(x, y, torch.Generator().manual_seed(4))
     ga, gb = new.local_goals(a), old.local_goals(b)
     assert ga.keys() == gb.keys()
-    assert all(torch.equal(ga[k], gb[k]) for k in ga)
+    for k in ga:
+        same(ga[k], gb[k])
     (-sum(g.sum() for g in ga.values())).backward()
     (-sum(g.sum() for g in gb.values())).backward()
     pa, pb = dict(new.named_parameters()), dict(old.named_parameters())
     for name, p in pa.items():
         if p.grad is None:
             assert pb[name].grad is None
+            continue
+        expected = pb[name].grad
+        if sparse is not None and name == f"{sparse[0]}.weight.{sparse[1]}":
+            # the gradient of each stored value is the dense gradient at its partner
+            expected = expected.gather(1, new.layer(sparse[0]).partners(sparse[1]))
+        if sparse is None:
+            assert torch.equal(p.grad, expected), name
         else:
-            assert torch.equal(p.grad, pb[name].grad), name
+            torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_setup1_trains_to_identical_metrics_before_and_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

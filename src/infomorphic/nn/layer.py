@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ..estimate import bin_adaptive, bin_fixed
 from ..goals import Goal
 from ..pid.samples import sx_pid_from_binary_samples
-from .functional import ACTIVATION_DEFAULTS, aggregate, resolve_activation, sample_binary
+from .functional import ACTIVATION_DEFAULTS, aggregate, partner_mask, prefer_sparse, resolve_activation, sample_binary
 
 __all__ = ["InfomorphicLayer", "LayerOutput"]
 
@@ -72,7 +72,17 @@ class InfomorphicLayer(nn.Module):
             bins on ``[-1, 1]``).
         bin_range: range of fixed bins.
         masks: fixed connectivity per input class, ``(N, in)`` of 0/1; masked weights stay
-            exactly zero.
+            exactly zero.  Stored dense: the weight is ``(N, in)``, the mask a buffer
+            ``mask_<letter>``.
+        partners: fixed connectivity per input class as partner indices, ``(N, P)`` integers
+            (neuron ``j`` sees inputs ``partners[j]``, distinct per row; e.g.
+            :func:`~infomorphic.nn.functional.lateral_partners`).  Stored sparsely when
+            ``sparse`` says so: the weight is ``(N, P)`` (one value per partner, rows sorted by
+            input), the indices a buffer ``index_<letter>``, and the aggregate is a sparse
+            product (:func:`~infomorphic.nn.functional.sparse_aggregate`); otherwise stored
+            as a mask.
+        sparse: store the ``partners`` classes sparsely (True), as masks (False), or by
+            :func:`~infomorphic.nn.functional.prefer_sparse` (None: sparse when ``P <= in / 8``).
         fixed_weights: input classes whose weights are fixed (not trained, no bias), e.g. the
             readout's one-to-one label context ``{"C": torch.eye(10)}``.
         bias: give trained input classes a bias.
@@ -84,8 +94,11 @@ class InfomorphicLayer(nn.Module):
         - output: :class:`LayerOutput` with aggregates ``(B, N, K)`` and theta ``(B, N)``.
 
     Attributes:
-        weight: ``ParameterDict`` letter -> ``(N, in)``, initialised uniformly in
-            ``+-1/sqrt(in)`` (as ``nn.Linear``), masked entries zero.
+        weight: ``ParameterDict`` letter -> ``(N, in)`` (``(N, P)`` partner values for a class
+            stored sparsely), initialised uniformly in ``+-1/sqrt(in)`` (as ``nn.Linear``),
+            masked entries zero; a sparse class gets exactly the values the dense masked
+            weight would hold (the same random draw).  :meth:`effective_weight` is always
+            the dense ``(N, in)`` matrix.
         bias: ``ParameterDict`` letter -> ``(N,)``, initialised in the same range.
         last_atoms: ``(N, n_atoms)`` PID atoms (bits) of the last goal evaluation, detached.
         last_residual_entropy: ``(N,)`` H(Y | sources) of the last goal evaluation (bits).
@@ -106,6 +119,8 @@ class InfomorphicLayer(nn.Module):
         fixed_weights: Mapping[str, Tensor] | None = None,
         bias: bool = True,
         generator: torch.Generator | None = None,
+        partners: Mapping[str, Tensor] | None = None,
+        sparse: bool | None = None,
     ) -> None:
         super().__init__()
         letters = tuple(sources)
@@ -123,9 +138,14 @@ class InfomorphicLayer(nn.Module):
             raise ValueError(f"n_bins must be >= 2, got {n_bins}")
         masks = dict(masks or {})
         fixed = dict(fixed_weights or {})
-        for name in list(masks) + list(fixed):
+        links = dict(partners or {})
+        for name in list(masks) + list(fixed) + list(links):
             if name not in sources:
-                raise ValueError(f"mask or fixed weight for unknown input class {name!r}; classes: {list(letters)}")
+                raise ValueError(f"mask, partners or fixed weight for unknown input class {name!r}; "
+                                 f"classes: {list(letters)}")
+        for name in links:
+            if name in masks or name in fixed:
+                raise ValueError(f"input class {name!r} has partners and a {'mask' if name in masks else 'fixed weight'}")
         if activation is None:
             activation = {2: "bivariate", 3: "trivariate", 4: "quadrivariate"}[len(letters)]
         self.n_neurons = n_neurons
@@ -148,9 +168,16 @@ class InfomorphicLayer(nn.Module):
                     raise ValueError(f"fixed weight of {name!r} must have shape {(n_neurons, size)}, got {tuple(w.shape)}")
                 self.register_buffer(f"fixed_{name}", w.clone())
                 continue
-            self.weight[name] = nn.Parameter(torch.empty(n_neurons, size))
             if bias:
                 self.bias[name] = nn.Parameter(torch.empty(n_neurons))
+            if name in links:
+                index = _check_partners(links[name], n_neurons, size, name)
+                if index.shape[1] >= 1 and (prefer_sparse(index.shape[1], size) if sparse is None else sparse):
+                    self.weight[name] = nn.Parameter(torch.empty(n_neurons, index.shape[1]))
+                    self.register_buffer(f"index_{name}", index)
+                    continue
+                masks[name] = partner_mask(index, size)
+            self.weight[name] = nn.Parameter(torch.empty(n_neurons, size))
             if name in masks:
                 m = torch.as_tensor(masks[name], dtype=torch.get_default_dtype())
                 if m.shape != (n_neurons, size):
@@ -161,32 +188,147 @@ class InfomorphicLayer(nn.Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Uniform initialisation in ``+-1/sqrt(in)`` per input class; masked weights zero."""
+        """Uniform initialisation in ``+-1/sqrt(in)`` per input class; masked weights zero.
+
+        A sparse class draws the full ``(N, in)`` uniform matrix (in blocks of rows: the same
+        numbers) and keeps its partners' entries, so it holds exactly the values, and leaves
+        the generator in exactly the state, of the dense masked class.
+        """
         with torch.no_grad():
             for name, w in self.weight.items():
-                bound = 1.0 / math.sqrt(max(1, self.in_features[name]))
-                w.copy_(torch.rand(w.shape, generator=generator) * 2 * bound - bound)
-                mask = self.mask(name)
-                if mask is not None:
-                    w.mul_(mask)
+                size = self.in_features[name]
+                bound = 1.0 / math.sqrt(max(1, size))
+                index = self.partners(name)
+                if index is None:
+                    w.copy_(torch.rand(w.shape, generator=generator) * 2 * bound - bound)
+                    mask = self._mask_buffer(name)
+                    if mask is not None:
+                        w.mul_(mask)
+                else:
+                    rows = max(1, _DRAW_BLOCK // max(1, size))
+                    for lo in range(0, self.n_neurons, rows):
+                        block = torch.rand(min(rows, self.n_neurons - lo), size, generator=generator)
+                        part = (block * 2 * bound - bound).gather(1, index[lo : lo + rows].cpu())
+                        w[lo : lo + rows].copy_(part)
                 if name in self.bias:
                     b = self.bias[name]
                     b.copy_(torch.rand(b.shape, generator=generator) * 2 * bound - bound)
 
+    def _mask_buffer(self, name: str) -> Tensor | None:
+        return self._buffers.get(f"mask_{name}")
+
+    def partners(self, name: str) -> Tensor | None:
+        """The ``(N, P)`` partner indices of an input class stored sparsely, or ``None``."""
+        return self._buffers.get(f"index_{name}")
+
+    def is_sparse(self, name: str) -> bool:
+        """Whether an input class is stored sparsely (``(N, P)`` values and indices)."""
+        return f"index_{name}" in self._buffers
+
     def mask(self, name: str) -> Tensor | None:
-        """The fixed connectivity mask of an input class, or ``None``."""
-        return getattr(self, f"mask_{name}", None)
+        """The fixed connectivity mask of an input class, ``(N, in)`` of 0/1, or ``None`` (dense).
+
+        For a class stored sparsely it is built on demand from its partner indices.
+        """
+        index = self.partners(name)
+        if index is not None:
+            return partner_mask(index, self.in_features[name], self.weight[name].dtype)
+        return self._mask_buffer(name)
 
     def effective_weight(self, name: str) -> Tensor:
-        """Weights actually used for an input class (masked, or fixed), ``(N, in)``."""
+        """Weights actually used for an input class (masked, sparse or fixed), ``(N, in)``.
+
+        For a class stored sparsely the dense matrix is built on demand (zeros off the
+        partners); it is differentiable in the stored values.
+        """
         if name in self.weight:
-            mask = self.mask(name)
             w = self.weight[name]
+            index = self.partners(name)
+            if index is not None:
+                return w.new_zeros(self.n_neurons, self.in_features[name]).scatter(1, index, w)
+            mask = self._mask_buffer(name)
             return w if mask is None else w * mask
         return getattr(self, f"fixed_{name}")
 
+    def set_storage_(self, name: str, sparse: bool) -> None:
+        """Store a trained input class with fixed connectivity sparsely (True) or as a mask (False).
+
+        The connections and the effective weights do not change, and the parameter stays the
+        same object (its data changes shape), so an optimiser built before keeps updating it;
+        but optimiser state already held for it no longer fits: convert before training, or
+        load a checkpoint written with this storage.  Converting to sparse needs the same
+        number of connections in every row.
+        """
+        if name not in self.weight:
+            raise ValueError(f"input class {name!r} has no trained weight; trained classes: {list(self.weight)}")
+        if sparse == self.is_sparse(name):
+            return
+        w = self.weight[name]
+        with torch.no_grad():
+            if sparse:
+                mask = self._mask_buffer(name)
+                if mask is None:
+                    raise ValueError(f"input class {name!r} is dense (no mask): nothing to store sparsely")
+                keep = mask != 0
+                counts = keep.sum(1)
+                if not bool((counts == counts[0]).all()) or int(counts[0]) == 0:
+                    raise ValueError(f"the mask of {name!r} has {int(counts.min())} to {int(counts.max())} connections "
+                                     "per neuron; sparse storage needs the same number (>= 1) in every row")
+                index = keep.nonzero()[:, 1].view(self.n_neurons, int(counts[0]))
+                values = w.gather(1, index)
+                del self._buffers[f"mask_{name}"]
+                self.register_buffer(f"index_{name}", index)
+                w.data = values
+            else:
+                index = self.partners(name)
+                assert index is not None
+                dense = w.new_zeros(self.n_neurons, self.in_features[name]).scatter_(1, index, w)
+                del self._buffers[f"index_{name}"]
+                self.register_buffer(f"mask_{name}", partner_mask(index, self.in_features[name], w.dtype))
+                w.data = dense
+        w.grad = None
+
+    def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
+        """Adopt the storage (sparse or masked) that the state dict holds for each class.
+
+        A checkpoint written before sparse storage existed holds a dense ``weight.<L>`` and
+        ``mask_<L>`` for setups 2 and 3; loading it switches that class to masked storage
+        (same parameter object, see :meth:`set_storage_`), so that the optimiser state saved
+        beside it (Adam's moments, dense ``(N, in)``) still fits on ``--resume`` and the
+        resumed run continues exactly as the old code would; a sparse state dict likewise
+        makes a masked class sparse.  The tensors are then copied by the default loader.
+        """
+        for name in list(self.weight):
+            index = state_dict.get(f"{prefix}index_{name}")
+            if index is not None and not self.is_sparse(name):
+                w = self.weight[name]
+                self._buffers.pop(f"mask_{name}", None)
+                self.register_buffer(f"index_{name}", torch.zeros(self.n_neurons, index.shape[-1], dtype=torch.long,
+                                                                 device=w.device))
+                w.data = w.new_zeros(self.n_neurons, index.shape[-1])
+                w.grad = None
+            elif f"{prefix}mask_{name}" in state_dict and self.is_sparse(name):
+                w = self.weight[name]
+                del self._buffers[f"index_{name}"]
+                self.register_buffer(f"mask_{name}", w.new_zeros(self.n_neurons, self.in_features[name]))
+                w.data = w.new_zeros(self.n_neurons, self.in_features[name])
+                w.grad = None
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        for name in list(self.weight):
+            index = self.partners(name)
+            if index is None or f"{prefix}index_{name}" not in state_dict:
+                continue
+            try:
+                _check_partners(index, self.n_neurons, self.in_features[name], name)
+            except ValueError as exc:
+                error_msgs.append(str(exc))
+
     def extra_repr(self) -> str:
-        src = ", ".join(f"{k}={v}" for k, v in self.in_features.items())
+        src = ", ".join(f"{k}={v}" + (f"[{self.weight[k].shape[1]} partners]" if self.is_sparse(k) else "")
+                        for k, v in self.in_features.items())
         goal = self.goal.to_expression() if self.goal is not None else None
         return (
             f"n_neurons={self.n_neurons}, sources=({src}), activation={self.activation_name}"
@@ -226,6 +368,7 @@ class InfomorphicLayer(nn.Module):
         parts = []
         for i, name in enumerate(self.sources):
             w = self.weight[name] if name in self.weight else getattr(self, f"fixed_{name}")
+            index = self._buffers.get(f"index_{name}")
             b = self.bias[name] if name in self.bias else None
             x = inputs.get(name)
             if x is None and reuse is not None:
@@ -234,7 +377,7 @@ class InfomorphicLayer(nn.Module):
             if x is None:
                 parts.append((b if b is not None else w.new_zeros(self.n_neurons)).expand(batch, -1))
                 continue
-            parts.append(aggregate(x.detach(), w, b, self.mask(name)))
+            parts.append(aggregate(x.detach(), w, b, self._mask_buffer(name), index))
         # class-major storage: each class's (B, N) block stays contiguous (no interleaving copy)
         return torch.stack(parts).permute(1, 2, 0)
 
@@ -276,3 +419,21 @@ class InfomorphicLayer(nn.Module):
         self.last_atoms = res.atoms.detach()
         self.last_residual_entropy = res.residual_entropy.detach()
         return self.goal.evaluate(res.atoms, res.residual_entropy)
+
+
+_DRAW_BLOCK = 1 << 22
+"""Elements of one block of the dense uniform draw that initialises a sparse class."""
+
+
+def _check_partners(index: Tensor, n_neurons: int, n_inputs: int, name: str) -> Tensor:
+    """Partner indices as ``(N, P)`` int64 with each row sorted; ``ValueError`` names the class."""
+    index = torch.as_tensor(index)
+    if index.ndim != 2 or index.shape[0] != n_neurons or index.dtype.is_floating_point or index.dtype == torch.bool:
+        raise ValueError(f"partners of {name!r} must be integers of shape ({n_neurons}, P), "
+                         f"got {tuple(index.shape)} {index.dtype}")
+    index = index.long().sort(1).values
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= n_inputs):
+        raise ValueError(f"partners of {name!r} must lie in [0, {n_inputs}), got {int(index.min())} to {int(index.max())}")
+    if index.shape[1] > 1 and not bool((index[:, 1:] > index[:, :-1]).all()):
+        raise ValueError(f"partners of {name!r} must be distinct in every row")
+    return index

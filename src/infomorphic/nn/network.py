@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from ..goals import Goal
-from .functional import lateral_mask
+from .functional import lateral_mask, lateral_partners
 from .layer import InfomorphicLayer, LayerOutput
 from .wiring import InputSpec, LayerSpec, NetworkSpec
 
@@ -117,6 +117,7 @@ class Network(nn.Module):
         n = spec.neurons(ls.name, self.n_classes)
         sizes: dict[str, int] = {}
         masks: dict[str, Tensor] = {}
+        partners: dict[str, Tensor] = {}
         fixed: dict[str, Tensor] = {}
         for letter, src in ls.inputs.items():
             size = spec.input_size(src, self.n_inputs, self.n_classes)
@@ -132,8 +133,9 @@ class Network(nn.Module):
                 continue
             own = src.kind == "previous" and src.layer == ls.name
             if src.partners is not None:
-                masks[letter] = (lateral_mask(n, src.partners, generator) if own
-                                 else _random_partners(n, size, src.partners, generator))
+                # partner indices; the layer stores them sparsely or as a mask (prefer_sparse)
+                partners[letter] = (lateral_partners(n, src.partners, generator) if own
+                                    else _random_partners(n, size, src.partners, generator))
             elif src.mask is not None:
                 masks[letter] = _load_mask(src.mask, (n, size), where)
             elif own:
@@ -145,7 +147,7 @@ class Network(nn.Module):
         layer = InfomorphicLayer(
             n, sizes, goal, activation=ls.activation, activation_params=ls.activation_params,
             n_bins=ls.n_bins or n_bins, binning=ls.binning, bin_range=ls.bin_range, masks=masks,
-            fixed_weights=fixed, generator=generator,
+            fixed_weights=fixed, generator=generator, partners=partners,
         )
         if ls.init_gain != 1.0:
             with torch.no_grad():
@@ -270,12 +272,12 @@ def ls_first(ls: LayerSpec) -> str:
 
 
 def _random_partners(n_neurons: int, n_inputs: int, partners: int, generator: torch.Generator | None) -> Tensor:
-    """A 0/1 ``(N, in)`` mask with ``partners`` random inputs per neuron (all when partners >= in)."""
+    """``(N, P)`` sorted indices of ``P = min(partners, in)`` random inputs per neuron (all when
+    partners >= in, without drawing)."""
     if partners >= n_inputs:
-        return torch.ones(n_neurons, n_inputs)
+        return torch.arange(n_inputs).expand(n_neurons, -1).clone()
     scores = torch.rand(n_neurons, n_inputs, generator=generator)
-    keep = scores.topk(partners, dim=1).indices
-    return torch.zeros(n_neurons, n_inputs).scatter_(1, keep, 1.0)
+    return scores.topk(partners, dim=1).indices.sort(1).values
 
 
 def _load_mask(mask: Any, shape: tuple[int, int], where: str) -> Tensor:
