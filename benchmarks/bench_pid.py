@@ -1,6 +1,7 @@
 """Benchmark of the training-time PID workload (never imported by the package).
 
-Workload (SPEC.md section 9 / issue "PID engine"): trivariate (or, with --sources, also
+Workload (the training estimate of Schneider et al. 2025, appendix A.6 and Table 1; see
+benchmarks/README.md; issue "PID engine"): trivariate (or, with --sources, also
 four-source) neurons, 20 bins per source, binary target, a batch of B = 1024 samples with
 per-sample firing probabilities theta, N neurons.  For each number of sources and each N it
 times, after one discarded warm-up pass, the median over --repeat passes of

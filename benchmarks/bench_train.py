@@ -1,6 +1,7 @@
 """Seconds per training epoch of the supervised infomorphic network (never imported by the package).
 
-Same data and batch as the published measurement (SPEC.md section 8): MNIST with a
+Same data and batch as our timing of the published implementation (the authors' code released
+with Schneider et al. 2025, run on a 2-core machine like ours; benchmarks/README.md): MNIST with a
 48000 / 12000 split, batch 1024 (47 batches per epoch), setup-1 trivariate network with the
 optimised goal, 2 threads.  After one discarded warm-up epoch, times --epochs epochs and
 reports the median seconds per training epoch, the evaluation time (val + test), the share of

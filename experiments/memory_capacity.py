@@ -1,6 +1,6 @@
 """Associative-memory figures: capacity, noise robustness, online storage, Hebbian PID vs load.
 
-Prints one JSON line with the figures (SPEC.md section 6; issue 4):
+Prints one JSON line with the figures (Blümel et al. 2025, arXiv:2511.02584; issue 4):
 
     python experiments/memory_capacity.py                       # everything, N = 100, 3 seeds
     python experiments/memory_capacity.py --parts sweep --seeds 0,1,2 --workers 2

@@ -13,7 +13,8 @@ from infomorphic.config import TrainConfig, load_config, parse_override
 
 def test_defaults_are_valid_and_published() -> None:
     c = TrainConfig()
-    # SPEC.md section 4: Adam, batch 1024, 100 epochs, hidden lr 0.002 / wd 0.00035, readout 0.003 / 0.00015
+    # Schneider et al. 2025, appendices A.3, A.8 and Table 1: Adam, batch 1024, 100 epochs,
+    # hidden lr 0.002 / wd 0.00035, readout 0.003 / 0.00015, 20 % validation, 100 lateral partners
     assert (c.network, c.setup, c.hidden, c.lateral_partners) == ("trivariate", 1, 100, 100)
     assert (c.epochs, c.batch_size, c.val_fraction) == (100, 1024, 0.2)
     assert (c.hidden_lr, c.hidden_weight_decay) == (0.002, 0.00035)

@@ -1,6 +1,7 @@
 """Tests for infomorphic.goals: building, printing and evaluating local goals (bits).
 
-Expected values are typed from SPEC.md section 3, not computed with the code under test.
+Expected values are typed from the published goals (Schneider et al. 2025, arXiv:2412.02482),
+not computed with the code under test.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import infomorphic.goals as goals_module
 from infomorphic.goals import ATOM_MEANINGS, H_RES, PRESETS, Goal, Preset, atom_meaning, paper_order
 from infomorphic.pid import get_lattice, sx_pid_torch
 
-# SPEC.md section 3, optimised MNIST (TPE, setup 1, N = 100), papers' order, H_res last.
+# Schneider et al. 2025, Fig. 5A and appendix A.10: optimised MNIST (TPE, setup 1, N = 100),
+# papers' order, H_res last.
 MNIST_TPE = [
     0.33073, 0.97808, -0.99350, 0.40173, 0.24278, 0.62554, 0.47128, 0.02121, 0.06054, -0.94698,
     -0.01985, -0.96766, -0.69245, 0.42701, 0.97364, 0.73696, -0.12183, -0.21512, 0.03500,
 ]  # fmt: skip
-# SPEC's trivariate order {1}{2}{3}, {1}{2}, ... with 1 -> F, 2 -> C, 3 -> L, typed by hand.
+# The papers' trivariate order (Schneider et al. 2025, Table 2) {1}{2}{3}, {1}{2}, ... with
+# 1 -> F, 2 -> C, 3 -> L, typed by hand.
 TRIVARIATE_NAMES = [
     "{F}{C}{L}", "{F}{C}", "{F}{L}", "{C}{L}", "{F}{CL}", "{C}{FL}", "{L}{FC}",
     "{F}", "{C}", "{L}", "{FC}{FL}{CL}", "{FC}{FL}", "{FC}{CL}", "{FL}{CL}",

@@ -8,7 +8,7 @@ Kinds (``network`` in the config):
 
 ``single``
     One bivariate readout layer: F = image, C = the neuron's own label element through a
-    fixed weight 1 (seeds/001).
+    fixed weight 1 (Makkeh et al. 2025).
 ``trivariate``
     Hidden layer of ``N`` trivariate neurons (F = image, C = one-hot label, L = the other
     hidden neurons' previous outputs) and a bivariate readout (F = hidden outputs, C = own label

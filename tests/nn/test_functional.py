@@ -1,7 +1,7 @@
 """Tests for infomorphic.nn.functional: aggregation, activations, sampling, lateral masks.
 
-Expected activation values are computed by hand from the closed forms in SPEC.md section 2
-(with math.exp), not with the code under test.
+Expected activation values are computed by hand from the closed forms (bivariate: Makkeh et al.
+2025; trivariate: Schneider et al. 2025, appendix A.4) with math.exp, not with the code under test.
 """
 
 from __future__ import annotations

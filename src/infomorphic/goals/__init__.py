@@ -9,9 +9,9 @@ sources, where ``H_res = H(Y | sources)``.  A goal is always *maximised*; only t
 turns it into a loss (``loss = -G``).
 
 References: Makkeh et al., "A general framework for interpretable neural learning based on local
-information-theoretic goal functions" (bivariate neurons; seeds/001) and Schneider et al.,
-"What should a neuron aim for? Designing local objective functions based on information
-theory", ICLR 2025 (trivariate neurons, optimised goals; seeds/003).
+information-theoretic goal functions", PNAS 2025, arXiv:2306.02149 (bivariate neurons), and
+Schneider et al., "What should a neuron aim for? Designing local objective functions based on
+information theory", ICLR 2025, arXiv:2412.02482 (trivariate neurons, optimised goals).
 
 Goals are keyed by atom *name* (``"{F}{C}"``, ``"{FC}{FL}"``, ...; see
 :mod:`infomorphic.pid.lattice`) plus the reserved name ``H_res``.  Ways to build one:

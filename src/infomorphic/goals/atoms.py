@@ -15,8 +15,9 @@ from ..pid.lattice import Antichain, get_lattice
 H_RES = "H_res"
 """Reserved name of the residual-entropy term ``H(Y | all sources)`` in a goal."""
 
-# The papers' order of goal vectors, written with 1-based source numbers exactly as in
-# SPEC.md section 3 (F = 1, C = 2, L = 3); H_res follows as the last entry.
+# The papers' order of goal vectors, written with 1-based source numbers (F = 1, C = 2, L = 3):
+# bivariate as the goal parameters of Makkeh et al. 2025 (Fig. 1E), trivariate as the atoms of
+# Schneider et al. 2025 (Table 2); H_res follows as the last entry.
 _PAPER_ORDER: Mapping[int, tuple[str, ...]] = {
     2: ("{1}", "{2}", "{1}{2}", "{12}"),
     3: (

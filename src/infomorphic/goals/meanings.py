@@ -18,7 +18,7 @@ def _join_and(items: Sequence[str]) -> str:
 def atom_meaning(atom: str, sources: Sequence[str] = "FCL") -> str:
     """Plain-language meaning of an atom (or ``H_res``) for the given sources.
 
-    The wording follows Schneider et al. 2025, Table 2 (seeds/003): each phrase completes
+    The wording follows Schneider et al. 2025, Table 2 (arXiv:2412.02482): each phrase completes
     "information about the output Y that is ...".  Bivariate atoms get the names of the
     bivariate papers (unique, redundancy, synergy).
 

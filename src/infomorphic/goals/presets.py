@@ -1,4 +1,4 @@
-"""The published goals (SPEC.md section 3) by name: :data:`PRESETS`."""
+"""The published goals (Makkeh et al. 2025; Schneider et al. 2025) by name: :data:`PRESETS`."""
 
 from __future__ import annotations
 
@@ -31,42 +31,42 @@ def _build_presets() -> dict[str, Preset]:
             "readout", "FC", [-0.2, 0.1, 1.0, 0.1, 0.0],
             "bivariate output/readout layer (F = hidden outputs, C = own label element): "
             "mainly redundancy, some synergy and unique context, less unique feedforward",
-            "Schneider et al. 2025 (seeds/003), Table 1; SPEC.md section 3",
+            "Schneider et al. 2025 (arXiv:2412.02482), Table 1",
         ),
         (
             "bivariate-context-naive", "FC", [0.0, 0.0, 1.0, 0.0, 0.0],
             "bivariate hidden layer with context only: maximise the redundancy {F}{C} of "
             "feedforward and context",
-            "Schneider et al. 2025 (seeds/003), Fig. 8 (bivariate baseline); SPEC.md section 3",
+            "Schneider et al. 2025 (arXiv:2412.02482), Fig. 8 (bivariate baseline)",
         ),
         (
             "bivariate-context-optimised", "FC", [-0.0990, 0.3916, 0.5118, 0.5942, 0.0885],
             "bivariate hidden layer with context only, optimised goal (CMA-ES)",
-            "Schneider et al. 2025 (seeds/003), Fig. 8 (bivariate baseline); SPEC.md section 3",
+            "Schneider et al. 2025 (arXiv:2412.02482), Fig. 8 (bivariate baseline)",
         ),
         (
             "bivariate-lateral-naive", "FC", [1.0, 0.0, 0.0, 0.0, 0.0],
             "bivariate hidden layer with lateral input only (C is the lateral input here): "
             "maximise unique feedforward information",
-            "Schneider et al. 2025 (seeds/003), Fig. 8 (bivariate baseline); SPEC.md section 3",
+            "Schneider et al. 2025 (arXiv:2412.02482), Fig. 8 (bivariate baseline)",
         ),
         (
             "bivariate-lateral-optimised", "FC", [0.8281, -0.2038, 0.9030, 0.5267, 0.1350],
             "bivariate hidden layer with lateral input only (C is the lateral input here), "
             "optimised goal (CMA-ES)",
-            "Schneider et al. 2025 (seeds/003), Fig. 8 (bivariate baseline); SPEC.md section 3",
+            "Schneider et al. 2025 (arXiv:2412.02482), Fig. 8 (bivariate baseline)",
         ),
         (
             "bars-unique", "FC", [1.0, 0.0, 0.0, 0.0, 0.0],
             "unsupervised bars (C = outputs of the other neurons): maximise unique feedforward "
             "information so that each neuron codes a different bar",
-            "Makkeh et al. (seeds/001), Fig. 5; SPEC.md section 3",
+            "Makkeh et al. 2025 (arXiv:2306.02149), Fig. 5",
         ),
         (
             "trivariate-naive", "FCL", [0.0, 1.0] + [0.0] * 17,
             "trivariate hidden layer, intuitive goal: maximise the redundancy {F}{C} of "
             "feedforward and context",
-            "Schneider et al. 2025 (seeds/003), Fig. 1D; SPEC.md section 3",
+            "Schneider et al. 2025 (arXiv:2412.02482), Fig. 1D",
         ),
         (
             "trivariate-mnist-tpe", "FCL",
@@ -77,7 +77,7 @@ def _build_presets() -> dict[str, Preset]:
             ],
             "trivariate hidden layer, optimised on MNIST with TPE (setup 1, N = 100); the goal "
             "of all main results",
-            f"Schneider et al. 2025 (seeds/003), Fig. 5A and appendix A.10; {trivariate_order}",
+            f"Schneider et al. 2025 (arXiv:2412.02482), Fig. 5A and appendix A.10; {trivariate_order}",
         ),
         (
             "trivariate-mnist-cmaes", "FCL",
@@ -87,7 +87,7 @@ def _build_presets() -> dict[str, Preset]:
                 0.05719, 0.0,
             ],
             "trivariate hidden layer, optimised on MNIST with CMA-ES (setup 1, N = 100, H_res fixed at 0)",
-            f"Schneider et al. 2025 (seeds/003), Fig. 6; {trivariate_order}",
+            f"Schneider et al. 2025 (arXiv:2412.02482), Fig. 6; {trivariate_order}",
         ),
         (
             "trivariate-cifar-cmaes", "FCL",
@@ -97,7 +97,7 @@ def _build_presets() -> dict[str, Preset]:
                 -0.26290, 0.0,
             ],
             "trivariate hidden layer, optimised on CIFAR-10 with CMA-ES (setup 1, N = 100, H_res fixed at 0)",
-            f"Schneider et al. 2025 (seeds/003), Fig. 5D; {trivariate_order}",
+            f"Schneider et al. 2025 (arXiv:2412.02482), Fig. 5D; {trivariate_order}",
         ),
     ]  # fmt: skip
     return {
@@ -107,4 +107,4 @@ def _build_presets() -> dict[str, Preset]:
 
 
 PRESETS: Mapping[str, Preset] = _build_presets()
-"""Published goals by name (SPEC.md section 3).  A plain dict built at import, never mutated."""
+"""Published goals by name (each with its ``source`` in the papers).  A plain dict, never mutated."""

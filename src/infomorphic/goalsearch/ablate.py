@@ -1,6 +1,6 @@
 """What each gamma contributes: ablations and modulations of a goal, trained over several seeds.
 
-Schneider et al. 2025 (seeds/003), section 4 and Figs. 5, 9 (sensitivity analysis):
+Schneider et al. 2025 (arXiv:2412.02482), appendix A.10 and Figs. 5B-C, 9 (sensitivity analysis):
 
 - single ablation: each non-zero gamma set to 0 in turn;
 - cumulative ablation: gammas set to 0 one after another, in order of the smallest individual

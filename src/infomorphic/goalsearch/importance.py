@@ -2,7 +2,8 @@
 
 Both fit a random forest to (gamma vector -> validation accuracy) over the completed trials
 (Hutter et al. 2014 for fANOVA); importances of all parameters sum to 1.  Schneider et al. 2025
-(seeds/003), appendix A.10, used fANOVA on their 1000-trial searches.
+(arXiv:2412.02482), appendix A.10 and Fig. 6, report the mean decrease in impurity of their
+1000-trial searches.
 """
 
 from __future__ import annotations

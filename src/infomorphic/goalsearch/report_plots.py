@@ -169,6 +169,6 @@ def dynamics_figure(wdist: dict[str, np.ndarray]) -> Any:
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("median self-cosine distance")
-    ax.set_title("feedforward weight dynamics (SPEC.md section 4, A.9)")
+    ax.set_title("feedforward weight dynamics (Schneider et al. 2025, appendix A.9)")
     ax.legend()
     return fig

@@ -1,6 +1,6 @@
 """Goal-parameter search with optuna: the objective, the study, and worker processes.
 
-Schneider et al. 2025 (seeds/003), appendix A.10: the gammas of the trivariate hidden goal are
+Schneider et al. 2025 (arXiv:2412.02482), appendix A.10: the gammas of the trivariate hidden goal are
 searched in [-1, 1] with TPE (multivariate) and CMA-ES (``H_res`` fixed at 0) to maximise the
 validation accuracy of a network trained with that goal.
 

@@ -4,7 +4,7 @@ Parameters are named by atom (``"{F}{C}"``, ``"{FC}{FL}"``, ...) and ``H_res``, 
 expressions, so a study's ``best_params`` read like a goal and
 ``optuna.trial.FixedTrial(best_params)`` replays the same goal through :meth:`GoalSpace.suggest`.
 
-Schneider et al. 2025 (seeds/003), section 3 and appendix A.10: every gamma in [-1, 1]; TPE over
+Schneider et al. 2025 (arXiv:2412.02482), section 3 and appendix A.10: every gamma in [-1, 1]; TPE over
 all 19 trivariate parameters, CMA-ES with ``H_res`` fixed at 0.
 """
 

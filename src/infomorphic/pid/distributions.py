@@ -1,8 +1,9 @@
 """A catalogue of canonical joint distributions for PID, shared by tests, docs and the CLI.
 
 Each entry is a pmf of shape ``(|S_1|, ..., |S_n|, |T|)`` (target last) with uniform,
-independent binary sources unless stated.  Expected I^sx atoms (bits) are listed in
-``../shared/SPEC.md`` section 1.
+independent binary sources unless stated.  Expected I^sx atoms (bits), worked out by hand from
+the definition of Makkeh, Gutknecht & Wibral (2021) and checked against dit's ``PID_SX``, are
+in ``tests/pid/test_numpy_sx.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Unsupervised bars: infomorphic neurons learn distinct features without labels (seeds/001, Fig. 5).
+"""Unsupervised bars: infomorphic neurons learn distinct features without labels.
+
+Makkeh et al. 2025 (arXiv:2306.02149), Fig. 5.
 
 Images are 8x8 with bars that are on independently with probability ``p`` (default 0.5, as in
 the paper): the ``horizontal`` variant has 8 horizontal bars (row ``k`` is bar ``k``), the
@@ -9,8 +11,8 @@ every batch.
 The network is one layer of bivariate infomorphic neurons (as many as bars): ``F`` = the image,
 ``C`` = the outputs of the *other* neurons (lateral, no self-connections).  Each batch is
 presented twice: the first pass sees zero lateral input, the second the first pass's sampled
-outputs and learns (SPEC.md section 2).  Goal: maximise the unique information of ``F``
-(preset ``bars-unique``, ``[1, 0, 0, 0, 0]``).
+outputs and learns (as in Schneider et al. 2025, Algorithm 1).  Goal: maximise the unique
+information of ``F`` (preset ``bars-unique``, ``[1, 0, 0, 0, 0]``).
 
 Why the two ingredients are needed (measured with ``experiments/bars.py``):
 

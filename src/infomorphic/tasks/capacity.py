@@ -1,4 +1,4 @@
-"""Capacity sweeps, noise robustness and online storage of associative memories (SPEC.md section 6).
+"""Capacity sweeps, noise robustness and online storage of associative memories (Blümel et al. 2025).
 
 Every grid point ``(alpha, seed)`` draws fresh patterns (``M = round(alpha N)``), trains a fresh
 infomorphic memory (:mod:`infomorphic.tasks.memory`) and builds the classical baselines

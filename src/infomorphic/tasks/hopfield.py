@@ -5,7 +5,8 @@ tensor) and recall by the same deterministic synchronous dynamics (:func:`recall
 ``x <- sign(h(x))``, where a zero field keeps the old entry, until a fixed point, a 2-cycle or
 ``max_steps`` (default ``N``) updates.  The score of a memory is the mean overlap
 ``m = x . xi / N`` of the recalled state with the stored pattern, over all patterns
-(:func:`recall_score`); SPEC.md section 6.
+(:func:`recall_score`); the recall and score of Blümel et al. 2025 (arXiv:2511.02584) and
+their published code.
 
 Weight rules (``W[i, j]`` is the weight from neuron ``j`` to neuron ``i``; field ``h = W x``):
 

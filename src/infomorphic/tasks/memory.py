@@ -1,4 +1,4 @@
-"""Infomorphic associative memory (Blümel et al. 2025, arXiv 2511.02584; SPEC.md section 6).
+"""Infomorphic associative memory (Blümel et al. 2025, arXiv:2511.02584, and the authors' code).
 
 ``N`` bivariate infomorphic neurons with outputs ``+-1`` and no biases.  Neuron ``i`` has two
 sources: the external input ``T_i = w_T xi_i`` through a frozen weight ``w_T = 2.3`` and the
@@ -42,7 +42,7 @@ SOURCES = "TR"
 
 @dataclass(frozen=True, slots=True)
 class MemoryConfig:
-    """Hyperparameters of one infomorphic memory (defaults: SPEC.md section 6)."""
+    """Hyperparameters of one infomorphic memory (defaults: Blümel et al. 2025 and the authors' code)."""
 
     n_neurons: int = 100
     alpha: float = 0.5

@@ -2,7 +2,7 @@
 
 - :class:`BackpropNetwork`: the same connectivity (hidden layer with the same lateral mask and
   two presentations, stochastic +-1 hidden outputs with a straight-through gradient), trained
-  end to end by backpropagation of the cross-entropy (Adam, lr 0.001; SPEC.md section 4).
+  end to end by backpropagation of the cross-entropy (Adam, lr 0.001; Schneider et al. 2025, Table 1).
 - :func:`fit_logistic`: one-vs-all logistic regression (one independent logistic unit per
   class, L2-regularised, full-batch L-BFGS), prediction by arg-max.
 """
