@@ -350,7 +350,8 @@ class InfomorphicNetwork(Network):
         n_hidden: hidden neurons ``N``.
         setup: 1, 2 or 3 for ``trivariate`` (see the module docstring).
         lateral_partners: lateral partners per neuron for setups 2 and 3.
-        hidden_goal, readout_goal: local goals (sources are relabelled to the layer's).
+        hidden_goal: local goal of the hidden layer (sources are relabelled to the layer's).
+        readout_goal: local goal of the readout (likewise relabelled).
         n_bins: bins per source for the PID estimates.
         hidden_bin_range: fixed bin range of the hidden layer (readout bins are adaptive).
         readout_k1: ``k1`` of the readout's bivariate activation (1 = no context modulation).
