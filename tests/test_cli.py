@@ -222,3 +222,36 @@ def test_installed_script_end_to_end(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
     assert "negative mass" in proc.stderr and "Traceback" not in proc.stderr
+
+
+_MARKUP_TAG = re.compile(r"(?<!\\)\[([a-z#/@][^\[\]]*)\]", re.IGNORECASE)  # what rich markup takes for a style
+
+
+def _commands(command: object, path: tuple[str, ...] = ()):
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+def test_train_help_shows_the_train_table() -> None:
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0
+    assert "[train]" in result.output and "[network]" in result.output
+
+
+def test_no_help_text_loses_square_brackets_to_rich_markup() -> None:
+    """Help texts are rendered as rich markup: a bare ``[word]`` would vanish from --help (write ``\\[word]``)."""
+    import typer
+
+    checked = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        texts = [getattr(command, "help", None) or ""] + [getattr(p, "help", None) or ""
+                                                          for p in getattr(command, "params", [])]
+        bare = sorted({m.group(0) for text in texts for m in _MARKUP_TAG.finditer(text)})
+        assert not bare, f"infomorphic {' '.join(path)} --help: escape {bare} as \\[...]"
+        escaped = sorted({m.group(0)[1:] for text in texts for m in re.finditer(r"\\\[[^\[\]]*\]", text)})
+        if escaped:
+            output = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}).output
+            assert all(tag in output for tag in escaped), (path, escaped)
+            checked += 1
+    assert checked >= 3  # train, search, ablate

@@ -620,8 +620,8 @@ def data_info_command(
 
 @app.command("train")
 def train_command(
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file (flat keys or a [train] table).")] = None,
-    network: Annotated[Optional[str], typer.Option(help="single | trivariate | bivariate-context | bivariate-lateral | random-hidden | backprop (any other wiring: a [network] table in --config)")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file (flat keys or a \\[train] table).")] = None,
+    network: Annotated[Optional[str], typer.Option(help="single | trivariate | bivariate-context | bivariate-lateral | random-hidden | backprop (any other wiring: a \\[network] table in --config)")] = None,
     setup: Annotated[Optional[int], typer.Option(help="Trivariate setup: 1 dense lateral, 2 sparse lateral, 3 readout feedback.")] = None,
     hidden: Annotated[Optional[int], typer.Option(help="Hidden neurons.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="digits | mnist | fashion-mnist | cifar10")] = None,

@@ -105,3 +105,40 @@ def test_report_without_data_skips_what_needs_it(trained: Path, tmp_path: Path) 
 def test_report_rejects_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="missing config.json"):
         build_report(tmp_path)
+
+
+def test_report_confusion_matrix_agrees_with_the_header(trained: Path, page) -> None:
+    """The matrix is the one training stored, not a new stochastic pass: its accuracy is the header's."""
+    from infomorphic.goalsearch.report import _firing_and_confusion, load_run
+    from infomorphic.runs import read_jsonl
+
+    _, text, _ = page
+    run = load_run(trained)
+    assert run.confusion is not None and run.epoch == 2
+    _, confusion = _firing_and_confusion(run)
+    assert confusion is not None and confusion.sum() == len(run.data.test.y)
+    acc = np.trace(confusion) / confusion.sum()
+    assert acc == pytest.approx(read_jsonl(trained / "metrics.jsonl")[-1]["test_acc"], abs=1e-6)  # float32 mean
+    header = re.search(r"Test accuracy (\d+\.\d+)%", text)
+    assert header is not None and header.group(1) == f"{100 * acc:.2f}"
+    no_data = load_run(trained, with_data=False)
+    assert np.array_equal(_firing_and_confusion(no_data)[1], confusion)
+
+
+def test_field_figures_have_one_labelled_symmetric_colour_scale() -> None:
+    from infomorphic.goalsearch.report_plots import fields_figure, similarity_figure
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(5, 16)) * np.arange(1, 6)[:, None]
+    fig = fields_figure(w, (4, 4), "test", value="feedforward weight")
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert len(images) == 5
+    lim = float(np.abs(w).max())
+    assert {im.get_clim() for im in images} == {(-lim, lim)}
+    assert [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()] == ["feedforward weight"]  # one colour bar
+    fig = similarity_figure(w[:3], -w[:3] / 10, (4, 4), np.ones(3), ["a", "b", "c"])
+    assert {ax.get_ylabel() for ax in fig.axes} == {"", "readout weight", "logistic-regression\nweight",
+                                                    "cosine similarity"}
+    l3 = float(np.abs(w[:3]).max())
+    climits = sorted({im.get_clim() for ax in fig.axes for im in ax.get_images()})
+    assert climits == [pytest.approx((-l3, l3)), pytest.approx((-l3 / 10, l3 / 10))]

@@ -11,7 +11,8 @@ browser without a server.  Sections (``id`` of each ``<section>``):
 ``atoms-<layer>``   every neuron's PID atoms (all atoms + H_res) per epoch
 ``fields``          feedforward weights of every neuron as images
 ``readout-fields``  readout fields in image space vs one-vs-all logistic regression (cosine)
-``confusion``       test confusion matrix
+``confusion``       test confusion matrix of the checkpoint's epoch (stored by training, so it
+                    agrees with the header's test accuracy)
 ``firing``          firing probability of each neuron per class
 ``dynamics``        median self-cosine distance of feedforward weights over training
 """
@@ -51,6 +52,10 @@ class RunData:
     baselines: dict[str, Any]
     net: Any
     data: Any = None
+    confusion: np.ndarray | None = None
+    """The test confusion matrix stored with the checkpoint (or in ``summary.json``); None if neither has one."""
+    epoch: int | None = None
+    """The checkpoint's epoch (None for a checkpoint without one)."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -89,13 +94,40 @@ def load_run(run_dir: Path, with_data: bool = True) -> RunData:
         raise ValueError(f"{run_dir / 'checkpoint.pt'} does not fit the network of {config_path} "
                          f"({_reason(exc)})") from None
     net.eval()
+    confusion = _stored_confusion(ckpt.get("confusion_test"), summary.get("confusion_test"), n_classes=n_classes)
+    try:
+        epoch: int | None = int(ckpt["epoch"])
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        epoch = None
     data = None
     if with_data:
         from ..data import load_dataset
 
         data = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
                             seed=config.seed)
-    return RunData(run_dir, config, record, read_jsonl(run_dir / "metrics.jsonl"), atoms, summary, baselines, net, data)
+    return RunData(run_dir, config, record, read_jsonl(run_dir / "metrics.jsonl"), atoms, summary, baselines, net,
+                   data, confusion, epoch)
+
+
+def _stored_confusion(*candidates: Any, n_classes: int) -> np.ndarray | None:
+    """The first candidate that is an ``(n_classes, n_classes)`` matrix of counts, as an array."""
+    for value in candidates:
+        if value is None:
+            continue
+        try:
+            matrix = np.asarray(value.tolist() if hasattr(value, "tolist") else value, dtype=np.int64)
+        except (TypeError, ValueError):
+            continue
+        if matrix.shape == (n_classes, n_classes) and (matrix >= 0).all():
+            return matrix
+    return None
+
+
+def _shown_epoch(run: RunData) -> dict[str, Any] | None:
+    """The metrics of the checkpoint's epoch (the state the report shows), else of the last epoch."""
+    if run.epoch is not None and 1 <= run.epoch <= len(run.history):
+        return run.history[run.epoch - 1]
+    return run.history[-1] if run.history else None
 
 
 def _image_shape(run: RunData) -> tuple[int, ...]:
@@ -114,7 +146,12 @@ def _class_names(run: RunData) -> list[str]:
 
 # ------------------------------------------------------------------------- analyses
 def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Mean theta per class and layer on the test set (context withheld), and the confusion matrix."""
+    """Mean theta per class and layer on the test set (context withheld), and the confusion matrix.
+
+    The confusion matrix is the one training stored for the checkpoint's epoch (its accuracy is the
+    test accuracy of that epoch in ``metrics.jsonl``); only a run that stored none (written by an
+    older version) gets one from this pass, which samples the hidden layers anew.
+    """
     import torch
 
     from ..nn.network import predict
@@ -122,8 +159,7 @@ def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarr
     from ..train.loop import _confusion
 
     if run.data is None:
-        conf = run.summary.get("confusion_test")
-        return {}, None if conf is None else np.array(conf)
+        return {}, run.confusion
     x, y = run.data.test.x, run.data.test.y
     n_classes = run.record["data"]["classes"]
     gen = generator(run.config.seed, "report")
@@ -139,6 +175,8 @@ def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarr
             thetas.append(out.readout.theta)
     counts = torch.bincount(y, minlength=n_classes).clamp(min=1).float()[:, None]
     firing = {k: (v / counts).numpy() for k, v in sums.items()}
+    if run.confusion is not None:
+        return firing, run.confusion
     return firing, np.array(_confusion(predict(torch.cat(thetas)), y, n_classes))
 
 
@@ -256,13 +294,16 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
         first_layer = next(iter(ls.inputs.values())).kind == "input"
         how = "feedforward weights" if first_layer else "feedforward weights x the layers below (linear approximation)"
         name = "fields" if ls.name == "hidden" else f"fields_{ls.name}"
-        fields.append(figure_html(rp.fields_figure(w.numpy(), shape, f"{ls.name} layer: {how} of all {len(w)} neurons"),
-                                  name, f"receptive fields of {ls.name}"))
+        value = "feedforward weight" if first_layer else "product of weights (linear approximation)"
+        fields.append(figure_html(rp.fields_figure(w.numpy(), shape, f"{ls.name} layer: {how} of all {len(w)} neurons",
+                                                   value=value), name, f"receptive fields of {ls.name}"))
     if not fields:  # a single readout layer: its weights on the image
         w = run.net.readout_layer.effective_weight("F").detach().numpy()
         fields.append(figure_html(rp.fields_figure(w, shape, f"{readout_name} layer: feedforward weights of all "
                                                    f"{len(w)} neurons"), "fields", "receptive fields"))
-    sections.append(("fields", "Receptive fields (feedforward weights)", "".join(fields)))
+    sections.append(("fields", "Receptive fields (feedforward weights)",
+                     "<p>One colour scale per figure, symmetric around 0 (red positive, blue negative).</p>"
+                     + "".join(fields)))
     firing, confusion = _firing_and_confusion(run)
     sim = _readout_fields(run, firing)
     names = _class_names(run)
@@ -274,12 +315,20 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
         body = (f"<p>Readout field of each class: {how}. Cosine similarity to the matching one-vs-all "
                 f"logistic-regression field: mean {cos.mean():.3f}, per class "
                 + ", ".join(f"{n} {c:.3f}" for n, c in zip(names, cos)) + ".</p>"
-                + figure_html(rp.similarity_figure(rf, lw, shape, cos, names), "readout_fields", "readout fields"))
+                + figure_html(rp.similarity_figure(rf, lw, shape, cos, names,
+                                                   value="readout weight x fields below" if below else "readout weight"),
+                              "readout_fields", "readout fields"))
     else:
         body = "<p>Skipped: the report was built without the dataset (--no-data).</p>"
     sections.append(("readout-fields", "Readout fields vs logistic regression", body))
-    body = ("<p>Not available (no summary.json and no dataset).</p>" if confusion is None else
-            figure_html(rp.confusion_figure(confusion, names), "confusion", "confusion matrix"))
+    if confusion is None:
+        body = "<p>Not available (the run stored no test confusion matrix and the dataset was not loaded).</p>"
+    else:
+        body = figure_html(rp.confusion_figure(confusion, names), "confusion", "confusion matrix")
+        if run.confusion is None:
+            body = ("<p>This run stored no test confusion matrix (it was written by an older version); this one "
+                    "comes from a new pass that samples the hidden layers anew, so its accuracy can differ "
+                    "slightly from the header's.</p>" + body)
     sections.append(("confusion", "Confusion matrix (test set)", body))
     body = ("<p>Skipped: the report was built without the dataset (--no-data).</p>" if not firing else
             figure_html(rp.firing_figure(firing, names), "firing", "firing probabilities"))
@@ -288,6 +337,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
     sections.append(("dynamics", "Median self-cosine distance of feedforward weights", figure_html(
         rp.dynamics_figure(wdist), "dynamics", "weight dynamics")))
 
+    shown = _shown_epoch(run)
     if cfg.wiring is not None:
         described = ", ".join(f"{ls.name} {run.net.layer(ls.name).n_neurons} ({''.join(ls.inputs)})"
                               for ls in run.net.spec.layers)
@@ -297,8 +347,8 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
                 + f", {cfg.hidden} hidden neurons")
     head = (f"<p>Run <code>{html.escape(str(run.run_dir))}</code>: {what}"
             + f", dataset <b>{cfg.dataset}</b>, {len(run.history)} epochs, seed {cfg.seed}."
-            + (f" Final test accuracy {100 * run.history[-1]['test_acc']:.2f}%, validation "
-               f"{100 * run.history[-1]['val_acc']:.2f}%." if run.history else "") + "</p>")
+            + (f" Test accuracy {100 * shown['test_acc']:.2f}%, validation {100 * shown['val_acc']:.2f}% "
+               f"(epoch {shown['epoch']})." if shown is not None else "") + "</p>")
     nav = " · ".join(f'<a href="#{sid}">{html.escape(title)}</a>' for sid, title, _ in sections)
     body_html = "".join(f'<section id="{sid}"><h2>{html.escape(title)}</h2>{content}</section>'
                         for sid, title, content in sections)

@@ -6,6 +6,7 @@ matrix, firing probabilities, learning curves and weight dynamics.  Inputs are a
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any, Sequence
 
 import numpy as np
@@ -54,45 +55,84 @@ def _image(w: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     return w.reshape(shape)
 
 
+def _symmetric_limit(images: Sequence[np.ndarray]) -> float:
+    """The largest absolute value over ``images`` (1.0 when all are zero or there are none)."""
+    finite = [float(np.nanmax(np.abs(img))) for img in images if img.size and np.isfinite(img).any()]
+    return max(finite, default=0.0) or 1.0
+
+
+def _colorbar(fig: Any, image: Any, rect: Sequence[float], label: str, orientation: str = "vertical") -> Any:
+    """A colour bar for ``image`` in the figure rectangle ``rect`` (left, bottom, width, height)."""
+    bar = fig.colorbar(image, cax=fig.add_axes(tuple(rect)), orientation=orientation)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return bar
+
+
 def fields_figure(weights: np.ndarray, shape: Sequence[int], title: str, labels: Sequence[str] | None = None,
-                  max_cols: int = 20) -> Any:
-    """Each row of ``weights (N, d)`` as an image of ``shape`` (symmetric colour scale per neuron)."""
+                  max_cols: int = 20, value: str = "feedforward weight") -> Any:
+    """Each row of ``weights (N, d)`` as an image of ``shape``.
+
+    One colour scale for the whole figure, symmetric around 0 (red positive, blue negative, white
+    0), with a colour bar labelled ``value`` (what a pixel shows); images with channels show the mean
+    over channels.
+    """
     n = weights.shape[0]
     cols = min(max_cols, n)
     rows = math.ceil(n / cols)
-    fig = figure(0.75 * cols + 0.4, 0.8 * rows + 0.6, layout=None)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.5 / (0.8 * rows + 0.6), wspace=0.08,
-                        hspace=0.25 if labels is not None else 0.08)
+    images = [_image(weights[k], shape) for k in range(n)]
+    lim = _symmetric_limit(images)
+    width, height = max(0.75 * cols + 0.4, 3.5), 0.8 * rows + 1.35  # 0.75 in below the tiles: the colour bar
+    fig = figure(width, height, layout=None)
+    tiles = 0.75 * cols / width
+    fig.subplots_adjust(left=(1 - tiles) / 2, right=(1 + tiles) / 2, bottom=0.75 / height, top=1 - 0.5 / height,
+                        wspace=0.08, hspace=0.25 if labels is not None else 0.08)
     axes = fig.subplots(rows, cols, squeeze=False)
+    shown = None
     for k in range(rows * cols):
         ax = axes.flat[k]
         ax.axis("off")
         if k < n:
-            img = _image(weights[k], shape)
-            lim = float(np.abs(img).max()) or 1.0
-            ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+            shown = ax.imshow(images[k], cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
             if labels is not None:
                 ax.set_title(labels[k], fontsize=7)
+    if shown is not None:
+        bar_width = min(3.0, width - 0.5) / width
+        _colorbar(fig, shown, ((1 - bar_width) / 2, 0.42 / height, bar_width, 0.12 / height),
+                  value + (" (mean over channels)" if len(shape) == 3 else ""), orientation="horizontal")
     fig.suptitle(title, fontsize=10)
     return fig
 
 
 def similarity_figure(readout: np.ndarray, logistic: np.ndarray, shape: Sequence[int], cosine: np.ndarray,
-                      class_names: Sequence[str]) -> Any:
-    """Readout fields (top), logistic-regression fields (middle) and their cosine similarity (bottom)."""
+                      class_names: Sequence[str], value: str = "readout weight") -> Any:
+    """Readout fields (top), logistic-regression fields (middle) and their cosine similarity (bottom).
+
+    Each image row has one colour scale, symmetric around 0, with its own labelled colour bar (the
+    readout weights, labelled ``value``, and the logistic-regression weights are in different
+    units; the cosine compares their directions).
+    """
     n = readout.shape[0]
-    fig = figure(1.1 * n + 1, 4.6, layout=None)
-    grid = fig.add_gridspec(3, n, height_ratios=[1, 1, 1.3], left=0.06, right=0.98, bottom=0.08, top=0.95,
+    width = 1.1 * n + 2.2
+    right = 1 - 1.3 / width
+    fig = figure(width, 4.6, layout=None)
+    grid = fig.add_gridspec(3, n, height_ratios=[1, 1, 1.3], left=0.06, right=right, bottom=0.08, top=0.95,
                             hspace=0.35)
-    for k in range(n):
-        for row, (w, name) in enumerate(((readout, "readout"), (logistic, "logistic"))):
+    for row, (w, name, label) in enumerate(((readout, "readout", value),
+                                            (logistic, "logistic", "logistic-regression weight"))):
+        images = [_image(w[k], shape) for k in range(n)]
+        lim = _symmetric_limit(images)
+        shown = None
+        for k in range(n):
             ax = fig.add_subplot(grid[row, k])
-            img = _image(w[k], shape)
-            lim = float(np.abs(img).max()) or 1.0
-            ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+            shown = ax.imshow(images[k], cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
             ax.axis("off")
             if k == 0:
                 ax.set_title(name, fontsize=8, loc="left")
+        if shown is not None:
+            box = grid[row, n - 1].get_position(fig)
+            _colorbar(fig, shown, (right + 0.15 / width, box.y0, 0.1 / width, box.height),
+                      textwrap.fill(label, 20))
     ax = fig.add_subplot(grid[2, :])
     ax.bar(np.arange(n), cosine, color="tab:green")
     ax.set_xticks(np.arange(n), class_names, fontsize=8)
