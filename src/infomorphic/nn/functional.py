@@ -45,13 +45,18 @@ SPARSE_MAX_DENSITY = 0.125
 
 def prefer_sparse(partners: int, n_inputs: int) -> bool:
     """Whether an input class with ``partners`` random inputs (of ``n_inputs``) per neuron is
-    faster stored sparsely: ``partners <= SPARSE_MAX_DENSITY * n_inputs``.
+    stored sparsely: ``partners <= SPARSE_MAX_DENSITY * n_inputs``.
 
-    Measured on the project's 2-core CPU (batch 1024, forward + weight gradient, float32,
-    ``benchmarks/README.md``): the sparse product (:func:`sparse_aggregate`) took 0.2 - 0.5x
-    the time of the dense masked GEMM at ``P / in <= 0.05``, 0.5 - 0.9x at 0.1, 0.8 - 1.1x at
-    0.2 and 1.1 - 2.3x at >= 0.25 (N = 100 to 2000 neurons, 100 to 2000 inputs); 1/8 is on the
-    safe side of the crossing for every size measured.
+    Measured with ``benchmarks/bench_sparse.py`` (``benchmarks/README.md``: project's 2-core
+    CPU, 1 thread, batch 1024, forward + weight gradient, float32, two runs on a machine loaded
+    by other jobs): the sparse product (:func:`sparse_aggregate`) against the dense masked
+    GEMM took, for N >= 500 neurons and >= 784 inputs, 0.4 - 0.6x the time at ``P / in = 0.02``,
+    0.7 - 1.0x at 0.05 (setup 2's lateral class, 100 of 2000: 0.7 - 0.8x), 1.0 - 1.6x at 0.1,
+    1.2 - 2.0x at 1/8, 1.7 - 3.6x at 0.2 - 0.25 and 4 - 8x at 0.5; with 100 neurons or 100
+    inputs (products under 0.05 s) it was slower in most cases at every density (0.4 - 2.1x at
+    0.02, 0.7 - 3.2x at 0.05 - 1/8).  For the larger sizes the crossing lies between 0.05 and
+    0.1; this rule (1/8) chose the slower storage in 23 - 27 of the 63 cases measured, each
+    time sparse where the dense product was faster.
     """
     return partners <= SPARSE_MAX_DENSITY * n_inputs
 
