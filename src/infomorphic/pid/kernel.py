@@ -293,7 +293,7 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def _session_members(sid: int) -> list[int]:
     """Live processes of session ``sid`` other than this one (Linux ``/proc``; else empty)."""
-    members = []
+    members: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def _is_antichain(members: Sequence[frozenset[int]]) -> bool:
     return not any(a < b or b < a for a, b in itertools.combinations(members, 2))
 
 
-def _normalise(antichain: Sequence[Sequence[int]]) -> Antichain:
+def _normalise(antichain: Sequence[Iterable[int]]) -> Antichain:
     return tuple(sorted((tuple(sorted(set(m))) for m in antichain), key=_member_key))
 
 

@@ -274,7 +274,7 @@ class _PerSampleCondSum(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, mass: Tensor, log_event: Tensor, coeffs: Tensor, keys: tuple[tuple[Tensor, int], ...]
     ) -> Tensor:
         n_neurons, n_samples, n_t = mass.shape
@@ -302,7 +302,7 @@ class _PerSampleCondSum(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         mass, coeffs = ctx.saved_tensors
         n_neurons, n_samples, n_t = mass.shape
         n_atoms, n_subsets = coeffs.shape
@@ -345,7 +345,7 @@ class _KernelSums(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, weights: Tensor, binary: bool, bins: Tensor, sizes: tuple[int, ...], hint: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         empty = torch.empty(0, dtype=torch.float64)
@@ -358,7 +358,7 @@ class _KernelSums(torch.autograd.Function):
         return cond, plus
 
     @staticmethod
-    def backward(ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None) -> tuple[Tensor | None, ...]:
         weights, bins = ctx.saved_tensors
         none = (None,) * 4
         if g_plus is not None and not bool((g_plus == 0).all()):
