@@ -12,7 +12,7 @@ The modules in :mod:`infomorphic.nn.layer` hold parameters and delegate here.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -98,22 +98,20 @@ class _PartnerProduct(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, values: Tensor,  # type: ignore[override]
-                index: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, values: Tensor, index: Tensor) -> Tensor:
         ctx.save_for_backward(x, values, index)
         out = torch.nn.functional.embedding_bag(index, x.t().contiguous(), per_sample_weights=values, mode="sum")
         return out.t()
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor  # type: ignore[override]
-                 ) -> tuple[Tensor | None, Tensor | None, None]:
-        x, values, index = ctx.saved_tensors  # type: ignore[attr-defined]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        x, values, index = ctx.saved_tensors
         grad_x = grad_values = None
-        if ctx.needs_input_grad[1]:  # type: ignore[attr-defined]
+        if ctx.needs_input_grad[1]:
             pattern = _csr_pattern(index, x.shape[1], grad.dtype)
             sampled = torch.sparse.sampled_addmm(pattern, grad.t().contiguous(), x.contiguous(), beta=0.0)
             grad_values = sampled.values().view(index.shape)
-        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
+        if ctx.needs_input_grad[0]:
             dense = values.new_zeros(index.shape[0], x.shape[1]).scatter_(1, index, values)
             grad_x = grad @ dense
         return grad_x, grad_values, None

@@ -280,11 +280,11 @@ class InfomorphicLayer(nn.Module):
                 self.register_buffer(f"index_{name}", index)
                 w.data = values
             else:
-                index = self.partners(name)
-                assert index is not None
-                dense = w.new_zeros(self.n_neurons, self.in_features[name]).scatter_(1, index, w)
+                partners = self.partners(name)
+                assert partners is not None
+                dense = w.new_zeros(self.n_neurons, self.in_features[name]).scatter_(1, partners, w)
                 del self._buffers[f"index_{name}"]
-                self.register_buffer(f"mask_{name}", partner_mask(index, self.in_features[name], w.dtype))
+                self.register_buffer(f"mask_{name}", partner_mask(partners, self.in_features[name], w.dtype))
                 w.data = dense
         w.grad = None
 
@@ -370,14 +370,14 @@ class InfomorphicLayer(nn.Module):
             w = self.weight[name] if name in self.weight else getattr(self, f"fixed_{name}")
             index = self._buffers.get(f"index_{name}")
             b = self.bias[name] if name in self.bias else None
-            x = inputs.get(name)
-            if x is None and reuse is not None:
+            given = inputs.get(name)
+            if given is None and reuse is not None:
                 parts.append(reuse[..., i])
                 continue
-            if x is None:
+            if given is None:
                 parts.append((b if b is not None else w.new_zeros(self.n_neurons)).expand(batch, -1))
                 continue
-            parts.append(aggregate(x.detach(), w, b, self._mask_buffer(name), index))
+            parts.append(aggregate(given.detach(), w, b, self._mask_buffer(name), index))
         # class-major storage: each class's (B, N) block stays contiguous (no interleaving copy)
         return torch.stack(parts).permute(1, 2, 0)
 
