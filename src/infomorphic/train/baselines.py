@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import Tensor, nn
 
 from ..nn.functional import sample_binary
+
+if TYPE_CHECKING:
+    from ..nn.network import Network
 
 __all__ = ["BackpropNetwork", "BackpropTwin", "fit_backprop", "fit_logistic", "accuracy"]
 
@@ -31,6 +34,8 @@ class BackpropNetwork(nn.Module):
     With ``n_hidden = 0`` it is multinomial logistic regression.  The context (label) input of
     the infomorphic network has no counterpart: backprop receives the label through the loss.
     """
+
+    lateral_mask: Tensor  # buffer, present when ``lateral_mask`` is given
 
     def __init__(
         self,
@@ -84,16 +89,16 @@ class BackpropTwin(nn.Module):
         generator: random generator of the initial weights.
     """
 
-    def __init__(self, net: nn.Module, generator: torch.Generator | None = None) -> None:
+    def __init__(self, net: Network, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        spec = net.spec  # type: ignore[attr-defined]
+        spec = net.spec
         self.spec = spec
-        self.n_classes = net.n_classes  # type: ignore[attr-defined]
+        self.n_classes = net.n_classes
         self.maps = nn.ModuleDict()
         self._order = spec.order()
         self._early = spec.needed_early()
         for ls in spec.layers:
-            layer = net.layer(ls.name)  # type: ignore[attr-defined]
+            layer = net.layer(ls.name)
             first = True
             for letter, src in ls.inputs.items():
                 if src.kind == "label":
@@ -131,23 +136,25 @@ class BackpropTwin(nn.Module):
                 if not last and name not in self._early:
                     continue
                 ls = self.spec.layer(name)
-                drive = None
+                drive: Tensor | None = None
                 for letter, src in ls.inputs.items():
                     key = f"{name}_{letter}"
                     if key not in self.maps:
                         continue
                     kind = src.kind
+                    value: Tensor | None
                     if kind == "input":
                         value = x
-                    elif kind == "layer":
-                        value = current[src.layer]
-                    elif kind == "previous":
-                        value = previous.get(src.layer)  # type: ignore[arg-type]
+                    elif kind in ("layer", "previous"):
+                        assert src.layer is not None  # a layer / previous source names its layer
+                        value = current[src.layer] if kind == "layer" else previous.get(src.layer)
                     elif kind == "random":
                         value = x @ getattr(self, f"projection_{key}").T
                     else:
+                        assert src.size is not None  # zeros:<n>
                         value = x.new_zeros(x.shape[0], src.size)
                     lin = self.maps[key]
+                    assert isinstance(lin, nn.Linear)
                     mask = getattr(self, f"mask_{key}", None)
                     if value is None:  # nothing from the previous presentation yet: the bias only
                         part = lin.bias.expand(x.shape[0], -1) if lin.bias is not None else None
