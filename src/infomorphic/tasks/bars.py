@@ -141,6 +141,12 @@ class BarsConfig:
                 for k, v in defaults.items()}
         return replace(self, **fill)
 
+    def schedule(self) -> tuple[int, float, float]:
+        """``(epochs, weight_decay, decay_fraction)``, the variant's defaults for those left at ``None``."""
+        r = self.resolved()
+        assert r.epochs is not None and r.weight_decay is not None and r.decay_fraction is not None
+        return r.epochs, r.weight_decay, r.decay_fraction
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self.resolved()) | {"n_bars": self.n_bars, "bar_p": self.bar_p}
 
@@ -269,11 +275,11 @@ def evaluate_bars(layer: InfomorphicLayer, config: BarsConfig) -> tuple[Tensor, 
 def weight_decay_at(config: BarsConfig, epoch: int) -> float:
     """Decoupled weight decay in epoch ``epoch`` (1-based): ``weight_decay`` falling linearly to 0
     over the first ``decay_fraction`` of the epochs, then 0."""
-    config = config.resolved()
-    span = config.decay_fraction * config.epochs
+    epochs, weight_decay, decay_fraction = config.schedule()
+    span = decay_fraction * epochs
     if span <= 0:
         return 0.0
-    return config.weight_decay * max(0.0, 1.0 - (epoch - 1) / span)
+    return weight_decay * max(0.0, 1.0 - (epoch - 1) / span)
 
 
 def _pixels(x: Tensor, config: BarsConfig) -> Tensor:
@@ -295,7 +301,7 @@ def train_bars(config: BarsConfig, callback: Callable[[dict[str, Any]], None] | 
     sampler = generator(config.seed, "sampling")
     history, atoms, hres, mis = [], [], [], []
     names = layer.goal.atom_names if layer.goal is not None else ()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, config.schedule()[0] + 1):
         for group in opt.param_groups:
             group["weight_decay"] = weight_decay_at(config, epoch)
         acc = torch.zeros(layer.n_neurons, len(names) + 1, dtype=torch.float64)

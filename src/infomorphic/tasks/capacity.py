@@ -21,7 +21,7 @@ import torch
 
 from ..config import check_finite
 from ..seeding import generator
-from .hopfield import hebbian_weights, linear_field, random_patterns, recall_score, rule_field
+from .hopfield import Field, hebbian_weights, linear_field, random_patterns, recall_score, rule_field
 from .memory import MemoryConfig, memory_goal, neuron_pid, train_memory, train_online
 from .workers import map_jobs
 
@@ -160,6 +160,7 @@ def noise_robustness(memory: MemoryConfig, alphas: Sequence[float], seeds: Seque
             per_seed = []
             for seed in seeds:
                 patterns = _point_patterns(memory, alpha, seed)
+                field: Field | None
                 if method == "infomorphic":
                     field = train_memory(replace(memory, alpha=alpha, seed=seed), patterns).net.field()
                 else:
@@ -194,8 +195,11 @@ def online_storage(memory: MemoryConfig, n_total: int, group_size: int, epochs_p
 
     for cues in (0, *replay_cues):
         name = "infomorphic" if cues == 0 else f"infomorphic+replay{cues}"
-        train_online(replace(memory, seed=seed), patterns, group_size, epochs_per_group,
-                     lambda w, stored, name=name: probe(name, linear_field(w), stored), replay_cues=cues)
+
+        def on_group(w: torch.Tensor, stored: int, name: str = name) -> None:
+            probe(name, linear_field(w), stored)
+
+        train_online(replace(memory, seed=seed), patterns, group_size, epochs_per_group, on_group, replay_cues=cues)
     for stored in range(group_size, n_total + group_size, group_size):
         stored = min(stored, n_total)
         probe("hebbian", linear_field(hebbian_weights(patterns[:stored])), stored)

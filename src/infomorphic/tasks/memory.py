@@ -97,6 +97,8 @@ class InfomorphicMemory(nn.Module):
         external_weight: the frozen ``w_T``.
     """
 
+    mask: Tensor  # buffer: 1 off the diagonal, 0 on it
+
     def __init__(self, n_neurons: int, external_weight: float = 2.3, init_scale: float = 0.01,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
