@@ -175,23 +175,27 @@ def run_ablation(
     # every variant is built (and so validated) before the first run trains
     modulations(goal, relative, absolute, [k for k in kinds if k in ("relative", "absolute")])
     out_dir = Path(out_dir)
-    common = dict(layer=layer, data=data, on_run=on_run, fit_fn=fit_fn)
-    reference = evaluate_variants(config, [Variant("reference", "reference", (), goal)], seeds, out_dir, **common)[0]
+
+    def evaluate(variants: Sequence[Variant], start_index: int = 0) -> list[dict[str, Any]]:
+        return evaluate_variants(config, variants, seeds, out_dir, layer=layer, data=data, start_index=start_index,
+                                 on_run=on_run, fit_fn=fit_fn)
+
+    reference = evaluate([Variant("reference", "reference", (), goal)])[0]
     rows: list[dict[str, Any]] = []
     order: list[str] = []
     index = 1
     if "single" in kinds or "cumulative" in kinds:
         singles = single_ablations(goal)
-        rows += evaluate_variants(config, singles, seeds, out_dir, start_index=index, **common)
+        rows += evaluate(singles, start_index=index)
         index += len(singles)
         order = ablation_order(rows, reference)
     if "cumulative" in kinds:
         cumulative = cumulative_ablations(goal, order)
-        rows += evaluate_variants(config, cumulative, seeds, out_dir, start_index=index, **common)
+        rows += evaluate(cumulative, start_index=index)
         index += len(cumulative)
     mods = modulations(goal, relative, absolute, [k for k in kinds if k in ("relative", "absolute")])
     if mods:
-        rows += evaluate_variants(config, mods, seeds, out_dir, start_index=index, **common)
+        rows += evaluate(mods, start_index=index)
     record = {"goal": goal.to_expression(), "layer": layer, "seeds": list(seeds), "kinds": list(kinds),
               "relative": relative, "absolute": absolute, "config": config.to_dict(),
               "reference": reference, "order": order, "rows": rows}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -16,7 +16,8 @@ __all__ = ["save", "png_bytes", "ablation_figures", "ablation_bar_figure", "cumu
            "modulation_figure", "importance_figure", "figure"]
 
 
-def figure(width: float, height: float, layout: str | None = "constrained") -> Any:
+def figure(width: float, height: float,
+           layout: Literal["constrained", "compressed", "tight"] | None = "constrained") -> Any:
     """A new figure on the Agg backend (no display needed); ``layout=None`` for big grids
     (constrained layout costs seconds there; the caller places the axes)."""
     import matplotlib

@@ -358,7 +358,7 @@ def _search_storage_class() -> type:
     one atomically and can be resumed if its process dies half-way."""
     from optuna.storages import RDBStorage
 
-    class SearchStorage(RDBStorage):  # type: ignore[misc]
+    class SearchStorage(RDBStorage):
         def _get_stale_trial_ids(self, study_id: int) -> list[int]:
             return []
 
