@@ -23,7 +23,7 @@ import json
 import os
 from pathlib import Path
 from importlib import metadata
-from typing import Annotated, NoReturn, Optional, Sequence
+from typing import Annotated, Any, NoReturn, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -659,7 +659,7 @@ def train_command(
     flags = {"network": network, "setup": setup, "hidden": hidden, "dataset": dataset, "data_dir": data_dir,
              "epochs": epochs, "batch_size": batch_size, "hidden_goal": goal, "readout_goal": readout_goal,
              "seed": seed, "device": device, "threads": threads, "out_dir": out_dir, "name": name}
-    overrides = {k: v for k, v in flags.items() if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     if baselines is not None:
         overrides["baselines"] = [] if baselines.strip().lower() == "none" else baselines
     try:

@@ -57,7 +57,7 @@ LOCK_NAME = ".lock"
 
 
 # ------------------------------------------------------------------------------ writing
-def atomic_write(path: Path, write: Callable[[IO[Any]], None], mode: str = "w") -> None:
+def atomic_write(path: Path, write: Callable[[IO[Any]], object], mode: str = "w") -> None:
     """Write through ``write(fh)`` into a temporary file next to ``path``, then rename it.
 
     The temporary file ``.<name>.<host>-<pid>.<random>.tmp`` is created with mode 0666 minus
@@ -111,7 +111,10 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), mode="wb")
+    # (typed loosely: numpy's stub gives savez_compressed an ``allow_pickle: bool`` keyword, which a
+    # ``**dict[str, ndarray]`` cannot be told apart from)
+    savez: Callable[..., None] = np.savez_compressed
+    atomic_write(path, lambda fh: savez(fh, **arrays), mode="wb")
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -147,7 +150,8 @@ def read_json(path: Path, what: str = "a valid JSON file", kind: type | None = d
 
 
 def _json_kind(kind: type) -> str:
-    return {dict: "object", list: "array"}.get(kind, kind.__name__)
+    names: dict[type, str] = {dict: "object", list: "array"}
+    return names.get(kind, kind.__name__)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

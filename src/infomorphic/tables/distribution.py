@@ -81,8 +81,8 @@ def _check_labels(labels: Sequence[str], what: str) -> tuple[str, ...]:
         raise ValueError(f"{exc} ({what})") from None
 
 
-def _check_names(names: Sequence[str] | None, n: int) -> Sequence[str] | None:
-    if names is not None and len(names) != n:
+def _check_names(names: Sequence[str], n: int) -> Sequence[str]:
+    if len(names) != n:
         raise ValueError(
             f"got {len(names)} source labels {list(names)} for {n} sources; give exactly {n}"
         )

@@ -200,6 +200,7 @@ def distribution_from_table(
     if target is not None and src is not None and target in src:
         raise ValueError(f"column {target!r} is both the target and a source")
 
+    prob: str | None
     if prob_column is not None:
         if prob_column not in cols:
             raise _missing("probability", [prob_column], cols)
