@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment in .venv.
 #   bash scripts/setup.sh          # the package and its CLI
-#   bash scripts/setup.sh test     # plus the test dependencies (pytest, dit)
+#   bash scripts/setup.sh test     # plus everything CI runs: tests, mypy, ruff, docs, notebooks, TensorBoard
+# Exact versions come from constraints.txt (pyproject.toml only declares the ranges the code works
+# with); torch 2.13.0 is the CPU wheel where pip finds one (here: the local wheel cache).
+# The package is installed with --no-build-isolation, after torch, so that setup.py finds torch and
+# compiles the PID kernel now instead of at first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,12 +14,20 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   exit 2
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-extra=""
-[ "${1:-}" = "test" ] && extra="[test]"
-stamp=".venv/.installed${extra:+-test}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+extras=""
+[ "${1:-}" = "test" ] && extras="[test,dev,docs,notebooks,tensorboard]"
+stamp=".venv/.installed${extras:+-test}"
+changed=0
+for input in pyproject.toml setup.py constraints.txt src/infomorphic/pid/_sx_kernel.cpp; do
+  [ -f "$stamp" ] && [ ! "$input" -nt "$stamp" ] || changed=1
+done
+if [ "$changed" = 1 ]; then
   # (this machine's pip configuration warns about missing local mirrors: hide that noise)
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra}" \
-    2> >(grep -v "WARNING: Location" >&2)
+  pip() { .venv/bin/python -m pip --disable-pip-version-check "$@" 2> >(grep -v "WARNING: Location" >&2); }
+  # what the build needs, first: setuptools, and torch (+ ninja) for the kernel
+  pip install --quiet -c constraints.txt setuptools torch ninja
+  start=$(date +%s)
+  pip install --quiet -c constraints.txt --no-build-isolation -e ".${extras}"
+  echo "installed infomorphic${extras} in .venv ($(( $(date +%s) - start )) s, PID kernel included)" >&2
   touch "$stamp"
 fi

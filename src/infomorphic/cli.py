@@ -22,7 +22,6 @@ import csv
 import json
 import os
 from pathlib import Path
-from importlib import metadata
 from typing import Annotated, Any, NoReturn, Optional, Sequence
 
 import typer
@@ -65,10 +64,10 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _version() -> str:
-    try:
-        return metadata.version("infomorphic")
-    except metadata.PackageNotFoundError:  # pragma: no cover - only outside an install
-        return "unknown"
+    """The package version, from its one source (``infomorphic/_version.py``)."""
+    from ._version import __version__
+
+    return __version__
 
 
 def _version_callback(value: bool) -> None:

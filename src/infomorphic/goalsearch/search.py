@@ -46,6 +46,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -660,6 +661,17 @@ def trial_seed(seed: int, worker: int, finished: int, running: int) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0])
 
 
+def require_sampler(sampler: str) -> None:
+    """Raise a one-line ``ValueError`` when ``sampler`` needs a package that is not installed.
+
+    CMA-ES needs ``cmaes`` (the optional extra ``infomorphic[cmaes]``); optuna would only fail
+    inside the first trial that samples with it.
+    """
+    if sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
+        raise ValueError("the CMA-ES sampler needs the cmaes package, which is not installed: "
+                         "pip install 'infomorphic[cmaes]' (or pip install cmaes), or use another sampler (tpe)")
+
+
 def make_sampler(settings: SearchSettings, seed: int) -> Any:
     """The seeded sampler of ``settings.sampler``."""
     import warnings
@@ -771,6 +783,8 @@ def create_study(settings: SearchSettings | None, storage: str, study_name: str,
     """
     import optuna
 
+    if settings is not None and not resume:
+        require_sampler(settings.sampler)  # before the study is created
     store = open_storage(storage)
     with _storage_errors(storage):
         names = optuna.get_all_study_names(store)
@@ -788,6 +802,7 @@ def create_study(settings: SearchSettings | None, storage: str, study_name: str,
             study = optuna.create_study(storage=store, study_name=study_name, direction="maximize")
             study.set_user_attr(SETTINGS_KEY, json.dumps(settings.to_dict()))
         stored = study_settings(study)
+    require_sampler(stored.sampler)
     study.sampler = TrialSeededSampler(stored, worker)
     study.pruner = _pruner(stored)
     return study
@@ -991,6 +1006,8 @@ def run_search(
     import optuna
 
     out_dir = Path(out_dir)
+    if settings is not None and not resume:
+        require_sampler(settings.sampler)  # before anything is written
     if storage is None:
         out_dir.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out_dir / 'study.db').resolve()}"

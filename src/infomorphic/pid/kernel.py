@@ -1,13 +1,23 @@
-"""The compiled CPU kernel of the training path, built on first use.
+"""The compiled CPU kernel of the training path: built at install, else on first use.
 
 ``_sx_kernel.cpp`` fuses, per neuron, the table building, the per-sample inclusion-exclusion,
 the logarithms and the sums of :func:`infomorphic.pid.samples.sx_pid_from_samples`, and its
-backward pass; neurons run in parallel on torch's thread pool.  It is compiled with
-``torch.utils.cpp_extension`` (a C++ compiler and ``ninja`` are needed) into a build folder
-under ``$TORCH_EXTENSIONS_DIR`` (by default ``~/.cache/torch_extensions/py311_cpu``) named by a
-hash of the source text and location, so checkouts and versions never share one.  Where it
-cannot be built, or when ``INFOMORPHIC_KERNEL=0``, the pure PyTorch path is used; both give the
-same values (tests compare them).
+backward pass; neurons run in parallel on torch's thread pool.  :func:`load_kernel` takes the
+first of:
+
+1. the module compiled when the package was installed (``setup.py`` builds
+   ``infomorphic.pid._sx_kernel_prebuilt`` when torch and a C++ compiler are found in the build
+   environment, e.g. ``pip install --no-build-isolation``), but only if the record written
+   next to it (``_sx_kernel_prebuilt.json``: torch and Python versions, flags, a hash of the
+   source) matches the running torch and today's source; a mismatch (torch upgraded since, an
+   edited source in a checkout) says so in one line and goes on to 2.
+   ``INFOMORPHIC_KERNEL_PREBUILT=0`` skips it;
+2. the module compiled on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
+   ``ninja`` are needed) into a build folder under ``$TORCH_EXTENSIONS_DIR`` (by default
+   ``~/.cache/torch_extensions/py311_cpu``) named by a hash of the source text and location,
+   so checkouts and versions never share one;
+3. none: the pure PyTorch path (also when ``INFOMORPHIC_KERNEL=0``); both give the same values
+   (tests compare them).
 
 The build never hangs a run:
 
@@ -27,12 +37,14 @@ The build never hangs a run:
 Any failure (compiler error, no compiler, killed build, timeout) is reported as one warning
 line saying why, with the build log in ``infomorphic-build.log`` in the build folder, and the
 PyTorch path is used; the next run tries again.  This file must import only the standard
-library and torch: the child runs it as a plain script, outside the package.
+library and torch: the child runs it as a plain script, outside the package, and ``setup.py``
+loads it by path for :func:`prebuilt_record` (the build environment may lack numpy).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import json
 import logging
@@ -46,14 +58,24 @@ import traceback
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-__all__ = ["load_kernel", "kernel_enabled"]
+__all__ = ["load_kernel", "kernel_enabled", "prebuilt_record", "PREBUILT_NAME", "PREBUILT_RECORD"]
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_VARIABLE = "INFOMORPHIC_KERNEL_BUILD_TIMEOUT"
 DEFAULT_BUILD_TIMEOUT = 600.0
 """Seconds a run waits for the kernel (another process's build and its own) before falling back."""
+
+PREBUILT_NAME = "_sx_kernel_prebuilt"
+"""Module name (in this folder) of the kernel that ``setup.py`` compiles at install."""
+PREBUILT_RECORD = PREBUILT_NAME + ".json"
+"""What the kernel built at install was built with (:func:`prebuilt_record`), written next to it."""
+PREBUILT_VARIABLE = "INFOMORPHIC_KERNEL_PREBUILT"
+TORCH_PATH_COST = ("same values, about as fast on 1-2 CPU threads: 0.8-1.15x the kernel's time, but 2x its "
+                   "memory for three-source neurons, up to 8x for four; benchmarks/README.md")
+"""What falling back to the PyTorch path costs (measured on a 2-core x86_64 CPU, torch 2.13.0)."""
 
 _USUAL_BUILD = "about 40 s on 2 idle CPU cores, longer on busy ones"  # measured here: 29-42 s
 _CFLAGS = ["-O3", "-fopenmp"]
@@ -74,16 +96,98 @@ def kernel_enabled() -> bool:
 
 @lru_cache(maxsize=1)
 def load_kernel() -> ModuleType | None:
-    """The compiled kernel module, or ``None`` (with one warning) if it cannot be built in time."""
+    """The compiled kernel module, or ``None`` (with one warning) if it cannot be had in time.
+
+    The kernel built at install when it matches the running torch, else the one compiled on
+    first use (cached), else ``None``: the caller uses the PyTorch path.
+    """
     source = Path(__file__).with_name("_sx_kernel.cpp")
+    module = _load_prebuilt(source)
+    if module is not None:
+        return module
     try:
         # one build folder per source text and location: checkouts and versions never share one
         # (a shared folder would be rebuilt each time another checkout loads its kernel)
         digest = hashlib.sha256(source.read_bytes() + str(source.resolve()).encode()).hexdigest()[:16]
     except OSError as exc:
-        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path", exc)
+        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s)", exc,
+                    TORCH_PATH_COST)
         return None
     return _load_or_build(f"infomorphic_sx_kernel_{digest}", source)
+
+
+def prebuilt_record(torch_version: str, source: Path) -> dict[str, Any]:
+    """What a kernel compiled at install records, and must still match to be imported.
+
+    The torch version it was compiled against (a C++ extension only works with that one), the
+    Python it was built for, the compiler flags and the SHA-256 of ``source`` (a checkout whose
+    source changed since the install must not run the old kernel).  ``setup.py`` writes it to
+    :data:`PREBUILT_RECORD`; :func:`load_kernel` compares it with the running torch's.
+    """
+    return {"torch": torch_version, "python": sys.implementation.cache_tag, "cflags": _CFLAGS,
+            "ldflags": _LDFLAGS, "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+
+
+def _prebuilt_module_file(folder: Path) -> Path | None:
+    """The compiled module :data:`PREBUILT_NAME` in ``folder`` (any extension-module suffix)."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = folder / (PREBUILT_NAME + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load_prebuilt(source: Path) -> ModuleType | None:
+    """The kernel compiled at install next to ``source``, if present and built for this torch.
+
+    ``None`` when there is none (silently: it was not built at install), when
+    ``INFOMORPHIC_KERNEL_PREBUILT=0``, or when its record does not match the running torch
+    (one line saying so: the first-use build takes over).  Its record is checked before the
+    module is imported: a module built against another torch may not even load.
+    """
+    if os.environ.get(PREBUILT_VARIABLE, "1") == "0":
+        return None
+    folder = source.parent
+    module_file = _prebuilt_module_file(folder)
+    if module_file is None:
+        return None
+    try:
+        recorded = json.loads((folder / PREBUILT_RECORD).read_text())
+        import torch
+
+        expected = prebuilt_record(torch.__version__, source)
+    except (OSError, ValueError, ImportError) as exc:
+        log.info("ignoring the I^sx kernel built at install (%s); compiling it for this installation instead",
+                 _one_line(str(exc)))
+        return None
+    if recorded != expected:
+        log.info("ignoring the I^sx kernel built at install (%s); compiling it for this installation instead",
+                 _mismatch(recorded, expected))
+        return None
+    spec = importlib.util.spec_from_file_location(f"infomorphic.pid.{PREBUILT_NAME}", module_file)
+    if spec is None or spec.loader is None:
+        return None
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except (ImportError, OSError) as exc:
+        log.info("the I^sx kernel built at install does not load (%s); compiling it for this installation "
+                 "instead", _one_line(str(exc)))
+        return None
+    return module
+
+
+def _mismatch(recorded: Any, expected: dict[str, Any]) -> str:
+    """Why a prebuilt kernel's record differs from what the running installation needs."""
+    if not isinstance(recorded, dict):
+        return "its record is not a JSON object"
+    if recorded.get("torch") != expected["torch"]:
+        return f"it was built for torch {recorded.get('torch')}, this is torch {expected['torch']}"
+    if recorded.get("python") != expected["python"]:
+        return f"it was built for {recorded.get('python')}, this is {expected['python']}"
+    if recorded.get("source_sha256") != expected["source_sha256"]:
+        return "its source _sx_kernel.cpp has changed since it was built"
+    return "it was built with other compiler flags"
 
 
 def build_timeout() -> float:
@@ -116,15 +220,15 @@ def _load_or_build(name: str, source: Path) -> ModuleType | None:
         lock_fd = os.open(build_dir / _FLOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout  # for waiting and building, not for importing torch
     except Exception as exc:  # noqa: BLE001 - no kernel (no folder, no torch extension support)
-        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path "
-                    "(fix the cause and rerun, or set INFOMORPHIC_KERNEL=0)", _one_line(str(exc)))
+        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s; fix the "
+                    "cause and rerun, or set INFOMORPHIC_KERNEL=0)", _one_line(str(exc)), TORCH_PATH_COST)
         return None
     try:
         holder = _acquire(lock_fd, deadline, build_dir)
         if holder is not None:
             log.warning("the compiled I^sx kernel is unavailable (%s was still compiling it in %s "
-                        "after %g s); using the PyTorch path (rerun when it has finished, or raise %s)",
-                        holder, build_dir, timeout, TIMEOUT_VARIABLE)
+                        "after %g s); using the PyTorch path (%s; rerun when it has finished, or raise %s)",
+                        holder, build_dir, timeout, TORCH_PATH_COST, TIMEOUT_VARIABLE)
             return None
         key = _build_key(torch.__version__)
         module = _import_cached(name, build_dir, key)
@@ -133,15 +237,16 @@ def _load_or_build(name: str, source: Path) -> ModuleType | None:
         why = _build(name, source, build_dir, lock_fd, deadline, timeout)
         if why is not None:
             log.warning("the compiled I^sx kernel is unavailable (%s; build log: %s); using the PyTorch "
-                        "path (rerun to retry, or set INFOMORPHIC_KERNEL=0 to skip the build)",
-                        why, build_dir / _LOG_FILE)
+                        "path (%s; rerun to retry, or set INFOMORPHIC_KERNEL=0 to skip the build)",
+                        why, build_dir / _LOG_FILE, TORCH_PATH_COST)
             return None
         module = _import_built(name, build_dir)
         (build_dir / _DONE_FILE).write_text(key + "\n")
         return module
     except Exception as exc:  # noqa: BLE001 - anything else also falls back to PyTorch
-        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path (rerun to "
-                    "retry, or set INFOMORPHIC_KERNEL=0)", _one_line(f"{type(exc).__name__}: {exc}"))
+        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s; rerun to "
+                    "retry, or set INFOMORPHIC_KERNEL=0)", _one_line(f"{type(exc).__name__}: {exc}"),
+                    TORCH_PATH_COST)
         return None
     finally:
         os.close(lock_fd)  # releases the flock
