@@ -8,8 +8,17 @@ import sys
 
 import pytest
 
-PACKAGES = ["infomorphic", "infomorphic.nn", "infomorphic.nn.functional", "infomorphic.goals", "infomorphic.pid",
-            "infomorphic.train", "infomorphic.data", "infomorphic.tables", "infomorphic.goalsearch"]
+PACKAGES = [
+    "infomorphic",
+    "infomorphic.nn",
+    "infomorphic.nn.functional",
+    "infomorphic.goals",
+    "infomorphic.pid",
+    "infomorphic.train",
+    "infomorphic.data",
+    "infomorphic.tables",
+    "infomorphic.goalsearch",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -23,16 +32,30 @@ def test_every_exported_name_resolves(name: str) -> None:
 
 
 def test_documented_paths() -> None:
-    from infomorphic import Goal, InfomorphicLayer, Network, NetworkSpec, fit, sx_pid
+    from infomorphic import Goal, InfomorphicLayer, Network, NetworkSpec, Trainer, fit, sx_pid
     from infomorphic.goals import Goal as Goal2
     from infomorphic.nn import InfomorphicLayer as Layer2
-    from infomorphic.nn import (InfomorphicNetwork, InputSpec, LayerOutput, LayerSpec, functional, kind_spec,
-                                stacked)
+    from infomorphic.nn import (
+        InfomorphicNetwork,
+        InputSpec,
+        LayerOutput,
+        LayerSpec,
+        functional,
+        kind_spec,
+        stacked,
+    )
     from infomorphic.nn.functional import aggregate
     from infomorphic.pid import sx_pid as sx2
+    from infomorphic.train import Trainer as Trainer2
     from infomorphic.train import fit as fit2
+    from infomorphic.train.loggers import TensorBoardLogger
 
-    assert Goal is Goal2 and InfomorphicLayer is Layer2 and sx_pid is sx2 and fit is fit2
+    assert (
+        Goal is Goal2 and InfomorphicLayer is Layer2 and sx_pid is sx2 and fit is fit2 and Trainer is Trainer2
+    )
+    import infomorphic.train
+
+    assert infomorphic.train.TensorBoardLogger is TensorBoardLogger
     assert functional.aggregate is aggregate
     spec = stacked([8])
     assert isinstance(spec, NetworkSpec)
@@ -42,5 +65,8 @@ def test_documented_paths() -> None:
 
 
 def test_top_level_import_does_not_load_torch() -> None:
-    code = "import sys, infomorphic; assert 'torch' not in sys.modules; infomorphic.Goal; assert 'torch' in sys.modules"
+    code = (
+        "import sys, infomorphic; assert 'torch' not in sys.modules; "
+        "infomorphic.Goal; assert 'torch' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

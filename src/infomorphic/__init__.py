@@ -10,7 +10,7 @@ subpackage:
 - :class:`Goal`: local goals as weighted sums of PID atoms (:mod:`infomorphic.goals`);
 - :class:`InfomorphicLayer`, :class:`Network`, :class:`NetworkSpec`: layers and wired
   networks (:mod:`infomorphic.nn`);
-- :func:`fit`: training (:mod:`infomorphic.train`).
+- :func:`fit`, :class:`Trainer`: training (:mod:`infomorphic.train`).
 
 Only the NumPy-based PID engine is imported eagerly; the names that need PyTorch load it on
 first use, so ``import infomorphic`` stays fast.
@@ -26,7 +26,7 @@ from .pid import Lattice, get_lattice, sx_pid
 if TYPE_CHECKING:
     from .goals import Goal
     from .nn import InfomorphicLayer, Network, NetworkSpec
-    from .train import fit
+    from .train import Trainer, fit
 
 try:
     __version__ = metadata.version("infomorphic")
@@ -34,15 +34,16 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
     __version__ = "0.0.0"
 
 __all__ = [
-    "__version__",
-    "Lattice",
-    "get_lattice",
-    "sx_pid",
     "Goal",
     "InfomorphicLayer",
+    "Lattice",
     "Network",
     "NetworkSpec",
+    "Trainer",
+    "__version__",
     "fit",
+    "get_lattice",
+    "sx_pid",
 ]
 
 _LAZY = {
@@ -51,6 +52,7 @@ _LAZY = {
     "Network": ".nn",
     "NetworkSpec": ".nn",
     "fit": ".train",
+    "Trainer": ".train",
 }
 
 

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand
 
 from .pid.numpy_sx import SxPIDResult, sx_pid
 from .pid.distributions import CATALOGUE, DESCRIPTIONS
@@ -617,7 +618,16 @@ def data_info_command(
 
 # --------------------------------------------------------------------------------- train
 
-@app.command("train")
+class _TrainCommand(TyperCommand):
+    """``train``, where ``--tensorboard`` may come without its folder (then the default folder)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        args = [a + "=" if a == "--tensorboard" and (i + 1 == len(args) or args[i + 1].startswith("-")) else a
+                for i, a in enumerate(args)]
+        return super().parse_args(ctx, args)
+
+
+@app.command("train", cls=_TrainCommand)
 def train_command(
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file (flat keys or a \\[train] table).")] = None,
     network: Annotated[Optional[str], typer.Option(help="single | trivariate | bivariate-context | bivariate-lateral | random-hidden | backprop (any other wiring: a \\[network] table in --config)")] = None,
@@ -643,6 +653,12 @@ def train_command(
     variant: Annotated[Optional[str], typer.Option(help="Bars variant: horizontal (8 bars, 60 epochs) | hv (8 + 8 bars, 150 epochs).")] = None,
     neurons: Annotated[Optional[int], typer.Option(help="Memory neurons N.")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="Memory load alpha = M/N.")] = None,
+    tensorboard: Annotated[Optional[str], typer.Option(
+        "--tensorboard", metavar="[DIR]",
+        help="Also write every epoch's goals, mean atoms and accuracies as TensorBoard scalars, into DIR "
+             "(default: <run dir>/tensorboard; a resumed run appends). Needs the tensorboard package "
+             "(the extra 'tensorboard' of infomorphic).",
+    )] = None,
 ) -> None:
     """Train an infomorphic network (and its baselines) and write a run directory."""
     if task != "supervised" or variant is not None or neurons is not None or alpha is not None:
@@ -650,7 +666,7 @@ def train_command(
 
         unused = {"config": config, "network": network, "setup": setup, "hidden": hidden, "dataset": dataset,
                   "data_dir": data_dir, "batch_size": batch_size, "readout_goal": readout_goal, "device": device,
-                  "threads": threads, "baselines": baselines, "resume": resume}
+                  "threads": threads, "baselines": baselines, "resume": resume, "tensorboard": tensorboard}
         return train_task(task, seed=seed, epochs=epochs, variant=variant, neurons=neurons, alpha=alpha, goal=goal,
                           out_dir=out_dir, name=name, sets=set_, progress=progress, as_json=as_json, unused=unused)
     from .config import TrainConfig, load_config, parse_override
@@ -685,8 +701,16 @@ def train_command(
             cfg = load_config(config, overrides)
         from .train import TrainingDiverged, fit
 
+        if tensorboard is not None:
+            from .train.loggers import TensorBoardLogger
+
+            try:
+                TensorBoardLogger.check_available()
+            except ImportError as exc:
+                _fail(str(exc))
         try:
-            summary = fit(cfg, run_dir=resume, resume=resume is not None, progress=progress and not as_json)
+            summary = fit(cfg, run_dir=resume, resume=resume is not None, progress=progress and not as_json,
+                          tensorboard=None if tensorboard is None else True if tensorboard == "" else Path(tensorboard))
         except TrainingDiverged as exc:
             _fail(str(exc), EXIT_FAILED)
     except (ValueError, OSError) as exc:

@@ -36,19 +36,19 @@ from .network import (
 from .wiring import SOURCE_KINDS, InputSpec, LayerSpec, NetworkSpec, stacked
 
 __all__ = [
+    "NETWORK_KINDS",
+    "SOURCE_KINDS",
     "InfomorphicLayer",
+    "InfomorphicNetwork",
+    "InputSpec",
     "LayerOutput",
+    "LayerSpec",
     "Network",
     "NetworkOutput",
     "NetworkSpec",
-    "LayerSpec",
-    "InputSpec",
-    "SOURCE_KINDS",
-    "stacked",
-    "kind_spec",
-    "InfomorphicNetwork",
-    "NETWORK_KINDS",
     "correct_inverted",
-    "predict",
     "functional",
+    "kind_spec",
+    "predict",
+    "stacked",
 ]

@@ -1,21 +1,26 @@
-"""The local learning loop: one readable ``train_step`` and ``fit`` around it.
+"""``fit``: a configured run of ``infomorphic train``, written to its run directory.
 
-A step: the network runs on a batch (the hidden layer twice when it has lateral input), each
-trainable layer computes every neuron's PID goal (bits) from the batch, and one backward pass
-of ``loss = -(sum of all goals)`` gives every neuron the gradient of its own goal only (see
-:mod:`infomorphic.nn.layer` on locality).  This is the one place where a goal becomes a loss.
+A step (:func:`~infomorphic.train.trainer.train_step`): the network runs on a batch (the hidden
+layer twice when it has lateral input), each trainable layer computes every neuron's PID goal
+(bits) from the batch, and one backward pass of ``loss = -(sum of all goals)`` gives every
+neuron the gradient of its own goal only (see :mod:`infomorphic.nn.layer` on locality).  The
+epochs run on a :class:`~infomorphic.train.trainer.Trainer`; ``fit`` adds the seeded data
+order, the evaluation of every split, the run directory (``metrics.jsonl``, ``atoms.npz``,
+checkpoints, ``summary.json``), resuming, and the baselines.  The run directory is the source of
+truth; loggers (e.g. TensorBoard) only mirror it.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import platform
 import resource
 import time
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -24,23 +29,20 @@ from torch import Tensor
 from ..config import TrainConfig
 from ..goals import Goal
 from ..pid.kernel import kernel_enabled, load_kernel
-from ..nn.network import InfomorphicNetwork, Network, predict
+from ..nn.network import InfomorphicNetwork, Network
 from ..runs import (check_run_name, claim_run_dir, load_checkpoint, load_npz, read_json, read_jsonl,
                     save_checkpoint, save_npz, versions, write_json, write_jsonl)
 from ..seeding import generator
 from .baselines import BackpropNetwork, BackpropTwin, accuracy, fit_backprop, fit_logistic
+from .trainer import EpochEvent, Logger, StepEvent, Trainer, TrainingDiverged, evaluate_network, train_step
 
-__all__ = ["fit", "train_step", "evaluate_network", "build_network", "resolve_device", "TrainingDiverged"]
+__all__ = ["fit", "build_network", "resolve_device", "train_step", "evaluate_network", "TrainingDiverged"]
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[int, dict[str, Any]], None]
 
 CHECKPOINT_KEYS = ("model", "optimizers", "sampler", "epoch")
-
-
-class TrainingDiverged(RuntimeError):
-    """A layer's goal or weights became NaN or infinite; the run stopped, its last finite epoch kept."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,38 +80,6 @@ def build_network(config: TrainConfig, n_inputs: int, n_classes: int) -> Network
         random_gain=config.random_gain,
         generator=generator(config.seed, "init"),
     )
-
-
-def train_step(
-    net: Network,
-    optimizers: dict[str, torch.optim.Optimizer],
-    x: Tensor,
-    y: Tensor,
-    sampler: torch.Generator | None = None,
-) -> dict[str, Tensor]:
-    """One local learning step on a batch; returns each layer's per-neuron goals (bits, detached)."""
-    out = net(x, y, sampler)
-    goals = net.local_goals(out)
-    loss = -sum(g.sum() for g in goals.values())  # every neuron ascends its own goal
-    for opt in optimizers.values():
-        opt.zero_grad(set_to_none=True)
-    loss.backward()  # type: ignore[union-attr]
-    for opt in optimizers.values():
-        opt.step()
-    return {k: g.detach() for k, g in goals.items()}
-
-
-@torch.no_grad()
-def evaluate_network(
-    net: Network, x: Tensor, y: Tensor, batch_size: int, sampler: torch.Generator | None = None
-) -> tuple[float, Tensor]:
-    """Accuracy with the context withheld, and the predictions ``(n,)``.
-
-    Inverted readout neurons are detected from their mean firing probability over all of ``x``.
-    """
-    thetas = [net(x[lo : lo + batch_size], None, sampler).readout.theta for lo in range(0, len(x), batch_size)]
-    pred = predict(torch.cat(thetas)) if thetas else torch.zeros(0, dtype=torch.long)
-    return accuracy(pred, y), pred
 
 
 def _confusion(pred: Tensor, y: Tensor, n_classes: int) -> list[list[int]]:
@@ -155,6 +125,10 @@ def fit(
     progress: bool = True,
     report: Report | None = None,
     data: Any | None = None,
+    tensorboard: bool | str | Path | None = None,
+    loggers: Sequence[Logger] = (),
+    on_step: Sequence[Callable[[StepEvent], Any]] = (),
+    on_epoch: Sequence[Callable[[EpochEvent], Any]] = (),
 ) -> dict[str, Any]:
     """Train the configured network, evaluate it each epoch, run the baselines, write the run directory.
 
@@ -166,6 +140,14 @@ def fit(
         progress: show a progress bar.
         report: called after each epoch with ``(epoch, metrics)``; may raise to stop (pruning).
         data: preloaded :class:`~infomorphic.data.DataSplits` (default: load ``config.dataset``).
+        tensorboard: also write every epoch's goals, mean atoms and accuracies as TensorBoard
+            scalars: ``True`` into ``<run_dir>/tensorboard``, or a path (needs the
+            ``tensorboard`` package); a resumed run appends to the same folder.
+        loggers: further :class:`~infomorphic.train.trainer.Logger` objects for every epoch's
+            metrics (the same dict as a line of ``metrics.jsonl``); closed at the end.
+        on_step: callables receiving a :class:`~infomorphic.train.trainer.StepEvent` after every step.
+        on_epoch: callables receiving an :class:`~infomorphic.train.trainer.EpochEvent` after every
+            epoch, once its metrics, atoms and checkpoint are written (before ``report``).
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -208,6 +190,10 @@ def fit(
     }
     # build (and so validate goals and shapes) before anything is written
     net = build_network(config, n_inputs, n_classes).to(device) if config.network != "backprop" else None
+    if tensorboard and net is not None:
+        from .loggers import TensorBoardLogger
+
+        TensorBoardLogger.check_available()
     with claim_run_dir(run_dir, resume=resume):
         if not resume:
             write_json(run_dir / "config.json", record)
@@ -218,7 +204,9 @@ def fit(
         history: list[dict[str, Any]] = []
         if config.network != "backprop":
             assert net is not None
-            history = _fit_infomorphic(config, net, run_dir, resume, progress, report, device,
+            tb_dir = None if not tensorboard else run_dir / "tensorboard" if tensorboard is True else Path(tensorboard)
+            hooks = _Hooks(report, list(loggers), list(on_step), list(on_epoch), tb_dir)
+            history = _fit_infomorphic(config, net, run_dir, resume, progress, hooks, device,
                                        (xtr, ytr), (xva, yva), (xte, yte), n_classes, summary)
         summary["baselines"] = _baselines(config, run_dir, device, (xtr, ytr), (xva, yva), (xte, yte),
                                           n_inputs, n_classes, progress)
@@ -229,68 +217,81 @@ def fit(
     return summary
 
 
+def _step(net: Any, optimizers: Any, x: Tensor, y: Tensor, sampler: torch.Generator | None) -> dict[str, Tensor]:
+    """:func:`train_step`, looked up in this module at every call (tests replace it here)."""
+    return train_step(net, optimizers, x, y, sampler)
+
+
+@dataclass
+class _Hooks:
+    """What ``fit`` passes on to the trainer: user callbacks, loggers and the TensorBoard folder."""
+
+    report: Report | None
+    loggers: list[Logger]
+    on_step: list[Callable[[StepEvent], Any]]
+    on_epoch: list[Callable[[EpochEvent], Any]]
+    tensorboard_dir: Path | None
+
+
 def _fit_infomorphic(
-    config: TrainConfig, net: Network, run_dir: Path, resume: bool, progress: bool, report: Report | None,
+    config: TrainConfig, net: Network, run_dir: Path, resume: bool, progress: bool, hooks: _Hooks,
     device: torch.device, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
     n_classes: int, summary: dict[str, Any],
 ) -> list[dict[str, Any]]:
     xtr, ytr = train
     lrs = net.optimizer_settings((config.hidden_lr, config.hidden_weight_decay),
                                  (config.readout_lr, config.readout_weight_decay))
-    optimizers = {
-        name: torch.optim.Adam(layer.parameters(), lr=lrs[name][0], weight_decay=lrs[name][1], fused=True)
-        for name, layer in net.layers().items()
-    }
+    factories = {name: partial(torch.optim.Adam, lr=lr, weight_decay=wd, fused=True) for name, (lr, wd) in lrs.items()}
     if device.type == "cpu" and kernel_enabled():
         load_kernel()  # a first-use compilation happens here, not inside the first epoch's timing
-    sampler = generator(config.seed, "sampling", device=device)
+    trainer = Trainer(net, factories, sampler=generator(config.seed, "sampling", device=device),
+                      on_step=hooks.on_step, on_epoch=hooks.on_epoch, loggers=hooks.loggers, device=device,
+                      step_fn=_step)
+    optimizers, sampler = trainer.optimizers, trainer.sampler
     history: list[dict[str, Any]] = []
     atoms: dict[str, list[np.ndarray]] = {}
     start = 0
     ckpt_path = run_dir / "checkpoint.pt"
-    if resume and ckpt_path.exists():  # (a run stopped before its first checkpoint starts afresh)
-        start = _restore(ckpt_path, net, optimizers, sampler, device, summary)
-        history = read_jsonl(run_dir / "metrics.jsonl")[:start]
-        stored = load_npz(run_dir / "atoms.npz")
-        atoms = {k: list(v[:start]) for k, v in stored.items() if not k.endswith("_names")}
-        short = [k for k, v in atoms.items() if len(v) < start] + (["metrics.jsonl"] if len(history) < start else [])
-        if short:
-            raise ValueError(f"cannot resume {run_dir}: its checkpoint is at epoch {start} but "
-                             f"{', '.join(short)} hold fewer epochs; the run files do not belong together")
-    names = {name: np.array(layer.goal.lattice.names(layer.sources)) for name, layer in net.layers().items()
-             if layer.goal is not None}
-    prev_w = {name: _feedforward_weight(layer).clone() for name, layer in net.layers().items()}
-
-    k = len(xtr) if config.train_eval_size is None else min(len(xtr), config.train_eval_size)
-    train_eval = torch.randperm(len(xtr), generator=generator(config.seed, "train-eval"))[:k].sort().values.to(device)
-    bar = _progress(progress, config.epochs, start, batches=-(-len(xtr) // config.batch_size))
+    bar: _progress | None = None
     try:
-        for epoch in range(start, config.epochs):
-            t0 = time.perf_counter()
-            net.train()
+        if resume and ckpt_path.exists():  # (a run stopped before its first checkpoint starts afresh)
+            start = _restore(ckpt_path, net, optimizers, sampler, device, summary)
+            history = read_jsonl(run_dir / "metrics.jsonl")[:start]
+            stored = load_npz(run_dir / "atoms.npz")
+            atoms = {k: list(v[:start]) for k, v in stored.items() if not k.endswith("_names")}
+            short = [k for k, v in atoms.items() if len(v) < start] + (["metrics.jsonl"] if len(history) < start else [])
+            if short:
+                raise ValueError(f"cannot resume {run_dir}: its checkpoint is at epoch {start} but "
+                                 f"{', '.join(short)} hold fewer epochs; the run files do not belong together")
+        trainer.epoch = start
+        bar = _progress(progress, config.epochs, start, batches=-(-len(xtr) // config.batch_size))
+        trainer.on_step.insert(0, bar.advance_batch)
+        if hooks.tensorboard_dir is not None:
+            from .loggers import TensorBoardLogger
+
+            # appends; anything a crashed run logged after its checkpoint is dropped
+            trainer.loggers.append(TensorBoardLogger(hooks.tensorboard_dir, purge_step=start + 1))
+        names = {name: np.array(layer.goal.lattice.names(layer.sources)) for name, layer in net.layers().items()
+                 if layer.goal is not None}
+        prev_w = {name: _feedforward_weight(layer).clone() for name, layer in net.layers().items()}
+
+        k = len(xtr) if config.train_eval_size is None else min(len(xtr), config.train_eval_size)
+        train_eval = torch.randperm(len(xtr), generator=generator(config.seed, "train-eval"))[:k].sort().values.to(device)
+
+        def batches(epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
             order = torch.randperm(len(xtr), generator=generator(config.seed, "shuffle", epoch)).to(device)
-            sums: dict[str, Tensor] = {}
-            goal_sums: dict[str, float] = {}
-            n_batches = 0
             for lo in range(0, len(xtr), config.batch_size):
                 idx = order[lo : lo + config.batch_size]
-                if len(idx) < 2:
-                    continue
-                goals = train_step(net, optimizers, xtr[idx], ytr[idx], sampler)
-                n_batches += 1
-                for name, layer in net.layers().items():
-                    part = torch.cat([layer.last_atoms, layer.last_residual_entropy[:, None]], 1)
-                    sums[name] = sums.get(name, 0) + part
-                    mean_goal = float(goals[name].mean())
-                    if not math.isfinite(mean_goal):
-                        _diverged(run_dir, epoch, name, f"mean goal became {mean_goal} in batch {n_batches}")
-                    goal_sums[name] = goal_sums.get(name, 0.0) + mean_goal
-                bar.advance_batch(goal_sums)
-            for name, layer in net.layers().items():
-                bad = [p for p, v in layer.named_parameters() if not bool(torch.isfinite(v).all())]
-                if bad:
-                    _diverged(run_dir, epoch, name, f"weights {', '.join(bad)} hold NaN or infinite values")
-            train_seconds = time.perf_counter() - t0
+                if len(idx) >= 2:
+                    yield xtr[idx], ytr[idx]
+
+        for epoch in range(start, config.epochs):
+            try:
+                result = trainer.train_epoch(batches(epoch))
+            except TrainingDiverged as exc:
+                if exc.layer is None:
+                    raise
+                raise _diverged(run_dir, epoch, exc.layer, exc.what or "") from None
             t1 = time.perf_counter()
             net.eval()
             eval_gen = generator(config.seed, "eval", epoch, device=device)
@@ -299,13 +300,13 @@ def _fit_infomorphic(
             test_acc, test_pred = evaluate_network(net, *test, config.batch_size, eval_gen)
             metrics: dict[str, Any] = {
                 "epoch": epoch + 1, "train_acc": train_acc, "val_acc": val_acc, "test_acc": test_acc,
-                "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - t1,
+                "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - t1,
             }
             for name, layer in net.layers().items():
-                mean = (sums[name] / max(n_batches, 1)).cpu().numpy()
+                mean = result.per_neuron[name].cpu().numpy()
                 atoms.setdefault(f"{name}_atoms", []).append(mean[:, :-1])
                 atoms.setdefault(f"{name}_hres", []).append(mean[:, -1])
-                metrics[f"{name}_goal"] = goal_sums[name] / max(n_batches, 1)
+                metrics[f"{name}_goal"] = result.goals[name]
                 metrics[f"{name}_atoms_mean"] = dict(zip(names[name].tolist(), mean[:, :-1].mean(0).tolist()))
                 w = _feedforward_weight(layer)
                 cos = torch.nn.functional.cosine_similarity(prev_w[name], w, dim=1)
@@ -319,10 +320,13 @@ def _fit_infomorphic(
             summary["confusion_test"] = _confusion(test_pred, test[1], n_classes)
             _save_checkpoint(ckpt_path, net, optimizers, sampler, epoch + 1, config, summary["confusion_test"])
             bar.end_epoch(epoch + 1, metrics)
-            if report is not None:
-                report(epoch, metrics)
+            trainer.end_epoch(metrics)  # callbacks, then loggers: after the run directory has the epoch
+            if hooks.report is not None:
+                hooks.report(epoch, metrics)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
+        trainer.close()
     return history
 
 
@@ -331,11 +335,12 @@ def _feedforward_weight(layer: Any) -> Tensor:
     return layer.effective_weight(layer.sources[0]).detach()
 
 
-def _diverged(run_dir: Path, epoch: int, layer: str, what: str) -> None:
+def _diverged(run_dir: Path, epoch: int, layer: str, what: str) -> TrainingDiverged:
+    """The error of a run whose ``layer`` diverged in epoch index ``epoch`` (its run directory kept)."""
     kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no epoch finished, so no checkpoint was written"
-    raise TrainingDiverged(
+    return TrainingDiverged(
         f"training diverged in epoch {epoch + 1}: the {layer} layer's {what}; {kept} in {run_dir}. "
-        "Lower the learning rates or the goal's coefficients")
+        "Lower the learning rates or the goal's coefficients", epoch=epoch, layer=layer, what=what)
 
 
 def _save_checkpoint(path: Path, net: Network, optimizers: dict[str, torch.optim.Optimizer],
@@ -438,12 +443,16 @@ class _progress:
         self.task = self.bar.add_task(label, total=epochs, completed=start, info="")
         self.batch_task = self.bar.add_task("  batches", total=batches, info="") if batches else None
         self.done = 0
+        self.goal_sums: dict[str, float] = {}
         self.bar.start()
 
-    def advance_batch(self, goal_sums: dict[str, float]) -> None:
+    def advance_batch(self, event: StepEvent) -> None:
+        """An ``on_step`` callback: one more batch, and the running mean goal per layer."""
         if self.enabled and self.batch_task is not None:
             self.done += 1
-            info = " ".join(f"{k} goal {v / self.done:.3f} bit" for k, v in goal_sums.items())
+            for k, v in event.mean_goals.items():
+                self.goal_sums[k] = self.goal_sums.get(k, 0.0) + v
+            info = " ".join(f"{k} goal {v / self.done:.3f} bit" for k, v in self.goal_sums.items())
             self.bar.update(self.batch_task, completed=self.done, info=info)
 
     def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
@@ -452,6 +461,7 @@ class _progress:
                             ("train_acc", "val_acc", "test_acc") if k in metrics)
             self.bar.update(self.task, completed=epoch, info=info)
             self.done = 0
+            self.goal_sums = {}
 
     def close(self) -> None:
         if self.enabled:
