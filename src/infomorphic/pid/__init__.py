@@ -2,7 +2,9 @@
 
 Makkeh, Gutknecht & Wibral, Phys. Rev. E 103, 032149 (2021).  Everything is in bits.
 
-- :func:`sx_pid`: exact NumPy float64 decomposition of one joint pmf (target on the last axis).
+- :func:`sx_pid`: exact NumPy float64 decomposition of one joint pmf (target on the last axis),
+  also of a ``dit.Distribution`` or a pandas DataFrame of samples (:func:`pmf_from_dit`,
+  :func:`pmf_from_dataframe`; those libraries are optional and imported only for their objects).
 - :func:`sx_pid_torch`: the same for a batch of dense pmfs in PyTorch, differentiable.
 - :func:`sx_pid_from_samples`: the training path: PID of each neuron's output from binned
   per-sample sources and per-sample target probabilities, without dense histograms;
@@ -16,6 +18,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from .external import pmf_from_dataframe, pmf_from_dit
 from .lattice import Antichain, Lattice, get_lattice
 from .numpy_sx import SxPIDResult, sx_pid
 
@@ -29,6 +32,8 @@ __all__ = [
     "get_lattice",
     "sx_pid",
     "SxPIDResult",
+    "pmf_from_dit",
+    "pmf_from_dataframe",
     "sx_pid_torch",
     "SxPIDTensors",
     "sx_pid_from_samples",

@@ -129,15 +129,34 @@ def available_memory() -> int | None:
 
 
 def sx_pid(
-    pmf: object, *, normalize: bool = False, tol: float = SUM_TOLERANCE, max_bytes: int | None = None
+    pmf: object,
+    *,
+    normalize: bool = False,
+    tol: float = SUM_TOLERANCE,
+    max_bytes: int | None = None,
+    target: object = None,
+    sources: Sequence[object] | None = None,
 ) -> SxPIDResult:
     """Exact I^sx decomposition of a discrete joint distribution.
 
     Parameters
     ----------
     pmf:
-        Array-like of shape ``(|S_1|, ..., |S_n|, |T|)`` with ``2 <= n <= 4``, target on
-        the LAST axis.
+        The joint distribution of 2 to 4 sources and a target, as
+
+        - an array-like of shape ``(|S_1|, ..., |S_n|, |T|)`` with ``2 <= n <= 4``, target on
+          the LAST axis;
+        - a :class:`dit.Distribution` (needs ``dit``): one axis per random variable, its values
+          in the order of ``dist.alphabet``;
+        - a :class:`pandas.DataFrame` of samples, one row per observation (needs ``pandas``):
+          the plug-in pmf of the columns' values (each column's distinct values in sorted order);
+        - an :class:`infomorphic.tables.Distribution`.
+
+        See :mod:`infomorphic.pid.external`.
+    target, sources:
+        For a dit distribution or a DataFrame only: the target variable / column (a name or an
+        index; default: the last one) and the sources in order (default: all others; variables
+        that are neither are summed over).
     normalize:
         Rescale the pmf to sum to 1 instead of rejecting it.
     tol:
@@ -154,7 +173,8 @@ def sx_pid(
     Raises
     ------
     ValueError
-        If the pmf is malformed (see :func:`infomorphic.pid.checks.check_pmf`).
+        If the pmf is malformed (see :func:`infomorphic.pid.checks.check_pmf`), or ``target`` /
+        ``sources`` do not name variables of a dit distribution or DataFrame.
 
     Examples
     --------
@@ -163,7 +183,9 @@ def sx_pid(
     >>> round(sx_pid(xor).atoms[((0, 1),)], 6)
     0.415037
     """
-    p = check_pmf(pmf, normalize=normalize, tol=tol)
+    from .external import as_pmf
+
+    p = check_pmf(as_pmf(pmf, target=target, sources=sources), normalize=normalize, tol=tol)
     n = p.ndim - 1
     lat = get_lattice(n)
     n_cells = int(np.count_nonzero(p > 0))
