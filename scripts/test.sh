@@ -1,6 +1,25 @@
 #!/usr/bin/env bash
-# Set up .venv with the test dependencies and run the test suite (slow and GPU tests excluded).
+# Set up .venv with the test dependencies and run the test suite (slow and GPU tests excluded;
+# the tutorial notebooks are executed by tests/test_notebooks.py), then type-check the package
+# and build the documentation site with warnings as errors.  With arguments (e.g. a test file),
+# only those tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 .venv/bin/python -m pytest -n 2 -q "$@"
+[ "$#" -eq 0 ] || exit 0
+
+# Type check of the package (settings in mypy.ini).
+.venv/bin/python -m mypy
+
+# Documentation: mkdocs build --strict into a temporary folder (the site is never committed).
+if ! .venv/bin/python -c 'import mkdocs, mkdocstrings_handlers.python, pymdownx' 2>/dev/null; then
+  echo "error: building the docs needs mkdocs, mkdocstrings[python] and pymdown-extensions in .venv;" \
+       "install them with: bash scripts/setup.sh test  (or: .venv/bin/pip install -e '.[docs]')" >&2
+  exit 1
+fi
+site=$(mktemp -d)
+trap 'rm -rf "$site"' EXIT
+start=$SECONDS
+.venv/bin/python -m mkdocs build --strict --quiet --site-dir "$site"
+echo "docs: mkdocs build --strict passed ($((SECONDS - start)) s)"

@@ -3,6 +3,8 @@
 - ``cli.md``: the command-line reference, written by Typer's own documentation generator
   (``python -m typer infomorphic.cli utils docs``) from the ``infomorphic`` app, i.e. from the
   same help texts that ``infomorphic <command> --help`` prints.
+- ``notebooks/*.ipynb``: the tutorial notebooks are copied into the site, so the tutorials page
+  links to the files themselves.
 - ``{{ readme_section("Heading") }}`` on a line of its own in any page is replaced by the
   README section whose heading starts with ``Heading``, from that heading up to the next heading
   of the same or a higher level.  Links to ``docs/...`` in the README are made relative to the docs folder.
@@ -38,12 +40,24 @@ Malformed input or options end a command with a one-line `error: ...` on stderr 
 def cli_markdown() -> str:
     """The CLI reference as Markdown, generated from the Typer app."""
     env = dict(os.environ, NO_COLOR="1", TERM="dumb")
-    cmd = [sys.executable, "-m", "typer", "infomorphic.cli", "utils", "docs",
-           "--name", "infomorphic", "--title", "Command line reference"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "typer",
+        "infomorphic.cli",
+        "utils",
+        "docs",
+        "--name",
+        "infomorphic",
+        "--title",
+        "Command line reference",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     if proc.returncode != 0 or not proc.stdout.strip():
-        raise PluginError(f"could not generate the CLI reference ({' '.join(cmd[1:])}): "
-                          f"{proc.stderr.strip() or 'no output'}")
+        raise PluginError(
+            f"could not generate the CLI reference ({' '.join(cmd[1:])}): "
+            f"{proc.stderr.strip() or 'no output'}"
+        )
     title, _, rest = proc.stdout.partition("\n")
     return f"{title}\n\n{CLI_INTRO}{rest.lstrip()}"
 
@@ -76,6 +90,8 @@ def _relink(text: str) -> str:
 
 def on_files(files: Files, config: MkDocsConfig, **kwargs: Any) -> Files:
     files.append(File.generated(config, "cli.md", content=cli_markdown()))
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        files.append(File.generated(config, f"notebooks/{notebook.name}", abs_src_path=str(notebook)))
     return files
 
 
