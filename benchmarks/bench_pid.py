@@ -42,6 +42,7 @@ import time
 
 import torch
 
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -112,7 +113,7 @@ def _run_dense(bins, logits, gamma, n_bins, dtype, chunk):
     for lo in range(0, bins.shape[1], chunk):  # chunks of neurons bound the baseline's memory
         sl = slice(lo, lo + chunk)
         dts, a, h = _timed_goal(
-            lambda: soft_histogram(bins[:, sl], binary_weights(theta[:, sl]), n_bins),
+            lambda sl=sl: soft_histogram(bins[:, sl], binary_weights(theta[:, sl]), n_bins),
             lambda pmf: sx_pid_torch(pmf, bins.shape[-1], validate=False),
             theta, g,
         )

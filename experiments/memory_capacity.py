@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--online-groups", type=int, default=10, help="patterns per group in the online variant")
     parser.add_argument("--online-epochs", type=int, default=100, help="epochs per group in the online variant")
     parser.add_argument("--online-replay", default="200,1000",
-                        help="random cues for pseudo-rehearsal, comma-separated (one infomorphic curve each; '' for none)")
+                        help="random cues for pseudo-rehearsal, comma-separated "
+                             "(one infomorphic curve each; '' for none)")
     parser.add_argument("--online-total", type=float, default=1.0, help="patterns stored online, as a load")
     parser.add_argument("--quick", action="store_true", help="N = 40, coarse grid, 1 seed, 500 epochs")
     parser.add_argument("--out", type=Path, default=None)
@@ -39,8 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from infomorphic.tasks.capacity import (CapacityConfig, capacity_from_points, default_grid, hebbian_pid_curve,
-                                            noise_robustness, online_storage, sweep)
+    from infomorphic.tasks.capacity import (
+        CapacityConfig,
+        capacity_from_points,
+        default_grid,
+        hebbian_pid_curve,
+        noise_robustness,
+        online_storage,
+        sweep,
+    )
     from infomorphic.tasks.memory import MemoryConfig
 
     if args.quick:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv with the test dependencies and run the test suite (slow and GPU tests excluded;
-# the tutorial notebooks are executed by tests/test_notebooks.py), then type-check the package
-# and build the documentation site with warnings as errors.  With arguments (e.g. a test file),
+# the tutorial notebooks are executed by tests/test_notebooks.py), then type-check and lint the
+# package and build the documentation site with warnings as errors.  With arguments (e.g. a test file),
 # only those tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +9,9 @@ bash scripts/setup.sh test
 .venv/bin/python -m pytest -n 2 -q "$@"
 [ "$#" -eq 0 ] || exit 0
 
-# Type check of the package (settings in mypy.ini).
+# Type check of the package (settings in mypy.ini) and lint (settings in ruff.toml).
 .venv/bin/python -m mypy
+.venv/bin/python -m ruff check src tests benchmarks experiments
 
 # Documentation: mkdocs build --strict into a temporary folder (the site is never committed).
 if ! .venv/bin/python -c 'import mkdocs, mkdocstrings_handlers.python, pymdownx' 2>/dev/null; then

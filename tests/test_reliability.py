@@ -17,9 +17,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -159,14 +159,16 @@ def _in_use(tmp: Path, run: Path) -> list[str]:
 
 CASES = [
     Case("threads-negative", _args("train", "--threads", "-3", "--out-dir", "{tmp}/o"), "threads must be >= 1"),
-    Case("name-is-a-path", _args("train", *TINY, "--name", "../../x", "--out-dir", "{tmp}/o"), "not a plain folder name"),
+    Case("name-is-a-path", _args("train", *TINY, "--name", "../../x", "--out-dir", "{tmp}/o"),
+         "not a plain folder name"),
     Case("name-absolute", _args("train", *TINY, "--name", "/tmp/x", "--out-dir", "{tmp}/o"), "not a plain folder name"),
     Case("toml-inf", _toml("[train]\nhidden_lr = inf\n"), "hidden_lr must be a finite number"),
     Case("toml-nan", _toml("[train]\nhidden_k1 = nan\n"), "hidden_k1 must be a finite number"),
     Case("toml-mixed", _toml("epochs = 3\n[train]\nhidden = 4\n"), "mixes top-level keys"),
     Case("toml-unterminated", _toml("[train]\nname = 'a\n"), "not valid TOML"),
     Case("toml-binary", _toml_bytes(b"\xff\xfe\x00garbage"), "not valid TOML"),
-    Case("set-overflow", _args("train", "--set", "readout_lr=1e999", "--out-dir", "{tmp}/o"), "readout_lr must be a finite"),
+    Case("set-overflow", _args("train", "--set", "readout_lr=1e999", "--out-dir", "{tmp}/o"),
+         "readout_lr must be a finite"),
     Case("goal-overflow", _args("train", *TINY, "--goal", "1e308*{F} + 1e308*{C}", "--out-dir", "{tmp}/o"),
          "overflow single-precision"),
     Case("resume-config-empty-object", _damaged("config.json", _text("{}")), "no 'config' object"),

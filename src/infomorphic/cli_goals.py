@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -57,17 +57,17 @@ def _search_record(folder: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ shared options
-_Config = Annotated[Optional[Path], typer.Option("--config", help="TOML training config (as for train).")]
-_Set = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: --set hidden_lr=1e-3 (repeatable).")]
-_Network = Annotated[Optional[str], typer.Option(help="Network kind (as for train).")]
-_Hidden = Annotated[Optional[int], typer.Option(help="Hidden neurons.")]
-_Dataset = Annotated[Optional[str], typer.Option(help="digits | mnist | fashion-mnist | cifar10")]
-_DataDir = Annotated[Optional[str], typer.Option("--data-dir", help="Data root.")]
-_Epochs = Annotated[Optional[int], typer.Option(help="Training epochs of every run.")]
-_Batch = Annotated[Optional[int], typer.Option("--batch-size", help="Batch size.")]
-_Threads = Annotated[Optional[int], typer.Option(help="torch threads per process (default 1).")]
-_Device = Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")]
-_Subset = Annotated[Optional[int], typer.Option("--train-subset", help="Train every run on this many training examples (seeded subset).")]
+_Config = Annotated[Path | None, typer.Option("--config", help="TOML training config (as for train).")]
+_Set = Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set hidden_lr=1e-3 (repeatable).")]
+_Network = Annotated[str | None, typer.Option(help="Network kind (as for train).")]
+_Hidden = Annotated[int | None, typer.Option(help="Hidden neurons.")]
+_Dataset = Annotated[str | None, typer.Option(help="digits | mnist | fashion-mnist | cifar10")]
+_DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data root.")]
+_Epochs = Annotated[int | None, typer.Option(help="Training epochs of every run.")]
+_Batch = Annotated[int | None, typer.Option("--batch-size", help="Batch size.")]
+_Threads = Annotated[int | None, typer.Option(help="torch threads per process (default 1).")]
+_Device = Annotated[str | None, typer.Option(help="cpu | cuda | auto")]
+_Subset = Annotated[int | None, typer.Option("--train-subset", help="Train every run on this many training examples (seeded subset).")]
 
 
 def _train_config(config: Path | None, set_: list[str] | None, **flags: Any) -> Any:
@@ -98,23 +98,23 @@ def _short(expression: str, n: int = 4) -> str:
 # -------------------------------------------------------------------------- search
 def search_command(
     config: _Config = None, set_: _Set = None, network: _Network = None,
-    setup: Annotated[Optional[int], typer.Option(help="Trivariate setup 1, 2 or 3.")] = None,
+    setup: Annotated[int | None, typer.Option(help="Trivariate setup 1, 2 or 3.")] = None,
     hidden: _Hidden = None, dataset: _Dataset = None, data_dir: _DataDir = None, epochs: _Epochs = None,
     batch_size: _Batch = None, threads: _Threads = None, device: _Device = None,
-    seed: Annotated[Optional[int], typer.Option(help="Run seed of every trial (data split, init); also the sampler seed.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed of every trial (data split, init); also the sampler seed.")] = None,
     sampler: Annotated[str, typer.Option(help="tpe | cmaes | random")] = "tpe",
-    trials: Annotated[Optional[int], typer.Option(help="Finished (complete or pruned) trials the study should hold (default 100; with --resume the previous target).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Finished (complete or pruned) trials the study should hold (default 100; with --resume the previous target).")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes on the same study.")] = 1,
-    atoms: Annotated[Optional[str], typer.Option(help="Search only these gammas, e.g. '{F}{C},{F}{L},H_res' (default all).")] = None,
+    atoms: Annotated[str | None, typer.Option(help="Search only these gammas, e.g. '{F}{C},{F}{L},H_res' (default all).")] = None,
     fix_hres: Annotated[bool, typer.Option("--fix-hres", help="Keep H_res at its base value (0) and out of the search.")] = False,
-    base_goal: Annotated[Optional[str], typer.Option("--base-goal", help="Values of the gammas not searched (preset, expression or vector; default 0).")] = None,
+    base_goal: Annotated[str | None, typer.Option("--base-goal", help="Values of the gammas not searched (preset, expression or vector; default 0).")] = None,
     layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network]).")] = "hidden",
     startup_trials: Annotated[int, typer.Option("--startup-trials", help="Random trials before TPE / CMA-ES take over.")] = 10,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune unpromising trials (median rule, per epoch).")] = True,
     train_subset: _Subset = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Search directory (study.db, trials/, best_goal.txt).")] = None,
-    storage: Annotated[Optional[str], typer.Option(help="optuna storage URL (default: sqlite in --out), e.g. postgresql://...")] = None,
-    study_name: Annotated[Optional[str], typer.Option("--study-name", help="Study name (default goal-search).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Search directory (study.db, trials/, best_goal.txt).")] = None,
+    storage: Annotated[str | None, typer.Option(help="optuna storage URL (default: sqlite in --out), e.g. postgresql://...")] = None,
+    study_name: Annotated[str | None, typer.Option("--study-name", help="Study name (default goal-search).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue (or join) the study in --out / --storage with its stored settings.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the best result as JSON.")] = False,
@@ -230,7 +230,7 @@ class _SearchBar:
 
 # -------------------------------------------------------------------------- ablate
 def ablate_command(
-    goal: Annotated[Optional[str], typer.Option("--goal", help="Goal to analyse (default: the config's hidden goal, else trivariate-mnist-tpe).")] = None,
+    goal: Annotated[str | None, typer.Option("--goal", help="Goal to analyse (default: the config's hidden goal, else trivariate-mnist-tpe).")] = None,
     config: _Config = None, set_: _Set = None, network: _Network = None, hidden: _Hidden = None,
     dataset: _Dataset = None, data_dir: _DataDir = None, epochs: _Epochs = None, batch_size: _Batch = None,
     threads: _Threads = None, device: _Device = None,
@@ -240,10 +240,10 @@ def ablate_command(
     absolute: Annotated[float, typer.Option(help="Absolute modulation (+- this value).")] = 0.1,
     layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network]).")] = "hidden",
     train_subset: _Subset = None,
-    study: Annotated[Optional[Path], typer.Option("--study", help="Instead: parameter importance (fANOVA, MDI) of the search in this directory.")] = None,
-    storage: Annotated[Optional[str], typer.Option(help="With --study: storage URL (default from its search.json).")] = None,
-    study_name: Annotated[Optional[str], typer.Option("--study-name", help="With --study: study name.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output directory (ablation.json/.csv, PNGs).")] = None,
+    study: Annotated[Path | None, typer.Option("--study", help="Instead: parameter importance (fANOVA, MDI) of the search in this directory.")] = None,
+    storage: Annotated[str | None, typer.Option(help="With --study: storage URL (default from its search.json).")] = None,
+    study_name: Annotated[str | None, typer.Option("--study-name", help="With --study: study name.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory (ablation.json/.csv, PNGs).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -294,7 +294,14 @@ class _RunBar:
     def __init__(self, enabled: bool, total: int) -> None:
         self.enabled = enabled
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                 TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
@@ -352,7 +359,7 @@ def _importance(study_dir: Path, storage: str | None, study_name: str | None, ou
 # -------------------------------------------------------------------------- report
 def report_command(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by infomorphic train.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default RUN_DIR/report).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default RUN_DIR/report).")] = None,
     data: Annotated[bool, typer.Option("--data/--no-data", help="Load the dataset for firing probabilities and the logistic-regression comparison.")] = True,
 ) -> None:
     """Static HTML report (images embedded) and PNG figures of a trained run."""

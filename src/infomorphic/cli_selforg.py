@@ -9,8 +9,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -146,7 +145,7 @@ def register(app: typer.Typer) -> None:
         goal: Annotated[str, typer.Option(help="Goal over sources T (external), R (recurrent).")] = "{T}{R}",
         threshold: Annotated[float, typer.Option(help="Success: score >= threshold.")] = 0.95,
         out_dir: Annotated[str, typer.Option("--out-dir", help="Parent folder of the run directory.")] = "runs",
-        name: Annotated[Optional[str], typer.Option(help="Run directory name (default: generated).")] = None,
+        name: Annotated[str | None, typer.Option(help="Run directory name (default: generated).")] = None,
         progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:

@@ -12,9 +12,10 @@ import ast
 import dataclasses
 import math
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, get_args, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 __all__ = ["TrainConfig", "load_config", "parse_override", "check_finite"]
 
@@ -160,7 +161,7 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, mapping: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, mapping: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping, checking names and types; unknown keys are an error."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(mapping) - names)
@@ -169,7 +170,7 @@ class TrainConfig:
         hints = get_type_hints(cls)
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in mapping.items()})
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (type-checked)."""
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 

@@ -14,7 +14,8 @@ gradient.  :func:`infomorphic.pid.sx_pid_from_samples` uses these per-sample wei
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 

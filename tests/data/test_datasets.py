@@ -105,7 +105,8 @@ def isolated_data(isolated_data_root: Path) -> Path:
 @pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("dtype", ["u1", "i1", ">i2", ">i4", ">f4", ">f8"])
 def test_read_idx_roundtrip(tmp_path: Path, compress: bool, dtype: str) -> None:
-    array = (np.arange(24).reshape(2, 3, 4) - 5).astype(dtype) if dtype != "u1" else np.arange(24, dtype="u1").reshape(2, 3, 4)
+    array = np.arange(24, dtype="u1") if dtype == "u1" else (np.arange(24) - 5).astype(dtype)
+    array = array.reshape(2, 3, 4)
     # the name never says gzip: compression is detected from the magic bytes
     path = write_idx(tmp_path / "data-idx3", array, compress=compress)
     out = read_idx(path)

@@ -10,8 +10,15 @@ from typing import Any
 import pytest
 
 from infomorphic.goals import H_RES, Goal
-from infomorphic.goalsearch.ablate import (ablation_order, cumulative_ablations, evaluate_variants, modulations,
-                                           run_ablation, single_ablations, Variant)
+from infomorphic.goalsearch.ablate import (
+    Variant,
+    ablation_order,
+    cumulative_ablations,
+    evaluate_variants,
+    modulations,
+    run_ablation,
+    single_ablations,
+)
 
 PUBLISHED = Goal.preset("trivariate-mnist-tpe")
 

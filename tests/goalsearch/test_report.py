@@ -89,7 +89,8 @@ def test_report_goal_tables_list_all_atoms_with_meanings(page) -> None:
         assert f"<code>{name}</code>" in text
         assert atom_meaning(name, "FCL").replace("'", "&#x27;") in text
     assert "+0.97808" in text and "-0.99350" in text  # published gammas {F}{C}, {F}{L}
-    assert re.search(r"(?i)cosine similarity to the matching one-vs-all logistic-regression field: mean -?\d\.\d{3}", text)
+    assert re.search(r"(?i)cosine similarity to the matching one-vs-all logistic-regression field: "
+                     r"mean -?\d\.\d{3}", text)
 
 
 def test_report_without_data_skips_what_needs_it(trained: Path, tmp_path: Path) -> None:

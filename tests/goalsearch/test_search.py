@@ -16,7 +16,6 @@ from infomorphic.goalsearch.search import SearchSettings, best_goal, counts, mak
 from infomorphic.goalsearch.space import GoalSpace
 
 
-
 def tiny_config(**changes: object):
     from infomorphic.config import TrainConfig
 

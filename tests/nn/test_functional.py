@@ -163,7 +163,7 @@ def test_quadrivariate_with_silent_fourth_class_is_exactly_trivariate(
 ) -> None:
     """b = 0: the same values and the same gradients with respect to f, c and l, bit for bit."""
     gen = torch.Generator().manual_seed(7)
-    f, c, l = (torch.randn(200, generator=gen).mul(4).to(dtype).requires_grad_(True) for _ in range(3))
+    f, c, l = (torch.randn(200, generator=gen).mul(4).to(dtype).requires_grad_(True) for _ in range(3))  # noqa: E741
     b = torch.zeros(200, dtype=dtype, requires_grad=True)
     quad = quadrivariate_activation(f, c, l, b, alpha3=0.3, beta3=3.0, **params)
     tri = trivariate_activation(f, c, l, **params)
@@ -178,7 +178,7 @@ def test_quadrivariate_with_silent_fourth_class_is_exactly_trivariate(
 
 
 def test_quadrivariate_fourth_class_is_zero_centred_and_bounded() -> None:
-    f, c, l, b = _grid(5), _grid(6), _grid(7), _grid(8)
+    f, c, l, b = _grid(5), _grid(6), _grid(7), _grid(8)  # noqa: E741 (the input classes F, C, L, B)
     zero = quadrivariate_activation(f, c, l, torch.zeros_like(b))
     up, down = quadrivariate_activation(f, c, l, b), quadrivariate_activation(f, c, l, -b)
     torch.testing.assert_close(up + down, 2 * zero, rtol=1e-12, atol=1e-12)  # odd in b around b = 0

@@ -11,8 +11,6 @@ from infomorphic.goals import Goal
 from infomorphic.nn.functional import lateral_mask, lateral_partners
 from infomorphic.nn.layer import InfomorphicLayer, LayerOutput
 
-
-
 N, NF, NC = 6, 12, 4
 TPE = Goal.preset("trivariate-mnist-tpe")
 

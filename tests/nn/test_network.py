@@ -9,8 +9,6 @@ from infomorphic.goals import Goal
 from infomorphic.nn.functional import sample_binary
 from infomorphic.nn.network import NETWORK_KINDS, InfomorphicNetwork, correct_inverted, predict
 
-
-
 D, K, H, B = 20, 4, 8, 32  # inputs, classes, hidden neurons, batch
 
 

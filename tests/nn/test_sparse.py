@@ -327,7 +327,8 @@ def test_an_old_run_resumes_and_reports(tmp_path: Path, monkeypatch: pytest.Monk
 
     with monkeypatch.context() as m:
         m.setattr(loop, "build_network", lambda c, n_in, n_cls: Legacy(
-            n_in, n_cls, "trivariate", setup=2, n_hidden=HID, lateral_partners=PART, generator=generator(c.seed, "init")))
+            n_in, n_cls, "trivariate", setup=2, n_hidden=HID, lateral_partners=PART,
+            generator=generator(c.seed, "init")))
         fit(config(1), run_dir=tmp_path / "old", progress=False)
         fit(config(2), run_dir=tmp_path / "reference", progress=False)
     assert "hidden.mask_L" in torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)["model"]

@@ -262,7 +262,7 @@ def test_every_layers_gradient_is_local() -> None:
             out = net(x, y, torch.Generator().manual_seed(2))
             goal = net.local_goals(out)[name][j]
             grads = torch.autograd.grad(goal, list(params.values()), allow_unused=True)
-            for (pname, p), g in zip(params.items(), grads):
+            for pname, g in zip(params, grads):
                 if g is None:
                     continue
                 owner = pname.split(".")[0]

@@ -44,12 +44,11 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
 
 import dit
+import numpy as np
 from dit.pid import PID_SX
 
 from infomorphic.pid.distributions import get as catalogue_pmf

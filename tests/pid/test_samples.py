@@ -15,7 +15,6 @@ from infomorphic.pid import (
 )
 from infomorphic.pid.kernel import load_kernel
 
-
 BACKENDS = pytest.mark.parametrize("backend", ["torch", "kernel"])  # both implementations
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from infomorphic.pid import get_lattice, sx_pid, sx_pid_torch
 from infomorphic.pid import distributions as catalogue
+from infomorphic.pid import get_lattice, sx_pid, sx_pid_torch
 
 
 def _random_pmf(rng: np.random.Generator, shape: tuple[int, ...], zero_frac: float = 0.3) -> np.ndarray:

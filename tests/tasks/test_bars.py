@@ -11,8 +11,17 @@ import pytest
 import torch
 
 from infomorphic.tasks.bars import (
-    BarsConfig, bar_configurations, bar_images, bars_solved, build_layer, evaluate_bars, mi_matrix, sample_bars,
-    train_bars, train_step, weight_decay_at,
+    BarsConfig,
+    bar_configurations,
+    bar_images,
+    bars_solved,
+    build_layer,
+    evaluate_bars,
+    mi_matrix,
+    sample_bars,
+    train_bars,
+    train_step,
+    weight_decay_at,
 )
 
 

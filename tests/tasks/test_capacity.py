@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from infomorphic.tasks.capacity import (
-    CapacityConfig, capacity_from_points, default_grid, hebbian_pid_curve, noise_robustness, run_point, sweep,
+    CapacityConfig,
+    capacity_from_points,
+    default_grid,
+    hebbian_pid_curve,
+    noise_robustness,
+    run_point,
+    sweep,
 )
 from infomorphic.tasks.memory import MemoryConfig
 

@@ -8,8 +8,16 @@ import torch
 
 from infomorphic.seeding import generator
 from infomorphic.tasks.hopfield import (
-    flip_bits, hebbian_weights, linear_field, modern_field, overlaps, pseudo_inverse_weights, random_patterns,
-    recall, recall_score, storkey_weights,
+    flip_bits,
+    hebbian_weights,
+    linear_field,
+    modern_field,
+    overlaps,
+    pseudo_inverse_weights,
+    random_patterns,
+    recall,
+    recall_score,
+    storkey_weights,
 )
 
 

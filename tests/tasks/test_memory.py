@@ -11,7 +11,13 @@ from infomorphic.pid.numpy_sx import sx_pid
 from infomorphic.seeding import generator
 from infomorphic.tasks.hopfield import hebbian_weights, random_patterns
 from infomorphic.tasks.memory import (
-    InfomorphicMemory, MemoryConfig, memory_goal, neuron_pid, replay_states, train_memory, train_online,
+    InfomorphicMemory,
+    MemoryConfig,
+    memory_goal,
+    neuron_pid,
+    replay_states,
+    train_memory,
+    train_online,
 )
 
 

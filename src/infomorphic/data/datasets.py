@@ -358,7 +358,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
         if table.shape == (1797, 65):
             return table[:, :-1], table[:, -1]
         logger.debug("unexpected shape %s of %s; using load_digits", table.shape, csv)
-    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+    from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
     return np.asarray(x), np.asarray(y)

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from .atoms import H_RES, _canonical, _valid_names
 
+
 class _Token(NamedTuple):
     kind: str
     text: str

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -16,7 +16,6 @@ from ..pid.lattice import Lattice, get_lattice
 from .atoms import H_RES, _canonical, _labels, _valid_names, paper_order
 from .expressions import _PRESET_LIKE_RE, _format_number, _number_list, _parse_terms
 from .meanings import atom_meaning
-
 
 GAMMA_LIMIT = 1e12
 """Largest magnitude of a goal coefficient: larger ones overflow float32 atoms x gammas and gradients."""

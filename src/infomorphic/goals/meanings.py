@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ..pid.lattice import DEFAULT_LETTERS, get_lattice
 from .atoms import H_RES, _atom_key, _canonical, _labels, _member_name, _valid_names

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .goal import Goal
+
 
 @dataclass(frozen=True, slots=True)
 class Preset:

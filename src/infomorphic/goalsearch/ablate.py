@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,8 +79,8 @@ def modulations(goal: Goal, relative: float = 0.1, absolute: float = 0.1,
     for n in _names(goal):
         g = goal.gamma[n]
         if "relative" in kinds:
-            out += [Variant("relative", f"{n} x{1 + s * relative:g}", (n,), goal.with_gamma({n: g * (1 + s * relative)}))
-                    for s in (1, -1)]
+            out += [Variant("relative", f"{n} x{1 + s * relative:g}", (n,),
+                            goal.with_gamma({n: g * (1 + s * relative)})) for s in (1, -1)]
         if "absolute" in kinds:
             out += [Variant("absolute", f"{n} {'+' if s > 0 else '-'}{absolute:g}", (n,),
                             goal.with_gamma({n: g + s * absolute})) for s in (1, -1)]

@@ -7,8 +7,9 @@ return a ``Figure``; :func:`save` writes it and closes it.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 

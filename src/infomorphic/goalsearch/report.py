@@ -312,12 +312,12 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
         below = next(iter(run.net.spec.layer(readout_name).inputs.values())).kind != "input"
         how = ("readout weights x the receptive fields below (linear approximation)" if below else
                "readout weights on the image")
+        value = "readout weight x fields below" if below else "readout weight"
         body = (f"<p>Readout field of each class: {how}. Cosine similarity to the matching one-vs-all "
                 f"logistic-regression field: mean {cos.mean():.3f}, per class "
                 + ", ".join(f"{n} {c:.3f}" for n, c in zip(names, cos)) + ".</p>"
-                + figure_html(rp.similarity_figure(rf, lw, shape, cos, names,
-                                                   value="readout weight x fields below" if below else "readout weight"),
-                              "readout_fields", "readout fields"))
+                + figure_html(rp.similarity_figure(rf, lw, shape, cos, names, value=value), "readout_fields",
+                              "readout fields"))
     else:
         body = "<p>Skipped: the report was built without the dataset (--no-data).</p>"
     sections.append(("readout-fields", "Readout fields vs logistic regression", body))

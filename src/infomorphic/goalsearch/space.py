@@ -10,8 +10,9 @@ all 19 trivariate parameters, CMA-ES with ``H_res`` fixed at 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..goals import H_RES, Goal, paper_order
 
@@ -50,7 +51,7 @@ class GoalSpace:
         base: Goal | None = None,
         low: float = -1.0,
         high: float = 1.0,
-    ) -> "GoalSpace":
+    ) -> GoalSpace:
         """A space over ``atoms`` (default: every atom and ``H_res``).
 
         ``fix_hres`` keeps ``H_res`` at its base value (0 by default) and out of the search.
@@ -98,7 +99,7 @@ class GoalSpace:
                 "high": self.high, "base": self.base.to_expression()}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GoalSpace":
+    def from_dict(cls, data: Mapping[str, Any]) -> GoalSpace:
         sources = tuple(data["sources"])
         base = Goal.parse(data["base"], sources)
         return cls(sources, tuple(data["params"]), float(data["low"]), float(data["high"]), base)

@@ -12,7 +12,8 @@ The modules in :mod:`infomorphic.nn.layer` hold parameters and delegate here.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor

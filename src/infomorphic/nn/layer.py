@@ -18,8 +18,9 @@ way to do all neurons' local updates in one pass.  ``tests/nn/test_layer.py`` ch
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +28,14 @@ from torch import Tensor, nn
 from ..estimate import bin_adaptive, bin_fixed
 from ..goals import Goal
 from ..pid.samples import sx_pid_from_binary_samples
-from .functional import ACTIVATION_DEFAULTS, aggregate, partner_mask, prefer_sparse, resolve_activation, sample_binary
+from .functional import (
+    ACTIVATION_DEFAULTS,
+    aggregate,
+    partner_mask,
+    prefer_sparse,
+    resolve_activation,
+    sample_binary,
+)
 
 __all__ = ["InfomorphicLayer", "LayerOutput"]
 
@@ -145,7 +153,8 @@ class InfomorphicLayer(nn.Module):
                                  f"classes: {list(letters)}")
         for name in links:
             if name in masks or name in fixed:
-                raise ValueError(f"input class {name!r} has partners and a {'mask' if name in masks else 'fixed weight'}")
+                other = "mask" if name in masks else "fixed weight"
+                raise ValueError(f"input class {name!r} has partners and a {other}")
         if activation is None:
             activation = {2: "bivariate", 3: "trivariate", 4: "quadrivariate"}[len(letters)]
         self.n_neurons = n_neurons
@@ -165,7 +174,8 @@ class InfomorphicLayer(nn.Module):
             if name in fixed:
                 w = torch.as_tensor(fixed[name], dtype=torch.get_default_dtype())
                 if w.shape != (n_neurons, size):
-                    raise ValueError(f"fixed weight of {name!r} must have shape {(n_neurons, size)}, got {tuple(w.shape)}")
+                    raise ValueError(f"fixed weight of {name!r} must have shape {(n_neurons, size)}, "
+                                     f"got {tuple(w.shape)}")
                 self.register_buffer(f"fixed_{name}", w.clone())
                 continue
             if bias:
@@ -433,7 +443,8 @@ def _check_partners(index: Tensor, n_neurons: int, n_inputs: int, name: str) -> 
                          f"got {tuple(index.shape)} {index.dtype}")
     index = index.long().sort(1).values
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= n_inputs):
-        raise ValueError(f"partners of {name!r} must lie in [0, {n_inputs}), got {int(index.min())} to {int(index.max())}")
+        raise ValueError(f"partners of {name!r} must lie in [0, {n_inputs}), "
+                         f"got {int(index.min())} to {int(index.max())}")
     if index.shape[1] > 1 and not bool((index[:, 1:] > index[:, :-1]).all()):
         raise ValueError(f"partners of {name!r} must be distinct in every row")
     return index

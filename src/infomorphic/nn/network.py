@@ -252,7 +252,8 @@ class Network(nn.Module):
         """Each trainable layer's per-neuron goals ``(N,)`` in bits."""
         return {name: layer.local_goal(out.outputs[name]) for name, layer in self.layers().items()}
 
-    def optimizer_settings(self, hidden: tuple[float, float], readout: tuple[float, float]) -> dict[str, tuple[float, float]]:
+    def optimizer_settings(self, hidden: tuple[float, float],
+                           readout: tuple[float, float]) -> dict[str, tuple[float, float]]:
         """``(lr, weight_decay)`` per trainable layer: its own, else ``readout`` for the readout
         layer and ``hidden`` for the others."""
         out = {}

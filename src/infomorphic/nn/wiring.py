@@ -61,8 +61,9 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 __all__ = ["InputSpec", "LayerSpec", "NetworkSpec", "SOURCE_KINDS", "stacked"]
 
@@ -291,7 +292,7 @@ class NetworkSpec:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "NetworkSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> NetworkSpec:
         """Read the ``[network]`` table of a TOML config (or the same as a Python mapping)."""
         if not isinstance(data, Mapping):
             raise ValueError(f"the network must be a table with a list of layers, got {type(data).__name__}")
@@ -310,7 +311,7 @@ class NetworkSpec:
             raise _err(None, "presentations", f"must be an integer >= 1, got {presentations!r}")
         return cls(layers, readout, presentations)
 
-    def replace_layer(self, name: str, **changes: Any) -> "NetworkSpec":
+    def replace_layer(self, name: str, **changes: Any) -> NetworkSpec:
         """A copy with one layer's settings changed."""
         return replace(self, layers=tuple(replace(s, **changes) if s.name == name else s for s in self.layers))
 
@@ -522,8 +523,8 @@ def stacked(
     - ``feedback=None``: the label (C), when ``label``;
     - ``feedback="C"``: the previous output of the layer above (the readout's firing
       probabilities for the top layer) as C, instead of the label;
-    - ``feedback="B"``: the label as C and the layer above as a fourth class B (four-source neurons; goal ``feedback_goal``, default: ``goal`` embedded
-      with the B atoms at 0).
+    - ``feedback="B"``: the label as C and the layer above as a fourth class B (four-source
+      neurons; goal ``feedback_goal``, default: ``goal`` embedded with the B atoms at 0).
 
     ``widths=[100]`` with ``feedback=None`` is setup 1 (``lateral_partners=100``: setup 2).
     """

@@ -9,7 +9,7 @@ in ``tests/pid/test_numpy_sx.py``.
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

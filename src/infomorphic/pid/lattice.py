@@ -17,9 +17,9 @@ Everything here is generated in code at first use and cached per number of sourc
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Iterable, Sequence
+from functools import cache
 
 import numpy as np
 
@@ -212,12 +212,12 @@ class Lattice:
         return key
 
 
-@lru_cache(maxsize=None)
+@cache
 def _positions(n: int) -> dict[Antichain, int]:
     return {a: i for i, a in enumerate(get_lattice(n).antichains)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_lattice(n_sources: int) -> Lattice:
     """The (cached) redundancy lattice for ``n_sources`` in ``[2, 4]``."""
     return Lattice(n_sources)

@@ -17,8 +17,8 @@ follow by Moebius inversion.  All values are in bits.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

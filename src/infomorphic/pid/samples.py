@@ -24,9 +24,10 @@ costs about as much as the forward pass and stores only two per-sample tensors.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Sequence
+from functools import cache
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -321,7 +322,7 @@ class _PerSampleCondSum(torch.autograd.Function):
         return out, None, None, None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _kernel_lattice(n_sources: int) -> tuple[Tensor, Tensor, Tensor]:
     """Inclusion-exclusion coefficients ``(A, K)``, union subset per antichain ``(A,)`` and the
     sources of each subset ``(K, n)`` (0/1) for the kernel."""

@@ -13,8 +13,8 @@ Zero-probability cells contribute nothing and keep gradients finite: logarithms 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor

@@ -9,8 +9,8 @@ a pmf array (:func:`distribution_from_pmf`) or a catalogue example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

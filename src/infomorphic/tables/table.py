@@ -11,7 +11,7 @@ Columns that are neither sources, target nor the probability column are marginal
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -40,17 +40,18 @@ entropy ``H(bar) = h(p)`` (0.9 bit of its 1 bit for ``p = 0.5``).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..config import check_finite
 from ..goals import Goal
 from ..nn.functional import lateral_mask
 from ..nn.layer import InfomorphicLayer
-from ..config import check_finite
 from ..seeding import generator
 
 __all__ = ["BarsConfig", "VARIANTS", "VARIANT_DEFAULTS", "CONTEXTS", "bar_images", "sample_bars",

@@ -24,7 +24,7 @@ Weight rules (``W[i, j]`` is the weight from neuron ``j`` to neuron ``i``; field
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

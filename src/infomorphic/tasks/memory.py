@@ -20,16 +20,17 @@ direction (the goal saturates) without changing any sign of the recall dynamics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..config import check_finite
 from ..estimate import bin_fixed
 from ..goals import Goal
 from ..pid.samples import sx_pid_from_binary_samples
-from ..config import check_finite
 from ..seeding import generator
 from .hopfield import linear_field, recall, recall_score
 

@@ -6,8 +6,9 @@ folder, writes its PNG files there and returns their paths.  Information is in b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
