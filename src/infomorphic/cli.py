@@ -21,18 +21,26 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional, Sequence
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from typer.core import TyperCommand
 
-from .pid.numpy_sx import SxPIDResult, sx_pid
 from .pid.distributions import CATALOGUE, DESCRIPTIONS
+from .pid.numpy_sx import SxPIDResult, sx_pid
 from .tables import Distribution, example_distribution, read_distribution
 
 __all__ = ["app", "data_app", "main", "EXIT_USAGE"]
@@ -240,7 +248,7 @@ def _load(
 @app.command("pid")
 def pid_command(
     file: Annotated[
-        Optional[str],
+        str | None,
         typer.Argument(
             metavar="FILE",
             help="Joint distribution: .npy pmf (target on the last axis), or a .csv / .json table "
@@ -249,7 +257,7 @@ def pid_command(
         ),
     ] = None,
     example: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--example", "-e", metavar="NAME",
             help="Decompose a built-in example instead of a file; repeatable.", show_default=False,
@@ -262,24 +270,24 @@ def pid_command(
         bool, typer.Option("--json", help="Print JSON (one object, or a list for several examples).")
     ] = False,
     target: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Target column of a table (default: the last non-probability column).",
                      show_default=False),
     ] = None,
     sources: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(metavar="A,B,...",
                      help="Source columns of a table, in order (default: all other columns).",
                      show_default=False),
     ] = None,
     prob_column: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--prob-column", metavar="NAME",
                      help="Probability column of a table (default: a column named p, prob, "
                      "probability, P or mass; without one, rows are samples).", show_default=False),
     ] = None,
     names: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(metavar="F,C,L",
                      help="Source labels for atom names (default: F,C,L,M; column names for tables).",
                      show_default=False),
@@ -362,7 +370,7 @@ def _data_error(exc: BaseException) -> NoReturn:
 def data_fetch_command(
     name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP, show_default=False)],
     data_dir: Annotated[
-        Optional[str], typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
+        str | None, typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
     ] = None,
 ) -> None:
     """Download and verify a dataset (mnist), or check that it is in place (the others).
@@ -421,12 +429,12 @@ def data_fetch_command(
 @data_app.command("verify")
 def data_verify_command(
     names: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Argument(metavar="[NAME]...", help="Datasets to verify (default: every available one).",
                        show_default=False),
     ] = None,
     data_dir: Annotated[
-        Optional[str], typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
+        str | None, typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -500,7 +508,7 @@ def data_verify_command(
 @data_app.command("list")
 def data_list_command(
     data_dir: Annotated[
-        Optional[str], typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
+        str | None, typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -548,7 +556,7 @@ def data_list_command(
 def data_info_command(
     name: Annotated[str, typer.Argument(metavar="NAME", help=_NAME_HELP, show_default=False)],
     data_dir: Annotated[
-        Optional[str], typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
+        str | None, typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
     ] = None,
     val_fraction: Annotated[
         float, typer.Option("--val-fraction", help="Fraction of the training set used for validation.")
@@ -629,31 +637,31 @@ class _TrainCommand(TyperCommand):
 
 @app.command("train", cls=_TrainCommand)
 def train_command(
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file (flat keys or a \\[train] table).")] = None,
-    network: Annotated[Optional[str], typer.Option(help="single | trivariate | bivariate-context | bivariate-lateral | random-hidden | backprop (any other wiring: a \\[network] table in --config)")] = None,
-    setup: Annotated[Optional[int], typer.Option(help="Trivariate setup: 1 dense lateral, 2 sparse lateral, 3 readout feedback.")] = None,
-    hidden: Annotated[Optional[int], typer.Option(help="Hidden neurons.")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="digits | mnist | fashion-mnist | cifar10")] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Data root (default $INFOMORPHIC_DATA_DIR or ~/.cache/infomorphic).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size.")] = None,
-    goal: Annotated[Optional[str], typer.Option("--goal", help="Hidden-layer goal: preset, expression or vector.")] = None,
-    readout_goal: Annotated[Optional[str], typer.Option("--readout-goal", help="Readout goal: preset, expression or vector.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Run seed.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
-    out_dir: Annotated[Optional[str], typer.Option("--out-dir", help="Parent folder of run directories.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Run directory name (default: generated).")] = None,
-    baselines: Annotated[Optional[str], typer.Option(help="Comma-separated baselines (backprop, logistic) or 'none'.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any config key: --set hidden_lr=1e-3 (repeatable).")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory (optionally with more --epochs).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config file (flat keys or a \\[train] table).")] = None,
+    network: Annotated[str | None, typer.Option(help="single | trivariate | bivariate-context | bivariate-lateral | random-hidden | backprop (any other wiring: a \\[network] table in --config)")] = None,
+    setup: Annotated[int | None, typer.Option(help="Trivariate setup: 1 dense lateral, 2 sparse lateral, 3 readout feedback.")] = None,
+    hidden: Annotated[int | None, typer.Option(help="Hidden neurons.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="digits | mnist | fashion-mnist | cifar10")] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Data root (default $INFOMORPHIC_DATA_DIR or ~/.cache/infomorphic).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
+    goal: Annotated[str | None, typer.Option("--goal", help="Hidden-layer goal: preset, expression or vector.")] = None,
+    readout_goal: Annotated[str | None, typer.Option("--readout-goal", help="Readout goal: preset, expression or vector.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | auto")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out-dir", help="Parent folder of run directories.")] = None,
+    name: Annotated[str | None, typer.Option(help="Run directory name (default: generated).")] = None,
+    baselines: Annotated[str | None, typer.Option(help="Comma-separated baselines (backprop, logistic) or 'none'.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: --set hidden_lr=1e-3 (repeatable).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory (optionally with more --epochs).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     task: Annotated[str, typer.Option(help="supervised | bars (unsupervised) | memory (associative memory).")] = "supervised",
-    variant: Annotated[Optional[str], typer.Option(help="Bars variant: horizontal (8 bars, 60 epochs) | hv (8 + 8 bars, 150 epochs).")] = None,
-    neurons: Annotated[Optional[int], typer.Option(help="Memory neurons N.")] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="Memory load alpha = M/N.")] = None,
-    tensorboard: Annotated[Optional[str], typer.Option(
+    variant: Annotated[str | None, typer.Option(help="Bars variant: horizontal (8 bars, 60 epochs) | hv (8 + 8 bars, 150 epochs).")] = None,
+    neurons: Annotated[int | None, typer.Option(help="Memory neurons N.")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Memory load alpha = M/N.")] = None,
+    tensorboard: Annotated[str | None, typer.Option(
         "--tensorboard", metavar="[DIR]",
         help="Also write every epoch's goals, mean atoms and accuracies as TensorBoard scalars, into DIR "
              "(default: <run dir>/tensorboard; a resumed run appends). Needs the tensorboard package "

@@ -54,11 +54,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..config import TrainConfig
 from ..goals import Goal
@@ -68,8 +69,8 @@ from .space import GoalSpace
 __all__ = [
     "SearchSettings", "SAMPLERS", "make_objective", "make_sampler", "open_storage", "create_study",
     "load_search", "run_search", "best_goal", "write_best", "subset_train", "SETTINGS_KEY",
-    "study_settings", "counts", "load_search_data", "config_with_goal", "layer_letters", "layer_goal", "fail_stale_trials",
-    "TrialSeededSampler", "trial_seed", "RequeueStaleTrial",
+    "study_settings", "counts", "load_search_data", "config_with_goal", "layer_letters", "layer_goal",
+    "fail_stale_trials", "TrialSeededSampler", "trial_seed", "RequeueStaleTrial",
 ]
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class SearchSettings:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SearchSettings":
+    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
         return cls(**{**data, "config": TrainConfig.from_dict(data["config"]),
                       "space": GoalSpace.from_dict(data["space"])})
 
@@ -352,7 +353,7 @@ def open_storage(url: str) -> Any:
             raise _storage_error(url, exc) from exc
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _search_storage_class() -> type:
     """optuna's ``RDBStorage``, but its own stale-trial pass (before each trial of ``optimize``)
     finds nothing: stale trials are failed by :func:`fail_stale_trials` only, which claims each

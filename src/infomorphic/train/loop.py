@@ -16,11 +16,12 @@ import logging
 import platform
 import resource
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,10 +29,21 @@ from torch import Tensor
 
 from ..config import TrainConfig
 from ..goals import Goal
-from ..pid.kernel import kernel_enabled, load_kernel
 from ..nn.network import InfomorphicNetwork, Network
-from ..runs import (check_run_name, claim_run_dir, load_checkpoint, load_npz, read_json, read_jsonl,
-                    save_checkpoint, save_npz, versions, write_json, write_jsonl)
+from ..pid.kernel import kernel_enabled, load_kernel
+from ..runs import (
+    check_run_name,
+    claim_run_dir,
+    load_checkpoint,
+    load_npz,
+    read_json,
+    read_jsonl,
+    save_checkpoint,
+    save_npz,
+    versions,
+    write_json,
+    write_jsonl,
+)
 from ..seeding import generator
 from .baselines import BackpropNetwork, BackpropTwin, accuracy, fit_backprop, fit_logistic
 from .trainer import EpochEvent, Logger, StepEvent, Trainer, TrainingDiverged, evaluate_network, train_step
@@ -259,7 +271,8 @@ def _fit_infomorphic(
             history = read_jsonl(run_dir / "metrics.jsonl")[:start]
             stored = load_npz(run_dir / "atoms.npz")
             atoms = {k: list(v[:start]) for k, v in stored.items() if not k.endswith("_names")}
-            short = [k for k, v in atoms.items() if len(v) < start] + (["metrics.jsonl"] if len(history) < start else [])
+            short = ([k for k, v in atoms.items() if len(v) < start]
+                     + (["metrics.jsonl"] if len(history) < start else []))
             if short:
                 raise ValueError(f"cannot resume {run_dir}: its checkpoint is at epoch {start} but "
                                  f"{', '.join(short)} hold fewer epochs; the run files do not belong together")
@@ -276,7 +289,8 @@ def _fit_infomorphic(
         prev_w = {name: _feedforward_weight(layer).clone() for name, layer in net.layers().items()}
 
         k = len(xtr) if config.train_eval_size is None else min(len(xtr), config.train_eval_size)
-        train_eval = torch.randperm(len(xtr), generator=generator(config.seed, "train-eval"))[:k].sort().values.to(device)
+        train_eval = torch.randperm(len(xtr), generator=generator(config.seed, "train-eval"))[:k].sort().values
+        train_eval = train_eval.to(device)
 
         def batches(epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
             order = torch.randperm(len(xtr), generator=generator(config.seed, "shuffle", epoch)).to(device)
@@ -407,16 +421,20 @@ def _baselines(
             eval_gen = generator(config.seed, "backprop-eval", device=device)
 
             @torch.no_grad()
-            def evaluate(m: BackpropNetwork) -> dict[str, float]:
-                return {f"{s}_acc": accuracy(m(x, eval_gen).argmax(1), y) for s, (x, y) in
+            def evaluate(m: BackpropNetwork, gen: torch.Generator = eval_gen) -> dict[str, float]:
+                return {f"{s}_acc": accuracy(m(x, gen).argmax(1), y) for s, (x, y) in
                         (("val", val), ("test", test))}
 
             epochs = config.backprop_epochs if config.backprop_epochs is not None else config.epochs
             bar = _progress(progress, epochs, 0, label="backprop")
+
+            def on_epoch(e: int, metrics: dict[str, float], bar: _progress = bar) -> None:
+                bar.end_epoch(e + 1, metrics)
+
             hist = fit_backprop(model_bp, train, evaluate, epochs=epochs, batch_size=config.batch_size,
                                 lr=config.backprop_lr,
                                 seed_generator=lambda *n, device="cpu": generator(config.seed, *n, device=device),
-                                on_epoch=lambda e, m: bar.end_epoch(e + 1, m))
+                                on_epoch=on_epoch)
             bar.close()
             done[name] = {"val_acc": hist[-1]["val_acc"] if hist else float("nan"),
                           "test_acc": hist[-1]["test_acc"] if hist else float("nan"), "epochs": epochs,
@@ -434,8 +452,14 @@ class _progress:
         self.enabled = enabled
         if not enabled:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
