@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 600  # seconds; each notebook takes well under a minute on 2 cores
+KERNEL = "infomorphic-tests"
 
 
 def test_notebooks_exist() -> None:
@@ -58,11 +59,22 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    # a kernel spec of this very interpreter, found first (JUPYTER_PATH comes before the user's
+    # and the environment's kernel folders), so no other "python3" kernel can be picked up
+    spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "infomorphic tests",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     nb = nbformat.read(str(path), as_version=4)
     client = nbclient.NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
-        kernel_name="python3",
+        kernel_name=KERNEL,
         allow_errors=False,
         resources={"metadata": {"path": str(tmp_path)}},
     )
