@@ -4,6 +4,7 @@
     python experiments/depth.py --datasets fashion-mnist --widths 100 --depths 1 2 3 \
         --variants stacked feedback-c feedback-b --epochs 100 --workers 2
     python experiments/depth.py ... --summarise          # only read the finished / running runs
+    python experiments/depth.py --atoms-figure depth-atoms.png RUN_DIR [RUN_DIR ...]
 
 Rows (``infomorphic.nn.wiring.stacked``): ``depth`` hidden layers of ``width`` trivariate
 neurons, F = the layer below, L = the layer's own previous output (dense for width 100,
@@ -121,6 +122,43 @@ def summarise_row(runs: list[Path]) -> dict:
             "final_largest_atoms_bits": largest}
 
 
+def atoms_figure(runs: list[Path], path: Path, top: int = 6) -> None:
+    """Each layer's mean atoms (bits) over the epochs of each run: one row of panels per run,
+    one panel per layer, the ``top`` atoms largest in magnitude at the end of training."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from infomorphic.runs import read_jsonl
+
+    series = []
+    for run in runs:
+        metrics = read_jsonl(run / "metrics.jsonl")
+        if not metrics:
+            raise SystemExit(f"error: {run} has no epochs in metrics.jsonl")
+        layers = [k[: -len("_atoms_mean")] for k in metrics[-1] if k.endswith("_atoms_mean")]
+        series.append((run.name, metrics, layers))
+    cols = max(len(layers) for _, _, layers in series)
+    fig, axes = plt.subplots(len(series), cols, figsize=(4.2 * cols, 3.0 * len(series)), squeeze=False)
+    for row, (name, metrics, layers) in enumerate(series):
+        epochs = [m["epoch"] for m in metrics]
+        for col, layer in enumerate(layers):
+            ax = axes[row][col]
+            final = metrics[-1][f"{layer}_atoms_mean"]
+            for atom in sorted(final, key=lambda a: -abs(final[a]))[:top]:
+                ax.plot(epochs, [m[f"{layer}_atoms_mean"].get(atom, float("nan")) for m in metrics], label=atom)
+            ax.set_title(f"{name}: {layer}", fontsize=8)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("mean atom (bits)")
+            ax.legend(fontsize=6)
+        for col in range(len(layers), cols):
+            axes[row][col].axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["mnist"])
@@ -133,7 +171,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="runs at once")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "depth")
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
+    parser.add_argument("--atoms-figure", type=Path, metavar="PNG",
+                        help="only draw each layer's mean atoms over training for the run directories given")
+    parser.add_argument("run_dirs", nargs="*", type=Path, help="run directories for --atoms-figure")
     args = parser.parse_args()
+    if args.atoms_figure is not None:
+        if not args.run_dirs:
+            parser.error("--atoms-figure needs run directories")
+        atoms_figure(args.run_dirs, args.atoms_figure)
+        print(json.dumps({"figure": str(args.atoms_figure), "runs": [str(r) for r in args.run_dirs]}))
+        return
     rows = [(d, w, depth, v) for d in args.datasets for w in args.widths for depth in args.depths
             for v in args.variants]
     args.out.mkdir(parents=True, exist_ok=True)
