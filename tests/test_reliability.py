@@ -204,6 +204,8 @@ CASES = [
     Case("ablate-modulation-inf", _args("ablate", "--relative", "inf", "--epochs", "1", "--hidden", "4",
                                         "--out", "{tmp}/o", "--no-progress"), "must be a finite number"),
     Case("resume-run-in-use", _in_use, "in use by another running process"),
+    Case("tensorboard-backprop", _args("train", "--network", "backprop", "--tensorboard", "--out-dir", "{tmp}/o"),
+         "--network backprop has none"),
 ]
 
 

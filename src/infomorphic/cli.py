@@ -710,6 +710,9 @@ def train_command(
         from .train import TrainingDiverged, fit
 
         if tensorboard is not None:
+            if cfg.network == "backprop":
+                _fail("--tensorboard logs the goals and atoms of infomorphic layers; --network backprop has none "
+                      "(its accuracies are in the run's baselines.json)")
             from .train.loggers import TensorBoardLogger
 
             try:
