@@ -218,6 +218,9 @@ def test_the_installed_prebuilt_kernel_is_what_loads(tmp_path: Path) -> None:
         pytest.skip(
             "this installation has no kernel built at install (pip install --no-build-isolation builds it)"
         )
+    record = json.loads((folder / kernel.PREBUILT_RECORD).read_text())
+    if record != kernel.prebuilt_record(torch.__version__, folder / "_sx_kernel.cpp"):
+        pytest.skip(f"the kernel built at install is for torch {record.get('torch')}, not this one")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INFOMORPHIC_", "TORCH_EXTENSIONS_DIR"))}
     env["TORCH_EXTENSIONS_DIR"] = str(tmp_path / "extensions")
     code = (

@@ -222,7 +222,7 @@ def _load_or_build(name: str, source: Path) -> ModuleType | None:
     timeout = build_timeout()
     try:
         import torch
-        from torch.utils.cpp_extension import _get_build_directory
+        _get_build_directory = _quiet_cpp_extension()._get_build_directory
 
         build_dir = Path(_get_build_directory(name, verbose=False))  # the folder torch's load uses
         lock_fd = os.open(build_dir / _FLOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -258,6 +258,23 @@ def _load_or_build(name: str, source: Path) -> ModuleType | None:
         return None
     finally:
         os.close(lock_fd)  # releases the flock
+
+
+def _quiet_cpp_extension() -> ModuleType:
+    """``torch.utils.cpp_extension``, imported without its CUDA warnings.
+
+    A CUDA build of torch on a machine without CUDA logs "No CUDA runtime is found, using
+    CUDA_HOME=..." when that module is first imported (seen with torch 2.14.1+cu130): irrelevant to
+    this CPU-only kernel, and it would break the promise of one line per kernel event.
+    """
+    cpp_log = logging.getLogger("torch.utils.cpp_extension")
+    level = cpp_log.level
+    cpp_log.setLevel(logging.ERROR)
+    try:
+        import torch.utils.cpp_extension as cpp_extension
+    finally:
+        cpp_log.setLevel(level)
+    return cpp_extension
 
 
 def _acquire(lock_fd: int, deadline: float, build_dir: Path) -> str | None:
