@@ -18,7 +18,7 @@ extras=""
 [ "${1:-}" = "test" ] && extras="[test,dev,docs,notebooks,tensorboard]"
 stamp=".venv/.installed${extras:+-test}"
 changed=0
-for input in pyproject.toml setup.py constraints.txt src/infomorphic/pid/_sx_kernel.cpp; do
+for input in pyproject.toml setup.py constraints.txt src/infomorphic/_version.py src/infomorphic/pid/_sx_kernel.cpp; do
   [ -f "$stamp" ] && [ ! "$input" -nt "$stamp" ] || changed=1
 done
 if [ "$changed" = 1 ]; then

@@ -3,6 +3,7 @@ py.typed shipped, optional extras with one-line errors, and the kernel built at 
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import subprocess
@@ -36,6 +37,8 @@ def test_the_version_is_written_in_one_place() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout == f"infomorphic {__version__}\n"
     Version(__version__)  # a valid version
+    assert infomorphic.__version__ == __version__
+    assert importlib.metadata.version("infomorphic") == __version__  # the installed metadata (setup.sh)
 
 
 def test_torch_is_a_range_that_admits_the_tested_version() -> None:

@@ -18,9 +18,10 @@ first use, so ``import infomorphic`` stays fast.
 
 from __future__ import annotations
 
-from importlib import import_module, metadata
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .pid import Lattice, get_lattice, sx_pid
 
 if TYPE_CHECKING:
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
     from .nn import InfomorphicLayer, Network, NetworkSpec
     from .train import Trainer, fit
 
-try:
-    __version__ = metadata.version("infomorphic")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 __all__ = [
     "Goal",
