@@ -105,19 +105,32 @@ def _kernel_build() -> tuple[list[Any], dict[str, Any]]:
             super().run()
             self.extensions = [e for e in self.extensions if e.name not in self._failed]
 
+        def build_extensions(self) -> None:
+            """torch's preparation (compiler checks, flags), then each extension; failures are said."""
+            try:
+                super().build_extensions()
+            except Exception as exc:  # noqa: BLE001 - e.g. torch's compiler check: install without it
+                self._fail([e.name for e in self.extensions if e.name not in self._failed], exc)
+
         def build_extension(self, ext: Any) -> None:
             try:
                 super().build_extension(ext)
             except Exception as exc:  # noqa: BLE001 - a failed kernel build must not fail the install
-                self._failed.add(ext.name)
-                _say(
-                    f"compiling the PID kernel failed ({' '.join(str(exc).split())[:200]}); installing "
-                    "without it: " + FALLBACK.format(cost=cost)
-                )
+                self._fail([ext.name], exc)
                 return
             built = Path(self.get_ext_fullpath(ext.name))
             (built.parent / kernel.PREBUILT_RECORD).write_text(json.dumps(record, indent=1) + "\n")
             _say(f"compiled the PID kernel for torch {torch.__version__} ({built.name})")
+
+        def _fail(self, names: list[str], exc: BaseException) -> None:
+            """Leave ``names`` out of the install, with one line saying why."""
+            if not names:
+                return
+            self._failed.update(names)
+            _say(
+                f"compiling the PID kernel failed ({' '.join(str(exc).split())[:200]}); installing "
+                "without it: " + FALLBACK.format(cost=cost)
+            )
 
         def copy_extensions_to_source(self) -> None:
             """``--inplace`` and editable installs: copy what was built, and its record, into src/."""
