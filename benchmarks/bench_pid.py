@@ -90,14 +90,18 @@ def _run_ours(bins, logits, gamma, n_bins, dtype, backend="auto", train_path=Fal
         times, atoms, hres = _timed_goal(
             lambda: sample_cells(bins, n_bins, dtype=dtype, validate=False, backend=backend),
             lambda cells: sx_pid_from_binary_samples(cells, theta, grad_hint=hint),
-            theta, -g,  # the loss is minus the summed goal
+            theta,
+            -g,  # the loss is minus the summed goal
         )
         return times, atoms, hres, theta.grad
     times, atoms, hres = _timed_goal(
-        lambda: (sample_cells(bins, n_bins, dtype=dtype, validate=False, backend=backend),
-                 binary_weights(theta)),
+        lambda: (
+            sample_cells(bins, n_bins, dtype=dtype, validate=False, backend=backend),
+            binary_weights(theta),
+        ),
         lambda est: sx_pid_from_samples(*est),
-        theta, g,
+        theta,
+        g,
     )
     return times, atoms, hres, theta.grad
 
@@ -115,7 +119,8 @@ def _run_dense(bins, logits, gamma, n_bins, dtype, chunk):
         dts, a, h = _timed_goal(
             lambda sl=sl: soft_histogram(bins[:, sl], binary_weights(theta[:, sl]), n_bins),
             lambda pmf: sx_pid_torch(pmf, bins.shape[-1], validate=False),
-            theta, g,
+            theta,
+            g,
         )
         times = [t + dt for t, dt in zip(times, dts)]
         atoms.append(a)
@@ -166,12 +171,26 @@ def worker(args: argparse.Namespace) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--neurons", type=int, nargs="+", default=[100, 500, 2000])
-    p.add_argument("--sources", type=int, nargs="+", default=[3], choices=[2, 3, 4],
-                   help="numbers of sources to time, e.g. 3 4")
-    p.add_argument("--backends", nargs="+", default=["auto"], choices=["auto", "kernel", "torch"],
-                   help="our implementations to time (auto: the kernel on CPU when it builds)")
-    p.add_argument("--train-path", action="store_true",
-                   help="time the layer's call (binary theta, grad_hint) instead of the general one")
+    p.add_argument(
+        "--sources",
+        type=int,
+        nargs="+",
+        default=[3],
+        choices=[2, 3, 4],
+        help="numbers of sources to time, e.g. 3 4",
+    )
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=["auto"],
+        choices=["auto", "kernel", "torch"],
+        help="our implementations to time (auto: the kernel on CPU when it builds)",
+    )
+    p.add_argument(
+        "--train-path",
+        action="store_true",
+        help="time the layer's call (binary theta, grad_hint) instead of the general one",
+    )
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--bins", type=int, default=20)
     p.add_argument("--repeat", type=int, default=3)
@@ -197,8 +216,16 @@ def main() -> None:
                 if method == "dense" and n_sources == 4:
                     row[method] = {"skipped": f"a dense {args.bins}^4 x 2 pmf per neuron is too large"}
                     continue
-                cmd = [sys.executable, __file__, "--method", method, "--n", str(n),
-                       "--n-sources", str(n_sources)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--method",
+                    method,
+                    "--n",
+                    str(n),
+                    "--n-sources",
+                    str(n_sources),
+                ]
                 for flag in ("batch", "bins", "repeat", "threads", "dtype", "device", "dense_chunk", "seed"):
                     cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
                 if args.train_path:
@@ -212,20 +239,24 @@ def main() -> None:
             if "total_s" in row.get("dense", {}) and "total_s" in row.get(ours[0], {}):
                 row["speedup"] = row["dense"]["total_s"] / row[ours[0]]["total_s"]
             results.append(row)
-    print(json.dumps({
-        "benchmark": "pid_training_workload",
-        "sources": args.sources if len(args.sources) > 1 else args.sources[0],
-        "backends": args.backends,
-        "train_path": args.train_path,
-        "bins": args.bins,
-        "batch": args.batch,
-        "dtype": args.dtype,
-        "device": args.device,
-        "threads": args.threads,
-        "torch": torch.__version__,
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-        "results": results,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "pid_training_workload",
+                "sources": args.sources if len(args.sources) > 1 else args.sources[0],
+                "backends": args.backends,
+                "train_path": args.train_path,
+                "bins": args.bins,
+                "batch": args.batch,
+                "dtype": args.dtype,
+                "device": args.device,
+                "threads": args.threads,
+                "torch": torch.__version__,
+                "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ def _timed(fn: Callable[[], Any], sync: Callable[[], None]) -> tuple[float, floa
     return time.perf_counter() - t, time.process_time() - c
 
 
-def run_case(n: int, n_inputs: int, density: float, batch: int, repeat: int, device: torch.device,
-             seed: int) -> dict[str, Any]:
+def run_case(
+    n: int, n_inputs: int, density: float, batch: int, repeat: int, device: torch.device, seed: int
+) -> dict[str, Any]:
     """Time the sparse and the dense masked product of one case (see the module docstring)."""
     from infomorphic.nn.functional import aggregate, partner_mask, prefer_sparse, sparse_aggregate
 
@@ -73,8 +74,9 @@ def run_case(n: int, n_inputs: int, density: float, batch: int, repeat: int, dev
     weight = torch.zeros(n, n_inputs).scatter_(1, index, values)
     mask = partner_mask(index, n_inputs)
     x, upstream, index, mask = (t.to(device) for t in (x, upstream, index, mask))
-    values, bias_s, weight, bias_d = (t.to(device).requires_grad_(True)
-                                      for t in (values, bias, weight, bias.clone()))
+    values, bias_s, weight, bias_d = (
+        t.to(device).requires_grad_(True) for t in (values, bias, weight, bias.clone())
+    )
 
     def sparse() -> tuple[Tensor, ...]:
         out = sparse_aggregate(x, values, index, bias_s)
@@ -88,8 +90,10 @@ def run_case(n: int, n_inputs: int, density: float, batch: int, repeat: int, dev
     d_out, d_gw, _ = dense()
     with torch.no_grad():  # largest difference relative to the largest magnitude, output and gradient
         d_gv = d_gw.gather(1, index)
-        diff = max(float((s_out - d_out).abs().max() / d_out.abs().max()),
-                   float((s_gv - d_gv).abs().max() / d_gv.abs().max()))
+        diff = max(
+            float((s_out - d_out).abs().max() / d_out.abs().max()),
+            float((s_gv - d_gv).abs().max() / d_gv.abs().max()),
+        )
     del s_out, s_gv, d_out, d_gw, d_gv
     for _ in range(2):  # discarded
         sparse()
@@ -105,10 +109,18 @@ def run_case(n: int, n_inputs: int, density: float, batch: int, repeat: int, dev
         d_cpu.append(c)
     sw, sc, dw, dc = (statistics.median(v) for v in (s_wall, s_cpu, d_wall, d_cpu))
     return {
-        "neurons": n, "inputs": n_inputs, "partners": p, "density": density,
-        "sparse_s": sw, "dense_s": dw, "ratio": sw / dw,
-        "sparse_cpu_s": sc, "dense_cpu_s": dc, "ratio_cpu": sc / dc if dc > 0 else None,
-        "max_rel_diff": diff, "prefer_sparse": prefer_sparse(p, n_inputs),
+        "neurons": n,
+        "inputs": n_inputs,
+        "partners": p,
+        "density": density,
+        "sparse_s": sw,
+        "dense_s": dw,
+        "ratio": sw / dw,
+        "sparse_cpu_s": sc,
+        "dense_cpu_s": dc,
+        "ratio_cpu": sc / dc if dc > 0 else None,
+        "max_rel_diff": diff,
+        "prefer_sparse": prefer_sparse(p, n_inputs),
     }
 
 
@@ -121,8 +133,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="timed calls of each product per case")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--by", choices=["wall", "cpu"], default="wall",
-                    help="which ratio judges prefer_sparse's choice (cpu: CPU seconds of the process)")
+    ap.add_argument(
+        "--by",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="which ratio judges prefer_sparse's choice (cpu: CPU seconds of the process)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if min(args.neurons + args.inputs + [args.batch, args.repeat, args.threads]) < 1:
@@ -147,19 +163,36 @@ def main() -> None:
     for d in args.densities:
         ratios = [c["ratio"] for c in cases if c["density"] == d]
         cpu = [c["ratio_cpu"] for c in cases if c["density"] == d and c["ratio_cpu"] is not None]
-        by_density[str(d)] = {"ratio_min": min(ratios), "ratio_max": max(ratios),
-                              **({"ratio_cpu_min": min(cpu), "ratio_cpu_max": max(cpu)} if cpu else {})}
-    wrong = [{k: c[k] for k in ("neurons", "inputs", "partners", "ratio", "ratio_cpu", "prefer_sparse")}
-             for c in cases if not c["choice_right"]]
-    print(json.dumps({
-        "benchmark": "sparse_product", "batch": args.batch, "repeat": args.repeat, "threads": args.threads,
-        "device": str(device), "judged_by": args.by, "torch": torch.__version__,
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cases": cases, "by_density": by_density,
-        "prefer_sparse_right": len(cases) - len(wrong), "cases_total": len(cases),
-        "prefer_sparse_wrong": wrong,
-    }))
+        by_density[str(d)] = {
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+            **({"ratio_cpu_min": min(cpu), "ratio_cpu_max": max(cpu)} if cpu else {}),
+        }
+    wrong = [
+        {k: c[k] for k in ("neurons", "inputs", "partners", "ratio", "ratio_cpu", "prefer_sparse")}
+        for c in cases
+        if not c["choice_right"]
+    ]
+    print(
+        json.dumps(
+            {
+                "benchmark": "sparse_product",
+                "batch": args.batch,
+                "repeat": args.repeat,
+                "threads": args.threads,
+                "device": str(device),
+                "judged_by": args.by,
+                "torch": torch.__version__,
+                "machine": platform.machine(),
+                "cpu_count": os.cpu_count(),
+                "cases": cases,
+                "by_density": by_density,
+                "prefer_sparse_right": len(cases) - len(wrong),
+                "cases_total": len(cases),
+                "prefer_sparse_wrong": wrong,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -69,12 +69,15 @@ ROOT = Path(__file__).resolve().parent.parent
 LEGACY_DIR = ROOT / "tests" / "nn"
 STAGES = ("forward", "binning", "pid", "backward", "optimiser")
 N_TRAIN, N_EVAL, N_FEATURES, N_CLASSES = 48000, 22000, 784, 10
-NO_LEGACY_WIRING = ("--compare-legacy needs one of the papers' networks (--network/--setup/--hidden, or a "
-                    "config without a [network] table): the legacy code cannot build a wiring")
+NO_LEGACY_WIRING = (
+    "--compare-legacy needs one of the papers' networks (--network/--setup/--hidden, or a "
+    "config without a [network] table): the legacy code cannot build a wiring"
+)
 
 
-def _data(use_random: bool, n_train: int = N_TRAIN,
-          n_eval: int = N_EVAL) -> tuple[Tensor, Tensor, Tensor, str]:
+def _data(
+    use_random: bool, n_train: int = N_TRAIN, n_eval: int = N_EVAL
+) -> tuple[Tensor, Tensor, Tensor, str]:
     """Training inputs and labels, evaluation inputs (val + test) and the source's name.
 
     Random data are drawn only as far as needed (``n_train``, ``n_eval``); MNIST is cut to them.
@@ -88,9 +91,12 @@ def _data(use_random: bool, n_train: int = N_TRAIN,
         except Exception as exc:  # noqa: BLE001 - fall back to random data of the same shape
             print(f"# MNIST not available ({exc}); using random data", file=sys.stderr, flush=True)
     g = torch.Generator().manual_seed(0)
-    return (torch.randn(n_train, N_FEATURES, generator=g),
-            torch.randint(0, N_CLASSES, (n_train,), generator=g),
-            torch.randn(n_eval, N_FEATURES, generator=g), "random")
+    return (
+        torch.randn(n_train, N_FEATURES, generator=g),
+        torch.randint(0, N_CLASSES, (n_train,), generator=g),
+        torch.randn(n_eval, N_FEATURES, generator=g),
+        "random",
+    )
 
 
 # ------------------------------------------------------------------ networks
@@ -99,8 +105,11 @@ def _config(args: argparse.Namespace) -> Any:
     on top, or those options alone (defaults: trivariate, setup 1, 100 hidden)."""
     from infomorphic.config import TrainConfig, load_config
 
-    overrides = {k: v for k, v in (("network", args.network), ("setup", args.setup), ("hidden", args.hidden))
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("network", args.network), ("setup", args.setup), ("hidden", args.hidden))
+        if v is not None
+    }
     if args.config is not None:
         return load_config(args.config, overrides)
     defaults = {"network": "trivariate", "setup": 1, "hidden": 100}
@@ -125,8 +134,9 @@ def _legacy_network(config: Any, n_inputs: int, n_classes: int) -> nn.Module:
     class Legacy(legacy.InfomorphicNetwork):  # type: ignore[misc, name-defined]
         """The legacy network with the builder's ``optimizer_settings`` (the loop needs it)."""
 
-        def optimizer_settings(self, hidden: tuple[float, float],
-                               readout: tuple[float, float]) -> dict[str, tuple[float, float]]:
+        def optimizer_settings(
+            self, hidden: tuple[float, float], readout: tuple[float, float]
+        ) -> dict[str, tuple[float, float]]:
             return {name: (readout if name == "readout" else hidden) for name in self.layers()}
 
     hidden_goal = None
@@ -134,11 +144,20 @@ def _legacy_network(config: Any, n_inputs: int, n_classes: int) -> nn.Module:
     if config.hidden_goal is not None and config.network in letters:
         hidden_goal = Goal.resolve(config.hidden_goal, letters[config.network])
     return Legacy(
-        n_inputs, n_classes, config.network, n_hidden=config.hidden, setup=config.setup,
-        lateral_partners=config.lateral_partners, hidden_goal=hidden_goal,
-        readout_goal=Goal.resolve(config.readout_goal, "FC"), n_bins=config.n_bins,
-        hidden_bin_range=(config.hidden_bin_low, config.hidden_bin_high), readout_k1=config.readout_k1,
-        hidden_k1=config.hidden_k1, random_gain=config.random_gain, generator=generator(config.seed, "init"),
+        n_inputs,
+        n_classes,
+        config.network,
+        n_hidden=config.hidden,
+        setup=config.setup,
+        lateral_partners=config.lateral_partners,
+        hidden_goal=hidden_goal,
+        readout_goal=Goal.resolve(config.readout_goal, "FC"),
+        n_bins=config.n_bins,
+        hidden_bin_range=(config.hidden_bin_low, config.hidden_bin_high),
+        readout_k1=config.readout_k1,
+        hidden_k1=config.hidden_k1,
+        random_gain=config.random_gain,
+        generator=generator(config.seed, "init"),
     )
 
 
@@ -174,11 +193,13 @@ class Trainer:
     def __init__(self, net: nn.Module, config: Any, device: torch.device) -> None:
         self.net = net.to(device)
         self.device = device
-        lrs = net.optimizer_settings((config.hidden_lr, config.hidden_weight_decay),
-                                     (config.readout_lr, config.readout_weight_decay))
-        self.opts = {name: torch.optim.Adam(layer.parameters(), lr=lrs[name][0], weight_decay=lrs[name][1],
-                                            fused=True)
-                     for name, layer in net.layers().items()}
+        lrs = net.optimizer_settings(
+            (config.hidden_lr, config.hidden_weight_decay), (config.readout_lr, config.readout_weight_decay)
+        )
+        self.opts = {
+            name: torch.optim.Adam(layer.parameters(), lr=lrs[name][0], weight_decay=lrs[name][1], fused=True)
+            for name, layer in net.layers().items()
+        }
         from infomorphic.seeding import generator
 
         self.sampler = generator(config.seed, "sampling", device=device)
@@ -212,8 +233,13 @@ class Trainer:
             t2 = time.perf_counter()
             goal: Tensor | int = 0
             for n, layer in layers.items():
-                res = sx_pid_from_binary_samples(bins[n], outs[n].theta, layer.n_bins, validate=False,
-                                                 grad_hint=layer.goal.redundancy_weights())
+                res = sx_pid_from_binary_samples(
+                    bins[n],
+                    outs[n].theta,
+                    layer.n_bins,
+                    validate=False,
+                    grad_hint=layer.goal.redundancy_weights(),
+                )
                 goal = goal + layer.goal.evaluate(res.atoms, res.residual_entropy).sum()
             self.sync()
             t3 = time.perf_counter()
@@ -278,8 +304,9 @@ def _median_seconds(fn: Callable[[], Any], repeat: int, sync: Callable[[], None]
     return statistics.median(secs)
 
 
-def gemm_seconds(batch: int, n_in: int, n_out: int, device: torch.device, repeat: int,
-                 sync: Callable[[], None]) -> tuple[float, float]:
+def gemm_seconds(
+    batch: int, n_in: int, n_out: int, device: torch.device, repeat: int, sync: Callable[[], None]
+) -> tuple[float, float]:
     """Measured seconds of the dense float32 forward product ``F.linear((batch, in), (out, in))``
     and of the weight-gradient product ``grad.T @ x`` (``(out, batch) @ (batch, in)``)."""
     g = torch.Generator().manual_seed(batch * 7919 + n_in * 31 + n_out)
@@ -292,15 +319,25 @@ def gemm_seconds(batch: int, n_in: int, n_out: int, device: torch.device, repeat
     return forward, weight_grad
 
 
-def floor(net: nn.Module, x: Tensor, y: Tensor, batch: int, n_batches: int | None, device: torch.device,
-          repeat: int, sync: Callable[[], None]) -> tuple[float, list[dict[str, Any]]]:
+def floor(
+    net: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    batch: int,
+    n_batches: int | None,
+    device: torch.device,
+    repeat: int,
+    sync: Callable[[], None],
+) -> tuple[float, list[dict[str, Any]]]:
     """Floor seconds of one training epoch and its breakdown per layer and input class (see the
     module docstring)."""
     with torch.no_grad(), _recording_products(net) as calls:
         net(x[:batch], y[:batch], torch.Generator(device=device).manual_seed(0))
     if not calls:
-        raise RuntimeError("no aggregate product was recorded: the layer code no longer calls "
-                           "infomorphic.nn.layer.aggregate; update the benchmark's recorder")
+        raise RuntimeError(
+            "no aggregate product was recorded: the layer code no longer calls "
+            "infomorphic.nn.layer.aggregate; update the benchmark's recorder"
+        )
     counts: dict[tuple[str, str], int] = {}
     for layer_name, letter, _ in calls:
         counts[(layer_name, letter)] = counts.get((layer_name, letter), 0) + 1
@@ -324,17 +361,25 @@ def floor(net: nn.Module, x: Tensor, y: Tensor, batch: int, n_batches: int | Non
         seconds = batches_equivalent * share * (n_forward * t_fwd + grads * t_grad)
         madds = batch * n_out * (partners if partners is not None else n_in)
         total += seconds
-        rows.append({
-            "layer": layer_name, "class": letter, "in": n_in, "out": n_out,
-            "stored": "sparse" if sparse else ("masked" if layer.mask(letter) is not None else "dense"),
-            "partners": partners, "forward_products_per_batch": n_forward,
-            "weight_grad_products_per_batch": grads, "madds_per_product": madds,
-            "madds_per_epoch": round(batches_equivalent * madds * (n_forward + grads)),
-            "gemm_forward_s": t_fwd, "gemm_weight_grad_s": t_grad,
-            "gemm_forward_gflops": 2 * batch * n_in * n_out / t_fwd / 1e9,
-            "gemm_weight_grad_gflops": 2 * batch * n_in * n_out / t_grad / 1e9,
-            "floor_seconds": seconds,
-        })
+        rows.append(
+            {
+                "layer": layer_name,
+                "class": letter,
+                "in": n_in,
+                "out": n_out,
+                "stored": "sparse" if sparse else ("masked" if layer.mask(letter) is not None else "dense"),
+                "partners": partners,
+                "forward_products_per_batch": n_forward,
+                "weight_grad_products_per_batch": grads,
+                "madds_per_product": madds,
+                "madds_per_epoch": round(batches_equivalent * madds * (n_forward + grads)),
+                "gemm_forward_s": t_fwd,
+                "gemm_weight_grad_s": t_grad,
+                "gemm_forward_gflops": 2 * batch * n_in * n_out / t_fwd / 1e9,
+                "gemm_weight_grad_gflops": 2 * batch * n_in * n_out / t_grad / 1e9,
+                "floor_seconds": seconds,
+            }
+        )
     return total, rows
 
 
@@ -345,15 +390,19 @@ def main() -> None:
     p.add_argument("--network", help="one of the papers' networks (default trivariate)")
     p.add_argument("--setup", type=int, help="trivariate setup 1, 2 or 3 (default 1)")
     p.add_argument("--hidden", type=int, help="hidden neurons (default 100)")
-    p.add_argument("--epochs", type=int, default=2,
-                   help="timed epochs (after one warm-up epoch), per network")
+    p.add_argument(
+        "--epochs", type=int, default=2, help="timed epochs (after one warm-up epoch), per network"
+    )
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--batches", type=int, help="at most this many batches per epoch (and for the evaluation)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--random-data", action="store_true")
-    p.add_argument("--compare-legacy", action="store_true",
-                   help="also time the frozen pre-builder network, epochs interleaved, and report the ratio")
+    p.add_argument(
+        "--compare-legacy",
+        action="store_true",
+        help="also time the frozen pre-builder network, epochs interleaved, and report the ratio",
+    )
     p.add_argument("--gemm-repeat", type=int, default=5, help="timed calls per GEMM shape of the floor")
     args = p.parse_args()
     for name in ("epochs", "batch", "batches", "threads", "gemm_repeat", "hidden"):
@@ -375,8 +424,9 @@ def main() -> None:
     if dev.type == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: CUDA is not available")
     limit = None if args.batches is None else args.batches * args.batch
-    xtr, ytr, xev, source = _data(args.random_data, min(N_TRAIN, limit or N_TRAIN),
-                                  min(N_EVAL, limit or N_EVAL))
+    xtr, ytr, xev, source = _data(
+        args.random_data, min(N_TRAIN, limit or N_TRAIN), min(N_EVAL, limit or N_EVAL)
+    )
     xtr, ytr, xev = xtr.to(dev), ytr.to(dev), xev.to(dev)
     if dev.type == "cpu" and kernel_enabled():
         load_kernel()  # a first-use compilation happens here, not inside an epoch
@@ -393,37 +443,57 @@ def main() -> None:
 
     for t in trainers:  # warm-up: first touch of fresh memory is slow on these machines
         t.epoch(xtr, ytr, args.batch, args.batches, record=False)
-    floor_s, breakdown = floor(builder.net, xtr, ytr, args.batch, args.batches, dev, args.gemm_repeat,
-                               builder.sync)
+    floor_s, breakdown = floor(
+        builder.net, xtr, ytr, args.batch, args.batches, dev, args.gemm_repeat, builder.sync
+    )
     for _ in range(args.epochs):  # interleaved: A B A B ...
         for t in trainers:
             t.epoch(xtr, ytr, args.batch, args.batches)
 
     t0 = time.perf_counter()
     n_eval = len(xev) if args.batches is None else min(len(xev), args.batches * args.batch)
-    evaluate_network(builder.net, xev[:n_eval], torch.zeros(n_eval, dtype=torch.long, device=dev), args.batch,
-                     builder.sampler)
+    evaluate_network(
+        builder.net,
+        xev[:n_eval],
+        torch.zeros(n_eval, dtype=torch.long, device=dev),
+        args.batch,
+        builder.sampler,
+    )
     builder.sync()
     eval_s = time.perf_counter() - t0
     seconds = statistics.median(builder.epochs)
     result: dict[str, Any] = {
-        "benchmark": "train_epoch", "config": None if args.config is None else str(args.config),
-        "network": config.network, "setup": config.setup, "hidden": config.hidden,
+        "benchmark": "train_epoch",
+        "config": None if args.config is None else str(args.config),
+        "network": config.network,
+        "setup": config.setup,
+        "hidden": config.hidden,
         "layers": {name: layer.n_neurons for name, layer in builder.net.layers().items()},
-        "batch": args.batch, "batches_per_epoch": len(range(0, len(xtr), args.batch)[:args.batches]),
-        "data": source, "device": str(dev), "threads": args.threads, "torch": torch.__version__,
-        "seconds_per_epoch": seconds, "epochs_timed": len(builder.epochs), "epoch_seconds": builder.epochs,
-        "eval_seconds_val_test": eval_s, "eval_samples": n_eval,
+        "batch": args.batch,
+        "batches_per_epoch": len(range(0, len(xtr), args.batch)[: args.batches]),
+        "data": source,
+        "device": str(dev),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "seconds_per_epoch": seconds,
+        "epochs_timed": len(builder.epochs),
+        "epoch_seconds": builder.epochs,
+        "eval_seconds_val_test": eval_s,
+        "eval_samples": n_eval,
         "stage_share": builder.stage_share(),
-        "floor_seconds": floor_s, "ratio_epoch_to_floor": seconds / floor_s, "floor": breakdown,
+        "floor_seconds": floor_s,
+        "ratio_epoch_to_floor": seconds / floor_s,
+        "floor": breakdown,
         "gemm_repeat": args.gemm_repeat,
     }
     if legacy is not None:
         legacy_s = statistics.median(legacy.epochs)
         result["legacy"] = {
-            "seconds_per_epoch": legacy_s, "epoch_seconds": legacy.epochs,
+            "seconds_per_epoch": legacy_s,
+            "epoch_seconds": legacy.epochs,
             "stage_share": legacy.stage_share(),
-            "ratio_epoch_to_floor": legacy_s / floor_s, "same_initial_weights": same_init,
+            "ratio_epoch_to_floor": legacy_s / floor_s,
+            "same_initial_weights": same_init,
         }
         result["ratio_builder_to_legacy"] = seconds / legacy_s
     result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

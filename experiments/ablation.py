@@ -40,26 +40,60 @@ def main() -> None:
     from infomorphic.goalsearch.search import load_search_data
 
     out = args.out or Path("runs") / f"ablation-{args.dataset}-n{args.hidden}"
-    config = TrainConfig(network="trivariate", setup=1, hidden=args.hidden, dataset=args.dataset, epochs=args.epochs,
-                         baselines=(), threads=args.threads, seed=0, train_eval_size=2000)
+    config = TrainConfig(
+        network="trivariate",
+        setup=1,
+        hidden=args.hidden,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        baselines=(),
+        threads=args.threads,
+        seed=0,
+        train_eval_size=2000,
+    )
     data = load_search_data(config, args.train_subset)
     t0 = time.time()
-    record = run_ablation(config, Goal.resolve(args.goal, "FCL"), out, seeds=[int(s) for s in args.seeds.split(",")],
-                          kinds=args.parts.split(","), data=data)
+    record = run_ablation(
+        config,
+        Goal.resolve(args.goal, "FCL"),
+        out,
+        seeds=[int(s) for s in args.seeds.split(",")],
+        kinds=args.parts.split(","),
+        data=data,
+    )
     ref = record["reference"]
     singles = sorted((r for r in record["rows"] if r["kind"] == "zero"), key=lambda r: r["val_mean"])
-    table = [{"atom": r["atoms"][0], "drop_val_points": round(100 * (ref["val_mean"] - r["val_mean"]), 2),
-              "drop_test_points": round(100 * (ref["test_mean"] - r["test_mean"]), 2),
-              "val_min": round(100 * r["val_min"], 2), "val_max": round(100 * r["val_max"], 2)} for r in singles]
-    print(json.dumps({
-        "experiment": "ablation", "goal": args.goal, "dataset": args.dataset, "hidden": args.hidden,
-        "epochs": args.epochs, "train_subset": args.train_subset, "seeds": record["seeds"],
-        "reference_val_mean": round(100 * ref["val_mean"], 2), "reference_test_mean": round(100 * ref["test_mean"], 2),
-        "reference_val_range": [round(100 * ref["val_min"], 2), round(100 * ref["val_max"], 2)],
-        "single_ablation_by_drop": table,
-        "matter": [row["atom"] for row in table if row["drop_val_points"] > args.threshold],
-        "cumulative_order": record["order"], "seconds": round(time.time() - t0, 1), "out": str(out),
-    }))
+    table = [
+        {
+            "atom": r["atoms"][0],
+            "drop_val_points": round(100 * (ref["val_mean"] - r["val_mean"]), 2),
+            "drop_test_points": round(100 * (ref["test_mean"] - r["test_mean"]), 2),
+            "val_min": round(100 * r["val_min"], 2),
+            "val_max": round(100 * r["val_max"], 2),
+        }
+        for r in singles
+    ]
+    print(
+        json.dumps(
+            {
+                "experiment": "ablation",
+                "goal": args.goal,
+                "dataset": args.dataset,
+                "hidden": args.hidden,
+                "epochs": args.epochs,
+                "train_subset": args.train_subset,
+                "seeds": record["seeds"],
+                "reference_val_mean": round(100 * ref["val_mean"], 2),
+                "reference_test_mean": round(100 * ref["test_mean"], 2),
+                "reference_val_range": [round(100 * ref["val_min"], 2), round(100 * ref["val_max"], 2)],
+                "single_ablation_by_drop": table,
+                "matter": [row["atom"] for row in table if row["drop_val_points"] > args.threshold],
+                "cumulative_order": record["order"],
+                "seconds": round(time.time() - t0, 1),
+                "out": str(out),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,12 @@ def reference_goal(variant: str, p: float = 0.5) -> dict:
     _, x = sample_bars(2048, k, cfg.bar_p, generator(0, "reference"))
     goals = batch_goal(layer, x, generator(0, "ref-sampling"))
     _, status = evaluate_bars(layer, cfg)
-    return {"goal_mean_bits": float(goals.mean()), "atoms_mean": layer.last_atoms.mean(0).tolist(),
-            "solved": status["solved"], "mean_best_mi": sum(status["best_mi"]) / k}
+    return {
+        "goal_mean_bits": float(goals.mean()),
+        "atoms_mean": layer.last_atoms.mean(0).tolist(),
+        "solved": status["solved"],
+        "mean_best_mi": sum(status["best_mi"]) / k,
+    }
 
 
 ABLATIONS = {
@@ -67,12 +71,16 @@ ABLATIONS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--variants", default="horizontal,hv")
     parser.add_argument("--seeds", default="0-19")
     parser.add_argument("--ablation-seeds", default="0-9")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--set", action="append", default=[], help="BarsConfig override KEY=VALUE (repeatable)")
+    parser.add_argument(
+        "--set", action="append", default=[], help="BarsConfig override KEY=VALUE (repeatable)"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--ablations", action="store_true")
     parser.add_argument("--reference", action="store_true")
@@ -96,23 +104,40 @@ def main(argv: list[str] | None = None) -> int:
 
     def measure(cfg: BarsConfig, seed_list: list[int], run_dirs: dict[int, Path] | None = None) -> dict:
         t0 = time.perf_counter()
-        entry = bars_success_rate(cfg, seed_list, args.workers,
-                                  lambda r: print(f"  seed {r['seed']}: coded {r['bars_coded']}", file=sys.stderr),
-                                  run_dirs)
+        entry = bars_success_rate(
+            cfg,
+            seed_list,
+            args.workers,
+            lambda r: print(f"  seed {r['seed']}: coded {r['bars_coded']}", file=sys.stderr),
+            run_dirs,
+        )
         resolved = cfg.resolved()
         ideal = detector_mi(resolved)
-        return entry | {"seconds": time.perf_counter() - t0, "n_bars": resolved.n_bars, "p": resolved.bar_p,
-                        "epochs": resolved.epochs, "weight_decay": resolved.weight_decay,
-                        "decay_fraction": resolved.decay_fraction, "context": resolved.context,
-                        "detector_mi_mean": sum(ideal) / len(ideal)}
+        return entry | {
+            "seconds": time.perf_counter() - t0,
+            "n_bars": resolved.n_bars,
+            "p": resolved.bar_p,
+            "epochs": resolved.epochs,
+            "weight_decay": resolved.weight_decay,
+            "decay_fraction": resolved.decay_fraction,
+            "context": resolved.context,
+            "detector_mi_mean": sum(ideal) / len(ideal),
+        }
 
-    out: dict = {"config": base.to_dict(), "seeds": seeds, "machine": f"CPU, {args.workers} worker processes, "
-                 "1 torch thread each", "variants": {}}
+    out: dict = {
+        "config": base.to_dict(),
+        "seeds": seeds,
+        "machine": f"CPU, {args.workers} worker processes, 1 torch thread each",
+        "variants": {},
+    }
     for variant in args.variants.split(","):
         cfg = replace(base, variant=variant)
         print(f"{variant}: {len(seeds)} seeds", file=sys.stderr)
-        run_dirs = ({} if args.out is None else
-                    {seed: args.out / f"bars-{variant}-seed{seed}" for seed in seeds[: args.keep]})
+        run_dirs = (
+            {}
+            if args.out is None
+            else {seed: args.out / f"bars-{variant}-seed{seed}" for seed in seeds[: args.keep]}
+        )
         entry = measure(cfg, seeds, run_dirs)
         if run_dirs:
             entry["run_dirs"] = [str(d) for d in run_dirs.values()]

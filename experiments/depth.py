@@ -43,7 +43,9 @@ def wiring(depth: int, width: int, variant: str) -> dict:
 
     partners = None if width <= 100 else 100
     feedback = {"stacked": None, "feedback-c": "C", "feedback-b": "B"}[variant]
-    spec = stacked([width] * depth, lateral_partners=partners, feedback=feedback, label=variant != "feedback-c")
+    spec = stacked(
+        [width] * depth, lateral_partners=partners, feedback=feedback, label=variant != "feedback-c"
+    )
     return spec.to_dict()
 
 
@@ -69,8 +71,9 @@ def write_config(path: Path, train: dict, network: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def run_one(out: Path, dataset: str, width: int, depth: int, variant: str, seed: int, epochs: int,
-            threads: int) -> Path:
+def run_one(
+    out: Path, dataset: str, width: int, depth: int, variant: str, seed: int, epochs: int, threads: int
+) -> Path:
     name = f"{dataset}-w{width}-d{depth}-{variant}-seed{seed}"
     run_dir = out / name
     exe = str(Path(sys.executable).with_name("infomorphic"))
@@ -79,10 +82,29 @@ def run_one(out: Path, dataset: str, width: int, depth: int, variant: str, seed:
     else:
         config = out / "configs" / f"{name}.toml"
         config.parent.mkdir(parents=True, exist_ok=True)
-        write_config(config, {"dataset": dataset, "epochs": epochs, "seed": seed, "threads": threads,
-                              "baselines": ["backprop"]}, wiring(depth, width, variant))
-        cmd = [exe, "train", "--config", str(config), "--out-dir", str(out), "--name", name, "--no-progress",
-               "--json"]
+        write_config(
+            config,
+            {
+                "dataset": dataset,
+                "epochs": epochs,
+                "seed": seed,
+                "threads": threads,
+                "baselines": ["backprop"],
+            },
+            wiring(depth, width, variant),
+        )
+        cmd = [
+            exe,
+            "train",
+            "--config",
+            str(config),
+            "--out-dir",
+            str(out),
+            "--name",
+            name,
+            "--no-progress",
+            "--json",
+        ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         print(json.dumps({"run": name, "error": done.stderr.strip().splitlines()[-1:]}), file=sys.stderr)
@@ -115,11 +137,19 @@ def summarise_row(runs: list[Path]) -> dict:
             return None
         return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
-    largest = {layer: dict(sorted(((a, statistics.fmean(v)) for a, v in per.items()),
-                                  key=lambda item: -abs(item[1]))[:5]) for layer, per in atoms.items()}
-    return {"epochs": epochs, "infomorphic_test": stats(inf), "backprop_test": stats(bp),
-            "final_goals_mean_bits": {k: statistics.fmean(v) for k, v in goals.items()},
-            "final_largest_atoms_bits": largest}
+    largest = {
+        layer: dict(
+            sorted(((a, statistics.fmean(v)) for a, v in per.items()), key=lambda item: -abs(item[1]))[:5]
+        )
+        for layer, per in atoms.items()
+    }
+    return {
+        "epochs": epochs,
+        "infomorphic_test": stats(inf),
+        "backprop_test": stats(bp),
+        "final_goals_mean_bits": {k: statistics.fmean(v) for k, v in goals.items()},
+        "final_largest_atoms_bits": largest,
+    }
 
 
 def atoms_figure(runs: list[Path], path: Path, top: int = 6) -> None:
@@ -147,7 +177,9 @@ def atoms_figure(runs: list[Path], path: Path, top: int = 6) -> None:
             ax = axes[row][col]
             final = metrics[-1][f"{layer}_atoms_mean"]
             for atom in sorted(final, key=lambda a: -abs(final[a]))[:top]:
-                ax.plot(epochs, [m[f"{layer}_atoms_mean"].get(atom, float("nan")) for m in metrics], label=atom)
+                ax.plot(
+                    epochs, [m[f"{layer}_atoms_mean"].get(atom, float("nan")) for m in metrics], label=atom
+                )
             ax.set_title(f"{name}: {layer}", fontsize=8)
             ax.set_xlabel("epoch")
             ax.set_ylabel("mean atom (bits)")
@@ -160,7 +192,9 @@ def atoms_figure(runs: list[Path], path: Path, top: int = 6) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--datasets", nargs="+", default=["mnist"])
     parser.add_argument("--widths", nargs="+", type=int, default=[100])
     parser.add_argument("--depths", nargs="+", type=int, default=[1, 2])
@@ -171,8 +205,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="runs at once")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "depth")
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
-    parser.add_argument("--atoms-figure", type=Path, metavar="PNG",
-                        help="only draw each layer's mean atoms over training for the run directories given")
+    parser.add_argument(
+        "--atoms-figure",
+        type=Path,
+        metavar="PNG",
+        help="only draw each layer's mean atoms over training for the run directories given",
+    )
     parser.add_argument("run_dirs", nargs="*", type=Path, help="run directories for --atoms-figure")
     args = parser.parse_args()
     if args.atoms_figure is not None:
@@ -181,8 +219,13 @@ def main() -> None:
         atoms_figure(args.run_dirs, args.atoms_figure)
         print(json.dumps({"figure": str(args.atoms_figure), "runs": [str(r) for r in args.run_dirs]}))
         return
-    rows = [(d, w, depth, v) for d in args.datasets for w in args.widths for depth in args.depths
-            for v in args.variants]
+    rows = [
+        (d, w, depth, v)
+        for d in args.datasets
+        for w in args.widths
+        for depth in args.depths
+        for v in args.variants
+    ]
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(d, w, depth, v, s) for d, w, depth, v in rows for s in args.seeds]
     if not args.summarise:

@@ -49,32 +49,79 @@ def main() -> None:
     from infomorphic.goalsearch.space import GoalSpace
 
     out = args.out or Path("runs") / f"goal-search-{args.sampler}-{args.dataset}-n{args.hidden}"
-    config = TrainConfig(network="trivariate", setup=1, hidden=args.hidden, dataset=args.dataset, epochs=args.epochs,
-                         baselines=(), threads=args.threads, seed=args.seed, train_eval_size=2000)
-    settings = SearchSettings(config, GoalSpace.build("FCL", fix_hres=args.sampler == "cmaes"), sampler=args.sampler,
-                              seed=args.seed, startup_trials=args.startup_trials, train_subset=args.train_subset)
+    config = TrainConfig(
+        network="trivariate",
+        setup=1,
+        hidden=args.hidden,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        baselines=(),
+        threads=args.threads,
+        seed=args.seed,
+        train_eval_size=2000,
+    )
+    settings = SearchSettings(
+        config,
+        GoalSpace.build("FCL", fix_hres=args.sampler == "cmaes"),
+        sampler=args.sampler,
+        seed=args.seed,
+        startup_trials=args.startup_trials,
+        train_subset=args.train_subset,
+    )
     data = load_search_data(config, args.train_subset)
     t0 = time.time()
-    study, settings, _ = run_search(None if args.resume else settings, out, n_trials=args.trials,
-                                    workers=args.workers, resume=args.resume, data=data)
+    study, settings, _ = run_search(
+        None if args.resume else settings,
+        out,
+        n_trials=args.trials,
+        workers=args.workers,
+        resume=args.resume,
+        data=data,
+    )
     search_seconds = time.time() - t0
     goal, trial = best_goal(study, settings)
     seeds = [int(s) for s in args.eval_seeds.split(",")]
-    variants = [Variant("best", "best", (), goal), Variant("naive", "naive", (), Goal.preset("trivariate-naive")),
-                Variant("published", "published", (), Goal.preset("trivariate-mnist-tpe"))]
+    variants = [
+        Variant("best", "best", (), goal),
+        Variant("naive", "naive", (), Goal.preset("trivariate-naive")),
+        Variant("published", "published", (), Goal.preset("trivariate-mnist-tpe")),
+    ]
     rows = evaluate_variants(config, variants, seeds, out / "compare", data=data)
-    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials
-                 if t.datetime_complete is not None and t.state.name == "COMPLETE"]
-    print(json.dumps({
-        "experiment": f"goal-search-{args.sampler}", "dataset": args.dataset, "hidden": args.hidden, "setup": 1,
-        "epochs_per_trial": args.epochs, "train_subset": args.train_subset, "trials": counts(study),
-        "search_seconds": round(search_seconds, 1), "median_trial_seconds": float(np.median(durations)),
-        "best_trial": trial.number, "best_val_acc": trial.value, "best_goal": goal.to_expression(),
-        "best_vector": [round(v, 5) for v in goal.to_vector()],
-        "compare_same_budget": {r["label"]: {"seeds": seeds, "test_mean": r["test_mean"], "test_min": r["test_min"],
-                                             "test_max": r["test_max"], "val_mean": r["val_mean"]} for r in rows},
-        "out": str(out),
-    }))
+    durations = [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in study.trials
+        if t.datetime_complete is not None and t.state.name == "COMPLETE"
+    ]
+    print(
+        json.dumps(
+            {
+                "experiment": f"goal-search-{args.sampler}",
+                "dataset": args.dataset,
+                "hidden": args.hidden,
+                "setup": 1,
+                "epochs_per_trial": args.epochs,
+                "train_subset": args.train_subset,
+                "trials": counts(study),
+                "search_seconds": round(search_seconds, 1),
+                "median_trial_seconds": float(np.median(durations)),
+                "best_trial": trial.number,
+                "best_val_acc": trial.value,
+                "best_goal": goal.to_expression(),
+                "best_vector": [round(v, 5) for v in goal.to_vector()],
+                "compare_same_budget": {
+                    r["label"]: {
+                        "seeds": seeds,
+                        "test_mean": r["test_mean"],
+                        "test_min": r["test_min"],
+                        "test_max": r["test_max"],
+                        "val_mean": r["val_mean"],
+                    }
+                    for r in rows
+                },
+                "out": str(out),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,19 +19,29 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--neurons", type=int, default=100)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--grid", default="0.01:2.01:0.05", help="start:stop:step of the load alpha")
     parser.add_argument("--max-epochs", type=int, default=5000)
-    parser.add_argument("--parts", default="sweep,noise,online,pid", help="comma-separated: sweep, noise, online, pid")
+    parser.add_argument(
+        "--parts", default="sweep,noise,online,pid", help="comma-separated: sweep, noise, online, pid"
+    )
     parser.add_argument("--noise-alphas", default="0.1,0.5,1.0")
-    parser.add_argument("--online-groups", type=int, default=10, help="patterns per group in the online variant")
-    parser.add_argument("--online-epochs", type=int, default=100, help="epochs per group in the online variant")
-    parser.add_argument("--online-replay", default="200,1000",
-                        help="random cues for pseudo-rehearsal, comma-separated "
-                             "(one infomorphic curve each; '' for none)")
+    parser.add_argument(
+        "--online-groups", type=int, default=10, help="patterns per group in the online variant"
+    )
+    parser.add_argument(
+        "--online-epochs", type=int, default=100, help="epochs per group in the online variant"
+    )
+    parser.add_argument(
+        "--online-replay",
+        default="200,1000",
+        help="random cues for pseudo-rehearsal, comma-separated (one infomorphic curve each; '' for none)",
+    )
     parser.add_argument("--online-total", type=float, default=1.0, help="patterns stored online, as a load")
     parser.add_argument("--quick", action="store_true", help="N = 40, coarse grid, 1 seed, 500 epochs")
     parser.add_argument("--out", type=Path, default=None)
@@ -57,10 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     start, stop, step = (float(v) for v in args.grid.split(":"))
     memory = MemoryConfig(n_neurons=args.neurons, max_epochs=args.max_epochs)
     parts = {p.strip() for p in args.parts.split(",")}
-    out: dict = {"neurons": args.neurons, "seeds": list(seeds), "machine": "2-core CPU, 1 torch thread per process"}
+    out: dict = {
+        "neurons": args.neurons,
+        "seeds": list(seeds),
+        "machine": "2-core CPU, 1 torch thread per process",
+    }
     if "sweep" in parts:
-        cfg = CapacityConfig(memory=memory, alphas=tuple(default_grid(start, stop, step)), seeds=seeds,
-                             workers=args.workers)
+        cfg = CapacityConfig(
+            memory=memory, alphas=tuple(default_grid(start, stop, step)), seeds=seeds, workers=args.workers
+        )
         t0 = time.perf_counter()
         points = sweep(cfg)
         out["sweep_seconds"] = time.perf_counter() - t0
@@ -77,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         total = int(round(args.online_total * args.neurons))
         replay = [int(c) for c in args.online_replay.split(",") if c.strip()]
-        out["online"] = online_storage(memory, total, args.online_groups, args.online_epochs, seed=seeds[0],
-                                       replay_cues=replay)
+        out["online"] = online_storage(
+            memory, total, args.online_groups, args.online_epochs, seed=seeds[0], replay_cues=replay
+        )
         out["online_seconds"] = time.perf_counter() - t0
     if "pid" in parts:
         out["hebbian_pid"] = hebbian_pid_curve(memory, default_grid(0.02, 2.0, 0.06), seed=seeds[0])
@@ -91,17 +107,27 @@ def main(argv: list[str] | None = None) -> int:
         plots.memory_figures(out, args.out)
     brief = {k: v for k, v in out.items() if k != "points"}
     if "capacity" in brief:
-        brief["capacity"] = {m: {k: v for k, v in c.items() if k != "mean_curve"} if isinstance(c, dict) else c
-                             for m, c in brief["capacity"].items() if m != "alphas"}
+        brief["capacity"] = {
+            m: {k: v for k, v in c.items() if k != "mean_curve"} if isinstance(c, dict) else c
+            for m, c in brief["capacity"].items()
+            if m != "alphas"
+        }
     if "online" in brief:
-        brief["online"] = {"summary": out["online"]["summary"], "group_size": out["online"]["group_size"],
-                           "epochs_per_group": out["online"]["epochs_per_group"],
-                           "early_curve": {m: [(c["n_stored"], round(c["early"], 3)) for c in cs]
-                                           for m, cs in out["online"]["curves"].items()}}
+        brief["online"] = {
+            "summary": out["online"]["summary"],
+            "group_size": out["online"]["group_size"],
+            "epochs_per_group": out["online"]["epochs_per_group"],
+            "early_curve": {
+                m: [(c["n_stored"], round(c["early"], 3)) for c in cs]
+                for m, cs in out["online"]["curves"].items()
+            },
+        }
     if "hebbian_pid" in brief:
         keep = ("{T}{R}", "{T}", "{R}", "{TR}", "H_res", "score")
-        brief["hebbian_pid"] = [{"alpha": r["alpha"], **{k: round(r[k], 3) for k in keep}}
-                                for r in out["hebbian_pid"]["rows"][::4]]
+        brief["hebbian_pid"] = [
+            {"alpha": r["alpha"], **{k: round(r[k], 3) for k in keep}}
+            for r in out["hebbian_pid"]["rows"][::4]
+        ]
     print(json.dumps(brief, default=float))
     return 0
 

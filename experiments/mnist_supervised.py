@@ -57,8 +57,10 @@ def summarise(name: str, run_dir: Path) -> dict:
         "target": target,
         "reached": summary.get("test_acc", 0) >= target,
         "paper": paper,
-        "baselines": {k: {kk: v[kk] for kk in ("val_acc", "test_acc") if kk in v}
-                      for k, v in summary.get("baselines", {}).items()},
+        "baselines": {
+            k: {kk: v[kk] for kk in ("val_acc", "test_acc") if kk in v}
+            for k, v in summary.get("baselines", {}).items()
+        },
         "seconds_per_epoch": summary.get("seconds_per_epoch"),
         "peak_rss_gib": summary.get("peak_rss_gib"),
         "test_acc_curve": [round(m["test_acc"], 4) for m in metrics],
@@ -73,7 +75,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default=str(ROOT / "runs"))
-    p.add_argument("--from-run", type=Path, help="summarise this run (finished or in progress) instead of training")
+    p.add_argument(
+        "--from-run", type=Path, help="summarise this run (finished or in progress) instead of training"
+    )
     args = p.parse_args()
     if args.from_run is not None:
         print(json.dumps(summarise(args.experiment, args.from_run)))
@@ -81,8 +85,13 @@ def main() -> None:
     from infomorphic.config import load_config
     from infomorphic.train import fit
 
-    overrides = {"threads": args.threads, "device": args.device, "seed": args.seed, "out_dir": args.out_dir,
-                 "name": f"{args.experiment}-seed{args.seed}"}
+    overrides = {
+        "threads": args.threads,
+        "device": args.device,
+        "seed": args.seed,
+        "out_dir": args.out_dir,
+        "name": f"{args.experiment}-seed{args.seed}",
+    }
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     config = load_config(ROOT / "configs" / EXPERIMENTS[args.experiment][0], overrides)

@@ -9,9 +9,10 @@ bash scripts/setup.sh test
 .venv/bin/python -m pytest -n 2 -q "$@"
 [ "$#" -eq 0 ] || exit 0
 
-# Type check of the package (settings in mypy.ini) and lint (settings in ruff.toml).
+# Type check of the package (settings in mypy.ini), lint and format check (settings in ruff.toml).
 .venv/bin/python -m mypy
-.venv/bin/python -m ruff check src tests benchmarks experiments
+.venv/bin/python -m ruff check src tests benchmarks experiments docs/hooks
+.venv/bin/python -m ruff format --check --quiet src tests benchmarks experiments docs/hooks
 
 # Documentation: mkdocs build --strict into a temporary folder (the site is never committed).
 if ! .venv/bin/python -c 'import mkdocs, mkdocstrings_handlers.python, pymdownx' 2>/dev/null; then

@@ -24,8 +24,14 @@ def _env() -> dict[str, str]:
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _one_json_line(res: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -45,8 +51,14 @@ def test_gpu_check_parses() -> None:
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has CUDA: the check would run")
 def test_gpu_check_without_cuda_exits_2_with_one_line(tmp_path: Path) -> None:
-    res = subprocess.run(["bash", str(BENCH / "gpu_check.sh")], cwd=tmp_path, env=_env(), capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        ["bash", str(BENCH / "gpu_check.sh")],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2
     assert res.stdout == ""
     lines = res.stderr.splitlines()
@@ -59,9 +71,25 @@ def test_bench_train_compares_with_the_legacy_network_and_reports_the_floor(tmp_
     network (masked lateral weights, the same initial weights)."""
     config = tmp_path / "run.toml"
     config.write_text('network = "trivariate"\nsetup = 2\nhidden = 40\nlateral_partners = 4\n')
-    r = _one_json_line(_run("bench_train.py", "--config", str(config), "--random-data", "--epochs", "2",
-                            "--batches", "2", "--batch", "128", "--threads", "1", "--gemm-repeat", "2",
-                            "--compare-legacy"))
+    r = _one_json_line(
+        _run(
+            "bench_train.py",
+            "--config",
+            str(config),
+            "--random-data",
+            "--epochs",
+            "2",
+            "--batches",
+            "2",
+            "--batch",
+            "128",
+            "--threads",
+            "1",
+            "--gemm-repeat",
+            "2",
+            "--compare-legacy",
+        )
+    )
     assert (r["network"], r["setup"], r["hidden"], r["batches_per_epoch"]) == ("trivariate", 2, 40, 2)
     assert r["epochs_timed"] == 2 and len(r["legacy"]["epoch_seconds"]) == 2
     assert r["legacy"]["same_initial_weights"] is True
@@ -85,8 +113,24 @@ def test_bench_train_compares_with_the_legacy_network_and_reports_the_floor(tmp_
 
 def test_bench_train_times_any_wiring_and_refuses_to_compare_it() -> None:
     wiring = str(ROOT / "configs" / "networks" / "deep2.toml")
-    r = _one_json_line(_run("bench_train.py", "--config", wiring, "--random-data", "--epochs", "1",
-                            "--batches", "1", "--batch", "64", "--threads", "1", "--gemm-repeat", "1"))
+    r = _one_json_line(
+        _run(
+            "bench_train.py",
+            "--config",
+            wiring,
+            "--random-data",
+            "--epochs",
+            "1",
+            "--batches",
+            "1",
+            "--batch",
+            "64",
+            "--threads",
+            "1",
+            "--gemm-repeat",
+            "1",
+        )
+    )
     assert r["network"] == "custom" and r["layers"] == {"h1": 100, "h2": 100, "readout": 10}
     assert {row["layer"] for row in r["floor"]} == {"h1", "h2", "readout"}
     res = _run("bench_train.py", "--config", wiring, "--random-data", "--compare-legacy")
@@ -98,10 +142,28 @@ def test_bench_train_times_any_wiring_and_refuses_to_compare_it() -> None:
 def test_bench_sparse_reports_ratios_and_the_storage_choice() -> None:
     from infomorphic.nn.functional import prefer_sparse
 
-    r = _one_json_line(_run("bench_sparse.py", "--neurons", "30", "--inputs", "40", "--densities", "0.1",
-                            "0.5", "--batch", "64", "--repeat", "1", "--threads", "1"))
-    assert [(c["partners"], c["prefer_sparse"]) for c in r["cases"]] == [(4, prefer_sparse(4, 40)),
-                                                                      (20, prefer_sparse(20, 40))]
+    r = _one_json_line(
+        _run(
+            "bench_sparse.py",
+            "--neurons",
+            "30",
+            "--inputs",
+            "40",
+            "--densities",
+            "0.1",
+            "0.5",
+            "--batch",
+            "64",
+            "--repeat",
+            "1",
+            "--threads",
+            "1",
+        )
+    )
+    assert [(c["partners"], c["prefer_sparse"]) for c in r["cases"]] == [
+        (4, prefer_sparse(4, 40)),
+        (20, prefer_sparse(20, 40)),
+    ]
     for c in r["cases"]:
         assert c["ratio"] == pytest.approx(c["sparse_s"] / c["dense_s"])
         assert c["max_rel_diff"] < 1e-5

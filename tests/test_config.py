@@ -92,8 +92,15 @@ def test_unknown_key_is_an_error() -> None:
 
 
 def test_lossless_conversions() -> None:
-    c = TrainConfig.from_dict({"epochs": 3.0, "hidden_lr": 1, "threads": None, "baselines": "logistic, backprop",
-                               "backprop_epochs": 4})
+    c = TrainConfig.from_dict(
+        {
+            "epochs": 3.0,
+            "hidden_lr": 1,
+            "threads": None,
+            "baselines": "logistic, backprop",
+            "backprop_epochs": 4,
+        }
+    )
     assert c.epochs == 3 and isinstance(c.epochs, int)
     assert c.hidden_lr == 1.0 and isinstance(c.hidden_lr, float)
     assert c.threads is None
@@ -129,7 +136,9 @@ def test_parse_override_feeds_the_config() -> None:
     key, value = parse_override("hidden_lr=1e-3")
     assert isinstance(value, float)
     assert TrainConfig.from_dict({key: value}).hidden_lr == 0.001
-    c = load_config(overrides=dict(parse_override(t) for t in ("epochs=7", "network=single", "baselines=logistic")))
+    c = load_config(
+        overrides=dict(parse_override(t) for t in ("epochs=7", "network=single", "baselines=logistic"))
+    )
     assert (c.epochs, c.network, c.baselines) == (7, "single", ("logistic",))
 
 
@@ -147,7 +156,9 @@ def test_parse_override_needs_equals() -> None:
 
 def test_load_flat_toml(tmp_path: Path) -> None:
     path = tmp_path / "run.toml"
-    path.write_text('network = "bivariate-context"\nhidden = 32\nhidden_lr = 0.01\nbaselines = ["logistic"]\n')
+    path.write_text(
+        'network = "bivariate-context"\nhidden = 32\nhidden_lr = 0.01\nbaselines = ["logistic"]\n'
+    )
     c = load_config(path)
     assert (c.network, c.hidden, c.hidden_lr, c.baselines) == ("bivariate-context", 32, 0.01, ("logistic",))
     assert c.epochs == TrainConfig().epochs
@@ -157,7 +168,7 @@ def test_load_flat_toml(tmp_path: Path) -> None:
 
 def test_load_train_table_toml(tmp_path: Path) -> None:
     path = tmp_path / "run.toml"
-    path.write_text('[train]\nsetup = 2\nlateral_partners = 10\nseed = 3\n')
+    path.write_text("[train]\nsetup = 2\nlateral_partners = 10\nseed = 3\n")
     c = load_config(path)
     assert (c.setup, c.lateral_partners, c.seed) == (2, 10, 3)
     assert load_config(path, {"seed": 4}).seed == 4
@@ -165,13 +176,20 @@ def test_load_train_table_toml(tmp_path: Path) -> None:
 
 def test_toml_mixing_top_level_keys_and_train_table_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "run.toml"
-    path.write_text('epochs = 3\n\n[train]\nsetup = 2\n')  # epochs would be silently dropped
+    path.write_text("epochs = 3\n\n[train]\nsetup = 2\n")  # epochs would be silently dropped
     with pytest.raises(ValueError, match=r"mixes top-level keys \(epochs\) with a \[train\] table"):
         load_config(path)
 
 
-@pytest.mark.parametrize("text, key", [("hidden_lr = inf", "hidden_lr"), ("readout_lr = nan", "readout_lr"),
-                                       ("hidden_k1 = -inf", "hidden_k1"), ("threads = -3", "threads")])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("hidden_lr = inf", "hidden_lr"),
+        ("readout_lr = nan", "readout_lr"),
+        ("hidden_k1 = -inf", "hidden_k1"),
+        ("threads = -3", "threads"),
+    ],
+)
 def test_non_finite_and_impossible_values_are_rejected(tmp_path: Path, text: str, key: str) -> None:
     path = tmp_path / "run.toml"
     path.write_text(text + "\n")
@@ -199,8 +217,17 @@ def test_load_toml_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_to_dict_from_dict_round_trip() -> None:
-    c = TrainConfig(network="bivariate-lateral", setup=2, hidden=17, baselines=("logistic",), threads=2,
-                    backprop_epochs=5, name="x", data_dir="/tmp/data", hidden_goal="{F}{C} - {F}")
+    c = TrainConfig(
+        network="bivariate-lateral",
+        setup=2,
+        hidden=17,
+        baselines=("logistic",),
+        threads=2,
+        backprop_epochs=5,
+        name="x",
+        data_dir="/tmp/data",
+        hidden_goal="{F}{C} - {F}",
+    )
     d = c.to_dict()
     assert d["baselines"] == ["logistic"]
     assert TrainConfig.from_dict(d) == c

@@ -416,7 +416,7 @@ def test_redundancy_weights_is_the_gradient_of_the_goal() -> None:
     red = res.redundancies.detach().requires_grad_(True)
     atoms = red @ torch.as_tensor(res.lattice.moebius.T.astype("float64"))
     h_res = res.target_entropy - red[res.lattice.index(res.lattice.top)]
-    grad, = torch.autograd.grad(goal.evaluate(atoms, h_res), red)
+    (grad,) = torch.autograd.grad(goal.evaluate(atoms, h_res), red)
     assert torch.allclose(grad, goal.redundancy_weights(), atol=1e-12)
 
 
@@ -473,8 +473,12 @@ def test_embed_rejects() -> None:
 
 
 def test_presets_and_vectors_resolve_for_four_sources_by_embedding() -> None:
-    for name in ("trivariate-mnist-tpe", "trivariate-mnist-cmaes", "trivariate-cifar-cmaes",
-                 "trivariate-naive"):
+    for name in (
+        "trivariate-mnist-tpe",
+        "trivariate-mnist-cmaes",
+        "trivariate-cifar-cmaes",
+        "trivariate-naive",
+    ):
         embedded = Goal.preset(name).embed("FCLB")
         assert Goal.resolve(name, "FCLB") == embedded
         assert Goal.preset(name, "FCLB") == embedded

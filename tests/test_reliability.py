@@ -30,8 +30,19 @@ from infomorphic.cli import app
 from infomorphic.runs import claim_run_dir, load_checkpoint, remove_stale_temporaries, write_json, write_jsonl
 
 runner = CliRunner()
-TINY = ["--dataset", "digits", "--hidden", "8", "--batch-size", "256", "--threads", "1", "--baselines", "none",
-        "--no-progress"]
+TINY = [
+    "--dataset",
+    "digits",
+    "--hidden",
+    "8",
+    "--batch-size",
+    "256",
+    "--threads",
+    "1",
+    "--baselines",
+    "none",
+    "--no-progress",
+]
 CLI = [str(Path(sys.executable).with_name("infomorphic"))]  # the installed console script
 
 
@@ -47,8 +58,11 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``root`` (but lock files) with its size and modification time."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def _strict_json_lines(path: Path) -> list[dict]:
@@ -74,11 +88,14 @@ def _copy(run: Path, tmp: Path) -> Path:
     return dst
 
 
-def _damaged(file: str, damage: Callable[[Path], None], command: str = "train") -> Callable[[Path, Path], list[str]]:
+def _damaged(
+    file: str, damage: Callable[[Path], None], command: str = "train"
+) -> Callable[[Path, Path], list[str]]:
     def make(tmp: Path, run: Path) -> list[str]:
         dst = _copy(run, tmp)
         damage(dst / file)
         return ["train", "--resume", str(dst)] if command == "train" else ["report", str(dst), "--no-data"]
+
     return make
 
 
@@ -118,6 +135,7 @@ def _evil_checkpoint(path: Path) -> None:
 def _args(*args: str) -> Callable[[Path, Path], list[str]]:
     def make(tmp: Path, run: Path) -> list[str]:
         return [a.replace("{tmp}", str(tmp)) for a in args]
+
     return make
 
 
@@ -125,6 +143,7 @@ def _toml(text: str) -> Callable[[Path, Path], list[str]]:
     def make(tmp: Path, run: Path) -> list[str]:
         (tmp / "run.toml").write_text(text)
         return ["train", "--config", str(tmp / "run.toml"), "--out-dir", str(tmp / "o")]
+
     return make
 
 
@@ -132,6 +151,7 @@ def _toml_bytes(data: bytes) -> Callable[[Path, Path], list[str]]:
     def make(tmp: Path, run: Path) -> list[str]:
         (tmp / "run.toml").write_bytes(data)
         return ["train", "--config", str(tmp / "run.toml"), "--out-dir", str(tmp / "o")]
+
     return make
 
 
@@ -139,11 +159,15 @@ def _search_dir(damage: Callable[[Path], None]) -> Callable[[Path, Path], list[s
     def make(tmp: Path, run: Path) -> list[str]:
         folder = tmp / "search"
         folder.mkdir()
-        (folder / "search.json").write_text(json.dumps(
-            {"storage": f"sqlite:///{folder / 'study.db'}", "study_name": "goal-search", "n_trials": 2}))
+        (folder / "search.json").write_text(
+            json.dumps(
+                {"storage": f"sqlite:///{folder / 'study.db'}", "study_name": "goal-search", "n_trials": 2}
+            )
+        )
         (folder / "study.db").write_bytes(b"")
         damage(folder)
         return ["search", "--out", str(folder), "--resume", "--no-progress"]
+
     return make
 
 
@@ -158,29 +182,52 @@ def _in_use(tmp: Path, run: Path) -> list[str]:
 
 
 CASES = [
-    Case("threads-negative", _args("train", "--threads", "-3", "--out-dir", "{tmp}/o"), "threads must be >= 1"),
-    Case("name-is-a-path", _args("train", *TINY, "--name", "../../x", "--out-dir", "{tmp}/o"),
-         "not a plain folder name"),
-    Case("name-absolute", _args("train", *TINY, "--name", "/tmp/x", "--out-dir", "{tmp}/o"), "not a plain folder name"),
+    Case(
+        "threads-negative", _args("train", "--threads", "-3", "--out-dir", "{tmp}/o"), "threads must be >= 1"
+    ),
+    Case(
+        "name-is-a-path",
+        _args("train", *TINY, "--name", "../../x", "--out-dir", "{tmp}/o"),
+        "not a plain folder name",
+    ),
+    Case(
+        "name-absolute",
+        _args("train", *TINY, "--name", "/tmp/x", "--out-dir", "{tmp}/o"),
+        "not a plain folder name",
+    ),
     Case("toml-inf", _toml("[train]\nhidden_lr = inf\n"), "hidden_lr must be a finite number"),
     Case("toml-nan", _toml("[train]\nhidden_k1 = nan\n"), "hidden_k1 must be a finite number"),
     Case("toml-mixed", _toml("epochs = 3\n[train]\nhidden = 4\n"), "mixes top-level keys"),
     Case("toml-unterminated", _toml("[train]\nname = 'a\n"), "not valid TOML"),
     Case("toml-binary", _toml_bytes(b"\xff\xfe\x00garbage"), "not valid TOML"),
-    Case("set-overflow", _args("train", "--set", "readout_lr=1e999", "--out-dir", "{tmp}/o"),
-         "readout_lr must be a finite"),
-    Case("goal-overflow", _args("train", *TINY, "--goal", "1e308*{F} + 1e308*{C}", "--out-dir", "{tmp}/o"),
-         "overflow single-precision"),
+    Case(
+        "set-overflow",
+        _args("train", "--set", "readout_lr=1e999", "--out-dir", "{tmp}/o"),
+        "readout_lr must be a finite",
+    ),
+    Case(
+        "goal-overflow",
+        _args("train", *TINY, "--goal", "1e308*{F} + 1e308*{C}", "--out-dir", "{tmp}/o"),
+        "overflow single-precision",
+    ),
     Case("resume-config-empty-object", _damaged("config.json", _text("{}")), "no 'config' object"),
     Case("resume-config-list", _damaged("config.json", _text("[1, 2]")), "expected a JSON object"),
-    Case("resume-config-not-json", _damaged("config.json", _text("{\"config\": ")), "config.json is not"),
-    Case("resume-config-bad-key", _damaged("config.json", _text('{"config": {"hiden": 3}}')), "unknown config keys"),
+    Case("resume-config-not-json", _damaged("config.json", _text('{"config": ')), "config.json is not"),
+    Case(
+        "resume-config-bad-key",
+        _damaged("config.json", _text('{"config": {"hiden": 3}}')),
+        "unknown config keys",
+    ),
     Case("resume-checkpoint-truncated", _damaged("checkpoint.pt", _truncate), "checkpoint.pt is not"),
     Case("resume-checkpoint-garbage", _damaged("checkpoint.pt", _garbage), "checkpoint.pt is not"),
     Case("resume-checkpoint-empty", _damaged("checkpoint.pt", _empty), "the file is empty"),
     Case("resume-checkpoint-code", _damaged("checkpoint.pt", _evil_checkpoint), "plain tensors"),
     Case("resume-atoms-truncated", _damaged("atoms.npz", _truncate), "atoms.npz is not"),
-    Case("resume-metrics-garbage", _damaged("metrics.jsonl", _text('{"epoch": 1}\n{"epo')), "metrics.jsonl is not"),
+    Case(
+        "resume-metrics-garbage",
+        _damaged("metrics.jsonl", _text('{"epoch": 1}\n{"epo')),
+        "metrics.jsonl is not",
+    ),
     Case("resume-summary-garbage", _damaged("summary.json", _text("nonsense")), "summary.json is not"),
     Case("report-atoms-truncated", _damaged("atoms.npz", _truncate, "report"), "atoms.npz is not"),
     Case("report-checkpoint-garbage", _damaged("checkpoint.pt", _garbage, "report"), "checkpoint.pt is not"),
@@ -189,29 +236,62 @@ CASES = [
     Case("report-config-empty-object", _damaged("config.json", _text("{}"), "report"), "config.json is not"),
     Case("report-summary-list", _damaged("summary.json", _text("[]"), "report"), "summary.json is not"),
     Case("pid-needs-too-much-memory", _huge_pmf, "needs about"),
-    Case("search-storage-unknown", _args("search", "--storage", "foo://", "--trials", "1", "--out", "{tmp}/s"),
-         "foo://"),
+    Case(
+        "search-storage-unknown",
+        _args("search", "--storage", "foo://", "--trials", "1", "--out", "{tmp}/s"),
+        "foo://",
+    ),
     Case("search-db-garbage", _search_dir(lambda d: _garbage(d / "study.db")), "study.db"),
     Case("search-json-broken", _search_dir(lambda d: (d / "search.json").write_text("{")), "search.json"),
-    Case("memory-alpha-inf", _args("train", "--task", "memory", "--alpha", "inf", "--out-dir", "{tmp}/o"),
-         "alpha must be a finite number"),
-    Case("memory-set-overflow", _args("train", "--task", "memory", "--set", "lr=1e999", "--out-dir", "{tmp}/o"),
-         "lr must be a finite number"),
-    Case("bars-name-is-a-path", _args("train", "--task", "bars", "--name", "../x", "--out-dir", "{tmp}/o"),
-         "not a plain folder name"),
-    Case("capacity-name-is-a-path", _args("capacity", "--neurons", "10", "--name", "a/../../x", "--out-dir", "{tmp}/o"),
-         "not a plain folder name"),
-    Case("ablate-modulation-inf", _args("ablate", "--relative", "inf", "--epochs", "1", "--hidden", "4",
-                                        "--out", "{tmp}/o", "--no-progress"), "must be a finite number"),
+    Case(
+        "memory-alpha-inf",
+        _args("train", "--task", "memory", "--alpha", "inf", "--out-dir", "{tmp}/o"),
+        "alpha must be a finite number",
+    ),
+    Case(
+        "memory-set-overflow",
+        _args("train", "--task", "memory", "--set", "lr=1e999", "--out-dir", "{tmp}/o"),
+        "lr must be a finite number",
+    ),
+    Case(
+        "bars-name-is-a-path",
+        _args("train", "--task", "bars", "--name", "../x", "--out-dir", "{tmp}/o"),
+        "not a plain folder name",
+    ),
+    Case(
+        "capacity-name-is-a-path",
+        _args("capacity", "--neurons", "10", "--name", "a/../../x", "--out-dir", "{tmp}/o"),
+        "not a plain folder name",
+    ),
+    Case(
+        "ablate-modulation-inf",
+        _args(
+            "ablate",
+            "--relative",
+            "inf",
+            "--epochs",
+            "1",
+            "--hidden",
+            "4",
+            "--out",
+            "{tmp}/o",
+            "--no-progress",
+        ),
+        "must be a finite number",
+    ),
     Case("resume-run-in-use", _in_use, "in use by another running process"),
-    Case("tensorboard-backprop", _args("train", "--network", "backprop", "--tensorboard", "--out-dir", "{tmp}/o"),
-         "--network backprop has none"),
+    Case(
+        "tensorboard-backprop",
+        _args("train", "--network", "backprop", "--tensorboard", "--out-dir", "{tmp}/o"),
+        "--network backprop has none",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, tmp_path: Path, finished_run: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    case: Case, tmp_path: Path, finished_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     args = case.make(tmp_path, finished_run)
     if case.name == "pid-needs-too-much-memory":
         monkeypatch.setattr("infomorphic.pid.numpy_sx.available_memory", lambda: 2**20)  # 1 MiB "available"
@@ -234,7 +314,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, tmp_path: P
 
 
 # ----------------------------------------------------------------- data integrity
-def test_training_that_diverges_stops_naming_epoch_and_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_that_diverges_stops_naming_epoch_and_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A NaN goal in epoch 2 stops the run (exit 1) and keeps epoch 1's checkpoint and valid JSON files."""
     import infomorphic.train.loop as loop
 
@@ -250,14 +332,18 @@ def test_training_that_diverges_stops_naming_epoch_and_layer(tmp_path: Path, mon
     monkeypatch.setattr(loop, "train_step", step)
     res = runner.invoke(app, ["train", *TINY, "--epochs", "3", "--out-dir", str(tmp_path), "--name", "r"])
     assert res.exit_code == 1, res.output
-    line, = res.stderr.strip().splitlines()
-    assert "diverged in epoch 2" in line and "readout layer" in line and "checkpoint of epoch 1 is kept" in line
+    (line,) = res.stderr.strip().splitlines()
+    assert (
+        "diverged in epoch 2" in line and "readout layer" in line and "checkpoint of epoch 1 is kept" in line
+    )
     run = tmp_path / "r"
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 1
     assert [m["epoch"] for m in _strict_json_lines(run / "metrics.jsonl")] == [1]
 
 
-def test_nan_weights_stop_the_run_at_the_end_of_their_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_weights_stop_the_run_at_the_end_of_their_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import infomorphic.train.loop as loop
 
     real_step = loop.train_step
@@ -280,14 +366,33 @@ def test_nan_weights_stop_the_run_at_the_end_of_their_epoch(tmp_path: Path, monk
 def test_json_files_never_hold_nan(tmp_path: Path) -> None:
     write_json(tmp_path / "a.json", {"x": float("nan"), "y": [np.float32(np.inf), 1.5], "z": np.arange(2)})
     write_jsonl(tmp_path / "b.jsonl", [{"x": -float("inf")}, {"x": 2.0}])
-    assert json.loads((tmp_path / "a.json").read_text(), parse_constant=pytest.fail) == \
-        {"x": None, "y": [None, 1.5], "z": [0, 1]}
+    assert json.loads((tmp_path / "a.json").read_text(), parse_constant=pytest.fail) == {
+        "x": None,
+        "y": [None, 1.5],
+        "z": [0, 1],
+    }
     assert _strict_json_lines(tmp_path / "b.jsonl") == [{"x": None}, {"x": 2.0}]
 
 
 def test_a_backprop_baseline_without_epochs_writes_valid_json(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["train", *TINY[:-3], "--baselines", "backprop", "--set", "backprop_epochs=0",
-                              "--epochs", "1", "--out-dir", str(tmp_path), "--name", "r", "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            *TINY[:-3],
+            "--baselines",
+            "backprop",
+            "--set",
+            "backprop_epochs=0",
+            "--epochs",
+            "1",
+            "--out-dir",
+            str(tmp_path),
+            "--name",
+            "r",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     saved = json.loads((tmp_path / "r" / "baselines.json").read_text(), parse_constant=pytest.fail)
     assert saved["backprop"]["test_acc"] is None
@@ -319,7 +424,9 @@ def test_resuming_a_finished_run_keeps_everything_it_had(tmp_path: Path, finishe
         assert after[key] == before[key]
 
 
-def test_stale_temporaries_are_removed_when_the_run_is_next_opened(tmp_path: Path, finished_run: Path) -> None:
+def test_stale_temporaries_are_removed_when_the_run_is_next_opened(
+    tmp_path: Path, finished_run: Path
+) -> None:
     run = _copy(finished_run, tmp_path)
     stale = [run / ".checkpoint.pt.k3j4h5.tmp", run / ".metrics.jsonl.vm-2147483647.0badc0de.tmp"]
     for path in stale:
@@ -358,9 +465,28 @@ def test_a_run_killed_before_its_first_checkpoint_can_be_resumed(tmp_path: Path,
 
 # ------------------------------------------------------------- real processes
 def _train_cmd(out: Path, name: str, epochs: int, *extra: str) -> list[str]:
-    return [*CLI, "train", "--dataset", "digits", "--hidden", "32", "--batch-size", "32", "--threads", "1",
-            "--baselines", "none", "--no-progress", "--epochs", str(epochs), "--out-dir", str(out), "--name", name,
-            *extra]
+    return [
+        *CLI,
+        "train",
+        "--dataset",
+        "digits",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "32",
+        "--threads",
+        "1",
+        "--baselines",
+        "none",
+        "--no-progress",
+        "--epochs",
+        str(epochs),
+        "--out-dir",
+        str(out),
+        "--name",
+        name,
+        *extra,
+    ]
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -374,7 +500,9 @@ EPOCHS = 20
 def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """An uninterrupted run (in a process, as the killed ones) and its seconds of training."""
     out = tmp_path_factory.mktemp("reference")
-    done = subprocess.run(_train_cmd(out, "ref", EPOCHS), env=_env(out), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        _train_cmd(out, "ref", EPOCHS), env=_env(out), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     metrics = _strict_json_lines(out / "ref" / "metrics.jsonl")
     return out / "ref", sum(m["train_seconds"] + m["eval_seconds"] for m in metrics)
@@ -405,7 +533,8 @@ def _same_run(a: Path, b: Path) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_train_killed_at_random_points_resumes_to_identical_results(
-        tmp_path: Path, reference: tuple[Path, float], seed: int) -> None:
+    tmp_path: Path, reference: tuple[Path, float], seed: int
+) -> None:
     """SIGKILL once or twice at random moments (also while files are written), then resume."""
     ref, seconds = reference
     rng = random.Random(seed)
@@ -418,8 +547,11 @@ def test_train_killed_at_random_points_resumes_to_identical_results(
         # watching the run's progress (not by wall time: the machine's speed varies)
         epoch = rng.randrange(0, EPOCHS - 2)
         deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline and not (
-                (run / "config.json").exists() and _epochs_done(run) >= epoch):
+        while (
+            proc.poll() is None
+            and time.monotonic() < deadline
+            and not ((run / "config.json").exists() and _epochs_done(run) >= epoch)
+        ):
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, seconds / EPOCHS))
         if proc.poll() is None:
@@ -437,34 +569,57 @@ def test_train_killed_at_random_points_resumes_to_identical_results(
 
 
 def test_two_runs_with_the_same_name_one_is_refused(tmp_path: Path) -> None:
-    procs = [subprocess.Popen(_train_cmd(tmp_path, "same", 3), env=_env(tmp_path), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            _train_cmd(tmp_path, "same", 3),
+            env=_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
     refused = next(err for code, err in results if code == 2).strip().splitlines()
-    assert len(refused) == 1 and ("in use by another running process" in refused[0]
-                                  or "already holds a run" in refused[0]), refused
+    assert len(refused) == 1 and (
+        "in use by another running process" in refused[0] or "already holds a run" in refused[0]
+    ), refused
     assert [m["epoch"] for m in _strict_json_lines(tmp_path / "same" / "metrics.jsonl")] == [1, 2, 3]
 
 
 def test_a_second_process_is_refused_while_the_first_trains(tmp_path: Path) -> None:
-    first = subprocess.Popen(_train_cmd(tmp_path, "busy", 200), env=_env(tmp_path), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        _train_cmd(tmp_path, "busy", 200),
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "busy" / "checkpoint.pt").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        second = subprocess.run([*CLI, "train", "--resume", str(tmp_path / "busy"), "--no-progress"],
-                                env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [*CLI, "train", "--resume", str(tmp_path / "busy"), "--no-progress"],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 2
-        line, = second.stderr.strip().splitlines()
+        (line,) = second.stderr.strip().splitlines()
         assert "in use by another running process" in line and f"pid {first.pid}" in line
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
     # the dead holder blocks nothing: the run resumes (here: for one more epoch than it has)
     epochs = load_checkpoint(tmp_path / "busy" / "checkpoint.pt")["epoch"] + 1
-    again = subprocess.run([*CLI, "train", "--resume", str(tmp_path / "busy"), "--epochs", str(epochs),
-                            "--no-progress"], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [*CLI, "train", "--resume", str(tmp_path / "busy"), "--epochs", str(epochs), "--no-progress"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr

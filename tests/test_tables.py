@@ -204,22 +204,45 @@ BAD_INPUTS: list[tuple[str, str, str, dict[str, object]]] = [
     ("empty_cell.csv", HEADER + "0,,1\n", "line 2: column 'B' is empty", {}),
     ("dup.csv", "A,A,T\n0,0,0\n", "duplicate column name.*'A'", {}),
     ("noname.csv", "A,,T\n0,0,0\n", "column 2 of the header has no name", {}),
-    ("target.csv", HEADER + AND_BODY, r"target column 'Y' not found; available columns: A, B, T", {"target": "Y"}),
-    ("sources.csv", HEADER + AND_BODY, r"source columns 'X', 'Z' not found; available columns: A, B, T",
-     {"sources": ["A", "X", "Z"]}),
-    ("both.csv", HEADER + AND_BODY, "'T' is both the target and a source", {"target": "T", "sources": ["A", "T"]}),
+    (
+        "target.csv",
+        HEADER + AND_BODY,
+        r"target column 'Y' not found; available columns: A, B, T",
+        {"target": "Y"},
+    ),
+    (
+        "sources.csv",
+        HEADER + AND_BODY,
+        r"source columns 'X', 'Z' not found; available columns: A, B, T",
+        {"sources": ["A", "X", "Z"]},
+    ),
+    (
+        "both.csv",
+        HEADER + AND_BODY,
+        "'T' is both the target and a source",
+        {"target": "T", "sources": ["A", "T"]},
+    ),
     ("twice.csv", HEADER + AND_BODY, "listed twice: 'A'", {"sources": ["A", "A"]}),
     ("one.csv", "A,T\n0,0\n1,1\n", "need between 2 and 4 source columns, got 1", {}),
     ("five.csv", "A,B,C,D,E,T\n0,0,0,0,0,0\n", "need between 2 and 4 source columns, got 5", {}),
     ("nan_p.csv", "A,B,T,p\n0,0,0,abc\n", "line 2: probability column 'p' has a non-numeric value 'abc'", {}),
     ("inf_p.csv", "A,B,T,p\n0,0,0,inf\n", "non-finite", {}),
-    ("neg_p.csv", "A,B,T,p\n0,0,0,1.5\n1,1,1,-0.5\n", "line 3: probability column 'p' has negative mass -0.5", {}),
+    (
+        "neg_p.csv",
+        "A,B,T,p\n0,0,0,1.5\n1,1,1,-0.5\n",
+        "line 3: probability column 'p' has negative mass -0.5",
+        {},
+    ),
     ("sum_p.csv", "A,B,T,p\n0,0,0,0.5\n1,1,1,0.25\n", "sums to 0.75, not 1", {}),
     ("zero_p.csv", "A,B,T,p\n0,0,0,0\n", "sums to 0", {"normalize": True}),
     ("two_p.csv", "A,B,T,p,prob\n0,0,0,1,1\n", "several possible probability columns", {}),
     ("prob_missing.csv", HEADER + AND_BODY, "probability column 'w' not found", {"prob_column": "w"}),
-    ("prob_source.csv", "A,B,T,p\n0,0,0,1\n", "probability column and cannot be",
-     {"sources": ["A", "p"], "prob_column": "p"}),
+    (
+        "prob_source.csv",
+        "A,B,T,p\n0,0,0,1\n",
+        "probability column and cannot be",
+        {"sources": ["A", "p"], "prob_column": "p"},
+    ),
     ("comma.csv", "A{,B,T\n0,0,0\n", r"free of '\{'.*--names", {}),
     ("names.csv", HEADER + AND_BODY, "got 3 source labels", {"names": ["X", "Y", "Z"]}),
     ("bad.json", "{not json", "not valid JSON", {}),
@@ -242,8 +265,9 @@ BAD_INPUTS: list[tuple[str, str, str, dict[str, object]]] = [
 ]
 
 
-@pytest.mark.parametrize(("filename", "content", "message", "options"), BAD_INPUTS,
-                         ids=[b[0] for b in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("filename", "content", "message", "options"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
 def test_read_distribution_rejects_malformed_input(
     tmp_path: Path, filename: str, content: str, message: str, options: dict[str, object]
 ) -> None:

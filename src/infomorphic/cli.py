@@ -196,8 +196,12 @@ def _print_catalogue(console: Console, as_json: bool) -> None:
     for name in CATALOGUE:
         shape = CATALOGUE[name]().shape
         rows.append(
-            {"name": name, "n_sources": len(shape) - 1, "shape": list(shape),
-             "description": DESCRIPTIONS.get(name, "")}
+            {
+                "name": name,
+                "n_sources": len(shape) - 1,
+                "shape": list(shape),
+                "description": DESCRIPTIONS.get(name, ""),
+            }
         )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -230,8 +234,8 @@ def _load(
     source_list = _split(sources, "--sources")
     if examples:
         table_only = [
-            flag for flag, value in
-            (("--target", target), ("--sources", sources), ("--prob-column", prob_column))
+            flag
+            for flag, value in (("--target", target), ("--sources", sources), ("--prob-column", prob_column))
             if value is not None
         ]
         if table_only:
@@ -239,7 +243,11 @@ def _load(
         return [(n, example_distribution(n, names=labels), DESCRIPTIONS.get(n)) for n in examples]
     assert file is not None
     dist = read_distribution(
-        file, target=target, sources=source_list, prob_column=prob_column, names=labels,
+        file,
+        target=target,
+        sources=source_list,
+        prob_column=prob_column,
+        names=labels,
         normalize=normalize,
     )
     return [(file, dist, None)]
@@ -259,8 +267,11 @@ def pid_command(
     example: Annotated[
         list[str] | None,
         typer.Option(
-            "--example", "-e", metavar="NAME",
-            help="Decompose a built-in example instead of a file; repeatable.", show_default=False,
+            "--example",
+            "-e",
+            metavar="NAME",
+            help="Decompose a built-in example instead of a file; repeatable.",
+            show_default=False,
         ),
     ] = None,
     list_examples: Annotated[
@@ -271,26 +282,35 @@ def pid_command(
     ] = False,
     target: Annotated[
         str | None,
-        typer.Option(help="Target column of a table (default: the last non-probability column).",
-                     show_default=False),
+        typer.Option(
+            help="Target column of a table (default: the last non-probability column).", show_default=False
+        ),
     ] = None,
     sources: Annotated[
         str | None,
-        typer.Option(metavar="A,B,...",
-                     help="Source columns of a table, in order (default: all other columns).",
-                     show_default=False),
+        typer.Option(
+            metavar="A,B,...",
+            help="Source columns of a table, in order (default: all other columns).",
+            show_default=False,
+        ),
     ] = None,
     prob_column: Annotated[
         str | None,
-        typer.Option("--prob-column", metavar="NAME",
-                     help="Probability column of a table (default: a column named p, prob, "
-                     "probability, P or mass; without one, rows are samples).", show_default=False),
+        typer.Option(
+            "--prob-column",
+            metavar="NAME",
+            help="Probability column of a table (default: a column named p, prob, "
+            "probability, P or mass; without one, rows are samples).",
+            show_default=False,
+        ),
     ] = None,
     names: Annotated[
         str | None,
-        typer.Option(metavar="F,C,L",
-                     help="Source labels for atom names (default: F,C,L,M; column names for tables).",
-                     show_default=False),
+        typer.Option(
+            metavar="F,C,L",
+            help="Source labels for atom names (default: F,C,L,M; column names for tables).",
+            show_default=False,
+        ),
     ] = None,
     normalize: Annotated[
         bool,
@@ -311,8 +331,13 @@ def pid_command(
             _print_catalogue(console, json_output)
             return
         inputs = _load(
-            file, examples, target=target, sources=sources, prob_column=prob_column,
-            names=names, normalize=normalize,
+            file,
+            examples,
+            target=target,
+            sources=sources,
+            prob_column=prob_column,
+            names=names,
+            normalize=normalize,
         )
         results = [(name, dist, sx_pid(dist.pmf), desc) for name, dist, desc in inputs]
     except (_InputError, ValueError, csv.Error) as exc:
@@ -390,8 +415,13 @@ def data_fetch_command(
         if key == "mnist":
             err_console = Console(stderr=True)
             progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                TimeElapsedColumn(), console=err_console, transient=True,
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
                 disable=not err_console.is_terminal,
             )
             with progress:
@@ -405,11 +435,14 @@ def data_fetch_command(
                 typer.echo(f"mnist: present {stem} failed its sha256 check when re-hashed; replaced")
             if result.fetched:
                 kept = f"; {len(result.kept)} present file(s) re-hashed and kept" if result.kept else ""
-                typer.echo(f"mnist: fetched and verified {len(result.fetched)} file(s) "
-                           f"into {result.directory}{kept}")
+                typer.echo(
+                    f"mnist: fetched and verified {len(result.fetched)} file(s) into {result.directory}{kept}"
+                )
             else:
-                typer.echo(f"mnist: already present and verified in {result.directory} "
-                           f"(re-hashed all {len(result.kept)} files)")
+                typer.echo(
+                    f"mnist: already present and verified in {result.directory} "
+                    f"(re-hashed all {len(result.kept)} files)"
+                )
             return
         status = data_fetch.dataset_status(key, root, rehash=True)
     except (ValueError, OSError) as exc:
@@ -418,8 +451,9 @@ def data_fetch_command(
         typer.echo("digits: ships with scikit-learn; nothing to fetch")
         return
     if status.verified:
-        typer.echo(f"{key}: available and verified in {status.location} (re-hashed every file); "
-                   "nothing to fetch")
+        typer.echo(
+            f"{key}: available and verified in {status.location} (re-hashed every file); nothing to fetch"
+        )
         return
     if status.available:
         _fail(f"{key}: {status.detail}; {status.hint}")
@@ -430,8 +464,9 @@ def data_fetch_command(
 def data_verify_command(
     names: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[NAME]...", help="Datasets to verify (default: every available one).",
-                       show_default=False),
+        typer.Argument(
+            metavar="[NAME]...", help="Datasets to verify (default: every available one).", show_default=False
+        ),
     ] = None,
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP, show_default=False)
@@ -452,15 +487,24 @@ def data_verify_command(
     from .data import locate
 
     try:
-        keys = (list(dict.fromkeys(locate.canonical_name(n) for n in names)) if names
-                else list(locate.DATASET_NAMES))
+        keys = (
+            list(dict.fromkeys(locate.canonical_name(n) for n in names))
+            if names
+            else list(locate.DATASET_NAMES)
+        )
         root = locate.resolve_data_root(data_dir)
     except ValueError as exc:
         _data_error(exc)
     err_console = Console(stderr=True)
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
     )
     results = []
     with progress:
@@ -479,11 +523,25 @@ def data_verify_command(
             errors.append(f"{r.detail}; {r.hint}")
     if json_output:
         payload = {
-            "data_root": str(root), "root_from": _root_origin(data_dir), "ok": not errors,
+            "data_root": str(root),
+            "root_from": _root_origin(data_dir),
+            "ok": not errors,
             "datasets": [
-                {**{k: v for k, v in asdict(r).items() if k != "files"}, "verified": r.verified,
-                 "files": [{"file": str(c.path), "algorithm": c.algorithm, "expected": c.expected,
-                            "actual": c.actual, "ok": c.ok, "error": c.error} for c in r.files]}
+                {
+                    **{k: v for k, v in asdict(r).items() if k != "files"},
+                    "verified": r.verified,
+                    "files": [
+                        {
+                            "file": str(c.path),
+                            "algorithm": c.algorithm,
+                            "expected": c.expected,
+                            "actual": c.actual,
+                            "ok": c.ok,
+                            "error": c.error,
+                        }
+                        for c in r.files
+                    ],
+                }
                 for r in results
             ],
         }
@@ -524,8 +582,11 @@ def data_list_command(
     except (ValueError, OSError) as exc:
         _data_error(exc)
     if json_output:
-        payload = {"data_root": str(root), "root_from": _root_origin(data_dir),
-                   "datasets": [asdict(s) for s in statuses]}
+        payload = {
+            "data_root": str(root),
+            "root_from": _root_origin(data_dir),
+            "datasets": [asdict(s) for s in statuses],
+        }
         typer.echo(json.dumps(payload, indent=2))
         return
     console = Console()
@@ -544,8 +605,14 @@ def data_list_command(
         else:
             state = "[yellow]missing[/yellow]"
         where = s.location if s.location is not None else "-"
-        table.add_row(s.name, state, escape(where), f"{s.n_train:,}", f"{s.n_test:,}" if s.n_test else "-",
-                      _mib(s.size_bytes))
+        table.add_row(
+            s.name,
+            state,
+            escape(where),
+            f"{s.n_train:,}",
+            f"{s.n_test:,}" if s.n_test else "-",
+            _mib(s.size_bytes),
+        )
     console.print(table)
     for s in statuses:
         if not s.verified:
@@ -578,19 +645,32 @@ def data_info_command(
     rows = []
     for split_name in ("train", "val", "test"):
         split = getattr(splits, split_name)
-        counts = split.y.bincount(minlength=splits.n_classes).tolist() if len(split) else [0] * splits.n_classes
-        rows.append({
-            "split": split_name, "n": len(split), "x_shape": list(split.x.shape),
-            "x_mean": float(split.x.mean()) if len(split) else None,
-            "x_std": float(split.x.std(unbiased=False)) if len(split) else None,
-            "label_counts": counts,
-        })
+        counts = (
+            split.y.bincount(minlength=splits.n_classes).tolist() if len(split) else [0] * splits.n_classes
+        )
+        rows.append(
+            {
+                "split": split_name,
+                "n": len(split),
+                "x_shape": list(split.x.shape),
+                "x_mean": float(split.x.mean()) if len(split) else None,
+                "x_std": float(split.x.std(unbiased=False)) if len(split) else None,
+                "label_counts": counts,
+            }
+        )
     payload = {
-        "name": splits.name, "n_classes": splits.n_classes, "class_names": list(splits.class_names),
-        "image_shape": list(splits.image_shape), "n_features": splits.n_features,
-        "train_pixel_mean": splits.mean, "train_pixel_std": splits.std,
-        "standardized": splits.standardized, "val_fraction": splits.val_fraction, "seed": splits.seed,
-        "load_seconds": round(seconds, 3), "splits": rows,
+        "name": splits.name,
+        "n_classes": splits.n_classes,
+        "class_names": list(splits.class_names),
+        "image_shape": list(splits.image_shape),
+        "n_features": splits.n_features,
+        "train_pixel_mean": splits.mean,
+        "train_pixel_std": splits.std,
+        "standardized": splits.standardized,
+        "val_fraction": splits.val_fraction,
+        "seed": splits.seed,
+        "load_seconds": round(seconds, 3),
+        "splits": rows,
     }
     if json_output:
         typer.echo(json.dumps(payload, indent=2))
@@ -599,18 +679,22 @@ def data_info_command(
     shape = " x ".join(str(k) for k in splits.image_shape)
     typer.echo(
         f"{splits.name}: {splits.n_classes} classes, images {shape} ({splits.n_features} features), "
-        f"loaded in {seconds:.2f} s")
+        f"loaded in {seconds:.2f} s"
+    )
     typer.echo(
         f"training pixels on [0, 1]: mean {splits.mean:.6f}, std {splits.std:.6f}; "
         f"{'standardised with these' if splits.standardized else 'not standardised'}; "
-        f"validation = {splits.val_fraction:g} of the training set, seed {splits.seed}")
+        f"validation = {splits.val_fraction:g} of the training set, seed {splits.seed}"
+    )
     x_kind = "standardised x" if splits.standardized else "x on [0, 1]"
     table = Table(title=f"splits ({x_kind})", title_justify="left")
     for column in ("split", "examples", "x shape", "x mean", "x std"):
         table.add_column(column, justify="left" if column == "split" else "right")
     for row in rows:
         table.add_row(
-            str(row["split"]), f"{row['n']:,}", " x ".join(str(k) for k in row["x_shape"]),  # type: ignore[union-attr]
+            str(row["split"]),
+            f"{row['n']:,}",
+            " x ".join(str(k) for k in row["x_shape"]),  # type: ignore[union-attr]
             "-" if row["x_mean"] is None else f"{row['x_mean']:.4f}",
             "-" if row["x_std"] is None else f"{row['x_std']:.4f}",
         )
@@ -619,69 +703,145 @@ def data_info_command(
     for column in ("label", "class", "train", "val", "test"):
         counts.add_column(column, justify="left" if column == "class" else "right")
     for label, class_name in enumerate(splits.class_names):
-        counts.add_row(str(label), escape(class_name),
-                       *(f"{row['label_counts'][label]:,}" for row in rows))  # type: ignore[index]
+        counts.add_row(str(label), escape(class_name), *(f"{row['label_counts'][label]:,}" for row in rows))  # type: ignore[index]
     console.print(counts)
 
 
 # --------------------------------------------------------------------------------- train
 
+
 class _TrainCommand(TyperCommand):
     """``train``, where ``--tensorboard`` may come without its folder (then the default folder)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        args = [a + "=" if a == "--tensorboard" and (i + 1 == len(args) or args[i + 1].startswith("-")) else a
-                for i, a in enumerate(args)]
+        args = [
+            a + "=" if a == "--tensorboard" and (i + 1 == len(args) or args[i + 1].startswith("-")) else a
+            for i, a in enumerate(args)
+        ]
         return super().parse_args(ctx, args)
 
 
 @app.command("train", cls=_TrainCommand)
 def train_command(
-    config: Annotated[Path | None, typer.Option("--config", help="TOML config file (flat keys or a \\[train] table).")] = None,
-    network: Annotated[str | None, typer.Option(help="single | trivariate | bivariate-context | bivariate-lateral | random-hidden | backprop (any other wiring: a \\[network] table in --config)")] = None,
-    setup: Annotated[int | None, typer.Option(help="Trivariate setup: 1 dense lateral, 2 sparse lateral, 3 readout feedback.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML config file (flat keys or a \\[train] table).")
+    ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option(
+            help="single | trivariate | bivariate-context | bivariate-lateral | random-hidden | backprop (any other wiring: a \\[network] table in --config)"
+        ),
+    ] = None,
+    setup: Annotated[
+        int | None,
+        typer.Option(help="Trivariate setup: 1 dense lateral, 2 sparse lateral, 3 readout feedback."),
+    ] = None,
     hidden: Annotated[int | None, typer.Option(help="Hidden neurons.")] = None,
     dataset: Annotated[str | None, typer.Option(help="digits | mnist | fashion-mnist | cifar10")] = None,
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Data root (default $INFOMORPHIC_DATA_DIR or ~/.cache/infomorphic).")] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option("--data-dir", help="Data root (default $INFOMORPHIC_DATA_DIR or ~/.cache/infomorphic)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
-    goal: Annotated[str | None, typer.Option("--goal", help="Hidden-layer goal: preset, expression or vector.")] = None,
-    readout_goal: Annotated[str | None, typer.Option("--readout-goal", help="Readout goal: preset, expression or vector.")] = None,
+    goal: Annotated[
+        str | None, typer.Option("--goal", help="Hidden-layer goal: preset, expression or vector.")
+    ] = None,
+    readout_goal: Annotated[
+        str | None, typer.Option("--readout-goal", help="Readout goal: preset, expression or vector.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu | cuda | auto")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
-    out_dir: Annotated[str | None, typer.Option("--out-dir", help="Parent folder of run directories.")] = None,
+    out_dir: Annotated[
+        str | None, typer.Option("--out-dir", help="Parent folder of run directories.")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Run directory name (default: generated).")] = None,
-    baselines: Annotated[str | None, typer.Option(help="Comma-separated baselines (backprop, logistic) or 'none'.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override any config key: --set hidden_lr=1e-3 (repeatable).")] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory (optionally with more --epochs).")] = None,
+    baselines: Annotated[
+        str | None, typer.Option(help="Comma-separated baselines (backprop, logistic) or 'none'.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override any config key: --set hidden_lr=1e-3 (repeatable)."),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue the run in this directory (optionally with more --epochs)."),
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    task: Annotated[str, typer.Option(help="supervised | bars (unsupervised) | memory (associative memory).")] = "supervised",
-    variant: Annotated[str | None, typer.Option(help="Bars variant: horizontal (8 bars, 60 epochs) | hv (8 + 8 bars, 150 epochs).")] = None,
+    task: Annotated[
+        str, typer.Option(help="supervised | bars (unsupervised) | memory (associative memory).")
+    ] = "supervised",
+    variant: Annotated[
+        str | None,
+        typer.Option(help="Bars variant: horizontal (8 bars, 60 epochs) | hv (8 + 8 bars, 150 epochs)."),
+    ] = None,
     neurons: Annotated[int | None, typer.Option(help="Memory neurons N.")] = None,
     alpha: Annotated[float | None, typer.Option(help="Memory load alpha = M/N.")] = None,
-    tensorboard: Annotated[str | None, typer.Option(
-        "--tensorboard", metavar="[DIR]",
-        help="Also write every epoch's goals, mean atoms and accuracies as TensorBoard scalars, into DIR "
-             "(default: <run dir>/tensorboard; a resumed run appends). Needs the tensorboard package "
-             "(the extra 'tensorboard' of infomorphic).",
-    )] = None,
+    tensorboard: Annotated[
+        str | None,
+        typer.Option(
+            "--tensorboard",
+            metavar="[DIR]",
+            help="Also write every epoch's goals, mean atoms and accuracies as TensorBoard scalars, into DIR "
+            "(default: <run dir>/tensorboard; a resumed run appends). Needs the tensorboard package "
+            "(the extra 'tensorboard' of infomorphic).",
+        ),
+    ] = None,
 ) -> None:
     """Train an infomorphic network (and its baselines) and write a run directory."""
     if task != "supervised" or variant is not None or neurons is not None or alpha is not None:
         from .cli_selforg import train_task
 
-        unused = {"config": config, "network": network, "setup": setup, "hidden": hidden, "dataset": dataset,
-                  "data_dir": data_dir, "batch_size": batch_size, "readout_goal": readout_goal, "device": device,
-                  "threads": threads, "baselines": baselines, "resume": resume, "tensorboard": tensorboard}
-        return train_task(task, seed=seed, epochs=epochs, variant=variant, neurons=neurons, alpha=alpha, goal=goal,
-                          out_dir=out_dir, name=name, sets=set_, progress=progress, as_json=as_json, unused=unused)
+        unused = {
+            "config": config,
+            "network": network,
+            "setup": setup,
+            "hidden": hidden,
+            "dataset": dataset,
+            "data_dir": data_dir,
+            "batch_size": batch_size,
+            "readout_goal": readout_goal,
+            "device": device,
+            "threads": threads,
+            "baselines": baselines,
+            "resume": resume,
+            "tensorboard": tensorboard,
+        }
+        return train_task(
+            task,
+            seed=seed,
+            epochs=epochs,
+            variant=variant,
+            neurons=neurons,
+            alpha=alpha,
+            goal=goal,
+            out_dir=out_dir,
+            name=name,
+            sets=set_,
+            progress=progress,
+            as_json=as_json,
+            unused=unused,
+        )
     from .config import TrainConfig, load_config, parse_override
 
-    flags = {"network": network, "setup": setup, "hidden": hidden, "dataset": dataset, "data_dir": data_dir,
-             "epochs": epochs, "batch_size": batch_size, "hidden_goal": goal, "readout_goal": readout_goal,
-             "seed": seed, "device": device, "threads": threads, "out_dir": out_dir, "name": name}
+    flags = {
+        "network": network,
+        "setup": setup,
+        "hidden": hidden,
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "hidden_goal": goal,
+        "readout_goal": readout_goal,
+        "seed": seed,
+        "device": device,
+        "threads": threads,
+        "out_dir": out_dir,
+        "name": name,
+    }
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     if baselines is not None:
         overrides["baselines"] = [] if baselines.strip().lower() == "none" else baselines
@@ -696,11 +856,15 @@ def train_command(
                 _fail(f"cannot resume: {resume / 'config.json'} does not exist")
             record = read_json(resume / "config.json", "a run's config.json")
             if not isinstance(record.get("config"), dict):
-                _fail(f"cannot resume: {resume / 'config.json'} is not a run's config.json (no 'config' object); "
-                      "was it written by infomorphic train?")
+                _fail(
+                    f"cannot resume: {resume / 'config.json'} is not a run's config.json (no 'config' object); "
+                    "was it written by infomorphic train?"
+                )
             extra = set(overrides) - {"epochs", "device", "threads"}
             if extra:
-                _fail(f"--resume continues a run as configured; only --epochs, --device and --threads may change, got {sorted(extra)}")
+                _fail(
+                    f"--resume continues a run as configured; only --epochs, --device and --threads may change, got {sorted(extra)}"
+                )
             try:
                 cfg = TrainConfig.from_dict({**record["config"], **overrides})
             except ValueError as exc:
@@ -711,8 +875,10 @@ def train_command(
 
         if tensorboard is not None:
             if cfg.network == "backprop":
-                _fail("--tensorboard logs the goals and atoms of infomorphic layers; --network backprop has none "
-                      "(its accuracies are in the run's baselines.json)")
+                _fail(
+                    "--tensorboard logs the goals and atoms of infomorphic layers; --network backprop has none "
+                    "(its accuracies are in the run's baselines.json)"
+                )
             from .train.loggers import TensorBoardLogger
 
             try:
@@ -720,8 +886,13 @@ def train_command(
             except ImportError as exc:
                 _fail(str(exc))
         try:
-            summary = fit(cfg, run_dir=resume, resume=resume is not None, progress=progress and not as_json,
-                          tensorboard=None if tensorboard is None else True if tensorboard == "" else Path(tensorboard))
+            summary = fit(
+                cfg,
+                run_dir=resume,
+                resume=resume is not None,
+                progress=progress and not as_json,
+                tensorboard=None if tensorboard is None else True if tensorboard == "" else Path(tensorboard),
+            )
         except TrainingDiverged as exc:
             _fail(str(exc), EXIT_FAILED)
     except (ValueError, OSError) as exc:
@@ -741,18 +912,24 @@ def _print_train_summary(summary: dict) -> None:
     table.add_column("model")
     table.add_column("test", justify="right")
     table.add_column("val", justify="right")
+
     def pct(value: float | None) -> str:
         return "-" if value is None or value != value else f"{100 * value:.2f}%"
 
     if "test_acc" in summary:
         table.add_row("infomorphic", pct(summary["test_acc"]), pct(summary["val_acc"]))
     for name, res in summary.get("baselines", {}).items():
-        label = {"backprop": "backprop (same connectivity)", "logistic": "logistic regression (one-vs-all)"}.get(name, name)
+        label = {
+            "backprop": "backprop (same connectivity)",
+            "logistic": "logistic regression (one-vs-all)",
+        }.get(name, name)
         table.add_row(label, pct(res.get("test_acc")), pct(res.get("val_acc")))
     console.print(table)
     if "seconds_per_epoch" in summary:
-        console.print(f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.2f} s per training epoch, "
-                      f"peak RSS {summary['peak_rss_gib']:.2f} GiB")
+        console.print(
+            f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.2f} s per training epoch, "
+            f"peak RSS {summary['peak_rss_gib']:.2f} GiB"
+        )
 
 
 from . import cli_goals, cli_selforg  # noqa: E402  (they add their subcommands to ``app``)

@@ -39,8 +39,10 @@ def _search_record(folder: Path) -> dict[str, Any]:
     path = folder / "search.json"
     if not path.exists():
         return {}
-    fix = (f"restore it, or delete it and pass --storage sqlite:///{(folder / 'study.db').resolve()} and "
-           "--study-name (default goal-search)")
+    fix = (
+        f"restore it, or delete it and pass --storage sqlite:///{(folder / 'study.db').resolve()} and "
+        "--study-name (default goal-search)"
+    )
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -58,7 +60,9 @@ def _search_record(folder: Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ shared options
 _Config = Annotated[Path | None, typer.Option("--config", help="TOML training config (as for train).")]
-_Set = Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set hidden_lr=1e-3 (repeatable).")]
+_Set = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config key: --set hidden_lr=1e-3 (repeatable).")
+]
 _Network = Annotated[str | None, typer.Option(help="Network kind (as for train).")]
 _Hidden = Annotated[int | None, typer.Option(help="Hidden neurons.")]
 _Dataset = Annotated[str | None, typer.Option(help="digits | mnist | fashion-mnist | cifar10")]
@@ -67,7 +71,10 @@ _Epochs = Annotated[int | None, typer.Option(help="Training epochs of every run.
 _Batch = Annotated[int | None, typer.Option("--batch-size", help="Batch size.")]
 _Threads = Annotated[int | None, typer.Option(help="torch threads per process (default 1).")]
 _Device = Annotated[str | None, typer.Option(help="cpu | cuda | auto")]
-_Subset = Annotated[int | None, typer.Option("--train-subset", help="Train every run on this many training examples (seeded subset).")]
+_Subset = Annotated[
+    int | None,
+    typer.Option("--train-subset", help="Train every run on this many training examples (seeded subset)."),
+]
 
 
 def _train_config(config: Path | None, set_: list[str] | None, **flags: Any) -> Any:
@@ -97,25 +104,68 @@ def _short(expression: str, n: int = 4) -> str:
 
 # -------------------------------------------------------------------------- search
 def search_command(
-    config: _Config = None, set_: _Set = None, network: _Network = None,
+    config: _Config = None,
+    set_: _Set = None,
+    network: _Network = None,
     setup: Annotated[int | None, typer.Option(help="Trivariate setup 1, 2 or 3.")] = None,
-    hidden: _Hidden = None, dataset: _Dataset = None, data_dir: _DataDir = None, epochs: _Epochs = None,
-    batch_size: _Batch = None, threads: _Threads = None, device: _Device = None,
-    seed: Annotated[int | None, typer.Option(help="Run seed of every trial (data split, init); also the sampler seed.")] = None,
+    hidden: _Hidden = None,
+    dataset: _Dataset = None,
+    data_dir: _DataDir = None,
+    epochs: _Epochs = None,
+    batch_size: _Batch = None,
+    threads: _Threads = None,
+    device: _Device = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Run seed of every trial (data split, init); also the sampler seed.")
+    ] = None,
     sampler: Annotated[str, typer.Option(help="tpe | cmaes | random")] = "tpe",
-    trials: Annotated[int | None, typer.Option(help="Finished (complete or pruned) trials the study should hold (default 100; with --resume the previous target).")] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            help="Finished (complete or pruned) trials the study should hold (default 100; with --resume the previous target)."
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes on the same study.")] = 1,
-    atoms: Annotated[str | None, typer.Option(help="Search only these gammas, e.g. '{F}{C},{F}{L},H_res' (default all).")] = None,
-    fix_hres: Annotated[bool, typer.Option("--fix-hres", help="Keep H_res at its base value (0) and out of the search.")] = False,
-    base_goal: Annotated[str | None, typer.Option("--base-goal", help="Values of the gammas not searched (preset, expression or vector; default 0).")] = None,
-    layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network]).")] = "hidden",
-    startup_trials: Annotated[int, typer.Option("--startup-trials", help="Random trials before TPE / CMA-ES take over.")] = 10,
-    prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune unpromising trials (median rule, per epoch).")] = True,
+    atoms: Annotated[
+        str | None, typer.Option(help="Search only these gammas, e.g. '{F}{C},{F}{L},H_res' (default all).")
+    ] = None,
+    fix_hres: Annotated[
+        bool, typer.Option("--fix-hres", help="Keep H_res at its base value (0) and out of the search.")
+    ] = False,
+    base_goal: Annotated[
+        str | None,
+        typer.Option(
+            "--base-goal", help="Values of the gammas not searched (preset, expression or vector; default 0)."
+        ),
+    ] = None,
+    layer: Annotated[
+        str,
+        typer.Option(
+            help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network])."
+        ),
+    ] = "hidden",
+    startup_trials: Annotated[
+        int, typer.Option("--startup-trials", help="Random trials before TPE / CMA-ES take over.")
+    ] = 10,
+    prune: Annotated[
+        bool, typer.Option("--prune/--no-prune", help="Prune unpromising trials (median rule, per epoch).")
+    ] = True,
     train_subset: _Subset = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Search directory (study.db, trials/, best_goal.txt).")] = None,
-    storage: Annotated[str | None, typer.Option(help="optuna storage URL (default: sqlite in --out), e.g. postgresql://...")] = None,
-    study_name: Annotated[str | None, typer.Option("--study-name", help="Study name (default goal-search).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue (or join) the study in --out / --storage with its stored settings.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Search directory (study.db, trials/, best_goal.txt).")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="optuna storage URL (default: sqlite in --out), e.g. postgresql://...")
+    ] = None,
+    study_name: Annotated[
+        str | None, typer.Option("--study-name", help="Study name (default goal-search).")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue (or join) the study in --out / --storage with its stored settings."
+        ),
+    ] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the best result as JSON.")] = False,
 ) -> None:
@@ -139,12 +189,27 @@ def search_command(
 
     if (trials is not None and trials < 1) or workers < 1:
         _fail(f"--trials and --workers must be >= 1, got {trials} and {workers}")
-    config_flags = {"network": network, "setup": setup, "hidden": hidden, "dataset": dataset, "data_dir": data_dir,
-                    "epochs": epochs, "batch_size": batch_size, "threads": threads, "device": device, "seed": seed}
+    config_flags = {
+        "network": network,
+        "setup": setup,
+        "hidden": hidden,
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "threads": threads,
+        "device": device,
+        "seed": seed,
+    }
     try:
         if resume:
-            given = [k for k, v in config_flags.items() if v is not None] + (["--config"] if config else []) + \
-                    (["--set"] if set_ else []) + (["--atoms"] if atoms else []) + (["--base-goal"] if base_goal else [])
+            given = (
+                [k for k, v in config_flags.items() if v is not None]
+                + (["--config"] if config else [])
+                + (["--set"] if set_ else [])
+                + (["--atoms"] if atoms else [])
+                + (["--base-goal"] if base_goal else [])
+            )
             if given:
                 _fail(f"--resume continues a search with its stored settings; drop {', '.join(given)}")
             if out is None:
@@ -162,32 +227,59 @@ def search_command(
             base = Goal.resolve(base_goal, letters) if base_goal else None
             space = GoalSpace.build(letters, _names(atoms), fix_hres=fix_hres, base=base)
             trials = trials or 100
-            settings = SearchSettings(cfg, space, layer=layer, sampler=sampler, seed=cfg.seed,
-                                      startup_trials=startup_trials, prune=prune, train_subset=train_subset)
+            settings = SearchSettings(
+                cfg,
+                space,
+                layer=layer,
+                sampler=sampler,
+                seed=cfg.seed,
+                startup_trials=startup_trials,
+                prune=prune,
+                train_subset=train_subset,
+            )
             if out is None:
                 from datetime import datetime
 
-                out = Path(cfg.out_dir) / f"search-{sampler}-{cfg.network}-{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+                out = (
+                    Path(cfg.out_dir)
+                    / f"search-{sampler}-{cfg.network}-{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+                )
         bar = _SearchBar(progress and not as_json, trials)
         try:
-            study, _, best = run_search(settings, out, n_trials=trials, storage=storage, workers=workers,
-                                        study_name=study_name or "goal-search", resume=resume,
-                                        on_trial=bar.update, on_start=bar.start)
+            study, _, best = run_search(
+                settings,
+                out,
+                n_trials=trials,
+                storage=storage,
+                workers=workers,
+                study_name=study_name or "goal-search",
+                resume=resume,
+                on_trial=bar.update,
+                on_start=bar.start,
+            )
         finally:
             bar.close()
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     found = best or {}
-    result = {"out": str(out), "study": study.study_name, "counts": best["counts"] if best else counts(study),
-              "best_value": found.get("value"), "best_trial": found.get("trial"),
-              "best_goal": found.get("goal"), "best_test_acc": found.get("test_acc")}
+    result = {
+        "out": str(out),
+        "study": study.study_name,
+        "counts": best["counts"] if best else counts(study),
+        "best_value": found.get("value"),
+        "best_trial": found.get("trial"),
+        "best_goal": found.get("goal"),
+        "best_test_acc": found.get("test_acc"),
+    }
     if as_json:
         typer.echo(json.dumps(result))
         return
     typer.echo(f"search directory: {out}  (study {study.study_name}, trials {result['counts']})")
     if best:
         typer.echo(f"best validation accuracy {100 * best['value']:.2f}% (trial {best['trial']})")
-        typer.echo(f"best goal (in {out / 'best_goal.txt'}; use: infomorphic train --goal \"$(cat {out / 'best_goal.txt'})\"):")
+        typer.echo(
+            f'best goal (in {out / "best_goal.txt"}; use: infomorphic train --goal "$(cat {out / "best_goal.txt"})"):'
+        )
         typer.echo(f"  {best['goal']}")
 
 
@@ -199,8 +291,13 @@ class _SearchBar:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TextColumn("{task.fields[info]}"))
+            self.bar = Progress(
+                TextColumn("[bold]trials"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[info]}"),
+            )
             self.task = self.bar.add_task("search", total=total, info="")
         self.started = False
 
@@ -230,20 +327,48 @@ class _SearchBar:
 
 # -------------------------------------------------------------------------- ablate
 def ablate_command(
-    goal: Annotated[str | None, typer.Option("--goal", help="Goal to analyse (default: the config's hidden goal, else trivariate-mnist-tpe).")] = None,
-    config: _Config = None, set_: _Set = None, network: _Network = None, hidden: _Hidden = None,
-    dataset: _Dataset = None, data_dir: _DataDir = None, epochs: _Epochs = None, batch_size: _Batch = None,
-    threads: _Threads = None, device: _Device = None,
+    goal: Annotated[
+        str | None,
+        typer.Option(
+            "--goal", help="Goal to analyse (default: the config's hidden goal, else trivariate-mnist-tpe)."
+        ),
+    ] = None,
+    config: _Config = None,
+    set_: _Set = None,
+    network: _Network = None,
+    hidden: _Hidden = None,
+    dataset: _Dataset = None,
+    data_dir: _DataDir = None,
+    epochs: _Epochs = None,
+    batch_size: _Batch = None,
+    threads: _Threads = None,
+    device: _Device = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds of every variant.")] = "0,1,2",
-    parts: Annotated[str, typer.Option(help="Comma-separated parts: single, cumulative, relative, absolute.")] = "single,cumulative,relative,absolute",
+    parts: Annotated[
+        str, typer.Option(help="Comma-separated parts: single, cumulative, relative, absolute.")
+    ] = "single,cumulative,relative,absolute",
     relative: Annotated[float, typer.Option(help="Relative modulation (0.1 = +-10%).")] = 0.1,
     absolute: Annotated[float, typer.Option(help="Absolute modulation (+- this value).")] = 0.1,
-    layer: Annotated[str, typer.Option(help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network]).")] = "hidden",
+    layer: Annotated[
+        str,
+        typer.Option(
+            help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network])."
+        ),
+    ] = "hidden",
     train_subset: _Subset = None,
-    study: Annotated[Path | None, typer.Option("--study", help="Instead: parameter importance (fANOVA, MDI) of the search in this directory.")] = None,
-    storage: Annotated[str | None, typer.Option(help="With --study: storage URL (default from its search.json).")] = None,
+    study: Annotated[
+        Path | None,
+        typer.Option(
+            "--study", help="Instead: parameter importance (fANOVA, MDI) of the search in this directory."
+        ),
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="With --study: storage URL (default from its search.json).")
+    ] = None,
     study_name: Annotated[str | None, typer.Option("--study-name", help="With --study: study name.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output directory (ablation.json/.csv, PNGs).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (ablation.json/.csv, PNGs).")
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -260,8 +385,18 @@ def ablate_command(
         bad = [p for p in part_list if p not in KINDS]
         if bad or not part_list:
             _fail(f"--parts takes {', '.join(KINDS)}, got {parts!r}")
-        cfg = _train_config(config, set_, network=network, hidden=hidden, dataset=dataset, data_dir=data_dir,
-                            epochs=epochs, batch_size=batch_size, threads=threads, device=device)
+        cfg = _train_config(
+            config,
+            set_,
+            network=network,
+            hidden=hidden,
+            dataset=dataset,
+            data_dir=data_dir,
+            epochs=epochs,
+            batch_size=batch_size,
+            threads=threads,
+            device=device,
+        )
         letters = layer_letters(cfg, layer)
         current = layer_goal(cfg, layer)
         if isinstance(current, Goal):
@@ -275,11 +410,25 @@ def ablate_command(
         data = load_search_data(cfg, train_subset)
         n = len(the_goal.gamma)
         per_kind = {"single": n, "cumulative": n, "relative": 2 * n, "absolute": 2 * n}
-        total = (1 + sum(per_kind[p] for p in part_list) + (n if "cumulative" in part_list and "single" not in part_list else 0)) * len(seed_list)
+        total = (
+            1
+            + sum(per_kind[p] for p in part_list)
+            + (n if "cumulative" in part_list and "single" not in part_list else 0)
+        ) * len(seed_list)
         bar = _RunBar(progress and not as_json, total)
         try:
-            record = run_ablation(cfg, the_goal, out, seeds=seed_list, kinds=part_list, layer=layer,
-                                  relative=relative, absolute=absolute, data=data, on_run=bar.update)
+            record = run_ablation(
+                cfg,
+                the_goal,
+                out,
+                seeds=seed_list,
+                kinds=part_list,
+                layer=layer,
+                relative=relative,
+                absolute=absolute,
+                data=data,
+                on_run=bar.update,
+            )
         finally:
             bar.close()
     except (ValueError, OSError) as exc:
@@ -303,14 +452,22 @@ class _RunBar:
                 TimeRemainingColumn,
             )
 
-            self.bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.bar = Progress(
+                TextColumn("[bold]runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+            )
             self.task = self.bar.add_task("ablate", total=total, info="")
             self.bar.start()
 
     def update(self, variant: Any, seed: int, summary: dict[str, Any]) -> None:
         if self.enabled:
-            self.bar.update(self.task, advance=1, info=f"{variant.label} seed {seed}: val {100 * summary['val_acc']:.2f}%")
+            self.bar.update(
+                self.task, advance=1, info=f"{variant.label} seed {seed}: val {100 * summary['val_acc']:.2f}%"
+            )
 
     def close(self) -> None:
         if self.enabled:
@@ -320,18 +477,26 @@ class _RunBar:
 def _print_ablation(record: dict[str, Any], out: Path) -> None:
     console = Console()
     ref = record["reference"]
-    table = Table(title=f"ablation of {_short(record['goal'])} ({len(record['seeds'])} seeds; accuracy %, mean [min, max])")
+    table = Table(
+        title=f"ablation of {_short(record['goal'])} ({len(record['seeds'])} seeds; accuracy %, mean [min, max])"
+    )
     for col in ("kind", "variant", "validation", "test", "Δ val"):
         table.add_column(col, justify="left" if col in ("kind", "variant") else "right")
     for r in [ref, *record["rows"]]:
-        table.add_row(r["kind"], r["label"], f"{100 * r['val_mean']:.2f} [{100 * r['val_min']:.2f}, {100 * r['val_max']:.2f}]",
-                      f"{100 * r['test_mean']:.2f} [{100 * r['test_min']:.2f}, {100 * r['test_max']:.2f}]",
-                      f"{100 * (r['val_mean'] - ref['val_mean']):+.2f}")
+        table.add_row(
+            r["kind"],
+            r["label"],
+            f"{100 * r['val_mean']:.2f} [{100 * r['val_min']:.2f}, {100 * r['val_max']:.2f}]",
+            f"{100 * r['test_mean']:.2f} [{100 * r['test_min']:.2f}, {100 * r['test_max']:.2f}]",
+            f"{100 * (r['val_mean'] - ref['val_mean']):+.2f}",
+        )
     console.print(table)
     console.print(f"written: {out / 'ablation.json'}, {out / 'ablation.csv'}, {out}/ablation_*.png")
 
 
-def _importance(study_dir: Path, storage: str | None, study_name: str | None, out: Path | None, as_json: bool) -> None:
+def _importance(
+    study_dir: Path, storage: str | None, study_name: str | None, out: Path | None, as_json: bool
+) -> None:
     from .goalsearch.importance import write_importances
     from .goalsearch.search import load_search
 
@@ -358,9 +523,17 @@ def _importance(study_dir: Path, storage: str | None, study_name: str | None, ou
 
 # -------------------------------------------------------------------------- report
 def report_command(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by infomorphic train.")],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by infomorphic train.")
+    ],
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default RUN_DIR/report).")] = None,
-    data: Annotated[bool, typer.Option("--data/--no-data", help="Load the dataset for firing probabilities and the logistic-regression comparison.")] = True,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data/--no-data",
+            help="Load the dataset for firing probabilities and the logistic-regression comparison.",
+        ),
+    ] = True,
 ) -> None:
     """Static HTML report (images embedded) and PNG figures of a trained run."""
     from .goalsearch.report import build_report

@@ -56,16 +56,36 @@ def _live(enabled: bool, total: int, label: str) -> tuple[Any, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console, transient=True,
-                   disable=not enabled)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=True,
+        disable=not enabled,
+    )
     task = bar.add_task(label, total=total, info="")
     return bar, task
 
 
-def train_task(task: str, *, seed: int | None, epochs: int | None, variant: str | None, neurons: int | None,
-               alpha: float | None, goal: str | None, out_dir: str | None, name: str | None,
-               sets: list[str] | None, progress: bool, as_json: bool, unused: dict[str, Any]) -> None:
+def train_task(
+    task: str,
+    *,
+    seed: int | None,
+    epochs: int | None,
+    variant: str | None,
+    neurons: int | None,
+    alpha: float | None,
+    goal: str | None,
+    out_dir: str | None,
+    name: str | None,
+    sets: list[str] | None,
+    progress: bool,
+    as_json: bool,
+    unused: dict[str, Any],
+) -> None:
     """``infomorphic train --task bars|memory``: train one network and write a run directory."""
     from .tasks.bars import BarsConfig
     from .tasks.memory import MemoryConfig
@@ -83,16 +103,32 @@ def train_task(task: str, *, seed: int | None, epochs: int | None, variant: str 
             if neurons is not None or alpha is not None:
                 _fail("--task bars has one neuron per bar; --neurons and --alpha belong to --task memory")
             kw: dict[str, Any] = parse_sets(sets, BarsConfig)
-            kw.update({k: v for k, v in {"seed": seed, "epochs": epochs, "variant": variant, "goal": goal}.items()
-                       if v is not None})
+            kw.update(
+                {
+                    k: v
+                    for k, v in {"seed": seed, "epochs": epochs, "variant": variant, "goal": goal}.items()
+                    if v is not None
+                }
+            )
             cfg: Any = BarsConfig(**kw).resolved()
             total = cfg.epochs
         else:
             if variant is not None:
                 _fail("--variant belongs to --task bars")
             kw = parse_sets(sets, MemoryConfig)
-            kw.update({k: v for k, v in {"seed": seed, "max_epochs": epochs, "n_neurons": neurons, "alpha": alpha,
-                                         "goal": goal}.items() if v is not None})
+            kw.update(
+                {
+                    k: v
+                    for k, v in {
+                        "seed": seed,
+                        "max_epochs": epochs,
+                        "n_neurons": neurons,
+                        "alpha": alpha,
+                        "goal": goal,
+                    }.items()
+                    if v is not None
+                }
+            )
             cfg = MemoryConfig(**kw)
             total = cfg.max_epochs
         claim = new_run_dir(out_dir or "runs", name, f"{task}-seed{cfg.seed}")
@@ -102,11 +138,13 @@ def train_task(task: str, *, seed: int | None, epochs: int | None, variant: str 
     bar, handle = _live(progress and not as_json, total, task)
     with claim, bar:
         if task == "bars":
+
             def report(r: dict[str, Any]) -> None:
                 bar.update(handle, completed=r["epoch"], info=f"bars coded {r['bars_coded']}/{cfg.n_bars}")
 
             summary = run_bars(cfg, run_dir, report)
         else:
+
             def report(r: dict[str, Any]) -> None:
                 bar.update(handle, completed=r["epoch"], info=f"score {r['score']:.3f}")
 
@@ -117,10 +155,14 @@ def train_task(task: str, *, seed: int | None, epochs: int | None, variant: str 
     console = Console()
     console.print(f"run directory: {summary['run_dir']}")
     if task == "bars":
-        console.print(f"bars coded {summary['bars_coded']}/{summary['n_bars']} (best neuron >= "
-                      f"{summary['threshold_bits']:.3f} bit, distinct); solved: {summary['solved']}")
+        console.print(
+            f"bars coded {summary['bars_coded']}/{summary['n_bars']} (best neuron >= "
+            f"{summary['threshold_bits']:.3f} bit, distinct); solved: {summary['solved']}"
+        )
     else:
-        table = Table(title=f"mean overlap after recall, N = {summary['n_neurons']}, M = {summary['n_patterns']}")
+        table = Table(
+            title=f"mean overlap after recall, N = {summary['n_neurons']}, M = {summary['n_patterns']}"
+        )
         table.add_column("memory")
         noise = list(next(iter(summary["scores_by_noise"].values())))
         for f in noise:
@@ -139,14 +181,22 @@ def register(app: typer.Typer) -> None:
         neurons: Annotated[int, typer.Option(help="Neurons N.")] = 100,
         seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
         grid: Annotated[str, typer.Option(help="Loads alpha = M/N as start:stop:step.")] = "0.01:2.01:0.05",
-        methods: Annotated[str, typer.Option(help="Comma-separated: infomorphic, hebbian, storkey, pseudo-inverse, modern.")] = "infomorphic,hebbian,storkey,pseudo-inverse,modern",
+        methods: Annotated[
+            str, typer.Option(help="Comma-separated: infomorphic, hebbian, storkey, pseudo-inverse, modern.")
+        ] = "infomorphic,hebbian,storkey,pseudo-inverse,modern",
         workers: Annotated[int, typer.Option(help="Worker processes (one torch thread each).")] = 2,
-        max_epochs: Annotated[int, typer.Option("--max-epochs", help="Training epochs at most (early stop at perfect recall).")] = 5000,
+        max_epochs: Annotated[
+            int, typer.Option("--max-epochs", help="Training epochs at most (early stop at perfect recall).")
+        ] = 5000,
         goal: Annotated[str, typer.Option(help="Goal over sources T (external), R (recurrent).")] = "{T}{R}",
         threshold: Annotated[float, typer.Option(help="Success: score >= threshold.")] = 0.95,
-        out_dir: Annotated[str, typer.Option("--out-dir", help="Parent folder of the run directory.")] = "runs",
+        out_dir: Annotated[
+            str, typer.Option("--out-dir", help="Parent folder of the run directory.")
+        ] = "runs",
         name: Annotated[str | None, typer.Option(help="Run directory name (default: generated).")] = None,
-        progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+        progress: Annotated[
+            bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+        ] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:
         """Sweep the load alpha = M/N, train a fresh memory per point, report the capacity alpha_c per method."""
@@ -166,11 +216,17 @@ def register(app: typer.Typer) -> None:
                 start, stop, step = (float(p) for p in parts)
                 seed_list = tuple(int(s) for s in seeds.split(","))
             except ValueError:
-                raise ValueError(f"--grid needs three numbers and --seeds integers, got {grid!r} and {seeds!r}") from None
-            cfg = CapacityConfig(memory=MemoryConfig(n_neurons=neurons, max_epochs=max_epochs, goal=goal),
-                                 alphas=tuple(default_grid(start, stop, step)), seeds=seed_list,
-                                 methods=tuple(m.strip() for m in methods.split(",")), threshold=threshold,
-                                 workers=workers)
+                raise ValueError(
+                    f"--grid needs three numbers and --seeds integers, got {grid!r} and {seeds!r}"
+                ) from None
+            cfg = CapacityConfig(
+                memory=MemoryConfig(n_neurons=neurons, max_epochs=max_epochs, goal=goal),
+                alphas=tuple(default_grid(start, stop, step)),
+                seeds=seed_list,
+                methods=tuple(m.strip() for m in methods.split(",")),
+                threshold=threshold,
+                workers=workers,
+            )
             claim = new_run_dir(out_dir, name, f"capacity-n{neurons}")
             run_dir = claim.path
         except (ValueError, OSError) as exc:
@@ -183,8 +239,15 @@ def register(app: typer.Typer) -> None:
                 points = sweep(cfg, lambda r: bar.advance(handle))
             seconds = time.perf_counter() - t0
             cap = capacity_from_points(points, cfg.methods, cfg.threshold)
-            result = {"run_dir": str(run_dir), "neurons": neurons, "seeds": list(seed_list), "seconds": seconds,
-                      "workers": workers, "capacity": cap, "points": points}
+            result = {
+                "run_dir": str(run_dir),
+                "neurons": neurons,
+                "seeds": list(seed_list),
+                "seconds": seconds,
+                "workers": workers,
+                "capacity": cap,
+                "points": points,
+            }
             write_json(run_dir / "summary.json", result)
             plots.capacity_figure(points, cap, run_dir / "capacity.png", threshold)
         if as_json:
@@ -198,6 +261,9 @@ def register(app: typer.Typer) -> None:
         table.add_column("per seed", justify="right")
         for m in cfg.methods:
             c = cap[m]
-            table.add_row(m, f"{c['alpha_c_mean']:.2f} +- {c['alpha_c_std']:.2f}",
-                          ", ".join(f"{v:g}" for v in c["alpha_c_per_seed"].values()))
+            table.add_row(
+                m,
+                f"{c['alpha_c_mean']:.2f} +- {c['alpha_c_std']:.2f}",
+                ", ".join(f"{v:g}" for v in c["alpha_c_per_seed"].values()),
+            )
         console.print(table)

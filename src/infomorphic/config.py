@@ -104,18 +104,27 @@ class TrainConfig:
             (self.setup in (1, 2, 3), f"setup must be 1, 2 or 3, got {self.setup}"),
             (self.hidden >= 1, f"hidden must be >= 1, got {self.hidden}"),
             (self.lateral_partners >= 0, f"lateral_partners must be >= 0, got {self.lateral_partners}"),
-            (self.dataset in _DATASETS, f"dataset must be one of {', '.join(_DATASETS)}, got {self.dataset!r}"),
+            (
+                self.dataset in _DATASETS,
+                f"dataset must be one of {', '.join(_DATASETS)}, got {self.dataset!r}",
+            ),
             (0 < self.val_fraction < 1, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}"),
-            (self.train_eval_size is None or self.train_eval_size >= 1,
-             f"train_eval_size must be >= 1 or None, got {self.train_eval_size}"),
+            (
+                self.train_eval_size is None or self.train_eval_size >= 1,
+                f"train_eval_size must be >= 1 or None, got {self.train_eval_size}",
+            ),
             (self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}"),
             (self.n_bins >= 2, f"n_bins must be >= 2, got {self.n_bins}"),
             (self.hidden_bin_high > self.hidden_bin_low, "hidden_bin_high must exceed hidden_bin_low"),
-            (all(b in _BASELINES for b in self.baselines),
-             f"baselines must be among {', '.join(_BASELINES)}, got {list(self.baselines)}"),
-            (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
-             f"device must be cpu, cuda[:k] or auto, got {self.device!r}"),
+            (
+                all(b in _BASELINES for b in self.baselines),
+                f"baselines must be among {', '.join(_BASELINES)}, got {list(self.baselines)}",
+            ),
+            (
+                self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+                f"device must be cpu, cuda[:k] or auto, got {self.device!r}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -136,15 +145,20 @@ class TrainConfig:
 
             check_run_name(self.name)
         if (self.network == "custom") != (self.wiring is not None):
-            raise ValueError("a custom network needs its wiring: give a [network] table (and leave network out "
-                             "or set it to custom)" if self.wiring is None else
-                             f"a [network] table wires a custom network, but network = {self.network!r}; "
-                             "leave network out or set it to custom")
+            raise ValueError(
+                "a custom network needs its wiring: give a [network] table (and leave network out "
+                "or set it to custom)"
+                if self.wiring is None
+                else f"a [network] table wires a custom network, but network = {self.network!r}; "
+                "leave network out or set it to custom"
+            )
         if self.wiring is not None:
             self.network_spec()  # validates every layer before anything runs
             if self.hidden_goal is not None or self.readout_goal != "readout":
-                raise ValueError("a custom network takes its goals from the [network] table: set goal in each "
-                                 "layer there instead of hidden_goal / readout_goal / --goal")
+                raise ValueError(
+                    "a custom network takes its goals from the [network] table: set goal in each "
+                    "layer there instead of hidden_goal / readout_goal / --goal"
+                )
 
     def network_spec(self) -> Any:
         """The :class:`~infomorphic.nn.wiring.NetworkSpec` of a custom network (None for the kinds)."""
@@ -245,9 +259,11 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         if isinstance(raw.get("train"), dict):
             others = sorted(k for k in raw if k != "train")
             if others:
-                raise ValueError(f"config file {p} mixes top-level keys ({', '.join(others)}) with a [train] table; "
-                                 "put every key under [train] (and the wiring under [network]), or write them all "
-                                 "at the top level")
+                raise ValueError(
+                    f"config file {p} mixes top-level keys ({', '.join(others)}) with a [train] table; "
+                    "put every key under [train] (and the wiring under [network]), or write them all "
+                    "at the top level"
+                )
             raw = raw["train"]
         data.update(raw)
         if wiring is not None:

@@ -45,9 +45,21 @@ from typing import IO, Any
 import numpy as np
 
 __all__ = [
-    "atomic_write", "write_json", "write_jsonl", "read_json", "read_jsonl", "save_npz", "load_npz",
-    "load_checkpoint", "save_checkpoint", "versions", "check_run_name", "claim_run_dir", "RunClaim",
-    "remove_stale_temporaries", "finite_json",
+    "atomic_write",
+    "write_json",
+    "write_jsonl",
+    "read_json",
+    "read_jsonl",
+    "save_npz",
+    "load_npz",
+    "load_checkpoint",
+    "save_checkpoint",
+    "versions",
+    "check_run_name",
+    "claim_run_dir",
+    "RunClaim",
+    "remove_stale_temporaries",
+    "finite_json",
 ]
 
 _TMP_SUFFIX = ".tmp"
@@ -218,10 +230,21 @@ def load_checkpoint(path: Path, map_location: Any = "cpu", required: tuple[str, 
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling failed"
         raise _unreadable(path, "a checkpoint of plain tensors and containers", first) from None
-    except (RuntimeError, OSError, EOFError, ValueError, KeyError, AttributeError, ImportError,
-            zipfile.BadZipFile) as exc:
-        raise _unreadable(path, "a readable checkpoint", str(exc).strip().splitlines()[0] if str(exc).strip()
-                          else type(exc).__name__) from None
+    except (
+        RuntimeError,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        ImportError,
+        zipfile.BadZipFile,
+    ) as exc:
+        raise _unreadable(
+            path,
+            "a readable checkpoint",
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+        ) from None
     if not isinstance(state, dict):
         raise _unreadable(path, "a checkpoint", f"it holds a {type(state).__name__}, not a dict")
     missing = [k for k in required if k not in state]
@@ -236,7 +259,8 @@ def check_run_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ValueError(
             f"run name {name!r} is not a plain folder name: use up to 200 letters, digits and . _ - + = @ , ~ "
-            "(starting with a letter, digit or _; no '/' or '..'); put the parent folder in --out-dir")
+            "(starting with a letter, digit or _; no '/' or '..'); put the parent folder in --out-dir"
+        )
     return name
 
 
@@ -289,20 +313,26 @@ def claim_run_dir(path: Path, *, resume: bool, markers: tuple[str, ...] = ("conf
         _flock(fd)
     except BlockingIOError:
         os.close(fd)
-        raise ValueError(f"{path} is in use by another running process{_lock_holder(lock)}; wait for it to "
-                         "finish or choose another --name") from None
+        raise ValueError(
+            f"{path} is in use by another running process{_lock_holder(lock)}; wait for it to "
+            "finish or choose another --name"
+        ) from None
     except BaseException:
         os.close(fd)
         raise
     claim = RunClaim(path, fd)
     try:
         os.ftruncate(fd, 0)
-        os.write(fd, f"host {socket.gethostname()}, pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-                 .encode())
+        os.write(
+            fd,
+            f"host {socket.gethostname()}, pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(),
+        )
         present = [m for m in markers if (path / m).exists()]
         if not resume and present:
-            raise ValueError(f"{path} already holds a run ({', '.join(present)}); pass --resume to continue it, "
-                             "or choose another --name")
+            raise ValueError(
+                f"{path} already holds a run ({', '.join(present)}); pass --resume to continue it, "
+                "or choose another --name"
+            )
         if resume and not present:
             raise ValueError(f"cannot resume: {path} holds no run (no {markers[0]})")
         remove_stale_temporaries(path, all_of_them=True)
@@ -335,7 +365,9 @@ def _pid_alive(pid: int) -> bool:
 _TMP_RE = re.compile(r"\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[0-9a-f]{8}\.tmp")
 
 
-def remove_stale_temporaries(folder: Path, *, all_of_them: bool = False, max_age_s: float = 86400.0) -> list[Path]:
+def remove_stale_temporaries(
+    folder: Path, *, all_of_them: bool = False, max_age_s: float = 86400.0
+) -> list[Path]:
     """Remove the temporary files that killed :func:`atomic_write` calls left in ``folder``.
 
     With ``all_of_them`` (the caller holds the folder's lock, so nobody else writes there) every
@@ -369,5 +401,9 @@ def versions() -> dict[str, Any]:
 
     from . import __version__
 
-    return {"infomorphic": __version__, "torch": torch.__version__, "cuda": torch.version.cuda,
-            "python": platform.python_version()}
+    return {
+        "infomorphic": __version__,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+    }

@@ -31,8 +31,14 @@ from infomorphic.data.datasets import (
 )
 from infomorphic.data.errors import CorruptDataError, DataNotFoundError
 
-IDX_CODES = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C,
-             np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+IDX_CODES = {
+    np.dtype("u1"): 0x08,
+    np.dtype("i1"): 0x09,
+    np.dtype(">i2"): 0x0B,
+    np.dtype(">i4"): 0x0C,
+    np.dtype(">f4"): 0x0D,
+    np.dtype(">f8"): 0x0E,
+}
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -59,7 +65,11 @@ def tiny_idx_set(n_train: int = 60, n_test: int = 20, side: int = 4, seed: int =
 
 
 def install_idx(
-    monkeypatch: pytest.MonkeyPatch, directory: Path, attr: str, *, compress: bool = False,
+    monkeypatch: pytest.MonkeyPatch,
+    directory: Path,
+    attr: str,
+    *,
+    compress: bool = False,
     arrays: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Write a tiny IDX dataset into ``directory`` and make its SHA-256s the expected ones."""
@@ -76,10 +86,16 @@ def install_idx(
 def cifar_batch(n: int, seed: int, *, str_keys: bool = False) -> dict[object, object]:
     rng = np.random.default_rng(seed)
     batch = {
-        "batch_label": "training batch", "labels": [int(v) for v in rng.integers(0, 10, n)],
-        "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "filenames": [f"img{i}.png" for i in range(n)],
+        "batch_label": "training batch",
+        "labels": [int(v) for v in rng.integers(0, 10, n)],
+        "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        "filenames": [f"img{i}.png" for i in range(n)],
     }
-    return batch if str_keys else {k.encode(): (v.encode() if isinstance(v, str) else v) for k, v in batch.items()}
+    return (
+        batch
+        if str_keys
+        else {k.encode(): (v.encode() if isinstance(v, str) else v) for k, v in batch.items()}
+    )
 
 
 def install_cifar(monkeypatch: pytest.MonkeyPatch, directory: Path, n: int = 6) -> dict[str, dict]:
@@ -171,7 +187,9 @@ def test_load_dataset_mnist_tiny(monkeypatch: pytest.MonkeyPatch, isolated_data:
     np.testing.assert_array_equal(splits.test.y.numpy(), arrays["t10k-labels-idx1-ubyte"])
 
 
-def test_load_dataset_split_deterministic_disjoint(monkeypatch: pytest.MonkeyPatch, isolated_data: Path) -> None:
+def test_load_dataset_split_deterministic_disjoint(
+    monkeypatch: pytest.MonkeyPatch, isolated_data: Path
+) -> None:
     install_idx(monkeypatch, isolated_data / "mnist", "MNIST_SHA256")
     a = load_dataset("mnist", seed=7, val_fraction=0.25)
     b = load_dataset("mnist", seed=7, val_fraction=0.25)
@@ -201,8 +219,9 @@ def test_load_dataset_unstandardised(monkeypatch: pytest.MonkeyPatch, isolated_d
     arrays = install_idx(monkeypatch, isolated_data / "mnist", "MNIST_SHA256")
     splits = load_dataset("mnist", standardize=False, val_fraction=0.0)
     assert len(splits.val) == 0 and splits.val.x.shape == (0, 16) and not splits.standardized
-    np.testing.assert_allclose(splits.train.x.numpy(), arrays["train-images-idx3-ubyte"].reshape(60, -1) / 255.0,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        splits.train.x.numpy(), arrays["train-images-idx3-ubyte"].reshape(60, -1) / 255.0, atol=1e-7
+    )
     assert 0.0 <= float(splits.test.x.min()) and float(splits.test.x.max()) <= 1.0
 
 
@@ -281,8 +300,11 @@ def test_load_dataset_stamp_skips_hashing(monkeypatch: pytest.MonkeyPatch, isola
 
 @pytest.mark.parametrize(
     "name, needle",
-    [("mnist", "infomorphic data fetch mnist"), ("fashion-mnist", "apt-get install dataset-fashion-mnist"),
-     ("cifar10", "cifar-10-batches-py")],
+    [
+        ("mnist", "infomorphic data fetch mnist"),
+        ("fashion-mnist", "apt-get install dataset-fashion-mnist"),
+        ("cifar10", "cifar-10-batches-py"),
+    ],
 )
 def test_load_dataset_missing(isolated_data: Path, name: str, needle: str) -> None:
     with pytest.raises(DataNotFoundError, match="not found") as info:
@@ -297,10 +319,14 @@ def test_load_dataset_partial_files(isolated_data: Path) -> None:
         load_dataset("mnist")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"val_fraction": 1.0}, "val_fraction"), ({"val_fraction": -0.1}, "val_fraction"),
-    ({"seed": 1.5}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"val_fraction": -0.1}, "val_fraction"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
 def test_load_dataset_bad_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_dataset("digits", **kwargs)  # type: ignore[arg-type]

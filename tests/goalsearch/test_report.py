@@ -39,8 +39,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory, digits_small) -> Path:
     from infomorphic.train import fit
 
     root = tmp_path_factory.mktemp("report")
-    config = TrainConfig(network="trivariate", hidden=6, epochs=2, batch_size=128, baselines=(), threads=1,
-                         dataset="digits", train_eval_size=100, hidden_goal="trivariate-mnist-tpe")
+    config = TrainConfig(
+        network="trivariate",
+        hidden=6,
+        epochs=2,
+        batch_size=128,
+        baselines=(),
+        threads=1,
+        dataset="digits",
+        train_eval_size=100,
+        hidden_goal="trivariate-mnist-tpe",
+    )
     fit(config, run_dir=root / "run", progress=False, data=digits_small)
     return root / "run"
 
@@ -66,8 +75,17 @@ def _png(src: str) -> np.ndarray:
 def test_report_has_every_section(page) -> None:
     path, _, parsed = page
     assert path == path.parent.parent / "report" / "report.html"
-    assert parsed.sections == ["goal", "learning", "atoms-hidden", "atoms-readout", "fields", "readout-fields",
-                               "confusion", "firing", "dynamics"]
+    assert parsed.sections == [
+        "goal",
+        "learning",
+        "atoms-hidden",
+        "atoms-readout",
+        "fields",
+        "readout-fields",
+        "confusion",
+        "firing",
+        "dynamics",
+    ]
 
 
 def test_report_images_decode_as_png_and_exist_as_files(page) -> None:
@@ -78,8 +96,18 @@ def test_report_images_decode_as_png_and_exist_as_files(page) -> None:
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
         assert float(image[..., :3].std()) > 0.01  # not a blank canvas
     files = sorted(p.name for p in (path.parent / "figures").glob("*.png"))
-    assert files == sorted(["learning.png", "atoms_hidden.png", "atoms_readout.png", "fields.png",
-                            "readout_fields.png", "confusion.png", "firing.png", "dynamics.png"])
+    assert files == sorted(
+        [
+            "learning.png",
+            "atoms_hidden.png",
+            "atoms_readout.png",
+            "fields.png",
+            "readout_fields.png",
+            "confusion.png",
+            "firing.png",
+            "dynamics.png",
+        ]
+    )
 
 
 def test_report_goal_tables_list_all_atoms_with_meanings(page) -> None:
@@ -89,8 +117,11 @@ def test_report_goal_tables_list_all_atoms_with_meanings(page) -> None:
         assert f"<code>{name}</code>" in text
         assert atom_meaning(name, "FCL").replace("'", "&#x27;") in text
     assert "+0.97808" in text and "-0.99350" in text  # published gammas {F}{C}, {F}{L}
-    assert re.search(r"(?i)cosine similarity to the matching one-vs-all logistic-regression field: "
-                     r"mean -?\d\.\d{3}", text)
+    assert re.search(
+        r"(?i)cosine similarity to the matching one-vs-all logistic-regression field: "
+        r"mean -?\d\.\d{3}",
+        text,
+    )
 
 
 def test_report_without_data_skips_what_needs_it(trained: Path, tmp_path: Path) -> None:
@@ -119,7 +150,9 @@ def test_report_confusion_matrix_agrees_with_the_header(trained: Path, page) -> 
     _, confusion = _firing_and_confusion(run)
     assert confusion is not None and confusion.sum() == len(run.data.test.y)
     acc = np.trace(confusion) / confusion.sum()
-    assert acc == pytest.approx(read_jsonl(trained / "metrics.jsonl")[-1]["test_acc"], abs=1e-6)  # float32 mean
+    assert acc == pytest.approx(
+        read_jsonl(trained / "metrics.jsonl")[-1]["test_acc"], abs=1e-6
+    )  # float32 mean
     header = re.search(r"Test accuracy (\d+\.\d+)%", text)
     assert header is not None and header.group(1) == f"{100 * acc:.2f}"
     no_data = load_run(trained, with_data=False)
@@ -138,8 +171,12 @@ def test_field_figures_have_one_labelled_symmetric_colour_scale() -> None:
     assert {im.get_clim() for im in images} == {(-lim, lim)}
     assert [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()] == ["feedforward weight"]  # one colour bar
     fig = similarity_figure(w[:3], -w[:3] / 10, (4, 4), np.ones(3), ["a", "b", "c"])
-    assert {ax.get_ylabel() for ax in fig.axes} == {"", "readout weight", "logistic-regression\nweight",
-                                                    "cosine similarity"}
+    assert {ax.get_ylabel() for ax in fig.axes} == {
+        "",
+        "readout weight",
+        "logistic-regression\nweight",
+        "cosine similarity",
+    }
     l3 = float(np.abs(w[:3]).max())
     climits = sorted({im.get_clim() for ax in fig.axes for im in ax.get_images()})
     assert climits == [pytest.approx((-l3, l3)), pytest.approx((-l3 / 10, l3 / 10))]

@@ -19,14 +19,30 @@ from infomorphic.goalsearch.space import GoalSpace
 def tiny_config(**changes: object):
     from infomorphic.config import TrainConfig
 
-    base = dict(network="trivariate", setup=1, hidden=4, epochs=2, batch_size=128, baselines=(), threads=1,
-                seed=0, dataset="digits", train_eval_size=100)
+    base = dict(
+        network="trivariate",
+        setup=1,
+        hidden=4,
+        epochs=2,
+        batch_size=128,
+        baselines=(),
+        threads=1,
+        seed=0,
+        dataset="digits",
+        train_eval_size=100,
+    )
     return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
 
 
 def _settings(**changes: object) -> SearchSettings:
-    base = dict(config=tiny_config(), space=GoalSpace.build("FCL"), sampler="tpe", seed=0, startup_trials=2,
-                train_subset=300)
+    base = dict(
+        config=tiny_config(),
+        space=GoalSpace.build("FCL"),
+        sampler="tpe",
+        seed=0,
+        startup_trials=2,
+        train_subset=300,
+    )
     return SearchSettings(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -38,7 +54,9 @@ def test_search_writes_best_goal_that_parses_and_replays(tmp_path: Path, digits_
     goal, trial = best_goal(study, settings)
     assert trial.value == study.best_value
     text = (tmp_path / "best_goal.txt").read_text().strip()
-    assert Goal.parse(text).to_vector() == settings.space.goal(study.best_params).to_vector() == goal.to_vector()
+    assert (
+        Goal.parse(text).to_vector() == settings.space.goal(study.best_params).to_vector() == goal.to_vector()
+    )
     assert Goal.resolve(text, "FCL") == goal  # what `infomorphic train --goal` does with it
     record = json.loads((tmp_path / "best.json").read_text())
     assert record["value"] == study.best_value and record["trial"] == trial.number
@@ -64,8 +82,9 @@ def test_search_resume_keeps_finished_trials(tmp_path: Path, digits_small) -> No
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
-def test_search_retries_a_trial_whose_process_died(tmp_path: Path, digits_small,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_retries_a_trial_whose_process_died(
+    tmp_path: Path, digits_small, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(gs, "HEARTBEAT_S", 1)
     monkeypatch.setattr(gs, "GRACE_S", 1)
     settings = _settings(sampler="random")
@@ -107,15 +126,29 @@ def test_two_processes_share_one_sqlite_study(tmp_path: Path, digits_small) -> N
     settings = _settings(sampler="random", prune=False)
     run_search(settings, tmp_path, n_trials=1, data=digits_small)
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    worker = subprocess.Popen([sys.executable, "-m", "infomorphic.goalsearch.search", url, "goal-search", "1",
-                               str(tmp_path / "trials"), "4"])
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infomorphic.goalsearch.search",
+            url,
+            "goal-search",
+            "1",
+            str(tmp_path / "trials"),
+            "4",
+        ]
+    )
     try:
         study = gs.load_search(url, "goal-search")[0]
         deadline = time.time() + 120
         while not any(t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False)):
-            assert time.time() < deadline and worker.poll() is None, "the worker process never started a trial"
+            assert time.time() < deadline and worker.poll() is None, (
+                "the worker process never started a trial"
+            )
             time.sleep(0.2)
-        study, _, _ = run_search(None, tmp_path, n_trials=4, resume=True, data=digits_small)  # joins the study
+        study, _, _ = run_search(
+            None, tmp_path, n_trials=4, resume=True, data=digits_small
+        )  # joins the study
         assert worker.wait(timeout=120) == 0
     finally:
         if worker.poll() is None:
@@ -126,11 +159,14 @@ def test_two_processes_share_one_sqlite_study(tmp_path: Path, digits_small) -> N
     assert len({tuple(t.params.values()) for t in done}) == len(done)
 
 
-@pytest.mark.parametrize("changes, match", [
-    ({"sampler": "grid"}, "sampler must be"),
-    ({"config": tiny_config(network="single")}, "no hidden goal"),
-    ({"train_subset": 1}, "train_subset"),
-])
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"sampler": "grid"}, "sampler must be"),
+        ({"config": tiny_config(network="single")}, "no hidden goal"),
+        ({"train_subset": 1}, "train_subset"),
+    ],
+)
 def test_settings_reject_bad_values(changes: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         _settings(**changes)

@@ -44,26 +44,72 @@ def tiny_config(**changes: Any) -> Any:
     """As ``tiny`` of conftest: trivariate, 4 hidden neurons, 2 epochs on digits, 1 thread."""
     from infomorphic.config import TrainConfig
 
-    base = dict(network="trivariate", setup=1, hidden=4, epochs=2, batch_size=128, baselines=(), threads=1,
-                seed=0, dataset="digits", train_eval_size=100)
+    base = dict(
+        network="trivariate",
+        setup=1,
+        hidden=4,
+        epochs=2,
+        batch_size=128,
+        baselines=(),
+        threads=1,
+        seed=0,
+        dataset="digits",
+        train_eval_size=100,
+    )
     return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
 
 
 N_TRIALS = 8
-SEARCH = ["search", "--network", "trivariate", "--setup", "1", "--dataset", "digits", "--hidden", "4",
-          "--epochs", "2", "--batch-size", "128", "--train-subset", "300", "--threads", "1", "--seed", "3",
-          "--set", "train_eval_size=100", "--set", "hidden_lr=0.05", "--set", "readout_lr=0.05",  # varied values
-          "--sampler", "tpe", "--startup-trials", "2", "--trials", str(N_TRIALS)]
+SEARCH = [
+    "search",
+    "--network",
+    "trivariate",
+    "--setup",
+    "1",
+    "--dataset",
+    "digits",
+    "--hidden",
+    "4",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "128",
+    "--train-subset",
+    "300",
+    "--threads",
+    "1",
+    "--seed",
+    "3",
+    "--set",
+    "train_eval_size=100",
+    "--set",
+    "hidden_lr=0.05",
+    "--set",
+    "readout_lr=0.05",  # varied values
+    "--sampler",
+    "tpe",
+    "--startup-trials",
+    "2",
+    "--trials",
+    str(N_TRIALS),
+]
 FINISHED = ("COMPLETE", "PRUNED")
-pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Heartbeat of storage is supposed to be used with Study.optimize"
+)
 
 
 # ------------------------------------------------------------------ helpers: processes
 def _start(out: Path, *, resume: bool = False) -> subprocess.Popen:
     args = ["search", "--out", str(out), "--no-progress", "--json"] + (["--resume"] if resume else SEARCH[1:])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([str(Path(sys.executable).with_name("infomorphic")), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("infomorphic")), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _finish(proc: subprocess.Popen) -> str:
@@ -81,8 +127,10 @@ def _running(out: Path, *, suggested: bool) -> list[int]:
         return []
     query = "SELECT t.number FROM trials t WHERE t.state = 'RUNNING'"
     if suggested:
-        query = ("SELECT t.number FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
-                 "WHERE t.state = 'RUNNING' AND a.key = 'goal'")
+        query = (
+            "SELECT t.number FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+            "WHERE t.state = 'RUNNING' AND a.key = 'goal'"
+        )
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
             return [row[0] for row in connection.execute(query)]
@@ -90,8 +138,9 @@ def _running(out: Path, *, suggested: bool) -> list[int]:
         return []
 
 
-def _kill_during(proc: subprocess.Popen, out: Path, number: int, *, delay: float = 0.0,
-                 suggested: bool = True) -> None:
+def _kill_during(
+    proc: subprocess.Popen, out: Path, number: int, *, delay: float = 0.0, suggested: bool = True
+) -> None:
     """``kill -9`` the search ``delay`` s after trial ``number`` shows RUNNING (with its goal set)."""
     deadline = time.monotonic() + 180
     while number not in _running(out, suggested=suggested):
@@ -138,7 +187,8 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 
 # ---------------------------------------------------------------------- kill -9, real
 def test_kill_9_twice_then_resume_reruns_the_killed_trial_and_keeps_the_path(
-        tmp_path: Path, uninterrupted: Callable[[], list[Any]]) -> None:
+    tmp_path: Path, uninterrupted: Callable[[], list[Any]]
+) -> None:
     proc = _start(tmp_path)
     _kill_during(proc, tmp_path, 1)  # trial 0 complete, trial 1 training
     before = {t.number: (t.params, t.value) for t in _trials(tmp_path) if t.state.name == "COMPLETE"}
@@ -166,7 +216,8 @@ def test_kill_9_twice_then_resume_reruns_the_killed_trial_and_keeps_the_path(
 
 
 def test_killed_twice_at_random_moments_and_resumed_search_takes_the_uninterrupted_path(
-        tmp_path: Path, uninterrupted: Callable[[], list[Any]]) -> None:
+    tmp_path: Path, uninterrupted: Callable[[], list[Any]]
+) -> None:
     rng = random.Random(2)
     first = rng.randrange(2, 5)  # while TPE models the goals (after 2 startup trials)
     second = rng.randrange(first + 2, N_TRIALS)
@@ -210,13 +261,21 @@ def _synthetic(settings: SearchSettings, kill_at: set[int], dead: int) -> Any:
     return make
 
 
-@pytest.mark.parametrize("sampler, n_trials, kills", [
-    ("tpe", 10, [3, 7]),
-    ("random", 6, [2]),
-    ("cmaes", 18, [9, 14]),  # popsize 6: generations tell at trials 7 and 13; 14 holds the stored optimizer
-])
+@pytest.mark.parametrize(
+    "sampler, n_trials, kills",
+    [
+        ("tpe", 10, [3, 7]),
+        ("random", 6, [2]),
+        (
+            "cmaes",
+            18,
+            [9, 14],
+        ),  # popsize 6: generations tell at trials 7 and 13; 14 holds the stored optimizer
+    ],
+)
 def test_resumed_sampler_continues_exactly_where_the_killed_one_stopped(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampler: str, n_trials: int, kills: list[int]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampler: str, n_trials: int, kills: list[int]
+) -> None:
     space = GoalSpace.build("FCL", ["{F}{C}", "{F}{L}"])
     settings = SearchSettings(tiny_config(), space, sampler=sampler, seed=11, startup_trials=1, prune=False)
     dead = _dead_pid()
@@ -227,7 +286,9 @@ def test_resumed_sampler_continues_exactly_where_the_killed_one_stopped(
         folder.mkdir()
         for i, k in enumerate([*kill_at, None]):  # a fresh study object and sampler: a new process
             study = gs.create_study(None if i else settings, url, "goal-search", resume=bool(i))
-            monkeypatch.setattr(gs, "make_objective", _synthetic(settings, {k} if k is not None else set(), dead))
+            monkeypatch.setattr(
+                gs, "make_objective", _synthetic(settings, {k} if k is not None else set(), dead)
+            )
             try:
                 gs._optimize(study, settings, folder / "trials", n_trials, [])
             except _Killed:
@@ -247,8 +308,14 @@ def test_resumed_sampler_continues_exactly_where_the_killed_one_stopped(
 
 # ------------------------------------------------------------------ stale trials
 def _settings(**changes: Any) -> SearchSettings:
-    base = dict(config=tiny_config(), space=GoalSpace.build("FCL"), sampler="random", seed=0, startup_trials=2,
-                train_subset=300)
+    base = dict(
+        config=tiny_config(),
+        space=GoalSpace.build("FCL"),
+        sampler="random",
+        seed=0,
+        startup_trials=2,
+        train_subset=300,
+    )
     return SearchSettings(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -262,7 +329,8 @@ def _running_trial(study: Any, settings: SearchSettings, pid: int) -> Any:
 
 
 def test_trial_of_a_dead_process_of_this_host_is_rerun_at_once_even_when_the_target_is_met(
-        tmp_path: Path, digits_small) -> None:
+    tmp_path: Path, digits_small
+) -> None:
     settings = _settings()
     run_search(settings, tmp_path, n_trials=1, data=digits_small)
     study = gs.create_study(None, f"sqlite:///{tmp_path / 'study.db'}", "goal-search", resume=True)
@@ -297,7 +365,9 @@ def test_only_trials_whose_process_is_gone_are_stale(tmp_path: Path) -> None:
     assert gs.fail_stale_trials(study) == []  # failed once, queued once
 
 
-def test_a_trial_killed_inside_ask_is_stale_after_a_while(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_trial_killed_inside_ask_is_stale_after_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     study = gs.create_study(_settings(), f"sqlite:///{tmp_path / 'study.db'}", "goal-search")
     bare = study._storage.create_new_trial(study._study_id)  # killed before recording its process
     recorded = study.ask()  # killed after recording its process, before its first heartbeat
@@ -311,7 +381,8 @@ def test_a_trial_killed_inside_ask_is_stale_after_a_while(tmp_path: Path, monkey
 
 
 def test_a_trial_whose_requeueing_process_died_is_requeued_by_the_next(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = _settings()
     study = gs.create_study(settings, f"sqlite:///{tmp_path / 'study.db'}", "goal-search")
     trial = _running_trial(study, settings, _dead_pid())
@@ -330,7 +401,8 @@ def test_a_trial_whose_requeueing_process_died_is_requeued_by_the_next(
 
 
 def test_a_trial_whose_process_dies_too_often_stays_failed_and_the_user_is_told_once(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = _settings()
     study = gs.create_study(settings, f"sqlite:///{tmp_path / 'study.db'}", "goal-search")
     dead = _dead_pid()
@@ -347,7 +419,8 @@ def test_a_trial_whose_process_dies_too_often_stays_failed_and_the_user_is_told_
 
 
 def test_ctrl_c_requeues_the_interrupted_trial(
-        tmp_path: Path, digits_small: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, digits_small: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import infomorphic.train as train
 
     real_fit = train.fit
@@ -383,8 +456,9 @@ def _one_line_error(args: list[str]) -> str:
 def test_a_storage_url_optuna_cannot_use_is_one_line(tmp_path: Path) -> None:
     line = _one_line_error(["search", *TINY, "--storage", "foo://", "--out", str(tmp_path / "s")])
     assert "foo://" in line and "sqlite:///" in line
-    line = _one_line_error(["search", *TINY, "--storage", "postgresql://me:secret@localhost:1/x", "--out",
-                            str(tmp_path / "s")])
+    line = _one_line_error(
+        ["search", *TINY, "--storage", "postgresql://me:secret@localhost:1/x", "--out", str(tmp_path / "s")]
+    )
     assert "driver" in line and "secret" not in line
 
 
@@ -403,8 +477,14 @@ def test_a_study_db_that_is_not_a_database_is_one_line(tmp_path: Path, content: 
     assert str(out / "study.db") in line
 
 
-@pytest.mark.parametrize("text, what", [("{not json", "is not valid JSON"), ("[1, 2]", "is not a JSON object"),
-                                        ('{"storage": 3}', "storage must be a string")])
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "is not a JSON object"),
+        ('{"storage": 3}', "storage must be a string"),
+    ],
+)
 def test_a_broken_search_json_is_one_line(tmp_path: Path, text: str, what: str) -> None:
     (tmp_path / "search.json").write_text(text)
     line = _one_line_error(["search", "--out", str(tmp_path), "--resume", "--no-progress"])

@@ -104,8 +104,17 @@ class InfomorphicNetwork(nn.Module):
         feature_in = n_inputs
         if kind != "single":
             self.hidden = self._hidden_layer(
-                kind, n_inputs, n_classes, n_hidden, setup, lateral_partners, hidden_goal, n_bins,
-                hidden_bin_range, hidden_k1, generator,
+                kind,
+                n_inputs,
+                n_classes,
+                n_hidden,
+                setup,
+                lateral_partners,
+                hidden_goal,
+                n_bins,
+                hidden_bin_range,
+                hidden_k1,
+                generator,
             )
             if kind == "random-hidden":
                 with torch.no_grad():
@@ -144,20 +153,33 @@ class InfomorphicNetwork(nn.Module):
         if kind == "trivariate":
             goal = (goal or Goal.preset("trivariate-mnist-tpe")).with_sources("FCL")
             return InfomorphicLayer(
-                n_hidden, {"F": n_inputs, "C": n_classes, "L": n_hidden}, goal,
-                activation="trivariate", masks={"L": lateral}, **common,
+                n_hidden,
+                {"F": n_inputs, "C": n_classes, "L": n_hidden},
+                goal,
+                activation="trivariate",
+                masks={"L": lateral},
+                **common,
             )
         if kind == "bivariate-context":
             goal = (goal or Goal.preset("bivariate-context-optimised")).with_sources("FC")
             return InfomorphicLayer(
-                n_hidden, {"F": n_inputs, "C": n_classes}, goal,
-                activation="bivariate", activation_params={"k1": hidden_k1}, **common,
+                n_hidden,
+                {"F": n_inputs, "C": n_classes},
+                goal,
+                activation="bivariate",
+                activation_params={"k1": hidden_k1},
+                **common,
             )
         if kind == "bivariate-lateral":
             goal = (goal or Goal.preset("bivariate-lateral-optimised")).with_sources("FL")
             return InfomorphicLayer(
-                n_hidden, {"F": n_inputs, "L": n_hidden}, goal,
-                activation="bivariate", activation_params={"k1": hidden_k1}, masks={"L": lateral}, **common,
+                n_hidden,
+                {"F": n_inputs, "L": n_hidden},
+                goal,
+                activation="bivariate",
+                activation_params={"k1": hidden_k1},
+                masks={"L": lateral},
+                **common,
             )
         # random-hidden: a fixed random feedforward layer; the C slot only satisfies the layer's shape
         layer = InfomorphicLayer(n_hidden, {"F": n_inputs, "C": 1}, None, activation="feedforward", **common)

@@ -104,8 +104,9 @@ def test_four_source_locality_per_neuron_gradients_are_block_diagonal(pid_path: 
     """Neuron j's goal depends on row j of every weight matrix only (B active, random weights)."""
     goal = Goal.parse("{F}{C}{L}{B} + {F}{B} - {FB} + 0.5*{F}{C} - 0.2*{FCLB} + 0.1*H_res", "FCLB")
     gen = torch.Generator().manual_seed(3)
-    layer = InfomorphicLayer(N, {"F": NF, "C": NC, "L": N, "B": NB}, goal, masks={"L": lateral_mask(N)},
-                             generator=gen).double()
+    layer = InfomorphicLayer(
+        N, {"F": NF, "C": NC, "L": N, "B": NB}, goal, masks={"L": lateral_mask(N)}, generator=gen
+    ).double()
     with torch.no_grad():
         layer.weight["B"].mul_(4)  # a clearly non-constant feedback aggregate
     inputs = _inputs(batch=128)

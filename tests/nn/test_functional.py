@@ -63,7 +63,12 @@ def test_builtin_activation_names_and_defaults() -> None:
     assert ACTIVATION_DEFAULTS["bivariate"] == {"k1": 0.5, "k2": 2.0}
     assert ACTIVATION_DEFAULTS["trivariate"] == {"alpha1": 0.1, "alpha2": 0.1, "beta1": 2.0, "beta2": 2.0}
     assert ACTIVATION_DEFAULTS["quadrivariate"] == {
-        "alpha1": 0.1, "alpha2": 0.1, "alpha3": 0.1, "beta1": 2.0, "beta2": 2.0, "beta3": 2.0,
+        "alpha1": 0.1,
+        "alpha2": 0.1,
+        "alpha3": 0.1,
+        "beta1": 2.0,
+        "beta2": 2.0,
+        "beta3": 2.0,
     }
     assert ACTIVATIONS["quadrivariate"] is quadrivariate_activation
 
@@ -150,8 +155,9 @@ def test_quadrivariate_hand_computed() -> None:
     out = quadrivariate_activation(t(1.0), t(2.0), t(-1.0), t(0.5))
     assert float(out) == pytest.approx(expected, abs=1e-12)
     # f = -2, c = 0.5, l = 1, b = 1.5, a = (0.2, 0.3, 0.25), beta = (1, 3, 0.5)
-    out = quadrivariate_activation(t(-2.0), t(0.5), t(1.0), t(1.5), alpha1=0.2, alpha2=0.3, alpha3=0.25,
-                                   beta1=1.0, beta2=3.0, beta3=0.5)
+    out = quadrivariate_activation(
+        t(-2.0), t(0.5), t(1.0), t(1.5), alpha1=0.2, alpha2=0.3, alpha3=0.25, beta1=1.0, beta2=3.0, beta3=0.5
+    )
     expected = -2.0 * (0.5 + 0.2 * _sigmoid(-1.0) + 0.3 * _sigmoid(-6.0) + 0.25 * math.tanh(-1.5 / 2))
     assert float(out) == pytest.approx(expected, abs=1e-12)
 
@@ -182,7 +188,7 @@ def test_quadrivariate_fourth_class_is_zero_centred_and_bounded() -> None:
     zero = quadrivariate_activation(f, c, l, torch.zeros_like(b))
     up, down = quadrivariate_activation(f, c, l, b), quadrivariate_activation(f, c, l, -b)
     torch.testing.assert_close(up + down, 2 * zero, rtol=1e-12, atol=1e-12)  # odd in b around b = 0
-    agree = (f * b > 0)
+    agree = f * b > 0
     assert torch.all(up.abs()[agree] > zero.abs()[agree])  # agreement amplifies, disagreement attenuates
     assert torch.all(up.abs()[~agree & (f * b < 0)] < zero.abs()[~agree & (f * b < 0)])
     assert torch.all((up - zero).abs() <= 0.1 * f.abs() + 1e-12)

@@ -72,8 +72,14 @@ def test_default_activation_by_number_of_sources() -> None:
     assert InfomorphicLayer(2, {"F": 3, "C": 2, "L": 2}).activation_name == "trivariate"
     four = InfomorphicLayer(2, {"F": 3, "C": 2, "L": 2, "B": 1})
     assert four.activation_name == "quadrivariate"
-    assert four.activation_params == {"alpha1": 0.1, "alpha2": 0.1, "alpha3": 0.1, "beta1": 2.0, "beta2": 2.0,
-                                      "beta3": 2.0}
+    assert four.activation_params == {
+        "alpha1": 0.1,
+        "alpha2": 0.1,
+        "alpha3": 0.1,
+        "beta1": 2.0,
+        "beta2": 2.0,
+        "beta3": 2.0,
+    }
 
 
 def test_masked_weights_stay_zero_under_adam_with_weight_decay() -> None:
@@ -101,8 +107,14 @@ def test_masked_weights_stay_zero_under_adam_with_weight_decay() -> None:
 
 
 def test_fixed_weights_are_buffers_and_do_not_change() -> None:
-    layer = InfomorphicLayer(NC, {"F": NF, "C": NC}, Goal.preset("readout"), fixed_weights={"C": torch.eye(NC)},
-                             binning="adaptive", generator=torch.Generator().manual_seed(0))
+    layer = InfomorphicLayer(
+        NC,
+        {"F": NF, "C": NC},
+        Goal.preset("readout"),
+        fixed_weights={"C": torch.eye(NC)},
+        binning="adaptive",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert "C" not in layer.weight
     assert "C" not in layer.bias
     names = [n for n, _ in layer.named_parameters()]
@@ -136,8 +148,13 @@ def _goal_grads(layer: InfomorphicLayer, inputs: dict[str, torch.Tensor], pick) 
 def _sparse_trivariate(dtype: torch.dtype = torch.float64) -> InfomorphicLayer:
     """F and L stored sparsely (partner values (N, P) and indices), C dense."""
     gen = torch.Generator().manual_seed(0)
-    partners = {"F": torch.rand(N, NF, generator=gen).topk(4, dim=1).indices, "L": lateral_partners(N, 2, gen)}
-    layer = InfomorphicLayer(N, {"F": NF, "C": NC, "L": N}, TPE, partners=partners, sparse=True, generator=gen)
+    partners = {
+        "F": torch.rand(N, NF, generator=gen).topk(4, dim=1).indices,
+        "L": lateral_partners(N, 2, gen),
+    }
+    layer = InfomorphicLayer(
+        N, {"F": NF, "C": NC, "L": N}, TPE, partners=partners, sparse=True, generator=gen
+    )
     assert layer.is_sparse("F") and layer.is_sparse("L") and layer.weight["L"].shape == (N, 2)
     return layer.to(dtype)
 
@@ -244,7 +261,9 @@ def test_constructor_errors() -> None:
 
 
 def test_goal_sources_must_match_layer() -> None:
-    with pytest.raises(ValueError, match=r"goal is written for sources \['F', 'C'\] but the layer has \['F', 'L'\]"):
+    with pytest.raises(
+        ValueError, match=r"goal is written for sources \['F', 'C'\] but the layer has \['F', 'L'\]"
+    ):
         InfomorphicLayer(3, {"F": 4, "L": 3}, Goal.preset("readout"))
     with pytest.raises(ValueError, match="goal is written for sources"):
         InfomorphicLayer(3, {"F": 4, "C": 2}, TPE)
@@ -286,8 +305,13 @@ def test_last_atoms_float32_sum_to_output_entropy() -> None:
 
 
 def test_bivariate_layer_atoms() -> None:
-    layer = InfomorphicLayer(NC, {"F": NF, "C": NC}, Goal.preset("readout"), binning="adaptive",
-                             generator=torch.Generator().manual_seed(0))
+    layer = InfomorphicLayer(
+        NC,
+        {"F": NF, "C": NC},
+        Goal.preset("readout"),
+        binning="adaptive",
+        generator=torch.Generator().manual_seed(0),
+    )
     inputs = _inputs(batch=64)
     layer.local_goal(layer({"F": inputs["F"], "C": inputs["C"]}))
     assert layer.last_atoms.shape == (NC, 4)

@@ -13,8 +13,15 @@ D, K, H, B = 20, 4, 8, 32  # inputs, classes, hidden neurons, batch
 
 
 def _net(kind: str, setup: int = 1, partners: int = 3, seed: int = 0) -> InfomorphicNetwork:
-    return InfomorphicNetwork(D, K, kind, n_hidden=H, setup=setup, lateral_partners=partners,
-                              generator=torch.Generator().manual_seed(seed))
+    return InfomorphicNetwork(
+        D,
+        K,
+        kind,
+        n_hidden=H,
+        setup=setup,
+        lateral_partners=partners,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,10 +29,22 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(B, D, generator=gen) * 2, torch.randint(0, K, (B,), generator=gen)
 
 
-CASES = [("single", 1), ("trivariate", 1), ("trivariate", 2), ("trivariate", 3), ("bivariate-context", 1),
-         ("bivariate-lateral", 1), ("bivariate-lateral", 2), ("random-hidden", 1)]
-HIDDEN_SOURCES = {"trivariate": ("F", "C", "L"), "bivariate-context": ("F", "C"),
-                  "bivariate-lateral": ("F", "L"), "random-hidden": ("F", "C")}
+CASES = [
+    ("single", 1),
+    ("trivariate", 1),
+    ("trivariate", 2),
+    ("trivariate", 3),
+    ("bivariate-context", 1),
+    ("bivariate-lateral", 1),
+    ("bivariate-lateral", 2),
+    ("random-hidden", 1),
+]
+HIDDEN_SOURCES = {
+    "trivariate": ("F", "C", "L"),
+    "bivariate-context": ("F", "C"),
+    "bivariate-lateral": ("F", "L"),
+    "random-hidden": ("F", "C"),
+}
 
 
 def test_cases_cover_all_kinds() -> None:
@@ -101,8 +120,15 @@ def _count_calls(module: torch.nn.Module) -> list[dict[str, torch.Tensor]]:
 
 @pytest.mark.parametrize(
     "kind, setup, hidden_calls, readout_calls",
-    [("trivariate", 1, 2, 1), ("trivariate", 2, 2, 1), ("trivariate", 3, 2, 2), ("bivariate-lateral", 1, 2, 1),
-     ("bivariate-context", 1, 1, 1), ("random-hidden", 1, 1, 1), ("single", 1, 0, 1)],
+    [
+        ("trivariate", 1, 2, 1),
+        ("trivariate", 2, 2, 1),
+        ("trivariate", 3, 2, 2),
+        ("bivariate-lateral", 1, 2, 1),
+        ("bivariate-context", 1, 1, 1),
+        ("random-hidden", 1, 1, 1),
+        ("single", 1, 0, 1),
+    ],
 )
 def test_number_of_presentations(kind: str, setup: int, hidden_calls: int, readout_calls: int) -> None:
     net = _net(kind, setup)
@@ -134,8 +160,10 @@ def test_second_pass_sees_first_pass_samples() -> None:
     assert torch.equal(out.hidden_spikes, sample_binary(thetas[1], replay))
     # the learning pass is the second one, and the readout sees its samples
     assert torch.equal(out.hidden.theta, thetas[1])
-    torch.testing.assert_close(out.readout.aggregates[..., 0],
-                               out.hidden_spikes @ net.readout.weight["F"].detach().T + net.readout.bias["F"].detach())
+    torch.testing.assert_close(
+        out.readout.aggregates[..., 0],
+        out.hidden_spikes @ net.readout.weight["F"].detach().T + net.readout.bias["F"].detach(),
+    )
     torch.testing.assert_close(first["F"], x)
     torch.testing.assert_close(first["C"], torch.nn.functional.one_hot(y, K).float())
 
@@ -215,12 +243,14 @@ def test_random_hidden_layer_is_not_trained() -> None:
 
 # ----------------------------------------------------------------- evaluation
 def test_correct_inverted_flips_neurons_with_mean_at_least_half() -> None:
-    theta = torch.tensor([
-        [0.9, 0.1, 0.5, 0.6, 0.2],
-        [0.8, 0.2, 0.5, 0.3, 0.4],
-        [0.7, 0.3, 0.5, 0.6, 0.5],
-        [0.6, 0.0, 0.5, 0.5, 0.3],
-    ])  # column means: 0.75, 0.15, 0.5, 0.5, 0.35
+    theta = torch.tensor(
+        [
+            [0.9, 0.1, 0.5, 0.6, 0.2],
+            [0.8, 0.2, 0.5, 0.3, 0.4],
+            [0.7, 0.3, 0.5, 0.6, 0.5],
+            [0.6, 0.0, 0.5, 0.5, 0.3],
+        ]
+    )  # column means: 0.75, 0.15, 0.5, 0.5, 0.35
     out = correct_inverted(theta)
     flipped = torch.tensor([True, False, True, True, False])
     torch.testing.assert_close(out[:, flipped], 1 - theta[:, flipped])
@@ -230,12 +260,14 @@ def test_correct_inverted_flips_neurons_with_mean_at_least_half() -> None:
 
 def test_predict_after_correction() -> None:
     # neuron 0 is inverted (silent for its class): mean 0.8 >= 0.5, read as 1 - theta
-    theta = torch.tensor([
-        [0.95, 0.10, 0.20],  # raw arg-max 0; corrected [0.05, 0.10, 0.20] -> 2
-        [0.90, 0.40, 0.10],  # corrected [0.10, 0.40, 0.10] -> 1
-        [0.35, 0.20, 0.10],  # corrected [0.65, 0.20, 0.10] -> 0
-        [0.99, 0.05, 0.60],  # corrected [0.01, 0.05, 0.60] -> 2
-    ])
+    theta = torch.tensor(
+        [
+            [0.95, 0.10, 0.20],  # raw arg-max 0; corrected [0.05, 0.10, 0.20] -> 2
+            [0.90, 0.40, 0.10],  # corrected [0.10, 0.40, 0.10] -> 1
+            [0.35, 0.20, 0.10],  # corrected [0.65, 0.20, 0.10] -> 0
+            [0.99, 0.05, 0.60],  # corrected [0.01, 0.05, 0.60] -> 2
+        ]
+    )
     assert theta.argmax(1).tolist() == [0, 0, 0, 0]
     assert predict(theta).tolist() == [2, 1, 0, 2]
     assert predict(theta).dtype == torch.int64

@@ -96,8 +96,17 @@ def test_sparse_aggregate_float32_at_training_sizes() -> None:
     torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("partners, n_inputs, sparse", [(100, 2000, True), (250, 2000, True), (251, 2000, False),
-                                                         (4, 40, True), (100, 100, False), (3, 8, False)])
+@pytest.mark.parametrize(
+    "partners, n_inputs, sparse",
+    [
+        (100, 2000, True),
+        (250, 2000, True),
+        (251, 2000, False),
+        (4, 40, True),
+        (100, 100, False),
+        (3, 8, False),
+    ],
+)
 def test_storage_rule(partners: int, n_inputs: int, sparse: bool) -> None:
     assert prefer_sparse(partners, n_inputs) is sparse
 
@@ -133,16 +142,24 @@ TPE = Goal.preset("trivariate-mnist-tpe")
 
 def _layer(sparse: bool | None, seed: int = 0, dtype: torch.dtype = torch.float32) -> InfomorphicLayer:
     index = lateral_partners(N, 3, torch.Generator().manual_seed(11))
-    layer = InfomorphicLayer(N, {"F": NF, "C": NC, "L": N}, TPE, partners={"L": index}, sparse=sparse,
-                             generator=torch.Generator().manual_seed(seed))
+    layer = InfomorphicLayer(
+        N,
+        {"F": NF, "C": NC, "L": N},
+        TPE,
+        partners={"L": index},
+        sparse=sparse,
+        generator=torch.Generator().manual_seed(seed),
+    )
     return layer.to(dtype)
 
 
 def _inputs(batch: int = 96, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(1)
-    return {"F": (torch.randn(batch, NF, generator=gen) * 3).to(dtype),
-            "C": torch.nn.functional.one_hot(torch.randint(0, NC, (batch,), generator=gen), NC).to(dtype),
-            "L": (torch.randint(0, 2, (batch, N), generator=gen) * 2 - 1).to(dtype)}
+    return {
+        "F": (torch.randn(batch, NF, generator=gen) * 3).to(dtype),
+        "C": torch.nn.functional.one_hot(torch.randint(0, NC, (batch,), generator=gen), NC).to(dtype),
+        "L": (torch.randint(0, 2, (batch, N), generator=gen) * 2 - 1).to(dtype),
+    }
 
 
 @pytest.mark.parametrize("block", [None, 50])
@@ -151,9 +168,16 @@ def test_sparse_init_equals_the_masked_init(block: int | None, monkeypatch: pyte
         monkeypatch.setattr(layer_module, "_DRAW_BLOCK", block)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     index = lateral_partners(N, 3, torch.Generator().manual_seed(11))
-    sparse = InfomorphicLayer(N, {"F": NF, "C": NC, "L": N}, TPE, partners={"L": index}, sparse=True, generator=g1)
-    masked = InfomorphicLayer(N, {"F": NF, "C": NC, "L": N}, TPE, masks={"L": lateral_mask(N, 3, torch.Generator(
-        ).manual_seed(11))}, generator=g2)
+    sparse = InfomorphicLayer(
+        N, {"F": NF, "C": NC, "L": N}, TPE, partners={"L": index}, sparse=True, generator=g1
+    )
+    masked = InfomorphicLayer(
+        N,
+        {"F": NF, "C": NC, "L": N},
+        TPE,
+        masks={"L": lateral_mask(N, 3, torch.Generator().manual_seed(11))},
+        generator=g2,
+    )
     assert sparse.is_sparse("L") and not masked.is_sparse("L")
     assert sparse.weight["L"].shape == (N, 3) and sparse.partners("L").shape == (N, 3)
     assert torch.equal(sparse.effective_weight("L"), masked.weight["L"])
@@ -187,7 +211,9 @@ def test_sparse_layer_computes_the_masked_layer_float64() -> None:
     (-ga.sum()).backward()
     (-gb.sum()).backward()
     index = sparse.partners("L")
-    torch.testing.assert_close(sparse.weight["L"].grad, masked.weight["L"].grad.gather(1, index), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        sparse.weight["L"].grad, masked.weight["L"].grad.gather(1, index), rtol=0, atol=1e-12
+    )
     # off the partners the dense gradient is exactly zero: nothing is lost by storing only the partners
     assert torch.count_nonzero(masked.weight["L"].grad * (1 - masked.mask("L"))) == 0
     for k in ("F", "C"):
@@ -207,18 +233,22 @@ def test_storage_conversion_round_trip_keeps_the_parameter() -> None:
     assert torch.equal(layer.partners("L"), index) and torch.equal(layer.effective_weight("L"), dense)
     with pytest.raises(ValueError, match="dense \\(no mask\\)"):
         layer.set_storage_("F", True)
-    ragged = InfomorphicLayer(3, {"F": 4, "C": 2}, masks={"F": torch.tensor([[1, 0, 0, 1], [0, 1, 0, 0],
-                                                                             [1, 1, 0, 0.0]])})
+    ragged = InfomorphicLayer(
+        3, {"F": 4, "C": 2}, masks={"F": torch.tensor([[1, 0, 0, 1], [0, 1, 0, 0], [1, 1, 0, 0.0]])}
+    )
     with pytest.raises(ValueError, match="1 to 2 connections per neuron"):
         ragged.set_storage_("F", True)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.zeros(N, 3, dtype=torch.long), "distinct in every row"),
-    (torch.full((N, 3), 40) + torch.arange(3), r"must lie in \[0, 30\)"),
-    (torch.zeros(N - 1, 3, dtype=torch.long), r"integers of shape \(30, P\)"),
-    (torch.zeros(N, 3), r"integers of shape \(30, P\)"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.zeros(N, 3, dtype=torch.long), "distinct in every row"),
+        (torch.full((N, 3), 40) + torch.arange(3), r"must lie in \[0, 30\)"),
+        (torch.zeros(N - 1, 3, dtype=torch.long), r"integers of shape \(30, P\)"),
+        (torch.zeros(N, 3), r"integers of shape \(30, P\)"),
+    ],
+)
 def test_bad_partners(bad: torch.Tensor, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         InfomorphicLayer(N, {"F": NF, "L": N}, partners={"L": bad})
@@ -226,18 +256,22 @@ def test_bad_partners(bad: torch.Tensor, match: str) -> None:
 
 def test_partners_and_mask_for_one_class_is_an_error() -> None:
     with pytest.raises(ValueError, match="has partners and a mask"):
-        InfomorphicLayer(N, {"F": NF, "L": N}, partners={"L": lateral_partners(N, 3)}, masks={"L": lateral_mask(N)})
+        InfomorphicLayer(
+            N, {"F": NF, "L": N}, partners={"L": lateral_partners(N, 3)}, masks={"L": lateral_mask(N)}
+        )
 
 
 # ------------------------------------------------------------------ checkpoints
 def _legacy(seed: int = 0) -> LegacyNetwork:
-    return LegacyNetwork(D, K, "trivariate", setup=2, n_hidden=HID, lateral_partners=PART,
-                         generator=generator(seed, "init"))
+    return LegacyNetwork(
+        D, K, "trivariate", setup=2, n_hidden=HID, lateral_partners=PART, generator=generator(seed, "init")
+    )
 
 
 def _new(seed: int = 0) -> InfomorphicNetwork:
-    return InfomorphicNetwork(D, K, "trivariate", setup=2, n_hidden=HID, lateral_partners=PART,
-                              generator=generator(seed, "init"))
+    return InfomorphicNetwork(
+        D, K, "trivariate", setup=2, n_hidden=HID, lateral_partners=PART, generator=generator(seed, "init")
+    )
 
 
 def _batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,8 +290,10 @@ def _step(net: torch.nn.Module, opts: dict[str, torch.optim.Optimizer], seed: in
 
 
 def _adam(net: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
-    return {n: torch.optim.Adam(layer.parameters(), lr=0.01, weight_decay=1e-3, fused=True)
-            for n, layer in net.layers().items()}
+    return {
+        n: torch.optim.Adam(layer.parameters(), lr=0.01, weight_decay=1e-3, fused=True)
+        for n, layer in net.layers().items()
+    }
 
 
 def test_old_checkpoint_loads_and_trains_on_like_the_old_network() -> None:
@@ -298,8 +334,10 @@ def test_sparse_checkpoint_round_trip() -> None:
     assert other.hidden.is_sparse("L")
     assert all(torch.equal(other.state_dict()[k], v) for k, v in state.items())
     x, y = _batch(0)
-    assert torch.equal(other(x, y, torch.Generator().manual_seed(0)).readout.theta,
-                       net(x, y, torch.Generator().manual_seed(0)).readout.theta)
+    assert torch.equal(
+        other(x, y, torch.Generator().manual_seed(0)).readout.theta,
+        net(x, y, torch.Generator().manual_seed(0)).readout.theta,
+    )
     state["hidden.index_L"] = state["hidden.index_L"] + HID  # out of range: refused, naming the class
     with pytest.raises(RuntimeError, match="partners of 'L' must lie in"):
         _new().load_state_dict(state)
@@ -307,8 +345,10 @@ def test_sparse_checkpoint_round_trip() -> None:
 
 def _metrics(run: Path) -> list[dict]:
     lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in ("train_seconds", "eval_seconds")}
-            for line in lines]
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in ("train_seconds", "eval_seconds")}
+        for line in lines
+    ]
 
 
 def test_an_old_run_resumes_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,17 +358,36 @@ def test_an_old_run_resumes_and_reports(tmp_path: Path, monkeypatch: pytest.Monk
     from infomorphic.train import fit
 
     def config(epochs: int) -> TrainConfig:
-        return TrainConfig(network="trivariate", setup=2, hidden=HID, lateral_partners=PART, epochs=epochs,
-                           batch_size=256, baselines=(), threads=1, out_dir=str(tmp_path))
+        return TrainConfig(
+            network="trivariate",
+            setup=2,
+            hidden=HID,
+            lateral_partners=PART,
+            epochs=epochs,
+            batch_size=256,
+            baselines=(),
+            threads=1,
+            out_dir=str(tmp_path),
+        )
 
     class Legacy(LegacyNetwork):  # the old loop's optimiser settings: hidden, then readout
         def optimizer_settings(self, hidden: tuple, readout: tuple) -> dict:
             return {"hidden": hidden, "readout": readout}
 
     with monkeypatch.context() as m:
-        m.setattr(loop, "build_network", lambda c, n_in, n_cls: Legacy(
-            n_in, n_cls, "trivariate", setup=2, n_hidden=HID, lateral_partners=PART,
-            generator=generator(c.seed, "init")))
+        m.setattr(
+            loop,
+            "build_network",
+            lambda c, n_in, n_cls: Legacy(
+                n_in,
+                n_cls,
+                "trivariate",
+                setup=2,
+                n_hidden=HID,
+                lateral_partners=PART,
+                generator=generator(c.seed, "init"),
+            ),
+        )
         fit(config(1), run_dir=tmp_path / "old", progress=False)
         fit(config(2), run_dir=tmp_path / "reference", progress=False)
     assert "hidden.mask_L" in torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)["model"]
@@ -351,8 +410,17 @@ def test_a_sparse_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:
     from infomorphic.train import fit
 
     def config(epochs: int) -> TrainConfig:
-        return TrainConfig(network="trivariate", setup=2, hidden=HID, lateral_partners=PART, epochs=epochs,
-                           batch_size=256, baselines=(), threads=1, out_dir=str(tmp_path))
+        return TrainConfig(
+            network="trivariate",
+            setup=2,
+            hidden=HID,
+            lateral_partners=PART,
+            epochs=epochs,
+            batch_size=256,
+            baselines=(),
+            threads=1,
+            out_dir=str(tmp_path),
+        )
 
     fit(config(1), run_dir=tmp_path / "a", progress=False)
     ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)

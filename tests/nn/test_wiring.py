@@ -70,8 +70,9 @@ def test_kind_as_wiring_is_identical_to_the_old_network(file: str) -> None:
     sparse = SPARSE.get(file)
     if sparse is not None:
         assert new.layer(sparse[0]).is_sparse(sparse[1])
-    assert not any(layer.is_sparse(k) for n, layer in new.named_children() for k in layer.weight
-                   if (n, k) != sparse)
+    assert not any(
+        layer.is_sparse(k) for n, layer in new.named_children() for k in layer.weight if (n, k) != sparse
+    )
     sa, sb = _dense_state(new), old.state_dict()
     assert sa.keys() == sb.keys()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)  # the same initial weights and partners, bit for bit
@@ -114,20 +115,29 @@ def test_kind_as_wiring_is_identical_to_the_old_network(file: str) -> None:
             torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_setup1_trains_to_identical_metrics_before_and_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_setup1_trains_to_identical_metrics_before_and_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The old network in the training loop and the TOML wiring give the same run, bit for bit."""
     import infomorphic.train.loop as loop
     from infomorphic.train import fit
 
-    config = load_config(CONFIGS / "setup1.toml", {"epochs": 3, "baselines": [], "threads": 1,
-                                                    "out_dir": str(tmp_path)})
+    config = load_config(
+        CONFIGS / "setup1.toml", {"epochs": 3, "baselines": [], "threads": 1, "out_dir": str(tmp_path)}
+    )
     fit(config, run_dir=tmp_path / "new", progress=False)
+
     class Legacy(LegacyNetwork):  # the old loop's optimiser settings: hidden, then readout
         def optimizer_settings(self, hidden: tuple, readout: tuple) -> dict:
             return {"hidden": hidden, "readout": readout}
 
-    monkeypatch.setattr(loop, "build_network", lambda c, n_in, n_cls: Legacy(
-        n_in, n_cls, "trivariate", setup=1, n_hidden=100, generator=generator(c.seed, "init")))
+    monkeypatch.setattr(
+        loop,
+        "build_network",
+        lambda c, n_in, n_cls: Legacy(
+            n_in, n_cls, "trivariate", setup=1, n_hidden=100, generator=generator(c.seed, "init")
+        ),
+    )
     fit(config, run_dir=tmp_path / "old", progress=False)
     timing = {"train_seconds", "eval_seconds"}
 
@@ -147,34 +157,77 @@ def _layer(name: str, inputs: dict, **kw) -> dict:  # noqa: ANN003
     return {"name": name, "neurons": kw.pop("neurons", 4), "inputs": inputs, **kw}
 
 
-READOUT = _layer("readout", {"F": "h", "C": {"from": "label", "weights": "identity"}}, neurons="classes",
-                 goal="readout", sample=False)
+READOUT = _layer(
+    "readout",
+    {"F": "h", "C": {"from": "label", "weights": "identity"}},
+    neurons="classes",
+    goal="readout",
+    sample=False,
+)
 H = _layer("h", {"F": "input", "C": "label"}, goal="{F}{C}")
 
 BAD = [
-    ("unknown source", [_layer("h", {"F": "inptu", "C": "label"}, goal="{F}{C}"), READOUT],
-     "network layer 'h', key 'inputs.F': unknown source 'inptu'"),
-    ("cycle", [_layer("a", {"F": "input", "C": "b"}, goal="{F}{C}"), _layer("b", {"F": "a", "C": "label"},
-                                                                               goal="{F}{C}"),
-               _layer("readout", {"F": "b", "C": {"from": "label", "weights": "identity"}}, neurons="classes",
-                      goal="readout", sample=False)],
-     "form a cycle (a -> b -> a)"),
-    ("own current output", [_layer("h", {"F": "input", "L": "h"}, goal="{F}{L}"), READOUT],
-     "network layer 'h', key 'inputs.L': a layer cannot read its own current output"),
-    ("goal letters", [_layer("h", {"F": "input", "C": "label"}, goal="{F}{C}{L}"), READOUT],
-     "network layer 'h', key 'goal'"),
-    ("five classes", [_layer("h", {"F": "input", "C": "label", "L": "previous:h", "B": "previous:readout",
-                                   "M": "zeros:2"}, goal="{F}{C}"), READOUT],
-     "network layer 'h', key 'inputs': a layer needs 2 to 4 input classes, got 5"),
+    (
+        "unknown source",
+        [_layer("h", {"F": "inptu", "C": "label"}, goal="{F}{C}"), READOUT],
+        "network layer 'h', key 'inputs.F': unknown source 'inptu'",
+    ),
+    (
+        "cycle",
+        [
+            _layer("a", {"F": "input", "C": "b"}, goal="{F}{C}"),
+            _layer("b", {"F": "a", "C": "label"}, goal="{F}{C}"),
+            _layer(
+                "readout",
+                {"F": "b", "C": {"from": "label", "weights": "identity"}},
+                neurons="classes",
+                goal="readout",
+                sample=False,
+            ),
+        ],
+        "form a cycle (a -> b -> a)",
+    ),
+    (
+        "own current output",
+        [_layer("h", {"F": "input", "L": "h"}, goal="{F}{L}"), READOUT],
+        "network layer 'h', key 'inputs.L': a layer cannot read its own current output",
+    ),
+    (
+        "goal letters",
+        [_layer("h", {"F": "input", "C": "label"}, goal="{F}{C}{L}"), READOUT],
+        "network layer 'h', key 'goal'",
+    ),
+    (
+        "five classes",
+        [
+            _layer(
+                "h",
+                {"F": "input", "C": "label", "L": "previous:h", "B": "previous:readout", "M": "zeros:2"},
+                goal="{F}{C}",
+            ),
+            READOUT,
+        ],
+        "network layer 'h', key 'inputs': a layer needs 2 to 4 input classes, got 5",
+    ),
     ("one class", [_layer("h", {"F": "input"}, goal="{F}"), READOUT], "needs 2 to 4 input classes, got 1"),
-    ("no goal", [_layer("h", {"F": "input", "C": "label"}), READOUT], "network layer 'h', key 'goal': missing"),
+    (
+        "no goal",
+        [_layer("h", {"F": "input", "C": "label"}), READOUT],
+        "network layer 'h', key 'goal': missing",
+    ),
     ("readout samples", [H, {**READOUT, "sample": True}], "network layer 'readout', key 'sample'"),
     ("duplicate name", [H, H, READOUT], "network layer 'h', key 'name': used by two layers"),
     ("unknown key", [{**H, "neuron": 3}, READOUT], "network layer 'h', key 'neuron': unknown key"),
-    ("bad partners", [_layer("h", {"F": {"from": "input", "partners": 0}, "C": "label"}, goal="{F}{C}"), READOUT],
-     "network layer 'h', key 'inputs.F.partners'"),
-    ("bad letter", [_layer("h", {"f": "input", "C": "label"}, goal="{F}{C}"), READOUT],
-     "input classes are single capital letters"),
+    (
+        "bad partners",
+        [_layer("h", {"F": {"from": "input", "partners": 0}, "C": "label"}, goal="{F}{C}"), READOUT],
+        "network layer 'h', key 'inputs.F.partners'",
+    ),
+    (
+        "bad letter",
+        [_layer("h", {"f": "input", "C": "label"}, goal="{F}{C}"), READOUT],
+        "input classes are single capital letters",
+    ),
     ("bad random", [_layer("h", {"F": "random:x", "C": "label"}, goal="{F}{C}"), READOUT], "random:<n>"),
     ("unknown readout", [H, READOUT], "network key 'readout': no layer named 'out'"),
 ]
@@ -193,16 +246,27 @@ def test_wiring_errors_name_the_layer_and_key(case: tuple) -> None:
 def test_a_bad_wiring_in_a_toml_config_is_one_line_exit_2(tmp_path: Path) -> None:
     text = (CONFIGS / "deep2.toml").read_text().replace('F = "h1"', 'F = "h3"')
     (tmp_path / "bad.toml").write_text(text)
-    res = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "bad.toml"), "--out-dir", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        app, ["train", "--config", str(tmp_path / "bad.toml"), "--out-dir", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2
-    line, = res.stderr.strip().splitlines()
+    (line,) = res.stderr.strip().splitlines()
     assert line.startswith("error: network layer 'h2', key 'inputs.F': unknown source 'h3'")
     assert not (tmp_path / "o").exists()
 
 
 def test_identity_weights_need_matching_sizes() -> None:
-    spec = NetworkSpec((LayerSpec("h", 5, {"F": InputSpec("input"), "C": InputSpec("label", weights="identity")},
-                                  goal="{F}{C}", sample=False),))
+    spec = NetworkSpec(
+        (
+            LayerSpec(
+                "h",
+                5,
+                {"F": InputSpec("input"), "C": InputSpec("label", weights="identity")},
+                goal="{F}{C}",
+                sample=False,
+            ),
+        )
+    )
     with pytest.raises(ValueError, match="identity weights need as many inputs as neurons"):
         Network(spec, D, K)
 
@@ -218,8 +282,13 @@ def _deep(presentations: int | None = None) -> Network:
     spec = load_config(CONFIGS / "deep2_feedback.toml").network_spec()
     if presentations is not None:
         spec = NetworkSpec(spec.layers, spec.readout, presentations)
-    small = NetworkSpec(tuple(LayerSpec(**{**ls.__dict__, "neurons": 6}) if ls.name != "readout" else ls
-                              for ls in spec.layers), spec.readout, spec.presentations)
+    small = NetworkSpec(
+        tuple(
+            LayerSpec(**{**ls.__dict__, "neurons": 6}) if ls.name != "readout" else ls for ls in spec.layers
+        ),
+        spec.readout,
+        spec.presentations,
+    )
     return Network(small, D, K, generator=torch.Generator().manual_seed(0))
 
 
@@ -228,7 +297,8 @@ def test_deep_network_wires_feedback_and_stacking() -> None:
     seen: dict[str, list[dict]] = {"h1": [], "h2": [], "readout": []}
     for name in seen:
         net.layer(name).register_forward_pre_hook(
-            lambda mod, args, kw=None, n=name: seen[n].append(dict(args[0])))
+            lambda mod, args, kw=None, n=name: seen[n].append(dict(args[0]))
+        )
     x, y = _batch()
     out = net(x, y, torch.Generator().manual_seed(0))
     assert len(seen["h1"]) == 2 and len(seen["h2"]) == 2 and len(seen["readout"]) == 1
@@ -275,13 +345,32 @@ def test_every_layers_gradient_is_local() -> None:
 
 
 def test_deep_network_trains_from_the_command_line(tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["train", "--config", str(CONFIGS / "deep2.toml"), "--epochs", "2",
-                                   "--baselines", "backprop", "--threads", "1", "--out-dir", str(tmp_path),
-                                   "--name", "deep", "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(CONFIGS / "deep2.toml"),
+            "--epochs",
+            "2",
+            "--baselines",
+            "backprop",
+            "--threads",
+            "1",
+            "--out-dir",
+            str(tmp_path),
+            "--name",
+            "deep",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["epochs"] == 2 and 0 <= summary["test_acc"] <= 1  # learning takes ~20 epochs here
-    assert summary["baselines"]["backprop"]["epochs"] == 2 and len(summary["baselines"]["backprop"]["history"]) == 2
+    assert (
+        summary["baselines"]["backprop"]["epochs"] == 2
+        and len(summary["baselines"]["backprop"]["history"]) == 2
+    )
     metrics = [json.loads(line) for line in (tmp_path / "deep" / "metrics.jsonl").read_text().splitlines()]
     assert {"h1_goal", "h2_goal", "readout_goal"} <= set(metrics[-1])
     with np.load(tmp_path / "deep" / "atoms.npz") as npz:
@@ -327,10 +416,25 @@ def test_four_source_feedback_with_silent_feedback_is_the_stacked_network() -> N
 
 def test_goal_search_of_any_layer_of_a_wired_network(tmp_path: Path) -> None:
     runner = CliRunner()
-    common = ["search", "--config", str(CONFIGS / "deep2.toml"), "--epochs", "1", "--train-subset", "200",
-              "--sampler", "random", "--no-progress", "--json", "--set", "batch_size=100"]
-    res = runner.invoke(app, [*common, "--trials", "2", "--layer", "h2", "--atoms", "{F}{C},{F}{L}",
-                              "--out", str(tmp_path / "s")])
+    common = [
+        "search",
+        "--config",
+        str(CONFIGS / "deep2.toml"),
+        "--epochs",
+        "1",
+        "--train-subset",
+        "200",
+        "--sampler",
+        "random",
+        "--no-progress",
+        "--json",
+        "--set",
+        "batch_size=100",
+    ]
+    res = runner.invoke(
+        app,
+        [*common, "--trials", "2", "--layer", "h2", "--atoms", "{F}{C},{F}{L}", "--out", str(tmp_path / "s")],
+    )
     assert res.exit_code == 0, res.output
     best = json.loads((tmp_path / "s" / "best.json").read_text())
     assert best["layer"] == "h2" and best["sources"] == "FCL" and set(best["params"]) == {"{F}{C}", "{F}{L}"}

@@ -125,8 +125,14 @@ def memoised_outcomes() -> Iterator[None]:
 
     def outcomes(self):  # type: ignore[no-untyped-def]
         values = np.asarray(self.data.values)
-        key = (self._sparse, self._unwrap_scalar, tuple(self.data.dims), values.dtype.str, values.shape,
-               values.tobytes())
+        key = (
+            self._sparse,
+            self._unwrap_scalar,
+            tuple(self.data.dims),
+            values.dtype.str,
+            values.shape,
+            values.tobytes(),
+        )
         memo = self.__dict__.get(attr)
         if memo is None or memo[0] != key:
             memo = (key, original.fget(self))

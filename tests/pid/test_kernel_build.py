@@ -91,8 +91,13 @@ def _env(work: Path, **extra: str) -> dict[str, str]:
 def _load(work: Path, module: Path | str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run the loader to the end, failing the test if it hangs."""
     try:
-        return subprocess.run([sys.executable, str(work / "runner.py"), str(module)], env=env, text=True,
-                              capture_output=True, timeout=HARD_TIMEOUT)
+        return subprocess.run(
+            [sys.executable, str(work / "runner.py"), str(module)],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=HARD_TIMEOUT,
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the kernel load hung for {HARD_TIMEOUT} s; stderr: {exc.stderr!r}")
 
@@ -100,8 +105,9 @@ def _load(work: Path, module: Path | str, env: dict[str, str]) -> subprocess.Com
 def _start(work: Path, module: Path, env: dict[str, str], tag: str) -> subprocess.Popen[str]:
     """Start the loader in the background; its output goes to ``tag.out`` and ``tag.err``."""
     with open(work / f"{tag}.out", "w") as out, open(work / f"{tag}.err", "w") as err:
-        return subprocess.Popen([sys.executable, str(work / "runner.py"), str(module)], env=env, text=True,
-                                stdout=out, stderr=err)
+        return subprocess.Popen(
+            [sys.executable, str(work / "runner.py"), str(module)], env=env, text=True, stdout=out, stderr=err
+        )
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -207,19 +213,26 @@ def test_a_build_over_the_timeout_falls_back_and_stops_the_compiler(work: Path) 
     assert "RESULT None" in done.stdout
     compiling, fallback = _lines(done.stderr, 2)
     assert compiling.startswith("compiling the I^sx kernel")
-    assert fallback.startswith("the compiled I^sx kernel is unavailable (it did not finish within 2 s; "
-                               "INFOMORPHIC_KERNEL_BUILD_TIMEOUT sets the limit")
+    assert fallback.startswith(
+        "the compiled I^sx kernel is unavailable (it did not finish within 2 s; "
+        "INFOMORPHIC_KERNEL_BUILD_TIMEOUT sets the limit"
+    )
     assert "rerun to retry" in fallback
     assert _processes_using(work) == []
     assert _torch_batons(work) == []
 
 
-@pytest.mark.parametrize(("cpp", "extra", "why"), [
-    ("int x = ;\n%(include)s", {}, "error: expected primary-expression"),
-    (TINY_CPP, {"CXX": "/nonexistent/c++"}, "/nonexistent/c++: not found"),
-], ids=["compiler-error", "no-compiler"])
-def test_a_failed_build_falls_back_with_one_line(work: Path, cpp: str, extra: dict[str, str],
-                                                 why: str) -> None:
+@pytest.mark.parametrize(
+    ("cpp", "extra", "why"),
+    [
+        ("int x = ;\n%(include)s", {}, "error: expected primary-expression"),
+        (TINY_CPP, {"CXX": "/nonexistent/c++"}, "/nonexistent/c++: not found"),
+    ],
+    ids=["compiler-error", "no-compiler"],
+)
+def test_a_failed_build_falls_back_with_one_line(
+    work: Path, cpp: str, extra: dict[str, str], why: str
+) -> None:
     """The compiler's first error (not ninja's whole output) in one line, and where the log is."""
     module = _kernel_copy(work, cpp)
     done = _load(work, module, _env(work, **extra))
@@ -241,8 +254,11 @@ def test_two_loads_at_once_one_compiles_both_work(work: Path) -> None:
     _wait_for(lambda: bool(_torch_batons(work)), 60, "the first build to start")
     second = _start(work, module, env, "second")
     waiting = f"waiting for process {first.pid}, which is compiling the I^sx kernel"
-    _wait_for(lambda: waiting in (work / "second.err").read_text(), 30,
-              "the second load to say it waits for the first")
+    _wait_for(
+        lambda: waiting in (work / "second.err").read_text(),
+        30,
+        "the second load to say it waits for the first",
+    )
     assert second.poll() is None  # it waits while the compiler is blocked
     _unblock(module.with_name("blocker.h"))
     assert first.wait(HARD_TIMEOUT) == 0 and second.wait(HARD_TIMEOUT) == 0
@@ -254,8 +270,9 @@ def test_two_loads_at_once_one_compiles_both_work(work: Path) -> None:
     assert second_err[0].startswith("waiting for process")
 
 
-def test_build_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_build_timeout_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """``INFOMORPHIC_KERNEL_BUILD_TIMEOUT``: seconds, 600 by default; a bad value warns in one line."""
     monkeypatch.delenv("INFOMORPHIC_KERNEL_BUILD_TIMEOUT", raising=False)
     assert kernel.build_timeout() == 600
@@ -267,4 +284,5 @@ def test_build_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch,
         assert kernel.build_timeout() == 600
         assert [r.getMessage() for r in caplog.records] == [
             f"INFOMORPHIC_KERNEL_BUILD_TIMEOUT={bad!r} is not a positive number of seconds; using 600 "
-            "(set e.g. INFOMORPHIC_KERNEL_BUILD_TIMEOUT=900)"]
+            "(set e.g. INFOMORPHIC_KERNEL_BUILD_TIMEOUT=900)"
+        ]

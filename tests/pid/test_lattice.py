@@ -90,9 +90,7 @@ def test_get_lattice_antichains_match_brute_force(n):
     for a in lat.antichains:  # canonical tuple form: sorted members, sorted by (size, indices)
         assert all(list(m) == sorted(m) for m in a)
         assert list(a) == sorted(a, key=lambda m: (len(m), m))
-    assert lat.subsets == tuple(
-        c for k in range(1, n + 1) for c in itertools.combinations(range(n), k)
-    )
+    assert lat.subsets == tuple(c for k in range(1, n + 1) for c in itertools.combinations(range(n), k))
     assert lat.top == (tuple(range(n)),)
 
 

@@ -58,10 +58,10 @@ def test_sx_pid_from_samples_matches_dense(
     assert torch.allclose(ours.residual_entropy, dense.residual_entropy, atol=1e-12)
     gen = torch.Generator().manual_seed(1)
     gamma = torch.rand(ours.atoms.shape[-1], generator=gen, dtype=torch.float64) * 2 - 1
-    g_ours, = torch.autograd.grad(
+    (g_ours,) = torch.autograd.grad(
         (ours.atoms @ gamma + 0.3 * ours.residual_entropy).sum(), logits, retain_graph=True
     )
-    g_dense, = torch.autograd.grad((dense.atoms @ gamma + 0.3 * dense.residual_entropy).sum(), logits)
+    (g_dense,) = torch.autograd.grad((dense.atoms @ gamma + 0.3 * dense.residual_entropy).sum(), logits)
     assert torch.allclose(g_ours, g_dense, atol=1e-11)
 
 
@@ -118,7 +118,7 @@ def test_sx_pid_from_samples_locality(backend: str) -> None:
     bins, weights = _inputs(64, 3, 3, 5, seed=9)
     weights.requires_grad_(True)
     atoms = sx_pid_from_samples(bins, weights, 5, backend=backend).atoms
-    grad, = torch.autograd.grad(atoms[1].sum(), weights)
+    (grad,) = torch.autograd.grad(atoms[1].sum(), weights)
     assert grad[:, [0, 2]].abs().max() == 0
     assert grad[:, 1].abs().max() > 0
 
@@ -158,9 +158,10 @@ def test_grad_hint_gives_the_same_gradients_in_any_direction() -> None:
 
     def grads(hint: torch.Tensor | None, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
         res = sx_pid_from_samples(bins, binary_weights(torch.sigmoid(z)), 20, backend=backend, grad_hint=hint)
-        along, = torch.autograd.grad(-3.0 * goal.evaluate(res.atoms, res.residual_entropy).sum(), z,
-                                     retain_graph=True)
-        other, = torch.autograd.grad((res.atoms @ gamma).sum(), z)
+        (along,) = torch.autograd.grad(
+            -3.0 * goal.evaluate(res.atoms, res.residual_entropy).sum(), z, retain_graph=True
+        )
+        (other,) = torch.autograd.grad((res.atoms @ gamma).sum(), z)
         return along, other
 
     ref_along, ref_other = grads(None, "torch")
@@ -183,10 +184,10 @@ def test_binary_samples_equal_the_general_path(n: int, n_bins: int, backend: str
     ref = sx_pid_from_samples(bins.contiguous(), binary_weights(theta), n_bins, parts=True, backend="torch")
     for name in ("atoms", "redundancies", "informative_atoms", "residual_entropy"):
         assert torch.allclose(getattr(ours, name), getattr(ref, name), atol=1e-11), name
-    g_ours, = torch.autograd.grad(
+    (g_ours,) = torch.autograd.grad(
         (ours.atoms @ gamma + 0.3 * ours.residual_entropy).sum(), logits, retain_graph=True
     )
-    g_ref, = torch.autograd.grad((ref.atoms @ gamma + 0.3 * ref.residual_entropy).sum(), logits)
+    (g_ref,) = torch.autograd.grad((ref.atoms @ gamma + 0.3 * ref.residual_entropy).sum(), logits)
     assert torch.allclose(g_ours, g_ref, atol=1e-11)
 
 
@@ -256,8 +257,9 @@ def test_four_sources_marginal_goal_equals_the_trivariate_goal_with_gradients(ba
     z = torch.randn(1024, 3, generator=gen, dtype=torch.float64).mul(2).requires_grad_(True)
     values, grads = [], []
     for goal, b in ((goal3, bins[..., :3]), (goal4, bins)):
-        res = sx_pid_from_binary_samples(b, torch.sigmoid(z), 20, backend=backend,
-                                         grad_hint=goal.redundancy_weights())
+        res = sx_pid_from_binary_samples(
+            b, torch.sigmoid(z), 20, backend=backend, grad_hint=goal.redundancy_weights()
+        )
         value = goal.evaluate(res.atoms, res.residual_entropy)
         values.append(value)
         grads.append(torch.autograd.grad(-value.sum(), z)[0])

@@ -59,7 +59,9 @@ def test_sx_pid_torch_multiple_batch_axes_and_named_atoms() -> None:
     res = sx_pid_torch(pmf, 3)
     assert res.atoms.shape == (2, 3, 18)
     assert torch.allclose(res.atom("{FCL}"), torch.full((2, 3), np.log2(32 / 27), dtype=torch.float64))
-    assert torch.allclose(res.atom(((0,), (1,), (2,))), torch.full((2, 3), np.log2(8 / 7), dtype=torch.float64))
+    assert torch.allclose(
+        res.atom(((0,), (1,), (2,))), torch.full((2, 3), np.log2(8 / 7), dtype=torch.float64)
+    )
 
 
 def _positive_pmf(shape: tuple[int, ...], seed: int) -> torch.Tensor:

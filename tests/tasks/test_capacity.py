@@ -27,8 +27,16 @@ def test_capacity_from_points_takes_largest_successful_load() -> None:
     def pt(a: float, s: int, v: float | None) -> dict:
         return {"alpha": a, "seed": s, "scores": {"m": v}}
 
-    points = [pt(0.1, 0, 1.0), pt(0.2, 0, 0.96), pt(0.3, 0, 0.5), pt(0.4, 0, 0.97),
-              pt(0.1, 1, 1.0), pt(0.2, 1, 0.9), pt(0.3, 1, 0.2), pt(0.4, 1, None)]
+    points = [
+        pt(0.1, 0, 1.0),
+        pt(0.2, 0, 0.96),
+        pt(0.3, 0, 0.5),
+        pt(0.4, 0, 0.97),
+        pt(0.1, 1, 1.0),
+        pt(0.2, 1, 0.9),
+        pt(0.3, 1, 0.2),
+        pt(0.4, 1, None),
+    ]
     cap = capacity_from_points(points, ["m"], 0.95)["m"]
     assert cap["alpha_c_per_seed"] == {0: 0.4, 1: 0.1}
     assert cap["alpha_c_mean"] == pytest.approx(0.25)
@@ -38,8 +46,13 @@ def test_capacity_from_points_takes_largest_successful_load() -> None:
 
 def test_sweep_in_worker_processes_matches_serial_run() -> None:
     memory = MemoryConfig(n_neurons=24, max_epochs=60, check_every=20)
-    cfg = CapacityConfig(memory=memory, alphas=(0.25, 1.5), seeds=(0,), methods=("infomorphic", "hebbian",
-                         "pseudo-inverse"), workers=2)
+    cfg = CapacityConfig(
+        memory=memory,
+        alphas=(0.25, 1.5),
+        seeds=(0,),
+        methods=("infomorphic", "hebbian", "pseudo-inverse"),
+        workers=2,
+    )
     points = sweep(cfg)
     assert [(p["alpha"], p["seed"]) for p in points] == [(0.25, 0), (1.5, 0)]
     serial = run_point(memory, 1.5, 0, cfg.methods)

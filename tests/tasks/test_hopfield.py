@@ -30,7 +30,7 @@ def _hadamard(n: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("m", [1, 2, 3])
 def test_hebbian_recalls_orthogonal_patterns_exactly(m: int) -> None:
-    patterns = _hadamard(32)[1:m + 1]  # mutually orthogonal rows
+    patterns = _hadamard(32)[1 : m + 1]  # mutually orthogonal rows
     field = linear_field(hebbian_weights(patterns))
     states, steps = recall(field, patterns)
     assert torch.equal(states, patterns)

@@ -97,14 +97,20 @@ def test_online_replay_adds_the_rehearsed_states_to_each_later_batch(monkeypatch
 
     sizes: list[int] = []
     real_step = memory._step
-    monkeypatch.setattr(memory, "_step", lambda net, opt, batch, cfg, goal: (sizes.append(len(batch)),
-                                                                             real_step(net, opt, batch, cfg, goal))[1])
+    monkeypatch.setattr(
+        memory,
+        "_step",
+        lambda net, opt, batch, cfg, goal: (sizes.append(len(batch)), real_step(net, opt, batch, cfg, goal))[
+            1
+        ],
+    )
     monkeypatch.setattr(memory, "replay_states", lambda w, n, gen=None: torch.ones(3, w.shape[0]))
     cfg = MemoryConfig(n_neurons=20, seed=1)
     patterns = random_patterns(8, 20, torch.Generator().manual_seed(0))
     stored: list[int] = []
-    train_online(cfg, patterns, group_size=4, epochs_per_group=2, replay_cues=10,
-                 probe=lambda w, n: stored.append(n))
+    train_online(
+        cfg, patterns, group_size=4, epochs_per_group=2, replay_cues=10, probe=lambda w, n: stored.append(n)
+    )
     assert sizes == [4, 4, 7, 7]  # the first group has nothing to rehearse
     assert stored == [4, 8]  # rehearsed states are not counted as stored patterns
     with pytest.raises(ValueError, match="replay_cues"):

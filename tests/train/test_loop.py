@@ -22,21 +22,32 @@ from infomorphic.train.loop import build_network, evaluate_network, fit, train_s
 TIMING_KEYS = ("train_seconds", "eval_seconds")
 
 
-
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits", val_fraction=0.2, seed=0)
 
 
 def _config(tmp_path: Path, **changes: Any) -> TrainConfig:
-    base = dict(network="trivariate", setup=1, hidden=8, epochs=2, batch_size=128, baselines=(), threads=1,
-                seed=0, dataset="digits", out_dir=str(tmp_path))
+    base = dict(
+        network="trivariate",
+        setup=1,
+        hidden=8,
+        epochs=2,
+        batch_size=128,
+        baselines=(),
+        threads=1,
+        seed=0,
+        dataset="digits",
+        out_dir=str(tmp_path),
+    )
     return TrainConfig(**{**base, **changes})
 
 
 def _metrics(run_dir: Path) -> list[dict[str, Any]]:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines if line.strip()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines if line.strip()
+    ]
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
@@ -51,7 +62,14 @@ def test_smoke_fit_writes_run_directory(tmp_path: Path) -> None:
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == tmp_path
     assert run_dir.name.startswith("trivariate-s1-n16-digits-seed0-")
-    for name in ("config.json", "metrics.jsonl", "atoms.npz", "checkpoint.pt", "summary.json", "baselines.json"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "atoms.npz",
+        "checkpoint.pt",
+        "summary.json",
+        "baselines.json",
+    ):
         assert (run_dir / name).is_file(), name
     assert not list(run_dir.glob(".*.tmp"))  # atomic writes leave no temporary files
 
@@ -65,8 +83,14 @@ def test_smoke_fit_writes_run_directory(tmp_path: Path) -> None:
     for m in metrics:
         for key in ("train_acc", "val_acc", "test_acc"):
             assert 0.0 <= m[key] <= 1.0
-        for key in ("hidden_goal", "readout_goal", "train_seconds", "eval_seconds",
-                    "hidden_weight_change", "readout_weight_change"):
+        for key in (
+            "hidden_goal",
+            "readout_goal",
+            "train_seconds",
+            "eval_seconds",
+            "hidden_weight_change",
+            "readout_weight_change",
+        ):
             assert math.isfinite(m[key]), key
         assert len(m["hidden_atoms_mean"]) == 18 and len(m["readout_atoms_mean"]) == 4
 
@@ -100,8 +124,13 @@ def test_smoke_fit_writes_run_directory(tmp_path: Path) -> None:
 
 def test_report_is_called_each_epoch_and_may_stop(tmp_path: Path, digits) -> None:
     seen: list[tuple[int, float]] = []
-    fit(_config(tmp_path, epochs=2), run_dir=tmp_path / "a", progress=False, data=digits,
-        report=lambda e, m: seen.append((e, m["val_acc"])))
+    fit(
+        _config(tmp_path, epochs=2),
+        run_dir=tmp_path / "a",
+        progress=False,
+        data=digits,
+        report=lambda e, m: seen.append((e, m["val_acc"])),
+    )
     assert [e for e, _ in seen] == [0, 1]
 
     class Prune(Exception):
@@ -230,8 +259,9 @@ def _negated(goal: Goal) -> str:
 
 def test_training_learns_digits(tmp_path: Path, digits) -> None:
     config = _config(tmp_path, hidden=32, epochs=10, hidden_lr=0.01, readout_lr=0.015)
-    untrained, _ = evaluate_network(build_network(config, 64, 10), digits.test.x, digits.test.y, 128,
-                                    torch.Generator().manual_seed(0))
+    untrained, _ = evaluate_network(
+        build_network(config, 64, 10), digits.test.x, digits.test.y, 128, torch.Generator().manual_seed(0)
+    )
     assert untrained < 0.25  # chance is 0.1
     summary = fit(config, run_dir=tmp_path / "learn", progress=False, data=digits)
     metrics = _metrics(tmp_path / "learn")

@@ -64,16 +64,30 @@ DIGITS_TEST_FRACTION = 0.2
 CLASS_NAMES: Mapping[str, tuple[str, ...]] = {
     "digits": tuple(str(i) for i in range(10)),
     "mnist": tuple(str(i) for i in range(10)),
-    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                      "Sneaker", "Bag", "Ankle boot"),
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                "truck"),
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
 """Class names of each dataset, indexed by label."""
 
 # IDX type code -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT")
 _IDX_DTYPES: Mapping[int, str] = {
-    0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8",
+    0x08: "u1",
+    0x09: "i1",
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
 }
 
 
@@ -101,8 +115,9 @@ class Split:
         if self.x.dtype != torch.float32 or self.x.dim() != 2:
             raise ValueError(f"x must be a float32 (n, d) tensor, got {self.x.dtype} {tuple(self.x.shape)}")
         if self.y.dtype != torch.int64 or self.y.shape != (self.x.shape[0],):
-            raise ValueError(f"y must be an int64 ({self.x.shape[0]},) tensor, got {self.y.dtype} "
-                             f"{tuple(self.y.shape)}")
+            raise ValueError(
+                f"y must be an int64 ({self.x.shape[0]},) tensor, got {self.y.dtype} {tuple(self.y.shape)}"
+            )
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -226,19 +241,25 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that only rebuilds NumPy arrays (CIFAR-10 batches are plain pickled dicts)."""
 
-    _ALLOWED = frozenset({
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("_codecs", "encode"),  # how Python 3 writes bytes at pickle protocol 2
-    })
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # how Python 3 writes bytes at pickle protocol 2
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
         if module.startswith("numpy.core") and hasattr(np, "_core"):
-            module = "numpy._core" + module[len("numpy.core"):]
+            module = "numpy._core" + module[len("numpy.core") :]
         return super().find_class(module, name)
 
 
@@ -269,9 +290,18 @@ def read_cifar10_batch(data: bytes | bytearray, source: str = "<bytes>") -> tupl
         batch = _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
         x = np.asarray(_get(batch, "data"))
         y = np.asarray(_get(batch, "labels"))
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError,
-            IndexError) as exc:
-        raise CorruptDataError(f"{source}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+    ) as exc:
+        raise CorruptDataError(
+            f"{source}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})"
+        ) from None
     if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3 * 32 * 32:
         raise CorruptDataError(f"{source}: data must be uint8 (n, 3072), got {x.dtype} {x.shape}")
     if y.ndim != 1 or y.shape[0] != x.shape[0] or not np.issubdtype(y.dtype, np.integer):
@@ -306,7 +336,9 @@ def _load_idx_raw(name: str, root: Path) -> _Raw:
         images, labels = arrays[f"{part}-images-idx3-ubyte"], arrays[f"{part}-labels-idx1-ubyte"]
         src = paths[f"{part}-images-idx3-ubyte"].parent
         if images.dtype != np.uint8 or images.ndim != 3 or labels.dtype != np.uint8 or labels.ndim != 1:
-            raise CorruptDataError(f"{name} {part} files in {src} are not uint8 images (n, h, w) and labels (n,)")
+            raise CorruptDataError(
+                f"{name} {part} files in {src} are not uint8 images (n, h, w) and labels (n,)"
+            )
         if images.shape[0] != labels.shape[0]:
             raise CorruptDataError(
                 f"{name} {part} files in {src}: {images.shape[0]} images but {labels.shape[0]} labels"
@@ -327,8 +359,12 @@ def _load_cifar10_raw(root: Path) -> _Raw:
         parts[stem] = read_cifar10_batch(content, source=str(path))
     train = [parts[f"data_batch_{i}"] for i in range(1, 6)]
     return _Raw(
-        np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
-        parts["test_batch"][0], parts["test_batch"][1], (3, 32, 32), 255.0,
+        np.concatenate([x for x, _ in train]),
+        np.concatenate([y for _, y in train]),
+        parts["test_batch"][0],
+        parts["test_batch"][1],
+        (3, 32, 32),
+        255.0,
     )
 
 
@@ -455,8 +491,9 @@ def load_dataset(
     n_classes = len(CLASS_NAMES[key])
     for split, labels in (("training", raw.y_train), ("test", raw.y_test)):
         if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-            raise CorruptDataError(f"{key} {split} labels outside [0, {n_classes}): "
-                                   f"{int(labels.min())}..{int(labels.max())}")
+            raise CorruptDataError(
+                f"{key} {split} labels outside [0, {n_classes}): {int(labels.min())}..{int(labels.max())}"
+            )
     train_idx, val_idx = _validation_split(raw.y_train.size, float(val_fraction), int(seed))
     if train_idx.size == 0:
         raise ValueError(f"val_fraction={val_fraction} leaves no training examples in {key}")

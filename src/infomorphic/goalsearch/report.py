@@ -79,8 +79,9 @@ def load_run(run_dir: Path, with_data: bool = True) -> RunData:
         config = TrainConfig.from_dict(record["config"])
         n_inputs, n_classes = int(record["data"]["inputs"]), int(record["data"]["classes"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{config_path} is not a run's config.json ({_reason(exc)}); was it written by "
-                         "infomorphic train?") from None
+        raise ValueError(
+            f"{config_path} is not a run's config.json ({_reason(exc)}); was it written by infomorphic train?"
+        ) from None
     if config.network == "backprop":
         raise ValueError(f"{run_dir} holds a backprop run; the report needs an infomorphic network")
     atoms = load_npz(run_dir / "atoms.npz")
@@ -91,10 +92,13 @@ def load_run(run_dir: Path, with_data: bool = True) -> RunData:
     try:
         net.load_state_dict(ckpt["model"])
     except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{run_dir / 'checkpoint.pt'} does not fit the network of {config_path} "
-                         f"({_reason(exc)})") from None
+        raise ValueError(
+            f"{run_dir / 'checkpoint.pt'} does not fit the network of {config_path} ({_reason(exc)})"
+        ) from None
     net.eval()
-    confusion = _stored_confusion(ckpt.get("confusion_test"), summary.get("confusion_test"), n_classes=n_classes)
+    confusion = _stored_confusion(
+        ckpt.get("confusion_test"), summary.get("confusion_test"), n_classes=n_classes
+    )
     try:
         epoch: int | None = int(ckpt["epoch"])
     except (KeyError, TypeError, ValueError, RuntimeError):
@@ -103,10 +107,22 @@ def load_run(run_dir: Path, with_data: bool = True) -> RunData:
     if with_data:
         from ..data import load_dataset
 
-        data = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
-                            seed=config.seed)
-    return RunData(run_dir, config, record, read_jsonl(run_dir / "metrics.jsonl"), atoms, summary, baselines, net,
-                   data, confusion, epoch)
+        data = load_dataset(
+            config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction, seed=config.seed
+        )
+    return RunData(
+        run_dir,
+        config,
+        record,
+        read_jsonl(run_dir / "metrics.jsonl"),
+        atoms,
+        summary,
+        baselines,
+        net,
+        data,
+        confusion,
+        epoch,
+    )
 
 
 def _stored_confusion(*candidates: Any, n_classes: int) -> np.ndarray | None:
@@ -180,8 +196,9 @@ def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarr
     return firing, np.array(_confusion(predict(torch.cat(thetas)), y, n_classes))
 
 
-def _readout_fields(run: RunData,
-                    firing: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _readout_fields(
+    run: RunData, firing: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Readout fields in input space, logistic-regression fields and their cosine similarity.
 
     A ``single`` network's readout sees the image directly.  With hidden layers the field is
@@ -204,7 +221,9 @@ def _readout_fields(run: RunData,
     if readout is not None:
         inverted = torch.as_tensor(readout.mean(0) >= 0.5)
         w = torch.where(inverted[:, None], -w, w)
-    model = fit_logistic(run.data.train.x, run.data.train.y, run.record["data"]["classes"], l2=run.config.logistic_l2)
+    model = fit_logistic(
+        run.data.train.x, run.data.train.y, run.record["data"]["classes"], l2=run.config.logistic_l2
+    )
     lw = model.weight.detach()
     cos = torch.nn.functional.cosine_similarity(w, lw, dim=1)
     return w.numpy(), lw.numpy(), cos.numpy()
@@ -238,11 +257,16 @@ def _goal_table(goal: Goal, title: str) -> str:
     for name in names:
         g = goal.gamma.get(name, 0.0)
         cls = ' class="zero"' if g == 0.0 else ""
-        rows.append(f"<tr{cls}><td><code>{html.escape(name)}</code></td><td class=num>{g:+.5f}</td>"
-                    f"<td>{html.escape(atom_meaning(name, goal.sources))}</td></tr>")
-    return (f"<h3>{html.escape(title)}</h3><p><code>{html.escape(goal.to_expression())}</code></p>"
-            "<table><tr><th>atom</th><th>gamma</th><th>information about Y that is ...</th></tr>"
-            + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr{cls}><td><code>{html.escape(name)}</code></td><td class=num>{g:+.5f}</td>"
+            f"<td>{html.escape(atom_meaning(name, goal.sources))}</td></tr>"
+        )
+    return (
+        f"<h3>{html.escape(title)}</h3><p><code>{html.escape(goal.to_expression())}</code></p>"
+        "<table><tr><th>atom</th><th>gamma</th><th>information about Y that is ...</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _img(data: bytes, alt: str) -> str:
@@ -274,16 +298,32 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
     goals = []
     for name, layer in run.net.layers().items():
         if layer.goal is not None:
-            goals.append(_goal_table(layer.goal, f"{name} layer goal (sources {', '.join(layer.goal.sources)})"))
+            goals.append(
+                _goal_table(layer.goal, f"{name} layer goal (sources {', '.join(layer.goal.sources)})")
+            )
     sections.append(("goal", "Goals and what their atoms mean", "".join(goals)))
-    sections.append(("learning", "Learning curves",
-                     figure_html(rp.learning_figure(run.history, run.baselines), "learning", "learning curves")))
+    sections.append(
+        (
+            "learning",
+            "Learning curves",
+            figure_html(rp.learning_figure(run.history, run.baselines), "learning", "learning curves"),
+        )
+    )
     for layer in run.net.layers():
         if f"{layer}_atoms" in run.atoms:
-            fig = rp.atoms_figure(run.atoms[f"{layer}_atoms"], run.atoms[f"{layer}_hres"],
-                                  [str(n) for n in run.atoms[f"{layer}_names"]], layer)
-            sections.append((f"atoms-{layer}", f"PID atoms of the {layer} neurons over training",
-                             figure_html(fig, f"atoms_{layer}", f"{layer} atoms")))
+            fig = rp.atoms_figure(
+                run.atoms[f"{layer}_atoms"],
+                run.atoms[f"{layer}_hres"],
+                [str(n) for n in run.atoms[f"{layer}_names"]],
+                layer,
+            )
+            sections.append(
+                (
+                    f"atoms-{layer}",
+                    f"PID atoms of the {layer} neurons over training",
+                    figure_html(fig, f"atoms_{layer}", f"{layer} atoms"),
+                )
+            )
     shape = _image_shape(run)
     readout_name = run.net.spec.readout_name
     fields = []
@@ -292,69 +332,129 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
         if ls.name == readout_name or w is None:
             continue
         first_layer = next(iter(ls.inputs.values())).kind == "input"
-        how = "feedforward weights" if first_layer else "feedforward weights x the layers below (linear approximation)"
+        how = (
+            "feedforward weights"
+            if first_layer
+            else "feedforward weights x the layers below (linear approximation)"
+        )
         name = "fields" if ls.name == "hidden" else f"fields_{ls.name}"
         value = "feedforward weight" if first_layer else "product of weights (linear approximation)"
-        fields.append(figure_html(rp.fields_figure(w.numpy(), shape, f"{ls.name} layer: {how} of all {len(w)} neurons",
-                                                   value=value), name, f"receptive fields of {ls.name}"))
+        fields.append(
+            figure_html(
+                rp.fields_figure(
+                    w.numpy(), shape, f"{ls.name} layer: {how} of all {len(w)} neurons", value=value
+                ),
+                name,
+                f"receptive fields of {ls.name}",
+            )
+        )
     if not fields:  # a single readout layer: its weights on the image
         w = run.net.readout_layer.effective_weight("F").detach().numpy()
-        fields.append(figure_html(rp.fields_figure(w, shape, f"{readout_name} layer: feedforward weights of all "
-                                                   f"{len(w)} neurons"), "fields", "receptive fields"))
-    sections.append(("fields", "Receptive fields (feedforward weights)",
-                     "<p>One colour scale per figure, symmetric around 0 (red positive, blue negative).</p>"
-                     + "".join(fields)))
+        fields.append(
+            figure_html(
+                rp.fields_figure(
+                    w, shape, f"{readout_name} layer: feedforward weights of all {len(w)} neurons"
+                ),
+                "fields",
+                "receptive fields",
+            )
+        )
+    sections.append(
+        (
+            "fields",
+            "Receptive fields (feedforward weights)",
+            "<p>One colour scale per figure, symmetric around 0 (red positive, blue negative).</p>"
+            + "".join(fields),
+        )
+    )
     firing, confusion = _firing_and_confusion(run)
     sim = _readout_fields(run, firing)
     names = _class_names(run)
     if sim is not None:
         rf, lw, cos = sim
         below = next(iter(run.net.spec.layer(readout_name).inputs.values())).kind != "input"
-        how = ("readout weights x the receptive fields below (linear approximation)" if below else
-               "readout weights on the image")
+        how = (
+            "readout weights x the receptive fields below (linear approximation)"
+            if below
+            else "readout weights on the image"
+        )
         value = "readout weight x fields below" if below else "readout weight"
-        body = (f"<p>Readout field of each class: {how}. Cosine similarity to the matching one-vs-all "
-                f"logistic-regression field: mean {cos.mean():.3f}, per class "
-                + ", ".join(f"{n} {c:.3f}" for n, c in zip(names, cos)) + ".</p>"
-                + figure_html(rp.similarity_figure(rf, lw, shape, cos, names, value=value), "readout_fields",
-                              "readout fields"))
+        body = (
+            f"<p>Readout field of each class: {how}. Cosine similarity to the matching one-vs-all "
+            f"logistic-regression field: mean {cos.mean():.3f}, per class "
+            + ", ".join(f"{n} {c:.3f}" for n, c in zip(names, cos))
+            + ".</p>"
+            + figure_html(
+                rp.similarity_figure(rf, lw, shape, cos, names, value=value),
+                "readout_fields",
+                "readout fields",
+            )
+        )
     else:
         body = "<p>Skipped: the report was built without the dataset (--no-data).</p>"
     sections.append(("readout-fields", "Readout fields vs logistic regression", body))
     if confusion is None:
-        body = "<p>Not available (the run stored no test confusion matrix and the dataset was not loaded).</p>"
+        body = (
+            "<p>Not available (the run stored no test confusion matrix and the dataset was not loaded).</p>"
+        )
     else:
         body = figure_html(rp.confusion_figure(confusion, names), "confusion", "confusion matrix")
         if run.confusion is None:
-            body = ("<p>This run stored no test confusion matrix (it was written by an older version); this one "
-                    "comes from a new pass that samples the hidden layers anew, so its accuracy can differ "
-                    "slightly from the header's.</p>" + body)
+            body = (
+                "<p>This run stored no test confusion matrix (it was written by an older version); this one "
+                "comes from a new pass that samples the hidden layers anew, so its accuracy can differ "
+                "slightly from the header's.</p>" + body
+            )
     sections.append(("confusion", "Confusion matrix (test set)", body))
-    body = ("<p>Skipped: the report was built without the dataset (--no-data).</p>" if not firing else
-            figure_html(rp.firing_figure(firing, names), "firing", "firing probabilities"))
+    body = (
+        "<p>Skipped: the report was built without the dataset (--no-data).</p>"
+        if not firing
+        else figure_html(rp.firing_figure(firing, names), "firing", "firing probabilities")
+    )
     sections.append(("firing", "Firing probability of each neuron per class", body))
     wdist = {k[: -len("_wdist")]: np.asarray(v) for k, v in run.atoms.items() if k.endswith("_wdist")}
-    sections.append(("dynamics", "Median self-cosine distance of feedforward weights", figure_html(
-        rp.dynamics_figure(wdist), "dynamics", "weight dynamics")))
+    sections.append(
+        (
+            "dynamics",
+            "Median self-cosine distance of feedforward weights",
+            figure_html(rp.dynamics_figure(wdist), "dynamics", "weight dynamics"),
+        )
+    )
 
     shown = _shown_epoch(run)
     if cfg.wiring is not None:
-        described = ", ".join(f"{ls.name} {run.net.layer(ls.name).n_neurons} ({''.join(ls.inputs)})"
-                              for ls in run.net.spec.layers)
+        described = ", ".join(
+            f"{ls.name} {run.net.layer(ls.name).n_neurons} ({''.join(ls.inputs)})"
+            for ls in run.net.spec.layers
+        )
         what = f"network <b>custom</b> (layers: {html.escape(described)})"
     else:
-        what = (f"network <b>{cfg.network}</b>" + (f", setup {cfg.setup}" if cfg.network == "trivariate" else "")
-                + f", {cfg.hidden} hidden neurons")
-    head = (f"<p>Run <code>{html.escape(str(run.run_dir))}</code>: {what}"
-            + f", dataset <b>{cfg.dataset}</b>, {len(run.history)} epochs, seed {cfg.seed}."
-            + (f" Test accuracy {100 * shown['test_acc']:.2f}%, validation {100 * shown['val_acc']:.2f}% "
-               f"(epoch {shown['epoch']})." if shown is not None else "") + "</p>")
+        what = (
+            f"network <b>{cfg.network}</b>"
+            + (f", setup {cfg.setup}" if cfg.network == "trivariate" else "")
+            + f", {cfg.hidden} hidden neurons"
+        )
+    head = (
+        f"<p>Run <code>{html.escape(str(run.run_dir))}</code>: {what}"
+        + f", dataset <b>{cfg.dataset}</b>, {len(run.history)} epochs, seed {cfg.seed}."
+        + (
+            f" Test accuracy {100 * shown['test_acc']:.2f}%, validation {100 * shown['val_acc']:.2f}% "
+            f"(epoch {shown['epoch']})."
+            if shown is not None
+            else ""
+        )
+        + "</p>"
+    )
     nav = " · ".join(f'<a href="#{sid}">{html.escape(title)}</a>' for sid, title, _ in sections)
-    body_html = "".join(f'<section id="{sid}"><h2>{html.escape(title)}</h2>{content}</section>'
-                        for sid, title, content in sections)
-    page = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>infomorphic report: "
-            f"{html.escape(run.run_dir.name)}</title><style>{_CSS}</style></head><body>"
-            f"<h1>infomorphic report</h1>{head}<nav>{nav}</nav>{body_html}</body></html>")
+    body_html = "".join(
+        f'<section id="{sid}"><h2>{html.escape(title)}</h2>{content}</section>'
+        for sid, title, content in sections
+    )
+    page = (
+        f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>infomorphic report: "
+        f"{html.escape(run.run_dir.name)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>infomorphic report</h1>{head}<nav>{nav}</nav>{body_html}</body></html>"
+    )
     path = out_dir / "report.html"
     atomic_write(path, lambda fh: fh.write(page))
     return path

@@ -14,8 +14,15 @@ import numpy as np
 
 from .plots import figure
 
-__all__ = ["atoms_figure", "fields_figure", "similarity_figure", "confusion_figure", "firing_figure",
-           "learning_figure", "dynamics_figure"]
+__all__ = [
+    "atoms_figure",
+    "fields_figure",
+    "similarity_figure",
+    "confusion_figure",
+    "firing_figure",
+    "learning_figure",
+    "dynamics_figure",
+]
 
 
 def atoms_figure(atoms: np.ndarray, hres: np.ndarray, names: Sequence[str], layer: str) -> Any:
@@ -30,7 +37,9 @@ def atoms_figure(atoms: np.ndarray, hres: np.ndarray, names: Sequence[str], laye
     rows = math.ceil(n / cols)
     height = 2.1 * rows + 0.6
     fig = figure(2.6 * cols, height, layout=None)
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.35 / height, top=1 - 0.6 / height, wspace=0.35, hspace=0.45)
+    fig.subplots_adjust(
+        left=0.05, right=0.98, bottom=0.35 / height, top=1 - 0.6 / height, wspace=0.35, hspace=0.45
+    )
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     epochs = np.arange(1, values.shape[0] + 1)
     for k in range(rows * cols):
@@ -44,8 +53,11 @@ def atoms_figure(atoms: np.ndarray, hres: np.ndarray, names: Sequence[str], laye
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(labels[k], fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.suptitle(f"{layer} layer: PID atoms of every neuron per epoch (bits; black = mean over "
-                 f"{values.shape[1]} neurons)", fontsize=10)
+    fig.suptitle(
+        f"{layer} layer: PID atoms of every neuron per epoch (bits; black = mean over "
+        f"{values.shape[1]} neurons)",
+        fontsize=10,
+    )
     fig.supxlabel("epoch", fontsize=9)
     return fig
 
@@ -70,8 +82,14 @@ def _colorbar(fig: Any, image: Any, rect: Sequence[float], label: str, orientati
     return bar
 
 
-def fields_figure(weights: np.ndarray, shape: Sequence[int], title: str, labels: Sequence[str] | None = None,
-                  max_cols: int = 20, value: str = "feedforward weight") -> Any:
+def fields_figure(
+    weights: np.ndarray,
+    shape: Sequence[int],
+    title: str,
+    labels: Sequence[str] | None = None,
+    max_cols: int = 20,
+    value: str = "feedforward weight",
+) -> Any:
     """Each row of ``weights (N, d)`` as an image of ``shape``.
 
     One colour scale for the whole figure, symmetric around 0 (red positive, blue negative, white
@@ -86,8 +104,14 @@ def fields_figure(weights: np.ndarray, shape: Sequence[int], title: str, labels:
     width, height = max(0.75 * cols + 0.4, 3.5), 0.8 * rows + 1.35  # 0.75 in below the tiles: the colour bar
     fig = figure(width, height, layout=None)
     tiles = 0.75 * cols / width
-    fig.subplots_adjust(left=(1 - tiles) / 2, right=(1 + tiles) / 2, bottom=0.75 / height, top=1 - 0.5 / height,
-                        wspace=0.08, hspace=0.25 if labels is not None else 0.08)
+    fig.subplots_adjust(
+        left=(1 - tiles) / 2,
+        right=(1 + tiles) / 2,
+        bottom=0.75 / height,
+        top=1 - 0.5 / height,
+        wspace=0.08,
+        hspace=0.25 if labels is not None else 0.08,
+    )
     axes = fig.subplots(rows, cols, squeeze=False)
     shown = None
     for k in range(rows * cols):
@@ -99,14 +123,25 @@ def fields_figure(weights: np.ndarray, shape: Sequence[int], title: str, labels:
                 ax.set_title(labels[k], fontsize=7)
     if shown is not None:
         bar_width = min(3.0, width - 0.5) / width
-        _colorbar(fig, shown, ((1 - bar_width) / 2, 0.42 / height, bar_width, 0.12 / height),
-                  value + (" (mean over channels)" if len(shape) == 3 else ""), orientation="horizontal")
+        _colorbar(
+            fig,
+            shown,
+            ((1 - bar_width) / 2, 0.42 / height, bar_width, 0.12 / height),
+            value + (" (mean over channels)" if len(shape) == 3 else ""),
+            orientation="horizontal",
+        )
     fig.suptitle(title, fontsize=10)
     return fig
 
 
-def similarity_figure(readout: np.ndarray, logistic: np.ndarray, shape: Sequence[int], cosine: np.ndarray,
-                      class_names: Sequence[str], value: str = "readout weight") -> Any:
+def similarity_figure(
+    readout: np.ndarray,
+    logistic: np.ndarray,
+    shape: Sequence[int],
+    cosine: np.ndarray,
+    class_names: Sequence[str],
+    value: str = "readout weight",
+) -> Any:
     """Readout fields (top), logistic-regression fields (middle) and their cosine similarity (bottom).
 
     Each image row has one colour scale, symmetric around 0, with its own labelled colour bar (the
@@ -117,10 +152,12 @@ def similarity_figure(readout: np.ndarray, logistic: np.ndarray, shape: Sequence
     width = 1.1 * n + 2.2
     right = 1 - 1.3 / width
     fig = figure(width, 4.6, layout=None)
-    grid = fig.add_gridspec(3, n, height_ratios=[1, 1, 1.3], left=0.06, right=right, bottom=0.08, top=0.95,
-                            hspace=0.35)
-    for row, (w, name, label) in enumerate(((readout, "readout", value),
-                                            (logistic, "logistic", "logistic-regression weight"))):
+    grid = fig.add_gridspec(
+        3, n, height_ratios=[1, 1, 1.3], left=0.06, right=right, bottom=0.08, top=0.95, hspace=0.35
+    )
+    for row, (w, name, label) in enumerate(
+        ((readout, "readout", value), (logistic, "logistic", "logistic-regression weight"))
+    ):
         images = [_image(w[k], shape) for k in range(n)]
         lim = _symmetric_limit(images)
         shown = None
@@ -132,8 +169,9 @@ def similarity_figure(readout: np.ndarray, logistic: np.ndarray, shape: Sequence
                 ax.set_title(name, fontsize=8, loc="left")
         if shown is not None:
             box = grid[row, n - 1].get_position(fig)
-            _colorbar(fig, shown, (right + 0.15 / width, box.y0, 0.1 / width, box.height),
-                      textwrap.fill(label, 20))
+            _colorbar(
+                fig, shown, (right + 0.15 / width, box.y0, 0.1 / width, box.height), textwrap.fill(label, 20)
+            )
     ax = fig.add_subplot(grid[2, :])
     ax.bar(np.arange(n), cosine, color="tab:green")
     ax.set_xticks(np.arange(n), class_names, fontsize=8)
@@ -152,8 +190,15 @@ def confusion_figure(confusion: np.ndarray, class_names: Sequence[str]) -> Any:
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(int(confusion[i, j])), ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(int(confusion[i, j])),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(n), class_names, fontsize=8, rotation=45)
     ax.set_yticks(range(n), class_names, fontsize=8)
     ax.set_xlabel("predicted")
@@ -187,7 +232,9 @@ def learning_figure(history: Sequence[dict[str, Any]], baselines: dict[str, Any]
     for name, res in baselines.items():
         if "test_acc" in res:
             ax.axhline(100 * res["test_acc"], ls="--", lw=1, color="grey")
-            ax.text(epochs[0] if epochs else 0, 100 * res["test_acc"], f" {name} test", fontsize=7, va="bottom")
+            ax.text(
+                epochs[0] if epochs else 0, 100 * res["test_acc"], f" {name} test", fontsize=7, va="bottom"
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%), context withheld")
     ax.set_title("learning curves")

@@ -67,10 +67,28 @@ from ..runs import remove_stale_temporaries, write_json
 from .space import GoalSpace
 
 __all__ = [
-    "SearchSettings", "SAMPLERS", "make_objective", "make_sampler", "open_storage", "create_study",
-    "load_search", "run_search", "best_goal", "write_best", "subset_train", "SETTINGS_KEY",
-    "study_settings", "counts", "load_search_data", "config_with_goal", "layer_letters", "layer_goal",
-    "fail_stale_trials", "TrialSeededSampler", "trial_seed", "RequeueStaleTrial",
+    "SearchSettings",
+    "SAMPLERS",
+    "make_objective",
+    "make_sampler",
+    "open_storage",
+    "create_study",
+    "load_search",
+    "run_search",
+    "best_goal",
+    "write_best",
+    "subset_train",
+    "SETTINGS_KEY",
+    "study_settings",
+    "counts",
+    "load_search_data",
+    "config_with_goal",
+    "layer_letters",
+    "layer_goal",
+    "fail_stale_trials",
+    "TrialSeededSampler",
+    "trial_seed",
+    "RequeueStaleTrial",
 ]
 
 log = logging.getLogger(__name__)
@@ -143,8 +161,13 @@ class SearchSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
-        return cls(**{**data, "config": TrainConfig.from_dict(data["config"]),
-                      "space": GoalSpace.from_dict(data["space"])})
+        return cls(
+            **{
+                **data,
+                "config": TrainConfig.from_dict(data["config"]),
+                "space": GoalSpace.from_dict(data["space"]),
+            }
+        )
 
     def config_for(self, goal: Goal, **changes: Any) -> TrainConfig:
         """The trial's training config: the goal written as an expression into ``layer``."""
@@ -175,7 +198,9 @@ def layer_letters(config: TrainConfig, layer: str) -> str:
     if spec is not None:
         names = [ls.name for ls in spec.layers]
         if layer not in names:
-            raise ValueError(f"the network has no layer {layer!r}; its layers: {', '.join(names)} (--layer NAME)")
+            raise ValueError(
+                f"the network has no layer {layer!r}; its layers: {', '.join(names)} (--layer NAME)"
+            )
         ls = spec.layer(layer)
         if ls.frozen or ls.goal is None:
             raise ValueError(f"layer {layer!r} is frozen: it has no goal to search")
@@ -215,13 +240,16 @@ def load_search_data(config: TrainConfig, train_subset: int | None = None) -> An
     split cut to ``train_subset`` examples drawn with the config's seed (all for None)."""
     from ..data import load_dataset
 
-    splits = load_dataset(config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction,
-                          seed=config.seed)
+    splits = load_dataset(
+        config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction, seed=config.seed
+    )
     return subset_train(splits, train_subset, config.seed)
 
 
 # ------------------------------------------------------------------------ objective
-def make_objective(settings: SearchSettings, trials_dir: Path, data: Any | None = None) -> Callable[[Any], float]:
+def make_objective(
+    settings: SearchSettings, trials_dir: Path, data: Any | None = None
+) -> Callable[[Any], float]:
     """``objective(trial) -> validation accuracy`` (last epoch) of a network trained with the trial's goal.
 
     The validation accuracy of every epoch goes to ``trial.report``; ``TrialPruned`` raised
@@ -258,8 +286,9 @@ def make_objective(settings: SearchSettings, trials_dir: Path, data: Any | None 
                 trial.set_user_attr("pruned_at_epoch", epoch + 1)
                 raise optuna.TrialPruned(f"val_acc {metrics['val_acc']:.4f} after epoch {epoch + 1}")
 
-        result = fit(settings.config_for(goal), run_dir=run_dir, progress=False, report=report,
-                     data=cache["data"])
+        result = fit(
+            settings.config_for(goal), run_dir=run_dir, progress=False, report=report, data=cache["data"]
+        )
         trial.set_user_attr("test_acc", float(result["test_acc"]))
         trial.set_user_attr("run_dir", str(run_dir))
         return float(result["val_acc"])
@@ -298,20 +327,30 @@ def _storage_error(url: str, exc: BaseException) -> ValueError:
     reason = " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())
     file = _sqlite_file(url)
     if isinstance(exc, (sa_exc.NoSuchModuleError, sa_exc.ArgumentError)):
-        return ValueError(f"storage {_shown(url)} is not a database URL that optuna can use ({reason}); give e.g. "
-                          "sqlite:///path/to/study.db or postgresql://user@host/db, or leave out --storage")
+        return ValueError(
+            f"storage {_shown(url)} is not a database URL that optuna can use ({reason}); give e.g. "
+            "sqlite:///path/to/study.db or postgresql://user@host/db, or leave out --storage"
+        )
     if isinstance(exc, ImportError):
-        return ValueError(f"storage {_shown(url)}: its database driver is not installed ({reason}); install it "
-                          "(e.g. pip install psycopg2-binary for postgresql://) or use sqlite:///path/to/study.db")
+        return ValueError(
+            f"storage {_shown(url)}: its database driver is not installed ({reason}); install it "
+            "(e.g. pip install psycopg2-binary for postgresql://) or use sqlite:///path/to/study.db"
+        )
     if file is not None and isinstance(exc, sa_exc.OperationalError):  # cannot open, read-only, locked
-        return ValueError(f"cannot use the study database {file} ({reason}); check that its folder exists, that "
-                          "it is writable and that no other program holds it locked")
+        return ValueError(
+            f"cannot use the study database {file} ({reason}); check that its folder exists, that "
+            "it is writable and that no other program holds it locked"
+        )
     if file is not None and isinstance(exc, sa_exc.DatabaseError):  # not a database, malformed
-        return ValueError(f"{file} is not a readable optuna study database ({reason}); move it aside to start a "
-                          "new search there, or restore it from a copy")
+        return ValueError(
+            f"{file} is not a readable optuna study database ({reason}); move it aside to start a "
+            "new search there, or restore it from a copy"
+        )
     if isinstance(exc, sa_exc.SQLAlchemyError):
-        return ValueError(f"cannot use storage {_shown(url)} ({reason}); check the URL, that the database server "
-                          "is reachable, and the user's rights")
+        return ValueError(
+            f"cannot use storage {_shown(url)} ({reason}); check the URL, that the database server "
+            "is reachable, and the user's rights"
+        )
     return ValueError(f"storage {_shown(url)}: {reason}")
 
 
@@ -346,9 +385,13 @@ def open_storage(url: str) -> Any:
     with _storage_errors(url), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # heartbeats are flagged experimental
         try:
-            return _search_storage_class()(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                           grace_period=GRACE_S,
-                                           heartbeat_stale_trial_callback=RequeueStaleTrial(MAX_RETRY))
+            return _search_storage_class()(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=RequeueStaleTrial(MAX_RETRY),
+            )
         except (ImportError, RuntimeError) as exc:  # a missing driver; a schema of another optuna version
             raise _storage_error(url, exc) from exc
 
@@ -486,14 +529,22 @@ def _claim_failed(storage: Any, trial_id: int, *, crashed: bool = True) -> bool:
 
     trials, attrs = models.TrialModel, models.TrialSystemAttributeModel
     with backend.engine.begin() as connection:  # a conditional UPDATE: atomic, also on SQLite
-        claimed = connection.execute(
-            sqlalchemy.update(trials).where(trials.trial_id == trial_id, trials.state == TrialState.RUNNING)
-            .values(state=TrialState.FAIL, datetime_complete=datetime.now())).rowcount == 1
+        claimed = (
+            connection.execute(
+                sqlalchemy.update(trials)
+                .where(trials.trial_id == trial_id, trials.state == TrialState.RUNNING)
+                .values(state=TrialState.FAIL, datetime_complete=datetime.now())
+            ).rowcount
+            == 1
+        )
         if claimed:
             mine = (attrs.trial_id == trial_id, attrs.key == _REQUEUE_KEY)
             connection.execute(sqlalchemy.delete(attrs).where(*mine))
-            connection.execute(sqlalchemy.insert(attrs).values(trial_id=trial_id, key=_REQUEUE_KEY,
-                                                               value_json=json.dumps(_marker(crashed))))
+            connection.execute(
+                sqlalchemy.insert(attrs).values(
+                    trial_id=trial_id, key=_REQUEUE_KEY, value_json=json.dumps(_marker(crashed))
+                )
+            )
     return claimed
 
 
@@ -515,8 +566,12 @@ def _reclaim(storage: Any, trial_id: int) -> dict[str, Any] | None:
             return None
         old = json.loads(row[0])
         new = json.dumps(_marker(bool(old.get("crashed", True))))
-        swapped = connection.execute(sqlalchemy.update(attrs).where(*where, attrs.value_json == row[0])
-                                     .values(value_json=new)).rowcount == 1
+        swapped = (
+            connection.execute(
+                sqlalchemy.update(attrs).where(*where, attrs.value_json == row[0]).values(value_json=new)
+            ).rowcount
+            == 1
+        )
     return old if swapped else None
 
 
@@ -630,17 +685,36 @@ class RequeueStaleTrial:
         crashes = int(trial.system_attrs.get(_CRASHES_KEY, 0)) + int(crashed)
         if crashed and crashes > self.max_retry:
             goal = trial.user_attrs.get("goal", trial.params)
-            log.warning("trial %d stays failed: its process died %d times (trials %s); its goal is not tried again: "
-                        "%s", trial.number, crashes, ", ".join(map(str, history)), goal)
+            log.warning(
+                "trial %d stays failed: its process died %d times (trials %s); its goal is not tried again: "
+                "%s",
+                trial.number,
+                crashes,
+                ", ".join(map(str, history)),
+                goal,
+            )
             return
         inherited = {k: v for k, v in trial.system_attrs.items() if k != _REQUEUE_KEY}
-        system_attrs = {**inherited, "failed_trial": history[0], "retry_history": history, _CRASHES_KEY: crashes}
+        system_attrs = {
+            **inherited,
+            "failed_trial": history[0],
+            "retry_history": history,
+            _CRASHES_KEY: crashes,
+        }
         complete = _all_suggested(study, trial)
-        study.add_trial(optuna.trial.create_trial(
-            state=optuna.trial.TrialState.WAITING, params=trial.params if complete else {},
-            distributions=trial.distributions if complete else {}, system_attrs=system_attrs))
-        log.info("trial %d %s; its goal is queued again", trial.number,
-                 "was interrupted" if not crashed else "failed: its process is gone")
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=optuna.trial.TrialState.WAITING,
+                params=trial.params if complete else {},
+                distributions=trial.distributions if complete else {},
+                system_attrs=system_attrs,
+            )
+        )
+        log.info(
+            "trial %d %s; its goal is queued again",
+            trial.number,
+            "was interrupted" if not crashed else "failed: its process is gone",
+        )
 
 
 def _all_suggested(study: Any, trial: Any) -> bool:
@@ -669,8 +743,10 @@ def require_sampler(sampler: str) -> None:
     inside the first trial that samples with it.
     """
     if sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
-        raise ValueError("the CMA-ES sampler needs the cmaes package, which is not installed: "
-                         "pip install 'infomorphic[cmaes]' (or pip install cmaes), or use another sampler (tpe)")
+        raise ValueError(
+            "the CMA-ES sampler needs the cmaes package, which is not installed: "
+            "pip install 'infomorphic[cmaes]' (or pip install cmaes), or use another sampler (tpe)"
+        )
 
 
 def make_sampler(settings: SearchSettings, seed: int) -> Any:
@@ -682,13 +758,17 @@ def make_sampler(settings: SearchSettings, seed: int) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # multivariate, constant_liar, consider_pruned_trials: experimental
         if settings.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=settings.startup_trials,
-                                              constant_liar=True)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, n_startup_trials=settings.startup_trials, constant_liar=True
+            )
         if settings.sampler == "cmaes":
             return optuna.samplers.CmaEsSampler(
-                seed=seed, n_startup_trials=max(1, settings.startup_trials), warn_independent_sampling=False,
+                seed=seed,
+                n_startup_trials=max(1, settings.startup_trials),
+                warn_independent_sampling=False,
                 consider_pruned_trials=settings.prune,
-                independent_sampler=optuna.samplers.RandomSampler(seed=seed))
+                independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+            )
     return optuna.samplers.RandomSampler(seed=seed)
 
 
@@ -719,8 +799,9 @@ class TrialSeededSampler:
         from optuna.trial import TrialState
 
         if self._inner is None or trial._trial_id != self.trial_id:
-            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                               TrialState.RUNNING))
+            trials = study.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            )
             self._finished = sum(t.state != TrialState.RUNNING for t in trials)
             running = sum(t.state == TrialState.RUNNING and t._trial_id != trial._trial_id for t in trials)
             seed = trial_seed(self.settings.seed, self.worker, self._finished, running)
@@ -770,8 +851,9 @@ def _counted_states() -> tuple[Any, ...]:
     return (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def create_study(settings: SearchSettings | None, storage: str, study_name: str, *, worker: int = 0,
-                 resume: bool = False) -> Any:
+def create_study(
+    settings: SearchSettings | None, storage: str, study_name: str, *, worker: int = 0, resume: bool = False
+) -> Any:
     """Create the study (``resume=False``) or load it and its stored settings (``resume=True``).
 
     Its sampler is a :class:`TrialSeededSampler` for ``worker``.
@@ -790,11 +872,14 @@ def create_study(settings: SearchSettings | None, storage: str, study_name: str,
     with _storage_errors(storage):
         names = optuna.get_all_study_names(store)
         if resume and study_name not in names:
-            raise ValueError(f"cannot resume: no study {study_name!r} in {_shown(storage)}; "
-                             f"studies there: {', '.join(names) or 'none'}")
+            raise ValueError(
+                f"cannot resume: no study {study_name!r} in {_shown(storage)}; "
+                f"studies there: {', '.join(names) or 'none'}"
+            )
         if not resume and study_name in names:
-            raise ValueError(f"study {study_name!r} already exists in {_shown(storage)}; "
-                             "pass --resume to continue it")
+            raise ValueError(
+                f"study {study_name!r} already exists in {_shown(storage)}; pass --resume to continue it"
+            )
         if resume:
             study = optuna.load_study(study_name=study_name, storage=store)
         else:
@@ -813,12 +898,16 @@ def study_settings(study: Any) -> SearchSettings:
     """The :class:`SearchSettings` stored in a study's user attributes."""
     raw = study.user_attrs.get(SETTINGS_KEY)
     if raw is None:
-        raise ValueError(f"study {study.study_name!r} was not created by infomorphic search (no stored settings)")
+        raise ValueError(
+            f"study {study.study_name!r} was not created by infomorphic search (no stored settings)"
+        )
     try:
         return SearchSettings.from_dict(json.loads(raw))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ValueError(f"study {study.study_name!r}: its stored search settings cannot be read ({exc}); "
-                         "was it written by another version of infomorphic?") from exc
+        raise ValueError(
+            f"study {study.study_name!r}: its stored search settings cannot be read ({exc}); "
+            "was it written by another version of infomorphic?"
+        ) from exc
 
 
 def load_search(storage: str, study_name: str) -> tuple[Any, SearchSettings]:
@@ -829,8 +918,9 @@ def load_search(storage: str, study_name: str) -> tuple[Any, SearchSettings]:
     with _storage_errors(storage):
         names = optuna.get_all_study_names(store)
         if study_name not in names:
-            raise ValueError(f"no study {study_name!r} in {_shown(storage)}; "
-                             f"studies there: {', '.join(names) or 'none'}")
+            raise ValueError(
+                f"no study {study_name!r} in {_shown(storage)}; studies there: {', '.join(names) or 'none'}"
+            )
         study = optuna.load_study(study_name=study_name, storage=store)
         return study, study_settings(study)
 
@@ -864,9 +954,16 @@ def write_best(study: Any, settings: SearchSettings, out_dir: Path) -> dict[str,
         return None
     goal, trial = found
     record = {
-        "study": study.study_name, "sampler": settings.sampler, "value": trial.value, "trial": trial.number,
-        "test_acc": trial.user_attrs.get("test_acc"), "params": trial.params, "goal": goal.to_expression(),
-        "vector": goal.to_vector(), "sources": "".join(goal.sources), "layer": settings.layer,
+        "study": study.study_name,
+        "sampler": settings.sampler,
+        "value": trial.value,
+        "trial": trial.number,
+        "test_acc": trial.user_attrs.get("test_acc"),
+        "params": trial.params,
+        "goal": goal.to_expression(),
+        "vector": goal.to_vector(),
+        "sources": "".join(goal.sources),
+        "layer": settings.layer,
         "counts": counts(study),
     }
     atomic_write(out_dir / "best_goal.txt", lambda fh: fh.write(goal.to_expression() + "\n"))
@@ -875,8 +972,14 @@ def write_best(study: Any, settings: SearchSettings, out_dir: Path) -> dict[str,
 
 
 # -------------------------------------------------------------------------- running
-def _optimize(study: Any, settings: SearchSettings, trials_dir: Path, n_trials: int,
-              callbacks: list[Callable[[Any, Any], None]], data: Any | None = None) -> None:
+def _optimize(
+    study: Any,
+    settings: SearchSettings,
+    trials_dir: Path,
+    n_trials: int,
+    callbacks: list[Callable[[Any, Any], None]],
+    data: Any | None = None,
+) -> None:
     """Run trials until the study holds ``n_trials`` finished trials and no queued one.
 
     Before every trial (so first of all on a resume or join) the trials of dead processes are
@@ -894,8 +997,14 @@ def _optimize(study: Any, settings: SearchSettings, trials_dir: Path, n_trials: 
         if _finished(study) >= n_trials and not _waiting(study):
             return
         try:
-            study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(), gc_after_trial=True,
-                           show_progress_bar=False)
+            study.optimize(
+                objective,
+                n_trials=1,
+                callbacks=callbacks,
+                catch=(),
+                gc_after_trial=True,
+                show_progress_bar=False,
+            )
         except KeyboardInterrupt:
             _requeue_interrupted(study)
             raise
@@ -953,7 +1062,9 @@ def _requeue_interrupted(study: Any) -> None:
         if trial.state == TrialState.RUNNING and not _claim_failed(storage, trial_id, crashed=False):
             return
         trial = copy.deepcopy(storage.get_trial(trial_id))
-        if trial.state != TrialState.FAIL or trial.number in _requeued_numbers(study.get_trials(deepcopy=False)):
+        if trial.state != TrialState.FAIL or trial.number in _requeued_numbers(
+            study.get_trials(deepcopy=False)
+        ):
             return
         callback(study, trial, crashed=False)
 
@@ -1018,8 +1129,10 @@ def run_search(
     study = create_study(settings, storage, study_name, worker=0, resume=resume)
     stored = study_settings(study)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "search.json", {"storage": storage, "study_name": study_name, "n_trials": n_trials,
-                                         "settings": stored.to_dict()})
+    write_json(
+        out_dir / "search.json",
+        {"storage": storage, "study_name": study_name, "n_trials": n_trials, "settings": stored.to_dict()},
+    )
     trials_dir = out_dir / "trials"
     remove_stale_temporaries(out_dir)  # of killed writers of best.json / search.json (dead pids only)
     if on_start is not None:
@@ -1030,8 +1143,12 @@ def run_search(
         if on_trial is not None:
             on_trial(study_, stored, record)
 
-    procs = [subprocess.Popen([sys.executable, "-m", __name__, storage, study_name, str(k), str(trials_dir),
-                               str(n_trials)]) for k in range(1, workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", __name__, storage, study_name, str(k), str(trials_dir), str(n_trials)]
+        )
+        for k in range(1, workers)
+    ]
     try:
         with _storage_errors(storage):
             _optimize(study, stored, trials_dir, n_trials, [after_trial], data)

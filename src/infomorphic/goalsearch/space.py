@@ -95,8 +95,13 @@ class GoalSpace:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (stored in the study's user attributes)."""
-        return {"sources": "".join(self.sources), "params": list(self.params), "low": self.low,
-                "high": self.high, "base": self.base.to_expression()}
+        return {
+            "sources": "".join(self.sources),
+            "params": list(self.params),
+            "low": self.low,
+            "high": self.high,
+            "base": self.base.to_expression(),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GoalSpace:

@@ -62,8 +62,13 @@ def prefer_sparse(partners: int, n_inputs: int) -> bool:
     return partners <= SPARSE_MAX_DENSITY * n_inputs
 
 
-def aggregate(x: Tensor, weight: Tensor, bias: Tensor | None = None, mask: Tensor | None = None,
-              index: Tensor | None = None) -> Tensor:
+def aggregate(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    mask: Tensor | None = None,
+    index: Tensor | None = None,
+) -> Tensor:
     """Weighted sum of one input class per neuron: ``x @ (weight * mask).T + bias``.
 
     Shape: x ``(B, in)``, weight and mask ``(N, in)``, bias ``(N,)`` -> ``(B, N)``.
@@ -84,8 +89,13 @@ def _csr_pattern(index: Tensor, n_inputs: int, dtype: torch.dtype) -> Tensor:
     crow = torch.arange(0, n * p + 1, p, device=index.device)
     with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state" (once per process)
         warnings.simplefilter("ignore")
-        return torch.sparse_csr_tensor(crow, index.reshape(-1), torch.zeros(n * p, dtype=dtype, device=index.device),
-                                       (n, n_inputs), check_invariants=False)
+        return torch.sparse_csr_tensor(
+            crow,
+            index.reshape(-1),
+            torch.zeros(n * p, dtype=dtype, device=index.device),
+            (n, n_inputs),
+            check_invariants=False,
+        )
 
 
 class _PartnerProduct(torch.autograd.Function):
@@ -101,7 +111,9 @@ class _PartnerProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, values: Tensor, index: Tensor) -> Tensor:
         ctx.save_for_backward(x, values, index)
-        out = torch.nn.functional.embedding_bag(index, x.t().contiguous(), per_sample_weights=values, mode="sum")
+        out = torch.nn.functional.embedding_bag(
+            index, x.t().contiguous(), per_sample_weights=values, mode="sum"
+        )
         return out.t()
 
     @staticmethod
@@ -284,5 +296,7 @@ def lateral_partners(n_neurons: int, max_partners: int, generator: torch.Generat
 
 def partner_mask(index: Tensor, n_inputs: int, dtype: torch.dtype | None = None) -> Tensor:
     """The dense 0/1 ``(N, in)`` mask of partner indices ``(N, P)``."""
-    mask = torch.zeros(index.shape[0], n_inputs, dtype=dtype or torch.get_default_dtype(), device=index.device)
+    mask = torch.zeros(
+        index.shape[0], n_inputs, dtype=dtype or torch.get_default_dtype(), device=index.device
+    )
     return mask.scatter_(1, index, 1.0)

@@ -149,8 +149,10 @@ class InfomorphicLayer(nn.Module):
         links = dict(partners or {})
         for name in list(masks) + list(fixed) + list(links):
             if name not in sources:
-                raise ValueError(f"mask, partners or fixed weight for unknown input class {name!r}; "
-                                 f"classes: {list(letters)}")
+                raise ValueError(
+                    f"mask, partners or fixed weight for unknown input class {name!r}; "
+                    f"classes: {list(letters)}"
+                )
         for name in links:
             if name in masks or name in fixed:
                 other = "mask" if name in masks else "fixed weight"
@@ -161,7 +163,9 @@ class InfomorphicLayer(nn.Module):
         self.sources = letters
         self.in_features = dict(sources)
         self.goal = goal
-        self.activation_name = activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
+        self.activation_name = (
+            activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
+        )
         self._activation = resolve_activation(activation)
         defaults = ACTIVATION_DEFAULTS.get(activation, {}) if isinstance(activation, str) else {}
         self.activation_params = {**defaults, **dict(activation_params or {})}
@@ -174,15 +178,18 @@ class InfomorphicLayer(nn.Module):
             if name in fixed:
                 w = torch.as_tensor(fixed[name], dtype=torch.get_default_dtype())
                 if w.shape != (n_neurons, size):
-                    raise ValueError(f"fixed weight of {name!r} must have shape {(n_neurons, size)}, "
-                                     f"got {tuple(w.shape)}")
+                    raise ValueError(
+                        f"fixed weight of {name!r} must have shape {(n_neurons, size)}, got {tuple(w.shape)}"
+                    )
                 self.register_buffer(f"fixed_{name}", w.clone())
                 continue
             if bias:
                 self.bias[name] = nn.Parameter(torch.empty(n_neurons))
             if name in links:
                 index = _check_partners(links[name], n_neurons, size, name)
-                if index.shape[1] >= 1 and (prefer_sparse(index.shape[1], size) if sparse is None else sparse):
+                if index.shape[1] >= 1 and (
+                    prefer_sparse(index.shape[1], size) if sparse is None else sparse
+                ):
                     self.weight[name] = nn.Parameter(torch.empty(n_neurons, index.shape[1]))
                     self.register_buffer(f"index_{name}", index)
                     continue
@@ -191,7 +198,9 @@ class InfomorphicLayer(nn.Module):
             if name in masks:
                 m = torch.as_tensor(masks[name], dtype=torch.get_default_dtype())
                 if m.shape != (n_neurons, size):
-                    raise ValueError(f"mask of {name!r} must have shape {(n_neurons, size)}, got {tuple(m.shape)}")
+                    raise ValueError(
+                        f"mask of {name!r} must have shape {(n_neurons, size)}, got {tuple(m.shape)}"
+                    )
                 self.register_buffer(f"mask_{name}", (m != 0).to(m.dtype))
         self.register_buffer("last_atoms", torch.zeros(0), persistent=False)
         self.register_buffer("last_residual_entropy", torch.zeros(0), persistent=False)
@@ -270,7 +279,9 @@ class InfomorphicLayer(nn.Module):
         number of connections in every row.
         """
         if name not in self.weight:
-            raise ValueError(f"input class {name!r} has no trained weight; trained classes: {list(self.weight)}")
+            raise ValueError(
+                f"input class {name!r} has no trained weight; trained classes: {list(self.weight)}"
+            )
         if sparse == self.is_sparse(name):
             return
         w = self.weight[name]
@@ -282,8 +293,10 @@ class InfomorphicLayer(nn.Module):
                 keep = mask != 0
                 counts = keep.sum(1)
                 if not bool((counts == counts[0]).all()) or int(counts[0]) == 0:
-                    raise ValueError(f"the mask of {name!r} has {int(counts.min())} to {int(counts.max())} connections "
-                                     "per neuron; sparse storage needs the same number (>= 1) in every row")
+                    raise ValueError(
+                        f"the mask of {name!r} has {int(counts.min())} to {int(counts.max())} connections "
+                        "per neuron; sparse storage needs the same number (>= 1) in every row"
+                    )
                 index = keep.nonzero()[:, 1].view(self.n_neurons, int(counts[0]))
                 values = w.gather(1, index)
                 del self._buffers[f"mask_{name}"]
@@ -298,9 +311,16 @@ class InfomorphicLayer(nn.Module):
                 w.data = dense
         w.grad = None
 
-    def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, local_metadata: dict,
-                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
-                              error_msgs: list[str]) -> None:
+    def _load_from_state_dict(
+        self,
+        state_dict: Mapping[str, Any],
+        prefix: str,
+        local_metadata: dict,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
         """Adopt the storage (sparse or masked) that the state dict holds for each class.
 
         A checkpoint written before sparse storage existed holds a dense ``weight.<L>`` and
@@ -315,8 +335,10 @@ class InfomorphicLayer(nn.Module):
             if index is not None and not self.is_sparse(name):
                 w = self.weight[name]
                 self._buffers.pop(f"mask_{name}", None)
-                self.register_buffer(f"index_{name}", torch.zeros(self.n_neurons, index.shape[-1], dtype=torch.long,
-                                                                 device=w.device))
+                self.register_buffer(
+                    f"index_{name}",
+                    torch.zeros(self.n_neurons, index.shape[-1], dtype=torch.long, device=w.device),
+                )
                 w.data = w.new_zeros(self.n_neurons, index.shape[-1])
                 w.grad = None
             elif f"{prefix}mask_{name}" in state_dict and self.is_sparse(name):
@@ -325,8 +347,9 @@ class InfomorphicLayer(nn.Module):
                 self.register_buffer(f"mask_{name}", w.new_zeros(self.n_neurons, self.in_features[name]))
                 w.data = w.new_zeros(self.n_neurons, self.in_features[name])
                 w.grad = None
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
         for name in list(self.weight):
             index = self.partners(name)
             if index is None or f"{prefix}index_{name}" not in state_dict:
@@ -337,8 +360,10 @@ class InfomorphicLayer(nn.Module):
                 error_msgs.append(str(exc))
 
     def extra_repr(self) -> str:
-        src = ", ".join(f"{k}={v}" + (f"[{self.weight[k].shape[1]} partners]" if self.is_sparse(k) else "")
-                        for k, v in self.in_features.items())
+        src = ", ".join(
+            f"{k}={v}" + (f"[{self.weight[k].shape[1]} partners]" if self.is_sparse(k) else "")
+            for k, v in self.in_features.items()
+        )
         goal = self.goal.to_expression() if self.goal is not None else None
         return (
             f"n_neurons={self.n_neurons}, sources=({src}), activation={self.activation_name}"
@@ -367,14 +392,18 @@ class InfomorphicLayer(nn.Module):
                 )
         first_name, first = next(iter(inputs.items()))
         batch = first.shape[0]
-        if reuse is not None and (reuse.shape[0] != batch or reuse.shape[1:] != (self.n_neurons, len(self.sources))):
+        if reuse is not None and (
+            reuse.shape[0] != batch or reuse.shape[1:] != (self.n_neurons, len(self.sources))
+        ):
             raise ValueError(
                 f"reused aggregates must have shape ({batch}, {self.n_neurons}, {len(self.sources)}), "
                 f"got {tuple(reuse.shape)}"
             )
         for name, x in inputs.items():
             if x.shape[0] != batch:
-                raise ValueError(f"input {name!r} has {x.shape[0]} samples but input {first_name!r} has {batch}")
+                raise ValueError(
+                    f"input {name!r} has {x.shape[0]} samples but input {first_name!r} has {batch}"
+                )
         parts = []
         for i, name in enumerate(self.sources):
             w = self.weight[name] if name in self.weight else getattr(self, f"fixed_{name}")
@@ -423,7 +452,10 @@ class InfomorphicLayer(nn.Module):
         if self.goal is None:
             raise ValueError("this layer has no goal; give one to train it")
         res = sx_pid_from_binary_samples(
-            self.bins(out.aggregates), out.theta, self.n_bins, validate=False,
+            self.bins(out.aggregates),
+            out.theta,
+            self.n_bins,
+            validate=False,
             grad_hint=self.goal.redundancy_weights(),
         )
         self.last_atoms = res.atoms.detach()
@@ -438,13 +470,21 @@ _DRAW_BLOCK = 1 << 22
 def _check_partners(index: Tensor, n_neurons: int, n_inputs: int, name: str) -> Tensor:
     """Partner indices as ``(N, P)`` int64 with each row sorted; ``ValueError`` names the class."""
     index = torch.as_tensor(index)
-    if index.ndim != 2 or index.shape[0] != n_neurons or index.dtype.is_floating_point or index.dtype == torch.bool:
-        raise ValueError(f"partners of {name!r} must be integers of shape ({n_neurons}, P), "
-                         f"got {tuple(index.shape)} {index.dtype}")
+    if (
+        index.ndim != 2
+        or index.shape[0] != n_neurons
+        or index.dtype.is_floating_point
+        or index.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"partners of {name!r} must be integers of shape ({n_neurons}, P), "
+            f"got {tuple(index.shape)} {index.dtype}"
+        )
     index = index.long().sort(1).values
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= n_inputs):
-        raise ValueError(f"partners of {name!r} must lie in [0, {n_inputs}), "
-                         f"got {int(index.min())} to {int(index.max())}")
+        raise ValueError(
+            f"partners of {name!r} must lie in [0, {n_inputs}), got {int(index.min())} to {int(index.max())}"
+        )
     if index.shape[1] > 1 and not bool((index[:, 1:] > index[:, :-1]).all()):
         raise ValueError(f"partners of {name!r} must be distinct in every row")
     return index

@@ -48,8 +48,15 @@ from .functional import lateral_mask, lateral_partners
 from .layer import InfomorphicLayer, LayerOutput
 from .wiring import InputSpec, LayerSpec, NetworkSpec
 
-__all__ = ["Network", "InfomorphicNetwork", "NetworkOutput", "NETWORK_KINDS", "kind_spec", "correct_inverted",
-           "predict"]
+__all__ = [
+    "Network",
+    "InfomorphicNetwork",
+    "NetworkOutput",
+    "NETWORK_KINDS",
+    "kind_spec",
+    "correct_inverted",
+    "predict",
+]
 
 NETWORK_KINDS = ("single", "trivariate", "bivariate-context", "bivariate-lateral", "random-hidden")
 
@@ -97,8 +104,15 @@ class Network(nn.Module):
         - output: :class:`NetworkOutput`.
     """
 
-    def __init__(self, spec: NetworkSpec, n_inputs: int, n_classes: int, *, n_bins: int = 20,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        n_inputs: int,
+        n_classes: int,
+        *,
+        n_bins: int = 20,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.n_inputs = n_inputs
@@ -128,14 +142,19 @@ class Network(nn.Module):
                 self.register_buffer(f"projection_{ls.name}_{letter}", proj)
             if src.weights == "identity":
                 if size != n:
-                    raise ValueError(f"{where}: identity weights need as many inputs as neurons ({size} != {n})")
+                    raise ValueError(
+                        f"{where}: identity weights need as many inputs as neurons ({size} != {n})"
+                    )
                 fixed[letter] = torch.eye(n)
                 continue
             own = src.kind == "previous" and src.layer == ls.name
             if src.partners is not None:
                 # partner indices; the layer stores them sparsely or as a mask (prefer_sparse)
-                partners[letter] = (lateral_partners(n, src.partners, generator) if own
-                                    else _random_partners(n, size, src.partners, generator))
+                partners[letter] = (
+                    lateral_partners(n, src.partners, generator)
+                    if own
+                    else _random_partners(n, size, src.partners, generator)
+                )
             elif src.mask is not None:
                 masks[letter] = _load_mask(src.mask, (n, size), where)
             elif own:
@@ -145,9 +164,18 @@ class Network(nn.Module):
             goal = ls.goal if isinstance(ls.goal, Goal) else Goal.resolve(ls.goal, "".join(ls.inputs))
             goal = goal.with_sources("".join(ls.inputs))
         layer = InfomorphicLayer(
-            n, sizes, goal, activation=ls.activation, activation_params=ls.activation_params,
-            n_bins=ls.n_bins or n_bins, binning=ls.binning, bin_range=ls.bin_range, masks=masks,
-            fixed_weights=fixed, generator=generator, partners=partners,
+            n,
+            sizes,
+            goal,
+            activation=ls.activation,
+            activation_params=ls.activation_params,
+            n_bins=ls.n_bins or n_bins,
+            binning=ls.binning,
+            bin_range=ls.bin_range,
+            masks=masks,
+            fixed_weights=fixed,
+            generator=generator,
+            partners=partners,
         )
         if ls.init_gain != 1.0:
             with torch.no_grad():
@@ -169,8 +197,9 @@ class Network(nn.Module):
     def readout_layer(self) -> InfomorphicLayer:
         return self.layer(self.spec.readout_name)
 
-    def forward(self, x: Tensor, labels: Tensor | None = None,
-                generator: torch.Generator | None = None) -> NetworkOutput:
+    def forward(
+        self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> NetworkOutput:
         """Present the batch ``spec.n_presentations`` times and return the last presentation.
 
         Args:
@@ -213,9 +242,17 @@ class Network(nn.Module):
             emitted = current
         return NetworkOutput(outputs, emitted, outputs[self.spec.readout_name])
 
-    def _resolve(self, name: str, letter: str, src: InputSpec, x: Tensor, context: Tensor | None,
-                 current: dict[str, Tensor], previous: dict[str, Tensor],
-                 constants: dict[tuple[str, str], Tensor]) -> Tensor | None:
+    def _resolve(
+        self,
+        name: str,
+        letter: str,
+        src: InputSpec,
+        x: Tensor,
+        context: Tensor | None,
+        current: dict[str, Tensor],
+        previous: dict[str, Tensor],
+        constants: dict[tuple[str, str], Tensor],
+    ) -> Tensor | None:
         kind = src.kind
         if kind == "input":
             return x
@@ -252,16 +289,19 @@ class Network(nn.Module):
         """Each trainable layer's per-neuron goals ``(N,)`` in bits."""
         return {name: layer.local_goal(out.outputs[name]) for name, layer in self.layers().items()}
 
-    def optimizer_settings(self, hidden: tuple[float, float],
-                           readout: tuple[float, float]) -> dict[str, tuple[float, float]]:
+    def optimizer_settings(
+        self, hidden: tuple[float, float], readout: tuple[float, float]
+    ) -> dict[str, tuple[float, float]]:
         """``(lr, weight_decay)`` per trainable layer: its own, else ``readout`` for the readout
         layer and ``hidden`` for the others."""
         out = {}
         for name in self.layers():
             ls = self.spec.layer(name)
             default = readout if name == self.spec.readout_name else hidden
-            out[name] = (ls.lr if ls.lr is not None else default[0],
-                         ls.weight_decay if ls.weight_decay is not None else default[1])
+            out[name] = (
+                ls.lr if ls.lr is not None else default[0],
+                ls.weight_decay if ls.weight_decay is not None else default[1],
+            )
         return out
 
     def extra_repr(self) -> str:
@@ -272,7 +312,9 @@ def ls_first(ls: LayerSpec) -> str:
     return next(iter(ls.inputs))
 
 
-def _random_partners(n_neurons: int, n_inputs: int, partners: int, generator: torch.Generator | None) -> Tensor:
+def _random_partners(
+    n_neurons: int, n_inputs: int, partners: int, generator: torch.Generator | None
+) -> Tensor:
     """``(N, P)`` sorted indices of ``P = min(partners, in)`` random inputs per neuron (all when
     partners >= in, without drawing)."""
     if partners >= n_inputs:
@@ -320,23 +362,65 @@ def kind_spec(
     layers: list[LayerSpec] = []
     if kind == "trivariate":
         context = InputSpec("previous:readout" if setup == 3 else "label")
-        layers.append(LayerSpec("hidden", n_hidden, {"F": InputSpec("input"), "C": context, "L": lateral},
-                                goal=hidden_goal or "trivariate-mnist-tpe", activation="trivariate", **hidden_common))
+        layers.append(
+            LayerSpec(
+                "hidden",
+                n_hidden,
+                {"F": InputSpec("input"), "C": context, "L": lateral},
+                goal=hidden_goal or "trivariate-mnist-tpe",
+                activation="trivariate",
+                **hidden_common,
+            )
+        )
     elif kind == "bivariate-context":
-        layers.append(LayerSpec("hidden", n_hidden, {"F": InputSpec("input"), "C": InputSpec("label")},
-                                goal=hidden_goal or "bivariate-context-optimised", activation="bivariate",
-                                activation_params={"k1": hidden_k1}, **hidden_common))
+        layers.append(
+            LayerSpec(
+                "hidden",
+                n_hidden,
+                {"F": InputSpec("input"), "C": InputSpec("label")},
+                goal=hidden_goal or "bivariate-context-optimised",
+                activation="bivariate",
+                activation_params={"k1": hidden_k1},
+                **hidden_common,
+            )
+        )
     elif kind == "bivariate-lateral":
-        layers.append(LayerSpec("hidden", n_hidden, {"F": InputSpec("input"), "L": lateral},
-                                goal=hidden_goal or "bivariate-lateral-optimised", activation="bivariate",
-                                activation_params={"k1": hidden_k1}, **hidden_common))
+        layers.append(
+            LayerSpec(
+                "hidden",
+                n_hidden,
+                {"F": InputSpec("input"), "L": lateral},
+                goal=hidden_goal or "bivariate-lateral-optimised",
+                activation="bivariate",
+                activation_params={"k1": hidden_k1},
+                **hidden_common,
+            )
+        )
     elif kind == "random-hidden":
-        layers.append(LayerSpec("hidden", n_hidden, {"F": InputSpec("input"), "C": InputSpec("zeros:1")},
-                                activation="feedforward", frozen=True, init_gain=random_gain, **hidden_common))
+        layers.append(
+            LayerSpec(
+                "hidden",
+                n_hidden,
+                {"F": InputSpec("input"), "C": InputSpec("zeros:1")},
+                activation="feedforward",
+                frozen=True,
+                init_gain=random_gain,
+                **hidden_common,
+            )
+        )
     features = InputSpec("input") if kind == "single" else InputSpec("hidden")
-    layers.append(LayerSpec("readout", "classes", {"F": features, "C": InputSpec("label", weights="identity")},
-                            goal=readout_goal or "readout", activation="bivariate",
-                            activation_params={"k1": readout_k1}, binning="adaptive", sample=False))
+    layers.append(
+        LayerSpec(
+            "readout",
+            "classes",
+            {"F": features, "C": InputSpec("label", weights="identity")},
+            goal=readout_goal or "readout",
+            activation="bivariate",
+            activation_params={"k1": readout_k1},
+            binning="adaptive",
+            sample=False,
+        )
+    )
     return NetworkSpec(tuple(layers), readout="readout")
 
 
@@ -364,14 +448,36 @@ class InfomorphicNetwork(Network):
         generator: random generator for initialisation and lateral masks.
     """
 
-    def __init__(self, n_inputs: int, n_classes: int, kind: str = "trivariate", *, n_hidden: int = 100,
-                 setup: int = 1, lateral_partners: int = 100, hidden_goal: Goal | None = None,
-                 readout_goal: Goal | None = None, n_bins: int = 20,
-                 hidden_bin_range: tuple[float, float] = (-20.0, 20.0), readout_k1: float = 1.0,
-                 hidden_k1: float = 0.9, random_gain: float = 8.0, generator: torch.Generator | None = None) -> None:
-        spec = kind_spec(kind, n_hidden=n_hidden, setup=setup, lateral_partners=lateral_partners,
-                         hidden_goal=hidden_goal, readout_goal=readout_goal, hidden_bin_range=hidden_bin_range,
-                         readout_k1=readout_k1, hidden_k1=hidden_k1, random_gain=random_gain)
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        kind: str = "trivariate",
+        *,
+        n_hidden: int = 100,
+        setup: int = 1,
+        lateral_partners: int = 100,
+        hidden_goal: Goal | None = None,
+        readout_goal: Goal | None = None,
+        n_bins: int = 20,
+        hidden_bin_range: tuple[float, float] = (-20.0, 20.0),
+        readout_k1: float = 1.0,
+        hidden_k1: float = 0.9,
+        random_gain: float = 8.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        spec = kind_spec(
+            kind,
+            n_hidden=n_hidden,
+            setup=setup,
+            lateral_partners=lateral_partners,
+            hidden_goal=hidden_goal,
+            readout_goal=readout_goal,
+            hidden_bin_range=hidden_bin_range,
+            readout_k1=readout_k1,
+            hidden_k1=hidden_k1,
+            random_gain=random_gain,
+        )
         super().__init__(spec, n_inputs, n_classes, n_bins=n_bins, generator=generator)
         self.kind = kind
         self.setup = setup

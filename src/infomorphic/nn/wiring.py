@@ -70,9 +70,36 @@ __all__ = ["InputSpec", "LayerSpec", "NetworkSpec", "SOURCE_KINDS", "stacked"]
 SOURCE_KINDS = ("input", "label", "layer", "previous", "random", "zeros")
 _LETTER = re.compile(r"[A-Z]")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_RESERVED = {"training", "forward", "layers", "spec", "readout_name", "inputs", "outputs", "named", "state",
-             "parameters", "modules", "children", "buffers", "apply", "cuda", "cpu", "to", "type", "eval", "train",
-             "float", "double", "half", "zero_grad", "extra_repr", "local_goals", "presentations", "network"}
+_RESERVED = {
+    "training",
+    "forward",
+    "layers",
+    "spec",
+    "readout_name",
+    "inputs",
+    "outputs",
+    "named",
+    "state",
+    "parameters",
+    "modules",
+    "children",
+    "buffers",
+    "apply",
+    "cuda",
+    "cpu",
+    "to",
+    "type",
+    "eval",
+    "train",
+    "float",
+    "double",
+    "half",
+    "zero_grad",
+    "extra_repr",
+    "local_goals",
+    "presentations",
+    "network",
+}
 
 
 def _where(layer: str | None, key: str) -> str:
@@ -198,8 +225,11 @@ class LayerSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The TOML / JSON form."""
-        out: dict[str, Any] = {"name": self.name, "neurons": self.neurons,
-                               "inputs": {k: v.to_dict() for k, v in self.inputs.items()}}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "neurons": self.neurons,
+            "inputs": {k: v.to_dict() for k, v in self.inputs.items()},
+        }
         defaults = LayerSpec("x", 1, {})
         for f in fields(self):
             if f.name in ("name", "neurons", "inputs"):
@@ -208,8 +238,11 @@ class LayerSpec:
             if f.name == "goal" and value is not None and not isinstance(value, str):
                 value = value.to_expression()
             if value != getattr(defaults, f.name):
-                out[f.name] = dict(value) if f.name == "activation_params" else (
-                    list(value) if f.name == "bin_range" else value)
+                out[f.name] = (
+                    dict(value)
+                    if f.name == "activation_params"
+                    else (list(value) if f.name == "bin_range" else value)
+                )
         return out
 
 
@@ -298,7 +331,9 @@ class NetworkSpec:
             raise ValueError(f"the network must be a table with a list of layers, got {type(data).__name__}")
         unknown = sorted(set(data) - {"layers", "readout", "presentations"})
         if unknown:
-            raise _err(None, unknown[0], "unknown key; the [network] table takes layers, readout, presentations")
+            raise _err(
+                None, unknown[0], "unknown key; the [network] table takes layers, readout, presentations"
+            )
         raw_layers = data.get("layers")
         if not isinstance(raw_layers, Sequence) or isinstance(raw_layers, str) or not raw_layers:
             raise _err(None, "layers", "give at least one layer ([[network.layers]] tables)")
@@ -307,13 +342,17 @@ class NetworkSpec:
         if readout is not None and not isinstance(readout, str):
             raise _err(None, "readout", f"must be a layer name, got {readout!r}")
         presentations = data.get("presentations")
-        if presentations is not None and (not isinstance(presentations, int) or isinstance(presentations, bool)):
+        if presentations is not None and (
+            not isinstance(presentations, int) or isinstance(presentations, bool)
+        ):
             raise _err(None, "presentations", f"must be an integer >= 1, got {presentations!r}")
         return cls(layers, readout, presentations)
 
     def replace_layer(self, name: str, **changes: Any) -> NetworkSpec:
         """A copy with one layer's settings changed."""
-        return replace(self, layers=tuple(replace(s, **changes) if s.name == name else s for s in self.layers))
+        return replace(
+            self, layers=tuple(replace(s, **changes) if s.name == name else s for s in self.layers)
+        )
 
 
 # ------------------------------------------------------------------ reading
@@ -334,19 +373,24 @@ def _layer_from_dict(index: int, raw: Any) -> LayerSpec:
             raise _err(label, key, "missing")
     inputs_raw = raw["inputs"]
     if not isinstance(inputs_raw, Mapping):
-        raise _err(label, "inputs", "must be a table letter -> source, e.g. { F = \"input\", C = \"label\" }")
+        raise _err(label, "inputs", 'must be a table letter -> source, e.g. { F = "input", C = "label" }')
     inputs = {letter: _input_from(label, letter, value) for letter, value in inputs_raw.items()}
     kwargs = {k: v for k, v in raw.items() if k not in ("inputs",)}
     if "bin_range" in kwargs:
         value = kwargs["bin_range"]
-        if not (isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        if not (
+            isinstance(value, Sequence)
+            and not isinstance(value, str)
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
             raise _err(label, "bin_range", f"must be [low, high], got {value!r}")
         kwargs["bin_range"] = (float(value[0]), float(value[1]))
     if "activation_params" in kwargs:
         params = kwargs["activation_params"]
         if not isinstance(params, Mapping) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in params.values()):
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in params.values()
+        ):
             raise _err(label, "activation_params", f"must be a table of numbers, got {params!r}")
         kwargs["activation_params"] = {k: float(v) for k, v in params.items()}
     for key in ("init_gain", "lr", "weight_decay"):
@@ -375,10 +419,17 @@ def _validate(net: NetworkSpec) -> None:
         raise _err(None, "layers", "give at least one layer")
     names: list[str] = []
     for spec in net.layers:
-        if not isinstance(spec.name, str) or not _NAME.fullmatch(spec.name) or keyword.iskeyword(spec.name) \
-                or spec.name in _RESERVED:
-            raise _err(str(spec.name), "name", "must be a lower-case identifier (letters, digits, _), not a "
-                       "reserved word")
+        if (
+            not isinstance(spec.name, str)
+            or not _NAME.fullmatch(spec.name)
+            or keyword.iskeyword(spec.name)
+            or spec.name in _RESERVED
+        ):
+            raise _err(
+                str(spec.name),
+                "name",
+                "must be a lower-case identifier (letters, digits, _), not a reserved word",
+            )
         if spec.name in names:
             raise _err(spec.name, "name", "used by two layers")
         names.append(spec.name)
@@ -398,13 +449,17 @@ def _validate_layer(spec: LayerSpec, names: Sequence[str]) -> None:
     name = spec.name
     n = spec.neurons
     if not (n == "classes" or (isinstance(n, int) and not isinstance(n, bool) and n >= 1)):
-        raise _err(name, "neurons", f"must be an integer >= 1 or \"classes\", got {n!r}")
+        raise _err(name, "neurons", f'must be an integer >= 1 or "classes", got {n!r}')
     letters = list(spec.inputs)
     if not 2 <= len(letters) <= 4:
-        raise _err(name, "inputs", f"a layer needs 2 to 4 input classes, got {len(letters)} ({', '.join(letters)})")
+        raise _err(
+            name, "inputs", f"a layer needs 2 to 4 input classes, got {len(letters)} ({', '.join(letters)})"
+        )
     for letter in letters:
         if not isinstance(letter, str) or not _LETTER.fullmatch(letter):
-            raise _err(name, "inputs", f"input classes are single capital letters (F, C, L, B, ...), got {letter!r}")
+            raise _err(
+                name, "inputs", f"input classes are single capital letters (F, C, L, B, ...), got {letter!r}"
+            )
     for letter, src in spec.inputs.items():
         _validate_input(name, letter, src, names)
     if spec.goal is None and not spec.frozen:
@@ -414,17 +469,26 @@ def _validate_layer(spec: LayerSpec, names: Sequence[str]) -> None:
 
         if isinstance(spec.goal, Goal):
             if len(spec.goal.sources) != len(letters):
-                raise _err(name, "goal", f"the goal has {len(spec.goal.sources)} sources "
-                           f"({''.join(spec.goal.sources)}) but the layer has {len(letters)} ({''.join(letters)})")
+                raise _err(
+                    name,
+                    "goal",
+                    f"the goal has {len(spec.goal.sources)} sources "
+                    f"({''.join(spec.goal.sources)}) but the layer has {len(letters)} ({''.join(letters)})",
+                )
         elif not isinstance(spec.goal, str):
-            raise _err(name, "goal", f"must be a string (preset, expression or comma-separated vector), got "
-                       f"{spec.goal!r}")
+            raise _err(
+                name,
+                "goal",
+                f"must be a string (preset, expression or comma-separated vector), got {spec.goal!r}",
+            )
         else:
             try:
                 Goal.resolve(spec.goal, "".join(letters))
             except ValueError as exc:
                 text = " ".join(str(exc).split())
-                raise _err(name, "goal", f"{text} (the layer's input classes are {''.join(letters)})") from None
+                raise _err(
+                    name, "goal", f"{text} (the layer's input classes are {''.join(letters)})"
+                ) from None
     if spec.binning not in ("fixed", "adaptive"):
         raise _err(name, "binning", f"must be fixed or adaptive, got {spec.binning!r}")
     if spec.n_bins is not None and (not isinstance(spec.n_bins, int) or spec.n_bins < 2):
@@ -436,14 +500,19 @@ def _validate_layer(spec: LayerSpec, names: Sequence[str]) -> None:
         from .functional import ACTIVATIONS
 
         if spec.activation not in ACTIVATIONS:
-            raise _err(name, "activation", f"unknown activation {spec.activation!r}; choose one of "
-                       f"{', '.join(ACTIVATIONS)}")
+            raise _err(
+                name,
+                "activation",
+                f"unknown activation {spec.activation!r}; choose one of {', '.join(ACTIVATIONS)}",
+            )
     for key in ("sample", "frozen"):
         if not isinstance(getattr(spec, key), bool):
             raise _err(name, key, f"must be true or false, got {getattr(spec, key)!r}")
     for key in ("init_gain", "lr", "weight_decay"):
         value = getattr(spec, key)
-        if value is not None and (not isinstance(value, float) or value != value or abs(value) == float("inf")):
+        if value is not None and (
+            not isinstance(value, float) or value != value or abs(value) == float("inf")
+        ):
             raise _err(name, key, f"must be a finite number, got {value!r}")
     if spec.lr is not None and not spec.lr > 0:
         raise _err(name, "lr", f"must be > 0, got {spec.lr}")
@@ -464,12 +533,18 @@ def _validate_input(name: str, letter: str, src: InputSpec, names: Sequence[str]
         target = src.layer
         if target not in names:
             hint = "input, label, <layer>, previous:<layer>, random:<n>, zeros:<n>"
-            raise _err(name, key, f"unknown source {src.source!r}; sources: {hint}; layers: {', '.join(names)}")
+            raise _err(
+                name, key, f"unknown source {src.source!r}; sources: {hint}; layers: {', '.join(names)}"
+            )
         if kind == "layer" and target == name:
-            raise _err(name, key, f"a layer cannot read its own current output; use \"previous:{name}\" for "
-                       "lateral input")
-    if src.partners is not None and (not isinstance(src.partners, int) or isinstance(src.partners, bool)
-                                     or src.partners < 1):
+            raise _err(
+                name,
+                key,
+                f'a layer cannot read its own current output; use "previous:{name}" for lateral input',
+            )
+    if src.partners is not None and (
+        not isinstance(src.partners, int) or isinstance(src.partners, bool) or src.partners < 1
+    ):
         raise _err(name, f"{key}.partners", f"must be an integer >= 1, got {src.partners!r}")
     if src.partners is not None and src.mask is not None:
         raise _err(name, key, "give partners or mask, not both")
@@ -488,10 +563,14 @@ def _topological(net: NetworkSpec) -> list[str]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = " -> ".join(path[path.index(name):] + [name])
+            cycle = " -> ".join(path[path.index(name) :] + [name])
             first = path[path.index(name)]
-            raise _err(first, "inputs", f"the current-presentation inputs form a cycle ({cycle}); read one of "
-                       "them from the previous presentation (\"previous:<layer>\")")
+            raise _err(
+                first,
+                "inputs",
+                f"the current-presentation inputs form a cycle ({cycle}); read one of "
+                'them from the previous presentation ("previous:<layer>")',
+            )
         state[name] = 1
         for dep in deps[name]:
             assert dep is not None
@@ -533,8 +612,10 @@ def stacked(
     if feedback not in (None, "C", "B"):
         raise ValueError(f"feedback must be None, 'C' or 'B', got {feedback!r}")
     if not label and feedback != "C":
-        raise ValueError("without the label, the context must be feedback (feedback='C'); feedback='B' adds "
-                         "feedback beside the label")
+        raise ValueError(
+            "without the label, the context must be feedback (feedback='C'); feedback='B' adds "
+            "feedback beside the label"
+        )
     names = [f"h{i + 1}" for i in range(len(widths))]
     layers = []
     for i, (name, width) in enumerate(zip(names, widths)):
@@ -550,10 +631,18 @@ def stacked(
             inputs["B"] = InputSpec(above)
             layer_goal = feedback_goal if feedback_goal is not None else _embedded(goal, "FCLB")
         layers.append(LayerSpec(name, width, inputs, goal=layer_goal, binning="fixed", bin_range=bin_range))
-    layers.append(LayerSpec("readout", "classes",
-                            {"F": InputSpec(names[-1]), "C": InputSpec("label", weights="identity")},
-                            goal=readout_goal, activation="bivariate", activation_params={"k1": 1.0},
-                            binning="adaptive", sample=False))
+    layers.append(
+        LayerSpec(
+            "readout",
+            "classes",
+            {"F": InputSpec(names[-1]), "C": InputSpec("label", weights="identity")},
+            goal=readout_goal,
+            activation="bivariate",
+            activation_params={"k1": 1.0},
+            binning="adaptive",
+            sample=False,
+        )
+    )
     return NetworkSpec(tuple(layers), readout="readout")
 
 

@@ -20,7 +20,7 @@ def from_function(fn: Callable[..., int], n_sources: int, n_target: int, arity: 
     """pmf of ``T = fn(S_1, ..., S_n)`` with i.i.d. uniform sources over ``range(arity)``."""
     p = np.zeros((arity,) * n_sources + (n_target,))
     for s in itertools.product(range(arity), repeat=n_sources):
-        p[s + (fn(*s),)] += arity ** -n_sources
+        p[s + (fn(*s),)] += arity**-n_sources
     return p
 
 

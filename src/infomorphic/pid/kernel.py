@@ -73,8 +73,10 @@ PREBUILT_NAME = "_sx_kernel_prebuilt"
 PREBUILT_RECORD = PREBUILT_NAME + ".json"
 """What the kernel built at install was built with (:func:`prebuilt_record`), written next to it."""
 PREBUILT_VARIABLE = "INFOMORPHIC_KERNEL_PREBUILT"
-TORCH_PATH_COST = ("same values up to rounding, but 3-4x slower per training epoch: MNIST setup 1 with 100 "
-                   "neurons on one CPU thread took 10.2 s instead of 2.5 s")
+TORCH_PATH_COST = (
+    "same values up to rounding, but 3-4x slower per training epoch: MNIST setup 1 with 100 "
+    "neurons on one CPU thread took 10.2 s instead of 2.5 s"
+)
 """What falling back to the PyTorch path costs.
 
 Measured 2026-12-01 on the 2-core x86_64 machine (torch 2.13.0+cpu, other jobs running), seconds
@@ -118,8 +120,9 @@ def load_kernel() -> ModuleType | None:
         # (a shared folder would be rebuilt each time another checkout loads its kernel)
         digest = hashlib.sha256(source.read_bytes() + str(source.resolve()).encode()).hexdigest()[:16]
     except OSError as exc:
-        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s)", exc,
-                    TORCH_PATH_COST)
+        log.warning(
+            "the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s)", exc, TORCH_PATH_COST
+        )
         return None
     return _load_or_build(f"infomorphic_sx_kernel_{digest}", source)
 
@@ -132,8 +135,13 @@ def prebuilt_record(torch_version: str, source: Path) -> dict[str, Any]:
     source changed since the install must not run the old kernel).  ``setup.py`` writes it to
     :data:`PREBUILT_RECORD`; :func:`load_kernel` compares it with the running torch's.
     """
-    return {"torch": torch_version, "python": sys.implementation.cache_tag, "cflags": _CFLAGS,
-            "ldflags": _LDFLAGS, "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    return {
+        "torch": torch_version,
+        "python": sys.implementation.cache_tag,
+        "cflags": _CFLAGS,
+        "ldflags": _LDFLAGS,
+        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+    }
 
 
 def _prebuilt_module_file(folder: Path) -> Path | None:
@@ -165,12 +173,16 @@ def _load_prebuilt(source: Path) -> ModuleType | None:
 
         expected = prebuilt_record(torch.__version__, source)
     except (OSError, ValueError, ImportError) as exc:
-        log.info("ignoring the I^sx kernel built at install (%s); compiling it for this installation instead",
-                 _one_line(str(exc)))
+        log.info(
+            "ignoring the I^sx kernel built at install (%s); compiling it for this installation instead",
+            _one_line(str(exc)),
+        )
         return None
     if recorded != expected:
-        log.info("ignoring the I^sx kernel built at install (%s); compiling it for this installation instead",
-                 _mismatch(recorded, expected))
+        log.info(
+            "ignoring the I^sx kernel built at install (%s); compiling it for this installation instead",
+            _mismatch(recorded, expected),
+        )
         return None
     spec = importlib.util.spec_from_file_location(f"infomorphic.pid.{PREBUILT_NAME}", module_file)
     if spec is None or spec.loader is None:
@@ -179,8 +191,10 @@ def _load_prebuilt(source: Path) -> ModuleType | None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     except (ImportError, OSError) as exc:
-        log.info("the I^sx kernel built at install does not load (%s); compiling it for this installation "
-                 "instead", _one_line(str(exc)))
+        log.info(
+            "the I^sx kernel built at install does not load (%s); compiling it for this installation instead",
+            _one_line(str(exc)),
+        )
         return None
     return module
 
@@ -208,8 +222,13 @@ def build_timeout() -> float:
     except ValueError:
         seconds = float("nan")
     if not seconds > 0:  # also rejects nan
-        log.warning("%s=%r is not a positive number of seconds; using %g (set e.g. %s=900)",
-                    TIMEOUT_VARIABLE, text, DEFAULT_BUILD_TIMEOUT, TIMEOUT_VARIABLE)
+        log.warning(
+            "%s=%r is not a positive number of seconds; using %g (set e.g. %s=900)",
+            TIMEOUT_VARIABLE,
+            text,
+            DEFAULT_BUILD_TIMEOUT,
+            TIMEOUT_VARIABLE,
+        )
         return DEFAULT_BUILD_TIMEOUT
     return seconds
 
@@ -222,21 +241,32 @@ def _load_or_build(name: str, source: Path) -> ModuleType | None:
     timeout = build_timeout()
     try:
         import torch
+
         _get_build_directory = _quiet_cpp_extension()._get_build_directory
 
         build_dir = Path(_get_build_directory(name, verbose=False))  # the folder torch's load uses
         lock_fd = os.open(build_dir / _FLOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout  # for waiting and building, not for importing torch
     except Exception as exc:  # noqa: BLE001 - no kernel (no folder, no torch extension support)
-        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s; fix the "
-                    "cause and rerun, or set INFOMORPHIC_KERNEL=0)", _one_line(str(exc)), TORCH_PATH_COST)
+        log.warning(
+            "the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s; fix the "
+            "cause and rerun, or set INFOMORPHIC_KERNEL=0)",
+            _one_line(str(exc)),
+            TORCH_PATH_COST,
+        )
         return None
     try:
         holder = _acquire(lock_fd, deadline, build_dir)
         if holder is not None:
-            log.warning("the compiled I^sx kernel is unavailable (%s was still compiling it in %s "
-                        "after %g s); using the PyTorch path (%s; rerun when it has finished, or raise %s)",
-                        holder, build_dir, timeout, TORCH_PATH_COST, TIMEOUT_VARIABLE)
+            log.warning(
+                "the compiled I^sx kernel is unavailable (%s was still compiling it in %s "
+                "after %g s); using the PyTorch path (%s; rerun when it has finished, or raise %s)",
+                holder,
+                build_dir,
+                timeout,
+                TORCH_PATH_COST,
+                TIMEOUT_VARIABLE,
+            )
             return None
         key = _build_key(torch.__version__)
         module = _import_cached(name, build_dir, key)
@@ -244,17 +274,24 @@ def _load_or_build(name: str, source: Path) -> ModuleType | None:
             return module
         why = _build(name, source, build_dir, lock_fd, deadline, timeout)
         if why is not None:
-            log.warning("the compiled I^sx kernel is unavailable (%s; build log: %s); using the PyTorch "
-                        "path (%s; rerun to retry, or set INFOMORPHIC_KERNEL=0 to skip the build)",
-                        why, build_dir / _LOG_FILE, TORCH_PATH_COST)
+            log.warning(
+                "the compiled I^sx kernel is unavailable (%s; build log: %s); using the PyTorch "
+                "path (%s; rerun to retry, or set INFOMORPHIC_KERNEL=0 to skip the build)",
+                why,
+                build_dir / _LOG_FILE,
+                TORCH_PATH_COST,
+            )
             return None
         module = _import_built(name, build_dir)
         (build_dir / _DONE_FILE).write_text(key + "\n")
         return module
     except Exception as exc:  # noqa: BLE001 - anything else also falls back to PyTorch
-        log.warning("the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s; rerun to "
-                    "retry, or set INFOMORPHIC_KERNEL=0)", _one_line(f"{type(exc).__name__}: {exc}"),
-                    TORCH_PATH_COST)
+        log.warning(
+            "the compiled I^sx kernel is unavailable (%s); using the PyTorch path (%s; rerun to "
+            "retry, or set INFOMORPHIC_KERNEL=0)",
+            _one_line(f"{type(exc).__name__}: {exc}"),
+            TORCH_PATH_COST,
+        )
         return None
     finally:
         os.close(lock_fd)  # releases the flock
@@ -297,8 +334,14 @@ def _acquire(lock_fd: int, deadline: float, build_dir: Path) -> str | None:
         if now >= deadline:
             return holder
         if not said and now - start >= _QUIET_WAIT:
-            log.info("waiting for %s, which is compiling the I^sx kernel in %s (for at most %.0f s "
-                     "more; %s sets the limit)", holder, build_dir, deadline - now, TIMEOUT_VARIABLE)
+            log.info(
+                "waiting for %s, which is compiling the I^sx kernel in %s (for at most %.0f s "
+                "more; %s sets the limit)",
+                holder,
+                build_dir,
+                deadline - now,
+                TIMEOUT_VARIABLE,
+            )
             said = True
         time.sleep(min(_POLL, max(deadline - now, 0.0)))
 
@@ -314,8 +357,14 @@ def _holder(lock_fd: int) -> str:
 
 def _build_key(torch_version: str) -> str:
     """What a cached build must match to be imported without rebuilding."""
-    return json.dumps({"torch": torch_version, "python": sys.implementation.cache_tag,
-                       "cflags": _CFLAGS, "ldflags": _LDFLAGS})
+    return json.dumps(
+        {
+            "torch": torch_version,
+            "python": sys.implementation.cache_tag,
+            "cflags": _CFLAGS,
+            "ldflags": _LDFLAGS,
+        }
+    )
 
 
 def _import_cached(name: str, build_dir: Path, key: str) -> ModuleType | None:
@@ -329,8 +378,9 @@ def _import_cached(name: str, build_dir: Path, key: str) -> ModuleType | None:
     try:
         return _import_built(name, build_dir)
     except (ImportError, OSError) as exc:
-        log.info("the cached I^sx kernel in %s does not load (%s); rebuilding it",
-                 build_dir, _one_line(str(exc)))
+        log.info(
+            "the cached I^sx kernel in %s does not load (%s); rebuilding it", build_dir, _one_line(str(exc))
+        )
         done.unlink(missing_ok=True)
         (build_dir / f"{name}.so").unlink(missing_ok=True)  # else ninja would call it up to date
         return None
@@ -346,8 +396,9 @@ def _import_built(name: str, build_dir: Path) -> ModuleType:
     return module
 
 
-def _build(name: str, source: Path, build_dir: Path, lock_fd: int, deadline: float,
-           timeout: float) -> str | None:
+def _build(
+    name: str, source: Path, build_dir: Path, lock_fd: int, deadline: float, timeout: float
+) -> str | None:
     """Compile in a child process, holding the build lock; ``None``, or why it did not finish."""
     notes = ""
     baton = build_dir / _TORCH_BATON
@@ -357,12 +408,24 @@ def _build(name: str, source: Path, build_dir: Path, lock_fd: int, deadline: flo
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return f"no time was left to compile it within {timeout:g} s ({TIMEOUT_VARIABLE})"
-    log.info("compiling the I^sx kernel (%s) into %s: %s, once per machine (INFOMORPHIC_KERNEL=0 "
-             "skips it)%s", source.name, build_dir, _USUAL_BUILD, notes)
+    log.info(
+        "compiling the I^sx kernel (%s) into %s: %s, once per machine (INFOMORPHIC_KERNEL=0 skips it)%s",
+        source.name,
+        build_dir,
+        _USUAL_BUILD,
+        notes,
+    )
     os.ftruncate(lock_fd, 0)
     os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)  # for the message of processes waiting on us
-    spec = {"name": name, "source": str(source.resolve()), "build_directory": str(build_dir),
-            "cflags": _CFLAGS, "ldflags": _LDFLAGS, "parent": os.getpid(), "seconds": remaining}
+    spec = {
+        "name": name,
+        "source": str(source.resolve()),
+        "build_directory": str(build_dir),
+        "cflags": _CFLAGS,
+        "ldflags": _LDFLAGS,
+        "parent": os.getpid(),
+        "seconds": remaining,
+    }
     start = time.monotonic()
     try:
         with open(build_dir / _LOG_FILE, "wb") as log_file:
@@ -370,8 +433,12 @@ def _build(name: str, source: Path, build_dir: Path, lock_fd: int, deadline: flo
             # the child has killed ninja and the compilers, so no new build meets them
             child = subprocess.Popen(
                 [sys.executable, "-P", str(Path(__file__).resolve()), "--build", json.dumps(spec)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True, pass_fds=(lock_fd,))
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(lock_fd,),
+            )
             try:
                 code = child.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
@@ -387,8 +454,11 @@ def _build(name: str, source: Path, build_dir: Path, lock_fd: int, deadline: flo
         return f"the build process was killed by {_signal_name(-code)}"
     if code != 0:
         return _child_reason(build_dir / _LOG_FILE) or f"the build process exited with code {code}"
-    log.info("built the compiled I^sx kernel in %.0f s (cached in %s for later runs)",
-             time.monotonic() - start, build_dir)
+    log.info(
+        "built the compiled I^sx kernel in %.0f s (cached in %s for later runs)",
+        time.monotonic() - start,
+        build_dir,
+    )
     return None
 
 
@@ -405,7 +475,7 @@ def _child_reason(log_path: Path) -> str | None:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
         return None
-    reasons = [line[len(_REASON):] for line in lines if line.startswith(_REASON)]
+    reasons = [line[len(_REASON) :] for line in lines if line.startswith(_REASON)]
     return reasons[-1] if reasons else None
 
 
@@ -436,7 +506,7 @@ def _session_members(sid: int) -> list[int]:
             stat = Path("/proc", entry, "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()  # state ppid pgrp session ...
+        fields = stat[stat.rfind(")") + 2 :].split()  # state ppid pgrp session ...
         if len(fields) > 3 and fields[0] != "Z" and int(fields[3]) == sid:
             members.append(int(entry))
     return members
@@ -473,17 +543,25 @@ def _watch(parent: int, deadline: float) -> None:
 def _build_main(argv: list[str]) -> int:
     """The build child: ``kernel.py --build JSON``; exit 0 once the module is built and imports."""
     if len(argv) != 2 or argv[0] != "--build":
-        print("usage: kernel.py --build SPEC_JSON (run by infomorphic.pid.kernel, not by hand)",
-              file=sys.stderr)
+        print(
+            "usage: kernel.py --build SPEC_JSON (run by infomorphic.pid.kernel, not by hand)", file=sys.stderr
+        )
         return 2
     spec = json.loads(argv[1])
-    threading.Thread(target=_watch, args=(spec["parent"], time.monotonic() + spec["seconds"] + 5.0),
-                     daemon=True).start()
+    threading.Thread(
+        target=_watch, args=(spec["parent"], time.monotonic() + spec["seconds"] + 5.0), daemon=True
+    ).start()
     try:
         from torch.utils.cpp_extension import load
 
-        load(name=spec["name"], sources=[spec["source"]], extra_cflags=spec["cflags"],
-             extra_ldflags=spec["ldflags"], build_directory=spec["build_directory"], verbose=False)
+        load(
+            name=spec["name"],
+            sources=[spec["source"]],
+            extra_cflags=spec["cflags"],
+            extra_ldflags=spec["ldflags"],
+            build_directory=spec["build_directory"],
+            verbose=False,
+        )
     except Exception as exc:  # noqa: BLE001 - reported to the loading process
         traceback.print_exc()
         print(_REASON + _one_line(str(exc)), file=sys.stderr, flush=True)

@@ -97,12 +97,8 @@ class Lattice:
     def __post_init__(self) -> None:
         n = self.n_sources
         if not MIN_SOURCES <= n <= MAX_SOURCES:
-            raise ValueError(
-                f"the lattice needs between {MIN_SOURCES} and {MAX_SOURCES} sources, got {n}"
-            )
-        subsets = [
-            tuple(c) for k in range(1, n + 1) for c in itertools.combinations(range(n), k)
-        ]
+            raise ValueError(f"the lattice needs between {MIN_SOURCES} and {MAX_SOURCES} sources, got {n}")
+        subsets = [tuple(c) for k in range(1, n + 1) for c in itertools.combinations(range(n), k)]
         sets = [frozenset(s) for s in subsets]
         chains: list[Antichain] = []
         for mask in range(1, 1 << len(subsets)):
@@ -168,9 +164,7 @@ class Lattice:
         """Validated source labels (default ``F, C, L, M``)."""
         labels = tuple(letters) if letters is not None else tuple(DEFAULT_LETTERS[: self.n_sources])
         if len(labels) != self.n_sources:
-            raise ValueError(
-                f"need {self.n_sources} source labels, got {len(labels)}: {list(labels)}"
-            )
+            raise ValueError(f"need {self.n_sources} source labels, got {len(labels)}: {list(labels)}")
         if len(set(labels)) != len(labels) or any(not s or any(c in s for c in "{},") for s in labels):
             raise ValueError(
                 f"source labels must be distinct, non-empty and free of '{{', '}}' and ',': {list(labels)}"
@@ -198,9 +192,7 @@ class Lattice:
         for part in text[1:-1].split("}{"):
             tokens = list(part) if single and "," not in part else part.split(",")
             if not part or any(t not in labels for t in tokens):
-                raise ValueError(
-                    f"atom name {name!r}: {part!r} is not a set of sources from {list(labels)}"
-                )
+                raise ValueError(f"atom name {name!r}: {part!r} is not a set of sources from {list(labels)}")
             if len(set(tokens)) != len(tokens):
                 raise ValueError(f"atom name {name!r}: source repeated inside {{{part}}}")
             members.append(tuple(labels.index(t) for t in tokens))

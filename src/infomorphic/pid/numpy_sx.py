@@ -94,7 +94,9 @@ class SxPIDResult:
             "target_entropy": self.target_entropy,
             "residual_entropy": self.residual_entropy,
             "mutual_information": {
-                "".join(labels[i] for i in s) if all(len(x) == 1 for x in labels) else ",".join(labels[i] for i in s): v
+                "".join(labels[i] for i in s)
+                if all(len(x) == 1 for x in labels)
+                else ",".join(labels[i] for i in s): v
                 for s, v in self.mutual_information.items()
             },
         }
@@ -195,7 +197,8 @@ def sx_pid(
         raise ValueError(
             f"decomposing this pmf of shape {p.shape} ({n_cells:,} non-zero cells, {len(lat)} atoms) needs about "
             f"{need / 2**30:.1f} GiB of memory, more than the {limit / 2**30:.1f} GiB available; use fewer values "
-            "per source (coarser bins) or fewer sources")
+            "per source (coarser bins) or fewer sources"
+        )
     cells = np.nonzero(p > 0)
     mass = p[cells]
     p_t = p.sum(axis=tuple(range(n)))

@@ -205,13 +205,24 @@ def sample_cells(
         )
         if use_kernel:
             if bins.device.type != "cpu" or load_kernel() is None:
-                raise ValueError("the compiled kernel needs CPU tensors and a working C++ build; use backend='torch'")
+                raise ValueError(
+                    "the compiled kernel needs CPU tensors and a working C++ build; use backend='torch'"
+                )
             if bins.dtype not in (torch.int32, torch.int64):
                 bins = bins.long()
             return SampleCells(
-                lattice=lat, sizes=sizes, n_samples=n_samples, keys=(), dense_groups=(), dense_keys=(),
-                sample_positions=(), sample_coeffs=torch.zeros(0), log_event=torch.zeros(0),
-                backend="kernel", bins=bins, n_neurons=n_neurons,
+                lattice=lat,
+                sizes=sizes,
+                n_samples=n_samples,
+                keys=(),
+                dense_groups=(),
+                dense_keys=(),
+                sample_positions=(),
+                sample_coeffs=torch.zeros(0),
+                log_event=torch.zeros(0),
+                backend="kernel",
+                bins=bins,
+                n_neurons=n_neurons,
             )
         idx = bins.transpose(0, 1).long()  # (N, B, n)
         keys: list[tuple[Tensor, int]] = []
@@ -234,8 +245,12 @@ def sample_cells(
         ones = torch.full((n_neurons, n_samples), 1.0 / n_samples, dtype=dtype, device=bins.device)
         if per_sample:
             marg = torch.stack(
-                [torch.zeros(n_neurons, size, dtype=dtype, device=bins.device)
-                 .scatter_add_(1, key, ones).gather(1, key) for key, size in keys]
+                [
+                    torch.zeros(n_neurons, size, dtype=dtype, device=bins.device)
+                    .scatter_add_(1, key, ones)
+                    .gather(1, key)
+                    for key, size in keys
+                ]
             )  # (K, N, B)
             # P(E) >= 1/B > 0: every sample's own cell is in its event
             log_event = torch.log2(torch.mm(sample_coeffs, marg.reshape(len(keys), -1)))
@@ -315,7 +330,9 @@ class _PerSampleCondSum(torch.autograd.Function):
             rows = m.shape[0]
             acc = (log_cond * g).sum(0)  # (n, B, T)
             ratio = (m / safe).mul_(g * _INV_LN2)  # (A, n, B, T)
-            per_subset = torch.mm(coeffs.T, ratio.reshape(n_atoms, -1)).reshape(n_subsets, rows, n_samples, n_t)
+            per_subset = torch.mm(coeffs.T, ratio.reshape(n_atoms, -1)).reshape(
+                n_subsets, rows, n_samples, n_t
+            )
             for k, (key, size) in enumerate(index):
                 acc += m.new_zeros(rows, size, n_t).scatter_add_(1, key, per_subset[k]).gather(1, key)
             out[block] = acc
@@ -386,19 +403,36 @@ class _KernelSums(torch.autograd.Function):
 
 
 def _run_kernel(
-    bins: Tensor, sizes: tuple[int, ...], weights: Tensor, binary: bool, g_cond: Tensor, g_plus: Tensor,
+    bins: Tensor,
+    sizes: tuple[int, ...],
+    weights: Tensor,
+    binary: bool,
+    g_cond: Tensor,
+    g_plus: Tensor,
     want_values: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One call of the compiled kernel: ``(cond, plus, grad)`` (see ``_sx_kernel.cpp``)."""
     kernel = load_kernel()
     assert kernel is not None
     coeffs, unions, members = _kernel_lattice(bins.shape[2])
-    return kernel.run(bins, torch.tensor(sizes), members, _DENSE_TABLE_FACTOR, weights, binary, coeffs, unions,
-                      g_cond, g_plus, want_values)
+    return kernel.run(
+        bins,
+        torch.tensor(sizes),
+        members,
+        _DENSE_TABLE_FACTOR,
+        weights,
+        binary,
+        coeffs,
+        unions,
+        g_cond,
+        g_plus,
+        want_values,
+    )
 
 
-def _kernel_pid(cells: SampleCells, weights: Tensor, binary: bool, p_t: Tensor, parts: bool,
-                grad_hint: Tensor | None) -> SxPIDTensors:
+def _kernel_pid(
+    cells: SampleCells, weights: Tensor, binary: bool, p_t: Tensor, parts: bool, grad_hint: Tensor | None
+) -> SxPIDTensors:
     """The compiled kernel's sums turned into atoms; ``p_t`` ``(N, T)`` the target marginal."""
     assert cells.bins is not None
     cond_sum, plus_sum = _KernelSums.apply(weights, binary, cells.bins, cells.sizes, grad_hint)
@@ -501,7 +535,11 @@ def sx_pid_from_binary_samples(
 
 
 def _cells(
-    bins: Tensor | SampleCells, n_bins: int | Sequence[int] | None, dtype: torch.dtype, validate: bool, backend: str
+    bins: Tensor | SampleCells,
+    n_bins: int | Sequence[int] | None,
+    dtype: torch.dtype,
+    validate: bool,
+    backend: str,
 ) -> SampleCells:
     if isinstance(bins, SampleCells):
         return bins

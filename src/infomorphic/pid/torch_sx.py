@@ -105,9 +105,7 @@ def _finish(
     return SxPIDTensors(lat, atoms, red, h_t, h_t - red[..., top], plus, minus)
 
 
-def sx_pid_torch(
-    pmf: Tensor, n_sources: int, *, parts: bool = False, validate: bool = True
-) -> SxPIDTensors:
+def sx_pid_torch(pmf: Tensor, n_sources: int, *, parts: bool = False, validate: bool = True) -> SxPIDTensors:
     """I^sx PID of dense pmfs, batched over leading axes and differentiable by autograd.
 
     Parameters

@@ -83,9 +83,7 @@ def _check_labels(labels: Sequence[str], what: str) -> tuple[str, ...]:
 
 def _check_names(names: Sequence[str], n: int) -> Sequence[str]:
     if len(names) != n:
-        raise ValueError(
-            f"got {len(names)} source labels {list(names)} for {n} sources; give exactly {n}"
-        )
+        raise ValueError(f"got {len(names)} source labels {list(names)} for {n} sources; give exactly {n}")
     return names
 
 

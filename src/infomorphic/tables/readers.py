@@ -39,8 +39,9 @@ def _no_table_options(**options: object) -> None:
         )
 
 
-def read_npy(path: str | os.PathLike[str], *, names: Sequence[str] | None = None,
-             normalize: bool = False) -> Distribution:
+def read_npy(
+    path: str | os.PathLike[str], *, names: Sequence[str] | None = None, normalize: bool = False
+) -> Distribution:
     """Read a pmf array saved with :func:`numpy.save`.
 
     Parameters
@@ -110,16 +111,20 @@ def read_csv(
     if header is None:
         raise ValueError("the file is empty (expected a header row of column names)")
     return distribution_from_table(
-        header, rows, target=target, sources=sources, prob_column=prob_column,
-        names=names, normalize=normalize, row_names=where,
+        header,
+        rows,
+        target=target,
+        sources=sources,
+        prob_column=prob_column,
+        names=names,
+        normalize=normalize,
+        row_names=where,
     )
 
 
 def _json_pmf(obj: Mapping[str, Any], names: Sequence[str] | None, normalize: bool) -> Distribution:
     labels = obj.get("sources")
-    if labels is not None and (
-        not isinstance(labels, list) or not all(isinstance(s, str) for s in labels)
-    ):
+    if labels is not None and (not isinstance(labels, list) or not all(isinstance(s, str) for s in labels)):
         raise ValueError('"sources" must be a list of strings')
     target = obj.get("target", DEFAULT_TARGET)
     if not isinstance(target, str) or not target:
@@ -185,19 +190,20 @@ def read_json(
         for i, rec in enumerate(obj):
             absent = [c for c in cols if c not in rec]
             if absent:
-                raise ValueError(
-                    f"record {i + 1} lacks column(s) {', '.join(repr(a) for a in absent)}"
-                )
+                raise ValueError(f"record {i + 1} lacks column(s) {', '.join(repr(a) for a in absent)}")
             rows.append([rec[c] for c in cols])
         return distribution_from_table(
-            cols, rows, row_names=[f"record {i + 1}" for i in range(len(rows))], **table  # type: ignore[arg-type]
+            cols,
+            rows,
+            row_names=[f"record {i + 1}" for i in range(len(rows))],
+            **table,  # type: ignore[arg-type]
         )
     if not isinstance(obj, dict):
         raise ValueError(f"the file holds a {type(obj).__name__}; {forms}")
     if "pmf" in obj:
         extra = sorted(set(obj) - _PMF_KEYS)
         if extra:
-            raise ValueError(f"unexpected key(s) {', '.join(map(repr, extra))} next to \"pmf\"; {forms}")
+            raise ValueError(f'unexpected key(s) {", ".join(map(repr, extra))} next to "pmf"; {forms}')
         _no_table_options(target=target, sources=sources, prob_column=prob_column)
         return _json_pmf(obj, names, normalize)
     if "columns" in obj or "rows" in obj:
@@ -210,7 +216,10 @@ def read_json(
         if not isinstance(rows_obj, list):
             raise ValueError('"rows" must be a list of lists')
         return distribution_from_table(
-            cols_obj, rows_obj, row_names=[f"row {i + 1}" for i in range(len(rows_obj))], **table  # type: ignore[arg-type]
+            cols_obj,
+            rows_obj,
+            row_names=[f"row {i + 1}" for i in range(len(rows_obj))],
+            **table,  # type: ignore[arg-type]
         )
     raise ValueError(f"unrecognised JSON object with keys {', '.join(map(repr, obj)) or '(none)'}; {forms}")
 

@@ -181,9 +181,7 @@ def distribution_from_table(
         if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
             raise ValueError(f"{w}: expected a list of {len(cols)} values, got {type(row).__name__}")
         if len(row) != len(cols):
-            raise ValueError(
-                f"{w}: expected {len(cols)} values ({', '.join(cols)}), got {len(row)}"
-            )
+            raise ValueError(f"{w}: expected {len(cols)} values ({', '.join(cols)}), got {len(row)}")
 
     src = list(sources) if sources is not None else None
     if src is not None:
@@ -237,7 +235,9 @@ def distribution_from_table(
     if names is not None:
         labels = _check_labels(_check_names(names, len(src)), "source labels")
     else:
-        labels = _check_labels(src, "the source column names; rename them or give source labels (CLI: --names)")
+        labels = _check_labels(
+            src, "the source column names; rename them or give source labels (CLI: --names)"
+        )
 
     idx = {c: i for i, c in enumerate(cols)}
     variables = [*src, target]

@@ -54,9 +54,25 @@ from ..nn.functional import lateral_mask
 from ..nn.layer import InfomorphicLayer
 from ..seeding import generator
 
-__all__ = ["BarsConfig", "VARIANTS", "VARIANT_DEFAULTS", "CONTEXTS", "bar_images", "sample_bars",
-           "bar_configurations", "build_layer", "train_step", "weight_decay_at", "mi_matrix", "bars_solved",
-           "evaluate_bars", "detector_mi", "train_bars", "batch_goal", "success_record"]
+__all__ = [
+    "BarsConfig",
+    "VARIANTS",
+    "VARIANT_DEFAULTS",
+    "CONTEXTS",
+    "bar_images",
+    "sample_bars",
+    "bar_configurations",
+    "build_layer",
+    "train_step",
+    "weight_decay_at",
+    "mi_matrix",
+    "bars_solved",
+    "evaluate_bars",
+    "detector_mi",
+    "train_bars",
+    "batch_goal",
+    "success_record",
+]
 
 SIZE = 8
 VARIANTS = {"horizontal": 8, "hv": 16}
@@ -138,8 +154,10 @@ class BarsConfig:
     def resolved(self) -> BarsConfig:
         """This config with every ``None`` field set to its variant's default."""
         defaults = VARIANT_DEFAULTS[self.variant]
-        fill = {k: type(v)(defaults[k] if getattr(self, k) is None else getattr(self, k))
-                for k, v in defaults.items()}
+        fill = {
+            k: type(v)(defaults[k] if getattr(self, k) is None else getattr(self, k))
+            for k, v in defaults.items()
+        }
         return replace(self, **fill)
 
     def schedule(self) -> tuple[int, float, float]:
@@ -183,15 +201,22 @@ def build_layer(config: BarsConfig) -> InfomorphicLayer:
     k = config.n_bars
     goal = Goal.resolve(config.goal, "FC")
     return InfomorphicLayer(
-        k, {"F": SIZE * SIZE, "C": k}, goal, activation="bivariate", activation_params={"k1": config.k1},
-        n_bins=config.n_bins, binning=config.binning,
-        bin_range=(-config.bin_half_range, config.bin_half_range), masks={"C": lateral_mask(k)},
+        k,
+        {"F": SIZE * SIZE, "C": k},
+        goal,
+        activation="bivariate",
+        activation_params={"k1": config.k1},
+        n_bins=config.n_bins,
+        binning=config.binning,
+        bin_range=(-config.bin_half_range, config.bin_half_range),
+        masks={"C": lateral_mask(k)},
         generator=generator(config.seed, "init"),
     )
 
 
-def batch_goal(layer: InfomorphicLayer, x: Tensor, sampler: torch.Generator | None = None,
-               context: str = "lateral") -> Tensor:
+def batch_goal(
+    layer: InfomorphicLayer, x: Tensor, sampler: torch.Generator | None = None, context: str = "lateral"
+) -> Tensor:
     """Two presentations of a batch (lateral input zero, then the sampled outputs); each neuron's
     goal ``(K,)`` in bits, differentiable in its own weights.
 
@@ -212,8 +237,13 @@ def batch_goal(layer: InfomorphicLayer, x: Tensor, sampler: torch.Generator | No
     return layer.local_goal(second)
 
 
-def train_step(layer: InfomorphicLayer, opt: torch.optim.Optimizer, x: Tensor,
-               sampler: torch.Generator | None = None, context: str = "lateral") -> Tensor:
+def train_step(
+    layer: InfomorphicLayer,
+    opt: torch.optim.Optimizer,
+    x: Tensor,
+    sampler: torch.Generator | None = None,
+    context: str = "lateral",
+) -> Tensor:
     """One local step on the goals of :func:`batch_goal`; returns them ``(K,)`` in bits (detached)."""
     goals = batch_goal(layer, x, sampler, context)
     opt.zero_grad(set_to_none=True)
@@ -258,8 +288,14 @@ def bars_solved(mi: Tensor | np.ndarray, bar_entropy: float, fraction: float = 0
     counts = torch.bincount(best, minlength=m.shape[0])
     unique = counts[best] == 1
     coded = unique & (best_mi >= threshold)
-    return {"solved": bool(coded.all()), "best_neuron": best.tolist(), "best_mi": best_mi.tolist(),
-            "bars_coded": int(coded.sum()), "distinct": bool(unique.all()), "threshold_bits": threshold}
+    return {
+        "solved": bool(coded.all()),
+        "best_neuron": best.tolist(),
+        "best_mi": best_mi.tolist(),
+        "bars_coded": int(coded.sum()),
+        "distinct": bool(unique.all()),
+        "threshold_bits": threshold,
+    }
 
 
 @torch.no_grad()
@@ -288,8 +324,9 @@ def _pixels(x: Tensor, config: BarsConfig) -> Tensor:
     return x if config.pixel_off == 0.0 else x * (1.0 - config.pixel_off) + config.pixel_off
 
 
-def train_bars(config: BarsConfig, callback: Callable[[dict[str, Any]], None] | None = None
-               ) -> dict[str, Any]:
+def train_bars(
+    config: BarsConfig, callback: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """Train one network; returns the layer, per-epoch metrics, atoms ``(E, K, 4)``, H_res ``(E, K)``,
     MI matrices ``(E, K, K)`` and the final success record."""
     config = config.resolved()
@@ -318,17 +355,28 @@ def train_bars(config: BarsConfig, callback: Callable[[dict[str, Any]], None] | 
         atoms.append(acc[:, :-1].numpy())
         hres.append(acc[:, -1].numpy())
         mis.append(mi.numpy())
-        record = {"epoch": epoch, "goal": goal_sum / config.batches_per_epoch,
-                  "weight_decay": weight_decay_at(config, epoch),
-                  "bars_coded": status["bars_coded"], "solved": status["solved"],
-                  "mean_best_mi": float(np.mean(status["best_mi"])),
-                  **{f"atom {n}": float(v) for n, v in zip(names, acc[:, :-1].mean(0))},
-                  "H_res": float(acc[:, -1].mean())}
+        record = {
+            "epoch": epoch,
+            "goal": goal_sum / config.batches_per_epoch,
+            "weight_decay": weight_decay_at(config, epoch),
+            "bars_coded": status["bars_coded"],
+            "solved": status["solved"],
+            "mean_best_mi": float(np.mean(status["best_mi"])),
+            **{f"atom {n}": float(v) for n, v in zip(names, acc[:, :-1].mean(0))},
+            "H_res": float(acc[:, -1].mean()),
+        }
         history.append(record)
         if callback is not None:
             callback(record)
-    return {"layer": layer, "history": history, "atoms": np.stack(atoms), "hres": np.stack(hres),
-            "mi": np.stack(mis), "status": status, "atom_names": list(names)}
+    return {
+        "layer": layer,
+        "history": history,
+        "atoms": np.stack(atoms),
+        "hres": np.stack(hres),
+        "mi": np.stack(mis),
+        "status": status,
+        "atom_names": list(names),
+    }
 
 
 @torch.no_grad()
@@ -348,7 +396,12 @@ def detector_mi(config: BarsConfig) -> list[float]:
 
 def success_record(seed: int, status: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
     """One seed's row for a success rate: the final status (:func:`evaluate_bars`) and the first solved epoch."""
-    return {"seed": seed, "solved": status["solved"], "bars_coded": status["bars_coded"],
-            "mean_best_mi": float(np.mean(status["best_mi"])), "min_best_mi": float(np.min(status["best_mi"])),
-            "distinct": status["distinct"],
-            "solved_at_epoch": next((r["epoch"] for r in history if r["solved"]), None)}
+    return {
+        "seed": seed,
+        "solved": status["solved"],
+        "bars_coded": status["bars_coded"],
+        "mean_best_mi": float(np.mean(status["best_mi"])),
+        "min_best_mi": float(np.min(status["best_mi"])),
+        "distinct": status["distinct"],
+        "solved_at_epoch": next((r["epoch"] for r in history if r["solved"]), None),
+    }

@@ -27,8 +27,15 @@ from .memory import MemoryConfig, memory_goal, neuron_pid, train_memory, train_o
 from .workers import map_jobs
 
 __all__ = [
-    "CapacityConfig", "default_grid", "run_point", "sweep", "capacity_from_points",
-    "noise_robustness", "online_storage", "hebbian_pid_curve", "METHODS",
+    "CapacityConfig",
+    "default_grid",
+    "run_point",
+    "sweep",
+    "capacity_from_points",
+    "noise_robustness",
+    "online_storage",
+    "hebbian_pid_curve",
+    "METHODS",
 ]
 
 METHODS = ("infomorphic", "hebbian", "storkey", "pseudo-inverse", "modern")
@@ -78,7 +85,9 @@ def _point_patterns(memory: MemoryConfig, alpha: float, seed: int) -> torch.Tens
     return random_patterns(m, n, generator(seed, "patterns", f"{alpha:.6f}", n))
 
 
-def run_point(memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[str] = METHODS) -> dict[str, Any]:
+def run_point(
+    memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[str] = METHODS
+) -> dict[str, Any]:
     """Scores of every method at one load and seed, on the same patterns (a worker's job)."""
     t0, c0 = time.perf_counter(), time.process_time()
     patterns = _point_patterns(memory, alpha, seed)
@@ -92,7 +101,9 @@ def run_point(memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[s
             out["stopped"] = res.stopped
             names = memory_goal(memory.goal).atom_names
             final = res.atoms[-1].mean(0).tolist() if res.atoms else []
-            out["atoms"] = dict(zip(names, final)) | ({"H_res": float(res.hres[-1].mean())} if res.hres else {})
+            out["atoms"] = dict(zip(names, final)) | (
+                {"H_res": float(res.hres[-1].mean())} if res.hres else {}
+            )
         else:
             field = rule_field(method, patterns)  # None: the pseudo-inverse at M >= N stores nothing
             out["scores"][method] = None if field is None else recall_score(field, patterns)
@@ -101,16 +112,20 @@ def run_point(memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[s
     return out
 
 
-def sweep(config: CapacityConfig, on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def sweep(
+    config: CapacityConfig, on_result: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any]]:
     """Run every ``(alpha, seed)`` point (largest loads first, they take longest) in ``workers`` processes."""
     jobs = sorted(((a, s) for a in config.alphas for s in config.seeds), key=lambda j: (-j[0], j[1]))
-    results = map_jobs(run_point, [(config.memory, a, s, config.methods) for a, s in jobs], config.workers,
-                       on_result)
+    results = map_jobs(
+        run_point, [(config.memory, a, s, config.methods) for a, s in jobs], config.workers, on_result
+    )
     return sorted(results, key=lambda r: (r["seed"], r["alpha"]))
 
 
-def capacity_from_points(points: Sequence[dict[str, Any]], methods: Sequence[str], threshold: float = 0.95
-                         ) -> dict[str, Any]:
+def capacity_from_points(
+    points: Sequence[dict[str, Any]], methods: Sequence[str], threshold: float = 0.95
+) -> dict[str, Any]:
     """``alpha_c`` per method: per seed (largest successful load), mean and std over seeds, and of the mean curve."""
     seeds = sorted({p["seed"] for p in points})
     alphas = sorted({p["alpha"] for p in points})
@@ -118,7 +133,11 @@ def capacity_from_points(points: Sequence[dict[str, Any]], methods: Sequence[str
     for method in methods:
         per_seed: dict[int, float] = {}
         for s in seeds:
-            ok = [p["alpha"] for p in points if p["seed"] == s and (p["scores"].get(method) or -1.0) >= threshold]
+            ok = [
+                p["alpha"]
+                for p in points
+                if p["seed"] == s and (p["scores"].get(method) or -1.0) >= threshold
+            ]
             per_seed[s] = max(ok) if ok else 0.0
         curve = []
         for a in alphas:
@@ -127,15 +146,20 @@ def capacity_from_points(points: Sequence[dict[str, Any]], methods: Sequence[str
             curve.append(float(np.mean(vals)) if vals else None)
         ok_mean = [a for a, v in zip(alphas, curve) if v is not None and v >= threshold]
         vals = list(per_seed.values())
-        out[method] = {"alpha_c_per_seed": per_seed, "alpha_c_mean": float(np.mean(vals)),
-                       "alpha_c_std": float(np.std(vals)), "alpha_c_of_mean_curve": max(ok_mean) if ok_mean else 0.0,
-                       "mean_curve": curve}
+        out[method] = {
+            "alpha_c_per_seed": per_seed,
+            "alpha_c_mean": float(np.mean(vals)),
+            "alpha_c_std": float(np.std(vals)),
+            "alpha_c_of_mean_curve": max(ok_mean) if ok_mean else 0.0,
+            "mean_curve": curve,
+        }
     out["alphas"] = alphas
     return out
 
 
-def _robust_fraction(field: Any, patterns: torch.Tensor, fractions: Sequence[float], seed: int,
-                     threshold: float) -> tuple[float, list[float]]:
+def _robust_fraction(
+    field: Any, patterns: torch.Tensor, fractions: Sequence[float], seed: int, threshold: float
+) -> tuple[float, list[float]]:
     """Largest flip fraction up to which every grid fraction is still recalled (score > threshold)."""
     scores = [recall_score(field, patterns, f, generator(seed, "noise", f"{f:.4f}")) for f in fractions]
     best = 0.0 if scores and scores[0] > threshold else -1.0
@@ -146,9 +170,14 @@ def _robust_fraction(field: Any, patterns: torch.Tensor, fractions: Sequence[flo
     return best, scores
 
 
-def noise_robustness(memory: MemoryConfig, alphas: Sequence[float], seeds: Sequence[int],
-                     methods: Sequence[str] = METHODS, fractions: Sequence[float] | None = None,
-                     threshold: float = 0.95) -> dict[str, Any]:
+def noise_robustness(
+    memory: MemoryConfig,
+    alphas: Sequence[float],
+    seeds: Sequence[int],
+    methods: Sequence[str] = METHODS,
+    fractions: Sequence[float] | None = None,
+    threshold: float = 0.95,
+) -> dict[str, Any]:
     """Largest fraction of flipped cue bits still recalled (mean overlap > threshold), per load and method.
 
     ``-1`` means even the clean cue fails; ``None`` marks the pseudo-inverse at ``M >= N``.
@@ -166,33 +195,48 @@ def noise_robustness(memory: MemoryConfig, alphas: Sequence[float], seeds: Seque
                     field = train_memory(replace(memory, alpha=alpha, seed=seed), patterns).net.field()
                 else:
                     field = rule_field(method, patterns)
-                per_seed.append(None if field is None else _robust_fraction(field, patterns, fr, seed, threshold)[0])
+                per_seed.append(
+                    None if field is None else _robust_fraction(field, patterns, fr, seed, threshold)[0]
+                )
             valid = [v for v in per_seed if v is not None]
             row[method] = {"per_seed": per_seed, "mean": float(np.mean(valid)) if valid else None}
         table[f"{alpha:g}"] = row
     return {"fractions": fr, "threshold": threshold, "table": table}
 
 
-def online_storage(memory: MemoryConfig, n_total: int, group_size: int, epochs_per_group: int,
-                   seed: int = 0, n_early: int = 10, replay_cues: Sequence[int] = ()) -> dict[str, Any]:
+def online_storage(
+    memory: MemoryConfig,
+    n_total: int,
+    group_size: int,
+    epochs_per_group: int,
+    seed: int = 0,
+    n_early: int = 10,
+    replay_cues: Sequence[int] = (),
+) -> dict[str, Any]:
     """Patterns arrive in groups, learned without revisiting; recall of early and all patterns vs number stored.
 
     Infomorphic: :func:`~.memory.train_online`, plain and, for each entry of ``replay_cues``,
     with pseudo-rehearsal of its own attractors (method ``infomorphic+replay<cues>``);
     Hebbian: ``W`` accumulates the same groups.
     """
-    patterns = random_patterns(n_total, memory.n_neurons, generator(seed, "online-patterns", memory.n_neurons))
+    patterns = random_patterns(
+        n_total, memory.n_neurons, generator(seed, "online-patterns", memory.n_neurons)
+    )
     early = patterns[:n_early]
     curves: dict[str, list[dict[str, float]]] = {"infomorphic": []}
     curves.update({f"infomorphic+replay{c}": [] for c in replay_cues})
     curves["hebbian"] = []
 
     def probe(method: str, field: Any, stored: int) -> None:
-        curves[method].append({
-            "n_stored": stored, "alpha": stored / memory.n_neurons,
-            "early": recall_score(field, early), "all": recall_score(field, patterns[:stored]),
-            "latest": recall_score(field, patterns[max(0, stored - group_size):stored]),
-        })
+        curves[method].append(
+            {
+                "n_stored": stored,
+                "alpha": stored / memory.n_neurons,
+                "early": recall_score(field, early),
+                "all": recall_score(field, patterns[:stored]),
+                "latest": recall_score(field, patterns[max(0, stored - group_size) : stored]),
+            }
+        )
 
     for cues in (0, *replay_cues):
         name = "infomorphic" if cues == 0 else f"infomorphic+replay{cues}"
@@ -200,7 +244,9 @@ def online_storage(memory: MemoryConfig, n_total: int, group_size: int, epochs_p
         def on_group(w: torch.Tensor, stored: int, name: str = name) -> None:
             probe(name, linear_field(w), stored)
 
-        train_online(replace(memory, seed=seed), patterns, group_size, epochs_per_group, on_group, replay_cues=cues)
+        train_online(
+            replace(memory, seed=seed), patterns, group_size, epochs_per_group, on_group, replay_cues=cues
+        )
     for stored in range(group_size, n_total + group_size, group_size):
         stored = min(stored, n_total)
         probe("hebbian", linear_field(hebbian_weights(patterns[:stored])), stored)
@@ -209,16 +255,24 @@ def online_storage(memory: MemoryConfig, n_total: int, group_size: int, epochs_p
         ok = [c["alpha"] for c in curves[method] if c[key] >= 0.95]
         return max(ok) if ok else 0.0
 
-    summary = {m: {"early_recalled_up_to_alpha": last_ok(m, "early"), "all_recalled_up_to_alpha": last_ok(m, "all")}
-               for m in curves}
-    return {"group_size": group_size, "epochs_per_group": epochs_per_group, "n_early": n_early,
-            "replay_cues": list(replay_cues),
-            "curves": curves, "summary": summary}
+    summary = {
+        m: {"early_recalled_up_to_alpha": last_ok(m, "early"), "all_recalled_up_to_alpha": last_ok(m, "all")}
+        for m in curves
+    }
+    return {
+        "group_size": group_size,
+        "epochs_per_group": epochs_per_group,
+        "n_early": n_early,
+        "replay_cues": list(replay_cues),
+        "curves": curves,
+        "summary": summary,
+    }
 
 
 @torch.no_grad()
-def hebbian_pid_curve(memory: MemoryConfig, alphas: Sequence[float], seed: int = 0, scale: float = 1.0
-                      ) -> dict[str, Any]:
+def hebbian_pid_curve(
+    memory: MemoryConfig, alphas: Sequence[float], seed: int = 0, scale: float = 1.0
+) -> dict[str, Any]:
     """Mean PID atoms (bits) of Hebbian memory neurons against the load.
 
     Each neuron sees ``T = w_T xi`` and ``R = scale * W_hebb xi`` (``W = (1/N) sum xi xi^T``), fires
@@ -232,7 +286,12 @@ def hebbian_pid_curve(memory: MemoryConfig, alphas: Sequence[float], seed: int =
         t = memory.external_weight * patterns
         r = patterns @ w.T
         res = neuron_pid(t, r, torch.sigmoid(t + r), memory)
-        rows.append({"alpha": alpha, **dict(zip(goal.atom_names, res.atoms.mean(0).tolist())),
-                     "H_res": float(res.residual_entropy.mean()),
-                     "score": recall_score(linear_field(w), patterns)})
+        rows.append(
+            {
+                "alpha": alpha,
+                **dict(zip(goal.atom_names, res.atoms.mean(0).tolist())),
+                "H_res": float(res.residual_entropy.mean()),
+                "score": recall_score(linear_field(w), patterns),
+            }
+        )
     return {"scale": scale, "rows": rows}

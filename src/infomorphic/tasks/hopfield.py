@@ -47,8 +47,9 @@ __all__ = [
 Field = Callable[[Tensor], Tensor]
 
 
-def random_patterns(n_patterns: int, n_neurons: int, generator: torch.Generator | None = None,
-                    p_plus: float = 0.5) -> Tensor:
+def random_patterns(
+    n_patterns: int, n_neurons: int, generator: torch.Generator | None = None, p_plus: float = 0.5
+) -> Tensor:
     """``(M, N)`` i.i.d. patterns in ``{-1, +1}`` with ``P(+1) = p_plus`` (float32)."""
     if n_patterns < 1 or n_neurons < 2:
         raise ValueError(f"need n_patterns >= 1 and n_neurons >= 2, got M={n_patterns}, N={n_neurons}")
@@ -164,8 +165,13 @@ def overlaps(states: Tensor, patterns: Tensor) -> Tensor:
     return (states.double() * patterns.double()).mean(1)
 
 
-def recall_score(field: Field, patterns: Tensor, noise: float = 0.0, generator: torch.Generator | None = None,
-                 max_steps: int | None = None) -> float:
+def recall_score(
+    field: Field,
+    patterns: Tensor,
+    noise: float = 0.0,
+    generator: torch.Generator | None = None,
+    max_steps: int | None = None,
+) -> float:
     """Mean overlap after recall from every stored pattern (with a fraction ``noise`` of its bits flipped)."""
     cues = flip_bits(patterns, noise, generator) if noise > 0 else patterns
     states, _ = recall(field, cues, max_steps)

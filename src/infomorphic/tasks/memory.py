@@ -34,8 +34,15 @@ from ..pid.samples import sx_pid_from_binary_samples
 from ..seeding import generator
 from .hopfield import linear_field, recall, recall_score
 
-__all__ = ["MemoryConfig", "InfomorphicMemory", "memory_goal", "train_memory", "train_online", "replay_states",
-           "neuron_pid"]
+__all__ = [
+    "MemoryConfig",
+    "InfomorphicMemory",
+    "memory_goal",
+    "train_memory",
+    "train_online",
+    "replay_states",
+    "neuron_pid",
+]
 
 SOURCES = "TR"
 """Source letters of a memory neuron: external ``T`` and recurrent ``R``."""
@@ -68,7 +75,9 @@ class MemoryConfig:
         if not self.alpha > 0:
             raise ValueError(f"alpha must be > 0, got {self.alpha}")
         if self.max_epochs < 0 or self.check_every < 1:
-            raise ValueError(f"need max_epochs >= 0 and check_every >= 1, got {self.max_epochs}, {self.check_every}")
+            raise ValueError(
+                f"need max_epochs >= 0 and check_every >= 1, got {self.max_epochs}, {self.check_every}"
+            )
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         memory_goal(self.goal)  # validates
@@ -100,8 +109,13 @@ class InfomorphicMemory(nn.Module):
 
     mask: Tensor  # buffer: 1 off the diagonal, 0 on it
 
-    def __init__(self, n_neurons: int, external_weight: float = 2.3, init_scale: float = 0.01,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_neurons: int,
+        external_weight: float = 2.3,
+        init_scale: float = 0.01,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.n_neurons = n_neurons
         self.external_weight = float(external_weight)
@@ -143,8 +157,9 @@ def neuron_pid(t: Tensor, r: Tensor, theta: Tensor, config: MemoryConfig, goal: 
     lo, hi = config.bin_range
     bins = torch.stack([bin_fixed(t, config.n_bins_t, lo, hi), bin_fixed(r, config.n_bins_r, lo, hi)], -1)
     hint = goal.redundancy_weights() if goal is not None else None
-    return sx_pid_from_binary_samples(bins, theta, (config.n_bins_t, config.n_bins_r), validate=False,
-                                      grad_hint=hint)
+    return sx_pid_from_binary_samples(
+        bins, theta, (config.n_bins_t, config.n_bins_r), validate=False, grad_hint=hint
+    )
 
 
 @dataclass
@@ -161,8 +176,9 @@ class MemoryResult:
     stopped: str = "max_epochs"
 
 
-def _step(net: InfomorphicMemory, opt: torch.optim.Optimizer, patterns: Tensor, config: MemoryConfig,
-          goal: Goal) -> tuple[Tensor, Any]:
+def _step(
+    net: InfomorphicMemory, opt: torch.optim.Optimizer, patterns: Tensor, config: MemoryConfig, goal: Goal
+) -> tuple[Tensor, Any]:
     t, r, theta = net(patterns, patterns)
     res = neuron_pid(t, r, theta, config, goal)
     goals = goal.evaluate(res.atoms, res.residual_entropy)
@@ -172,8 +188,11 @@ def _step(net: InfomorphicMemory, opt: torch.optim.Optimizer, patterns: Tensor, 
     return goals.detach(), res
 
 
-def train_memory(config: MemoryConfig, patterns: Tensor | None = None,
-                 callback: Callable[[dict[str, Any]], None] | None = None) -> MemoryResult:
+def train_memory(
+    config: MemoryConfig,
+    patterns: Tensor | None = None,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> MemoryResult:
     """Train a fresh memory on ``patterns`` (default: ``M = alpha N`` random ones from the seed).
 
     The history holds one record per check (epoch, clean recall score, mean goal and mean atoms).
@@ -196,28 +215,36 @@ def train_memory(config: MemoryConfig, patterns: Tensor | None = None,
         if epoch % config.check_every and epoch != config.max_epochs:
             continue
         score = _score(net, patterns)
-        record = {"epoch": epoch, "score": score, "goal": float(goals.mean()),
-                  **{f"atom {k}": float(v) for k, v in zip(names, res.atoms.detach().mean(0))},
-                  "H_res": float(res.residual_entropy.detach().mean())}
+        record = {
+            "epoch": epoch,
+            "score": score,
+            "goal": float(goals.mean()),
+            **{f"atom {k}": float(v) for k, v in zip(names, res.atoms.detach().mean(0))},
+            "H_res": float(res.residual_entropy.detach().mean()),
+        }
         result.history.append(record)
         result.atoms.append(res.atoms.detach().clone())
         result.hres.append(res.residual_entropy.detach().clone())
         result.epochs, result.score = epoch, score
         if callback is not None:
             callback(record)
-        last_scores = (last_scores + [score])[-config.patience:]
+        last_scores = (last_scores + [score])[-config.patience :]
         if score >= config.stop_score:
             result.stopped = "stop_score"
             break
-        if (epoch >= config.min_epochs and len(last_scores) == config.patience
-                and max(last_scores) - min(last_scores) < 1e-9):
+        if (
+            epoch >= config.min_epochs
+            and len(last_scores) == config.patience
+            and max(last_scores) - min(last_scores) < 1e-9
+        ):
             result.stopped = "stable"
             break
     return result
 
 
-def _score(net: InfomorphicMemory, patterns: Tensor, noise: float = 0.0,
-           gen: torch.Generator | None = None) -> float:
+def _score(
+    net: InfomorphicMemory, patterns: Tensor, noise: float = 0.0, gen: torch.Generator | None = None
+) -> float:
     return recall_score(net.field(), patterns, noise, gen)
 
 
@@ -233,8 +260,14 @@ def replay_states(weight: Tensor, n_cues: int, gen: torch.Generator | None = Non
     return torch.unique(states[stable], dim=0)
 
 
-def train_online(config: MemoryConfig, patterns: Tensor, group_size: int, epochs_per_group: int,
-                 probe: Callable[[Tensor, int], None] | None = None, replay_cues: int = 0) -> InfomorphicMemory:
+def train_online(
+    config: MemoryConfig,
+    patterns: Tensor,
+    group_size: int,
+    epochs_per_group: int,
+    probe: Callable[[Tensor, int], None] | None = None,
+    replay_cues: int = 0,
+) -> InfomorphicMemory:
     """Online learning: groups of ``group_size`` patterns arrive in order; each is trained for
     ``epochs_per_group`` full-batch steps on that group only, never revisiting older groups.
 
@@ -245,16 +278,19 @@ def train_online(config: MemoryConfig, patterns: Tensor, group_size: int, epochs
     to measure the recall of the earliest patterns).  One optimiser persists over the whole stream.
     """
     if group_size < 1 or epochs_per_group < 1:
-        raise ValueError(f"need group_size >= 1 and epochs_per_group >= 1, got {group_size}, {epochs_per_group}")
+        raise ValueError(
+            f"need group_size >= 1 and epochs_per_group >= 1, got {group_size}, {epochs_per_group}"
+        )
     if replay_cues < 0:
         raise ValueError(f"replay_cues must be >= 0, got {replay_cues}")
     goal = memory_goal(config.goal)
-    net = InfomorphicMemory(config.n_neurons, config.external_weight, config.init_scale,
-                            generator(config.seed, "init"))
+    net = InfomorphicMemory(
+        config.n_neurons, config.external_weight, config.init_scale, generator(config.seed, "init")
+    )
     opt = torch.optim.Adam([net.weight], lr=config.lr)
     replay_gen = generator(config.seed, "replay")
     for lo in range(0, len(patterns), group_size):
-        group = patterns[lo:lo + group_size]
+        group = patterns[lo : lo + group_size]
         batch = group
         if replay_cues > 0 and lo > 0:
             rehearsed = replay_states(net.recurrent_weight().detach(), replay_cues, replay_gen)

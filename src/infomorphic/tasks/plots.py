@@ -14,8 +14,17 @@ import numpy as np
 
 __all__ = ["atoms_over_training", "bars_fields", "mi_matrix_figure", "capacity_figure", "memory_figures"]
 
-_COLORS = {"{F}{C}": "tab:blue", "{T}{R}": "tab:blue", "{F}": "tab:orange", "{T}": "tab:orange",
-           "{C}": "tab:green", "{R}": "tab:green", "{FC}": "tab:red", "{TR}": "tab:red", "H_res": "tab:gray"}
+_COLORS = {
+    "{F}{C}": "tab:blue",
+    "{T}{R}": "tab:blue",
+    "{F}": "tab:orange",
+    "{T}": "tab:orange",
+    "{C}": "tab:green",
+    "{R}": "tab:green",
+    "{FC}": "tab:red",
+    "{TR}": "tab:red",
+    "H_res": "tab:gray",
+}
 
 
 def _plt() -> Any:
@@ -27,14 +36,22 @@ def _plt() -> Any:
     return plt
 
 
-def atoms_over_training(atoms: np.ndarray, hres: np.ndarray, names: Sequence[str], path: Path,
-                        xlabel: str = "epoch", max_neurons: int = 16) -> Path:
+def atoms_over_training(
+    atoms: np.ndarray,
+    hres: np.ndarray,
+    names: Sequence[str],
+    path: Path,
+    xlabel: str = "epoch",
+    max_neurons: int = 16,
+) -> Path:
     """One panel per neuron: each PID atom and H_res (bits) over training. atoms ``(E, N, A)``, hres ``(E, N)``."""
     plt = _plt()
     n = min(atoms.shape[1], max_neurons)
     cols = 4 if n > 4 else n
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.2 * rows), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3 * cols, 2.2 * rows), sharex=True, sharey=True, squeeze=False
+    )
     x = np.arange(1, atoms.shape[0] + 1)
     for j in range(rows * cols):
         ax = axes[j // cols][j % cols]
@@ -93,8 +110,9 @@ def mi_matrix_figure(mi: np.ndarray, path: Path, title: str = "I(Y_j ; bar_k) (b
     return path
 
 
-def capacity_figure(points: Sequence[dict[str, Any]], capacity: dict[str, Any], path: Path,
-                    threshold: float = 0.95) -> Path:
+def capacity_figure(
+    points: Sequence[dict[str, Any]], capacity: dict[str, Any], path: Path, threshold: float = 0.95
+) -> Path:
     """Score against load per method: thin lines per seed, thick line the mean; alpha_c in the legend."""
     plt = _plt()
     methods = [m for m in capacity if m != "alphas"]
@@ -137,7 +155,10 @@ def _atoms_vs_alpha(out: dict[str, Any], path: Path) -> Path | None:
     if points:
         alphas = sorted({p["alpha"] for p in points if "atoms" in p})
         for name in names:
-            ys = [np.mean([p["atoms"][name] for p in points if p["alpha"] == al and "atoms" in p]) for al in alphas]
+            ys = [
+                np.mean([p["atoms"][name] for p in points if p["alpha"] == al and "atoms" in p])
+                for al in alphas
+            ]
             axes[1].plot(alphas, ys, label=name, color=_COLORS.get(name))
         axes[1].set_title("infomorphic memory after training (mean over neurons, seeds)")
     for ax in axes:
@@ -156,7 +177,12 @@ def _online_figure(online: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (method, curve) in enumerate(online["curves"].items()):
         a = [c["alpha"] for c in curve]
-        ax.plot(a, [c["early"] for c in curve], color=f"C{i}", label=f"{method}: first {online['n_early']} patterns")
+        ax.plot(
+            a,
+            [c["early"] for c in curve],
+            color=f"C{i}",
+            label=f"{method}: first {online['n_early']} patterns",
+        )
         ax.plot(a, [c["all"] for c in curve], color=f"C{i}", ls="--", label=f"{method}: all stored")
     ax.axhline(0.95, color="k", ls=":", lw=1)
     ax.set_xlabel("patterns stored so far / N")

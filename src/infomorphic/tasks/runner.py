@@ -70,23 +70,43 @@ def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None
     seconds = time.perf_counter() - t0
     layer = res["layer"]
     names = res["atom_names"]
-    save_npz(run_dir / "atoms.npz", {"atoms": res["atoms"], "hres": res["hres"], "names": np.array(names),
-                                    "mi": res["mi"]})
+    save_npz(
+        run_dir / "atoms.npz",
+        {"atoms": res["atoms"], "hres": res["hres"], "names": np.array(names), "mi": res["mi"]},
+    )
     wf = layer.effective_weight("F").detach().numpy()
     wc = layer.effective_weight("C").detach().numpy()
-    save_npz(run_dir / "weights.npz", {"w_F": wf, "w_C": wc, "b_F": layer.bias["F"].detach().numpy(),
-                                      "b_C": layer.bias["C"].detach().numpy()})
+    save_npz(
+        run_dir / "weights.npz",
+        {
+            "w_F": wf,
+            "w_C": wc,
+            "b_F": layer.bias["F"].detach().numpy(),
+            "b_C": layer.bias["C"].detach().numpy(),
+        },
+    )
     plots.atoms_over_training(res["atoms"], res["hres"], names, run_dir / "atoms.png")
     plots.bars_fields(wf, wc, run_dir / "fields.png")
     plots.mi_matrix_figure(res["mi"][-1], run_dir / "mi_matrix.png")
     status = res["status"]
-    summary = {"run_dir": str(run_dir), "task": "bars", "variant": config.variant, "seed": config.seed,
-               "epochs": config.epochs, "solved": status["solved"], "bars_coded": status["bars_coded"],
-               "n_bars": config.n_bars, "threshold_bits": status["threshold_bits"],
-               "bar_entropy": status["bar_entropy"], "best_neuron": status["best_neuron"],
-               "best_mi": status["best_mi"], "mi_matrix": res["mi"][-1].tolist(),
-               "final_atoms_mean": history[-1] if history else {}, "seconds": seconds,
-               "success": success_record(config.seed, status, history)}
+    summary = {
+        "run_dir": str(run_dir),
+        "task": "bars",
+        "variant": config.variant,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "solved": status["solved"],
+        "bars_coded": status["bars_coded"],
+        "n_bars": config.n_bars,
+        "threshold_bits": status["threshold_bits"],
+        "bar_entropy": status["bar_entropy"],
+        "best_neuron": status["best_neuron"],
+        "best_mi": status["best_mi"],
+        "mi_matrix": res["mi"][-1].tolist(),
+        "final_atoms_mean": history[-1] if history else {},
+        "seconds": seconds,
+        "success": success_record(config.seed, status, history),
+    }
     write_json(run_dir / "summary.json", summary)
     return summary
 
@@ -100,9 +120,13 @@ def run_bars_seed(config: BarsConfig, run_dir: Path | None = None) -> dict[str, 
     return success_record(config.seed, res["status"], res["history"])
 
 
-def bars_success_rate(config: BarsConfig, seeds: Sequence[int], workers: int = 1,
-                      on_result: Callable[[dict[str, Any]], None] | None = None,
-                      run_dirs: dict[int, Path] | None = None) -> dict[str, Any]:
+def bars_success_rate(
+    config: BarsConfig,
+    seeds: Sequence[int],
+    workers: int = 1,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+    run_dirs: dict[int, Path] | None = None,
+) -> dict[str, Any]:
     """Train one bars network per seed (``workers`` processes) and count the solved ones.
 
     Seeds in ``run_dirs`` also get a full run directory (figures included) there.
@@ -111,16 +135,26 @@ def bars_success_rate(config: BarsConfig, seeds: Sequence[int], workers: int = 1
     jobs = [(replace(config, seed=s), (run_dirs or {}).get(s)) for s in seeds]
     rows = sorted(map_jobs(run_bars_seed, jobs, workers, on_result), key=lambda r: r["seed"])
     solved = sum(r["solved"] for r in rows)
-    return {"success_rate": solved / len(rows), "solved": solved, "runs": len(rows),
-            "bars_coded_mean": float(np.mean([r["bars_coded"] for r in rows])),
-            "mean_best_mi": float(np.mean([r["mean_best_mi"] for r in rows])),
-            "per_seed": rows}
+    return {
+        "success_rate": solved / len(rows),
+        "solved": solved,
+        "runs": len(rows),
+        "bars_coded_mean": float(np.mean([r["bars_coded"] for r in rows])),
+        "mean_best_mi": float(np.mean([r["mean_best_mi"] for r in rows])),
+        "per_seed": rows,
+    }
 
 
-def run_memory(config: MemoryConfig, run_dir: Path, progress: Progress | None = None,
-               noise: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)) -> dict[str, Any]:
+def run_memory(
+    config: MemoryConfig,
+    run_dir: Path,
+    progress: Progress | None = None,
+    noise: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3),
+) -> dict[str, Any]:
     """Train one associative memory, compare it with the baselines on the same patterns, write the run."""
-    write_json(run_dir / "config.json", {"task": "memory", "config": config.to_dict(), "versions": versions()})
+    write_json(
+        run_dir / "config.json", {"task": "memory", "config": config.to_dict(), "versions": versions()}
+    )
     history, on_check = _recorder(run_dir, progress)
     t0 = time.perf_counter()
     res = train_memory(config, callback=on_check)
@@ -129,21 +163,47 @@ def run_memory(config: MemoryConfig, run_dir: Path, progress: Progress | None = 
     if res.atoms:
         atoms = torch.stack(res.atoms).numpy()
         hres = torch.stack(res.hres).numpy()
-        save_npz(run_dir / "atoms.npz", {"atoms": atoms, "hres": hres, "names": np.array(names),
-                                        "epochs": np.array([h["epoch"] for h in history])})
-        plots.atoms_over_training(atoms, hres, names, run_dir / "atoms.png",
-                                  xlabel=f"check (every {config.check_every} epochs)")
-    torch.save({"weight": res.net.recurrent_weight().detach(), "patterns": res.patterns}, run_dir / "memory.pt")
+        save_npz(
+            run_dir / "atoms.npz",
+            {
+                "atoms": atoms,
+                "hres": hres,
+                "names": np.array(names),
+                "epochs": np.array([h["epoch"] for h in history]),
+            },
+        )
+        plots.atoms_over_training(
+            atoms, hres, names, run_dir / "atoms.png", xlabel=f"check (every {config.check_every} epochs)"
+        )
+    torch.save(
+        {"weight": res.net.recurrent_weight().detach(), "patterns": res.patterns}, run_dir / "memory.pt"
+    )
     fields = {"infomorphic": res.net.field()}
     for method in RULES:
         field = rule_field(method, res.patterns)
         if field is not None:
             fields[method] = field
-    scores = {m: {f"{f:g}": recall_score(fld, res.patterns, f, generator(config.seed, "cue-noise", f"{f:g}"))
-                  for f in noise} for m, fld in fields.items()}
-    summary = {"run_dir": str(run_dir), "task": "memory", "seed": config.seed, "n_neurons": config.n_neurons,
-               "alpha": config.alpha, "n_patterns": len(res.patterns), "epochs": res.epochs, "stopped": res.stopped,
-               "score": res.score, "success": res.score >= 0.95, "scores_by_noise": scores, "seconds": seconds,
-               "final_atoms_mean": history[-1] if history else {}}
+    scores = {
+        m: {
+            f"{f:g}": recall_score(fld, res.patterns, f, generator(config.seed, "cue-noise", f"{f:g}"))
+            for f in noise
+        }
+        for m, fld in fields.items()
+    }
+    summary = {
+        "run_dir": str(run_dir),
+        "task": "memory",
+        "seed": config.seed,
+        "n_neurons": config.n_neurons,
+        "alpha": config.alpha,
+        "n_patterns": len(res.patterns),
+        "epochs": res.epochs,
+        "stopped": res.stopped,
+        "score": res.score,
+        "success": res.score >= 0.95,
+        "scores_by_noise": scores,
+        "seconds": seconds,
+        "final_atoms_mean": history[-1] if history else {},
+    }
     write_json(run_dir / "summary.json", summary)
     return summary

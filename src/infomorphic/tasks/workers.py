@@ -16,8 +16,12 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def map_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int,
-             on_result: Callable[[Any], None] | None = None) -> list[Any]:
+def map_jobs(
+    fn: Callable[..., Any],
+    jobs: Sequence[tuple[Any, ...]],
+    workers: int,
+    on_result: Callable[[Any], None] | None = None,
+) -> list[Any]:
     """``fn(*job)`` for every job, in ``workers`` processes (in this one if ``workers == 1``).
 
     Results come back in completion order; ``on_result`` is called with each as it arrives.

@@ -123,7 +123,9 @@ class BackpropTwin(nn.Module):
                 if ls.frozen:
                     lin.requires_grad_(False)
                 if src.kind == "random":
-                    self.register_buffer(f"projection_{key}", getattr(net, f"projection_{ls.name}_{letter}").clone())
+                    self.register_buffer(
+                        f"projection_{key}", getattr(net, f"projection_{ls.name}_{letter}").clone()
+                    )
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         previous: dict[str, Tensor] = {}
@@ -172,7 +174,9 @@ class BackpropTwin(nn.Module):
                 theta = torch.sigmoid(drive)
                 if ls.sample:
                     mean = 2 * theta - 1
-                    current[name] = mean + (sample_binary(theta, generator) - mean).detach()  # straight-through
+                    current[name] = (
+                        mean + (sample_binary(theta, generator) - mean).detach()
+                    )  # straight-through
                 else:
                     current[name] = theta
             previous = current
@@ -219,8 +223,15 @@ def fit_logistic(x: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_ite
     nn.init.zeros_(model.weight)
     nn.init.zeros_(model.bias)
     targets = nn.functional.one_hot(y, n_classes).to(x.dtype)
-    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-6, tolerance_change=1e-9, history_size=20)
+    opt = torch.optim.LBFGS(
+        model.parameters(),
+        lr=1.0,
+        max_iter=max_iter,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-6,
+        tolerance_change=1e-9,
+        history_size=20,
+    )
 
     def closure() -> Tensor:
         opt.zero_grad()

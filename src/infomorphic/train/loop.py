@@ -69,10 +69,19 @@ def resolve_device(name: str) -> torch.device:
 def build_network(config: TrainConfig, n_inputs: int, n_classes: int) -> Network:
     """The infomorphic network a config describes, initialised from the run seed."""
     if config.wiring is not None:
-        return Network(config.network_spec(), n_inputs, n_classes, n_bins=config.n_bins,
-                       generator=generator(config.seed, "init"))
+        return Network(
+            config.network_spec(),
+            n_inputs,
+            n_classes,
+            n_bins=config.n_bins,
+            generator=generator(config.seed, "init"),
+        )
     hidden_goal = None
-    if config.hidden_goal is not None and config.network in ("trivariate", "bivariate-context", "bivariate-lateral"):
+    if config.hidden_goal is not None and config.network in (
+        "trivariate",
+        "bivariate-context",
+        "bivariate-lateral",
+    ):
         letters = {"trivariate": "FCL", "bivariate-context": "FC", "bivariate-lateral": "FC"}[config.network]
         hidden_goal = Goal.resolve(config.hidden_goal, letters)
     readout_goal = Goal.resolve(config.readout_goal, "FC")
@@ -170,8 +179,12 @@ def fit(
         torch.set_num_threads(config.threads)
     for key in ("hidden_lr", "readout_lr"):
         if getattr(config, key) > 1:
-            log.warning("%s = %g is far above the usual range (1e-4 to 1e-2; default %g): expect no learning",
-                        key, getattr(config, key), getattr(TrainConfig(), key))
+            log.warning(
+                "%s = %g is far above the usual range (1e-4 to 1e-2; default %g): expect no learning",
+                key,
+                getattr(config, key),
+                getattr(TrainConfig(), key),
+            )
     device = resolve_device(config.device)
     if run_dir is None:
         if resume:
@@ -184,10 +197,16 @@ def fit(
     if resume and not (run_dir / "config.json").exists():
         raise ValueError(f"cannot resume: {run_dir / 'config.json'} does not exist")
     if not resume and (ckpt_path.exists() or (run_dir / "config.json").exists()):
-        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --name")
+        raise ValueError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --name"
+        )
 
-    splits = data if data is not None else load_dataset(
-        config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction, seed=config.seed
+    splits = (
+        data
+        if data is not None
+        else load_dataset(
+            config.dataset, data_dir=config.data_dir, val_fraction=config.val_fraction, seed=config.seed
+        )
     )
     to = lambda t: t.to(device)  # noqa: E731
     xtr, ytr = to(splits.train.x), to(splits.train.y)
@@ -198,7 +217,13 @@ def fit(
         "config": config.to_dict(),
         "versions": versions(),
         "device": str(device),
-        "data": {"train": len(xtr), "val": len(xva), "test": len(xte), "inputs": n_inputs, "classes": n_classes},
+        "data": {
+            "train": len(xtr),
+            "val": len(xva),
+            "test": len(xte),
+            "inputs": n_inputs,
+            "classes": n_classes,
+        },
     }
     # build (and so validate goals and shapes) before anything is written
     net = build_network(config, n_inputs, n_classes).to(device) if config.network != "backprop" else None
@@ -216,12 +241,31 @@ def fit(
         history: list[dict[str, Any]] = []
         if config.network != "backprop":
             assert net is not None
-            tb_dir = None if not tensorboard else run_dir / "tensorboard" if tensorboard is True else Path(tensorboard)
+            tb_dir = (
+                None
+                if not tensorboard
+                else run_dir / "tensorboard"
+                if tensorboard is True
+                else Path(tensorboard)
+            )
             hooks = _Hooks(report, list(loggers), list(on_step), list(on_epoch), tb_dir)
-            history = _fit_infomorphic(config, net, run_dir, resume, progress, hooks, device,
-                                       (xtr, ytr), (xva, yva), (xte, yte), n_classes, summary)
-        summary["baselines"] = _baselines(config, run_dir, device, (xtr, ytr), (xva, yva), (xte, yte),
-                                          n_inputs, n_classes, progress)
+            history = _fit_infomorphic(
+                config,
+                net,
+                run_dir,
+                resume,
+                progress,
+                hooks,
+                device,
+                (xtr, ytr),
+                (xva, yva),
+                (xte, yte),
+                n_classes,
+                summary,
+            )
+        summary["baselines"] = _baselines(
+            config, run_dir, device, (xtr, ytr), (xva, yva), (xte, yte), n_inputs, n_classes, progress
+        )
         if history:
             summary.update(history_summary(history))
         summary["peak_rss_gib"] = max(_peak_rss_gib(), summary.get("peak_rss_gib") or 0.0)
@@ -229,7 +273,9 @@ def fit(
     return summary
 
 
-def _step(net: Any, optimizers: Any, x: Tensor, y: Tensor, sampler: torch.Generator | None) -> dict[str, Tensor]:
+def _step(
+    net: Any, optimizers: Any, x: Tensor, y: Tensor, sampler: torch.Generator | None
+) -> dict[str, Tensor]:
     """:func:`train_step`, looked up in this module at every call (tests replace it here)."""
     return train_step(net, optimizers, x, y, sampler)
 
@@ -246,19 +292,38 @@ class _Hooks:
 
 
 def _fit_infomorphic(
-    config: TrainConfig, net: Network, run_dir: Path, resume: bool, progress: bool, hooks: _Hooks,
-    device: torch.device, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-    n_classes: int, summary: dict[str, Any],
+    config: TrainConfig,
+    net: Network,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    hooks: _Hooks,
+    device: torch.device,
+    train: tuple[Tensor, Tensor],
+    val: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    n_classes: int,
+    summary: dict[str, Any],
 ) -> list[dict[str, Any]]:
     xtr, ytr = train
-    lrs = net.optimizer_settings((config.hidden_lr, config.hidden_weight_decay),
-                                 (config.readout_lr, config.readout_weight_decay))
-    factories = {name: partial(torch.optim.Adam, lr=lr, weight_decay=wd, fused=True) for name, (lr, wd) in lrs.items()}
+    lrs = net.optimizer_settings(
+        (config.hidden_lr, config.hidden_weight_decay), (config.readout_lr, config.readout_weight_decay)
+    )
+    factories = {
+        name: partial(torch.optim.Adam, lr=lr, weight_decay=wd, fused=True) for name, (lr, wd) in lrs.items()
+    }
     if device.type == "cpu" and kernel_enabled():
         load_kernel()  # a first-use compilation happens here, not inside the first epoch's timing
-    trainer = Trainer(net, factories, sampler=generator(config.seed, "sampling", device=device),
-                      on_step=hooks.on_step, on_epoch=hooks.on_epoch, loggers=hooks.loggers, device=device,
-                      step_fn=_step)
+    trainer = Trainer(
+        net,
+        factories,
+        sampler=generator(config.seed, "sampling", device=device),
+        on_step=hooks.on_step,
+        on_epoch=hooks.on_epoch,
+        loggers=hooks.loggers,
+        device=device,
+        step_fn=_step,
+    )
     optimizers, sampler = trainer.optimizers, trainer.sampler
     history: list[dict[str, Any]] = []
     atoms: dict[str, list[np.ndarray]] = {}
@@ -271,11 +336,14 @@ def _fit_infomorphic(
             history = read_jsonl(run_dir / "metrics.jsonl")[:start]
             stored = load_npz(run_dir / "atoms.npz")
             atoms = {k: list(v[:start]) for k, v in stored.items() if not k.endswith("_names")}
-            short = ([k for k, v in atoms.items() if len(v) < start]
-                     + (["metrics.jsonl"] if len(history) < start else []))
+            short = [k for k, v in atoms.items() if len(v) < start] + (
+                ["metrics.jsonl"] if len(history) < start else []
+            )
             if short:
-                raise ValueError(f"cannot resume {run_dir}: its checkpoint is at epoch {start} but "
-                                 f"{', '.join(short)} hold fewer epochs; the run files do not belong together")
+                raise ValueError(
+                    f"cannot resume {run_dir}: its checkpoint is at epoch {start} but "
+                    f"{', '.join(short)} hold fewer epochs; the run files do not belong together"
+                )
         trainer.epoch = start
         bar = _progress(progress, config.epochs, start, batches=-(-len(xtr) // config.batch_size))
         trainer.on_step.insert(0, bar.advance_batch)
@@ -284,12 +352,17 @@ def _fit_infomorphic(
 
             # appends; anything a crashed run logged after its checkpoint is dropped
             trainer.loggers.append(TensorBoardLogger(hooks.tensorboard_dir, purge_step=start + 1))
-        names = {name: np.array(layer.goal.lattice.names(layer.sources)) for name, layer in net.layers().items()
-                 if layer.goal is not None}
+        names = {
+            name: np.array(layer.goal.lattice.names(layer.sources))
+            for name, layer in net.layers().items()
+            if layer.goal is not None
+        }
         prev_w = {name: _feedforward_weight(layer).clone() for name, layer in net.layers().items()}
 
         k = len(xtr) if config.train_eval_size is None else min(len(xtr), config.train_eval_size)
-        train_eval = torch.randperm(len(xtr), generator=generator(config.seed, "train-eval"))[:k].sort().values
+        train_eval = (
+            torch.randperm(len(xtr), generator=generator(config.seed, "train-eval"))[:k].sort().values
+        )
         train_eval = train_eval.to(device)
 
         def batches(epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
@@ -309,12 +382,18 @@ def _fit_infomorphic(
             t1 = time.perf_counter()
             net.eval()
             eval_gen = generator(config.seed, "eval", epoch, device=device)
-            train_acc, _ = evaluate_network(net, xtr[train_eval], ytr[train_eval], config.batch_size, eval_gen)
+            train_acc, _ = evaluate_network(
+                net, xtr[train_eval], ytr[train_eval], config.batch_size, eval_gen
+            )
             val_acc, _ = evaluate_network(net, *val, config.batch_size, eval_gen)
             test_acc, test_pred = evaluate_network(net, *test, config.batch_size, eval_gen)
             metrics: dict[str, Any] = {
-                "epoch": epoch + 1, "train_acc": train_acc, "val_acc": val_acc, "test_acc": test_acc,
-                "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - t1,
+                "epoch": epoch + 1,
+                "train_acc": train_acc,
+                "val_acc": val_acc,
+                "test_acc": test_acc,
+                "train_seconds": result.seconds,
+                "eval_seconds": time.perf_counter() - t1,
             }
             for name, layer in net.layers().items():
                 mean = result.per_neuron[name].cpu().numpy()
@@ -329,10 +408,14 @@ def _fit_infomorphic(
                 prev_w[name] = w.clone()
             history.append(metrics)
             write_jsonl(run_dir / "metrics.jsonl", history)
-            save_npz(run_dir / "atoms.npz", {**{k: np.stack(v) for k, v in atoms.items()},
-                                              **{f"{k}_names": v for k, v in names.items()}})
+            save_npz(
+                run_dir / "atoms.npz",
+                {**{k: np.stack(v) for k, v in atoms.items()}, **{f"{k}_names": v for k, v in names.items()}},
+            )
             summary["confusion_test"] = _confusion(test_pred, test[1], n_classes)
-            _save_checkpoint(ckpt_path, net, optimizers, sampler, epoch + 1, config, summary["confusion_test"])
+            _save_checkpoint(
+                ckpt_path, net, optimizers, sampler, epoch + 1, config, summary["confusion_test"]
+            )
             bar.end_epoch(epoch + 1, metrics)
             trainer.end_epoch(metrics)  # callbacks, then loggers: after the run directory has the epoch
             if hooks.report is not None:
@@ -351,23 +434,48 @@ def _feedforward_weight(layer: Any) -> Tensor:
 
 def _diverged(run_dir: Path, epoch: int, layer: str, what: str) -> TrainingDiverged:
     """The error of a run whose ``layer`` diverged in epoch index ``epoch`` (its run directory kept)."""
-    kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no epoch finished, so no checkpoint was written"
+    kept = (
+        f"the checkpoint of epoch {epoch} is kept"
+        if epoch
+        else "no epoch finished, so no checkpoint was written"
+    )
     return TrainingDiverged(
         f"training diverged in epoch {epoch + 1}: the {layer} layer's {what}; {kept} in {run_dir}. "
-        "Lower the learning rates or the goal's coefficients", epoch=epoch, layer=layer, what=what)
+        "Lower the learning rates or the goal's coefficients",
+        epoch=epoch,
+        layer=layer,
+        what=what,
+    )
 
 
-def _save_checkpoint(path: Path, net: Network, optimizers: dict[str, torch.optim.Optimizer],
-                     sampler: torch.Generator, epoch: int, config: TrainConfig,
-                     confusion_test: list[list[int]]) -> None:
-    state = {"model": net.state_dict(), "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-             "sampler": sampler.get_state(), "epoch": epoch, "config": config.to_dict(),
-             "confusion_test": torch.tensor(confusion_test, dtype=torch.long)}
+def _save_checkpoint(
+    path: Path,
+    net: Network,
+    optimizers: dict[str, torch.optim.Optimizer],
+    sampler: torch.Generator,
+    epoch: int,
+    config: TrainConfig,
+    confusion_test: list[list[int]],
+) -> None:
+    state = {
+        "model": net.state_dict(),
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "sampler": sampler.get_state(),
+        "epoch": epoch,
+        "config": config.to_dict(),
+        "confusion_test": torch.tensor(confusion_test, dtype=torch.long),
+    }
     save_checkpoint(path, state)
 
 
-def _restore(path: Path, net: Network, optimizers: dict[str, torch.optim.Optimizer],
-             sampler: torch.Generator, device: torch.device, summary: dict[str, Any]) -> int:
+def _restore(
+    path: Path,
+    net: Network,
+    optimizers: dict[str, torch.optim.Optimizer],
+    sampler: torch.Generator,
+    device: torch.device,
+    summary: dict[str, Any],
+) -> int:
     """Load ``path`` into the network, optimisers and sampler; returns its epoch.
 
     The test confusion matrix of the checkpoint's epoch goes into ``summary``.
@@ -381,15 +489,24 @@ def _restore(path: Path, net: Network, optimizers: dict[str, torch.optim.Optimiz
         epoch = int(ckpt["epoch"])
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} does not fit this run's network ({reason}); it belongs to another run") from None
+        raise ValueError(
+            f"{path} does not fit this run's network ({reason}); it belongs to another run"
+        ) from None
     if "confusion_test" in ckpt:
         summary["confusion_test"] = ckpt["confusion_test"].tolist()
     return epoch
 
 
 def _baselines(
-    config: TrainConfig, run_dir: Path, device: torch.device, train: tuple[Tensor, Tensor],
-    val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], n_inputs: int, n_classes: int, progress: bool,
+    config: TrainConfig,
+    run_dir: Path,
+    device: torch.device,
+    train: tuple[Tensor, Tensor],
+    val: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    n_inputs: int,
+    n_classes: int,
+    progress: bool,
 ) -> dict[str, Any]:
     """Backprop and logistic regression on the same split (cached in baselines.json)."""
     path = run_dir / "baselines.json"
@@ -400,14 +517,17 @@ def _baselines(
         if name == "logistic":
             model = fit_logistic(*train, n_classes, l2=config.logistic_l2)
             with torch.no_grad():
-                res = {split: accuracy(model(x).argmax(1), y) for split, (x, y) in
-                       (("train", train), ("val", val), ("test", test))}
+                res = {
+                    split: accuracy(model(x).argmax(1), y)
+                    for split, (x, y) in (("train", train), ("val", val), ("test", test))
+                }
             done[name] = {"train_acc": res["train"], "val_acc": res["val"], "test_acc": res["test"]}
         else:
             model_bp: Any
             if config.wiring is not None:  # the same wiring, trained end to end
-                model_bp = BackpropTwin(build_network(config, n_inputs, n_classes),
-                                        generator(config.seed, "backprop-init"))
+                model_bp = BackpropTwin(
+                    build_network(config, n_inputs, n_classes), generator(config.seed, "backprop-init")
+                )
             else:
                 hidden = 0 if config.network == "single" else config.hidden
                 mask = None
@@ -415,15 +535,21 @@ def _baselines(
                     from ..nn.functional import lateral_mask
 
                     partners = None if config.setup == 1 else config.lateral_partners
-                    mask = lateral_mask(hidden, partners, generator(config.seed, "backprop-lateral")).to(device)
-                model_bp = BackpropNetwork(n_inputs, n_classes, hidden, mask, generator(config.seed, "backprop-init"))
+                    mask = lateral_mask(hidden, partners, generator(config.seed, "backprop-lateral")).to(
+                        device
+                    )
+                model_bp = BackpropNetwork(
+                    n_inputs, n_classes, hidden, mask, generator(config.seed, "backprop-init")
+                )
             model_bp.to(device)
             eval_gen = generator(config.seed, "backprop-eval", device=device)
 
             @torch.no_grad()
             def evaluate(m: BackpropNetwork, gen: torch.Generator = eval_gen) -> dict[str, float]:
-                return {f"{s}_acc": accuracy(m(x, gen).argmax(1), y) for s, (x, y) in
-                        (("val", val), ("test", test))}
+                return {
+                    f"{s}_acc": accuracy(m(x, gen).argmax(1), y)
+                    for s, (x, y) in (("val", val), ("test", test))
+                }
 
             epochs = config.backprop_epochs if config.backprop_epochs is not None else config.epochs
             bar = _progress(progress, epochs, 0, label="backprop")
@@ -431,14 +557,23 @@ def _baselines(
             def on_epoch(e: int, metrics: dict[str, float], bar: _progress = bar) -> None:
                 bar.end_epoch(e + 1, metrics)
 
-            hist = fit_backprop(model_bp, train, evaluate, epochs=epochs, batch_size=config.batch_size,
-                                lr=config.backprop_lr,
-                                seed_generator=lambda *n, device="cpu": generator(config.seed, *n, device=device),
-                                on_epoch=on_epoch)
+            hist = fit_backprop(
+                model_bp,
+                train,
+                evaluate,
+                epochs=epochs,
+                batch_size=config.batch_size,
+                lr=config.backprop_lr,
+                seed_generator=lambda *n, device="cpu": generator(config.seed, *n, device=device),
+                on_epoch=on_epoch,
+            )
             bar.close()
-            done[name] = {"val_acc": hist[-1]["val_acc"] if hist else float("nan"),
-                          "test_acc": hist[-1]["test_acc"] if hist else float("nan"), "epochs": epochs,
-                          "history": hist}
+            done[name] = {
+                "val_acc": hist[-1]["val_acc"] if hist else float("nan"),
+                "test_acc": hist[-1]["test_acc"] if hist else float("nan"),
+                "epochs": epochs,
+                "history": hist,
+            }
         done[name]["seconds"] = time.perf_counter() - t0
         write_json(path, done)
     return done
@@ -448,7 +583,9 @@ class _progress:
     """A rich progress bar over epochs (with live accuracy) and over the batches of the current
     epoch (with the running mean goal per layer); a no-op when disabled."""
 
-    def __init__(self, enabled: bool, epochs: int, start: int, label: str = "train", batches: int = 0) -> None:
+    def __init__(
+        self, enabled: bool, epochs: int, start: int, label: str = "train", batches: int = 0
+    ) -> None:
         self.enabled = enabled
         if not enabled:
             return
@@ -461,9 +598,15 @@ class _progress:
             TimeRemainingColumn,
         )
 
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                            transient=False)
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            transient=False,
+        )
         self.task = self.bar.add_task(label, total=epochs, completed=start, info="")
         self.batch_task = self.bar.add_task("  batches", total=batches, info="") if batches else None
         self.done = 0
@@ -481,8 +624,11 @@ class _progress:
 
     def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
         if self.enabled:
-            info = " ".join(f"{k.replace('_acc', '')} {100 * metrics[k]:.2f}%" for k in
-                            ("train_acc", "val_acc", "test_acc") if k in metrics)
+            info = " ".join(
+                f"{k.replace('_acc', '')} {100 * metrics[k]:.2f}%"
+                for k in ("train_acc", "val_acc", "test_acc")
+                if k in metrics
+            )
             self.bar.update(self.task, completed=epoch, info=info)
             self.done = 0
             self.goal_sums = {}
