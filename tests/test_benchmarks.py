@@ -67,10 +67,10 @@ def test_gpu_check_without_cuda_exits_2_with_one_line(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ bench_train.py
 def test_bench_train_compares_with_the_legacy_network_and_reports_the_floor(tmp_path: Path) -> None:
-    """Setup 2 with 4 of 40 lateral partners (stored sparsely), from a config, against the legacy
+    """Setup 2 with 2 of 40 lateral partners (stored sparsely), from a config, against the legacy
     network (masked lateral weights, the same initial weights)."""
     config = tmp_path / "run.toml"
-    config.write_text('network = "trivariate"\nsetup = 2\nhidden = 40\nlateral_partners = 4\n')
+    config.write_text('network = "trivariate"\nsetup = 2\nhidden = 40\nlateral_partners = 2\n')
     r = _one_json_line(
         _run(
             "bench_train.py",
@@ -103,8 +103,8 @@ def test_bench_train_compares_with_the_legacy_network_and_reports_the_floor(tmp_
     # every trained class, not the readout's fixed label weight
     assert set(rows) == {("hidden", "F"), ("hidden", "C"), ("hidden", "L"), ("readout", "F")}
     lateral = rows[("hidden", "L")]
-    assert (lateral["stored"], lateral["partners"], lateral["in"], lateral["out"]) == ("sparse", 4, 40, 40)
-    assert lateral["madds_per_product"] == 128 * 40 * 4  # B * N * P, not B * N * in
+    assert (lateral["stored"], lateral["partners"], lateral["in"], lateral["out"]) == ("sparse", 2, 40, 40)
+    assert lateral["madds_per_product"] == 128 * 40 * 2  # B * N * P, not B * N * in
     assert rows[("hidden", "F")]["madds_per_product"] == 128 * 40 * 784
     for row in r["floor"]:
         assert row["forward_products_per_batch"] == 1 and row["weight_grad_products_per_batch"] == 1

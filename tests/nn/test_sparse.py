@@ -31,7 +31,7 @@ from infomorphic.nn.network import InfomorphicNetwork, _random_partners
 from infomorphic.seeding import generator
 
 D, K = 64, 10  # inputs and classes of the network cases
-HID, PART = 40, 4  # setup 2 with 4 of 40 lateral partners: 0.1 <= 1/8, stored sparsely
+HID, PART = 40, 2  # setup 2 with 2 of 40 lateral partners: 0.05 <= 1/20, stored sparsely
 
 
 def _partners(n: int, n_inputs: int, p: int, seed: int) -> torch.Tensor:
@@ -100,9 +100,11 @@ def test_sparse_aggregate_float32_at_training_sizes() -> None:
     "partners, n_inputs, sparse",
     [
         (100, 2000, True),
-        (250, 2000, True),
-        (251, 2000, False),
-        (4, 40, True),
+        (101, 2000, False),
+        (250, 2000, False),
+        (2, 40, True),
+        (3, 40, False),
+        (4, 40, False),
         (100, 100, False),
         (3, 8, False),
     ],
@@ -192,7 +194,9 @@ def test_sparse_init_equals_the_masked_init(block: int | None, monkeypatch: pyte
 
 
 def test_the_rule_decides_the_storage_by_default() -> None:
-    assert _layer(None).is_sparse("L")  # 3 of 30 = 0.1
+    few = lateral_partners(N, 1, torch.Generator().manual_seed(0))  # 1 of 30 <= 1/20: sparse
+    assert InfomorphicLayer(N, {"F": NF, "L": N}, partners={"L": few}).is_sparse("L")
+    assert not _layer(None).is_sparse("L")  # 3 of 30 = 0.1: masked
     index = lateral_partners(N, 10, torch.Generator().manual_seed(0))  # 10 of 30: masked
     layer = InfomorphicLayer(N, {"F": NF, "L": N}, partners={"L": index})
     assert not layer.is_sparse("L") and torch.equal(layer.mask("L"), partner_mask(index, N))

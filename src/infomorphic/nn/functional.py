@@ -39,25 +39,24 @@ __all__ = [
 Activation = Callable[..., Tensor]
 
 
-SPARSE_MAX_DENSITY = 0.125
+SPARSE_MAX_DENSITY = 0.05
 """Largest share of partners ``P / in`` that is stored and multiplied sparsely (see
 :func:`prefer_sparse`)."""
 
 
 def prefer_sparse(partners: int, n_inputs: int) -> bool:
     """Whether an input class with ``partners`` random inputs (of ``n_inputs``) per neuron is
-    stored sparsely: ``partners <= SPARSE_MAX_DENSITY * n_inputs``.
+    stored sparsely: ``partners <= SPARSE_MAX_DENSITY * n_inputs`` (1/20).
 
-    Measured with ``benchmarks/bench_sparse.py`` (``benchmarks/README.md``: project's 2-core
-    CPU, 1 thread, batch 1024, forward + weight gradient, float32, two runs on a machine loaded
-    by other jobs): the sparse product (:func:`sparse_aggregate`) against the dense masked
-    GEMM took, for N >= 500 neurons and >= 784 inputs, 0.4 - 0.6x the time at ``P / in = 0.02``,
-    0.7 - 1.0x at 0.05 (setup 2's lateral class, 100 of 2000: 0.7 - 0.8x), 1.0 - 1.6x at 0.1,
-    1.2 - 2.0x at 1/8, 1.7 - 3.6x at 0.2 - 0.25 and 4 - 8x at 0.5; with 100 neurons or 100
-    inputs (products under 0.05 s) it was slower in most cases at every density (0.4 - 2.1x at
-    0.02, 0.7 - 3.2x at 0.05 - 1/8).  For the larger sizes the crossing lies between 0.05 and
-    0.1; this rule (1/8) chose the slower storage in 23 - 27 of the 63 cases measured, each
-    time sparse where the dense product was faster.
+    Measured with ``benchmarks/bench_sparse.py`` (``benchmarks/README.md``; the project's 2-core
+    CPU, 2 threads, quiet machine, batch 1024, forward + weight gradient, float32): the sparse
+    product (:func:`sparse_aggregate`) against the dense masked GEMM took, for N >= 500 neurons
+    and >= 784 inputs, 0.48 - 0.93x the time at ``P / in = 0.02``, 0.84 - 1.12x at 0.05
+    (setup 2's lateral class, 100 of 2000: 0.84x), 1.2 - 1.7x at 0.1, 1.3 - 2.1x at 1/8 and
+    2 - 6x above; with 100 neurons or 100 inputs (products under a millisecond) sparse was
+    slower at most densities.  The dense GEMM runs near the machine's peak (about 175 GFLOP/s
+    here), so sparse storage pays only for very sparse classes; it always saves the memory of
+    the dense ``(N, in)`` weight, its mask and Adam's two moments.
     """
     return partners <= SPARSE_MAX_DENSITY * n_inputs
 

@@ -90,7 +90,7 @@ class InfomorphicLayer(nn.Module):
             product (:func:`~infomorphic.nn.functional.sparse_aggregate`); otherwise stored
             as a mask.
         sparse: store the ``partners`` classes sparsely (True), as masks (False), or by
-            :func:`~infomorphic.nn.functional.prefer_sparse` (None: sparse when ``P <= in / 8``).
+            :func:`~infomorphic.nn.functional.prefer_sparse` (None: sparse when ``P <= in / 20``).
         fixed_weights: input classes whose weights are fixed (not trained, no bias), e.g. the
             readout's one-to-one label context ``{"C": torch.eye(10)}``.
         bias: give trained input classes a bias.
