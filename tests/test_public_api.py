@@ -18,6 +18,7 @@ PACKAGES = [
     "infomorphic.data",
     "infomorphic.tables",
     "infomorphic.goalsearch",
+    "infomorphic.tasks",
 ]
 
 
