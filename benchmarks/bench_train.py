@@ -120,8 +120,7 @@ def _legacy_network(config: Any, n_inputs: int, n_classes: int) -> nn.Module:
     """The frozen pre-builder network (``tests/nn/legacy_network.py``) for ``config``, with the
     same initial weights as :func:`infomorphic.train.loop.build_network` and the loop's
     optimiser grouping (hidden settings for the hidden layer, readout settings for the readout)."""
-    from infomorphic.goals import Goal
-    from infomorphic.seeding import generator
+    from infomorphic.train.loop import kind_network_args
 
     if config.wiring is not None:
         raise ValueError(NO_LEGACY_WIRING)
@@ -139,26 +138,7 @@ def _legacy_network(config: Any, n_inputs: int, n_classes: int) -> nn.Module:
         ) -> dict[str, tuple[float, float]]:
             return {name: (readout if name == "readout" else hidden) for name in self.layers()}
 
-    hidden_goal = None
-    letters = {"trivariate": "FCL", "bivariate-context": "FC", "bivariate-lateral": "FC"}
-    if config.hidden_goal is not None and config.network in letters:
-        hidden_goal = Goal.resolve(config.hidden_goal, letters[config.network])
-    return Legacy(
-        n_inputs,
-        n_classes,
-        config.network,
-        n_hidden=config.hidden,
-        setup=config.setup,
-        lateral_partners=config.lateral_partners,
-        hidden_goal=hidden_goal,
-        readout_goal=Goal.resolve(config.readout_goal, "FC"),
-        n_bins=config.n_bins,
-        hidden_bin_range=(config.hidden_bin_low, config.hidden_bin_high),
-        readout_k1=config.readout_k1,
-        hidden_k1=config.hidden_k1,
-        random_gain=config.random_gain,
-        generator=generator(config.seed, "init"),
-    )
+    return Legacy(n_inputs, n_classes, **kind_network_args(config))
 
 
 def _same_initial_weights(a: nn.Module, b: nn.Module) -> bool:

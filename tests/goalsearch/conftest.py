@@ -3,24 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from infomorphic.config import TrainConfig
-
-
-def tiny_config(**changes: object) -> TrainConfig:
-    base = dict(
-        network="trivariate",
-        setup=1,
-        hidden=4,
-        epochs=2,
-        batch_size=128,
-        baselines=(),
-        threads=1,
-        seed=0,
-        dataset="digits",
-        train_eval_size=100,
-    )
-    return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
+from tiny_configs import tiny_config
 
 
 @pytest.fixture(scope="session")

@@ -9,29 +9,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from tiny_configs import tiny_config
 
 from infomorphic.goals import Goal
 from infomorphic.goalsearch import search as gs
 from infomorphic.goalsearch.search import SearchSettings, best_goal, counts, make_objective, run_search
 from infomorphic.goalsearch.space import GoalSpace
-
-
-def tiny_config(**changes: object):
-    from infomorphic.config import TrainConfig
-
-    base = dict(
-        network="trivariate",
-        setup=1,
-        hidden=4,
-        epochs=2,
-        batch_size=128,
-        baselines=(),
-        threads=1,
-        seed=0,
-        dataset="digits",
-        train_eval_size=100,
-    )
-    return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
 
 
 def _settings(**changes: object) -> SearchSettings:

@@ -32,32 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tiny_configs import tiny_config
 from typer.testing import CliRunner
 
 from infomorphic.cli import app
 from infomorphic.goalsearch import search as gs
 from infomorphic.goalsearch.search import SearchSettings, run_search
 from infomorphic.goalsearch.space import GoalSpace
-
-
-def tiny_config(**changes: Any) -> Any:
-    """As ``tiny`` of conftest: trivariate, 4 hidden neurons, 2 epochs on digits, 1 thread."""
-    from infomorphic.config import TrainConfig
-
-    base = dict(
-        network="trivariate",
-        setup=1,
-        hidden=4,
-        epochs=2,
-        batch_size=128,
-        baselines=(),
-        threads=1,
-        seed=0,
-        dataset="digits",
-        train_eval_size=100,
-    )
-    return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
-
 
 N_TRIALS = 8
 SEARCH = [

@@ -76,31 +76,33 @@ def build_network(config: TrainConfig, n_inputs: int, n_classes: int) -> Network
             n_bins=config.n_bins,
             generator=generator(config.seed, "init"),
         )
+    return InfomorphicNetwork(n_inputs, n_classes, **kind_network_args(config))
+
+
+KIND_SOURCES = {"trivariate": "FCL", "bivariate-context": "FC", "bivariate-lateral": "FC"}
+"""Source letters of the hidden goal of the papers' network kinds that have one."""
+
+
+def kind_network_args(config: TrainConfig) -> dict[str, Any]:
+    """Keyword arguments (after ``n_inputs, n_classes``) of the papers' network kind a config
+    names (no ``wiring``): goals resolved, initialised from the run seed."""
     hidden_goal = None
-    if config.hidden_goal is not None and config.network in (
-        "trivariate",
-        "bivariate-context",
-        "bivariate-lateral",
-    ):
-        letters = {"trivariate": "FCL", "bivariate-context": "FC", "bivariate-lateral": "FC"}[config.network]
-        hidden_goal = Goal.resolve(config.hidden_goal, letters)
-    readout_goal = Goal.resolve(config.readout_goal, "FC")
-    return InfomorphicNetwork(
-        n_inputs,
-        n_classes,
-        config.network,
-        n_hidden=config.hidden,
-        setup=config.setup,
-        lateral_partners=config.lateral_partners,
-        hidden_goal=hidden_goal,
-        readout_goal=readout_goal,
-        n_bins=config.n_bins,
-        hidden_bin_range=(config.hidden_bin_low, config.hidden_bin_high),
-        readout_k1=config.readout_k1,
-        hidden_k1=config.hidden_k1,
-        random_gain=config.random_gain,
-        generator=generator(config.seed, "init"),
-    )
+    if config.hidden_goal is not None and config.network in KIND_SOURCES:
+        hidden_goal = Goal.resolve(config.hidden_goal, KIND_SOURCES[config.network])
+    return {
+        "kind": config.network,
+        "n_hidden": config.hidden,
+        "setup": config.setup,
+        "lateral_partners": config.lateral_partners,
+        "hidden_goal": hidden_goal,
+        "readout_goal": Goal.resolve(config.readout_goal, "FC"),
+        "n_bins": config.n_bins,
+        "hidden_bin_range": (config.hidden_bin_low, config.hidden_bin_high),
+        "readout_k1": config.readout_k1,
+        "hidden_k1": config.hidden_k1,
+        "random_gain": config.random_gain,
+        "generator": generator(config.seed, "init"),
+    }
 
 
 def _confusion(pred: Tensor, y: Tensor, n_classes: int) -> list[list[int]]:
