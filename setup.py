@@ -28,7 +28,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import setuptools
 from setuptools import setup
+
+# pyproject.toml declares its license as an SPDX expression, which setuptools reads from 77 on;
+# an older one (e.g. a venv's bundled setuptools, used as is with --no-build-isolation) would
+# fail with a long schema dump instead of this line.
+_MIN_SETUPTOOLS = 77
+if int(setuptools.__version__.split(".")[0]) < _MIN_SETUPTOOLS:
+    sys.exit(
+        f"error: building infomorphic needs setuptools >= {_MIN_SETUPTOOLS}, this environment has "
+        f"{setuptools.__version__}: run  pip install -U 'setuptools>={_MIN_SETUPTOOLS}'  and install again"
+    )
 
 ROOT = Path(__file__).resolve().parent
 PID = Path("src") / "infomorphic" / "pid"

@@ -142,3 +142,22 @@ def test_setup_py_without_torch_says_so_in_one_line_and_builds_no_kernel() -> No
         and "PyTorch path" in said[0]
         and "slower per training epoch" in said[0]
     )
+
+
+def test_setup_py_with_an_old_setuptools_is_a_one_line_error() -> None:
+    """A setuptools that cannot read the SPDX license (< 77, e.g. a venv's bundled one used with
+    --no-build-isolation) stops the build with one line naming the fix, not a schema dump."""
+    code = (
+        "import runpy, sys, setuptools; setuptools.__version__ = '65.5.0'; "
+        "sys.argv = ['setup.py', '--name']; runpy.run_path('setup.py', run_name='__main__')"
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "INFOMORPHIC_BUILD_KERNEL": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "error: building infomorphic needs setuptools >= 77, this environment has 65.5.0: "
+        "run  pip install -U 'setuptools>=77'  and install again"
+    ]
