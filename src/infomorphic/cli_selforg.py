@@ -182,8 +182,11 @@ def register(app: typer.Typer) -> None:
         seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
         grid: Annotated[str, typer.Option(help="Loads alpha = M/N as start:stop:step.")] = "0.01:2.01:0.05",
         methods: Annotated[
-            str, typer.Option(help="Comma-separated: infomorphic, hebbian, storkey, pseudo-inverse, modern.")
-        ] = "infomorphic,hebbian,storkey,pseudo-inverse,modern",
+            str,
+            typer.Option(
+                help="Comma-separated: infomorphic, hebbian, storkey, pseudo-inverse, descent-l2, mpf, modern."
+            ),
+        ] = "infomorphic,hebbian,storkey,pseudo-inverse,descent-l2,mpf,modern",
         workers: Annotated[int, typer.Option(help="Worker processes (one torch thread each).")] = 2,
         max_epochs: Annotated[
             int, typer.Option("--max-epochs", help="Training epochs at most (early stop at perfect recall).")

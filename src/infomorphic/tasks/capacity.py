@@ -38,7 +38,7 @@ __all__ = [
     "METHODS",
 ]
 
-METHODS = ("infomorphic", "hebbian", "storkey", "pseudo-inverse", "modern")
+METHODS = ("infomorphic", "hebbian", "storkey", "pseudo-inverse", "descent-l2", "mpf", "modern")
 """Memories compared in a sweep: ours and the classical baselines of :data:`~.hopfield.RULES`."""
 
 
@@ -217,7 +217,9 @@ def online_storage(
 
     Infomorphic: :func:`~.memory.train_online`, plain and, for each entry of ``replay_cues``,
     with pseudo-rehearsal of its own attractors (method ``infomorphic+replay<cues>``);
-    Hebbian: ``W`` accumulates the same groups.
+    Hebbian: ``W`` accumulates the same groups.  The batch baselines (pseudo-inverse,
+    ``descent-l2``, ``mpf``, modern) are deliberately left out: they fit the whole pattern set
+    at once, so storing group after group would mean refitting on all earlier patterns.
     """
     patterns = random_patterns(
         n_total, memory.n_neurons, generator(seed, "online-patterns", memory.n_neurons)
