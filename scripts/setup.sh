@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment in .venv.
 #   bash scripts/setup.sh          # the package and its CLI
-#   bash scripts/setup.sh test     # plus everything CI runs: tests, mypy, ruff, docs, notebooks, TensorBoard
+#   bash scripts/setup.sh test     # plus everything CI runs: tests, mypy, ruff, docs, notebooks, TensorBoard,
+#                                  PostgreSQL driver (psycopg)
 # Exact versions come from constraints.txt (pyproject.toml only declares the ranges the code works
 # with); torch 2.13.0 is the CPU wheel where pip finds one (here: the local wheel cache).
 # The package is installed with --no-build-isolation, after torch, so that setup.py finds torch and
@@ -15,7 +16,7 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 extras=""
-[ "${1:-}" = "test" ] && extras="[test,dev,docs,notebooks,tensorboard]"
+[ "${1:-}" = "test" ] && extras="[test,dev,docs,notebooks,tensorboard,postgres]"
 stamp=".venv/.installed${extras:+-test}"
 changed=0
 for input in pyproject.toml setup.py constraints.txt src/infomorphic/_version.py src/infomorphic/pid/_sx_kernel.cpp; do

@@ -73,7 +73,11 @@ def test_extras() -> None:
     assert {"cmaes", "postgres", "tensorboard", "docs", "notebooks", "test", "dev"} <= set(extras)
     assert "cmaes" not in _requirements(PYPROJECT["project"]["dependencies"])
     setup = (ROOT / "scripts" / "setup.sh").read_text()
-    assert "[test,dev,docs,notebooks,tensorboard]" in setup
+    assert "[test,dev,docs,notebooks,tensorboard,postgres]" in setup  # CI runs the PostgreSQL test
+    pins = {line.split("==")[0].lower() for line in (ROOT / "constraints.txt").read_text().splitlines()}
+    for extra in ("cmaes", "postgres", "tensorboard"):  # every extra's packages are pinned for CI
+        for req in _requirements(extras[extra]).values():
+            assert req.name.lower() in pins, (extra, req)
     assert "-c constraints.txt --no-build-isolation" in setup
 
 

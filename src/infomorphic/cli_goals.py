@@ -104,6 +104,15 @@ def _short(expression: str, n: int = 4) -> str:
 
 # -------------------------------------------------------------------------- search
 def search_command(
+    action: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="status",
+            help="status: print the study's trial counts and best goal instead of searching (read-only; "
+            "--storage URL and --study-name, or --out DIR; --json).",
+            show_default=False,
+        ),
+    ] = None,
     config: _Config = None,
     set_: _Set = None,
     network: _Network = None,
@@ -172,7 +181,8 @@ def search_command(
     """Search the gammas of a layer's goal to maximise validation accuracy (optuna TPE / CMA-ES).
 
     Examples: infomorphic search --dataset mnist --epochs 3 --sampler cmaes --fix-hres --trials 200
-    --out runs/cma; infomorphic search --out runs/cma --resume --workers 2
+    --out runs/cma; infomorphic search --out runs/cma --resume --workers 2; infomorphic search
+    status --out runs/cma (or --storage URL --study-name NAME)
 
     Crashes: --resume (or joining) first fails the trials of processes that are gone (at once for
     a dead process of this host, else after 20 s without heartbeat) and queues their goals again.
@@ -187,6 +197,10 @@ def search_command(
     from .goalsearch.search import SearchSettings, counts, layer_letters, run_search
     from .goalsearch.space import GoalSpace
 
+    if action is not None and action != "status":
+        _fail(
+            f"search takes no argument but status (infomorphic search status --storage URL), got {action!r}"
+        )
     if (trials is not None and trials < 1) or workers < 1:
         _fail(f"--trials and --workers must be >= 1, got {trials} and {workers}")
     config_flags = {
@@ -201,6 +215,30 @@ def search_command(
         "device": device,
         "seed": seed,
     }
+    if action == "status":
+        search_flags = {
+            "--trials": trials is not None,
+            "--workers": workers != 1,
+            "--resume": resume,
+            "--sampler": sampler != "tpe",
+            "--layer": layer != "hidden",
+            "--fix-hres": fix_hres,
+        }
+        given = [f"--{k.replace('_', '-')}" for k, v in config_flags.items() if v is not None]
+        given += [
+            k
+            for k, v in {
+                "--config": config,
+                "--set": set_,
+                "--atoms": atoms,
+                "--base-goal": base_goal,
+            }.items()
+            if v
+        ]
+        given += [k for k, v in search_flags.items() if v]
+        if given:
+            _fail(f"search status only reads the study; drop {', '.join(given)}")
+        return _status(out, storage, study_name, as_json)
     try:
         if resume:
             given = (
@@ -281,6 +319,46 @@ def search_command(
             f'best goal (in {out / "best_goal.txt"}; use: infomorphic train --goal "$(cat {out / "best_goal.txt"})"):'
         )
         typer.echo(f"  {best['goal']}")
+
+
+def _status(out: Path | None, storage: str | None, study_name: str | None, as_json: bool) -> None:
+    """``infomorphic search status``: the study's trial counts, running trials and best goal."""
+    from .goalsearch.search import search_status
+
+    try:
+        record = _search_record(out) if out is not None else {}
+        storage = storage or record.get("storage")
+        if storage is None and out is not None and (out / "study.db").is_file():
+            storage = f"sqlite:///{(out / 'study.db').resolve()}"
+        if storage is None:
+            if out is not None:
+                _fail(f"{out} holds no search (no search.json); give --storage URL and --study-name")
+            _fail("search status needs --storage URL (and --study-name), or --out DIR of a search")
+        status = search_status(storage, study_name or record.get("study_name") or "goal-search")
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(status))
+        return
+    how = f" ({status['sampler']} sampler, layer {status['layer']})" if status["sampler"] else ""
+    typer.echo(f"study {status['study']} in {status['storage']}{how}")
+    typer.echo(
+        f"trials: {status['complete']} complete, {status['pruned']} pruned, {status['running']} running, "
+        f"{status['failed']} failed, {status['waiting']} waiting ({status['total']} in all)"
+    )
+    if status["running_trials"]:
+        where = [
+            f"{t['number']} (host {t['host']}, pid {t['pid']})" if t["host"] else str(t["number"])
+            for t in status["running_trials"]
+        ]
+        typer.echo(f"running trials: {', '.join(where)}")
+    if status["best_trial"] is None:
+        typer.echo("best: none yet (no trial has completed)")
+        return
+    typer.echo(
+        f"best validation accuracy {100 * status['best_value']:.2f}% (trial {status['best_trial']}), goal:"
+    )
+    typer.echo(f"  {status['best_goal']}")
 
 
 class _SearchBar:

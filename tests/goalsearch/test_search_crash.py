@@ -434,13 +434,18 @@ def _one_line_error(args: list[str]) -> str:
     return lines[0]
 
 
-def test_a_storage_url_optuna_cannot_use_is_one_line(tmp_path: Path) -> None:
+def test_a_storage_url_optuna_cannot_use_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     line = _one_line_error(["search", *TINY, "--storage", "foo://", "--out", str(tmp_path / "s")])
     assert "foo://" in line and "sqlite:///" in line
-    line = _one_line_error(
-        ["search", *TINY, "--storage", "postgresql://me:secret@localhost:1/x", "--out", str(tmp_path / "s")]
-    )
-    assert "driver" in line and "secret" not in line
+    url = "postgresql://me:secret@localhost:1/x"  # nothing listens on port 1
+    line = _one_line_error(["search", *TINY, "--storage", url, "--out", str(tmp_path / "s")])
+    assert "reachable" in line and "secret" not in line
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # the driver not installed: import fails
+    line = _one_line_error(["search", *TINY, "--storage", url, "--out", str(tmp_path / "s")])
+    assert "driver is not installed (no module psycopg: pip install 'infomorphic[postgres]')" in line
+    assert "secret" not in line
+    line = _one_line_error(["search", "status", "--storage", url])
+    assert "no module psycopg" in line
 
 
 @pytest.mark.parametrize("content", ["random", "truncated"])

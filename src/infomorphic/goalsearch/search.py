@@ -74,6 +74,7 @@ __all__ = [
     "open_storage",
     "create_study",
     "load_search",
+    "search_status",
     "run_search",
     "best_goal",
     "write_best",
@@ -333,8 +334,8 @@ def _storage_error(url: str, exc: BaseException) -> ValueError:
         )
     if isinstance(exc, ImportError):
         return ValueError(
-            f"storage {_shown(url)}: its database driver is not installed ({reason}); install it "
-            "(e.g. pip install psycopg2-binary for postgresql://) or use sqlite:///path/to/study.db"
+            f"storage {_shown(url)}: its database driver is not installed ({_missing_driver(exc)}); "
+            "use sqlite:///path/to/study.db or leave out --storage otherwise"
         )
     if file is not None and isinstance(exc, sa_exc.OperationalError):  # cannot open, read-only, locked
         return ValueError(
@@ -352,6 +353,28 @@ def _storage_error(url: str, exc: BaseException) -> ValueError:
             "is reachable, and the user's rights"
         )
     return ValueError(f"storage {_shown(url)}: {reason}")
+
+
+_DRIVERS = {
+    "psycopg": "pip install 'infomorphic[postgres]'",
+    "psycopg2": "pip install psycopg2-binary, or pip install 'infomorphic[postgres]' and write "
+    "postgresql+psycopg://",
+    "pymysql": "pip install pymysql",
+    "MySQLdb": "pip install mysqlclient",
+}
+
+
+def _missing_driver(exc: ImportError) -> str:
+    """Which module a failed driver import lacked and how to install it (optuna wraps sqlalchemy's
+    ``ModuleNotFoundError`` in an ``ImportError`` of its own)."""
+    cause: BaseException | None = exc
+    while cause is not None and not (isinstance(cause, ImportError) and cause.name):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return f"{exc}; install the Python package of its driver"
+    module = str(getattr(cause, "name", "")).split(".")[0]
+    fix = _DRIVERS.get(module, f"install the Python package that provides the module {module}")
+    return f"no module {module}: {fix}"
 
 
 @contextmanager
@@ -923,6 +946,112 @@ def load_search(storage: str, study_name: str) -> tuple[Any, SearchSettings]:
             )
         study = optuna.load_study(study_name=study_name, storage=store)
         return study, study_settings(study)
+
+
+def _read_only_storage(url: str) -> Any:
+    """An ``RDBStorage`` of ``url`` that writes nothing when opened (no table creation, no
+    heartbeats); None when the database holds no optuna tables.  A ``sqlite:///`` file that does
+    not exist is a ``ValueError`` (opening it would create it)."""
+    import warnings
+
+    import optuna
+    import sqlalchemy
+
+    file = _sqlite_file(url)
+    if file is not None and not Path(file).is_file():
+        raise ValueError(f"no study database {file} (storage {_shown(url)}): check the path")
+    engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    with _storage_errors(url), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            engine = sqlalchemy.create_engine(url, **engine_kwargs)
+        except ImportError as exc:  # the driver
+            raise _storage_error(url, exc) from exc
+        try:
+            with engine.connect() as connection:
+                if not sqlalchemy.inspect(connection).has_table("studies"):
+                    return None
+        finally:
+            engine.dispose()
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
+        except (ImportError, RuntimeError) as exc:
+            raise _storage_error(url, exc) from exc
+
+
+def search_status(storage: str, study_name: str) -> dict[str, Any]:
+    """What a search's study holds, read without changing anything (``infomorphic search status``).
+
+    Returns the storage (password hidden) and study name; the trial counts ``complete``,
+    ``pruned``, ``running``, ``failed``, ``waiting`` (re-queued, not started) and ``total``, and
+    ``counts`` by optuna state name; the running trials (number, host, pid, start); the best
+    completed trial (``best_value``, ``best_trial``, ``best_goal``: the goal expression the trial
+    stored, ``best_params``: its gammas, ``best_test_acc``; None before a trial completed); and
+    the search's ``sampler`` and ``layer`` (None for a study that ``infomorphic search`` did not
+    create).  It does not fail stale trials: a trial whose process died shows as running until
+    a search process joins or resumes.
+
+    Raises
+    ------
+    ValueError
+        One line: the storage cannot be used, the SQLite file does not exist, or there is no such
+        study (the message lists the studies there).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = _read_only_storage(storage)
+    with _storage_errors(storage):
+        names = [] if store is None else optuna.get_all_study_names(store)
+        if study_name not in names:
+            raise ValueError(
+                f"no study {study_name!r} in {_shown(storage)}; studies there: {', '.join(names) or 'none'}"
+            )
+        study = optuna.load_study(study_name=study_name, storage=store)
+        trials = study.get_trials(deepcopy=False)
+        try:
+            settings: SearchSettings | None = study_settings(study)
+        except ValueError:
+            settings = None
+        store.engine.dispose()
+    by_state = {state: [t for t in trials if t.state == state] for state in TrialState}
+    done = by_state[TrialState.COMPLETE]
+    best = max(done, key=lambda t: (t.value, -t.number)) if done else None
+    goal = None
+    if best is not None:
+        goal = best.user_attrs.get("goal")
+        if goal is None and settings is not None:
+            goal = settings.space.goal(best.params).to_expression()
+    return {
+        "storage": _shown(storage),
+        "study": study_name,
+        "complete": len(done),
+        "pruned": len(by_state[TrialState.PRUNED]),
+        "running": len(by_state[TrialState.RUNNING]),
+        "failed": len(by_state[TrialState.FAIL]),
+        "waiting": len(by_state[TrialState.WAITING]),
+        "total": len(trials),
+        "counts": {state.name: len(ts) for state, ts in by_state.items() if ts},
+        "running_trials": [
+            {
+                "number": t.number,
+                "host": t.user_attrs.get("host"),
+                "pid": t.user_attrs.get("pid"),
+                "started": None
+                if t.datetime_start is None
+                else t.datetime_start.isoformat(timespec="seconds"),
+            }
+            for t in by_state[TrialState.RUNNING]
+        ],
+        "best_value": None if best is None else best.value,
+        "best_trial": None if best is None else best.number,
+        "best_goal": goal,
+        "best_params": None if best is None else best.params,
+        "best_test_acc": None if best is None else best.user_attrs.get("test_acc"),
+        "sampler": None if settings is None else settings.sampler,
+        "layer": None if settings is None else settings.layer,
+    }
 
 
 # ------------------------------------------------------------------------- results
