@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Set up .venv with the test dependencies and run the test suite (slow and GPU tests excluded;
-# the tutorial notebooks are executed by tests/test_notebooks.py), then type-check and lint the
-# package and build the documentation site with warnings as errors.  With arguments (e.g. a test file),
-# only those tests run.
+# the tutorial notebooks are executed by tests/test_notebooks.py), then the slow PostgreSQL test,
+# then type-check and lint the package and build the documentation site with warnings as errors.
+# With arguments (e.g. a test file), only those tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 .venv/bin/python -m pytest -n 2 -q "$@"
 [ "$#" -eq 0 ] || exit 0
+
+# Goal search on a real PostgreSQL server (started by scripts/postgres_start.sh, which installs
+# Debian's postgresql package when it is missing): three worker processes, kill -9, resume, about
+# a minute.  It fails when no server can be started (INFOMORPHIC_NO_POSTGRES=1 skips it, except in CI).
+.venv/bin/python -m pytest -q -m slow tests/goalsearch/test_postgres.py
 
 # Type check of the package (settings in mypy.ini), lint and format check (settings in ruff.toml).
 .venv/bin/python -m mypy
