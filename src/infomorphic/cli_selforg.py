@@ -192,6 +192,27 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--max-epochs", help="Training epochs at most (early stop at perfect recall).")
         ] = 5000,
         goal: Annotated[str, typer.Option(help="Goal over sources T (external), R (recurrent).")] = "{T}{R}",
+        train_noise: Annotated[
+            float,
+            typer.Option(
+                "--train-noise",
+                help="Infomorphic training: fraction of bits flipped in the state that drives R (0: clean).",
+            ),
+        ] = 0.0,
+        unroll: Annotated[
+            int, typer.Option(help="Infomorphic training: recurrent steps from the noisy state (1: none).")
+        ] = 1,
+        cue_noise: Annotated[
+            str,
+            typer.Option(
+                "--cue-noise",
+                help="Comma-separated fractions of flipped cue bits: capacity at each (e.g. 0,0.05,0.1,0.2).",
+            ),
+        ] = "0",
+        sets: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="Any other memory config key: --set lr=0.01 (repeatable)."),
+        ] = None,
         threshold: Annotated[float, typer.Option(help="Success: score >= threshold.")] = 0.95,
         out_dir: Annotated[
             str, typer.Option("--out-dir", help="Parent folder of the run directory.")
@@ -207,11 +228,32 @@ def register(app: typer.Typer) -> None:
 
         from .runs import write_json
         from .tasks import plots
-        from .tasks.capacity import CapacityConfig, capacity_from_points, default_grid, sweep
+        from .tasks.capacity import (
+            CapacityConfig,
+            capacity_from_points,
+            default_grid,
+            noise_capacity_table,
+            sweep,
+        )
         from .tasks.memory import MemoryConfig
         from .tasks.runner import new_run_dir
 
         try:
+            kw = parse_sets(sets, MemoryConfig)
+            own = sorted(
+                set(kw) & {"n_neurons", "max_epochs", "goal", "train_noise", "unroll", "alpha", "seed"}
+            )
+            if own:
+                raise ValueError(
+                    f"--set {own[0]} is not for capacity: the load and seed come from --grid and --seeds; "
+                    "use --neurons, --max-epochs, --goal, --train-noise, --unroll"
+                )
+            try:
+                noise_list = tuple(float(f) for f in cue_noise.split(","))
+            except ValueError:
+                raise ValueError(
+                    f"--cue-noise expects comma-separated fractions, got {cue_noise!r}"
+                ) from None
             parts = grid.split(":")
             if len(parts) != 3:
                 raise ValueError(f"--grid expects start:stop:step, got {grid!r}")
@@ -223,12 +265,20 @@ def register(app: typer.Typer) -> None:
                     f"--grid needs three numbers and --seeds integers, got {grid!r} and {seeds!r}"
                 ) from None
             cfg = CapacityConfig(
-                memory=MemoryConfig(n_neurons=neurons, max_epochs=max_epochs, goal=goal),
+                memory=MemoryConfig(
+                    n_neurons=neurons,
+                    max_epochs=max_epochs,
+                    goal=goal,
+                    train_noise=train_noise,
+                    unroll=unroll,
+                    **kw,
+                ),
                 alphas=tuple(default_grid(start, stop, step)),
                 seeds=seed_list,
                 methods=tuple(m.strip() for m in methods.split(",")),
                 threshold=threshold,
                 workers=workers,
+                cue_noise=noise_list,
             )
             claim = new_run_dir(out_dir, name, f"capacity-n{neurons}")
             run_dir = claim.path
@@ -242,13 +292,19 @@ def register(app: typer.Typer) -> None:
                 points = sweep(cfg, lambda r: bar.advance(handle))
             seconds = time.perf_counter() - t0
             cap = capacity_from_points(points, cfg.methods, cfg.threshold)
-            result = {
+            noisy = cfg.cue_noise != (0.0,)
+            result: dict[str, Any] = {
                 "run_dir": str(run_dir),
                 "neurons": neurons,
                 "seeds": list(seed_list),
                 "seconds": seconds,
                 "workers": workers,
                 "capacity": cap,
+                **(
+                    {"noise_capacity": noise_capacity_table(points, cfg.methods, cfg.cue_noise, threshold)}
+                    if noisy
+                    else {}
+                ),
                 "points": points,
             }
             write_json(run_dir / "summary.json", result)
@@ -270,3 +326,20 @@ def register(app: typer.Typer) -> None:
                 ", ".join(f"{v:g}" for v in c["alpha_c_per_seed"].values()),
             )
         console.print(table)
+        if noisy:
+            console.print(_noise_capacity_rich(result["noise_capacity"], neurons, len(seed_list)))
+
+
+def _noise_capacity_rich(nc: dict[str, Any], neurons: int, n_seeds: int) -> Table:
+    """The table of :func:`~infomorphic.tasks.capacity.noise_capacity_table`: method x cue noise."""
+    table = Table(
+        title=f"capacity at cue noise (largest alpha with score >= {nc['threshold']}), N = {neurons}, "
+        f"median (min-max) over {n_seeds} seeds"
+    )
+    table.add_column("memory")
+    keys = [f"{f:g}" for f in nc["cue_noise"]]
+    for k in keys:
+        table.add_column(f"flip {k}", justify="right")
+    for method, row in nc["table"].items():
+        table.add_row(method, *(f"{row[k]['median']:g} ({row[k]['min']:g}-{row[k]['max']:g})" for k in keys))
+    return table

@@ -6,7 +6,9 @@ infomorphic memory (:mod:`infomorphic.tasks.memory`) and builds the classical ba
 routine.  A point succeeds when its score (mean overlap after recall from the clean patterns)
 is at least ``threshold`` (0.95); the capacity ``alpha_c`` of a method and seed is the largest
 successful ``alpha`` on the grid.  Points run in parallel worker processes, one torch thread
-each.
+each.  With ``CapacityConfig.cue_noise`` every point also scores recall from cues with those
+fractions of bits flipped (the same cues for every method) and :func:`noise_capacity` gives
+the capacity at each cue noise: the capacity of basins, not only of fixed points.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ __all__ = [
     "run_point",
     "sweep",
     "capacity_from_points",
+    "noise_capacity",
+    "noise_capacity_table",
     "noise_robustness",
     "online_storage",
     "hebbian_pid_curve",
@@ -60,9 +64,12 @@ class CapacityConfig:
     methods: tuple[str, ...] = METHODS
     threshold: float = 0.95
     workers: int = 2
+    cue_noise: tuple[float, ...] = (0.0,)
 
     def __post_init__(self) -> None:
         check_finite(self)
+        if not self.cue_noise or any(not 0.0 <= f < 0.5 for f in self.cue_noise):
+            raise ValueError(f"cue_noise must be fractions in [0, 0.5), got {list(self.cue_noise)}")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
@@ -85,18 +92,44 @@ def _point_patterns(memory: MemoryConfig, alpha: float, seed: int) -> torch.Tens
     return random_patterns(m, n, generator(seed, "patterns", f"{alpha:.6f}", n))
 
 
+def _cue_generator(memory: MemoryConfig, alpha: float, seed: int, fraction: float) -> torch.Generator:
+    """The flips of the noisy cues of one grid point: the same cues for every method."""
+    return generator(seed, "cue-noise", f"{alpha:.6f}", f"{fraction:.6f}", memory.n_neurons)
+
+
 def run_point(
-    memory: MemoryConfig, alpha: float, seed: int, methods: Sequence[str] = METHODS
+    memory: MemoryConfig,
+    alpha: float,
+    seed: int,
+    methods: Sequence[str] = METHODS,
+    cue_noise: Sequence[float] = (0.0,),
 ) -> dict[str, Any]:
-    """Scores of every method at one load and seed, on the same patterns (a worker's job)."""
+    """Scores of every method at one load and seed, on the same patterns (a worker's job).
+
+    ``scores[method]`` is the clean-cue score; ``cue_scores[method][f"{f:g}"]`` the score from
+    cues with a fraction ``f`` of bits flipped, for each ``f`` of ``cue_noise`` (the same cues
+    for every method; ``None`` where the method stores nothing).
+    """
     t0, c0 = time.perf_counter(), time.process_time()
     patterns = _point_patterns(memory, alpha, seed)
     out: dict[str, Any] = {"alpha": alpha, "seed": seed, "n_patterns": len(patterns), "scores": {}}
+    out["cue_scores"] = {}
+
+    def score_cues(method: str, field: Field | None) -> None:
+        row: dict[str, float | None] = {}
+        for f in cue_noise:
+            if field is None or f == 0:
+                row[f"{f:g}"] = out["scores"][method]  # the clean score (None: nothing stored)
+            else:
+                row[f"{f:g}"] = recall_score(field, patterns, f, _cue_generator(memory, alpha, seed, f))
+        out["cue_scores"][method] = row
+
     for method in methods:
         if method == "infomorphic":
             cfg = replace(memory, alpha=alpha, seed=seed)
             res = train_memory(cfg, patterns)
             out["scores"][method] = res.score
+            score_cues(method, res.net.field())
             out["epochs"] = res.epochs
             out["stopped"] = res.stopped
             names = memory_goal(memory.goal).atom_names
@@ -107,6 +140,7 @@ def run_point(
         else:
             field = rule_field(method, patterns)  # None: the pseudo-inverse at M >= N stores nothing
             out["scores"][method] = None if field is None else recall_score(field, patterns)
+            score_cues(method, field)
     out["seconds"] = time.perf_counter() - t0
     out["cpu_seconds"] = time.process_time() - c0
     return out
@@ -118,7 +152,10 @@ def sweep(
     """Run every ``(alpha, seed)`` point (largest loads first, they take longest) in ``workers`` processes."""
     jobs = sorted(((a, s) for a in config.alphas for s in config.seeds), key=lambda j: (-j[0], j[1]))
     results = map_jobs(
-        run_point, [(config.memory, a, s, config.methods) for a, s in jobs], config.workers, on_result
+        run_point,
+        [(config.memory, a, s, config.methods, config.cue_noise) for a, s in jobs],
+        config.workers,
+        on_result,
     )
     return sorted(results, key=lambda r: (r["seed"], r["alpha"]))
 
@@ -155,6 +192,50 @@ def capacity_from_points(
         }
     out["alphas"] = alphas
     return out
+
+
+def noise_capacity_table(
+    points: Sequence[dict[str, Any]],
+    methods: Sequence[str],
+    cue_noise: Sequence[float],
+    threshold: float = 0.95,
+) -> dict[str, Any]:
+    """Capacity per method and cue noise from the points of a :func:`sweep` with ``cue_noise``.
+
+    For each fraction ``f`` of flipped cue bits, :func:`capacity_from_points` on the scores from
+    those cues: the largest load whose mean overlap after recall is ``>= threshold``, per seed
+    (0 where no load succeeds).  ``table[method][f"{f:g}"]`` holds ``median``, ``min``, ``max``
+    (over seeds) and ``per_seed``.
+    """
+    table: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for f in cue_noise:
+        key = f"{f:g}"
+        at_f = [{**p, "scores": {m: p["cue_scores"][m][key] for m in methods}} for p in points]
+        cap = capacity_from_points(at_f, methods, threshold)
+        for m in methods:
+            vals = list(cap[m]["alpha_c_per_seed"].values())
+            table[m][key] = {
+                "median": float(np.median(vals)),
+                "min": float(min(vals)),
+                "max": float(max(vals)),
+                "per_seed": cap[m]["alpha_c_per_seed"],
+            }
+    return {"cue_noise": [float(f) for f in cue_noise], "threshold": threshold, "table": table}
+
+
+def noise_capacity(
+    config: CapacityConfig, on_result: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Capacity at each cue noise of ``config.cue_noise``: one :func:`sweep`, every method scored
+    from the same noisy cues by the same recall routine, then :func:`noise_capacity_table`.
+
+    Returns the table (``table[method][f"{f:g}"]``: median, min, max and per-seed capacity),
+    ``cue_noise``, ``threshold`` and the sweep's ``points``.
+    """
+    points = sweep(config, on_result)
+    return noise_capacity_table(points, config.methods, config.cue_noise, config.threshold) | {
+        "points": points
+    }
 
 
 def _robust_fraction(

@@ -11,11 +11,25 @@ neurons, and takes one Adam step (lr 0.05) on the summed goals, by default the r
 :func:`infomorphic.tasks.hopfield.recall`.
 
 Early stopping (:class:`MemoryConfig`): the clean-cue recall score is checked every
-``check_every`` epochs and training stops once it reaches ``stop_score`` (default 1.0: every
+``check_every`` epochs (with ``train_noise > 0``: the score of recall from one fixed set of
+cues with that fraction of bits flipped, drawn once from ``(seed, "stop-cues")``; the clean
+score is still the run's ``score``) and training stops once it reaches ``stop_score`` (default 1.0: every
 pattern is recalled exactly, so all are fixed points of the dynamics; the authors' capacity
 code stops at 0.95).  A run also stops when the score has not changed for ``patience``
 consecutive checks after ``min_epochs``: the weights then keep growing along the same
 direction (the goal saturates) without changing any sign of the recall dynamics.
+
+Basins of attraction (issue 14): the defaults train fixed points only (the recurrent input of
+every training sample is computed from the clean pattern).  ``train_noise = f > 0`` computes
+the recurrent input from a copy of each pattern with exactly ``round(f N)`` bits flipped (fresh
+flips every epoch, from the generator ``(seed, "train-noise")``), while the external input and
+the target (the clean pattern, through ``T``) stay clean; ``unroll = k > 1`` first runs
+``k - 1`` synchronous sign steps of the network's own recall dynamics from that noisy state
+(without gradient) and trains the field of the ``k``-th step.  With a noisy ``R`` the goal's
+atoms change meaning: the redundancy ``{T}{R}`` is the information about the output that ``R``
+carries *in agreement with the clean pattern*, so maximising it asks the field from a corrupted
+state to point back to the clean pattern (a basin), and the unique ``{T}`` is what the clean
+pattern says about the output that ``R`` fails to carry (see :func:`training_state`).
 """
 
 from __future__ import annotations
@@ -32,13 +46,14 @@ from ..estimate import bin_fixed
 from ..goals import Goal
 from ..pid.samples import sx_pid_from_binary_samples
 from ..seeding import generator
-from .hopfield import linear_field, recall, recall_score
+from .hopfield import flip_bits, linear_field, overlaps, recall, recall_score
 
 __all__ = [
     "MemoryConfig",
     "InfomorphicMemory",
     "memory_goal",
     "train_memory",
+    "training_state",
     "train_online",
     "replay_states",
     "neuron_pid",
@@ -67,6 +82,8 @@ class MemoryConfig:
     patience: int = 20
     min_epochs: int = 500
     seed: int = 0
+    train_noise: float = 0.0
+    unroll: int = 1
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -80,7 +97,16 @@ class MemoryConfig:
             )
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.train_noise < 0.5:
+            raise ValueError(f"train_noise must be a fraction in [0, 0.5), got {self.train_noise}")
+        if isinstance(self.unroll, bool) or not isinstance(self.unroll, int) or self.unroll < 1:
+            raise ValueError(f"unroll must be an integer >= 1, got {self.unroll!r}")
         memory_goal(self.goal)  # validates
+
+    @property
+    def shapes_basins(self) -> bool:
+        """Whether training departs from the clean fixed-point training (``train_noise > 0`` or ``unroll > 1``)."""
+        return self.train_noise > 0 or self.unroll > 1
 
     @property
     def n_patterns(self) -> int:
@@ -176,10 +202,40 @@ class MemoryResult:
     stopped: str = "max_epochs"
 
 
+@torch.no_grad()
+def training_state(
+    weight: Tensor,
+    patterns: Tensor,
+    train_noise: float,
+    unroll: int,
+    gen: torch.Generator | None = None,
+) -> Tensor:
+    """The recurrent state from which the trained field ``R = W x`` is computed, ``(M, N)``.
+
+    ``x_0`` = the patterns with exactly ``round(train_noise N)`` bits flipped per row
+    (:func:`~infomorphic.tasks.hopfield.flip_bits`); then ``unroll - 1`` synchronous steps
+    ``x <- sign(W x)`` of the recall dynamics (a zero field keeps the entry), without gradient.
+    ``train_noise = 0, unroll = 1`` gives the clean patterns (a copy).  ``weight`` is the
+    ``(N, N)`` recurrent weight (zero diagonal).
+    """
+    x = flip_bits(patterns, train_noise, gen) if train_noise > 0 else patterns.clone()
+    w = weight.detach().to(x.dtype)
+    for _ in range(unroll - 1):
+        h = x @ w.T
+        x = torch.where(h > 0, 1.0, torch.where(h < 0, -1.0, x)).to(x.dtype)
+    return x
+
+
 def _step(
-    net: InfomorphicMemory, opt: torch.optim.Optimizer, patterns: Tensor, config: MemoryConfig, goal: Goal
+    net: InfomorphicMemory,
+    opt: torch.optim.Optimizer,
+    patterns: Tensor,
+    config: MemoryConfig,
+    goal: Goal,
+    state: Tensor | None = None,
 ) -> tuple[Tensor, Any]:
-    t, r, theta = net(patterns, patterns)
+    """One Adam step on the summed goals; ``state`` (default: the patterns) drives ``R``."""
+    t, r, theta = net(patterns, patterns if state is None else state)
     res = neuron_pid(t, r, theta, config, goal)
     goals = goal.evaluate(res.atoms, res.residual_entropy)
     opt.zero_grad(set_to_none=True)
@@ -196,6 +252,8 @@ def train_memory(
     """Train a fresh memory on ``patterns`` (default: ``M = alpha N`` random ones from the seed).
 
     The history holds one record per check (epoch, clean recall score, mean goal and mean atoms).
+    With ``config.train_noise > 0`` or ``config.unroll > 1`` each epoch's recurrent state comes
+    from :func:`training_state` (new flips every epoch); the defaults train on the clean patterns.
     """
     goal = memory_goal(config.goal)
     n = config.n_neurons
@@ -210,14 +268,28 @@ def train_memory(
     result = MemoryResult(net=net, patterns=patterns, epochs=0, score=_score(net, patterns))
     names = goal.atom_names
     last_scores: list[float] = []
+    noise_gen = generator(config.seed, "train-noise")
+    stop_cues = (
+        flip_bits(patterns, config.train_noise, generator(config.seed, "stop-cues"))
+        if config.train_noise > 0
+        else None
+    )
     for epoch in range(1, config.max_epochs + 1):
-        goals, res = _step(net, opt, patterns, config, goal)
+        if config.shapes_basins:
+            state = training_state(
+                net.weight * net.mask, patterns, config.train_noise, config.unroll, noise_gen
+            )
+            goals, res = _step(net, opt, patterns, config, goal, state)
+        else:
+            goals, res = _step(net, opt, patterns, config, goal)
         if epoch % config.check_every and epoch != config.max_epochs:
             continue
         score = _score(net, patterns)
+        stop_by = score if stop_cues is None else _cue_score(net, patterns, stop_cues)
         record = {
             "epoch": epoch,
             "score": score,
+            **({} if stop_cues is None else {"noisy_score": stop_by}),
             "goal": float(goals.mean()),
             **{f"atom {k}": float(v) for k, v in zip(names, res.atoms.detach().mean(0))},
             "H_res": float(res.residual_entropy.detach().mean()),
@@ -228,8 +300,8 @@ def train_memory(
         result.epochs, result.score = epoch, score
         if callback is not None:
             callback(record)
-        last_scores = (last_scores + [score])[-config.patience :]
-        if score >= config.stop_score:
+        last_scores = (last_scores + [stop_by])[-config.patience :]
+        if stop_by >= config.stop_score:
             result.stopped = "stop_score"
             break
         if (
@@ -246,6 +318,11 @@ def _score(
     net: InfomorphicMemory, patterns: Tensor, noise: float = 0.0, gen: torch.Generator | None = None
 ) -> float:
     return recall_score(net.field(), patterns, noise, gen)
+
+
+def _cue_score(net: InfomorphicMemory, patterns: Tensor, cues: Tensor) -> float:
+    states, _ = recall(net.field(), cues)
+    return float(overlaps(states, patterns).mean())
 
 
 def replay_states(weight: Tensor, n_cues: int, gen: torch.Generator | None = None) -> Tensor:
@@ -276,6 +353,7 @@ def train_online(
     if they were patterns, so what is stored is rehearsed from the weights alone (no stored
     data are revisited).  ``probe(recurrent_weight, n_stored)`` is called after each group (e.g.
     to measure the recall of the earliest patterns).  One optimiser persists over the whole stream.
+    ``config.train_noise`` and ``config.unroll`` apply to every batch as in :func:`train_memory`.
     """
     if group_size < 1 or epochs_per_group < 1:
         raise ValueError(
@@ -289,6 +367,7 @@ def train_online(
     )
     opt = torch.optim.Adam([net.weight], lr=config.lr)
     replay_gen = generator(config.seed, "replay")
+    noise_gen = generator(config.seed, "train-noise")
     for lo in range(0, len(patterns), group_size):
         group = patterns[lo : lo + group_size]
         batch = group
@@ -296,7 +375,13 @@ def train_online(
             rehearsed = replay_states(net.recurrent_weight().detach(), replay_cues, replay_gen)
             batch = torch.cat([group, rehearsed.to(group.dtype)])
         for _ in range(epochs_per_group):
-            _step(net, opt, batch, config, goal)
+            if config.shapes_basins:
+                state = training_state(
+                    net.weight * net.mask, batch, config.train_noise, config.unroll, noise_gen
+                )
+                _step(net, opt, batch, config, goal, state)
+            else:
+                _step(net, opt, batch, config, goal)
         if probe is not None:
             probe(net.recurrent_weight().detach(), lo + len(group))
     return net
