@@ -8,6 +8,9 @@
   :func:`recall_score`, :data:`RULES`);
 - :mod:`.capacity`: capacity sweeps, noise robustness, online storage (:class:`CapacityConfig`,
   :func:`sweep`);
+- :mod:`.online`: streams of patterns, palimpsest capacity and blackout of online rules
+  (:class:`StreamConfig`, :class:`OnlineOptions`, :func:`run_stream`, :func:`stream_summary`,
+  :func:`stream_storage`);
 - :mod:`.runner`: the run directories of ``infomorphic train --task bars|memory``.
 
 The names below load their module on first use, so ``import infomorphic.tasks`` stays light.
@@ -33,6 +36,11 @@ _OWNERS = {
     "random_patterns": "hopfield",
     "CapacityConfig": "capacity",
     "sweep": "capacity",
+    "StreamConfig": "online",
+    "OnlineOptions": "online",
+    "run_stream": "online",
+    "stream_summary": "online",
+    "stream_storage": "online",
     "run_bars": "runner",
     "run_memory": "runner",
 }
