@@ -213,6 +213,25 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--set", help="Any other memory config key: --set lr=0.01 (repeatable)."),
         ] = None,
+        stream: Annotated[
+            str | None,
+            typer.Option(
+                help="Instead of the sweep: a stream of patterns arriving this many at a time, comma-separated "
+                "(e.g. 1,5,10); palimpsest capacity and blackout per online rule (tasks/online.py)."
+            ),
+        ] = None,
+        stream_length: Annotated[
+            int | None, typer.Option("--stream-length", help="Patterns in the stream (default 5 N).")
+        ] = None,
+        stream_methods: Annotated[
+            str,
+            typer.Option(
+                "--stream-methods",
+                help="Comma-separated: infomorphic, infomorphic-adam, hebbian, storkey, hebbian-bounded, "
+                "hebbian-decay.",
+            ),
+        ] = "infomorphic,infomorphic-adam,hebbian,storkey,hebbian-bounded,hebbian-decay",
+        steps: Annotated[int, typer.Option(help="--stream: infomorphic steps per arrival.")] = 20,
         threshold: Annotated[float, typer.Option(help="Success: score >= threshold.")] = 0.95,
         out_dir: Annotated[
             str, typer.Option("--out-dir", help="Parent folder of the run directory.")
@@ -238,6 +257,23 @@ def register(app: typer.Typer) -> None:
         from .tasks.memory import MemoryConfig
         from .tasks.runner import new_run_dir
 
+        if stream is not None:
+            _stream_command(
+                neurons=neurons,
+                seeds=seeds,
+                arrivals=stream,
+                length=stream_length,
+                methods=stream_methods,
+                steps=steps,
+                goal=goal,
+                sets=sets,
+                basins=train_noise != 0 or unroll != 1,
+                out_dir=out_dir,
+                name=name,
+                progress=progress,
+                as_json=as_json,
+            )
+            return
         try:
             kw = parse_sets(sets, MemoryConfig)
             own = sorted(
@@ -343,3 +379,111 @@ def _noise_capacity_rich(nc: dict[str, Any], neurons: int, n_seeds: int) -> Tabl
     for method, row in nc["table"].items():
         table.add_row(method, *(f"{row[k]['median']:g} ({row[k]['min']:g}-{row[k]['max']:g})" for k in keys))
     return table
+
+
+def _stream_command(
+    *,
+    neurons: int,
+    seeds: str,
+    arrivals: str,
+    length: int | None,
+    methods: str,
+    steps: int,
+    goal: str,
+    sets: list[str] | None,
+    basins: bool,
+    out_dir: str,
+    name: str | None,
+    progress: bool,
+    as_json: bool,
+) -> None:
+    """``infomorphic capacity --stream 1,5,10``: :func:`~infomorphic.tasks.online.stream_storage`, run directory, table."""
+    import time
+
+    from .runs import write_json
+    from .tasks.memory import MemoryConfig
+    from .tasks.online import STREAM_METHODS, StreamConfig, online_options, stream_figures, stream_storage
+    from .tasks.runner import new_run_dir
+
+    try:
+        if basins:
+            raise ValueError("--train-noise and --unroll are not used by --stream")
+        try:
+            arrival_list = [int(a) for a in arrivals.split(",")]
+            seed_list = [int(s) for s in seeds.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"--stream and --seeds expect integers, got {arrivals!r} and {seeds!r}"
+            ) from None
+        method_list = [m.strip() for m in methods.split(",")]
+        unknown = [m for m in method_list if m not in STREAM_METHODS]
+        if unknown:
+            raise ValueError(f"unknown stream methods {unknown}; choose from {', '.join(STREAM_METHODS)}")
+        kw = parse_sets(sets, MemoryConfig)
+        if "n_neurons" in kw or "seed" in kw:
+            raise ValueError("--set n_neurons / seed: use --neurons and --seeds")
+        memory = MemoryConfig(n_neurons=neurons, goal=goal, **kw)
+        for a in arrival_list:
+            StreamConfig(n_neurons=neurons, length=length, arrival=a)  # validates
+        options = online_options(neurons, steps)
+        claim = new_run_dir(out_dir, name, f"stream-n{neurons}")
+        run_dir = claim.path
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    with claim:
+        config = {
+            "task": "stream",
+            "memory": memory.to_dict(),
+            "options": options.to_dict(),
+            "arrivals": arrival_list,
+            "seeds": seed_list,
+            "methods": method_list,
+            "length": length,
+        }
+        write_json(run_dir / "config.json", config)
+        total = len(arrival_list) * len(seed_list) * len(method_list)
+        bar, handle = _live(progress and not as_json, total, "stream")
+        t0 = time.perf_counter()
+        with bar:
+            out = stream_storage(
+                memory,
+                arrivals=arrival_list,
+                seeds=seed_list,
+                methods=method_list,
+                options=options,
+                length=length,
+                on_result=lambda r: bar.update(handle, advance=1, info=f"{r['method']} x{r['arrival']}"),
+            )
+        seconds = time.perf_counter() - t0
+        figures = stream_figures(out, run_dir)
+        for run in out["runs"]:  # flags by age as strings of 0/1
+            for p in run["probes"]:
+                for kind in ("clean", "noisy"):
+                    if kind in p:
+                        p[kind] = "".join(map(str, p[kind]))
+        result = {"run_dir": str(run_dir), "seconds": seconds, "figures": [str(f) for f in figures], **out}
+        write_json(run_dir / "summary.json", result)
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in result.items() if k != "runs"}, default=float))
+        return
+    console = Console()
+    console.print(f"run directory: {run_dir}  ({seconds:.0f} s)")
+    table = Table(
+        title=f"stream of {out['length']} patterns, N = {neurons}: most recent patterns all recalled / "
+        f"recalled (steady state), clean | 10 % flipped cue; mean over {len(seed_list)} seed(s)"
+    )
+    table.add_column("memory")
+    for a in arrival_list:
+        table.add_column(f"arrivals of {a}", justify="right")
+    for m in method_list:
+        cells = []
+        for a in arrival_list:
+            c = out["table"][m][str(a)]
+            blackout = [b for b in c["blackout_at"] if b is not None]
+            cells.append(
+                f"{c['steady_recent_all_clean']:.1f} / {c['steady_recalled_clean']:.1f} | "
+                f"{c['steady_recent_all_noisy']:.1f} / {c['steady_recalled_noisy']:.1f}"
+                + (f" (blackout at {', '.join(map(str, blackout))})" if blackout else "")
+            )
+        table.add_row(m, *cells)
+    console.print(table)

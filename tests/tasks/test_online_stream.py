@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -238,3 +239,30 @@ def test_stream_storage_table_and_figures(tmp_path: Path) -> None:
     paths = stream_figures(out, tmp_path)
     assert [p.name for p in paths] == ["stream_recent.png", "stream_oldest.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_capacity_stream_command_writes_table_figures_and_flags(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from infomorphic.cli import app
+
+    runner = CliRunner()
+    args = ["capacity", "--stream", "1,5", "--neurons", "20", "--stream-length", "40", "--seeds", "0"]
+    args += ["--stream-methods", "hebbian,hebbian-decay", "--out-dir", str(tmp_path), "--name", "s", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["arrivals"] == [1, 5] and set(out["table"]) == {"hebbian", "hebbian-decay"}
+    assert out["table"]["hebbian"]["1"]["blackout_at"] == [30]
+    run = tmp_path / "s"
+    assert (run / "stream_recent.png").exists() and (run / "stream_oldest.png").exists()
+    summary = json.loads((run / "summary.json").read_text())
+    flags = summary["runs"][0]["probes"][-1]["clean"]
+    assert isinstance(flags, str) and len(flags) == 40 and set(flags) <= {"0", "1"}  # by age
+    for bad, message in (
+        (["--stream", "1,3"], "dividing"),
+        (["--stream", "1", "--stream-methods", "mpf"], "unknown stream methods"),
+        (["--stream", "1", "--train-noise", "0.1"], "not used by --stream"),
+    ):
+        result = runner.invoke(app, ["capacity", *bad, "--out-dir", str(tmp_path)])
+        assert result.exit_code == 2 and result.output.startswith("error:") and message in result.output
