@@ -21,7 +21,11 @@
 //     - sum_a g_plus[a] log2 P(E_a(s_b)),
 //
 // accumulated per cell and gathered back to the samples (and returned with respect to w, or to
-// theta for a binary target).  When the gradient's direction is known
+// theta for a binary target).  A sample's cell in the table of all sources determines its cell in
+// every marginal table, so when the marginal tables are dense (the usual case: e.g. 20 bins per
+// source and batches of 1024) only that finest table is filled from the samples, and the
+// marginals from its occupied cells (Scratch::load_projected); per sample the work is then one
+// key, one table update and one gather of the gradient, whatever the number of subsets.  When the gradient's direction is known
 // in advance (training), values and gradient come from one pass.  Tables are kept in double.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -53,6 +57,9 @@ struct Problem {
   std::vector<int64_t> unions;  // subset index of the sources each antichain involves
   std::vector<std::vector<int64_t>> by_union;  // antichains per union subset
   std::vector<std::vector<int64_t>> parts;  // per union subset u: the subsets k that antichains of u use
+  std::vector<int64_t> mult;  // (K, n): key of subset k = sum_i mult[k, i] * bin_i (0 for non-members)
+  int64_t full = -1;  // the subset of all n sources (the finest table)
+  bool project = false;  // every other subset's table is dense: filled from the finest table's cells
 };
 
 Problem make_problem(int64_t B, int64_t N, const torch::Tensor& sizes, const torch::Tensor& members,
@@ -80,8 +87,22 @@ Problem make_problem(int64_t B, int64_t N, const torch::Tensor& sizes, const tor
       }
     TORCH_CHECK(!p.members[k].empty(), "empty source subset");
     p.ranked[k] = cells > static_cast<double>(dense_factor) * static_cast<double>(B);
+    // row-major fold of the members' bins: the last member varies fastest
+    int64_t stride = 1;
+    std::vector<int64_t> m(p.n, 0);
+    for (auto it = p.members[k].rbegin(); it != p.members[k].rend(); ++it) {
+      m[*it] = stride;
+      stride *= sz[*it];
+    }
+    p.mult.insert(p.mult.end(), m.begin(), m.end());
     p.offsets[k + 1] = p.offsets[k] + (p.ranked[k] ? B : static_cast<int64_t>(cells));
   }
+  for (int64_t k = 0; k < p.K; ++k)
+    if (static_cast<int64_t>(p.members[k].size()) == p.n) p.full = k;
+  TORCH_CHECK(p.full >= 0, "no subset holds every source");
+  p.project = true;
+  for (int64_t k = 0; k < p.K; ++k)
+    if (k != p.full && p.ranked[k]) p.project = false;
   auto c = coeffs.to(torch::kDouble).contiguous();
   const double* cp = c.data_ptr<double>();
   p.rows.resize(p.A);
@@ -105,52 +126,143 @@ Problem make_problem(int64_t B, int64_t N, const torch::Tensor& sizes, const tor
 
 // Per-thread scratch: tables of counts and masses for every subset, and the occupied cells.
 struct Scratch {
-  std::vector<double> count, table, back, mass;
+  std::vector<double> count, table, back, mass, total;
   std::vector<int64_t> keys;  // (K, B): each sample's cell in each subset's table, this neuron
   std::vector<std::pair<int64_t, int64_t>> order;
   std::vector<std::vector<Occupied>> occupied;
   explicit Scratch(const Problem& p)
       : count(p.offsets[p.K], 0.0), table(p.offsets[p.K] * p.T, 0.0), back(p.offsets[p.K] * p.T, 0.0),
-        mass(p.B * p.T), keys(p.K * p.B), order(p.B), occupied(p.K) {}
+        mass(p.B * p.T), total((p.offsets[p.full + 1] - p.offsets[p.full]) * p.T), keys(p.K * p.B), order(p.B),
+        occupied(p.K) {}
 
   int64_t key(const Problem& p, int64_t k, int64_t b) const { return keys[k * p.B + b]; }
 
-  // The cells of neuron j's samples, from bins[b * sb + j * sn + i * si].
-  template <typename index_t>
-  void make_keys(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, int64_t j) {
-    for (int64_t k = 0; k < p.K; ++k) {
-      int64_t* kk = keys.data() + k * p.B;
-      const auto& mem = p.members[k];
-      for (int64_t b = 0; b < p.B; ++b) {
-        const index_t* row = bins + b * sb + j * sn;
-        int64_t key = static_cast<int64_t>(row[mem[0] * si]);
-        for (size_t m = 1; m < mem.size(); ++m) key = key * p.bins_per_source[mem[m]] + static_cast<int64_t>(row[mem[m] * si]);
-        kk[b] = key;
+  // One pass over neuron j's samples: each sample's cell in every subset's table (its bins read
+  // once), its target masses, and the tables of the dense subsets; then the rank-compressed
+  // subsets are ranked and filled.  Every table cell accumulates its samples in order of b, and
+  // each subset's occupied cells are listed in order of first occurrence.
+  template <typename index_t, typename scalar_t>
+  void load(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, const scalar_t* w,
+            int64_t wb, int64_t wn, int64_t wt, bool binary, int64_t j) {
+    const double inv_b = 1.0 / static_cast<double>(p.B);
+    const int64_t K = p.K, n = p.n, T = p.T, B = p.B;
+    bool any_ranked = false;
+    for (int64_t k = 0; k < K; ++k) {
+      occupied[k].clear();
+      any_ranked = any_ranked || p.ranked[k];
+    }
+    int64_t v[8];
+    for (int64_t b = 0; b < B; ++b) {
+      const index_t* row = bins + b * sb + j * sn;
+      for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int64_t>(row[i * si]);
+      const scalar_t* wj = w + b * wb + j * wn;
+      double* mb = mass.data() + b * T;
+      if (binary) {
+        const double theta = static_cast<double>(*wj);
+        mb[0] = (1.0 - theta) * inv_b;
+        mb[1] = theta * inv_b;
+      } else {
+        for (int64_t t = 0; t < T; ++t) mb[t] = static_cast<double>(wj[t * wt]) * inv_b;
       }
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t* mk = p.mult.data() + k * n;
+        int64_t key = 0;
+        for (int64_t i = 0; i < n; ++i) key += mk[i] * v[i];
+        keys[k * B + b] = key;
+        if (p.ranked[k]) continue;
+        double* cnt = count.data() + p.offsets[k];
+        double* tab = table.data() + p.offsets[k] * T;
+        if (cnt[key] == 0.0) occupied[k].push_back({key, b});
+        cnt[key] += inv_b;
+        for (int64_t t = 0; t < T; ++t) tab[key * T + t] += mb[t];
+      }
+    }
+    if (!any_ranked) return;
+    for (int64_t k = 0; k < K; ++k) {
       if (!p.ranked[k]) continue;
-      for (int64_t b = 0; b < p.B; ++b) order[b] = {kk[b], b};
+      int64_t* kk = keys.data() + k * B;
+      for (int64_t b = 0; b < B; ++b) order[b] = {kk[b], b};
       std::sort(order.begin(), order.end());
       int64_t rank = -1;
-      for (int64_t i = 0; i < p.B; ++i) {
+      for (int64_t i = 0; i < B; ++i) {
         if (i == 0 || order[i].first != order[i - 1].first) ++rank;
         kk[order[i].second] = rank;
+      }
+      double* cnt = count.data() + p.offsets[k];
+      double* tab = table.data() + p.offsets[k] * T;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t cell = kk[b];
+        if (cnt[cell] == 0.0) occupied[k].push_back({cell, b});
+        cnt[cell] += inv_b;
+        for (int64_t t = 0; t < T; ++t) tab[cell * T + t] += mass[b * T + t];
       }
     }
   }
 
-  void fill(const Problem& p) {
+  // The same tables as load(), when every subset but the finest is dense: one pass over the
+  // samples fills the finest table (all sources: each sample's cell there is also its cell in
+  // every marginal, by projection), then each occupied finest cell adds its count and masses to
+  // its projection in every other subset's table.  Per sample that is one key and one table
+  // update instead of one per subset.  Keys of the other subsets are kept only for each finest
+  // cell's representative sample (the one gather() and the gradient read).
+  template <typename index_t, typename scalar_t>
+  void load_projected(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, const scalar_t* w,
+                      int64_t wb, int64_t wn, int64_t wt, bool binary, int64_t j) {
     const double inv_b = 1.0 / static_cast<double>(p.B);
-    const double* mass_j = mass.data();
-    for (int64_t k = 0; k < p.K; ++k) {
-      double* cnt = count.data() + p.offsets[k];
-      double* tab = table.data() + p.offsets[k] * p.T;
-      auto& occ = occupied[k];
-      occ.clear();
-      for (int64_t b = 0; b < p.B; ++b) {
-        const int64_t cell = key(p, k, b);
-        if (cnt[cell] == 0.0) occ.push_back({cell, b});
-        cnt[cell] += inv_b;
-        for (int64_t t = 0; t < p.T; ++t) tab[cell * p.T + t] += mass_j[b * p.T + t];
+    const int64_t K = p.K, n = p.n, T = p.T, B = p.B, F = p.full;
+    for (int64_t k = 0; k < K; ++k) occupied[k].clear();
+    int64_t* kf = keys.data() + F * B;
+    const int64_t* mf = p.mult.data() + F * n;
+    for (int64_t b = 0; b < B; ++b) {
+      const index_t* row = bins + b * sb + j * sn;
+      int64_t key = 0;
+      for (int64_t i = 0; i < n; ++i) key += mf[i] * static_cast<int64_t>(row[i * si]);
+      kf[b] = key;
+      const scalar_t* wj = w + b * wb + j * wn;
+      double* mb = mass.data() + b * T;
+      if (binary) {
+        const double theta = static_cast<double>(*wj);
+        mb[0] = (1.0 - theta) * inv_b;
+        mb[1] = theta * inv_b;
+      } else {
+        for (int64_t t = 0; t < T; ++t) mb[t] = static_cast<double>(wj[t * wt]) * inv_b;
+      }
+    }
+    if (p.ranked[F]) {
+      for (int64_t b = 0; b < B; ++b) order[b] = {kf[b], b};
+      std::sort(order.begin(), order.end());
+      int64_t rank = -1;
+      for (int64_t i = 0; i < B; ++i) {
+        if (i == 0 || order[i].first != order[i - 1].first) ++rank;
+        kf[order[i].second] = rank;
+      }
+    }
+    double* cf = count.data() + p.offsets[F];
+    double* tf = table.data() + p.offsets[F] * T;
+    auto& occ_f = occupied[F];
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t cell = kf[b];
+      if (cf[cell] == 0.0) occ_f.push_back({cell, b});
+      cf[cell] += inv_b;
+      for (int64_t t = 0; t < T; ++t) tf[cell * T + t] += mass[b * T + t];
+    }
+    int64_t v[8];
+    for (const auto& o : occ_f) {
+      const index_t* row = bins + o.sample * sb + j * sn;
+      for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int64_t>(row[i * si]);
+      const double c = cf[o.cell];
+      const double* tc = tf + o.cell * T;
+      for (int64_t k = 0; k < K; ++k) {
+        if (k == F) continue;
+        const int64_t* mk = p.mult.data() + k * n;
+        int64_t key = 0;
+        for (int64_t i = 0; i < n; ++i) key += mk[i] * v[i];
+        keys[k * B + o.sample] = key;
+        double* cnt = count.data() + p.offsets[k];
+        double* tab = table.data() + p.offsets[k] * T;
+        if (cnt[key] == 0.0) occupied[k].push_back({key, o.sample});
+        cnt[key] += c;
+        for (int64_t t = 0; t < T; ++t) tab[key * T + t] += tc[t];
       }
     }
   }
@@ -254,13 +366,16 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
   TORCH_CHECK(g_cond.numel() == p.N * p.A && g_plus.numel() == p.N * p.A, "gradients must be (N, A)");
   auto cond = want_values ? torch::zeros({p.N, p.A}, weights.options()) : torch::empty({0}, weights.options());
   auto plus = want_values ? torch::zeros({p.N, p.A}, weights.options()) : torch::empty({0}, weights.options());
-  auto grad = want_grad ? torch::empty(weights.sizes(), weights.options()) : torch::empty({0}, weights.options());
+  // the weights' memory layout where it is dense (e.g. samples fastest), so the writes follow the reads
+  auto grad = want_grad ? torch::empty_like(weights) : torch::empty({0}, weights.options());
   const double* gc = g_cond.data_ptr<double>();
   const double* gp = g_plus.data_ptr<double>();
   const double inv_ln2 = 1.4426950408889634;
   const double inv_b = 1.0 / static_cast<double>(p.B);
   const int64_t wb = weights.stride(0), wn = weights.stride(1), wt = binary ? 0 : weights.stride(2);
   const int64_t sb = bins.stride(0), sn = bins.stride(1), si = bins.stride(2);
+  const int64_t gsb = want_grad ? grad.stride(0) : 0, gsn = want_grad ? grad.stride(1) : 0;
+  const int64_t gst = want_grad && !binary ? grad.stride(2) : 0;
   const bool bins_long = bins.scalar_type() == torch::kLong;
   const int64_t* bins_l = bins_long ? bins.data_ptr<int64_t>() : nullptr;
   const int32_t* bins_i = bins_long ? nullptr : bins.data_ptr<int32_t>();
@@ -274,19 +389,13 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
       std::vector<double> pet(p.T), mk(p.K), mtk(p.K * p.T), racc(p.K * p.T), acc_cond(p.A), acc_plus(p.A);
       std::vector<int64_t> index(p.K);
       for (int64_t j = lo; j < hi; ++j) {
-        if (bins_long) s.make_keys(p, bins_l, sb, sn, si, j);
-        else s.make_keys(p, bins_i, sb, sn, si, j);
-        for (int64_t b = 0; b < p.B; ++b) {
-          const scalar_t* wj = w + b * wb + j * wn;
-          if (binary) {
-            const double theta = static_cast<double>(*wj);
-            s.mass[b * 2] = (1.0 - theta) * inv_b;
-            s.mass[b * 2 + 1] = theta * inv_b;
-          } else {
-            for (int64_t t = 0; t < p.T; ++t) s.mass[b * p.T + t] = static_cast<double>(wj[t * wt]) * inv_b;
-          }
+        if (p.project) {
+          if (bins_long) s.load_projected(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
+          else s.load_projected(p, bins_i, sb, sn, si, w, wb, wn, wt, binary, j);
+        } else {
+          if (bins_long) s.load(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
+          else s.load(p, bins_i, sb, sn, si, w, wb, wn, wt, binary, j);
         }
-        s.fill(p);
         std::fill(acc_cond.begin(), acc_cond.end(), 0.0);
         std::fill(acc_plus.begin(), acc_plus.end(), 0.0);
         const double* gj = gc + j * p.A;
@@ -331,17 +440,29 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
           }
         }
         if (want_grad) {
-          // d/dw = d/dm / B; for a binary target d/dtheta = d/dm_1 - d/dm_0 (times 1/B)
-          const int64_t gb = binary ? p.N : p.N * p.T;
+          // d/dw = d/dm / B; for a binary target d/dtheta = d/dm_1 - d/dm_0 (times 1/B).  A sample's
+          // d/dm sums the back tables at its cell in every subset; with projected tables all
+          // samples of a finest cell share their cells, so the sum is taken once per finest cell.
+          const int64_t F = p.full;
+          const int64_t* kf = s.keys.data() + F * p.B;
+          if (p.project)
+            for (const auto& o : s.occupied[F])
+              for (int64_t t = 0; t < p.T; ++t) {
+                double total = 0.0;
+                for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + s.key(p, k, o.sample)) * p.T + t];
+                s.total[o.cell * p.T + t] = total;
+              }
           for (int64_t b = 0; b < p.B; ++b) {
             double dm[2] = {0.0, 0.0};
             for (int64_t t = 0; t < p.T; ++t) {
               double total = 0.0;
-              for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + s.key(p, k, b)) * p.T + t];
+              if (p.project) total = s.total[kf[b] * p.T + t];
+              else
+                for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + s.key(p, k, b)) * p.T + t];
               if (binary) dm[t] = total;
-              else out[b * gb + j * p.T + t] = static_cast<scalar_t>(total * inv_b);
+              else out[b * gsb + j * gsn + t * gst] = static_cast<scalar_t>(total * inv_b);
             }
-            if (binary) out[b * gb + j] = static_cast<scalar_t>((dm[1] - dm[0]) * inv_b);
+            if (binary) out[b * gsb + j * gsn] = static_cast<scalar_t>((dm[1] - dm[0]) * inv_b);
           }
         }
         s.clear(p);
