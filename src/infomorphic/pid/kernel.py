@@ -43,9 +43,11 @@ loads it by path for :func:`prebuilt_record` (the build environment may lack num
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -300,17 +302,23 @@ def _load_or_build(name: str, source: Path) -> ModuleType | None:
 def _quiet_cpp_extension() -> ModuleType:
     """``torch.utils.cpp_extension``, imported without its CUDA warnings.
 
-    A CUDA build of torch on a machine without CUDA logs "No CUDA runtime is found, using
-    CUDA_HOME=..." when that module is first imported (seen with torch 2.14.1+cu130): irrelevant to
-    this CPU-only kernel, and it would break the promise of one line per kernel event.
+    A CUDA build of torch on a machine without CUDA says "No CUDA runtime is found, using
+    CUDA_HOME=..." when that module is first imported: through logging (seen with torch
+    2.14.1+cu130) or printed to stderr (torch 2.4.0): irrelevant to this CPU-only kernel, and it
+    would break the promise of one line per kernel event.  Anything else printed then is passed on.
     """
     cpp_log = logging.getLogger("torch.utils.cpp_extension")
     level = cpp_log.level
     cpp_log.setLevel(logging.ERROR)
+    printed = io.StringIO()
     try:
-        import torch.utils.cpp_extension as cpp_extension
+        with contextlib.redirect_stderr(printed):
+            import torch.utils.cpp_extension as cpp_extension
     finally:
         cpp_log.setLevel(level)
+        other = [line for line in printed.getvalue().splitlines() if not line.startswith("No CUDA runtime")]
+        if other:
+            print("\n".join(other), file=sys.stderr)
     return cpp_extension
 
 
@@ -552,8 +560,7 @@ def _build_main(argv: list[str]) -> int:
         target=_watch, args=(spec["parent"], time.monotonic() + spec["seconds"] + 5.0), daemon=True
     ).start()
     try:
-        from torch.utils.cpp_extension import load
-
+        load = _quiet_cpp_extension().load
         load(
             name=spec["name"],
             sources=[spec["source"]],
