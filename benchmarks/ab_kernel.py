@@ -1,0 +1,123 @@
+"""A/B of two versions of the compiled PID kernel inside whole training steps (never imported by the package).
+
+The kernel of this checkout against the one of an earlier commit (``--old-rev``, its
+``src/infomorphic/pid/_sx_kernel.cpp``) or an earlier source file (``--old-source``): both are
+compiled (the old one into a temporary folder), one network is built, and its training steps
+alternate between the two kernels (old, new, old, new, ...) on the same batch, so that a change
+of load on the machine hits both alike.  Timed in process CPU seconds (one thread), which a busy
+machine distorts much less than wall-clock time.  Checks that both kernels give the same goals on
+the first step.  Prints one JSON line: median CPU seconds per step of each and the ratio
+new / old, for each network given.
+
+    python benchmarks/ab_kernel.py --old-rev 56cbd29~2 --net 2:2000 --net 1:100 --steps 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = "src/infomorphic/pid/_sx_kernel.cpp"
+
+
+def _old_source(args: argparse.Namespace, folder: Path) -> Path:
+    if args.old_source is not None:
+        return Path(args.old_source)
+    text = subprocess.run(
+        ["git", "show", f"{args.old_rev}:{SOURCE}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    path = folder / "old_kernel.cpp"
+    path.write_text(text)
+    return path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    old = p.add_mutually_exclusive_group(required=True)
+    old.add_argument("--old-rev", help="git revision whose kernel source is the baseline")
+    old.add_argument("--old-source", help="kernel source file that is the baseline")
+    p.add_argument(
+        "--net", action="append", default=None, help="SETUP:N, e.g. 2:2000 (repeatable; default 1:100)"
+    )
+    p.add_argument("--steps", type=int, default=6, help="timed steps per kernel and network")
+    p.add_argument("--batch", type=int, default=1024)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+
+    from torch.utils.cpp_extension import load
+
+    from infomorphic.config import TrainConfig
+    from infomorphic.pid import samples
+    from infomorphic.pid.kernel import load_kernel
+    from infomorphic.train.loop import build_network
+    from infomorphic.train.trainer import default_optimizers, train_step
+
+    new = load_kernel()
+    if new is None:
+        sys.exit("error: the kernel of this checkout does not build here")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        old_kernel = load(
+            name="infomorphic_ab_old_kernel",
+            sources=[str(_old_source(args, folder))],
+            extra_cflags=["-O3", "-fopenmp"],
+            extra_ldflags=["-fopenmp"],
+            build_directory=str(folder),
+        )
+        for spec in args.net or ["1:100"]:
+            setup, hidden = (int(v) for v in spec.split(":"))
+            config = TrainConfig(setup=setup, hidden=hidden)
+            gen = torch.Generator().manual_seed(0)
+            x = torch.rand(args.batch, 784, generator=gen)
+            y = torch.randint(0, 10, (args.batch,), generator=gen)
+            goals = {}
+            for name, kernel in (("old", old_kernel), ("new", new)):
+                samples.load_kernel = lambda kernel=kernel: kernel  # type: ignore[assignment]
+                net = build_network(config, 784, 10)
+                factories = default_optimizers(net)
+                opts = {k: f(list(net.layers()[k].parameters())) for k, f in factories.items()}
+                goals[name] = train_step(net, opts, x, y, torch.Generator().manual_seed(1))
+            same = all(torch.equal(goals["old"][k], goals["new"][k]) for k in goals["old"])
+            net = build_network(config, 784, 10)
+            opts = {k: f(list(net.layers()[k].parameters())) for k, f in default_optimizers(net).items()}
+            sampler = torch.Generator().manual_seed(2)
+            for _ in range(2):
+                train_step(net, opts, x, y, sampler)
+            seconds: dict[str, list[float]] = {"old": [], "new": []}
+            for _ in range(args.steps):
+                for name, kernel in (("old", old_kernel), ("new", new)):
+                    samples.load_kernel = lambda kernel=kernel: kernel  # type: ignore[assignment]
+                    start = time.process_time()
+                    train_step(net, opts, x, y, sampler)
+                    seconds[name].append(time.process_time() - start)
+            o, n = statistics.median(seconds["old"]), statistics.median(seconds["new"])
+            rows.append(
+                {
+                    "setup": setup,
+                    "hidden": hidden,
+                    "batch": args.batch,
+                    "old_cpu_s_per_step": round(o, 4),
+                    "new_cpu_s_per_step": round(n, 4),
+                    "ratio_new_to_old": round(n / o, 3),
+                    "same_first_step_goals": same,
+                }
+            )
+    print(
+        json.dumps(
+            {"benchmark": "ab_kernel", "threads": 1, "old": args.old_rev or args.old_source, "rows": rows}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
