@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tiny_configs import tiny_search_args
 from typer.testing import CliRunner
 
 from infomorphic.cli import app
@@ -38,24 +39,7 @@ N_TRIALS = 10
 WORKERS = 3
 STUDY = "pg-search"
 SEARCH = [
-    "--network",
-    "trivariate",
-    "--setup",
-    "1",
-    "--dataset",
-    "digits",
-    "--hidden",
-    "4",
-    "--epochs",
-    "5",  # long enough for the spawned workers to start while trials remain
-    "--batch-size",
-    "128",
-    "--train-subset",
-    "300",
-    "--threads",
-    "1",
-    "--set",
-    "train_eval_size=100",
+    *tiny_search_args(epochs=5),  # long enough for the spawned workers to start while trials remain
     "--sampler",
     "tpe",
     "--startup-trials",

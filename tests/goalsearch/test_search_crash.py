@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tiny_configs import tiny_config
+from tiny_configs import tiny_config, tiny_search_args
 from typer.testing import CliRunner
 
 from infomorphic.cli import app
@@ -43,26 +43,9 @@ from infomorphic.goalsearch.space import GoalSpace
 N_TRIALS = 8
 SEARCH = [
     "search",
-    "--network",
-    "trivariate",
-    "--setup",
-    "1",
-    "--dataset",
-    "digits",
-    "--hidden",
-    "4",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "128",
-    "--train-subset",
-    "300",
-    "--threads",
-    "1",
+    *tiny_search_args(epochs=2),
     "--seed",
     "3",
-    "--set",
-    "train_eval_size=100",
     "--set",
     "hidden_lr=0.05",
     "--set",

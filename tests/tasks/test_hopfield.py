@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from storkey_reference import storkey_step
 
 from infomorphic.seeding import generator
 from infomorphic.tasks.hopfield import (
@@ -53,15 +54,7 @@ def test_storkey_matches_elementwise_rule() -> None:
     n = p.shape[1]
     w = np.zeros((n, n))
     for xi in p:
-        new = w.copy()
-        for i in range(n):
-            for j in range(n):
-                if i == j:
-                    continue
-                h_ij = sum(w[i, k] * xi[k] for k in range(n) if k not in (i, j))
-                h_ji = sum(w[j, k] * xi[k] for k in range(n) if k not in (i, j))
-                new[i, j] = w[i, j] + (xi[i] * xi[j] - xi[i] * h_ji - h_ij * xi[j]) / n
-        w = new
+        w = storkey_step(w, xi)
     assert np.allclose(storkey_weights(torch.tensor(p)).numpy(), w)
 
 

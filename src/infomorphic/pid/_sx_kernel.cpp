@@ -137,24 +137,24 @@ struct Scratch {
 
   int64_t key(const Problem& p, int64_t k, int64_t b) const { return keys[k * p.B + b]; }
 
-  // One pass over neuron j's samples: each sample's cell in every subset's table (its bins read
-  // once), its target masses, and the tables of the dense subsets; then the rank-compressed
-  // subsets are ranked and filled.  Every table cell accumulates its samples in order of b, and
-  // each subset's occupied cells are listed in order of first occurrence.
+  // Each sample's cell in the table of subset `only` (every subset when only < 0), its bins read
+  // once, and its target masses m[b, t] = w[b, j, t] / B.
   template <typename index_t, typename scalar_t>
-  void load(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, const scalar_t* w,
-            int64_t wb, int64_t wn, int64_t wt, bool binary, int64_t j) {
+  void read_samples(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, const scalar_t* w,
+                    int64_t wb, int64_t wn, int64_t wt, bool binary, int64_t j, int64_t only) {
     const double inv_b = 1.0 / static_cast<double>(p.B);
-    const int64_t K = p.K, n = p.n, T = p.T, B = p.B;
-    bool any_ranked = false;
-    for (int64_t k = 0; k < K; ++k) {
-      occupied[k].clear();
-      any_ranked = any_ranked || p.ranked[k];
-    }
+    const int64_t n = p.n, T = p.T, B = p.B;
+    const int64_t k_lo = only < 0 ? 0 : only, k_hi = only < 0 ? p.K : only + 1;
     int64_t v[8];
     for (int64_t b = 0; b < B; ++b) {
       const index_t* row = bins + b * sb + j * sn;
       for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int64_t>(row[i * si]);
+      for (int64_t k = k_lo; k < k_hi; ++k) {
+        const int64_t* mk = p.mult.data() + k * n;
+        int64_t key = 0;
+        for (int64_t i = 0; i < n; ++i) key += mk[i] * v[i];
+        keys[k * B + b] = key;
+      }
       const scalar_t* wj = w + b * wb + j * wn;
       double* mb = mass.data() + b * T;
       if (binary) {
@@ -164,23 +164,16 @@ struct Scratch {
       } else {
         for (int64_t t = 0; t < T; ++t) mb[t] = static_cast<double>(wj[t * wt]) * inv_b;
       }
-      for (int64_t k = 0; k < K; ++k) {
-        const int64_t* mk = p.mult.data() + k * n;
-        int64_t key = 0;
-        for (int64_t i = 0; i < n; ++i) key += mk[i] * v[i];
-        keys[k * B + b] = key;
-        if (p.ranked[k]) continue;
-        double* cnt = count.data() + p.offsets[k];
-        double* tab = table.data() + p.offsets[k] * T;
-        if (cnt[key] == 0.0) occupied[k].push_back({key, b});
-        cnt[key] += inv_b;
-        for (int64_t t = 0; t < T; ++t) tab[key * T + t] += mb[t];
-      }
     }
-    if (!any_ranked) return;
-    for (int64_t k = 0; k < K; ++k) {
-      if (!p.ranked[k]) continue;
-      int64_t* kk = keys.data() + k * B;
+  }
+
+  // Subset k's table from its samples, in order of b (its occupied cells in order of first
+  // occurrence); a rank-compressed subset's keys are first replaced by their ranks.
+  void fill_table(const Problem& p, int64_t k) {
+    const double inv_b = 1.0 / static_cast<double>(p.B);
+    const int64_t T = p.T, B = p.B;
+    int64_t* kk = keys.data() + k * B;
+    if (p.ranked[k]) {
       for (int64_t b = 0; b < B; ++b) order[b] = {kk[b], b};
       std::sort(order.begin(), order.end());
       int64_t rank = -1;
@@ -188,64 +181,43 @@ struct Scratch {
         if (i == 0 || order[i].first != order[i - 1].first) ++rank;
         kk[order[i].second] = rank;
       }
-      double* cnt = count.data() + p.offsets[k];
-      double* tab = table.data() + p.offsets[k] * T;
-      for (int64_t b = 0; b < B; ++b) {
-        const int64_t cell = kk[b];
-        if (cnt[cell] == 0.0) occupied[k].push_back({cell, b});
-        cnt[cell] += inv_b;
-        for (int64_t t = 0; t < T; ++t) tab[cell * T + t] += mass[b * T + t];
-      }
+    }
+    double* cnt = count.data() + p.offsets[k];
+    double* tab = table.data() + p.offsets[k] * T;
+    auto& occ = occupied[k];
+    occ.clear();
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t cell = kk[b];
+      if (cnt[cell] == 0.0) occ.push_back({cell, b});
+      cnt[cell] += inv_b;
+      for (int64_t t = 0; t < T; ++t) tab[cell * T + t] += mass[b * T + t];
     }
   }
 
-  // The same tables as load(), when every subset but the finest is dense: one pass over the
-  // samples fills the finest table (all sources: each sample's cell there is also its cell in
-  // every marginal, by projection), then each occupied finest cell adds its count and masses to
-  // its projection in every other subset's table.  Per sample that is one key and one table
-  // update instead of one per subset.  Keys of the other subsets are kept only for each finest
-  // cell's representative sample (the one gather() and the gradient read).
+  // Every subset's table from the samples (needed when a marginal table is rank-compressed).
+  template <typename index_t, typename scalar_t>
+  void load(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, const scalar_t* w,
+            int64_t wb, int64_t wn, int64_t wt, bool binary, int64_t j) {
+    read_samples(p, bins, sb, sn, si, w, wb, wn, wt, binary, j, -1);
+    for (int64_t k = 0; k < p.K; ++k) fill_table(p, k);
+  }
+
+  // The same tables as load(), when every subset but the finest is dense: the finest table (all
+  // sources: a sample's cell there fixes its cell in every marginal) is filled from the samples,
+  // then each of its occupied cells adds its count and masses to its projection in every other
+  // subset's table.  Per sample that is one key and one table update instead of one per subset.
+  // Keys of the other subsets are kept only for each finest cell's representative sample (the
+  // one gather() and the gradient read).
   template <typename index_t, typename scalar_t>
   void load_projected(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, const scalar_t* w,
                       int64_t wb, int64_t wn, int64_t wt, bool binary, int64_t j) {
-    const double inv_b = 1.0 / static_cast<double>(p.B);
     const int64_t K = p.K, n = p.n, T = p.T, B = p.B, F = p.full;
+    read_samples(p, bins, sb, sn, si, w, wb, wn, wt, binary, j, F);
     for (int64_t k = 0; k < K; ++k) occupied[k].clear();
-    int64_t* kf = keys.data() + F * B;
-    const int64_t* mf = p.mult.data() + F * n;
-    for (int64_t b = 0; b < B; ++b) {
-      const index_t* row = bins + b * sb + j * sn;
-      int64_t key = 0;
-      for (int64_t i = 0; i < n; ++i) key += mf[i] * static_cast<int64_t>(row[i * si]);
-      kf[b] = key;
-      const scalar_t* wj = w + b * wb + j * wn;
-      double* mb = mass.data() + b * T;
-      if (binary) {
-        const double theta = static_cast<double>(*wj);
-        mb[0] = (1.0 - theta) * inv_b;
-        mb[1] = theta * inv_b;
-      } else {
-        for (int64_t t = 0; t < T; ++t) mb[t] = static_cast<double>(wj[t * wt]) * inv_b;
-      }
-    }
-    if (p.ranked[F]) {
-      for (int64_t b = 0; b < B; ++b) order[b] = {kf[b], b};
-      std::sort(order.begin(), order.end());
-      int64_t rank = -1;
-      for (int64_t i = 0; i < B; ++i) {
-        if (i == 0 || order[i].first != order[i - 1].first) ++rank;
-        kf[order[i].second] = rank;
-      }
-    }
-    double* cf = count.data() + p.offsets[F];
-    double* tf = table.data() + p.offsets[F] * T;
-    auto& occ_f = occupied[F];
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t cell = kf[b];
-      if (cf[cell] == 0.0) occ_f.push_back({cell, b});
-      cf[cell] += inv_b;
-      for (int64_t t = 0; t < T; ++t) tf[cell * T + t] += mass[b * T + t];
-    }
+    fill_table(p, F);
+    const double* cf = count.data() + p.offsets[F];
+    const double* tf = table.data() + p.offsets[F] * T;
+    const auto& occ_f = occupied[F];
     int64_t v[8];
     for (const auto& o : occ_f) {
       const index_t* row = bins + o.sample * sb + j * sn;
