@@ -51,6 +51,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -559,6 +560,14 @@ def _build_main(argv: list[str]) -> int:
     threading.Thread(
         target=_watch, args=(spec["parent"], time.monotonic() + spec["seconds"] + 5.0), daemon=True
     ).start()
+    compiler = os.environ.get("CXX", "c++")  # what torch.utils.cpp_extension compiles with
+    if shutil.which(compiler) is None:  # say so plainly (torch's own message differs by release)
+        print(
+            _REASON + f"the C++ compiler {compiler}: not found (install one, e.g. g++, or set CXX)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     try:
         load = _quiet_cpp_extension().load
         load(
