@@ -2,11 +2,17 @@
 
 For each cue noise (fraction of flipped cue bits) the capacity is the largest load alpha = M/N
 whose mean overlap after recall is >= 0.95, per seed; every method is recalled from the same
-noisy cues by the same routine.  Two infomorphic configurations: the default (fixed-point
-training, lr 0.05) over every baseline, and a noise-trained one (``--train-noise``, ``--lr``,
-``--unroll``, on its own grid).  Prints one JSON line with the table (median, min, max over seeds):
+noisy cues by the same routine.  Three infomorphic configurations (``--configs``): the default
+(fixed-point training, lr 0.05) over every baseline, a noise-trained one (``--train-noise``,
+``--lr``, ``--unroll``, on its own grid), and the curriculum (fixed points first as the default,
+then up to ``--basin-epochs`` epochs at ``--basin-lr`` on batches of the clean states and
+``--noisy-copies`` copies with ``--train-noise`` flipped bits, keeping the best weights on
+``--stop-cues`` noisy cues per pattern that still recall every pattern exactly; on
+``--curriculum-grid``, by default ``--grid``).  Prints one JSON line with the table (median,
+min, max over seeds):
 
     python experiments/memory_noise_capacity.py                     # N = 100, seeds 0,1,2
+    python experiments/memory_noise_capacity.py --configs curriculum --methods infomorphic
     python experiments/memory_noise_capacity.py --quick             # N = 40, 1 seed, a smoke run
 
 ``--out DIR`` also writes the JSON with every point there.  One torch thread per process.
@@ -46,6 +52,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unroll", type=int, default=1)
     parser.add_argument("--lr", type=float, default=0.01, help="Adam lr of the noise-trained memory")
     parser.add_argument("--noisy-max-epochs", type=int, default=1000)
+    parser.add_argument(
+        "--configs", default="default,noisy,curriculum", help="infomorphic configurations to run"
+    )
+    parser.add_argument("--curriculum-grid", default=None, help="grid of the curriculum (default: --grid)")
+    parser.add_argument(
+        "--basin-epochs", type=int, default=1000, help="curriculum: basin-phase epochs at most"
+    )
+    parser.add_argument("--basin-lr", type=float, default=0.01, help="curriculum: Adam lr of the basin phase")
+    parser.add_argument("--basin-patience", type=int, default=8, help="curriculum: checks without gain")
+    parser.add_argument("--noisy-copies", type=int, default=1, help="curriculum: noisy copies per pattern")
+    parser.add_argument(
+        "--clean-states",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="curriculum: the clean states in every basin batch too",
+    )
+    parser.add_argument("--stop-cues", type=int, default=4, help="curriculum: noisy cues per pattern")
     parser.add_argument("--quick", action="store_true", help="N = 40, 1 seed, coarse grids, few epochs")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -58,14 +81,19 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         args.neurons, args.seeds, args.grid, args.noisy_grid = 40, "0", "0.1:1.3:0.4", "0.1:0.9:0.4"
-        args.max_epochs, args.noisy_max_epochs = 300, 300
+        args.max_epochs, args.noisy_max_epochs, args.basin_epochs = 300, 300, 300
+        args.curriculum_grid = args.noisy_grid
     seeds = tuple(int(s) for s in args.seeds.split(","))
     cue_noise = tuple(float(f) for f in args.cue_noise.split(","))
     methods = tuple(m.strip() for m in args.methods.split(","))
+    configs = {c.strip() for c in args.configs.split(",")}
+    unknown = configs - {"default", "noisy", "curriculum"}
+    if unknown:
+        parser.error(f"--configs: unknown {sorted(unknown)}; choose from default, noisy, curriculum")
     plain = MemoryConfig(n_neurons=args.neurons, max_epochs=args.max_epochs)
-    runs = [("", plain, methods, _grid(args.grid))]
+    runs = [("", plain, methods, _grid(args.grid))] if "default" in configs else []
     noisy_name = f"infomorphic (train_noise {args.train_noise:g}, unroll {args.unroll}, lr {args.lr:g})"
-    if args.train_noise > 0 or args.unroll > 1:
+    if "noisy" in configs and (args.train_noise > 0 or args.unroll > 1):
         noisy = MemoryConfig(
             n_neurons=args.neurons,
             max_epochs=args.noisy_max_epochs,
@@ -74,6 +102,24 @@ def main(argv: list[str] | None = None) -> int:
             lr=args.lr,
         )
         runs.append((noisy_name, noisy, ("infomorphic",), _grid(args.noisy_grid)))
+    if "curriculum" in configs and args.train_noise > 0:
+        curriculum = MemoryConfig(
+            n_neurons=args.neurons,
+            max_epochs=args.max_epochs,
+            train_noise=args.train_noise,
+            unroll=args.unroll,
+            basin_epochs=args.basin_epochs,
+            basin_lr=args.basin_lr,
+            basin_patience=args.basin_patience,
+            noisy_copies=args.noisy_copies,
+            clean_states=args.clean_states,
+            stop_cues=args.stop_cues,
+        )
+        name = (
+            f"infomorphic curriculum (fixed points, then train_noise {args.train_noise:g}, "
+            f"basin_lr {args.basin_lr:g}{', clean states' if args.clean_states else ''})"
+        )
+        runs.append((name, curriculum, ("infomorphic",), _grid(args.curriculum_grid or args.grid)))
     out: dict = {
         "neurons": args.neurons,
         "seeds": list(seeds),

@@ -207,3 +207,159 @@ def test_capacity_command_prints_the_noise_capacity_table(tmp_path: Path) -> Non
     assert config["cue_noise"] == [0.0, 0.1]
     table = runner.invoke(app, args[:-2] + ["--name", "d"])
     assert table.exit_code == 0 and "flip 0.1" in table.output
+
+
+# --- basin-shaping recipes: mixed batches and the fixed-points-then-basins curriculum ---
+
+
+def test_recipe_options_validate() -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"noisy_copies": 0}, "noisy_copies must be an integer >= 1"),
+        ({"noisy_copies": True}, "noisy_copies must be an integer >= 1"),
+        ({"noisy_copies": 1.5}, "noisy_copies must be an integer >= 1"),
+        ({"stop_cues": 0}, "stop_cues must be an integer >= 1"),
+        ({"basin_patience": 0}, "basin_patience must be an integer >= 1"),
+        ({"clean_states": 1}, "clean_states must be true or false"),
+        ({"basin_epochs": -1, "train_noise": 0.1}, "basin_epochs must be an integer >= 0"),
+        ({"basin_epochs": True, "train_noise": 0.1}, "basin_epochs must be an integer >= 0"),
+        ({"basin_epochs": 10}, "basin_epochs > 0 needs train_noise > 0"),
+        ({"basin_epochs": 10, "train_noise": 0.1, "basin_lr": 0.0}, "basin_lr must be > 0"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message.replace("(", r"\(")) as err:
+            MemoryConfig(**kwargs)
+        assert "\n" not in str(err.value)
+    cfg = MemoryConfig()
+    assert (cfg.noisy_copies, cfg.clean_states, cfg.stop_cues, cfg.basin_epochs) == (1, False, 1, 0)
+    assert not cfg.curriculum and MemoryConfig(train_noise=0.1, basin_epochs=1).curriculum
+
+
+@pytest.mark.parametrize("copies,clean", [(1, True), (3, False), (2, True)])
+def test_training_batch_holds_the_clean_states_and_k_noisy_copies(copies: int, clean: bool) -> None:
+    n, m, f = 40, 7, 0.1
+    patterns = random_patterns(m, n, generator(3, "p"))
+    cfg = MemoryConfig(n_neurons=n, train_noise=f, noisy_copies=copies, clean_states=clean)
+    external, state = memory.training_batch(
+        torch.zeros(n, n), patterns, cfg, torch.Generator().manual_seed(0)
+    )
+    blocks = copies + int(clean)
+    assert external.shape == state.shape == (blocks * m, n)
+    assert torch.equal(external, patterns.repeat(blocks, 1))  # the target is always the clean pattern
+    if clean:
+        assert torch.equal(state[:m], patterns)
+    noisy = state[m * int(clean) :].reshape(copies, m, n)
+    for block in noisy:
+        assert (block != patterns).sum(1).tolist() == [round(f * n)] * m
+    for i in range(copies):
+        for j in range(i):
+            assert not torch.equal(noisy[i], noisy[j])  # each copy has its own flips
+
+
+def test_training_batch_defaults_are_one_noisy_copy_as_before() -> None:
+    n = 30
+    patterns = random_patterns(5, n, generator(4, "p"))
+    w = torch.randn(n, n, generator=torch.Generator().manual_seed(1))
+    cfg = MemoryConfig(n_neurons=n, train_noise=0.2, unroll=2)
+    external, state = memory.training_batch(w, patterns, cfg, torch.Generator().manual_seed(9))
+    assert external is patterns
+    assert torch.equal(state, training_state(w, patterns, 0.2, 2, torch.Generator().manual_seed(9)))
+
+
+def test_noise_training_with_default_recipe_fields_is_unchanged() -> None:
+    """train_noise alone trains exactly as before the recipe fields (one noisy copy per epoch)."""
+    cfg = MemoryConfig(n_neurons=20, alpha=1.2, max_epochs=30, check_every=1000, seed=2, train_noise=0.1)
+    patterns = random_patterns(cfg.n_patterns, 20, generator(2, "patterns"))
+    net = InfomorphicMemory(20, cfg.external_weight, cfg.init_scale, generator(2, "init"))
+    opt = torch.optim.Adam([net.weight], lr=cfg.lr)
+    goal, gen = memory_goal(cfg.goal), generator(2, "train-noise")
+    for _ in range(30):
+        state = training_state(net.weight * net.mask, patterns, 0.1, 1, gen)
+        t, r, theta = net(patterns, state)
+        res = neuron_pid(t, r, theta, cfg, goal)
+        opt.zero_grad(set_to_none=True)
+        (-goal.evaluate(res.atoms, res.residual_entropy).sum()).backward()
+        opt.step()
+    assert torch.equal(train_memory(cfg, patterns).net.weight.detach(), net.weight.detach())
+
+
+def test_curriculum_trains_fixed_points_first_then_basins(monkeypatch: pytest.MonkeyPatch) -> None:
+    states: list[torch.Tensor | None] = []
+    real_step = memory._step
+
+    def spy(net: Any, opt: Any, patterns: Any, config: Any, goal: Any, state: Any = None) -> Any:
+        states.append(None if state is None else state.clone())
+        return real_step(net, opt, patterns, config, goal, state)
+
+    monkeypatch.setattr(memory, "_step", spy)
+    cfg = MemoryConfig(n_neurons=40, alpha=0.5, max_epochs=400, seed=0, check_every=5)
+    cur = replace(cfg, train_noise=0.1, basin_epochs=60, clean_states=True, basin_patience=3, stop_cues=2)
+    res = train_memory(cur)
+    plain = [h for h in res.history if "phase" not in h]
+    basin = [h for h in res.history if h.get("phase") == "basin"]
+    assert plain[-1]["score"] == 1.0 and all(h["score"] < 1.0 for h in plain[:-1])
+    assert all("noisy_score" not in h for h in plain)  # phase 1 is the plain fixed-point training
+    switch = plain[-1]["epoch"]
+    assert res.basin is not None and len(states) == switch + res.basin["epochs"] == res.epochs
+    assert states[:switch] == [None] * switch  # clean R until every pattern is stored
+    m = len(res.patterns)
+    for s in states[switch:]:  # then the clean states plus one noisy copy per pattern
+        assert s is not None and s.shape == (2 * m, 40)
+        assert torch.equal(s[:m], res.patterns)
+        assert (s[m:] != res.patterns).sum(1).tolist() == [4] * m
+    # keep-best: the final weights are those of the best noisy score among checks that still
+    # recall every pattern exactly (or the stored weights when no check is better)
+    valid = [h for h in basin if h["score"] >= 1.0]
+    kept = max([res.basin["start"]] + [h["noisy_score"] for h in valid])
+    assert res.basin["kept"] == kept > res.basin["start"]
+    assert res.basin["kept_epoch"] + switch in [h["epoch"] for h in valid]
+    targets, cues = memory._stop_cues(res.patterns, cur)
+    assert len(cues) == 2 * m
+    assert memory._cue_score(res.net, targets, cues) == pytest.approx(kept, abs=1e-12)
+    assert res.score == 1.0
+    if res.basin["stopped"] == "patience":
+        assert len(basin) - [h["epoch"] for h in basin].index(res.basin["kept_epoch"] + switch) - 1 == 3
+
+
+def test_curriculum_returns_the_stored_weights_when_the_basin_phase_breaks_recall() -> None:
+    base = MemoryConfig(n_neurons=40, alpha=1.0, max_epochs=400, seed=0)
+    plain = train_memory(base)
+    cur = train_memory(replace(base, train_noise=0.1, basin_epochs=300, basin_lr=0.05))
+    assert plain.score == 1.0 and cur.basin is not None
+    assert cur.basin["stopped"] == "clean_score" and cur.basin["kept_epoch"] == 0
+    assert cur.history[-1]["score"] < 1.0  # the basin phase lost a pattern at its first check ...
+    assert torch.equal(cur.net.weight, plain.net.weight) and cur.score == 1.0  # ... so none is kept
+    # a load the fixed-point training does not store has no basin phase: the default run exactly
+    high = replace(base, alpha=1.2)
+    plain_high = train_memory(high)
+    cur_high = train_memory(replace(high, train_noise=0.1, basin_epochs=300))
+    assert plain_high.score < 1.0 and cur_high.basin is None
+    assert torch.equal(cur_high.net.weight, plain_high.net.weight)
+
+
+def test_curriculum_keeps_exact_recall_where_noise_training_loses_it() -> None:
+    base = MemoryConfig(n_neurons=40, alpha=1.0, max_epochs=400, seed=0)
+    plain = train_memory(base)
+    noisy = train_memory(replace(base, train_noise=0.1, lr=0.01))
+    cur = train_memory(replace(base, train_noise=0.1, basin_epochs=300, clean_states=True, stop_cues=4))
+
+    def from_noisy_cues(res: memory.MemoryResult) -> float:
+        return recall_score(res.net.field(), res.patterns, 0.05, generator(1, "cue", 0.05))
+
+    assert noisy.score < 0.9  # noise from the start: some patterns are no longer fixed points
+    assert plain.score == cur.score == 1.0  # the curriculum keeps every pattern exactly
+    assert cur.basin is not None and cur.basin["kept"] > cur.basin["start"] + 0.05
+    assert from_noisy_cues(cur) > from_noisy_cues(plain)
+
+
+def test_recipe_options_reach_the_capacity_command(tmp_path: Path) -> None:
+    args = ["capacity", "--neurons", "30", "--seeds", "0", "--grid", "0.3:0.3:0.1", "--workers", "1"]
+    args += ["--methods", "infomorphic", "--cue-noise", "0,0.1", "--train-noise", "0.1"]
+    args += ["--set", "basin_epochs=50", "--set", "clean_states=True", "--set", "stop_cues=2"]
+    args += ["--max-epochs", "200", "--out-dir", str(tmp_path), "--name", "c", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "c" / "config.json").read_text())["config"]["memory"]
+    assert (config["basin_epochs"], config["clean_states"], config["stop_cues"]) == (50, True, 2)
+    bad = runner.invoke(app, ["capacity", "--set", "basin_epochs=5", "--out-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and bad.output.startswith("error: basin_epochs > 0 needs train_noise > 0")
+    assert len(bad.output.strip().splitlines()) == 1

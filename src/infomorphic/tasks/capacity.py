@@ -132,6 +132,8 @@ def run_point(
             score_cues(method, res.net.field())
             out["epochs"] = res.epochs
             out["stopped"] = res.stopped
+            if res.basin is not None:
+                out["basin"] = res.basin
             names = memory_goal(memory.goal).atom_names
             final = res.atoms[-1].mean(0).tolist() if res.atoms else []
             out["atoms"] = dict(zip(names, final)) | (

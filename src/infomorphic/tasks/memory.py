@@ -30,6 +30,21 @@ atoms change meaning: the redundancy ``{T}{R}`` is the information about the out
 carries *in agreement with the clean pattern*, so maximising it asks the field from a corrupted
 state to point back to the clean pattern (a basin), and the unique ``{T}`` is what the clean
 pattern says about the output that ``R`` fails to carry (see :func:`training_state`).
+
+Basin-shaping recipes (issue 14, all off by default): ``noisy_copies = k`` puts ``k`` noisy
+copies of every pattern in each epoch's batch (fresh flips each) and ``clean_states`` adds every
+pattern once more with its clean recurrent state (:func:`training_batch`); ``stop_cues = c``
+scores the noisy early stop on ``c`` fixed noisy cues per pattern.  ``basin_epochs > 0`` is a
+curriculum: the fixed points are trained first exactly as by the defaults (clean ``R``, ``lr``,
+the early stop on the clean score); once every pattern is stored (clean score ``>= stop_score``)
+and the noisy-cue score is not yet ``>= stop_score``, training goes on for at most
+``basin_epochs`` epochs on :func:`training_batch` with a fresh Adam at ``basin_lr``.  This basin
+phase checks every ``check_every`` epochs and ends at the first check whose clean score is
+below ``stop_score``, when the noisy-cue score reaches ``stop_score``, or when it has not
+improved for ``basin_patience`` checks; the run keeps the checked weights with the best
+noisy-cue score among those whose clean score is still ``>= stop_score`` (the stored weights
+themselves when none is better).  A load whose patterns are all stored therefore stays stored:
+the clean capacity is that of the defaults.
 """
 
 from __future__ import annotations
@@ -54,6 +69,7 @@ __all__ = [
     "memory_goal",
     "train_memory",
     "training_state",
+    "training_batch",
     "train_online",
     "replay_states",
     "neuron_pid",
@@ -84,6 +100,12 @@ class MemoryConfig:
     seed: int = 0
     train_noise: float = 0.0
     unroll: int = 1
+    noisy_copies: int = 1  # noisy copies of every pattern per basin-shaping batch
+    clean_states: bool = False  # also every pattern with its clean state in that batch
+    stop_cues: int = 1  # fixed noisy cues per pattern of the noisy score
+    basin_epochs: int = 0  # > 0: curriculum, fixed points first, then at most this many noisy epochs
+    basin_lr: float = 0.01  # Adam lr of the curriculum's basin phase
+    basin_patience: int = 8  # basin-phase checks without a better noisy score before it stops
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -101,12 +123,32 @@ class MemoryConfig:
             raise ValueError(f"train_noise must be a fraction in [0, 0.5), got {self.train_noise}")
         if isinstance(self.unroll, bool) or not isinstance(self.unroll, int) or self.unroll < 1:
             raise ValueError(f"unroll must be an integer >= 1, got {self.unroll!r}")
+        for name in ("noisy_copies", "stop_cues", "basin_patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.clean_states, bool):
+            raise ValueError(f"clean_states must be true or false, got {self.clean_states!r}")
+        be = self.basin_epochs
+        if isinstance(be, bool) or not isinstance(be, int) or be < 0:
+            raise ValueError(f"basin_epochs must be an integer >= 0, got {be!r}")
+        if be > 0 and not self.train_noise > 0:
+            raise ValueError(
+                "basin_epochs > 0 needs train_noise > 0 (the basin phase trains from noisy states)"
+            )
+        if not self.basin_lr > 0:
+            raise ValueError(f"basin_lr must be > 0, got {self.basin_lr}")
         memory_goal(self.goal)  # validates
 
     @property
     def shapes_basins(self) -> bool:
         """Whether training departs from the clean fixed-point training (``train_noise > 0`` or ``unroll > 1``)."""
         return self.train_noise > 0 or self.unroll > 1
+
+    @property
+    def curriculum(self) -> bool:
+        """Whether the fixed points are trained first and the basins after (``basin_epochs > 0``)."""
+        return self.basin_epochs > 0
 
     @property
     def n_patterns(self) -> int:
@@ -200,6 +242,7 @@ class MemoryResult:
     atoms: list[Tensor] = field(default_factory=list)  # (N, 4) per check, bits
     hres: list[Tensor] = field(default_factory=list)  # (N,) per check
     stopped: str = "max_epochs"
+    basin: dict[str, Any] | None = None  # the curriculum's basin phase (None: no such phase)
 
 
 @torch.no_grad()
@@ -224,6 +267,33 @@ def training_state(
         h = x @ w.T
         x = torch.where(h > 0, 1.0, torch.where(h < 0, -1.0, x)).to(x.dtype)
     return x
+
+
+def training_batch(
+    weight: Tensor, patterns: Tensor, config: MemoryConfig, gen: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """External input and recurrent state of one basin-shaping epoch, each ``(B, N)``.
+
+    The state holds ``config.noisy_copies`` blocks of :func:`training_state` (each with its own
+    fresh flips, in that order), preceded by the clean patterns when ``config.clean_states``;
+    the external input (hence the target) is the clean pattern of every row.  With the defaults
+    (one noisy copy, no clean states) this is ``(patterns, training_state(...))``.
+    """
+    states = [
+        training_state(weight, patterns, config.train_noise, config.unroll, gen)
+        for _ in range(config.noisy_copies)
+    ]
+    if config.clean_states:
+        states.insert(0, patterns.clone())
+    if len(states) == 1:
+        return patterns, states[0]
+    return patterns.repeat(len(states), 1), torch.cat(states)
+
+
+def _stop_cues(patterns: Tensor, config: MemoryConfig) -> tuple[Tensor, Tensor]:
+    """The fixed noisy cues of the noisy score (``stop_cues`` per pattern) and their patterns."""
+    targets = patterns.repeat(config.stop_cues, 1) if config.stop_cues > 1 else patterns
+    return targets, flip_bits(targets, config.train_noise, generator(config.seed, "stop-cues"))
 
 
 def _step(
@@ -252,8 +322,10 @@ def train_memory(
     """Train a fresh memory on ``patterns`` (default: ``M = alpha N`` random ones from the seed).
 
     The history holds one record per check (epoch, clean recall score, mean goal and mean atoms).
-    With ``config.train_noise > 0`` or ``config.unroll > 1`` each epoch's recurrent state comes
-    from :func:`training_state` (new flips every epoch); the defaults train on the clean patterns.
+    With ``config.train_noise > 0`` or ``config.unroll > 1`` each epoch's batch comes from
+    :func:`training_batch` (new flips every epoch); the defaults train on the clean patterns.
+    With ``config.basin_epochs > 0`` the clean training comes first and the noisy one follows
+    as a separate basin phase (records marked ``"phase": "basin"``; ``result.basin`` sums it up).
     """
     goal = memory_goal(config.goal)
     n = config.n_neurons
@@ -266,40 +338,28 @@ def train_memory(
     net = InfomorphicMemory(n, config.external_weight, config.init_scale, generator(config.seed, "init"))
     opt = torch.optim.Adam([net.weight], lr=config.lr)
     result = MemoryResult(net=net, patterns=patterns, epochs=0, score=_score(net, patterns))
-    names = goal.atom_names
     last_scores: list[float] = []
     noise_gen = generator(config.seed, "train-noise")
-    stop_cues = (
-        flip_bits(patterns, config.train_noise, generator(config.seed, "stop-cues"))
-        if config.train_noise > 0
-        else None
-    )
+    noisy_from_start = config.shapes_basins and not config.curriculum
+    stop_cues = _stop_cues(patterns, config) if config.train_noise > 0 else None
     for epoch in range(1, config.max_epochs + 1):
-        if config.shapes_basins:
-            state = training_state(
-                net.weight * net.mask, patterns, config.train_noise, config.unroll, noise_gen
-            )
-            goals, res = _step(net, opt, patterns, config, goal, state)
+        if noisy_from_start:
+            external, state = training_batch(net.weight * net.mask, patterns, config, noise_gen)
+            goals, res = _step(net, opt, external, config, goal, state)
         else:
             goals, res = _step(net, opt, patterns, config, goal)
         if epoch % config.check_every and epoch != config.max_epochs:
             continue
         score = _score(net, patterns)
-        stop_by = score if stop_cues is None else _cue_score(net, patterns, stop_cues)
+        stop_by = score if stop_cues is None or config.curriculum else _cue_score(net, *stop_cues)
         record = {
             "epoch": epoch,
             "score": score,
-            **({} if stop_cues is None else {"noisy_score": stop_by}),
-            "goal": float(goals.mean()),
-            **{f"atom {k}": float(v) for k, v in zip(names, res.atoms.detach().mean(0))},
-            "H_res": float(res.residual_entropy.detach().mean()),
+            **({} if stop_cues is None or config.curriculum else {"noisy_score": stop_by}),
+            **_goal_record(goals, res, goal),
         }
-        result.history.append(record)
-        result.atoms.append(res.atoms.detach().clone())
-        result.hres.append(res.residual_entropy.detach().clone())
+        _keep(result, record, res, callback)
         result.epochs, result.score = epoch, score
-        if callback is not None:
-            callback(record)
         last_scores = (last_scores + [stop_by])[-config.patience :]
         if stop_by >= config.stop_score:
             result.stopped = "stop_score"
@@ -311,7 +371,87 @@ def train_memory(
         ):
             result.stopped = "stable"
             break
+    if config.curriculum and stop_cues is not None and result.score >= config.stop_score:
+        _basin_phase(result, config, goal, stop_cues, noise_gen, callback)
     return result
+
+
+def _goal_record(goals: Tensor, res: Any, goal: Goal) -> dict[str, float]:
+    return {
+        "goal": float(goals.mean()),
+        **{f"atom {k}": float(v) for k, v in zip(goal.atom_names, res.atoms.detach().mean(0))},
+        "H_res": float(res.residual_entropy.detach().mean()),
+    }
+
+
+def _keep(
+    result: MemoryResult,
+    record: dict[str, Any],
+    res: Any,
+    callback: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    result.history.append(record)
+    result.atoms.append(res.atoms.detach().clone())
+    result.hres.append(res.residual_entropy.detach().clone())
+    if callback is not None:
+        callback(record)
+
+
+def _basin_phase(
+    result: MemoryResult,
+    config: MemoryConfig,
+    goal: Goal,
+    stop_cues: tuple[Tensor, Tensor],
+    noise_gen: torch.Generator,
+    callback: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """The curriculum's second phase on a memory that stores every pattern (see the module doc).
+
+    Trains on :func:`training_batch` with a fresh Adam at ``basin_lr``; keeps the checked weights
+    with the best noisy-cue score whose clean score is ``>= stop_score`` (else the stored ones).
+    Sets ``result.basin``: ``epochs`` run, ``kept_epoch`` (0: the stored weights), the noisy
+    score ``start`` and ``kept``, and why it ``stopped``.
+    """
+    net, patterns = result.net, result.patterns
+    start_epoch = result.epochs
+    best = _cue_score(net, *stop_cues)
+    summary: dict[str, Any] = {"epochs": 0, "kept_epoch": 0, "start": best, "kept": best}
+    if best >= config.stop_score:
+        result.basin = summary | {"stopped": "noisy_score"}
+        return
+    best_weight = net.weight.detach().clone()
+    opt = torch.optim.Adam([net.weight], lr=config.basin_lr)
+    since, stopped = 0, "basin_epochs"
+    for epoch in range(1, config.basin_epochs + 1):
+        external, state = training_batch(net.weight * net.mask, patterns, config, noise_gen)
+        goals, res = _step(net, opt, external, config, goal, state)
+        summary["epochs"] = epoch
+        if epoch % config.check_every and epoch != config.basin_epochs:
+            continue
+        score = _score(net, patterns)
+        noisy = _cue_score(net, *stop_cues)
+        record = {"epoch": start_epoch + epoch, "phase": "basin", "score": score, "noisy_score": noisy}
+        _keep(result, record | _goal_record(goals, res, goal), res, callback)
+        if score < config.stop_score:
+            stopped = "clean_score"
+            break
+        if noisy > best:
+            best, since = noisy, 0
+            best_weight = net.weight.detach().clone()
+            summary["kept_epoch"], summary["kept"] = epoch, noisy
+        else:
+            since += 1
+        if noisy >= config.stop_score:
+            stopped = "noisy_score"
+            break
+        if since >= config.basin_patience:
+            stopped = "patience"
+            break
+    with torch.no_grad():
+        net.weight.copy_(best_weight)
+    result.epochs = start_epoch + summary["epochs"]
+    result.score = _score(net, patterns)
+    result.basin = summary | {"stopped": stopped}
 
 
 def _score(
@@ -353,7 +493,8 @@ def train_online(
     if they were patterns, so what is stored is rehearsed from the weights alone (no stored
     data are revisited).  ``probe(recurrent_weight, n_stored)`` is called after each group (e.g.
     to measure the recall of the earliest patterns).  One optimiser persists over the whole stream.
-    ``config.train_noise`` and ``config.unroll`` apply to every batch as in :func:`train_memory`.
+    ``config.train_noise``, ``unroll``, ``noisy_copies`` and ``clean_states`` apply to every batch
+    as in :func:`train_memory` (:func:`training_batch`); ``basin_epochs`` (a curriculum) does not.
     """
     if group_size < 1 or epochs_per_group < 1:
         raise ValueError(
@@ -376,10 +517,8 @@ def train_online(
             batch = torch.cat([group, rehearsed.to(group.dtype)])
         for _ in range(epochs_per_group):
             if config.shapes_basins:
-                state = training_state(
-                    net.weight * net.mask, batch, config.train_noise, config.unroll, noise_gen
-                )
-                _step(net, opt, batch, config, goal, state)
+                external, state = training_batch(net.weight * net.mask, batch, config, noise_gen)
+                _step(net, opt, external, config, goal, state)
             else:
                 _step(net, opt, batch, config, goal)
         if probe is not None:

@@ -199,6 +199,7 @@ def run_memory(
         "n_patterns": len(res.patterns),
         "epochs": res.epochs,
         "stopped": res.stopped,
+        **({} if res.basin is None else {"basin": res.basin}),
         "score": res.score,
         "success": res.score >= 0.95,
         "scores_by_noise": scores,
