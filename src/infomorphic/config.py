@@ -57,6 +57,21 @@ class TrainConfig:
         ``bivariate-context-optimised`` or ``bivariate-lateral-optimised``).
     baselines:
         Baselines trained on the same split for comparison: ``backprop``, ``logistic``.
+    backprop_variant:
+        ``harness`` (stochastic +-1 hidden units, lateral input added to the drive, softmax
+        cross-entropy on linear logits) or ``paper`` (the backprop benchmark of Schneider et
+        al. 2025 as the authors' code builds it: the trivariate activation with the label as
+        context during training and the lateral input as modulators, 0/1 units, cross-entropy
+        on the readout's firing probabilities; see
+        :class:`~infomorphic.train.baselines.PaperBackpropNetwork`).
+    random_activation:
+        ``random-hidden`` only: ``feedforward`` (stochastic units, ``theta = sigmoid(f)``, weights
+        scaled by ``random_gain``) or ``step`` (deterministic sign of ``f``: the paper's random
+        baseline, independent of ``random_gain``).
+    hidden_binning:
+        Binning of the hidden layer's PID estimate in the papers' kinds: ``fixed`` (equal bins on
+        ``hidden_bin_low..hidden_bin_high``) or ``adaptive`` (each neuron's aggregates divided by
+        their batch maximum magnitude, bins on [-1, 1]).
     train_eval_size:
         Training accuracy per epoch is measured (context withheld) on this many training
         samples (a fixed random subset: the split is shuffled), or on all when ``None``.
@@ -80,11 +95,14 @@ class TrainConfig:
     readout_k1: float = 1.0
     hidden_k1: float = 0.9
     random_gain: float = 8.0
+    random_activation: str = "feedforward"
+    hidden_binning: str = "fixed"
     n_bins: int = 20
     hidden_bin_low: float = -20.0
     hidden_bin_high: float = 20.0
     backprop_lr: float = 0.001
     backprop_epochs: int | None = None
+    backprop_variant: str = "harness"
     logistic_l2: float = 1e-4
     baselines: tuple[str, ...] = ("backprop", "logistic")
     train_eval_size: int | None = 10000
@@ -120,6 +138,23 @@ class TrainConfig:
             (
                 all(b in _BASELINES for b in self.baselines),
                 f"baselines must be among {', '.join(_BASELINES)}, got {list(self.baselines)}",
+            ),
+            (
+                self.backprop_variant in ("harness", "paper"),
+                f"backprop_variant must be harness or paper, got {self.backprop_variant!r}",
+            ),
+            (
+                self.random_activation in ("feedforward", "step"),
+                f"random_activation must be feedforward or step, got {self.random_activation!r}",
+            ),
+            (
+                self.hidden_binning in ("fixed", "adaptive"),
+                f"hidden_binning must be fixed or adaptive, got {self.hidden_binning!r}",
+            ),
+            (
+                self.backprop_variant == "harness" or self.network not in ("single", "custom"),
+                f"backprop_variant = paper needs the papers' hidden layer; network {self.network} "
+                "has none of its kind (use harness)",
             ),
             (
                 self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),

@@ -29,6 +29,7 @@ __all__ = [
     "trivariate_activation",
     "quadrivariate_activation",
     "feedforward_activation",
+    "step_activation",
     "ACTIVATIONS",
     "ACTIVATION_DEFAULTS",
     "resolve_activation",
@@ -149,6 +150,19 @@ def feedforward_activation(f: Tensor, *modulators: Tensor) -> Tensor:
     return f
 
 
+def step_activation(f: Tensor, *modulators: Tensor) -> Tensor:
+    """Heaviside step of the feedforward aggregate: ``A = +inf`` where ``f > 0``, else ``-inf``.
+
+    So ``theta = sigmoid(A)`` is exactly 1 or 0 and the neuron fires deterministically (+1 where
+    ``f > 0``, else -1), whatever the scale of its weights; no gradient reaches ``f``.  The
+    modulators cannot change the sign (as in the papers' activations, whose modulation factor is
+    positive), so they are ignored.  This is the fixed random hidden layer of Schneider et al.
+    2025, appendix A.3 ("a fixed-random hidden layer setup using step-function activation").
+    """
+    inf = torch.full((), float("inf"), dtype=f.dtype, device=f.device)
+    return torch.where(f.detach() > 0, inf, -inf)
+
+
 def bivariate_activation(f: Tensor, c: Tensor, *, k1: float = 0.5, k2: float = 2.0) -> Tensor:
     """Receptive/contextual activation ``A(f, c) = f * [k1 + (1 - k1) * 2 sigmoid(k2 f c)]``.
 
@@ -219,6 +233,7 @@ def quadrivariate_activation(
 
 ACTIVATIONS: Mapping[str, Activation] = {
     "feedforward": feedforward_activation,
+    "step": step_activation,
     "bivariate": bivariate_activation,
     "trivariate": trivariate_activation,
     "quadrivariate": quadrivariate_activation,
@@ -227,6 +242,7 @@ ACTIVATIONS: Mapping[str, Activation] = {
 
 ACTIVATION_DEFAULTS: Mapping[str, Mapping[str, float]] = {
     "feedforward": {},
+    "step": {},
     "bivariate": {"k1": 0.5, "k2": 2.0},
     "trivariate": {"alpha1": 0.1, "alpha2": 0.1, "beta1": 2.0, "beta2": 2.0},
     "quadrivariate": {"alpha1": 0.1, "alpha2": 0.1, "alpha3": 0.1, "beta1": 2.0, "beta2": 2.0, "beta3": 2.0},

@@ -27,7 +27,10 @@ The papers' networks are configurations of it (:func:`kind_spec`, and the TOML f
 ``bivariate-lateral``
     Bivariate hidden layer with F and L (lateral, as in setup 1/2) only, two presentations.
 ``random-hidden``
-    A fixed random hidden layer (not trained) with a trained infomorphic readout.
+    A fixed random hidden layer (not trained) with a trained infomorphic readout.  Its neurons
+    fire stochastically with ``theta = sigmoid(f)`` (``random_activation = "feedforward"``, weights
+    scaled by ``random_gain``) or deterministically by the sign of ``f`` (``"step"``: the random
+    baseline of Schneider et al. 2025, appendix A.3, which no weight scale changes).
 
 At evaluation the label is withheld (absent); the prediction is the arg-max over the
 readout neurons' firing probabilities after correcting inverted neurons.
@@ -350,15 +353,26 @@ def kind_spec(
     readout_k1: float = 1.0,
     hidden_k1: float = 0.9,
     random_gain: float = 8.0,
+    random_activation: str = "feedforward",
+    hidden_binning: str = "fixed",
 ) -> NetworkSpec:
-    """The spec of one of the papers' networks (:data:`NETWORK_KINDS`; see the module docstring)."""
+    """The spec of one of the papers' networks (:data:`NETWORK_KINDS`; see the module docstring).
+
+    ``hidden_binning``: ``fixed`` (equal bins on ``hidden_bin_range``) or ``adaptive`` (each
+    neuron's aggregates divided by their batch maximum magnitude; the authors' code bins the
+    bivariate hidden layers so) for the hidden layer's PID estimate.
+    """
     if kind not in NETWORK_KINDS:
         raise ValueError(f"unknown network {kind!r}; choose one of {', '.join(NETWORK_KINDS)}")
     if setup not in (1, 2, 3):
         raise ValueError(f"setup must be 1, 2 or 3, got {setup}")
+    if random_activation not in ("feedforward", "step"):
+        raise ValueError(f"random_activation must be feedforward or step, got {random_activation!r}")
+    if hidden_binning not in ("fixed", "adaptive"):
+        raise ValueError(f"hidden_binning must be fixed or adaptive, got {hidden_binning!r}")
     partners = None if setup == 1 else lateral_partners
     lateral = InputSpec("previous:hidden", partners=partners)
-    hidden_common: dict[str, Any] = {"binning": "fixed", "bin_range": tuple(hidden_bin_range)}
+    hidden_common: dict[str, Any] = {"binning": hidden_binning, "bin_range": tuple(hidden_bin_range)}
     layers: list[LayerSpec] = []
     if kind == "trivariate":
         context = InputSpec("previous:readout" if setup == 3 else "label")
@@ -402,7 +416,7 @@ def kind_spec(
                 "hidden",
                 n_hidden,
                 {"F": InputSpec("input"), "C": InputSpec("zeros:1")},
-                activation="feedforward",
+                activation=random_activation,
                 frozen=True,
                 init_gain=random_gain,
                 **hidden_common,
@@ -445,6 +459,9 @@ class InfomorphicNetwork(Network):
             random weights.  With the default scale the pre-activations on standardised
             inputs have a standard deviation below 1, the units fire nearly at chance and the
             readout reaches ~20% on MNIST; x8 gives informative random features.
+        random_activation: ``random-hidden`` only: ``feedforward`` (stochastic, ``theta =
+            sigmoid(f)``) or ``step`` (deterministic sign of ``f``; the paper's random baseline).
+        hidden_binning: ``fixed`` or ``adaptive`` binning of the hidden layer's PID estimate.
         generator: random generator for initialisation and lateral masks.
     """
 
@@ -464,6 +481,8 @@ class InfomorphicNetwork(Network):
         readout_k1: float = 1.0,
         hidden_k1: float = 0.9,
         random_gain: float = 8.0,
+        random_activation: str = "feedforward",
+        hidden_binning: str = "fixed",
         generator: torch.Generator | None = None,
     ) -> None:
         spec = kind_spec(
@@ -477,6 +496,8 @@ class InfomorphicNetwork(Network):
             readout_k1=readout_k1,
             hidden_k1=hidden_k1,
             random_gain=random_gain,
+            random_activation=random_activation,
+            hidden_binning=hidden_binning,
         )
         super().__init__(spec, n_inputs, n_classes, n_bins=n_bins, generator=generator)
         self.kind = kind

@@ -3,6 +3,8 @@
 - :class:`BackpropNetwork`: the same connectivity (hidden layer with the same lateral mask and
   two presentations, stochastic +-1 hidden outputs with a straight-through gradient), trained
   end to end by backpropagation of the cross-entropy (Adam, lr 0.001; Schneider et al. 2025, Table 1).
+- :class:`PaperBackpropNetwork`: the backprop benchmark of Schneider et al. 2025 (Fig. 2.B, 8)
+  as the authors' code builds it (``backprop_variant = "paper"``).
 - :func:`fit_logistic`: one-vs-all logistic regression (one independent logistic unit per
   class, L2-regularised, full-batch L-BFGS), prediction by arg-max.
 """
@@ -11,17 +13,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
-from ..nn.functional import sample_binary
+from ..nn.functional import sample_binary, trivariate_activation
 
 if TYPE_CHECKING:
     from ..nn.network import Network
 
-__all__ = ["BackpropNetwork", "BackpropTwin", "fit_backprop", "fit_logistic", "accuracy"]
+__all__ = [
+    "BackpropNetwork",
+    "BackpropTwin",
+    "PaperBackpropNetwork",
+    "fit_backprop",
+    "fit_logistic",
+    "accuracy",
+]
 
 
 def accuracy(pred: Tensor, y: Tensor) -> float:
@@ -71,6 +80,104 @@ class BackpropNetwork(nn.Module):
             mean = 2 * theta - 1
             spikes = mean + (sample_binary(theta, generator) - mean).detach()  # straight-through
         return self.readout(spikes)
+
+
+class PaperBackpropNetwork(nn.Module):
+    """The backprop benchmark of Schneider et al. 2025 as the authors' code builds it.
+
+    What the paper says (appendix A.3, Table 1): the same connectivity as setup 1, cross-entropy,
+    Adam with lr 0.001.  What their code does (github.com/Priesemann-Group/Infomorphic_Networks,
+    ``GlobalBackpropModel`` with the ``global_backprop`` config), written anew here:
+
+    - hidden neuron: aggregates ``f`` (image), ``c`` (one-hot label during training; zeros at
+      evaluation, so ``c`` is its bias) and ``l`` (the layer's previous output through
+      ``lateral_mask``, zeros in the first of two presentations, so ``l`` is its bias), each
+      with weights and a bias; the trivariate activation ``A = f [0.8 + 0.1 sigmoid(2 f c) +
+      0.1 sigmoid(2 f l)]``: the label and the lateral input only modulate;
+    - output ``y = 1`` with probability ``theta = sigmoid(A)``, else ``0`` (sampled in training
+      and evaluation), with the straight-through gradient ``d y / d A = sigmoid'(A)``; the
+      gradient flows through both presentations;
+    - readout: ``theta_k = sigmoid(w_k . y + b_k)``, clipped to ``[1e-6, 1 - 1e-6]``, and the
+      loss is the softmax cross-entropy *of these probabilities* (``bounded_logits``): the
+      "logits" lie in (0, 1), so the softmax can never be confident and the loss never
+      vanishes;
+    - prediction: arg-max over the readout's probabilities after correcting inverted neurons
+      (mean ``theta >= 0.5``), as for the infomorphic readout.
+
+    Weights and biases start uniform in ``+-1/sqrt(fan_in)`` (``nn.Linear``'s default), masked
+    lateral weights at zero.  ``label_context = False`` drops the label input and
+    ``bounded_logits = False`` takes the cross-entropy of the linear readout drive (the usual
+    logits), to measure what each of the two choices does.
+
+    Shape: ``forward(x (B, in), generator, labels (B,) | None) -> (B, classes)``: the training
+    loss's input (probabilities or logits); in eval mode the inversion-corrected probabilities
+    (the logits themselves with ``bounded_logits = False``).
+    """
+
+    lateral_mask: Tensor
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        n_hidden: int,
+        lateral_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        *,
+        label_context: bool = True,
+        bounded_logits: bool = True,
+        alpha: float = 0.1,
+        beta: float = 2.0,
+    ) -> None:
+        super().__init__()
+        if n_hidden < 1:
+            raise ValueError(f"the paper's backprop network needs hidden neurons, got {n_hidden}")
+        self.n_classes = n_classes
+        self.n_hidden = n_hidden
+        self.label_context = label_context
+        self.bounded_logits = bounded_logits
+        self.alpha, self.beta = alpha, beta
+        self.feedforward = nn.Linear(n_inputs, n_hidden)
+        self.context = nn.Linear(n_classes, n_hidden)
+        self.lateral = nn.Linear(n_hidden, n_hidden)
+        self.readout = nn.Linear(n_hidden, n_classes)
+        mask = lateral_mask if lateral_mask is not None else 1.0 - torch.eye(n_hidden)
+        self.register_buffer("lateral_mask", mask.clone().float())
+        with torch.no_grad():
+            for lin in (self.feedforward, self.context, self.lateral, self.readout):
+                bound = 1.0 / max(1, lin.in_features) ** 0.5
+                for p in (lin.weight, lin.bias):
+                    p.copy_(torch.rand(p.shape, generator=generator) * 2 * bound - bound)
+            self.lateral.weight.mul_(self.lateral_mask)
+
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor:
+        f = self.feedforward(x)
+        given = labels is not None and self.label_context and self.training
+        onehot = (
+            nn.functional.one_hot(labels, self.n_classes).to(x.dtype)  # type: ignore[arg-type]
+            if given
+            else x.new_zeros(x.shape[0], self.n_classes)
+        )
+        c = self.context(onehot)
+        y = x.new_zeros(x.shape[0], self.n_hidden)
+        for _ in range(2):
+            lat = nn.functional.linear(y, self.lateral.weight * self.lateral_mask, self.lateral.bias)
+            a = trivariate_activation(
+                f, c, lat, alpha1=self.alpha, alpha2=self.alpha, beta1=self.beta, beta2=self.beta
+            )
+            theta = torch.sigmoid(a)
+            fired = (sample_binary(theta, generator) + 1) / 2
+            y = theta + (fired - theta).detach()  # 0/1 forward, sigmoid'(A) backward
+        drive = self.readout(y)
+        if not self.bounded_logits:  # logits: shift-invariant per sample, no inversion to correct
+            return drive
+        out = torch.sigmoid(drive).clamp(1e-6, 1 - 1e-6)
+        if self.training:
+            return out
+        flip = out.mean(0, keepdim=True) >= 0.5
+        return torch.where(flip, 1 - out, out)
 
 
 class BackpropTwin(nn.Module):
@@ -184,9 +291,9 @@ class BackpropTwin(nn.Module):
 
 
 def fit_backprop(
-    model: BackpropNetwork,
+    model: nn.Module,
     train: tuple[Tensor, Tensor],
-    evaluate: Callable[[BackpropNetwork], dict[str, float]],
+    evaluate: Callable[[Any], dict[str, float]],
     *,
     epochs: int,
     batch_size: int,
@@ -205,7 +312,11 @@ def fit_backprop(
         order = torch.randperm(len(x), generator=seed_generator("backprop-shuffle", epoch)).to(x.device)
         for lo in range(0, len(x), batch_size):
             idx = order[lo : lo + batch_size]
-            loss = nn.functional.cross_entropy(model(x[idx], sampler), y[idx])
+            if isinstance(model, PaperBackpropNetwork):  # the label is also an input there
+                out = model(x[idx], sampler, y[idx])
+            else:
+                out = model(x[idx], sampler)
+            loss = nn.functional.cross_entropy(out, y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

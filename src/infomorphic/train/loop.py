@@ -45,7 +45,14 @@ from ..runs import (
     write_jsonl,
 )
 from ..seeding import generator
-from .baselines import BackpropNetwork, BackpropTwin, accuracy, fit_backprop, fit_logistic
+from .baselines import (
+    BackpropNetwork,
+    BackpropTwin,
+    PaperBackpropNetwork,
+    accuracy,
+    fit_backprop,
+    fit_logistic,
+)
 from .trainer import EpochEvent, Logger, StepEvent, Trainer, TrainingDiverged, evaluate_network, train_step
 
 __all__ = ["fit", "build_network", "resolve_device", "train_step", "evaluate_network", "TrainingDiverged"]
@@ -101,6 +108,8 @@ def kind_network_args(config: TrainConfig) -> dict[str, Any]:
         "readout_k1": config.readout_k1,
         "hidden_k1": config.hidden_k1,
         "random_gain": config.random_gain,
+        "random_activation": config.random_activation,
+        "hidden_binning": config.hidden_binning,
         "generator": generator(config.seed, "init"),
     }
 
@@ -526,7 +535,18 @@ def _baselines(
             done[name] = {"train_acc": res["train"], "val_acc": res["val"], "test_acc": res["test"]}
         else:
             model_bp: Any
-            if config.wiring is not None:  # the same wiring, trained end to end
+            if config.backprop_variant == "paper":  # the authors' benchmark (setup-1 lateral by default)
+                from ..nn.functional import lateral_mask
+
+                partners = None if config.setup == 1 else config.lateral_partners
+                model_bp = PaperBackpropNetwork(
+                    n_inputs,
+                    n_classes,
+                    config.hidden,
+                    lateral_mask(config.hidden, partners, generator(config.seed, "backprop-lateral")),
+                    generator(config.seed, "backprop-init"),
+                )
+            elif config.wiring is not None:  # the same wiring, trained end to end
                 model_bp = BackpropTwin(
                     build_network(config, n_inputs, n_classes), generator(config.seed, "backprop-init")
                 )
@@ -545,12 +565,30 @@ def _baselines(
                 )
             model_bp.to(device)
             eval_gen = generator(config.seed, "backprop-eval", device=device)
+            # training accuracy on the same fixed subset as the infomorphic network's (evaluated
+            # last: the validation and test figures use the evaluation generator as before)
+            k = (
+                len(train[0])
+                if config.train_eval_size is None
+                else min(len(train[0]), config.train_eval_size)
+            )
+            sub = (
+                torch.randperm(len(train[0]), generator=generator(config.seed, "train-eval"))[:k]
+                .sort()
+                .values
+            )
+            sub = sub.to(device)
+            train_sub = (train[0][sub], train[1][sub])
 
             @torch.no_grad()
-            def evaluate(m: BackpropNetwork, gen: torch.Generator = eval_gen) -> dict[str, float]:
+            def evaluate(
+                m: BackpropNetwork,
+                gen: torch.Generator = eval_gen,
+                train_sub: tuple[Tensor, Tensor] = train_sub,
+            ) -> dict[str, float]:
                 return {
                     f"{s}_acc": accuracy(m(x, gen).argmax(1), y)
-                    for s, (x, y) in (("val", val), ("test", test))
+                    for s, (x, y) in (("val", val), ("test", test), ("train", train_sub))
                 }
 
             epochs = config.backprop_epochs if config.backprop_epochs is not None else config.epochs
@@ -571,6 +609,8 @@ def _baselines(
             )
             bar.close()
             done[name] = {
+                "variant": config.backprop_variant,
+                "train_acc": hist[-1]["train_acc"] if hist else float("nan"),
                 "val_acc": hist[-1]["val_acc"] if hist else float("nan"),
                 "test_acc": hist[-1]["test_acc"] if hist else float("nan"),
                 "epochs": epochs,

@@ -1,0 +1,505 @@
+"""Accuracy against hidden-layer size: the main figure of Schneider et al. 2025 (Fig. 2.B, Fig. 8).
+
+    python experiments/size_sweep.py --models setup1 setup2 random backprop readout \\
+        --sizes 1 2 5 10 20 50 100 --seeds 0 1 2 --epochs 100 --workers 2
+    python experiments/size_sweep.py ... --summarise            # only read the runs that exist
+    python experiments/size_sweep.py ... --summarise --figure size-sweep.png
+    python experiments/size_sweep.py ... --summarise --convergence-figure convergence.png
+
+Every (model, N, seed) is one ``infomorphic train`` run directory
+``<out>/<dataset>-<model>-n<N>-seed<s>`` (``<dataset>-<model>-seed<s>`` for a model without a
+hidden layer), trained in a worker process with one torch thread (``--threads``).  A finished
+run (``summary.json`` with the asked epochs) is reused; an unfinished one, or one with fewer
+epochs, is continued with ``--resume``; so the script can be stopped and started again, and a
+run of the same name from another sweep is reused as it is (give another ``--out`` when the
+settings change, e.g. with ``--set``).
+
+Models (``MODELS``; the hidden goals are the presets of ``infomorphic.goals``):
+
+- ``setup1`` / ``setup2`` / ``setup3``: trivariate hidden layer with the TPE-optimised goal
+  (``trivariate-mnist-tpe``); dense lateral / at most 100 random lateral partners / as 2 with
+  feedback from the readout as context instead of the label;
+- ``context-heuristic`` / ``context-optimised``: bivariate hidden layer with F and the label
+  (goals ``bivariate-context-naive``, i.e. maximise {F}{C}, and ``bivariate-context-optimised``);
+- ``lateral-heuristic`` / ``lateral-optimised``: bivariate hidden layer with F and the dense
+  lateral input (``bivariate-lateral-naive``, i.e. maximise {F} unique with respect to L, and
+  ``bivariate-lateral-optimised``); the bivariate hidden layers are binned adaptively, as in
+  the authors' code;
+- ``random``: the hidden layer frozen at its initialisation, firing by the sign of its drive
+  (the paper's random baseline: a step function, so no weight scale matters);
+  ``random-sigmoid``: frozen at initialisation but firing stochastically with sigmoid(drive)
+  (degenerate: the drive is too small, the units are mostly noise); ``random-sigmoid-x8``:
+  the same with the weights scaled x8 (the repository's earlier default);
+- ``backprop``: the paper's backprop benchmark (``backprop_variant = "paper"``: setup-1
+  connectivity, the trivariate activation with label context in training, 0/1 stochastic units
+  with a straight-through gradient, cross-entropy of the readout's probabilities);
+  ``backprop-harness``: ``--network backprop`` of this repository (stochastic +-1 units, no
+  lateral input, cross-entropy of linear logits);
+- ``readout``: the readout alone on the image (``--network single``, no hidden layer; one run
+  per seed, drawn as a horizontal band).
+
+Output: one JSON line per (model, N) row with the median, min and max over the seeds of the
+final test, train and validation accuracy (and the median self-cosine distance of the
+hidden layer's feedforward weights in the last epoch, appendix Fig. 4), then one line with
+all rows; the rows also go to ``<out>/size_sweep.csv`` (``--csv``).  Never imported by the
+package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+
+# name: (label, config overrides, has a hidden layer of size N)
+MODELS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "setup1": ("setup 1 (dense lateral)", {"network": "trivariate", "setup": 1}, True),
+    "setup2": ("setup 2 (100 lateral partners)", {"network": "trivariate", "setup": 2}, True),
+    "setup3": ("setup 3 (readout feedback as context)", {"network": "trivariate", "setup": 3}, True),
+    "context-heuristic": (
+        "bivariate, context only, heuristic",
+        {
+            "network": "bivariate-context",
+            "hidden_goal": "bivariate-context-naive",
+            "hidden_binning": "adaptive",
+        },
+        True,
+    ),
+    "context-optimised": (
+        "bivariate, context only, optimised",
+        {
+            "network": "bivariate-context",
+            "hidden_goal": "bivariate-context-optimised",
+            "hidden_binning": "adaptive",
+        },
+        True,
+    ),
+    "lateral-heuristic": (
+        "bivariate, lateral only, heuristic",
+        {
+            "network": "bivariate-lateral",
+            "hidden_goal": "bivariate-lateral-naive",
+            "hidden_binning": "adaptive",
+        },
+        True,
+    ),
+    "lateral-optimised": (
+        "bivariate, lateral only, optimised",
+        {
+            "network": "bivariate-lateral",
+            "hidden_goal": "bivariate-lateral-optimised",
+            "hidden_binning": "adaptive",
+        },
+        True,
+    ),
+    "random": (
+        "random hidden layer (step)",
+        {"network": "random-hidden", "random_activation": "step", "random_gain": 1.0},
+        True,
+    ),
+    "random-sigmoid": (
+        "random hidden layer (sigmoid, at init)",
+        {"network": "random-hidden", "random_activation": "feedforward", "random_gain": 1.0},
+        True,
+    ),
+    "random-sigmoid-x8": (
+        "random hidden layer (sigmoid, weights x8)",
+        {"network": "random-hidden", "random_activation": "feedforward", "random_gain": 8.0},
+        True,
+    ),
+    "backprop": ("backprop (paper's benchmark)", {"network": "backprop", "backprop_variant": "paper"}, True),
+    "backprop-harness": (
+        "backprop (harness MLP, no lateral)",
+        {"network": "backprop", "backprop_variant": "harness"},
+        True,
+    ),
+    "readout": ("readout alone", {"network": "single"}, False),
+}
+DEFAULT_MODELS = (
+    "setup1",
+    "setup2",
+    "setup3",
+    "context-heuristic",
+    "context-optimised",
+    "lateral-heuristic",
+    "lateral-optimised",
+    "random",
+    "backprop",
+    "readout",
+)
+CSV_FIELDS = (
+    "model",
+    "label",
+    "N",
+    "runs",
+    "finished",
+    "epochs_min",
+    "epochs_max",
+    "test_median",
+    "test_min",
+    "test_max",
+    "train_median",
+    "train_min",
+    "train_max",
+    "val_median",
+    "val_min",
+    "val_max",
+    "weight_change_median",
+    "seconds_per_epoch_median",
+)
+
+
+def run_name(dataset: str, model: str, n: int | None, seed: int) -> str:
+    """``<dataset>-<model>-n<N>-seed<s>``; without the size for a model without a hidden layer."""
+    size = "" if n is None or not MODELS[model][2] else f"-n{n}"
+    return f"{dataset}-{model}{size}-seed{seed}"
+
+
+def sizes_of(model: str, sizes: Sequence[int]) -> list[int | None]:
+    """The sizes a model is run at: all of them, or one run (``None``) without a hidden layer."""
+    return list(sizes) if MODELS[model][2] else [None]
+
+
+def run_result(run_dir: Path) -> dict[str, Any] | None:
+    """Final accuracies of one run directory, or None when it holds no finished epoch.
+
+    Infomorphic runs: ``summary.json`` when the run finished, else the last line of
+    ``metrics.jsonl``.  ``--network backprop`` runs: the ``backprop`` entry of ``baselines.json``.
+    """
+    from infomorphic.runs import read_json, read_jsonl
+
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        return None
+    config = read_json(config_path)["config"]
+    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else None
+    if config["network"] == "backprop":
+        base = read_json(run_dir / "baselines.json") if (run_dir / "baselines.json").exists() else {}
+        bp = base.get("backprop")
+        if not bp:
+            return None
+        hist = bp.get("history") or []
+        return {
+            "epochs": bp.get("epochs"),
+            "finished": summary is not None,
+            "test_acc": bp.get("test_acc"),
+            "train_acc": bp.get("train_acc"),
+            "val_acc": bp.get("val_acc"),
+            "weight_change": None,
+            "seconds_per_epoch": statistics.median(m["train_seconds"] for m in hist) if hist else None,
+        }
+    metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    if not metrics:
+        return None
+    last = metrics[-1]
+    finished = summary is not None and summary.get("epochs") == last["epoch"]
+    source = summary if finished else last
+    assert source is not None
+    return {
+        "epochs": last["epoch"],
+        "finished": finished,
+        "test_acc": source["test_acc"],
+        "train_acc": source["train_acc"],
+        "val_acc": source["val_acc"],
+        "weight_change": last.get("hidden_weight_change"),
+        "seconds_per_epoch": statistics.median(m["train_seconds"] for m in metrics),
+    }
+
+
+def command(
+    out: Path,
+    dataset: str,
+    model: str,
+    n: int | None,
+    seed: int,
+    epochs: int,
+    threads: int,
+    sets: Sequence[str] = (),
+) -> list[str]:
+    """The ``infomorphic train`` command line of one run: a fresh run, or ``--resume`` when its
+    directory holds one already."""
+    exe = str(Path(sys.executable).with_name("infomorphic"))
+    name = run_name(dataset, model, n, seed)
+    run_dir = out / name
+    tail = ["--epochs", str(epochs), "--threads", str(threads), "--no-progress", "--json"]
+    if (run_dir / "config.json").exists():
+        return [exe, "train", "--resume", str(run_dir), *tail]
+    cmd = [exe, "train", "--dataset", dataset, "--seed", str(seed), "--baselines", "none"]
+    if n is not None and MODELS[model][2]:
+        cmd += ["--hidden", str(n)]
+    for key, value in MODELS[model][1].items():
+        cmd += ["--set", f"{key}={value}"]
+    for item in sets:
+        cmd += ["--set", item]
+    return [*cmd, "--out-dir", str(out), "--name", name, *tail]
+
+
+def is_done(run_dir: Path, epochs: int) -> bool:
+    """Whether a run directory holds a finished run of at least ``epochs`` epochs."""
+    result = run_result(run_dir)
+    return bool(result and result["finished"] and (result["epochs"] or 0) >= epochs)
+
+
+def run_one(
+    out: Path,
+    dataset: str,
+    model: str,
+    n: int | None,
+    seed: int,
+    epochs: int,
+    threads: int,
+    sets: Sequence[str] = (),
+) -> str:
+    """Train (or continue) one run unless it is finished; ``"reused"``, ``"trained"`` or ``"failed"``."""
+    run_dir = out / run_name(dataset, model, n, seed)
+    if is_done(run_dir, epochs):
+        return "reused"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cmd = command(out, dataset, model, n, seed, epochs, threads, sets)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        print(
+            json.dumps({"run": run_dir.name, "error": done.stderr.strip().splitlines()[-1:]}),
+            file=sys.stderr,
+            flush=True,
+        )
+        return "failed"
+    return "trained"
+
+
+def _stats(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarise_row(out: Path, dataset: str, model: str, n: int | None, seeds: Sequence[int]) -> dict:
+    """Median, min and max over the seeds' runs that hold at least one epoch."""
+    results = [run_result(out / run_name(dataset, model, n, s)) for s in seeds]
+    found = [r for r in results if r is not None]
+
+    def values(key: str) -> list[float]:
+        return [float(r[key]) for r in found if r.get(key) is not None]
+
+    seconds = values("seconds_per_epoch")
+    changes = values("weight_change")
+    return {
+        "model": model,
+        "label": MODELS[model][0],
+        "N": n,
+        "seeds": [s for s, r in zip(seeds, results) if r is not None],
+        "runs": len(found),
+        "finished": sum(bool(r["finished"]) for r in found),
+        "epochs": [r["epochs"] for r in found],
+        "test": _stats(values("test_acc")),
+        "train": _stats(values("train_acc")),
+        "val": _stats(values("val_acc")),
+        "weight_change_median": statistics.median(changes) if changes else None,
+        "seconds_per_epoch_median": statistics.median(seconds) if seconds else None,
+    }
+
+
+def csv_row(row: dict) -> dict[str, Any]:
+    """The flat CSV record of a summary row."""
+    flat: dict[str, Any] = {k: row[k] for k in ("model", "label", "N", "runs", "finished")}
+    flat["epochs_min"] = min(row["epochs"]) if row["epochs"] else None
+    flat["epochs_max"] = max(row["epochs"]) if row["epochs"] else None
+    for part in ("test", "train", "val"):
+        for stat in ("median", "min", "max"):
+            flat[f"{part}_{stat}"] = row[part][stat] if row[part] else None
+    flat["weight_change_median"] = row["weight_change_median"]
+    flat["seconds_per_epoch_median"] = row["seconds_per_epoch_median"]
+    return flat
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(csv_row(row))
+
+
+def figure(rows: list[dict], path: Path, title: str = "") -> None:
+    """Test and train accuracy against N (log axis): median line, min-max band, one curve per
+    model; a model without a hidden layer is a horizontal line over the whole axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sized = [r for r in rows if r["N"] is not None and r["test"]]
+    ns = sorted({r["N"] for r in sized}) or [1, 10]
+    lo, hi = min(ns), max(ns)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    models = list(dict.fromkeys(r["model"] for r in rows if r["test"]))
+    colours = plt.get_cmap("tab10")
+    styles = ("-", "-.", ":")
+    for panel, part in zip(axes, ("test", "train")):
+        for i, model in enumerate(models):
+            mine = sorted((r for r in rows if r["model"] == model and r[part]), key=lambda r: r["N"] or 0)
+            if not mine:
+                continue
+            colour = colours(i % 10)
+            if mine[0]["N"] is None:
+                x = [lo, hi]
+                med = [mine[0][part]["median"]] * 2
+                low = [mine[0][part]["min"]] * 2
+                high = [mine[0][part]["max"]] * 2
+                style = "--"
+            else:
+                x = [r["N"] for r in mine]
+                med = [r[part]["median"] for r in mine]
+                low = [r[part]["min"] for r in mine]
+                high = [r[part]["max"] for r in mine]
+                style = styles[(i // 10) % len(styles)]
+            panel.plot(
+                x,
+                [100 * v for v in med],
+                style,
+                marker=None if style == "--" else "o",
+                ms=3,
+                color=colour,
+                label=MODELS[model][0],
+            )
+            panel.fill_between(x, [100 * v for v in low], [100 * v for v in high], color=colour, alpha=0.2)
+        panel.set_xscale("log")
+        panel.set_xticks(ns, [str(n) for n in ns])
+        panel.minorticks_off()
+        panel.set_xlabel("hidden neurons N")
+        panel.set_title(f"{part} accuracy")
+        panel.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("accuracy (%), median and min-max over seeds")
+    axes[1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def convergence_figure(
+    out: Path, dataset: str, models: Sequence[str], sizes: Sequence[int], seeds: Sequence[int], path: Path
+) -> None:
+    """Appendix Fig. 4: the median self-cosine distance of the hidden neurons' feedforward weights
+    between consecutive epochs (``hidden_weight_change`` of ``metrics.jsonl``) over training,
+    one panel per model, one line per N (median over the seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from infomorphic.runs import read_jsonl
+
+    models = [
+        m for m in models if MODELS[m][2] and MODELS[m][1]["network"] not in ("backprop", "random-hidden")
+    ]
+    fig, axes = plt.subplots(1, max(1, len(models)), figsize=(5 * max(1, len(models)), 4), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, model in zip(axes[0], models):
+        for i, n in enumerate(sizes):
+            curves = []
+            for s in seeds:
+                metrics_path = out / run_name(dataset, model, n, s) / "metrics.jsonl"
+                if metrics_path.exists():
+                    curves.append(
+                        [float(m.get("hidden_weight_change", "nan")) for m in read_jsonl(metrics_path)]
+                    )
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            med = [statistics.median(c[e] for c in curves) for e in range(length)]
+            ax.plot(range(1, length + 1), med, color=cmap(i / max(1, len(sizes) - 1)), label=f"N = {n}")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("median self-cosine distance")
+        ax.set_title(MODELS[model][0], fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(DEFAULT_MODELS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=list(PAPER_SIZES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--workers", type=int, default=1, help="runs at once")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every new run (repeatable; use a fresh --out)",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "size-sweep")
+    parser.add_argument("--csv", type=Path, help="CSV of the rows (default <out>/size_sweep.csv)")
+    parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
+    parser.add_argument("--figure", type=Path, metavar="PNG", help="draw test and train accuracy against N")
+    parser.add_argument(
+        "--convergence-figure", type=Path, metavar="PNG", help="draw the self-cosine distance per epoch"
+    )
+    args = parser.parse_args(argv)
+    if any(n < 1 for n in args.sizes):
+        parser.error("--sizes must be >= 1")
+    grid = [(m, n) for m in args.models for n in sizes_of(m, sorted(set(args.sizes)))]
+    if not args.summarise:
+        args.out.mkdir(parents=True, exist_ok=True)
+        # small layers first: the cheap part of the figure is there early
+        jobs = sorted(((m, n, s) for m, n in grid for s in args.seeds), key=lambda j: (j[1] or 0, j[0], j[2]))
+        with ThreadPoolExecutor(args.workers) as pool:
+            list(
+                pool.map(
+                    lambda j: run_one(
+                        args.out,
+                        args.dataset,
+                        j[0],
+                        j[1],
+                        j[2],
+                        epochs=args.epochs,
+                        threads=args.threads,
+                        sets=args.sets,
+                    ),
+                    jobs,
+                )
+            )
+    rows = [summarise_row(args.out, args.dataset, m, n, args.seeds) for m, n in grid]
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    csv_path = args.csv or args.out / "size_sweep.csv"
+    write_csv(csv_path, rows)
+    if args.figure is not None:
+        figure(
+            rows, args.figure, f"{args.dataset}, {args.epochs} epochs, seeds {' '.join(map(str, args.seeds))}"
+        )
+    if args.convergence_figure is not None:
+        convergence_figure(
+            args.out, args.dataset, args.models, sorted(set(args.sizes)), args.seeds, args.convergence_figure
+        )
+    print(json.dumps({"experiment": "size_sweep", "csv": str(csv_path), "rows": rows}), flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""The size sweep (experiments/size_sweep.py) and the model options it selects: the paper's random
+baseline (a frozen step-function hidden layer), adaptive hidden binning, the readout alone, and
+the paper's backprop benchmark (train/baselines.py: PaperBackpropNetwork)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import torch
+
+from infomorphic.config import TrainConfig
+from infomorphic.nn.functional import lateral_mask, step_activation
+from infomorphic.nn.network import InfomorphicNetwork
+from infomorphic.runs import load_checkpoint, read_json, read_jsonl
+from infomorphic.train import fit
+from infomorphic.train.baselines import PaperBackpropNetwork
+from infomorphic.train.loop import build_network
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sweep() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("size_sweep", ROOT / "experiments" / "size_sweep.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["size_sweep"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+sweep = _sweep()
+
+# a tiny grid: digits, 1 epoch, 2 seeds of the frozen random layer (N = 3) and of the readout alone
+ARGS = [
+    "--dataset",
+    "digits",
+    "--models",
+    "random",
+    "readout",
+    "--sizes",
+    "3",
+    "--seeds",
+    "0",
+    "1",
+    "--epochs",
+    "1",
+    "--set",
+    "batch_size=256",
+]
+RUNS = ("digits-random-n3-seed0", "digits-random-n3-seed1", "digits-readout-seed0", "digits-readout-seed1")
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    out = tmp_path_factory.mktemp("sweep")
+    rows = sweep.main([*ARGS, "--out", str(out), "--figure", str(out / "fig.png")])
+    return out, rows
+
+
+def test_run_names() -> None:
+    assert sweep.run_name("mnist", "setup1", 100, 2) == "mnist-setup1-n100-seed2"
+    assert sweep.run_name("mnist", "readout", 100, 0) == "mnist-readout-seed0"
+    assert sweep.sizes_of("readout", [1, 2]) == [None]
+    assert sweep.sizes_of("lateral-heuristic", [1, 2]) == [1, 2]
+
+
+def test_command_of_a_new_run_and_of_an_existing_one(tmp_path: Path) -> None:
+    cmd = sweep.command(tmp_path, "mnist", "lateral-heuristic", 100, 1, 20, 1, ["batch_size=512"])
+    text = " ".join(cmd)
+    assert "--resume" not in cmd
+    for part in (
+        "--hidden 100",
+        "--seed 1",
+        "--epochs 20",
+        "--threads 1",
+        "--set network=bivariate-lateral",
+        "--set hidden_goal=bivariate-lateral-naive",
+        "--set hidden_binning=adaptive",
+        "--set batch_size=512",
+        "--name mnist-lateral-heuristic-n100-seed1",
+    ):
+        assert part in text
+    run = tmp_path / "mnist-lateral-heuristic-n100-seed1"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    cmd = sweep.command(tmp_path, "mnist", "lateral-heuristic", 100, 1, 20, 1)
+    assert cmd[1:4] == ["train", "--resume", str(run)]
+    assert "--set" not in cmd
+
+
+def test_rows_are_the_median_and_range_of_the_run_summaries(swept: tuple[Path, list[dict[str, Any]]]) -> None:
+    out, rows = swept
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(RUNS)
+    assert [(r["model"], r["N"]) for r in rows] == [("random", 3), ("readout", None)]
+    with (out / "size_sweep.csv").open() as fh:
+        table = list(csv.DictReader(fh))
+    assert [(t["model"], t["N"]) for t in table] == [("random", "3"), ("readout", "")]
+    for row, record in zip(rows, table):
+        names = [n for n in RUNS if n.startswith(f"digits-{row['model']}-")]
+        summaries = [read_json(out / n / "summary.json") for n in names]
+        assert row["runs"] == row["finished"] == 2 and row["seeds"] == [0, 1] and row["epochs"] == [1, 1]
+        for part in ("test", "train", "val"):
+            values = [s[f"{part}_acc"] for s in summaries]
+            assert values[0] != values[1] or part == "train"  # two seeds, two results
+            expected = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+            assert row[part] == pytest.approx(expected)
+            for stat, value in expected.items():
+                assert float(record[f"{part}_{stat}"]) == pytest.approx(value)
+        # neither has a trained hidden layer whose weight change (appendix Fig. 4) is tracked
+        assert row["weight_change_median"] is None
+    png = (out / "fig.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_finished_runs_are_reused_and_unfinished_ones_resumed(
+    swept: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    out, rows = swept
+    stamps = {n: (out / n / "summary.json").stat().st_mtime_ns for n in RUNS}
+    again = sweep.main([*ARGS, "--out", str(out)])
+    assert again == rows
+    assert {n: (out / n / "summary.json").stat().st_mtime_ns for n in RUNS} == stamps
+    assert sweep.run_one(out, "digits", "random", 3, 0, epochs=1, threads=1) == "reused"
+
+    # an unfinished run (no summary yet) is continued from its checkpoint, not started afresh
+    run = out / "digits-random-n3-seed1"
+    before = read_jsonl(run / "metrics.jsonl")
+    (run / "summary.json").unlink()
+    assert sweep.run_result(run)["finished"] is False
+    assert sweep.run_one(out, "digits", "random", 3, 1, epochs=2, threads=1) == "trained"
+    after = read_jsonl(run / "metrics.jsonl")
+    assert len(after) == 2 and after[0] == before[0]
+    assert read_json(run / "summary.json")["epochs"] == 2
+    row = sweep.summarise_row(out, "digits", "random", 3, [0, 1])
+    assert row["epochs"] == [1, 2] and row["finished"] == 2
+
+
+def test_summarise_only_reads(tmp_path: Path) -> None:
+    rows = sweep.main(
+        [*ARGS, "--out", str(tmp_path / "none"), "--summarise", "--csv", str(tmp_path / "r.csv")]
+    )
+    assert [r["runs"] for r in rows] == [0, 0] and all(r["test"] is None for r in rows)
+    assert not (tmp_path / "none").exists()
+    assert (tmp_path / "r.csv").read_text().count("\n") == 3
+
+
+# ------------------------------------------------------------------ the models the sweep selects
+
+
+def _digits_config(**changes: Any) -> TrainConfig:
+    base = dict(dataset="digits", hidden=6, epochs=1, batch_size=256, baselines=(), train_eval_size=200)
+    return TrainConfig(**{**base, **changes})
+
+
+def test_step_activation_fires_by_the_sign_whatever_the_scale() -> None:
+    f = torch.tensor([[-2.0, 0.0, 1e-6, 3.0]])
+    assert torch.equal(torch.sigmoid(step_activation(f, torch.ones_like(f))), torch.tensor([[0.0, 0, 1, 1]]))
+    x = torch.randn(64, 20, generator=torch.Generator().manual_seed(0))
+    spikes = []
+    for gain, seed in ((1.0, 1), (1.0, 2), (8.0, 3)):
+        net = InfomorphicNetwork(
+            20,
+            4,
+            "random-hidden",
+            n_hidden=7,
+            random_activation="step",
+            random_gain=gain,
+            generator=torch.Generator().manual_seed(0),
+        )
+        out = net(x, generator=torch.Generator().manual_seed(seed))
+        f = net.layer("hidden").aggregate({"F": x})[..., 0]
+        assert torch.equal(out.hidden_spikes, torch.where(f > 0, 1.0, -1.0))
+        spikes.append(out.hidden_spikes)
+    assert torch.equal(spikes[0], spikes[1]) and torch.equal(spikes[0], spikes[2])
+
+
+def test_frozen_random_layer_never_changes_and_only_the_readout_trains(tmp_path: Path) -> None:
+    config = _digits_config(
+        network="random-hidden", random_activation="step", random_gain=1.0, out_dir=str(tmp_path)
+    )
+    init = build_network(config, 64, 10).state_dict()
+    fit(config, run_dir=tmp_path / "r", progress=False)
+    state = load_checkpoint(tmp_path / "r" / "checkpoint.pt")["model"]
+    hidden = [k for k in init if k.startswith("hidden.")]
+    assert hidden and all(torch.equal(state[k], init[k]) for k in hidden)
+    assert not torch.equal(state["readout.weight.F"], init["readout.weight.F"])
+
+
+def test_readout_alone_has_only_the_readout_and_trains_it(tmp_path: Path) -> None:
+    config = _digits_config(network="single", out_dir=str(tmp_path))
+    net = build_network(config, 64, 10)
+    assert list(net.layers()) == ["readout"] and net.layer("readout").in_features["F"] == 64
+    init = net.state_dict()
+    fit(config, run_dir=tmp_path / "s", progress=False)
+    state = load_checkpoint(tmp_path / "s" / "checkpoint.pt")["model"]
+    assert set(state) == set(init)
+    assert not torch.equal(state["readout.weight.F"], init["readout.weight.F"])
+
+
+def test_hidden_binning_is_selectable_and_fixed_by_default() -> None:
+    assert (
+        build_network(_digits_config(network="bivariate-lateral"), 64, 10).layer("hidden").binning == "fixed"
+    )
+    net = build_network(_digits_config(network="bivariate-lateral", hidden_binning="adaptive"), 64, 10)
+    assert net.layer("hidden").binning == "adaptive" and net.layer("readout").binning == "adaptive"
+    with pytest.raises(ValueError, match="hidden_binning"):
+        _digits_config(hidden_binning="quantile")
+    with pytest.raises(ValueError, match="random_activation"):
+        _digits_config(random_activation="relu")
+
+
+def test_paper_backprop_network() -> None:
+    gen = torch.Generator().manual_seed(0)
+    mask = lateral_mask(5, 2, torch.Generator().manual_seed(1))
+    net = PaperBackpropNetwork(12, 3, 5, mask, gen)
+    x = torch.randn(40, 12, generator=gen)
+    y = torch.randint(0, 3, (40,), generator=gen)
+    assert torch.equal(net.lateral.weight * mask, net.lateral.weight)
+    out = net(x, torch.Generator().manual_seed(2), y)
+    assert out.shape == (40, 3) and bool(((out > 0) & (out < 1)).all())  # probabilities, not logits
+    # the label is an input in training only: evaluation does not depend on it
+    net.eval()
+    a = net(x, torch.Generator().manual_seed(3), y)
+    b = net(x, torch.Generator().manual_seed(3), (y + 1) % 3)
+    assert torch.equal(a, b)
+    net.train()
+    # masked lateral weights get no gradient and stay zero under Adam
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    for step in range(3):
+        loss = torch.nn.functional.cross_entropy(net(x, torch.Generator().manual_seed(step), y), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert bool((net.lateral.weight[mask == 0] == 0).all())
+    assert bool((net.lateral.weight[mask == 1] != 0).all())
+    # the hidden units emit 0/1 forward and pass sigmoid'(A) backward (straight-through)
+    seen: dict[str, torch.Tensor] = {}
+    net.readout.register_forward_hook(lambda m, i, o: seen.setdefault("y", i[0]))
+    net(x, torch.Generator().manual_seed(9), y)
+    assert set(seen["y"].unique().tolist()) <= {0.0, 1.0}
+    a = torch.randn(30, requires_grad=True)
+    theta = torch.sigmoid(a)
+    fired = (torch.rand(30) < theta.detach()).float()
+    (theta + (fired - theta).detach()).sum().backward()
+    assert a.grad is not None and torch.allclose(a.grad, theta.detach() * (1 - theta.detach()))
+
+
+def test_paper_backprop_in_a_run(tmp_path: Path) -> None:
+    config = _digits_config(network="backprop", backprop_variant="paper", out_dir=str(tmp_path))
+    fit(config, run_dir=tmp_path / "b", progress=False)
+    bp = read_json(tmp_path / "b" / "baselines.json")["backprop"]
+    assert bp["variant"] == "paper" and bp["epochs"] == 1
+    assert 0 <= bp["train_acc"] <= 1 and len(bp["history"]) == 1
+    with pytest.raises(ValueError, match="backprop_variant"):
+        _digits_config(network="single", backprop_variant="paper")
+    assert json.loads(json.dumps(bp["history"]))[0]["train_acc"] == bp["train_acc"]
