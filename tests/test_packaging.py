@@ -79,6 +79,9 @@ def test_extras() -> None:
         for req in _requirements(extras[extra]).values():
             assert req.name.lower() in pins, (extra, req)
     assert "-c constraints.txt --no-build-isolation" in setup
+    # the suite exercises these extras' packages, so `pip install .[test]` must bring them
+    for extra in ("cmaes", "postgres", "tensorboard", "pandas"):
+        assert set(_requirements(extras[extra])) <= set(_requirements(extras["test"])), extra
 
 
 def test_py_typed_ships_with_the_package() -> None:
