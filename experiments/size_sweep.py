@@ -18,7 +18,8 @@ Models (``MODELS``; the hidden goals are the presets of ``infomorphic.goals``):
 
 - ``setup1`` / ``setup2`` / ``setup3``: trivariate hidden layer with the TPE-optimised goal
   (``trivariate-mnist-tpe``); dense lateral / at most 100 random lateral partners / as 2 with
-  feedback from the readout as context instead of the label;
+  feedback from the readout as context instead of the label (setup 2 with N <= 101 is setup 1
+  bit for bit and reuses its runs);
 - ``context-heuristic`` / ``context-optimised``: bivariate hidden layer with F and the label
   (goals ``bivariate-context-naive``, i.e. maximise {F}{C}, and ``bivariate-context-optimised``);
 - ``lateral-heuristic`` / ``lateral-optimised``: bivariate hidden layer with F and the dense
@@ -65,8 +66,16 @@ PAPER_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 # name: (label, config overrides, has a hidden layer of size N)
 MODELS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "setup1": ("setup 1 (dense lateral)", {"network": "trivariate", "setup": 1}, True),
-    "setup2": ("setup 2 (100 lateral partners)", {"network": "trivariate", "setup": 2}, True),
-    "setup3": ("setup 3 (readout feedback as context)", {"network": "trivariate", "setup": 3}, True),
+    "setup2": (
+        "setup 2 (100 lateral partners)",
+        {"network": "trivariate", "setup": 2, "lateral_partners": 100},
+        True,
+    ),
+    "setup3": (
+        "setup 3 (readout feedback as context)",
+        {"network": "trivariate", "setup": 3, "lateral_partners": 100},
+        True,
+    ),
     "context-heuristic": (
         "bivariate, context only, heuristic",
         {
@@ -160,8 +169,24 @@ CSV_FIELDS = (
 )
 
 
+SETUP2_PARTNERS = 100
+"""Lateral partners of setup 2 (and 3); with N <= partners + 1 every other neuron is a partner."""
+
+
+def canonical(model: str, n: int | None) -> str:
+    """The model whose run stands for ``model`` at size ``n``: setup 1 for setup 2 with N <= 101."""
+    if model == "setup2" and n is not None and n <= SETUP2_PARTNERS + 1:
+        return "setup1"
+    return model
+
+
 def run_name(dataset: str, model: str, n: int | None, seed: int) -> str:
-    """``<dataset>-<model>-n<N>-seed<s>``; without the size for a model without a hidden layer."""
+    """``<dataset>-<model>-n<N>-seed<s>``; without the size for a model without a hidden layer.
+
+    Setup 2 with ``N <= 101`` is setup 1 (every other neuron is one of its at most 100 lateral
+    partners: the same weights, wiring and training, bit for bit), so it names setup 1's run.
+    """
+    model = canonical(model, n)
     size = "" if n is None or not MODELS[model][2] else f"-n{n}"
     return f"{dataset}-{model}{size}-seed{seed}"
 
@@ -238,7 +263,7 @@ def command(
     cmd = [exe, "train", "--dataset", dataset, "--seed", str(seed), "--baselines", "none"]
     if n is not None and MODELS[model][2]:
         cmd += ["--hidden", str(n)]
-    for key, value in MODELS[model][1].items():
+    for key, value in MODELS[canonical(model, n)][1].items():
         cmd += ["--set", f"{key}={value}"]
     for item in sets:
         cmd += ["--set", item]
@@ -343,7 +368,7 @@ def figure(rows: list[dict], path: Path, title: str = "") -> None:
     sized = [r for r in rows if r["N"] is not None and r["test"]]
     ns = sorted({r["N"] for r in sized}) or [1, 10]
     lo, hi = min(ns), max(ns)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), sharey=True)
     models = list(dict.fromkeys(r["model"] for r in rows if r["test"]))
     colours = plt.get_cmap("tab10")
     styles = ("-", "-.", ":")
@@ -382,7 +407,7 @@ def figure(rows: list[dict], path: Path, title: str = "") -> None:
         panel.set_title(f"{part} accuracy")
         panel.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("accuracy (%), median and min-max over seeds")
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -467,7 +492,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     if not args.summarise:
         args.out.mkdir(parents=True, exist_ok=True)
         # small layers first: the cheap part of the figure is there early
-        jobs = sorted(((m, n, s) for m, n in grid for s in args.seeds), key=lambda j: (j[1] or 0, j[0], j[2]))
+        unique = {run_name(args.dataset, m, n, s): (m, n, s) for m, n in grid for s in args.seeds}
+        jobs = sorted(unique.values(), key=lambda j: (j[1] or 0, j[0], j[2]))
         with ThreadPoolExecutor(args.workers) as pool:
             list(
                 pool.map(

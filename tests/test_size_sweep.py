@@ -70,6 +70,11 @@ def test_run_names() -> None:
     assert sweep.run_name("mnist", "readout", 100, 0) == "mnist-readout-seed0"
     assert sweep.sizes_of("readout", [1, 2]) == [None]
     assert sweep.sizes_of("lateral-heuristic", [1, 2]) == [1, 2]
+    # setup 2 with N <= 101 is setup 1 (every other neuron a partner): it shares setup 1's run
+    assert sweep.run_name("mnist", "setup2", 101, 0) == "mnist-setup1-n101-seed0"
+    assert sweep.run_name("mnist", "setup2", 102, 0) == "mnist-setup2-n102-seed0"
+    assert "--set setup=1" in " ".join(sweep.command(Path("/x"), "mnist", "setup2", 50, 0, 1, 1))
+    assert "--set setup=2" in " ".join(sweep.command(Path("/x"), "mnist", "setup2", 500, 0, 1, 1))
 
 
 def test_command_of_a_new_run_and_of_an_existing_one(tmp_path: Path) -> None:
