@@ -1,12 +1,13 @@
 """What the hidden layer of a run learned: atoms over training, the code it emits, its receptive fields.
 
-    python experiments/lateral_only.py RUN_DIR [RUN_DIR ...] [--fields fields.png] [--atoms atoms.png]
+    python experiments/hidden_code.py RUN_DIR [RUN_DIR ...] [--fields fields.png] [--atoms atoms.png]
 
-Written for the bivariate lateral-only network (issue 15), works for any run whose hidden
-layer is called ``hidden``.  One JSON line per run:
+Written for the bivariate lateral-only network and the random baselines (issue 15); works for
+any run whose hidden layer is called ``hidden``.  One JSON line per run:
 
 - ``atoms``: the hidden neurons' mean PID atoms and H_res (bits) and the mean goal at epochs
-  1, 2, 5, 10, 20, ... and the last (from ``metrics.jsonl`` / ``atoms.npz``);
+  1, 2, 5, 10, 20, ... and the last (from ``metrics.jsonl`` / ``atoms.npz``; none for a frozen
+  hidden layer);
 - ``code`` (the final checkpoint on ``--samples`` test images, label withheld, second
   presentation): mean firing probability, determinism ``E[max(theta, 1 - theta)]``, the mean
   absolute correlation between the outputs of two hidden neurons, ``duplicates``: the share of
@@ -50,6 +51,8 @@ def atoms_over_training(run_dir: Path) -> dict[str, Any]:
     from infomorphic.runs import load_npz, read_jsonl
 
     metrics = read_jsonl(run_dir / "metrics.jsonl")
+    if not metrics or "hidden_atoms_mean" not in metrics[-1]:
+        return {}
     stored = load_npz(run_dir / "atoms.npz")
     epochs = sorted({e for e in (1, 2, 5, 10, 20, 50, 100) if e <= len(metrics)} | {len(metrics)})
     out = {}
@@ -97,6 +100,7 @@ def code_statistics(run_dir: Path, samples: int) -> dict[str, Any]:
             "fixed_bins_occupied_median": float(occupied.median()),
         }
     return {
+        "activation": layer.activation_name,
         "binning": layer.binning,
         "goal": layer.goal.to_expression() if layer.goal is not None else None,
         "code": {
