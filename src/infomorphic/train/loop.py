@@ -565,8 +565,7 @@ def _baselines(
                 )
             model_bp.to(device)
             eval_gen = generator(config.seed, "backprop-eval", device=device)
-            # training accuracy on the same fixed subset as the infomorphic network's (evaluated
-            # last: the validation and test figures use the evaluation generator as before)
+            # training accuracy on the same fixed subset as the infomorphic network's
             k = (
                 len(train[0])
                 if config.train_eval_size is None
@@ -580,16 +579,23 @@ def _baselines(
             sub = sub.to(device)
             train_sub = (train[0][sub], train[1][sub])
 
+            # its own generator: the validation and test passes draw exactly what they drew before
+            # training accuracy was recorded, so their figures do not move
+            train_gen = generator(config.seed, "backprop-train-eval", device=device)
+
             @torch.no_grad()
             def evaluate(
                 m: BackpropNetwork,
                 gen: torch.Generator = eval_gen,
                 train_sub: tuple[Tensor, Tensor] = train_sub,
+                train_gen: torch.Generator = train_gen,
             ) -> dict[str, float]:
-                return {
+                out = {
                     f"{s}_acc": accuracy(m(x, gen).argmax(1), y)
-                    for s, (x, y) in (("val", val), ("test", test), ("train", train_sub))
+                    for s, (x, y) in (("val", val), ("test", test))
                 }
+                out["train_acc"] = accuracy(m(train_sub[0], train_gen).argmax(1), train_sub[1])
+                return out
 
             epochs = config.backprop_epochs if config.backprop_epochs is not None else config.epochs
             bar = _progress(progress, epochs, 0, label="backprop")
