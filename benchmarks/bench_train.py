@@ -116,6 +116,10 @@ def _config(args: argparse.Namespace) -> Any:
     return TrainConfig(**{**defaults, **overrides, "dataset": "mnist"})
 
 
+LEGACY_DEFAULTS = {"random_activation": "feedforward", "hidden_binning": "fixed"}
+"""Network options newer than the legacy code, and the value the legacy code always had."""
+
+
 def _legacy_network(config: Any, n_inputs: int, n_classes: int) -> nn.Module:
     """The frozen pre-builder network (``tests/nn/legacy_network.py``) for ``config``, with the
     same initial weights as :func:`infomorphic.train.loop.build_network` and the loop's
@@ -138,7 +142,13 @@ def _legacy_network(config: Any, n_inputs: int, n_classes: int) -> nn.Module:
         ) -> dict[str, tuple[float, float]]:
             return {name: (readout if name == "readout" else hidden) for name in self.layers()}
 
-    return Legacy(n_inputs, n_classes, **kind_network_args(config))
+    args = kind_network_args(config)
+    # options added after the builder replaced the legacy code: only their defaults have a legacy form
+    for key, default in LEGACY_DEFAULTS.items():
+        value = args.pop(key, default)
+        if value != default:
+            raise ValueError(f"--compare-legacy: the legacy code has no {key} = {value!r} (only {default!r})")
+    return Legacy(n_inputs, n_classes, **args)
 
 
 def _same_initial_weights(a: nn.Module, b: nn.Module) -> bool:

@@ -138,6 +138,14 @@ def test_bench_train_times_any_wiring_and_refuses_to_compare_it() -> None:
     assert "--compare-legacy needs one of the papers' networks" in res.stderr.splitlines()[-1]
 
 
+def test_bench_train_refuses_to_compare_options_the_legacy_code_lacks(tmp_path: Path) -> None:
+    config = tmp_path / "adaptive.toml"
+    config.write_text('[train]\nhidden_binning = "adaptive"\nhidden = 20\n')
+    res = _run("bench_train.py", "--config", str(config), "--random-data", "--compare-legacy")
+    assert res.returncode == 2 and res.stdout == ""
+    assert "the legacy code has no hidden_binning = 'adaptive' (only 'fixed')" in res.stderr.splitlines()[-1]
+
+
 # ------------------------------------------------------------------ bench_sparse.py
 def test_bench_sparse_reports_ratios_and_the_storage_choice() -> None:
     from infomorphic.nn.functional import prefer_sparse

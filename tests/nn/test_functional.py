@@ -59,7 +59,8 @@ def test_aggregate_without_bias_or_mask() -> None:
 
 # ---------------------------------------------------------------------- activations
 def test_builtin_activation_names_and_defaults() -> None:
-    assert set(ACTIVATIONS) == {"feedforward", "bivariate", "trivariate", "quadrivariate"}
+    assert set(ACTIVATIONS) == {"feedforward", "bivariate", "trivariate", "quadrivariate", "step"}
+    assert ACTIVATION_DEFAULTS["step"] == {} and ACTIVATION_DEFAULTS["feedforward"] == {}
     assert ACTIVATION_DEFAULTS["bivariate"] == {"k1": 0.5, "k2": 2.0}
     assert ACTIVATION_DEFAULTS["trivariate"] == {"alpha1": 0.1, "alpha2": 0.1, "beta1": 2.0, "beta2": 2.0}
     assert ACTIVATION_DEFAULTS["quadrivariate"] == {
