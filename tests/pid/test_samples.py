@@ -40,7 +40,7 @@ def _inputs(batch: int, neurons: int, n: int, n_bins: int, seed: int, n_t: int =
         (128, 2, 4, 3, 2),
         (200, 2, 4, 10, 2),
         (40, 2, 3, 4, 2),  # few samples: some cells empty, others shared
-        (16, 3, 3, 20, 2),  # pairs rank-compressed too (400 > 16 * 16): the kernel fills every table per sample
+        (16, 3, 3, 20, 2),  # pairs rank-compressed too (400 > 256): every table filled per sample
     ],
 )
 @BACKENDS
