@@ -384,6 +384,21 @@ def _root_origin(data_dir: str | None) -> str:
     return "default"
 
 
+def _data_progress() -> Progress:
+    """The progress display of `data fetch` and `data verify`: on stderr, only on a terminal."""
+    err_console = Console(stderr=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+
+
 def _data_error(exc: BaseException) -> NoReturn:
     """Report a data-layer failure as one ``error:`` line (exit 2)."""
     if isinstance(exc, OSError):
@@ -413,17 +428,7 @@ def data_fetch_command(
         key = locate.canonical_name(name)
         root = locate.resolve_data_root(data_dir)
         if key == "mnist":
-            err_console = Console(stderr=True)
-            progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-                disable=not err_console.is_terminal,
-            )
+            progress = _data_progress()
             with progress:
                 task = progress.add_task("fetching mnist", total=None)
 
@@ -495,17 +500,7 @@ def data_verify_command(
         root = locate.resolve_data_root(data_dir)
     except ValueError as exc:
         _data_error(exc)
-    err_console = Console(stderr=True)
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )
+    progress = _data_progress()
     results = []
     with progress:
         task = progress.add_task("verifying", total=None)

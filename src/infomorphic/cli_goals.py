@@ -71,6 +71,13 @@ _Epochs = Annotated[int | None, typer.Option(help="Training epochs of every run.
 _Batch = Annotated[int | None, typer.Option("--batch-size", help="Batch size.")]
 _Threads = Annotated[int | None, typer.Option(help="torch threads per process (default 1).")]
 _Device = Annotated[str | None, typer.Option(help="cpu | cuda | auto")]
+_Layer = Annotated[
+    str,
+    typer.Option(
+        help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network])."
+    ),
+]
+_Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
 _Subset = Annotated[
     int | None,
     typer.Option("--train-subset", help="Train every run on this many training examples (seeded subset)."),
@@ -147,12 +154,7 @@ def search_command(
             "--base-goal", help="Values of the gammas not searched (preset, expression or vector; default 0)."
         ),
     ] = None,
-    layer: Annotated[
-        str,
-        typer.Option(
-            help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network])."
-        ),
-    ] = "hidden",
+    layer: _Layer = "hidden",
     startup_trials: Annotated[
         int, typer.Option("--startup-trials", help="Random trials before TPE / CMA-ES take over.")
     ] = 10,
@@ -175,7 +177,7 @@ def search_command(
             "--resume", help="Continue (or join) the study in --out / --storage with its stored settings."
         ),
     ] = False,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    progress: _Progress = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the best result as JSON.")] = False,
 ) -> None:
     """Search the gammas of a layer's goal to maximise validation accuracy (optuna TPE / CMA-ES).
@@ -427,12 +429,7 @@ def ablate_command(
     ] = "single,cumulative,relative,absolute",
     relative: Annotated[float, typer.Option(help="Relative modulation (0.1 = +-10%).")] = 0.1,
     absolute: Annotated[float, typer.Option(help="Absolute modulation (+- this value).")] = 0.1,
-    layer: Annotated[
-        str,
-        typer.Option(
-            help="Whose goal: hidden | readout, or a layer's name in a wired network (--config with \\[network])."
-        ),
-    ] = "hidden",
+    layer: _Layer = "hidden",
     train_subset: _Subset = None,
     study: Annotated[
         Path | None,
@@ -447,7 +444,7 @@ def ablate_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Output directory (ablation.json/.csv, PNGs).")
     ] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    progress: _Progress = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Sensitivity analysis of a goal (ablate each gamma, cumulatively, modulate), or --study importance."""

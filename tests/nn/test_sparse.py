@@ -355,6 +355,21 @@ def _metrics(run: Path) -> list[dict]:
     ]
 
 
+def _setup2_config(tmp_path: Path, epochs: int) -> TrainConfig:
+    """The small setup-2 run (sparse lateral partners) of the resume tests."""
+    return TrainConfig(
+        network="trivariate",
+        setup=2,
+        hidden=HID,
+        lateral_partners=PART,
+        epochs=epochs,
+        batch_size=256,
+        baselines=(),
+        threads=1,
+        out_dir=str(tmp_path),
+    )
+
+
 def test_an_old_run_resumes_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A setup-2 run written by the old network resumes (continuing exactly as the old network would)
     and reports with the new code."""
@@ -362,17 +377,7 @@ def test_an_old_run_resumes_and_reports(tmp_path: Path, monkeypatch: pytest.Monk
     from infomorphic.train import fit
 
     def config(epochs: int) -> TrainConfig:
-        return TrainConfig(
-            network="trivariate",
-            setup=2,
-            hidden=HID,
-            lateral_partners=PART,
-            epochs=epochs,
-            batch_size=256,
-            baselines=(),
-            threads=1,
-            out_dir=str(tmp_path),
-        )
+        return _setup2_config(tmp_path, epochs)
 
     class Legacy(LegacyNetwork):  # the old loop's optimiser settings: hidden, then readout
         def optimizer_settings(self, hidden: tuple, readout: tuple) -> dict:
@@ -414,17 +419,7 @@ def test_a_sparse_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:
     from infomorphic.train import fit
 
     def config(epochs: int) -> TrainConfig:
-        return TrainConfig(
-            network="trivariate",
-            setup=2,
-            hidden=HID,
-            lateral_partners=PART,
-            epochs=epochs,
-            batch_size=256,
-            baselines=(),
-            threads=1,
-            out_dir=str(tmp_path),
-        )
+        return _setup2_config(tmp_path, epochs)
 
     fit(config(1), run_dir=tmp_path / "a", progress=False)
     ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)

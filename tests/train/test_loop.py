@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from tiny_train import digits_config
 
 from infomorphic.config import TrainConfig
 from infomorphic.data import load_dataset
@@ -28,19 +29,7 @@ def digits():
 
 
 def _config(tmp_path: Path, **changes: Any) -> TrainConfig:
-    base = dict(
-        network="trivariate",
-        setup=1,
-        hidden=8,
-        epochs=2,
-        batch_size=128,
-        baselines=(),
-        threads=1,
-        seed=0,
-        dataset="digits",
-        out_dir=str(tmp_path),
-    )
-    return TrainConfig(**{**base, **changes})
+    return digits_config(tmp_path, **changes)
 
 
 def _metrics(run_dir: Path) -> list[dict[str, Any]]:

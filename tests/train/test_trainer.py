@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+from tiny_train import digits_config
 from torch.utils.data import DataLoader, TensorDataset
 from typer.testing import CliRunner
 
@@ -110,19 +111,7 @@ def _chunks(x: torch.Tensor, y: torch.Tensor, size: int):
 
 
 def test_trainer_with_default_optimizers_matches_fit(tmp_path: Path, digits) -> None:
-    config = TrainConfig(
-        network="trivariate",
-        setup=1,
-        hidden=8,
-        epochs=2,
-        batch_size=128,
-        baselines=(),
-        threads=1,
-        seed=0,
-        dataset="digits",
-        out_dir=str(tmp_path),
-        train_eval_size=None,
-    )
+    config = digits_config(tmp_path, train_eval_size=None)
     fit(config, run_dir=tmp_path / "run", progress=False, data=digits)
     expected = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
 
@@ -151,16 +140,7 @@ def test_trainer_with_default_optimizers_matches_fit(tmp_path: Path, digits) -> 
 
 
 def test_fit_passes_callbacks_and_loggers(tmp_path: Path, digits) -> None:
-    config = TrainConfig(
-        network="single",
-        epochs=2,
-        batch_size=128,
-        baselines=(),
-        threads=1,
-        seed=0,
-        dataset="digits",
-        out_dir=str(tmp_path),
-    )
+    config = digits_config(tmp_path, network="single", setup=TrainConfig.setup, hidden=TrainConfig.hidden)
     steps: list[int] = []
     seen: list[dict[str, Any]] = []
 
