@@ -159,8 +159,21 @@ def search_command(
         int, typer.Option("--startup-trials", help="Random trials before TPE / CMA-ES take over.")
     ] = 10,
     prune: Annotated[
-        bool, typer.Option("--prune/--no-prune", help="Prune unpromising trials (median rule, per epoch).")
+        bool, typer.Option("--prune/--no-prune", help="Prune unpromising trials (rule: --pruner).")
     ] = True,
+    pruner: Annotated[
+        str,
+        typer.Option(
+            help="median (below the median of earlier trials at an epoch) | halving (successive halving "
+            "over epochs: at --min-epochs x eta^k epochs only the best 1/eta go on) | hyperband."
+        ),
+    ] = "median",
+    min_epochs: Annotated[
+        int, typer.Option("--min-epochs", help="Epochs before halving / hyperband may stop a trial.")
+    ] = 1,
+    reduction_factor: Annotated[
+        int, typer.Option("--reduction-factor", help="eta of halving / hyperband (keep the best 1/eta).")
+    ] = 3,
     train_subset: _Subset = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Search directory (study.db, trials/, best_goal.txt).")
@@ -225,6 +238,9 @@ def search_command(
             "--sampler": sampler != "tpe",
             "--layer": layer != "hidden",
             "--fix-hres": fix_hres,
+            "--pruner": pruner != "median",
+            "--min-epochs": min_epochs != 1,
+            "--reduction-factor": reduction_factor != 3,
         }
         given = [f"--{k.replace('_', '-')}" for k, v in config_flags.items() if v is not None]
         given += [
@@ -249,6 +265,9 @@ def search_command(
                 + (["--set"] if set_ else [])
                 + (["--atoms"] if atoms else [])
                 + (["--base-goal"] if base_goal else [])
+                + (["--pruner"] if pruner != "median" else [])
+                + (["--min-epochs"] if min_epochs != 1 else [])
+                + (["--reduction-factor"] if reduction_factor != 3 else [])
             )
             if given:
                 _fail(f"--resume continues a search with its stored settings; drop {', '.join(given)}")
@@ -276,6 +295,9 @@ def search_command(
                 startup_trials=startup_trials,
                 prune=prune,
                 train_subset=train_subset,
+                pruner=pruner,
+                min_epochs=min_epochs,
+                reduction_factor=reduction_factor,
             )
             if out is None:
                 from datetime import datetime
@@ -342,12 +364,17 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
     if as_json:
         typer.echo(json.dumps(status))
         return
-    how = f" ({status['sampler']} sampler, layer {status['layer']})" if status["sampler"] else ""
+    how = (
+        f" ({status['sampler']} sampler, {status['pruner']} pruner, layer {status['layer']})"
+        if status["sampler"]
+        else ""
+    )
     typer.echo(f"study {status['study']} in {status['storage']}{how}")
     typer.echo(
         f"trials: {status['complete']} complete, {status['pruned']} pruned, {status['running']} running, "
         f"{status['failed']} failed, {status['waiting']} waiting ({status['total']} in all)"
     )
+    typer.echo(f"compute: {status['epochs_trained']} epochs, {status['cpu_hours']:.2f} CPU hours")
     if status["running_trials"]:
         where = [
             f"{t['number']} (host {t['host']}, pid {t['pid']})" if t["host"] else str(t["number"])

@@ -168,3 +168,51 @@ def test_cmaes_sampler_is_seeded() -> None:
         study.optimize(lambda t: -sum(v * v for v in settings.space.suggest(t).to_vector()), n_trials=4)
         vectors.append([t.params for t in study.trials])
     assert vectors[0] == vectors[1]
+
+
+def test_successive_halving_stops_trials_at_its_rungs_counted_in_epochs(tmp_path: Path, digits_small) -> None:
+    """``pruner="halving"``: a trial is stopped only after min_epochs * eta**k epochs, exactly
+    when its validation accuracy is below the best 1/eta of the trials that reached that epoch
+    before it (asynchronous successive halving, re-derived here from the stored reports), and
+    every trial records its epochs and CPU seconds."""
+    settings = _settings(
+        config=tiny_config(epochs=3), sampler="random", pruner="halving", min_epochs=1, reduction_factor=2
+    )
+    study, _, _ = run_search(settings, tmp_path, n_trials=8, data=digits_small)
+    trials = sorted(study.trials, key=lambda t: t.number)
+    rungs = (1, 2)  # min_epochs * eta**k below the 3 epochs of a trial
+    pruned = 0
+    for i, trial in enumerate(trials):
+        steps = sorted(trial.intermediate_values)
+        assert steps == list(range(1, len(steps) + 1))  # one report per epoch, step = epochs trained
+        assert trial.user_attrs["epochs"] == steps[-1] and trial.user_attrs["cpu_seconds"] > 0
+        for rung in rungs:
+            if rung > steps[-1]:
+                break
+            mine = trial.intermediate_values[rung]
+            others = [t.intermediate_values[rung] for t in trials[:i] if rung in t.intermediate_values]
+            ranked = sorted([*others, mine], reverse=True)
+            keep = ranked[max(0, len(ranked) // 2 - 1)]
+            if mine < keep:
+                assert trial.state.name == "PRUNED" and trial.user_attrs["pruned_at_epoch"] == rung
+                pruned += 1
+                break
+        else:
+            assert trial.state.name == "COMPLETE" and steps[-1] == 3
+    assert 0 < pruned < len(trials)
+    status = gs.search_status(f"sqlite:///{tmp_path / 'study.db'}", "goal-search")
+    assert status["pruner"] == "halving"
+    assert status["epochs_trained"] == sum(len(t.intermediate_values) for t in trials)
+    assert status["cpu_hours"] == pytest.approx(sum(t.user_attrs["cpu_seconds"] for t in trials) / 3600)
+
+
+def test_pruner_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="pruner must be one of median, halving, hyperband"):
+        _settings(pruner="asha")
+    with pytest.raises(ValueError, match=r"min_epochs \(2\) must be below the epochs of a trial \(2\)"):
+        _settings(pruner="hyperband", min_epochs=2)
+    with pytest.raises(ValueError, match="reduction_factor >= 2"):
+        _settings(pruner="halving", reduction_factor=1)
+    hb = gs._pruner(_settings(config=tiny_config(epochs=9), pruner="hyperband", min_epochs=1))
+    assert isinstance(hb, optuna.pruners.HyperbandPruner)
+    assert isinstance(gs._pruner(_settings(pruner="halving", prune=False)), optuna.pruners.NopPruner)

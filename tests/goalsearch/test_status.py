@@ -37,6 +37,8 @@ def _study(tmp_path: Path) -> tuple[str, list[dict[str, Any]]]:
         trial = study.ask()
         trial.set_user_attr("goal", space.suggest(trial).to_expression())
         trial.set_user_attr("test_acc", value - 0.01)
+        trial.set_user_attr("cpu_seconds", 1800.0)  # what the objective records
+        trial.set_user_attr("epochs", 4)
         study.tell(trial, value)
     pruned = study.ask()
     space.suggest(pruned)
@@ -92,7 +94,9 @@ def test_status_counts_trials_and_names_the_best_goal_and_changes_nothing(tmp_pa
     assert status["best_goal"] == best.user_attrs["goal"]
     assert status["best_params"] == best.params
     assert status["best_goal"] == settings.space.goal(best.params).to_expression()
-    assert (status["sampler"], status["layer"], status["study"]) == ("random", "hidden", "s1")
+    assert (status["sampler"], status["pruner"], status["layer"]) == ("random", "median", "hidden")
+    assert (status["study"], status["epochs_trained"], status["cpu_hours"]) == ("s1", 12, 1.5)
+    assert "compute: 12 epochs, 1.50 CPU hours" in text.stdout
     (running,) = status["running_trials"]
     assert running["number"] == 5 and isinstance(running["pid"], int) and running["host"]
     assert best.user_attrs["goal"] in text.stdout

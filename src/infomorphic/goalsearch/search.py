@@ -69,6 +69,7 @@ from .space import GoalSpace
 __all__ = [
     "SearchSettings",
     "SAMPLERS",
+    "PRUNERS",
     "make_objective",
     "make_sampler",
     "open_storage",
@@ -95,6 +96,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "cmaes", "random")
+PRUNERS = ("median", "halving", "hyperband")
 SETTINGS_KEY = "infomorphic_search"
 """User attribute of a study holding its :class:`SearchSettings` (JSON)."""
 HEARTBEAT_S = 5
@@ -128,9 +130,21 @@ class SearchSettings:
     startup_trials:
         Random trials before TPE models the objective (the paper: 100 of 1000).
     prune:
-        Prune trials whose validation accuracy falls below the median of earlier trials at the
-        same epoch (optuna's ``MedianPruner``; from the first epoch on, never among the first
-        5 trials).
+        Prune unpromising trials (by ``pruner``); False: every trial trains all its epochs.
+    pruner:
+        ``median``: prune a trial whose validation accuracy falls below the median of earlier
+        trials at the same epoch (optuna's ``MedianPruner``; from the first epoch on, never
+        among the first 5 trials).  ``halving``: asynchronous successive halving over epochs
+        (optuna's ``SuccessiveHalvingPruner``): at ``min_epochs``, ``min_epochs * eta``,
+        ``min_epochs * eta**2``, ... epochs a trial goes on only if its validation accuracy is
+        in the best ``1/eta`` of the trials that reached that epoch, so most trials stop
+        early and the best train the full ``config.epochs``.  ``hyperband``: several such
+        brackets with different first stops (optuna's ``HyperbandPruner``, resources from
+        ``min_epochs`` to ``config.epochs``).
+    min_epochs:
+        Epochs every trial trains before ``halving`` / ``hyperband`` may stop it.
+    reduction_factor:
+        ``eta`` of ``halving`` / ``hyperband``: each stop keeps the best ``1/eta``.
     train_subset:
         Train every trial on this many training examples (a fixed seeded subset) instead of
         all; validation always uses the whole validation split.
@@ -144,6 +158,9 @@ class SearchSettings:
     startup_trials: int = 10
     prune: bool = True
     train_subset: int | None = None
+    pruner: str = "median"
+    min_epochs: int = 1
+    reduction_factor: int = 3
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -153,6 +170,18 @@ class SearchSettings:
             raise ValueError(f"startup_trials must be >= 0, got {self.startup_trials}")
         if self.train_subset is not None and self.train_subset < 2:
             raise ValueError(f"train_subset must be >= 2, got {self.train_subset}")
+        if self.pruner not in PRUNERS:
+            raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
+        if self.min_epochs < 1 or self.reduction_factor < 2:
+            raise ValueError(
+                f"min_epochs must be >= 1 and reduction_factor >= 2, got {self.min_epochs} and "
+                f"{self.reduction_factor}"
+            )
+        if self.prune and self.pruner != "median" and self.min_epochs >= self.config.epochs:
+            raise ValueError(
+                f"min_epochs ({self.min_epochs}) must be below the epochs of a trial "
+                f"({self.config.epochs}) for the {self.pruner} pruner to stop anything"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -273,6 +302,7 @@ def make_objective(
             raise
 
     def run(trial: Any) -> float:
+        cpu_start = time.process_time()
         goal = settings.space.suggest(trial)
         trial.set_user_attr("goal", goal.to_expression())  # also marks "all parameters suggested"
         if cache["data"] is None:
@@ -282,7 +312,10 @@ def make_objective(
             run_dir = run_dir.with_name(f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
         def report(epoch: int, metrics: dict[str, Any]) -> None:
-            trial.report(float(metrics["val_acc"]), epoch)
+            # step = epochs trained, the resource of the halving / hyperband pruners
+            trial.report(float(metrics["val_acc"]), epoch + 1)
+            trial.set_user_attr("epochs", epoch + 1)
+            trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
             if trial.should_prune():
                 trial.set_user_attr("pruned_at_epoch", epoch + 1)
                 raise optuna.TrialPruned(f"val_acc {metrics['val_acc']:.4f} after epoch {epoch + 1}")
@@ -292,6 +325,7 @@ def make_objective(
         )
         trial.set_user_attr("test_acc", float(result["test_acc"]))
         trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
         return float(result["val_acc"])
 
     return objective
@@ -865,6 +899,16 @@ def _pruner(settings: SearchSettings) -> Any:
 
     if not settings.prune:
         return optuna.pruners.NopPruner()
+    if settings.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=settings.min_epochs, reduction_factor=settings.reduction_factor
+        )
+    if settings.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=settings.min_epochs,
+            max_resource=settings.config.epochs,
+            reduction_factor=settings.reduction_factor,
+        )
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
 
 
@@ -987,9 +1031,11 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     ``counts`` by optuna state name; the running trials (number, host, pid, start); the best
     completed trial (``best_value``, ``best_trial``, ``best_goal``: the goal expression the trial
     stored, ``best_params``: its gammas, ``best_test_acc``; None before a trial completed); and
-    the search's ``sampler`` and ``layer`` (None for a study that ``infomorphic search`` did not
-    create).  It does not fail stale trials: a trial whose process died shows as running until
-    a search process joins or resumes.
+    the search's ``sampler``, ``pruner`` and ``layer`` (None for a study that ``infomorphic
+    search`` did not create); the compute spent: ``cpu_hours`` (the CPU time of the trials'
+    processes while they ran the trials, summed; a killed trial counts up to its last epoch)
+    and ``epochs_trained`` (summed over trials).  It does not fail stale trials: a trial whose
+    process died shows as running until a search process joins or resumes.
 
     Raises
     ------
@@ -1050,7 +1096,10 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         "best_params": None if best is None else best.params,
         "best_test_acc": None if best is None else best.user_attrs.get("test_acc"),
         "sampler": None if settings is None else settings.sampler,
+        "pruner": None if settings is None else (settings.pruner if settings.prune else "none"),
         "layer": None if settings is None else settings.layer,
+        "cpu_hours": sum(float(t.user_attrs.get("cpu_seconds", 0.0)) for t in trials) / 3600.0,
+        "epochs_trained": sum(int(t.user_attrs.get("epochs", 0)) for t in trials),
     }
 
 
