@@ -14,7 +14,9 @@ neurons, F = the layer below, L = the layer's own previous output (dense for wid
 - ``feedback-c``: C = the previous output of the layer above (the readout's for the top
   layer), no label;
 - ``feedback-b``: C = the label and a fourth class B = the layer above (four-source neurons
-  with the published goal embedded, B atoms at 0).
+  with the published goal embedded, B atoms at 0);
+- ``feedback-b-marginal``: the same wiring, the published goal embedded with
+  ``Goal.embed(..., mode="marginal")``: the trivariate goal of (F, C, L) whatever B carries.
 
 Depth 1 ``stacked`` is setup 1 (width 100) or setup 2 (width 500).  Every run trains the
 backprop network of the same wiring in the same harness.  Runs live in
@@ -35,16 +37,25 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("stacked", "feedback-c", "feedback-b")
+VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal")
 
 
 def wiring(depth: int, width: int, variant: str) -> dict:
     from infomorphic.nn.wiring import stacked
 
+    from infomorphic.goals import Goal
+
     partners = None if width <= 100 else 100
-    feedback = {"stacked": None, "feedback-c": "C", "feedback-b": "B"}[variant]
+    feedback = {"stacked": None, "feedback-c": "C", "feedback-b": "B", "feedback-b-marginal": "B"}[variant]
+    feedback_goal = None
+    if variant == "feedback-b-marginal":
+        feedback_goal = Goal.resolve("trivariate-mnist-tpe", "FCL").embed("FCLB", mode="marginal")
     spec = stacked(
-        [width] * depth, lateral_partners=partners, feedback=feedback, label=variant != "feedback-c"
+        [width] * depth,
+        lateral_partners=partners,
+        feedback=feedback,
+        label=variant != "feedback-c",
+        feedback_goal=feedback_goal,
     )
     return spec.to_dict()
 
