@@ -1,0 +1,249 @@
+"""The best goals of goal searches against the published and the naive goal, full length, several seeds.
+
+    python experiments/search_compare.py --storage URL --studies mnist-s1-tpe mnist-s1-cmaes \
+        --top 3 --seeds 0 1 2 --epochs 100 --workers 2 --out runs/search-compare
+    python experiments/search_compare.py ... --summarise        # only read the runs that exist
+
+For each study the ``--top`` completed trials with the highest validation accuracy (with the
+halving / hyperband pruners a completed trial trained every epoch of the search's config, so
+its value is the full-length validation accuracy) give a goal; beside them the published
+optimised goal (``trivariate-mnist-tpe``, Schneider et al. 2025) and the naive goal
+(``trivariate-naive``: maximise the redundancy ``{F}{C}``).  Each goal is trained with the
+search's own training config (network, data set, epochs unless ``--epochs``) for every seed of
+``--seeds`` by ``infomorphic train`` in a worker process (one torch thread), into
+``<out>/<goal>-seed<s>``; finished runs are kept and unfinished ones resumed, so the script can
+be stopped and started again.  Then, per study, the parameter importance of its completed
+trials (fANOVA and mean decrease in impurity, ``infomorphic ablate --study``) into
+``<out>/importance-<study>/``, and the search's compute (``infomorphic search status``).
+
+Prints one JSON line per goal (median, min and max test and validation accuracy over seeds) and
+one line with everything: the goals, the importances (the four largest beside the paper's four
+critical gammas ``{F}{C}``, ``{F}{L}``, ``{F}{C}{L}``, ``{FC}{FL}``) and each search's CPU hours.
+Also writes ``<out>/summary.json`` and ``<out>/table.md``.  Never imported by the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_CRITICAL = ("{F}{C}", "{F}{L}", "{F}{C}{L}", "{FC}{FL}")
+"""The four gammas the paper's ablation found critical (Schneider et al. 2025, Fig. 5)."""
+REFERENCES = {"published": "trivariate-mnist-tpe", "naive": "trivariate-naive"}
+
+
+def top_goals(storage: str, study_name: str, top: int) -> tuple[list[dict[str, Any]], Any]:
+    """The ``top`` completed trials of a study by validation accuracy (distinct goals) and its settings."""
+    from optuna.trial import TrialState
+
+    from infomorphic.goalsearch.search import load_search
+
+    study, settings = load_search(storage, study_name)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done.sort(key=lambda t: (-t.value, t.number))
+    picked: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for trial in done:
+        goal = trial.user_attrs.get("goal") or settings.space.goal(trial.params).to_expression()
+        if goal in seen:
+            continue
+        seen.add(goal)
+        picked.append(
+            {
+                "name": f"{study_name}-top{len(picked) + 1}",
+                "study": study_name,
+                "trial": trial.number,
+                "search_val_acc": trial.value,
+                "search_epochs": trial.user_attrs.get("epochs"),
+                "goal": goal,
+            }
+        )
+        if len(picked) == top:
+            break
+    return picked, settings
+
+
+def train_args(settings: Any, epochs: int | None) -> list[str]:
+    """``infomorphic train`` options of a search's training config (the goal and seed are the caller's)."""
+    c = settings.config
+    if c.wiring is not None:
+        raise SystemExit("error: this script compares goals of the papers' networks, not of a wired network")
+    args = [
+        "--network",
+        c.network,
+        "--dataset",
+        c.dataset,
+        "--hidden",
+        str(c.hidden),
+        "--epochs",
+        str(epochs or c.epochs),
+        "--batch-size",
+        str(c.batch_size),
+    ]
+    if c.network == "trivariate":
+        args += ["--setup", str(c.setup)]
+    if c.data_dir:
+        args += ["--data-dir", str(c.data_dir)]
+    return args
+
+
+def run_one(out: Path, name: str, goal: str, seed: int, base: list[str], threads: int) -> Path:
+    """Train (or resume, or keep) ``<out>/<name>-seed<seed>``; returns the run directory."""
+    run_dir = out / f"{name}-seed{seed}"
+    exe = str(Path(sys.executable).with_name("infomorphic"))
+    if (run_dir / "summary.json").exists():
+        return run_dir
+    if (run_dir / "config.json").exists():
+        cmd = [exe, "train", "--resume", str(run_dir), "--no-progress", "--json"]
+    else:
+        cmd = [
+            exe,
+            "train",
+            *base,
+            "--goal",
+            goal,
+            "--seed",
+            str(seed),
+            "--threads",
+            str(threads),
+            "--out-dir",
+            str(out),
+            "--name",
+            run_dir.name,
+            "--no-progress",
+            "--json",
+        ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(
+            json.dumps({"run": run_dir.name, "error": done.stderr.strip().splitlines()[-1:]}), file=sys.stderr
+        )
+    return run_dir
+
+
+def _stats(values: list[float]) -> dict[str, Any] | None:
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def summarise_goal(out: Path, entry: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+    from infomorphic.runs import read_jsonl
+
+    test, val, epochs = [], [], []
+    for seed in seeds:
+        path = out / f"{entry['name']}-seed{seed}" / "metrics.jsonl"
+        rows = read_jsonl(path) if path.exists() else []
+        if rows:
+            test.append(rows[-1]["test_acc"])
+            val.append(rows[-1]["val_acc"])
+            epochs.append(rows[-1]["epoch"])
+    return {**entry, "epochs": epochs, "test": _stats(test), "val": _stats(val)}
+
+
+def _pct(s: dict[str, Any] | None) -> str:
+    if s is None:
+        return "-"
+    return f"{100 * s['median']:.2f}% ({100 * s['min']:.2f}-{100 * s['max']:.2f})"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--storage", required=True, help="optuna storage URL of the searches")
+    p.add_argument("--studies", nargs="+", required=True)
+    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, help="training epochs (default: the search's)")
+    p.add_argument("--workers", type=int, default=1, help="runs at once")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "search-compare")
+    p.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
+    p.add_argument("--no-importance", action="store_true", help="skip the fANOVA / MDI importances")
+    args = p.parse_args()
+
+    from infomorphic.goalsearch.search import search_status
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    entries: list[dict[str, Any]] = []
+    base: list[str] | None = None
+    searches = {}
+    for name in args.studies:
+        picked, settings = top_goals(args.storage, name, args.top)
+        if not picked:
+            raise SystemExit(f"error: study {name!r} has no completed trial yet")
+        entries += picked
+        this = train_args(settings, args.epochs)
+        if base is not None and this != base:
+            raise SystemExit(
+                f"error: study {name!r} trains another network than {args.studies[0]!r}: {this} vs {base}"
+            )
+        base = this
+        status = search_status(args.storage, name)
+        searches[name] = {
+            k: status[k]
+            for k in ("complete", "pruned", "failed", "total", "cpu_hours", "epochs_trained", "sampler")
+        }
+        searches[name]["pruner"] = status["pruner"]
+    assert base is not None
+    for label, preset in REFERENCES.items():
+        entries.append({"name": label, "study": None, "trial": None, "goal": preset})
+
+    if not args.summarise:
+        jobs = [(e["name"], e["goal"], s) for e in entries for s in args.seeds]
+        with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+            list(pool.map(lambda j: run_one(args.out, j[0], j[1], j[2], base, args.threads), jobs))
+
+    rows = [summarise_goal(args.out, e, args.seeds) for e in entries]
+    for row in rows:
+        print(
+            json.dumps({k: row[k] for k in ("name", "study", "trial", "test", "val", "epochs")}), flush=True
+        )
+
+    importance: dict[str, Any] = {}
+    if not args.no_importance:
+        from infomorphic.goalsearch.importance import write_importances
+        from infomorphic.goalsearch.search import load_search
+
+        for name in args.studies:
+            study, _ = load_search(args.storage, name)
+            try:
+                record = write_importances(study, args.out / f"importance-{name}")
+            except ValueError as exc:  # too few completed trials
+                importance[name] = {"error": str(exc)}
+                continue
+            importance[name] = {
+                ev: {"top4": list(record[ev])[:4], "paper_critical_rank": _ranks(record[ev])}
+                for ev in ("fanova", "mdi")
+            }
+
+    summary = {"goals": rows, "searches": searches, "importance": importance, "seeds": args.seeds}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    lines = [
+        "| goal | search val. acc. (seed 0) | test, median (min-max) | validation, median (min-max) |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        found = row.get("search_val_acc")
+        lines.append(
+            f"| {row['name']} | {'-' if found is None else f'{100 * found:.2f}%'} | {_pct(row['test'])} | "
+            f"{_pct(row['val'])} |"
+        )
+    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    print(json.dumps({"experiment": "search_compare", **summary}), flush=True)
+
+
+def _ranks(values: dict[str, float]) -> dict[str, int]:
+    """Rank (1 = most important) of each of the paper's four critical gammas."""
+    order = list(values)
+    return {atom: order.index(atom) + 1 for atom in PAPER_CRITICAL if atom in order}
+
+
+if __name__ == "__main__":
+    main()
