@@ -109,6 +109,62 @@ def _short(expression: str, n: int = 4) -> str:
     return " ".join(terms[:n]) + (" ..." if len(terms) > n else "")
 
 
+def _memory_settings(
+    set_: list[str] | None,
+    *,
+    neurons: int | None,
+    loads: str | None,
+    seeds: str | None,
+    threshold: float | None,
+    atoms: str | None,
+    fix_hres: bool,
+    base_goal: str | None,
+    sampler: str,
+    seed: int | None,
+    startup_trials: int,
+    prune: bool,
+    threads: int | None,
+) -> Any:
+    """The :class:`~.goalsearch.memory_search.MemorySearchSettings` of ``search --task memory``:
+    ``--set`` keys of :class:`~.tasks.memory.MemoryConfig` (not the goal, load or seed, which
+    every trial and probe sets; ``--neurons`` for ``n_neurons``)."""
+    from .cli_selforg import parse_sets
+    from .goals import Goal
+    from .goalsearch.memory_search import (
+        DEFAULT_LOADS,
+        MEMORY_SOURCES,
+        MemorySearchSettings,
+        memory_space,
+        parse_loads,
+    )
+    from .tasks.memory import MemoryConfig
+
+    kw = parse_sets(set_, MemoryConfig)
+    own = sorted(set(kw) & {"goal", "alpha", "seed", "n_neurons"})
+    if own:
+        raise ValueError(
+            f"--set {own[0]} is not for a memory-goal search: every trial sets the goal, every probe the load "
+            "and seed (--loads, --seeds); the neurons are --neurons"
+        )
+    try:
+        seed_list = (0,) if seeds is None else tuple(int(s) for s in seeds.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"--seeds expects comma-separated integers, got {seeds!r}") from None
+    base = Goal.resolve(base_goal, MEMORY_SOURCES) if base_goal else None
+    return MemorySearchSettings(
+        MemoryConfig(n_neurons=100 if neurons is None else neurons, **kw),
+        memory_space(_names(atoms), fix_hres=fix_hres, base=base),
+        loads=DEFAULT_LOADS if loads is None else parse_loads(loads),
+        seeds=seed_list,
+        threshold=0.95 if threshold is None else threshold,
+        sampler=sampler,
+        seed=0 if seed is None else seed,
+        startup_trials=startup_trials,
+        prune=prune,
+        threads=1 if threads is None else threads,
+    )
+
+
 # -------------------------------------------------------------------------- search
 def search_command(
     action: Annotated[
@@ -175,6 +231,31 @@ def search_command(
         int, typer.Option("--reduction-factor", help="eta of halving / hyperband (keep the best 1/eta).")
     ] = 3,
     train_subset: _Subset = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="supervised (default: a network layer's goal, validation accuracy) | memory (the "
+            "associative memory's goal over T, R: capacity proxy; --neurons, --loads, --seeds, --threshold, "
+            "--set for its keys)."
+        ),
+    ] = None,
+    neurons: Annotated[int | None, typer.Option(help="--task memory: neurons N (default 100).")] = None,
+    loads: Annotated[
+        str | None,
+        typer.Option(
+            help="--task memory: the loads alpha = M/N bisected, start:stop:step or comma-separated "
+            "(default 0.51:2.01:0.05)."
+        ),
+    ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="--task memory: comma-separated seeds of every trial (default 0); value: their mean."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="--task memory: a load is recalled at score >= this (default 0.95).")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Search directory (study.db, trials/, best_goal.txt).")
     ] = None,
@@ -230,6 +311,13 @@ def search_command(
         "device": device,
         "seed": seed,
     }
+    memory_flags = {
+        "--task": task,
+        "--neurons": neurons,
+        "--loads": loads,
+        "--seeds": seeds,
+        "--threshold": threshold,
+    }
     if action == "status":
         search_flags = {
             "--trials": trials is not None,
@@ -254,6 +342,7 @@ def search_command(
             if v
         ]
         given += [k for k, v in search_flags.items() if v]
+        given += [k for k, v in memory_flags.items() if v is not None]
         if given:
             _fail(f"search status only reads the study; drop {', '.join(given)}")
         return _status(out, storage, study_name, as_json)
@@ -268,9 +357,12 @@ def search_command(
                 + (["--pruner"] if pruner != "median" else [])
                 + (["--min-epochs"] if min_epochs != 1 else [])
                 + (["--reduction-factor"] if reduction_factor != 3 else [])
+                + [k for k, v in memory_flags.items() if v is not None]
             )
             if given:
-                _fail(f"--resume continues a search with its stored settings; drop {', '.join(given)}")
+                _fail(
+                    f"--resume continues a search with its stored settings (its task included); drop {', '.join(given)}"
+                )
             if out is None:
                 _fail("--resume needs --out (the search directory)")
             record = _search_record(out)
@@ -280,7 +372,50 @@ def search_command(
             if storage is None and not (out / "study.db").exists():
                 _fail(f"cannot resume: {out} holds no search (no search.json or study.db); give --storage")
             settings = None
+        elif task not in (None, "supervised", "memory"):
+            _fail(f"--task takes supervised or memory, got {task!r}")
+        elif task == "memory":
+            unused = {k: v for k, v in config_flags.items() if k not in ("threads", "seed")}
+            given = [f"--{k.replace('_', '-')}" for k, v in unused.items() if v is not None]
+            given += [
+                k
+                for k, v in {
+                    "--config": config,
+                    "--layer": layer != "hidden",
+                    "--train-subset": train_subset is not None,
+                    "--pruner": pruner != "median",
+                    "--min-epochs": min_epochs != 1,
+                    "--reduction-factor": reduction_factor != 3,
+                }.items()
+                if v
+            ]
+            if given:
+                _fail(f"--task memory does not use {', '.join(given)} (memory keys: --set KEY=VALUE)")
+            settings = _memory_settings(
+                set_,
+                neurons=neurons,
+                loads=loads,
+                seeds=seeds,
+                threshold=threshold,
+                atoms=atoms,
+                fix_hres=fix_hres,
+                base_goal=base_goal,
+                sampler=sampler,
+                seed=seed,
+                startup_trials=startup_trials,
+                prune=prune,
+                threads=threads,
+            )
+            trials = trials or 100
+            if out is None:
+                from datetime import datetime
+
+                n = settings.memory.n_neurons
+                out = Path("runs") / f"search-{sampler}-memory-n{n}-{datetime.now():%Y%m%d-%H%M%S}"
         else:
+            memory_only = [k for k, v in memory_flags.items() if v is not None and k != "--task"]
+            if memory_only:
+                _fail(f"{', '.join(memory_only)} belong to --task memory")
             cfg = _train_config(config, set_, **config_flags)
             letters = layer_letters(cfg, layer)
             base = Goal.resolve(base_goal, letters) if base_goal else None
@@ -308,7 +443,7 @@ def search_command(
                 )
         bar = _SearchBar(progress and not as_json, trials)
         try:
-            study, _, best = run_search(
+            study, stored, best = run_search(
                 settings,
                 out,
                 n_trials=trials,
@@ -332,12 +467,24 @@ def search_command(
         "best_trial": found.get("trial"),
         "best_goal": found.get("goal"),
         "best_test_acc": found.get("test_acc"),
+        "task": stored.task,
     }
+    if stored.task == "memory":
+        result["best_capacity_per_seed"] = found.get("capacity_per_seed")
     if as_json:
         typer.echo(json.dumps(result))
         return
     typer.echo(f"search directory: {out}  (study {study.study_name}, trials {result['counts']})")
-    if best:
+    if best and stored.task == "memory":
+        typer.echo(
+            f"best capacity proxy alpha {best['value']:g} (trial {best['trial']}; largest load recalled, "
+            f"per seed {best['capacity_per_seed']})"
+        )
+        typer.echo(
+            f'best goal (in {out / "best_goal.txt"}; check it: infomorphic capacity --goal "$(cat {out / "best_goal.txt"})"):'
+        )
+        typer.echo(f"  {best['goal']}")
+    elif best:
         typer.echo(f"best validation accuracy {100 * best['value']:.2f}% (trial {best['trial']})")
         typer.echo(
             f'best goal (in {out / "best_goal.txt"}; use: infomorphic train --goal "$(cat {out / "best_goal.txt"})"):'
@@ -364,11 +511,9 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
     if as_json:
         typer.echo(json.dumps(status))
         return
-    how = (
-        f" ({status['sampler']} sampler, {status['pruner']} pruner, layer {status['layer']})"
-        if status["sampler"]
-        else ""
-    )
+    memory = status.get("task") == "memory"
+    whose = "the memory's goal" if memory else f"layer {status['layer']}"
+    how = f" ({status['sampler']} sampler, {status['pruner']} pruner, {whose})" if status["sampler"] else ""
     typer.echo(f"study {status['study']} in {status['storage']}{how}")
     typer.echo(
         f"trials: {status['complete']} complete, {status['pruned']} pruned, {status['running']} running, "
@@ -384,9 +529,15 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
     if status["best_trial"] is None:
         typer.echo("best: none yet (no trial has completed)")
         return
-    typer.echo(
-        f"best validation accuracy {100 * status['best_value']:.2f}% (trial {status['best_trial']}), goal:"
-    )
+    if memory:
+        typer.echo(
+            f"best capacity proxy alpha {status['best_value']:g} (trial {status['best_trial']}; largest load "
+            f"recalled, per seed {status['best_capacity_per_seed']}), goal:"
+        )
+    else:
+        typer.echo(
+            f"best validation accuracy {100 * status['best_value']:.2f}% (trial {status['best_trial']}), goal:"
+        )
     typer.echo(f"  {status['best_goal']}")
 
 
@@ -424,7 +575,12 @@ class _SearchBar:
             c = counts(study)
         else:
             c = best["counts"]
-        info = "" if best is None else f"best {100 * best['value']:.2f}% · {_short(best['goal'])}"
+        if best is None:
+            info = ""
+        elif settings.task == "memory":  # the value is a load alpha
+            info = f"best alpha {best['value']:g} · {_short(best['goal'])}"
+        else:
+            info = f"best {100 * best['value']:.2f}% · {_short(best['goal'])}"
         self.bar.update(self.task, completed=c.get("COMPLETE", 0) + c.get("PRUNED", 0), info=info)
 
     def close(self) -> None:

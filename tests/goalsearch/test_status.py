@@ -95,6 +95,7 @@ def test_status_counts_trials_and_names_the_best_goal_and_changes_nothing(tmp_pa
     assert status["best_params"] == best.params
     assert status["best_goal"] == settings.space.goal(best.params).to_expression()
     assert (status["sampler"], status["pruner"], status["layer"]) == ("random", "median", "hidden")
+    assert status["task"] == "supervised" and status["best_capacity_per_seed"] is None  # (memory: its own)
     assert (status["study"], status["epochs_trained"], status["cpu_hours"]) == ("s1", 12, 1.5)
     assert "compute: 12 epochs, 1.50 CPU hours" in text.stdout
     (running,) = status["running_trials"]

@@ -2,7 +2,10 @@
 
 Schneider et al. 2025 (arXiv:2412.02482), appendix A.10: the gammas of the trivariate hidden goal are
 searched in [-1, 1] with TPE (multivariate) and CMA-ES (``H_res`` fixed at 0) to maximise the
-validation accuracy of a network trained with that goal.
+validation accuracy of a network trained with that goal.  The associative memory's bivariate
+goal is searched by the same machinery (:mod:`.memory_search`: settings
+:class:`~.memory_search.MemorySearchSettings`, stored with ``"task": "memory"``; the objective is
+a capacity proxy); everything below holds for both.
 
 - :func:`make_objective` returns a plain ``objective(trial)`` that uses only
   ``trial.suggest_float`` (through :class:`~.space.GoalSpace`), so that
@@ -59,15 +62,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import TrainConfig
 from ..goals import Goal
 from ..runs import remove_stale_temporaries, write_json
+from .memory_search import MemorySearchSettings, make_memory_objective
 from .space import GoalSpace
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    AnySettings: TypeAlias = "SearchSettings | MemorySearchSettings"
+    """The settings of a network goal search or of a memory-goal search."""
 
 __all__ = [
     "SearchSettings",
+    "settings_from_dict",
     "SAMPLERS",
     "PRUNERS",
     "make_objective",
@@ -193,11 +204,14 @@ class SearchSettings:
     def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
         return cls(
             **{
-                **data,
+                **{k: v for k, v in data.items() if k != "task"},
                 "config": TrainConfig.from_dict(data["config"]),
                 "space": GoalSpace.from_dict(data["space"]),
             }
         )
+
+    task: ClassVar[str] = "supervised"
+    """What a trial trains: the network of ``config`` (``memory``: :class:`~.memory_search.MemorySearchSettings`)."""
 
     def config_for(self, goal: Goal, **changes: Any) -> TrainConfig:
         """The trial's training config: the goal written as an expression into ``layer``."""
@@ -278,7 +292,7 @@ def load_search_data(config: TrainConfig, train_subset: int | None = None) -> An
 
 # ------------------------------------------------------------------------ objective
 def make_objective(
-    settings: SearchSettings, trials_dir: Path, data: Any | None = None
+    settings: AnySettings, trials_dir: Path, data: Any | None = None
 ) -> Callable[[Any], float]:
     """``objective(trial) -> validation accuracy`` (last epoch) of a network trained with the trial's goal.
 
@@ -286,8 +300,11 @@ def make_objective(
     from there stops training.  The trial's goal expression and test accuracy are stored as
     user attributes (the process that runs it is recorded by :class:`TrialSeededSampler`); a
     trial stopped by Ctrl-C is marked for re-queueing.  ``data`` (preloaded splits) is loaded on
-    first use when omitted.
+    first use when omitted.  For a memory-goal search the objective is the capacity proxy of
+    :func:`~.memory_search.make_memory_objective` (``trials_dir`` and ``data`` unused).
     """
+    if isinstance(settings, MemorySearchSettings):
+        return make_memory_objective(settings)
     import optuna
 
     from ..train import fit
@@ -806,7 +823,7 @@ def require_sampler(sampler: str) -> None:
         )
 
 
-def make_sampler(settings: SearchSettings, seed: int) -> Any:
+def make_sampler(settings: AnySettings, seed: int) -> Any:
     """The seeded sampler of ``settings.sampler``."""
     import warnings
 
@@ -844,7 +861,7 @@ class TrialSeededSampler:
     ``pid``) as soon as ``ask()`` has created it, for :func:`fail_stale_trials`.
     """
 
-    def __init__(self, settings: SearchSettings, worker: int = 0) -> None:
+    def __init__(self, settings: AnySettings, worker: int = 0) -> None:
         self.settings = settings
         self.worker = worker
         self.trial_id: int | None = None
@@ -894,11 +911,13 @@ class TrialSeededSampler:
         """Nothing to do: every trial gets its own seed."""
 
 
-def _pruner(settings: SearchSettings) -> Any:
+def _pruner(settings: AnySettings) -> Any:
     import optuna
 
     if not settings.prune:
         return optuna.pruners.NopPruner()
+    if isinstance(settings, MemorySearchSettings):  # the median of the lower bounds per bisection step
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
     if settings.pruner == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(
             min_resource=settings.min_epochs, reduction_factor=settings.reduction_factor
@@ -919,7 +938,7 @@ def _counted_states() -> tuple[Any, ...]:
 
 
 def create_study(
-    settings: SearchSettings | None, storage: str, study_name: str, *, worker: int = 0, resume: bool = False
+    settings: AnySettings | None, storage: str, study_name: str, *, worker: int = 0, resume: bool = False
 ) -> Any:
     """Create the study (``resume=False``) or load it and its stored settings (``resume=True``).
 
@@ -961,15 +980,27 @@ def create_study(
     return study
 
 
-def study_settings(study: Any) -> SearchSettings:
-    """The :class:`SearchSettings` stored in a study's user attributes."""
+def settings_from_dict(data: dict[str, Any]) -> AnySettings:
+    """The settings of a study from their JSON form: :class:`~.memory_search.MemorySearchSettings`
+    for ``"task": "memory"``, else :class:`SearchSettings` (studies written before the memory
+    search hold no ``task``)."""
+    task = data.get("task", "supervised")
+    if task == "memory":
+        return MemorySearchSettings.from_dict(data)
+    if task != "supervised":
+        raise ValueError(f"unknown search task {task!r}")
+    return SearchSettings.from_dict(data)
+
+
+def study_settings(study: Any) -> AnySettings:
+    """The settings stored in a study's user attributes (:func:`settings_from_dict`)."""
     raw = study.user_attrs.get(SETTINGS_KEY)
     if raw is None:
         raise ValueError(
             f"study {study.study_name!r} was not created by infomorphic search (no stored settings)"
         )
     try:
-        return SearchSettings.from_dict(json.loads(raw))
+        return settings_from_dict(json.loads(raw))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(
             f"study {study.study_name!r}: its stored search settings cannot be read ({exc}); "
@@ -977,7 +1008,7 @@ def study_settings(study: Any) -> SearchSettings:
         ) from exc
 
 
-def load_search(storage: str, study_name: str) -> tuple[Any, SearchSettings]:
+def load_search(storage: str, study_name: str) -> tuple[Any, AnySettings]:
     """A finished or running study (default sampler) and its settings, for analysis."""
     import optuna
 
@@ -1031,8 +1062,10 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     ``counts`` by optuna state name; the running trials (number, host, pid, start); the best
     completed trial (``best_value``, ``best_trial``, ``best_goal``: the goal expression the trial
     stored, ``best_params``: its gammas, ``best_test_acc``; None before a trial completed); and
-    the search's ``sampler``, ``pruner`` and ``layer`` (None for a study that ``infomorphic
-    search`` did not create); the compute spent: ``cpu_hours`` (the CPU time of the trials'
+    the search's ``sampler``, ``pruner``, ``layer`` and ``task`` (None for a study that
+    ``infomorphic search`` did not create).  For a memory-goal search (``task`` ``memory``,
+    ``layer`` ``memory``) ``best_value`` is the capacity proxy and ``best_capacity_per_seed``
+    its value per seed (None otherwise).  The compute spent: ``cpu_hours`` (the CPU time of the trials'
     processes while they ran the trials, summed; a killed trial counts up to its last epoch)
     and ``epochs_trained`` (summed over trials).  It does not fail stale trials: a trial whose
     process died shows as running until a search process joins or resumes.
@@ -1057,7 +1090,7 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         study = optuna.load_study(study_name=study_name, storage=store)
         trials = study.get_trials(deepcopy=False)
         try:
-            settings: SearchSettings | None = study_settings(study)
+            settings: AnySettings | None = study_settings(study)
         except ValueError:
             settings = None
         store.engine.dispose()
@@ -1098,6 +1131,8 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         "sampler": None if settings is None else settings.sampler,
         "pruner": None if settings is None else (settings.pruner if settings.prune else "none"),
         "layer": None if settings is None else settings.layer,
+        "task": None if settings is None else settings.task,
+        "best_capacity_per_seed": None if best is None else best.user_attrs.get("capacity_per_seed"),
         "cpu_hours": sum(float(t.user_attrs.get("cpu_seconds", 0.0)) for t in trials) / 3600.0,
         "epochs_trained": sum(int(t.user_attrs.get("epochs", 0)) for t in trials),
     }
@@ -1112,7 +1147,7 @@ def counts(study: Any) -> dict[str, int]:
     return out
 
 
-def best_goal(study: Any, settings: SearchSettings) -> tuple[Goal, Any] | None:
+def best_goal(study: Any, settings: AnySettings) -> tuple[Goal, Any] | None:
     """The best completed trial's goal (rebuilt from its parameters) and the trial; None if none."""
     from optuna.trial import TrialState
 
@@ -1123,7 +1158,7 @@ def best_goal(study: Any, settings: SearchSettings) -> tuple[Goal, Any] | None:
     return settings.space.goal(trial.params), trial
 
 
-def write_best(study: Any, settings: SearchSettings, out_dir: Path) -> dict[str, Any] | None:
+def write_best(study: Any, settings: AnySettings, out_dir: Path) -> dict[str, Any] | None:
     """Write ``best_goal.txt`` (an expression for ``infomorphic train --goal``) and ``best.json``."""
     from ..runs import atomic_write
 
@@ -1142,8 +1177,12 @@ def write_best(study: Any, settings: SearchSettings, out_dir: Path) -> dict[str,
         "vector": goal.to_vector(),
         "sources": "".join(goal.sources),
         "layer": settings.layer,
+        "task": settings.task,
         "counts": counts(study),
     }
+    if isinstance(settings, MemorySearchSettings):  # the value is the capacity proxy: how it was found
+        record["capacity_per_seed"] = trial.user_attrs.get("capacity_per_seed")
+        record["probes"] = trial.user_attrs.get("probes")
     atomic_write(out_dir / "best_goal.txt", lambda fh: fh.write(goal.to_expression() + "\n"))
     write_json(out_dir / "best.json", record)
     return record
@@ -1152,7 +1191,7 @@ def write_best(study: Any, settings: SearchSettings, out_dir: Path) -> dict[str,
 # -------------------------------------------------------------------------- running
 def _optimize(
     study: Any,
-    settings: SearchSettings,
+    settings: AnySettings,
     trials_dir: Path,
     n_trials: int,
     callbacks: list[Callable[[Any, Any], None]],
@@ -1164,10 +1203,11 @@ def _optimize(
     failed and their parameters queued again (:func:`fail_stale_trials`); only then is the target
     checked.  A trial stopped by Ctrl-C is queued again before the ``KeyboardInterrupt`` goes on.
     """
-    if settings.config.threads:
+    threads = settings.threads if isinstance(settings, MemorySearchSettings) else settings.config.threads
+    if threads:
         import torch
 
-        torch.set_num_threads(settings.config.threads)
+        torch.set_num_threads(threads)
     objective = make_objective(settings, trials_dir, data)
     _settle(study)
     while True:
@@ -1258,7 +1298,7 @@ def _worker_main(storage: str, study_name: str, worker: int, trials_dir: str, n_
 
 
 def run_search(
-    settings: SearchSettings | None,
+    settings: AnySettings | None,
     out_dir: Path,
     *,
     n_trials: int,
@@ -1266,10 +1306,10 @@ def run_search(
     study_name: str = "goal-search",
     workers: int = 1,
     resume: bool = False,
-    on_trial: Callable[[Any, SearchSettings, dict[str, Any] | None], None] | None = None,
+    on_trial: Callable[[Any, AnySettings, dict[str, Any] | None], None] | None = None,
     data: Any | None = None,
     on_start: Callable[[Any], None] | None = None,
-) -> tuple[Any, SearchSettings, dict[str, Any] | None]:
+) -> tuple[Any, AnySettings, dict[str, Any] | None]:
     """Run (or resume, or join) a search until the study holds ``n_trials`` finished trials.
 
     ``on_start(study)`` is called once the study is open (e.g. to start a progress bar only
