@@ -5,12 +5,12 @@ package when it is missing); ``infomorphic search --storage URL --workers 3`` ru
 one worker process is killed with ``kill -9`` in the middle of a trial, the others finish, the
 search is resumed; then: the requested number of trials completed, none lost or repeated, the
 killed trial failed and its goal was trained again, and ``infomorphic search status`` reports the
-counts without changing the study.  The server is stopped at the end, also on failure.
+counts without changing the study.  The same for the memory-goal search (``--task memory``, a
+tiny memory; the study remembers its task, so the resume and status need nothing else).  The
+server is stopped at the end, also on failure.
 
 The test must not be skipped in CI: when no server can be started it fails, saying why.  On a
 machine without PostgreSQL, INFOMORPHIC_NO_POSTGRES=1 skips it (ignored when CI is set).
-(There is no goal search for the associative-memory task: ``infomorphic search`` trains the
-supervised networks only.)
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from tiny_configs import tiny_search_args
+from tiny_memory import tiny_memory_args
 from typer.testing import CliRunner
 
 from infomorphic.cli import app
@@ -46,6 +47,17 @@ SEARCH = [
     "2",
     "--no-prune",  # every finished trial is COMPLETE
 ]
+CASES = {  # task: study, options, trials
+    "supervised": (STUDY, SEARCH, N_TRIALS),
+    "memory": (  # probes run >= 500 epochs unless recalled: 1-10 s a trial, the workers start in time
+        "pg-memory-search",
+        [
+            *tiny_memory_args(neurons=30, max_epochs=600, min_epochs=500),
+            *("--sampler", "tpe", "--startup-trials", "2", "--no-prune"),
+        ],
+        8,
+    ),
+}
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning"),
@@ -121,7 +133,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _running(url: str) -> list[tuple[int, int]]:
+def _running(url: str, study: str) -> list[tuple[int, int]]:
     """(trial number, pid) of the RUNNING trials that have suggested their goal (are training)."""
     import psycopg
 
@@ -135,34 +147,36 @@ def _running(url: str) -> list[tuple[int, int]]:
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
     try:
         with psycopg.connect(conninfo, connect_timeout=10) as connection:
-            return [(number, int(json.loads(pid))) for number, pid in connection.execute(query, (STUDY,))]
+            return [(number, int(json.loads(pid))) for number, pid in connection.execute(query, (study,))]
     except psycopg.errors.UndefinedTable:  # the study is not created yet
         return []
 
 
-def _snapshot(url: str) -> list[tuple[Any, ...]]:
-    study, _ = gs.load_search(url, STUDY)
+def _snapshot(url: str, name: str) -> list[tuple[Any, ...]]:
+    study, _ = gs.load_search(url, name)
     return [
         (t.number, t.state.name, t.value, json.dumps(t.params, sort_keys=True), t.datetime_complete)
         for t in study.get_trials()
     ]
 
 
-def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("task", list(CASES))
+def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_path: Path, task: str) -> None:
     url, out = postgres, tmp_path / "search"
+    name, search_args, n_trials = CASES[task]
     start = time.monotonic()
     search = subprocess.Popen(
         _infomorphic(
             "search",
-            *SEARCH,
+            *search_args,
             "--trials",
-            str(N_TRIALS),
+            str(n_trials),
             "--workers",
             str(WORKERS),
             "--storage",
             url,
             "--study-name",
-            STUDY,
+            name,
             "--out",
             str(out),
             "--no-progress",
@@ -176,7 +190,7 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
     try:
         # wait until a worker process (not the one we started: a spawned worker) is training a trial
         deadline = time.monotonic() + 240
-        while not (others := [(n, pid) for n, pid in _running(url) if pid != search.pid]):
+        while not (others := [(n, pid) for n, pid in _running(url, name) if pid != search.pid]):
             assert search.poll() is None, (
                 f"the search ended before a spawned worker ran a trial: {search.communicate()}"
             )
@@ -184,16 +198,16 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
             time.sleep(0.05)
         killed_number, killed_pid = others[0]
         time.sleep(0.3)
-        status_during = gs.search_status(url, STUDY)  # read while the workers write
+        status_during = gs.search_status(url, name)  # read while the workers write
         os.kill(killed_pid, signal.SIGKILL)
-        before = {row[0]: row for row in _snapshot(url) if row[1] == "COMPLETE"}
+        before = {row[0]: row for row in _snapshot(url, name) if row[1] == "COMPLETE"}
         stdout, stderr = search.communicate(timeout=300)
     finally:
         if search.poll() is None:
             search.kill()
             search.communicate()
     assert search.returncode == 0, stderr
-    assert json.loads(stdout)["study"] == STUDY
+    assert json.loads(stdout)["study"] == name
     assert status_during["running"] >= 1 and status_during["total"] >= 1
 
     # resume: the same search again (storage and study from search.json)
@@ -207,7 +221,8 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
     assert resumed.returncode == 0, resumed.stderr
     elapsed = time.monotonic() - start
 
-    study, _ = gs.load_search(url, STUDY)
+    study, settings = gs.load_search(url, name)
+    assert settings.task == task
     trials = study.get_trials()
     by_state: dict[str, list[Any]] = {}
     for t in trials:
@@ -216,9 +231,9 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
     assert set(by_state) <= {"COMPLETE", "FAIL"}, {k: len(v) for k, v in by_state.items()}
     # the requested number completed (parallel workers may each finish one more that they began
     # while the target was not yet met)
-    assert N_TRIALS <= len(complete) <= N_TRIALS + WORKERS - 1
+    assert n_trials <= len(complete) <= n_trials + WORKERS - 1
     # none lost: what had completed at the kill is still there, unchanged
-    after = {row[0]: row for row in _snapshot(url)}
+    after = {row[0]: row for row in _snapshot(url, name)}
     assert all(after[number] == row for number, row in before.items())
     # none repeated: every completed goal is different
     goals = [json.dumps(t.params, sort_keys=True) for t in complete]
@@ -232,9 +247,9 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
     assert len({t.user_attrs["pid"] for t in trials}) >= 2  # several processes trained
 
     # search status: the counts, read-only
-    snapshot = _snapshot(url)
+    snapshot = _snapshot(url, name)
     status = subprocess.run(
-        _infomorphic("search", "status", "--storage", url, "--study-name", STUDY, "--json"),
+        _infomorphic("search", "status", "--storage", url, "--study-name", name, "--json"),
         capture_output=True,
         text=True,
         env=_env(),
@@ -252,17 +267,20 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
     best = max(complete, key=lambda t: (t.value, -t.number))
     assert (report["best_value"], report["best_trial"]) == (best.value, best.number)
     assert report["best_goal"] == best.user_attrs["goal"] and report["best_params"] == best.params
-    assert _snapshot(url) == snapshot
+    assert report["task"] == task
+    if task == "memory":  # the value is the capacity proxy of the tiny memory
+        assert report["best_capacity_per_seed"] == best.user_attrs["capacity_per_seed"] == {"0": best.value}
+    assert _snapshot(url, name) == snapshot
     runner = CliRunner()  # (in this process: the human form, and a missing study)
     text = runner.invoke(app, ["search", "status", "--out", str(out)])
     assert f"{len(complete)} complete, 0 pruned, 0 running, 1 failed, 0 waiting" in text.stdout, text.stderr
     missing = runner.invoke(app, ["search", "status", "--storage", url, "--study-name", "nope"])
-    assert missing.exit_code == 2 and missing.stderr.strip().splitlines() == [
-        f"error: no study 'nope' in {url}; studies there: {STUDY}"
-    ]
+    (line,) = missing.stderr.strip().splitlines()
+    assert missing.exit_code == 2 and line.startswith(f"error: no study 'nope' in {url}; studies there: ")
+    assert name in line.rsplit(": ", 1)[1].split(", ")
     per_process = sorted(
         sum(t.user_attrs["pid"] == pid for t in trials) for pid in {t.user_attrs["pid"] for t in trials}
     )
     print(
-        f"search with {WORKERS} workers, kill -9, resume: {elapsed:.0f} s; trials per process {per_process}"
+        f"{task} search with {WORKERS} workers, kill -9, resume: {elapsed:.0f} s; trials per process {per_process}"
     )
