@@ -41,9 +41,8 @@ VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal")
 
 
 def wiring(depth: int, width: int, variant: str) -> dict:
-    from infomorphic.nn.wiring import stacked
-
     from infomorphic.goals import Goal
+    from infomorphic.nn.wiring import stacked
 
     partners = None if width <= 100 else 100
     feedback = {"stacked": None, "feedback-c": "C", "feedback-b": "B", "feedback-b-marginal": "B"}[variant]
