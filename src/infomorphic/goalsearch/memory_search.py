@@ -282,14 +282,7 @@ def make_memory_objective(settings: MemorySearchSettings) -> Callable[[Any], flo
     """
     import optuna
 
-    from .search import _mark_interrupted
-
-    def objective(trial: Any) -> float:
-        try:
-            return run(trial)
-        except KeyboardInterrupt:
-            _mark_interrupted(trial)
-            raise
+    from .search import interruptible
 
     def run(trial: Any) -> float:
         cpu_start = time.process_time()
@@ -311,4 +304,4 @@ def make_memory_objective(settings: MemorySearchSettings) -> Callable[[Any], flo
         )
         return float(result["value"])
 
-    return objective
+    return interruptible(run)

@@ -311,13 +311,6 @@ def make_objective(
 
     cache: dict[str, Any] = {"data": data}
 
-    def objective(trial: Any) -> float:
-        try:
-            return run(trial)
-        except KeyboardInterrupt:
-            _mark_interrupted(trial)
-            raise
-
     def run(trial: Any) -> float:
         cpu_start = time.process_time()
         goal = settings.space.suggest(trial)
@@ -344,6 +337,19 @@ def make_objective(
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
         return float(result["val_acc"])
+
+    return interruptible(run)
+
+
+def interruptible(run: Callable[[Any], float]) -> Callable[[Any], float]:
+    """The objective ``run`` that, when Ctrl-C stops it, marks its trial for re-queueing first."""
+
+    def objective(trial: Any) -> float:
+        try:
+            return run(trial)
+        except KeyboardInterrupt:
+            _mark_interrupted(trial)
+            raise
 
     return objective
 
