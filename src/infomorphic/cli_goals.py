@@ -194,7 +194,7 @@ def search_command(
     trials: Annotated[
         int | None,
         typer.Option(
-            help="Finished (complete or pruned) trials the study should hold (default 100; with --resume the previous target)."
+            help="Finished (complete or pruned) trials the study should hold (default 100; the target is stored in the study: resuming or joining without --trials keeps it, a given one replaces it)."
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes on the same study.")] = 1,
@@ -368,7 +368,7 @@ def search_command(
             record = _search_record(out)
             storage = storage or record.get("storage")
             study_name = study_name or record.get("study_name")
-            trials = trials or record.get("n_trials") or 100
+            # trials None: the study's stored target (then search.json's) is kept
             if storage is None and not (out / "study.db").exists():
                 _fail(f"cannot resume: {out} holds no search (no search.json or study.db); give --storage")
             settings = None
@@ -406,7 +406,6 @@ def search_command(
                 prune=prune,
                 threads=threads,
             )
-            trials = trials or 100
             if out is None:
                 from datetime import datetime
 
@@ -420,7 +419,6 @@ def search_command(
             letters = layer_letters(cfg, layer)
             base = Goal.resolve(base_goal, letters) if base_goal else None
             space = GoalSpace.build(letters, _names(atoms), fix_hres=fix_hres, base=base)
-            trials = trials or 100
             settings = SearchSettings(
                 cfg,
                 space,
@@ -517,7 +515,8 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
     typer.echo(f"study {status['study']} in {status['storage']}{how}")
     typer.echo(
         f"trials: {status['complete']} complete, {status['pruned']} pruned, {status['running']} running, "
-        f"{status['failed']} failed, {status['waiting']} waiting ({status['total']} in all)"
+        f"{status['failed']} failed, {status['waiting']} waiting ({status['total']} in all); "
+        f"target {status['target'] if status['target'] is not None else 'not stored'}"
     )
     typer.echo(f"compute: {status['epochs_trained']} epochs, {status['cpu_hours']:.2f} CPU hours")
     if status["running_trials"]:
@@ -544,7 +543,7 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
 class _SearchBar:
     """Trials done / total, best value so far and the current best goal."""
 
-    def __init__(self, enabled: bool, total: int) -> None:
+    def __init__(self, enabled: bool, total: int | None) -> None:
         self.enabled = enabled
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -560,8 +559,13 @@ class _SearchBar:
         self.started = False
 
     def start(self, study: Any = None) -> None:
-        """Show the bar (once the study is open: a storage error prints nothing but its line)."""
+        """Show the bar (once the study is open: a storage error prints nothing but its line),
+        its total the study's target."""
         if self.enabled and not self.started:
+            from .goalsearch.search import study_target
+
+            if study is not None:
+                self.bar.update(self.task, total=study_target(study))
             self.bar.start()
             self.started = True
 

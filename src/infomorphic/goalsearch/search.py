@@ -92,6 +92,8 @@ __all__ = [
     "write_best",
     "subset_train",
     "SETTINGS_KEY",
+    "TARGET_KEY",
+    "study_target",
     "study_settings",
     "counts",
     "load_search_data",
@@ -109,6 +111,9 @@ log = logging.getLogger(__name__)
 SAMPLERS = ("tpe", "cmaes", "random")
 PRUNERS = ("median", "halving", "hyperband")
 SETTINGS_KEY = "infomorphic_search"
+TARGET_KEY = "infomorphic:n_trials"
+"""User attribute of a study holding its target number of finished trials (the last one given)."""
+DEFAULT_TRIALS = 100
 """User attribute of a study holding its :class:`SearchSettings` (JSON)."""
 HEARTBEAT_S = 5
 GRACE_S = 20
@@ -1095,6 +1100,7 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
             )
         study = optuna.load_study(study_name=study_name, storage=store)
         trials = study.get_trials(deepcopy=False)
+        target = study_target(study)
         try:
             settings: AnySettings | None = study_settings(study)
         except ValueError:
@@ -1139,6 +1145,7 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         "layer": None if settings is None else settings.layer,
         "task": None if settings is None else settings.task,
         "best_capacity_per_seed": None if best is None else best.user_attrs.get("capacity_per_seed"),
+        "target": target,
         "cpu_hours": sum(float(t.user_attrs.get("cpu_seconds", 0.0)) for t in trials) / 3600.0,
         "epochs_trained": sum(int(t.user_attrs.get("epochs", 0)) for t in trials),
     }
@@ -1307,7 +1314,7 @@ def run_search(
     settings: AnySettings | None,
     out_dir: Path,
     *,
-    n_trials: int,
+    n_trials: int | None,
     storage: str | None = None,
     study_name: str = "goal-search",
     workers: int = 1,
@@ -1317,6 +1324,11 @@ def run_search(
     on_start: Callable[[Any], None] | None = None,
 ) -> tuple[Any, AnySettings, dict[str, Any] | None]:
     """Run (or resume, or join) a search until the study holds ``n_trials`` finished trials.
+
+    The target is stored in the study (user attribute :data:`TARGET_KEY`): ``n_trials=None``
+    (e.g. a process joining from another machine without ``--trials``) takes the study's
+    target, else the one in ``out_dir/search.json``, else :data:`DEFAULT_TRIALS`; a given
+    ``n_trials`` becomes the study's target for every process that starts or joins later.
 
     ``on_start(study)`` is called once the study is open (e.g. to start a progress bar only
     when the storage works).
@@ -1352,6 +1364,8 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = create_study(settings, storage, study_name, worker=0, resume=resume)
     stored = study_settings(study)
+    with _storage_errors(storage):
+        n_trials = _resolve_target(study, n_trials, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(
         out_dir / "search.json",
@@ -1388,6 +1402,28 @@ def run_search(
         log.warning("%d worker process(es) exited with codes %s", len(failed), failed)
     with _storage_errors(storage):
         return study, stored, write_best(study, stored, out_dir)
+
+
+def study_target(study: Any) -> int | None:
+    """The target number of finished trials stored in a study (None for a study made before
+    targets were stored)."""
+    value = study.user_attrs.get(TARGET_KEY)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+def _resolve_target(study: Any, n_trials: int | None, out_dir: Path) -> int:
+    """The target of this process (see :func:`run_search`), stored in the study when it changes."""
+    if n_trials is None:
+        n_trials = study_target(study)
+    if n_trials is None:
+        try:
+            recorded = json.loads((out_dir / "search.json").read_text()).get("n_trials")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        n_trials = recorded if isinstance(recorded, int) and recorded >= 1 else DEFAULT_TRIALS
+    if study_target(study) != n_trials:
+        study.set_user_attr(TARGET_KEY, n_trials)
+    return n_trials
 
 
 if __name__ == "__main__":  # a worker process started by run_search
