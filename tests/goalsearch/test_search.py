@@ -218,7 +218,9 @@ def test_pruner_settings_are_checked() -> None:
     assert isinstance(gs._pruner(_settings(pruner="halving", prune=False)), optuna.pruners.NopPruner)
 
 
-def test_the_target_is_stored_in_the_study_and_joining_processes_keep_it(tmp_path: Path, digits_small) -> None:
+def test_the_target_is_stored_in_the_study_and_joining_processes_keep_it(
+    tmp_path: Path, digits_small
+) -> None:
     """A process joining from another directory without --trials takes the study's target (not
     a default of 100); a given target replaces it for every later process."""
     from typer.testing import CliRunner
@@ -226,13 +228,16 @@ def test_the_target_is_stored_in_the_study_and_joining_processes_keep_it(tmp_pat
     from infomorphic.cli import app
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    study, _, _ = run_search(_settings(sampler="random"), tmp_path / "a", n_trials=2, storage=url, data=digits_small)
+    study, _, _ = run_search(
+        _settings(sampler="random"), tmp_path / "a", n_trials=2, storage=url, data=digits_small
+    )
     assert gs.study_target(study) == 2
     study, _, _ = run_search(None, tmp_path / "b", n_trials=None, storage=url, resume=True, data=digits_small)
     assert sum(counts(study).values()) == 2
     run_search(None, tmp_path / "b", n_trials=3, storage=url, resume=True, data=digits_small)
     joined = CliRunner().invoke(
-        app, ["search", "--resume", "--storage", url, "--study-name", "goal-search", "--out", str(tmp_path / "c")]
+        app,
+        ["search", "--resume", "--storage", url, "--study-name", "goal-search", "--out", str(tmp_path / "c")],
     )
     assert joined.exit_code == 0, joined.stderr
     study, _ = gs.load_search(url, "goal-search")
