@@ -39,10 +39,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "memory-goal-compare")
     args = p.parse_args()
 
-    from optuna.trial import TrialState
-
     from infomorphic.goalsearch.memory_search import MemorySearchSettings, parse_loads
-    from infomorphic.goalsearch.search import load_search
+    from infomorphic.goalsearch.search import load_search, top_trials
     from infomorphic.tasks.capacity import CapacityConfig, capacity_from_points, sweep
     from infomorphic.tasks.memory import memory_goal
 
@@ -50,21 +48,10 @@ def main() -> None:
     if not isinstance(settings, MemorySearchSettings):
         raise SystemExit(f"error: study {args.study!r} is not a memory-goal search")
     grid = parse_loads(args.grid)
-    done = sorted(
-        study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: (-t.value, t.number)
-    )
-    entries: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for trial in done:
-        goal = trial.user_attrs.get("goal") or settings.space.goal(trial.params).to_expression()
-        if goal in seen:
-            continue
-        seen.add(goal)
-        entries.append(
-            {"name": f"top{len(entries) + 1}", "trial": trial.number, "proxy": trial.value, "goal": goal}
-        )
-        if len(entries) == args.top:
-            break
+    entries: list[dict[str, Any]] = [
+        {"name": f"top{rank}", "trial": trial.number, "proxy": trial.value, "goal": goal}
+        for rank, (trial, goal) in enumerate(top_trials(study, settings, args.top), start=1)
+    ]
     if not entries:
         raise SystemExit(f"error: study {args.study!r} has no completed trial yet")
     entries.append({"name": "redundancy", "trial": None, "proxy": None, "goal": "{T}{R}"})

@@ -41,32 +41,21 @@ REFERENCES = {"published": "trivariate-mnist-tpe", "naive": "trivariate-naive"}
 
 def top_goals(storage: str, study_name: str, top: int) -> tuple[list[dict[str, Any]], Any]:
     """The ``top`` completed trials of a study by validation accuracy (distinct goals) and its settings."""
-    from optuna.trial import TrialState
 
-    from infomorphic.goalsearch.search import load_search
+    from infomorphic.goalsearch.search import load_search, top_trials
 
     study, settings = load_search(storage, study_name)
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    done.sort(key=lambda t: (-t.value, t.number))
-    picked: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for trial in done:
-        goal = trial.user_attrs.get("goal") or settings.space.goal(trial.params).to_expression()
-        if goal in seen:
-            continue
-        seen.add(goal)
-        picked.append(
-            {
-                "name": f"{study_name}-top{len(picked) + 1}",
-                "study": study_name,
-                "trial": trial.number,
-                "search_val_acc": trial.value,
-                "search_epochs": trial.user_attrs.get("epochs"),
-                "goal": goal,
-            }
-        )
-        if len(picked) == top:
-            break
+    picked = [
+        {
+            "name": f"{study_name}-top{rank}",
+            "study": study_name,
+            "trial": trial.number,
+            "search_val_acc": trial.value,
+            "search_epochs": trial.user_attrs.get("epochs"),
+            "goal": goal,
+        }
+        for rank, (trial, goal) in enumerate(top_trials(study, settings, top), start=1)
+    ]
     return picked, settings
 
 

@@ -407,10 +407,7 @@ def search_command(
                 threads=threads,
             )
             if out is None:
-                from datetime import datetime
-
-                n = settings.memory.n_neurons
-                out = Path("runs") / f"search-{sampler}-memory-n{n}-{datetime.now():%Y%m%d-%H%M%S}"
+                out = _stamped(Path("runs"), f"search-{sampler}-memory-n{settings.memory.n_neurons}")
         else:
             memory_only = [k for k, v in memory_flags.items() if v is not None and k != "--task"]
             if memory_only:
@@ -433,12 +430,7 @@ def search_command(
                 reduction_factor=reduction_factor,
             )
             if out is None:
-                from datetime import datetime
-
-                out = (
-                    Path(cfg.out_dir)
-                    / f"search-{sampler}-{cfg.network}-{cfg.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
-                )
+                out = _stamped(Path(cfg.out_dir), f"search-{sampler}-{cfg.network}-{cfg.dataset}")
         bar = _SearchBar(progress and not as_json, trials)
         try:
             study, stored, best = run_search(
@@ -488,6 +480,13 @@ def search_command(
             f'best goal (in {out / "best_goal.txt"}; use: infomorphic train --goal "$(cat {out / "best_goal.txt"})"):'
         )
         typer.echo(f"  {best['goal']}")
+
+
+def _stamped(parent: Path, name: str) -> Path:
+    """``parent/name-YYYYmmdd-HHMMSS``: a new search directory's default."""
+    from datetime import datetime
+
+    return parent / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 def _status(out: Path | None, storage: str | None, study_name: str | None, as_json: bool) -> None:

@@ -89,6 +89,7 @@ __all__ = [
     "search_status",
     "run_search",
     "best_goal",
+    "top_trials",
     "write_best",
     "subset_train",
     "SETTINGS_KEY",
@@ -1169,6 +1170,22 @@ def best_goal(study: Any, settings: AnySettings) -> tuple[Goal, Any] | None:
         return None
     trial = max(done, key=lambda t: (t.value, -t.number))
     return settings.space.goal(trial.params), trial
+
+
+def top_trials(study: Any, settings: AnySettings, top: int) -> list[tuple[Any, str]]:
+    """The ``top`` completed trials with the highest value, one per distinct goal, best first
+    (ties: the earlier trial), each with its goal expression."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    picked: list[tuple[Any, str]] = []
+    seen: set[str] = set()
+    for trial in sorted(done, key=lambda t: (-t.value, t.number)):
+        goal = trial.user_attrs.get("goal") or settings.space.goal(trial.params).to_expression()
+        if goal not in seen and len(picked) < top:
+            seen.add(goal)
+            picked.append((trial, goal))
+    return picked
 
 
 def write_best(study: Any, settings: AnySettings, out_dir: Path) -> dict[str, Any] | None:
