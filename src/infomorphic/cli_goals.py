@@ -21,10 +21,12 @@ from rich.console import Console
 from rich.table import Table
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, failed: bool = False) -> NoReturn:
+    """``error: message`` on stderr; exit 2 (bad input), or 1 with ``failed`` (a run that started)."""
+    from .cli import EXIT_FAILED, EXIT_USAGE
     from .cli import _fail as fail  # imported here: cli imports this module
 
-    fail(message)
+    fail(message, EXIT_FAILED if failed else EXIT_USAGE)
 
 
 def _search_record(folder: Path) -> dict[str, Any]:
@@ -290,7 +292,7 @@ def search_command(
     repeated.
     """
     from .goals import Goal
-    from .goalsearch.search import SearchSettings, counts, layer_letters, run_search
+    from .goalsearch.search import SearchSettings, StorageLost, counts, layer_letters, run_search
     from .goalsearch.space import GoalSpace
 
     if action is not None and action != "status":
@@ -446,6 +448,8 @@ def search_command(
             )
         finally:
             bar.close()
+    except StorageLost as exc:
+        _fail(str(exc), failed=True)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     found = best or {}

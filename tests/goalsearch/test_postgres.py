@@ -75,9 +75,15 @@ def _script(name: str, *args: str, timeout: float) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    """The storage URL of a PostgreSQL server started by scripts/postgres_start.sh (stopped and
-    deleted afterwards)."""
+def postgres(pg_server: tuple[Path, str]) -> str:
+    """The storage URL of the module's PostgreSQL server."""
+    return pg_server[1]
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[tuple[Path, str]]:
+    """The cluster folder and storage URL of a PostgreSQL server started by
+    scripts/postgres_start.sh (stopped and deleted afterwards)."""
     if os.environ.get("INFOMORPHIC_NO_POSTGRES") == "1" and not os.environ.get("CI"):
         pytest.skip("INFOMORPHIC_NO_POSTGRES=1: no PostgreSQL server on this machine")
     try:
@@ -100,7 +106,7 @@ def postgres() -> Iterator[str]:
         again = _script("postgres_start.sh", str(folder), timeout=60)  # idempotent: the same URL
         assert again.returncode == 0 and again.stdout.strip() == url, again.stderr
         _refusals(folder, url)
-        yield url
+        yield folder, url
     finally:
         stopped = _script("postgres_stop.sh", str(folder), timeout=120)
         shutil.rmtree(folder, ignore_errors=True)
@@ -284,3 +290,71 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
     print(
         f"{task} search with {WORKERS} workers, kill -9, resume: {elapsed:.0f} s; trials per process {per_process}"
     )
+
+
+def test_server_lost_mid_search_one_line_error_then_resumed(
+    pg_server: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The server stops while two workers train: the search exits 1 with one-line errors that say
+    how to go on (no traceback); after a restart, --resume keeps every finished trial and runs the
+    interrupted ones again.  (Last in the module: it stops and restarts the shared server.)"""
+    folder, url = pg_server
+    name, out, n_trials = "pg-outage", tmp_path / "search", 8
+    search = subprocess.Popen(
+        _infomorphic(
+            "search",
+            *SEARCH,
+            *("--trials", str(n_trials), "--workers", "2", "--storage", url, "--study-name", name),
+            *("--out", str(out), "--no-progress", "--json"),
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (_running(url, name) and any(row[1] == "COMPLETE" for row in _snapshot(url, name))):
+            assert search.poll() is None, f"the search ended before the outage: {search.communicate()}"
+            assert time.monotonic() < deadline, "no trial completed and none ran"
+            time.sleep(0.05)
+        stopped = _script("postgres_stop.sh", str(folder), timeout=120)
+        assert stopped.returncode == 0, stopped.stderr
+        stdout, stderr = search.communicate(timeout=120)
+    finally:
+        if search.poll() is None:
+            search.kill()
+            search.communicate()
+        restarted = _script("postgres_start.sh", str(folder), timeout=120)  # same port: the same URL
+    assert restarted.returncode == 0 and restarted.stdout.strip() == url, restarted.stderr
+
+    assert search.returncode == 1 and stdout == "", (search.returncode, stdout, stderr)
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert errors and errors[-1].startswith("error: lost the study's storage "), stderr
+    for line in errors:  # the main process's and any worker's: what happened and how to go on
+        assert "during the search" in line and f"infomorphic search --resume --out {out} " in line, line
+
+    before = {row[0]: row for row in _snapshot(url, name) if row[1] == "COMPLETE"}
+    interrupted = {row[0] for row in _snapshot(url, name) if row[1] == "RUNNING"}
+    assert before and interrupted
+    resumed = subprocess.run(
+        _infomorphic("search", "--resume", "--out", str(out), "--no-progress", "--json"),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    study, _ = gs.load_search(url, name)
+    trials = study.get_trials()
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert {t.state.name for t in trials} <= {"COMPLETE", "FAIL"}
+    assert n_trials <= len(complete) <= n_trials + 1
+    after = {row[0]: row for row in _snapshot(url, name)}
+    assert all(after[number] == row for number, row in before.items())  # none lost or changed
+    assert {t.number for t in trials if t.state.name == "FAIL"} == interrupted
+    retried = sorted(n for t in complete for n in t.system_attrs.get("retry_history", []))
+    assert retried == sorted(interrupted)  # each interrupted goal trained again, once
+    goals = [json.dumps(t.params, sort_keys=True) for t in complete]
+    assert len(set(goals)) == len(goals)

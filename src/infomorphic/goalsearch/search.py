@@ -384,11 +384,21 @@ def _sqlite_file(url: str) -> str | None:
     return str(parsed.database)
 
 
+class StorageLost(ValueError):
+    """The study's storage failed while trials ran (e.g. the database server went down); the
+    message says how to go on once it is back."""
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a database error (its driver's message when it wraps one)."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())
+
+
 def _storage_error(url: str, exc: BaseException) -> ValueError:
     """A one-line ``ValueError`` saying what is wrong with storage ``url`` and how to fix it."""
     import sqlalchemy.exc as sa_exc
 
-    reason = " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())
+    reason = _reason(exc)
     file = _sqlite_file(url)
     if isinstance(exc, (sa_exc.NoSuchModuleError, sa_exc.ArgumentError)):
         return ValueError(
@@ -440,15 +450,47 @@ def _missing_driver(exc: ImportError) -> str:
     return f"no module {module}: {fix}"
 
 
-@contextmanager
-def _storage_errors(url: str) -> Iterator[None]:
-    """Turn the database errors of sqlalchemy inside the block into :func:`_storage_error`."""
+def _database_cause(exc: BaseException) -> BaseException | None:
+    """The database error behind ``exc``: ``exc`` itself or the first sqlalchemy error in its chain
+    of causes and contexts (optuna wraps them in ``StorageInternalError``, and a failed commit
+    inside ``study.optimize`` can surface as an unrelated error raised while handling it)."""
     import sqlalchemy.exc as sa_exc
+    from optuna.exceptions import StorageInternalError
 
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    wrapped = None
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, sa_exc.SQLAlchemyError):
+            return node
+        if isinstance(node, StorageInternalError) and wrapped is None:
+            wrapped = node
+        node = node.__cause__ or node.__context__
+    return wrapped
+
+
+@contextmanager
+def _storage_errors(url: str, resume_hint: str | None = None) -> Iterator[None]:
+    """Turn the database errors inside the block (sqlalchemy's, and optuna's
+    ``StorageInternalError`` wrapping one of them) into :func:`_storage_error`.
+
+    ``resume_hint`` (e.g. ``--resume --out DIR``) marks a block that runs trials: the message
+    then says that the finished trials are kept and how to go on once the storage is back.
+    """
     try:
         yield
-    except sa_exc.SQLAlchemyError as exc:
-        raise _storage_error(url, exc) from exc
+    except Exception as exc:
+        cause = None if isinstance(exc, StorageLost) else _database_cause(exc)
+        if cause is None or (isinstance(exc, ValueError) and resume_hint is None):  # ours: one line
+            raise
+        if resume_hint is None or _sqlite_file(url) is not None:  # a file: its own advice
+            raise _storage_error(url, cause) from exc
+        raise StorageLost(
+            f"lost the study's storage {_shown(url)} during the search ({_reason(cause)}); the "
+            "finished trials are kept there: once the server is reachable again, go on with "
+            f"infomorphic search {resume_hint} (the interrupted trial is run again)"
+        ) from exc
 
 
 def open_storage(url: str) -> Any:
@@ -1322,8 +1364,8 @@ def _worker_main(storage: str, study_name: str, worker: int, trials_dir: str, n_
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = create_study(None, storage, study_name, worker=worker, resume=True)
-    with _storage_errors(storage):
+    with _storage_errors(storage, f"--resume --out {Path(trials_dir).parent}"):
+        study = create_study(None, storage, study_name, worker=worker, resume=True)
         _optimize(study, study_settings(study), Path(trials_dir), n_trials, [])
 
 
@@ -1405,7 +1447,7 @@ def run_search(
         for k in range(1, workers)
     ]
     try:
-        with _storage_errors(storage):
+        with _storage_errors(storage, f"--resume --out {out_dir}"):
             _optimize(study, stored, trials_dir, n_trials, [after_trial], data)
         for p in procs:
             p.wait()
@@ -1448,3 +1490,6 @@ if __name__ == "__main__":  # a worker process started by run_search
         _worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
     except KeyboardInterrupt:  # Ctrl-C reaches the workers too; their trial is queued again
         sys.exit(130)
+    except ValueError as exc:  # one line, as the main process says it (e.g. the storage is gone)
+        print(f"error: search worker {sys.argv[3]}: {exc}", file=sys.stderr)
+        sys.exit(1)
