@@ -39,14 +39,17 @@ ROOT = Path(__file__).resolve().parents[2]
 N_TRIALS = 10
 WORKERS = 3
 STUDY = "pg-search"
-SEARCH = [
-    *tiny_search_args(epochs=5),  # long enough for the spawned workers to start while trials remain
+SAMPLING = [
     "--sampler",
     "tpe",
     "--startup-trials",
     "2",
-    "--no-prune",  # every finished trial is COMPLETE
-]
+    "--no-prune",
+]  # --no-prune: every finished trial is COMPLETE
+SEARCH = [
+    *tiny_search_args(epochs=5),
+    *SAMPLING,
+]  # long enough for the spawned workers to start while trials remain
 CASES = {  # task: study, options, trials
     "supervised": (STUDY, SEARCH, N_TRIALS),
     "memory": (  # probes run >= 500 epochs unless recalled: 1-10 s a trial, the workers start in time
@@ -139,6 +142,35 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+def _start_search(
+    url: str, name: str, search_args: list[str], n_trials: int, workers: int, out: Path
+) -> subprocess.Popen[str]:
+    """``infomorphic search`` with ``workers`` processes on study ``name`` at ``url`` (JSON out)."""
+    return subprocess.Popen(
+        _infomorphic(
+            "search",
+            *search_args,
+            *("--trials", str(n_trials), "--workers", str(workers), "--storage", url, "--study-name", name),
+            *("--out", str(out), "--no-progress", "--json"),
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+
+
+def _resume(out: Path) -> subprocess.CompletedProcess[str]:
+    """``infomorphic search --resume --out OUT`` (storage and study from its search.json)."""
+    return subprocess.run(
+        _infomorphic("search", "--resume", "--out", str(out), "--no-progress", "--json"),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+
+
 def _running(url: str, study: str) -> list[tuple[int, int]]:
     """(trial number, pid) of the RUNNING trials that have suggested their goal (are training)."""
     import psycopg
@@ -171,28 +203,7 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
     url, out = postgres, tmp_path / "search"
     name, search_args, n_trials = CASES[task]
     start = time.monotonic()
-    search = subprocess.Popen(
-        _infomorphic(
-            "search",
-            *search_args,
-            "--trials",
-            str(n_trials),
-            "--workers",
-            str(WORKERS),
-            "--storage",
-            url,
-            "--study-name",
-            name,
-            "--out",
-            str(out),
-            "--no-progress",
-            "--json",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
+    search = _start_search(url, name, search_args, n_trials, WORKERS, out)
     try:
         # wait until a worker process (not the one we started: a spawned worker) is training a trial
         deadline = time.monotonic() + 240
@@ -217,13 +228,7 @@ def test_three_workers_on_postgres_one_killed_then_resumed(postgres: str, tmp_pa
     assert status_during["running"] >= 1 and status_during["total"] >= 1
 
     # resume: the same search again (storage and study from search.json)
-    resumed = subprocess.run(
-        _infomorphic("search", "--resume", "--out", str(out), "--no-progress", "--json"),
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=300,
-    )
+    resumed = _resume(out)
     assert resumed.returncode == 0, resumed.stderr
     elapsed = time.monotonic() - start
 
@@ -299,19 +304,9 @@ def test_server_lost_mid_search_one_line_error_then_resumed(
     how to go on (no traceback); after a restart, --resume keeps every finished trial and runs the
     interrupted ones again.  (Last in the module: it stops and restarts the shared server.)"""
     folder, url = pg_server
-    name, out, n_trials = "pg-outage", tmp_path / "search", 8
-    search = subprocess.Popen(
-        _infomorphic(
-            "search",
-            *SEARCH,
-            *("--trials", str(n_trials), "--workers", "2", "--storage", url, "--study-name", name),
-            *("--out", str(out), "--no-progress", "--json"),
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
+    name, out, n_trials = "pg-outage", tmp_path / "search", 4
+    # trials of seconds (not a fraction of one): the server goes down while one is surely training
+    search = _start_search(url, name, [*tiny_search_args(epochs=60), *SAMPLING], n_trials, 2, out)
     try:
         deadline = time.monotonic() + 240
         while not (_running(url, name) and any(row[1] == "COMPLETE" for row in _snapshot(url, name))):
@@ -338,13 +333,7 @@ def test_server_lost_mid_search_one_line_error_then_resumed(
     before = {row[0]: row for row in _snapshot(url, name) if row[1] == "COMPLETE"}
     interrupted = {row[0] for row in _snapshot(url, name) if row[1] == "RUNNING"}
     assert before and interrupted
-    resumed = subprocess.run(
-        _infomorphic("search", "--resume", "--out", str(out), "--no-progress", "--json"),
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=300,
-    )
+    resumed = _resume(out)
     assert resumed.returncode == 0, resumed.stderr
     study, _ = gs.load_search(url, name)
     trials = study.get_trials()
