@@ -521,7 +521,13 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
         f"{status['failed']} failed, {status['waiting']} waiting ({status['total']} in all); "
         f"target {status['target'] if status['target'] is not None else 'not stored'}"
     )
-    typer.echo(f"compute: {status['epochs_trained']} epochs, {status['cpu_hours']:.2f} CPU hours")
+    compute = f"compute: {status['epochs_trained']} epochs, {status['cpu_hours']:.2f} CPU hours"
+    if status["cpu_hours_to_target"] is not None:
+        compute += (
+            f"; about {status['cpu_hours_to_target']:.2f} CPU hours more to the target "
+            f"({status['cpu_seconds_per_trial']:.0f} CPU s per finished trial so far)"
+        )
+    typer.echo(compute)
     if status["running_trials"]:
         where = [
             f"{t['number']} (host {t['host']}, pid {t['pid']})" if t["host"] else str(t["number"])

@@ -48,6 +48,7 @@ def _study(tmp_path: Path) -> tuple[str, list[dict[str, Any]]]:
     running = study.ask()
     space.suggest(running)
     study.enqueue_trial({name: 0.0 for name in space.params})
+    study.set_user_attr(gs.TARGET_KEY, 10)
     gs.create_study(settings, url, "s2")
     gs._rdb(study._storage).engine.dispose()
     states = [{"n": t.number, "state": t.state.name, "value": t.value} for t in study.get_trials()]
@@ -97,7 +98,13 @@ def test_status_counts_trials_and_names_the_best_goal_and_changes_nothing(tmp_pa
     assert (status["sampler"], status["pruner"], status["layer"]) == ("random", "median", "hidden")
     assert status["task"] == "supervised" and status["best_capacity_per_seed"] is None  # (memory: its own)
     assert (status["study"], status["epochs_trained"], status["cpu_hours"]) == ("s1", 12, 1.5)
-    assert "compute: 12 epochs, 1.50 CPU hours" in text.stdout
+    # still needed: 6 of the target's 10 trials at the mean of the 4 finished ones (5400 s / 4)
+    assert (status["target"], status["cpu_seconds_per_trial"]) == (10, 1350.0)
+    assert status["cpu_hours_to_target"] == pytest.approx(6 * 1350 / 3600)
+    assert (
+        "compute: 12 epochs, 1.50 CPU hours; about 2.25 CPU hours more to the target "
+        "(1350 CPU s per finished trial so far)" in text.stdout
+    )
     (running,) = status["running_trials"]
     assert running["number"] == 5 and isinstance(running["pid"], int) and running["host"]
     assert best.user_attrs["goal"] in text.stdout

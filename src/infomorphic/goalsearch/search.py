@@ -1121,7 +1121,11 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     ``layer`` ``memory``) ``best_value`` is the capacity proxy and ``best_capacity_per_seed``
     its value per seed (None otherwise).  The compute spent: ``cpu_hours`` (the CPU time of the trials'
     processes while they ran the trials, summed; a killed trial counts up to its last epoch)
-    and ``epochs_trained`` (summed over trials).  It does not fail stale trials: a trial whose
+    and ``epochs_trained`` (summed over trials); the compute still needed: ``cpu_seconds_per_trial``
+    (the mean over the finished, i.e. complete or pruned, trials) and ``cpu_hours_to_target``
+    (that mean times the trials the target still lacks; None without a target or a finished
+    trial).  With a halving pruner later trials tend to train longer than early ones, so the
+    estimate is a lower bound early in a search.  It does not fail stale trials: a trial whose
     process died shows as running until a search process joins or resumes.
 
     Raises
@@ -1151,6 +1155,12 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         store.engine.dispose()
     by_state = {state: [t for t in trials if t.state == state] for state in TrialState}
     done = by_state[TrialState.COMPLETE]
+    finished = done + by_state[TrialState.PRUNED]
+    per_trial = (
+        sum(float(t.user_attrs.get("cpu_seconds", 0.0)) for t in finished) / len(finished)
+        if finished
+        else None
+    )
     best = max(done, key=lambda t: (t.value, -t.number)) if done else None
     goal = None
     if best is not None:
@@ -1191,6 +1201,10 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         "target": target,
         "cpu_hours": sum(float(t.user_attrs.get("cpu_seconds", 0.0)) for t in trials) / 3600.0,
         "epochs_trained": sum(int(t.user_attrs.get("epochs", 0)) for t in trials),
+        "cpu_seconds_per_trial": per_trial,
+        "cpu_hours_to_target": None
+        if target is None or per_trial is None
+        else max(target - len(finished), 0) * per_trial / 3600.0,
     }
 
 
