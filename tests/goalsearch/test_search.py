@@ -243,3 +243,44 @@ def test_the_target_is_stored_in_the_study_and_joining_processes_keep_it(
     study, _ = gs.load_search(url, "goal-search")
     assert sum(counts(study).values()) == 3 and gs.study_target(study) == 3
     assert gs.search_status(url, "goal-search")["target"] == 3
+
+
+def test_a_database_error_during_trials_becomes_one_resumable_line() -> None:
+    """What a search says when its server goes down mid-trial (the real server:
+    test_postgres.py).  optuna wraps the driver's error in ``StorageInternalError``, and its own
+    clean-up can then fail with an unrelated error raised while handling it (an
+    ``UnboundLocalError`` in optuna's ``_run_trial``): the database error is found in the chain."""
+    import sqlalchemy.exc as sa_exc
+    from optuna.exceptions import StorageInternalError
+
+    url = "postgresql+psycopg://me:secret@db.example:5432/studies"
+    driver = sa_exc.OperationalError(
+        "SELECT 1", {}, RuntimeError("server closed the connection unexpectedly")
+    )
+
+    def failing_trial() -> None:
+        try:
+            try:
+                raise StorageInternalError("An exception is raised during the commit.") from driver
+            finally:
+                raise UnboundLocalError("cannot access local variable 'updated_state'")
+        except UnboundLocalError:
+            raise
+
+    with pytest.raises(gs.StorageLost) as lost, gs._storage_errors(url, "--resume --out runs/s"):
+        failing_trial()
+    message = str(lost.value)
+    assert "\n" not in message and "secret" not in message
+    assert message.startswith("lost the study's storage postgresql+psycopg://me:***@db.example:5432/studies")
+    assert "(server closed the connection unexpectedly)" in message
+    assert message.endswith(
+        "go on with infomorphic search --resume --out runs/s (the interrupted trial is run again)"
+    )
+    # opening a study (no trials running): the storage advice, no resume hint
+    with pytest.raises(ValueError, match="check the URL, that the database server is reachable") as opened:
+        with gs._storage_errors(url):
+            failing_trial()
+    assert not isinstance(opened.value, gs.StorageLost)
+    # errors that are not the database's pass unchanged
+    with pytest.raises(KeyError), gs._storage_errors(url, "--resume --out runs/s"):
+        raise KeyError("x")
