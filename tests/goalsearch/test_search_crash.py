@@ -179,6 +179,75 @@ def test_kill_9_twice_then_resume_reruns_the_killed_trial_and_keeps_the_path(
     assert _path(trials) == uninterrupted()
 
 
+def _trial_pids(out: Path) -> dict[int, int]:
+    """Trial number -> pid of the process that runs it, for the RUNNING trials with their goal set."""
+    query = (
+        "SELECT t.number, p.value_json FROM trials t "
+        "JOIN trial_user_attributes p ON p.trial_id = t.trial_id AND p.key = 'pid' "
+        "JOIN trial_user_attributes g ON g.trial_id = t.trial_id AND g.key = 'goal' "
+        "WHERE t.state = 'RUNNING'"
+    )
+    try:
+        with sqlite3.connect(f"file:{out / 'study.db'}?mode=ro", uri=True, timeout=5) as connection:
+            return {number: int(json.loads(pid)) for number, pid in connection.execute(query)}
+    except sqlite3.Error:  # not created yet, or busy
+        return {}
+
+
+def test_kill_9_of_a_search_with_workers_stops_its_workers_too(tmp_path: Path) -> None:
+    """``kill -9`` of ``infomorphic search --workers 2``: its worker process notices within
+    seconds, says so in one line, re-queues the trial it trained and exits (before, it trained on
+    unseen until the target); ``--resume`` then finishes the search with nothing lost."""
+    # trials of seconds, against the worker's check of its parent every second
+    args = [*tiny_search_args(epochs=100), "--sampler", "random", "--trials", "6", "--workers", "2"]
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("infomorphic")),
+            "search",
+            *args,
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.monotonic() + 180
+    while not (workers := {n: pid for n, pid in _trial_pids(tmp_path).items() if pid != proc.pid}):
+        assert proc.poll() is None, f"the search ended before its worker trained: {proc.communicate()[1]}"
+        assert time.monotonic() < deadline, "the worker process never trained a trial"
+        time.sleep(0.02)
+    (_, worker_pid), *_ = workers.items()
+    proc.kill()
+    # the worker shares the search's stderr: the pipe closes when the worker has exited too
+    _, stderr = proc.communicate(timeout=60)
+    with pytest.raises(ProcessLookupError):  # gone (reaped by init: it was orphaned)
+        for _ in range(100):
+            os.kill(worker_pid, 0)
+            time.sleep(0.1)
+    lines = stderr.splitlines()
+    assert (
+        f"search worker 1: its search process (pid {proc.pid}) is gone; stopping (its trial is queued again)"
+        in lines
+    )
+    assert "Traceback" not in stderr, stderr
+    # the trial it trained when it stopped: failed by the worker itself, its goal queued again
+    (stopped,) = [
+        t for t in _trials(tmp_path) if t.user_attrs.get("pid") == worker_pid and t.state.name not in FINISHED
+    ]
+    assert stopped.state.name == "FAIL"
+    assert any(t.state.name == "WAITING" and t.params == stopped.params for t in _trials(tmp_path))
+
+    _finish(_start(tmp_path, resume=True))
+    trials = _trials(tmp_path)
+    assert {t.state.name for t in trials} <= {*FINISHED, "FAIL"}
+    assert sum(t.state.name in FINISHED for t in trials) >= 6
+    (rerun,) = [t for t in trials if stopped.number in t.system_attrs.get("retry_history", [])]
+    assert rerun.state.name in FINISHED and rerun.params == stopped.params
+
+
 def test_killed_twice_at_random_moments_and_resumed_search_takes_the_uninterrupted_path(
     tmp_path: Path, uninterrupted: Callable[[], list[Any]]
 ) -> None:

@@ -1373,10 +1373,49 @@ def _requeue_interrupted(study: Any) -> None:
         callback(study, trial, crashed=False)
 
 
-def _worker_main(storage: str, study_name: str, worker: int, trials_dir: str, n_trials: int) -> None:
-    """Entry point of a worker process: ``python -m infomorphic.goalsearch.search STORAGE STUDY K DIR N``."""
+PARENT_POLL_S = 1.0
+"""Seconds between a worker process's checks that the search process that started it lives."""
+
+
+def _stop_with_parent(parent: int, worker: int) -> None:
+    """Stop this worker process, as Ctrl-C would (its trial is queued again), when its parent
+    ``parent`` (the ``infomorphic search`` process that spawned it) is gone, e.g. ``kill -9``:
+    a search stops as a whole (workers joining from elsewhere are separate searches).
+
+    Called in the main thread: a process started in the background by a shell inherits SIGINT
+    ignored, and Python then never raises ``KeyboardInterrupt``; the worker takes Python's
+    handler back (its parent stops it on Ctrl-C anyway)."""
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        import optuna
+
+        print(
+            f"search worker {worker}: its search process (pid {parent}) is gone; stopping "
+            "(its trial is queued again)",
+            file=sys.stderr,
+            flush=True,
+        )
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # not optuna's "trial failed" traceback
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_main(
+    storage: str, study_name: str, worker: int, trials_dir: str, n_trials: int, parent: int | None = None
+) -> None:
+    """Entry point of a worker process:
+    ``python -m infomorphic.goalsearch.search STORAGE STUDY K DIR N [PARENT_PID]``."""
     import optuna
 
+    if parent is not None:
+        _stop_with_parent(parent, worker)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _storage_errors(storage, f"--resume --out {Path(trials_dir).parent}"):
         study = create_study(None, storage, study_name, worker=worker, resume=True)
@@ -1456,7 +1495,10 @@ def run_search(
 
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", __name__, storage, study_name, str(k), str(trials_dir), str(n_trials)]
+            [
+                *(sys.executable, "-m", __name__, storage, study_name),
+                *(str(k), str(trials_dir), str(n_trials), str(os.getpid())),
+            ]
         )
         for k in range(1, workers)
     ]
@@ -1501,7 +1543,8 @@ def _resolve_target(study: Any, n_trials: int | None, out_dir: Path) -> int:
 
 if __name__ == "__main__":  # a worker process started by run_search
     try:
-        _worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+        parent_pid = int(sys.argv[6]) if len(sys.argv) > 6 else None
+        _worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), parent_pid)
     except KeyboardInterrupt:  # Ctrl-C reaches the workers too; their trial is queued again
         sys.exit(130)
     except ValueError as exc:  # one line, as the main process says it (e.g. the storage is gone)
