@@ -86,18 +86,23 @@ def _finish(proc: subprocess.Popen) -> str:
 
 def _running(out: Path, *, suggested: bool) -> list[int]:
     """Numbers of the RUNNING trials in ``out/study.db`` (with ``suggested``: those whose goal is set)."""
-    db = out / "study.db"
-    if not db.exists():
-        return []
     query = "SELECT t.number FROM trials t WHERE t.state = 'RUNNING'"
     if suggested:
         query = (
             "SELECT t.number FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
             "WHERE t.state = 'RUNNING' AND a.key = 'goal'"
         )
+    return [row[0] for row in _query(out, query)]
+
+
+def _query(out: Path, query: str) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` on ``out/study.db``, read-only ([] while it is missing or busy)."""
+    db = out / "study.db"
+    if not db.exists():
+        return []
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
-            return [row[0] for row in connection.execute(query)]
+            return list(connection.execute(query))
     except sqlite3.Error:  # not created yet, or busy
         return []
 
@@ -187,11 +192,7 @@ def _trial_pids(out: Path) -> dict[int, int]:
         "JOIN trial_user_attributes g ON g.trial_id = t.trial_id AND g.key = 'goal' "
         "WHERE t.state = 'RUNNING'"
     )
-    try:
-        with sqlite3.connect(f"file:{out / 'study.db'}?mode=ro", uri=True, timeout=5) as connection:
-            return {number: int(json.loads(pid)) for number, pid in connection.execute(query)}
-    except sqlite3.Error:  # not created yet, or busy
-        return {}
+    return {number: int(json.loads(pid)) for number, pid in _query(out, query)}
 
 
 def test_kill_9_of_a_search_with_workers_stops_its_workers_too(tmp_path: Path) -> None:

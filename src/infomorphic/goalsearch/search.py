@@ -481,10 +481,11 @@ def _storage_errors(url: str, resume_hint: str | None = None) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        cause = None if isinstance(exc, StorageLost) else _database_cause(exc)
-        if cause is None or (isinstance(exc, ValueError) and resume_hint is None):  # ours: one line
+        if isinstance(exc, StorageLost) or (cause := _database_cause(exc)) is None:
             raise
         if resume_hint is None or _sqlite_file(url) is not None:  # a file: its own advice
+            if isinstance(exc, ValueError):  # already one line (an inner block's)
+                raise
             raise _storage_error(url, cause) from exc
         raise StorageLost(
             f"lost the study's storage {_shown(url)} during the search ({_reason(cause)}); the "
@@ -1156,11 +1157,7 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     by_state = {state: [t for t in trials if t.state == state] for state in TrialState}
     done = by_state[TrialState.COMPLETE]
     finished = done + by_state[TrialState.PRUNED]
-    per_trial = (
-        sum(float(t.user_attrs.get("cpu_seconds", 0.0)) for t in finished) / len(finished)
-        if finished
-        else None
-    )
+    per_trial = _cpu_seconds(finished) / len(finished) if finished else None
     best = max(done, key=lambda t: (t.value, -t.number)) if done else None
     goal = None
     if best is not None:
@@ -1199,13 +1196,18 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         "task": None if settings is None else settings.task,
         "best_capacity_per_seed": None if best is None else best.user_attrs.get("capacity_per_seed"),
         "target": target,
-        "cpu_hours": sum(float(t.user_attrs.get("cpu_seconds", 0.0)) for t in trials) / 3600.0,
+        "cpu_hours": _cpu_seconds(trials) / 3600.0,
         "epochs_trained": sum(int(t.user_attrs.get("epochs", 0)) for t in trials),
         "cpu_seconds_per_trial": per_trial,
         "cpu_hours_to_target": None
         if target is None or per_trial is None
         else max(target - len(finished), 0) * per_trial / 3600.0,
     }
+
+
+def _cpu_seconds(trials: list[Any]) -> float:
+    """The CPU seconds the trials' processes spent on them (user attribute ``cpu_seconds``)."""
+    return sum(float(t.user_attrs.get("cpu_seconds", 0.0)) for t in trials)
 
 
 # ------------------------------------------------------------------------- results
@@ -1411,7 +1413,8 @@ def _worker_main(
     storage: str, study_name: str, worker: int, trials_dir: str, n_trials: int, parent: int | None = None
 ) -> None:
     """Entry point of a worker process:
-    ``python -m infomorphic.goalsearch.search STORAGE STUDY K DIR N [PARENT_PID]``."""
+    ``python -m infomorphic.goalsearch.search STORAGE STUDY K DIR N [PARENT_PID]`` (without
+    ``PARENT_PID``, e.g. a worker started by hand, it watches no parent)."""
     import optuna
 
     if parent is not None:
