@@ -452,6 +452,12 @@ def search_command(
         _fail(str(exc), failed=True)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the interrupted trials are queued again
+        typer.echo(
+            f"search stopped; its finished trials are kept: go on with infomorphic search --resume --out {out}",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     found = best or {}
     result = {
         "out": str(out),

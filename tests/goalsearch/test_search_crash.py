@@ -7,10 +7,11 @@
 - The same determinism for TPE, CMA-ES and random sampling on a synthetic objective, with the
   killed trial left RUNNING by a process that is gone (CMA-ES restores its state from storage).
 - A RUNNING trial of a dead process of this host is failed at once (no heartbeat grace), also
-  when the target is already met; a live process's trial is left alone; Ctrl-C re-queues the
-  trial it stopped; a trial whose process died too often stays failed, said once; a trial
-  whose re-queueing process died half-way is re-queued by the next; a trial killed inside
-  ``ask()`` (no process record, no heartbeat) is noticed after a while.
+  when the target is already met; a live process's trial is left alone; Ctrl-C or SIGTERM of a
+  search with workers re-queues the trials they stopped, in a few lines without traceback; a
+  trial whose process died too often stays failed, said once; a trial whose re-queueing process
+  died half-way is re-queued by the next; a trial killed inside ``ask()`` (no process record,
+  no heartbeat) is noticed after a while.
 - A storage URL optuna cannot use, a study.db that is not a database, a broken search.json:
   exit 2 and one line ``error: ...``.
 """
@@ -195,39 +196,73 @@ def _trial_pids(out: Path) -> dict[int, int]:
     return {number: int(json.loads(pid)) for number, pid in _query(out, query)}
 
 
-def test_kill_9_of_a_search_with_workers_stops_its_workers_too(tmp_path: Path) -> None:
-    """``kill -9`` of ``infomorphic search --workers 2``: its worker process notices within
-    seconds, says so in one line, re-queues the trial it trained and exits (before, it trained on
-    unseen until the target); ``--resume`` then finishes the search with nothing lost."""
-    # trials of seconds, against the worker's check of its parent every second
+def _start_with_workers(out: Path, **popen: Any) -> subprocess.Popen:
+    """``infomorphic search --workers 2`` of trials lasting seconds (100 epochs), in ``out``."""
     args = [*tiny_search_args(epochs=100), "--sampler", "random", "--trials", "6", "--workers", "2"]
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [
             str(Path(sys.executable).with_name("infomorphic")),
             "search",
             *args,
             "--out",
-            str(tmp_path),
+            str(out),
             "--no-progress",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        **popen,
     )
+
+
+def _training(proc: subprocess.Popen, out: Path, *, main_too: bool = False) -> int:
+    """Wait until the search's worker process trains a trial (``main_too``: and the search
+    process itself); the worker's pid."""
     deadline = time.monotonic() + 180
-    while not (workers := {n: pid for n, pid in _trial_pids(tmp_path).items() if pid != proc.pid}):
+    while True:
+        pids = _trial_pids(out)
+        workers = [pid for pid in pids.values() if pid != proc.pid]
+        if workers and (not main_too or proc.pid in pids.values()):
+            return workers[0]
         assert proc.poll() is None, f"the search ended before its worker trained: {proc.communicate()[1]}"
         assert time.monotonic() < deadline, "the worker process never trained a trial"
         time.sleep(0.02)
-    (_, worker_pid), *_ = workers.items()
+
+
+def _gone(pid: int) -> None:
+    with pytest.raises(ProcessLookupError):  # gone (reaped)
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+
+
+def _requeued_then_resumed(out: Path, stopped: list[Any]) -> None:
+    """Each trial in ``stopped`` is failed with its goal queued again; ``--resume`` finishes the
+    search, every stopped goal run again once, nothing RUNNING or WAITING left."""
+    trials = _trials(out)
+    for trial in stopped:
+        assert trial.state.name == "FAIL"
+        assert any(t.state.name == "WAITING" and t.params == trial.params for t in trials)
+    _finish(_start(out, resume=True))
+    trials = _trials(out)
+    assert {t.state.name for t in trials} <= {*FINISHED, "FAIL"}
+    assert sum(t.state.name in FINISHED for t in trials) >= 6
+    for trial in stopped:
+        (rerun,) = [t for t in trials if trial.number in t.system_attrs.get("retry_history", [])]
+        assert rerun.state.name in FINISHED and rerun.params == trial.params
+
+
+def test_kill_9_of_a_search_with_workers_stops_its_workers_too(tmp_path: Path) -> None:
+    """``kill -9`` of ``infomorphic search --workers 2``: its worker process notices within
+    seconds, says so in one line, re-queues the trial it trained and exits (before, it trained on
+    unseen until the target); ``--resume`` then finishes the search with nothing lost."""
+    proc = _start_with_workers(tmp_path)
+    worker_pid = _training(proc, tmp_path)
     proc.kill()
     # the worker shares the search's stderr: the pipe closes when the worker has exited too
     _, stderr = proc.communicate(timeout=60)
-    with pytest.raises(ProcessLookupError):  # gone (reaped by init: it was orphaned)
-        for _ in range(100):
-            os.kill(worker_pid, 0)
-            time.sleep(0.1)
+    _gone(worker_pid)  # reaped by init: it was orphaned
     lines = stderr.splitlines()
     assert (
         f"search worker 1: its search process (pid {proc.pid}) is gone; stopping (its trial is queued again)"
@@ -238,15 +273,41 @@ def test_kill_9_of_a_search_with_workers_stops_its_workers_too(tmp_path: Path) -
     (stopped,) = [
         t for t in _trials(tmp_path) if t.user_attrs.get("pid") == worker_pid and t.state.name not in FINISHED
     ]
-    assert stopped.state.name == "FAIL"
-    assert any(t.state.name == "WAITING" and t.params == stopped.params for t in _trials(tmp_path))
+    _requeued_then_resumed(tmp_path, [stopped])
 
-    _finish(_start(tmp_path, resume=True))
-    trials = _trials(tmp_path)
-    assert {t.state.name for t in trials} <= {*FINISHED, "FAIL"}
-    assert sum(t.state.name in FINISHED for t in trials) >= 6
-    (rerun,) = [t for t in trials if stopped.number in t.system_attrs.get("retry_history", [])]
-    assert rerun.state.name in FINISHED and rerun.params == stopped.params
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_a_search_and_its_workers_in_a_few_lines(tmp_path: Path, how: str) -> None:
+    """Ctrl-C in a terminal (SIGINT to the search and its worker) or SIGTERM to the search alone
+    (``kill PID``, a batch scheduler's time limit): exit 130, one line per stopped trial and one
+    saying how to go on, no traceback (before: optuna's "Trial N failed ... KeyboardInterrupt"
+    with its traceback; SIGTERM left the trials RUNNING and the worker training); both trials
+    queued again, and ``--resume`` runs them."""
+    import signal
+
+    proc = _start_with_workers(tmp_path, start_new_session=True)
+    worker_pid = _training(proc, tmp_path, main_too=True)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.terminate()
+    _, stderr = proc.communicate(timeout=120)
+    _gone(worker_pid)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "failed with" not in stderr, stderr
+    stopped = [t for t in _trials(tmp_path) if t.state.name not in FINISHED and t.state.name != "WAITING"]
+    assert {t.user_attrs["pid"] for t in stopped} == {proc.pid, worker_pid}
+    lines = [line for line in stderr.splitlines() if "I^sx kernel" not in line]
+    expected = {f"trial {t.number} was interrupted; its goal is queued again" for t in stopped}
+    worker_lines = {
+        line.removeprefix("search worker 1: ") for line in lines if line.startswith("search worker 1: ")
+    }
+    assert {line.removeprefix("search worker 1: ") for line in lines[:-1]} == expected, lines
+    assert len(worker_lines) == 1 and len(lines) == 3, lines
+    assert lines[-1] == (
+        f"search stopped; its finished trials are kept: go on with infomorphic search --resume --out {tmp_path}"
+    )
+    _requeued_then_resumed(tmp_path, stopped)
 
 
 def test_killed_twice_at_random_moments_and_resumed_search_takes_the_uninterrupted_path(
@@ -281,7 +342,7 @@ def _synthetic(settings: SearchSettings, kill_at: set[int], dead: int) -> Any:
     process (leaving the trial RUNNING, recorded as run by the gone process ``dead``) at the
     listed trial numbers."""
 
-    def make(settings_: SearchSettings, trials_dir: Path, data: Any = None) -> Any:
+    def make(settings_: SearchSettings, trials_dir: Path, data: Any = None, stops: Any = None) -> Any:
         def objective(trial: Any) -> float:
             goal = settings.space.suggest(trial)
             trial.set_user_attr("goal", goal.to_expression())

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..goals import Goal
 from .space import GoalSpace
+from .stopping import StopRequests
 
 if TYPE_CHECKING:
     from ..tasks.memory import MemoryConfig
@@ -272,17 +273,22 @@ def capacity_proxy(
         step += 1
 
 
-def make_memory_objective(settings: MemorySearchSettings) -> Callable[[Any], float]:
+def make_memory_objective(
+    settings: MemorySearchSettings, stops: StopRequests | None = None
+) -> Callable[[Any], float]:
     """``objective(trial) -> capacity proxy`` of a memory trained with the trial's goal.
 
     The proxy's lower bound goes to ``trial.report`` after every step and the trial is pruned
     when ``trial.should_prune()`` (not after the last step: a finished trial completes with its
     value).  User attributes: see the module doc.  Works with ``optuna.trial.FixedTrial`` (a
-    replay of ``best_params``).  A trial stopped by Ctrl-C is marked for re-queueing.
+    replay of ``best_params``).  A trial stopped by Ctrl-C is marked for re-queueing; with
+    ``stops`` (installed by the search) Ctrl-C and SIGTERM interrupt training, not storage calls.
     """
     import optuna
 
     from .search import interruptible
+
+    stops_ = stops or StopRequests()
 
     def run(trial: Any) -> float:
         cpu_start = time.process_time()
@@ -290,18 +296,20 @@ def make_memory_objective(settings: MemorySearchSettings) -> Callable[[Any], flo
         trial.set_user_attr("goal", goal.to_expression())  # also marks "all parameters suggested"
 
         def on_step(step: int, lower: float, result: dict[str, Any]) -> None:
-            trial.set_user_attr("probes", result["probes"])
-            trial.set_user_attr("capacity_per_seed", result["capacity_per_seed"])
-            trial.set_user_attr("epochs", result["epochs"])
-            trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
-            trial.report(lower, step)
-            if not result["finished"] and trial.should_prune():
-                trial.set_user_attr("pruned_at_step", step)
-                raise optuna.TrialPruned(f"largest load recalled {lower:g} after step {step}")
+            with stops_.closed():  # storage calls
+                trial.set_user_attr("probes", result["probes"])
+                trial.set_user_attr("capacity_per_seed", result["capacity_per_seed"])
+                trial.set_user_attr("epochs", result["epochs"])
+                trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
+                trial.report(lower, step)
+                if not result["finished"] and trial.should_prune():
+                    trial.set_user_attr("pruned_at_step", step)
+                    raise optuna.TrialPruned(f"largest load recalled {lower:g} after step {step}")
 
-        result = capacity_proxy(
-            settings.memory_for(goal), settings.loads, settings.seeds, settings.threshold, on_step
-        )
+        with stops_.open():
+            result = capacity_proxy(
+                settings.memory_for(goal), settings.loads, settings.seeds, settings.threshold, on_step
+            )
         return float(result["value"])
 
     return interruptible(run)

@@ -69,6 +69,7 @@ from ..goals import Goal
 from ..runs import remove_stale_temporaries, write_json
 from .memory_search import MemorySearchSettings, make_memory_objective
 from .space import GoalSpace
+from .stopping import StopRequests
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -298,7 +299,7 @@ def load_search_data(config: TrainConfig, train_subset: int | None = None) -> An
 
 # ------------------------------------------------------------------------ objective
 def make_objective(
-    settings: AnySettings, trials_dir: Path, data: Any | None = None
+    settings: AnySettings, trials_dir: Path, data: Any | None = None, stops: StopRequests | None = None
 ) -> Callable[[Any], float]:
     """``objective(trial) -> validation accuracy`` (last epoch) of a network trained with the trial's goal.
 
@@ -306,11 +307,14 @@ def make_objective(
     from there stops training.  The trial's goal expression and test accuracy are stored as
     user attributes (the process that runs it is recorded by :class:`TrialSeededSampler`); a
     trial stopped by Ctrl-C is marked for re-queueing.  ``data`` (preloaded splits) is loaded on
-    first use when omitted.  For a memory-goal search the objective is the capacity proxy of
+    first use when omitted.  With ``stops`` (installed by the search), Ctrl-C and SIGTERM
+    interrupt data loading and training but not the storage calls of the epoch reports.  For a
+    memory-goal search the objective is the capacity proxy of
     :func:`~.memory_search.make_memory_objective` (``trials_dir`` and ``data`` unused).
     """
+    stops = stops or StopRequests()
     if isinstance(settings, MemorySearchSettings):
-        return make_memory_objective(settings)
+        return make_memory_objective(settings, stops)
     import optuna
 
     from ..train import fit
@@ -322,23 +326,26 @@ def make_objective(
         goal = settings.space.suggest(trial)
         trial.set_user_attr("goal", goal.to_expression())  # also marks "all parameters suggested"
         if cache["data"] is None:
-            cache["data"] = load_search_data(settings.config, settings.train_subset)
+            with stops.open():
+                cache["data"] = load_search_data(settings.config, settings.train_subset)
         run_dir = Path(trials_dir) / f"trial-{trial.number:05d}"
         if (run_dir / "checkpoint.pt").exists():  # a FixedTrial replay into a used folder
             run_dir = run_dir.with_name(f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
         def report(epoch: int, metrics: dict[str, Any]) -> None:
-            # step = epochs trained, the resource of the halving / hyperband pruners
-            trial.report(float(metrics["val_acc"]), epoch + 1)
-            trial.set_user_attr("epochs", epoch + 1)
-            trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
-            if trial.should_prune():
-                trial.set_user_attr("pruned_at_epoch", epoch + 1)
-                raise optuna.TrialPruned(f"val_acc {metrics['val_acc']:.4f} after epoch {epoch + 1}")
+            with stops.closed():  # storage calls
+                # step = epochs trained, the resource of the halving / hyperband pruners
+                trial.report(float(metrics["val_acc"]), epoch + 1)
+                trial.set_user_attr("epochs", epoch + 1)
+                trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
+                if trial.should_prune():
+                    trial.set_user_attr("pruned_at_epoch", epoch + 1)
+                    raise optuna.TrialPruned(f"val_acc {metrics['val_acc']:.4f} after epoch {epoch + 1}")
 
-        result = fit(
-            settings.config_for(goal), run_dir=run_dir, progress=False, report=report, data=cache["data"]
-        )
+        with stops.open():
+            result = fit(
+                settings.config_for(goal), run_dir=run_dir, progress=False, report=report, data=cache["data"]
+            )
         trial.set_user_attr("test_acc", float(result["test_acc"]))
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
@@ -1284,36 +1291,74 @@ def _optimize(
     n_trials: int,
     callbacks: list[Callable[[Any, Any], None]],
     data: Any | None = None,
+    stops: StopRequests | None = None,
 ) -> None:
     """Run trials until the study holds ``n_trials`` finished trials and no queued one.
 
     Before every trial (so first of all on a resume or join) the trials of dead processes are
     failed and their parameters queued again (:func:`fail_stale_trials`); only then is the target
-    checked.  A trial stopped by Ctrl-C is queued again before the ``KeyboardInterrupt`` goes on.
+    checked.  A trial stopped by Ctrl-C (or SIGTERM, with ``stops`` installed) is queued again
+    before the ``KeyboardInterrupt`` goes on; a stop asked for between trials is raised before
+    the next one.
     """
+    stops = stops or StopRequests()
     threads = settings.threads if isinstance(settings, MemorySearchSettings) else settings.config.threads
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    objective = make_objective(settings, trials_dir, data)
+    objective = make_objective(settings, trials_dir, data, stops)
     _settle(study)
-    while True:
-        fail_stale_trials(study)
-        if _finished(study) >= n_trials and not _waiting(study):
-            return
-        try:
-            study.optimize(
-                objective,
-                n_trials=1,
-                callbacks=callbacks,
-                catch=(),
-                gc_after_trial=True,
-                show_progress_bar=False,
-            )
-        except KeyboardInterrupt:
-            _requeue_interrupted(study)
-            raise
+    with _quiet_interrupted_trials():
+        while True:
+            stops.check()
+            fail_stale_trials(study)
+            if _finished(study) >= n_trials and not _waiting(study):
+                return
+            try:
+                study.optimize(
+                    objective,
+                    n_trials=1,
+                    callbacks=callbacks,
+                    catch=(),
+                    gc_after_trial=True,
+                    show_progress_bar=False,
+                )
+            except KeyboardInterrupt:
+                _requeue_interrupted(study)
+                raise
+
+
+class _InterruptedTrialFilter(logging.Filter):
+    """Drops optuna's two warnings about a trial that Ctrl-C (or SIGTERM) stopped, "Trial N failed
+    with parameters ... KeyboardInterrupt()" with its traceback and "Trial N failed with value
+    None.": the search says in one line that the trial is queued again.  Other failures pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._interrupted: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        words = record.getMessage().split(maxsplit=3)
+        if len(words) < 3 or words[0] != "Trial" or words[2] != "failed" or not words[1].isdigit():
+            return True
+        number = int(words[1])
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self._interrupted.add(number)
+        return number not in self._interrupted
+
+
+@contextmanager
+def _quiet_interrupted_trials() -> Iterator[None]:
+    """Inside the block, optuna does not report trials stopped by Ctrl-C as failures
+    (:class:`_InterruptedTrialFilter` on the logger of optuna's trial loop)."""
+    logger = logging.getLogger("optuna.study._optimize")
+    quiet = _InterruptedTrialFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _finished(study: Any) -> int:
@@ -1328,14 +1373,15 @@ def _waiting(study: Any) -> bool:
 
 @contextmanager
 def _sigint_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) inside the block, so that a second Ctrl-C cannot cut it short."""
+    """Hold back Ctrl-C (SIGINT) and SIGTERM inside the block, so that a second signal cannot cut
+    it short."""
     import signal
     import threading
 
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
@@ -1395,15 +1441,12 @@ def _stop_with_parent(parent: int, worker: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_S)
-        import optuna
-
         print(
             f"search worker {worker}: its search process (pid {parent}) is gone; stopping "
             "(its trial is queued again)",
             file=sys.stderr,
             flush=True,
         )
-        optuna.logging.set_verbosity(optuna.logging.ERROR)  # not optuna's "trial failed" traceback
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
@@ -1420,9 +1463,10 @@ def _worker_main(
     if parent is not None:
         _stop_with_parent(parent, worker)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with _storage_errors(storage, f"--resume --out {Path(trials_dir).parent}"):
+    stops = StopRequests()
+    with stops.installed(), _storage_errors(storage, f"--resume --out {Path(trials_dir).parent}"):
         study = create_study(None, storage, study_name, worker=worker, resume=True)
-        _optimize(study, study_settings(study), Path(trials_dir), n_trials, [])
+        _optimize(study, study_settings(study), Path(trials_dir), n_trials, [], stops=stops)
 
 
 def run_search(
@@ -1506,20 +1550,40 @@ def run_search(
         for k in range(1, workers)
     ]
     try:
-        with _storage_errors(storage, f"--resume --out {out_dir}"):
-            _optimize(study, stored, trials_dir, n_trials, [after_trial], data)
-        for p in procs:
-            p.wait()
+        stops = StopRequests()
+        with stops.installed(), _storage_errors(storage, f"--resume --out {out_dir}"):
+            _optimize(study, stored, trials_dir, n_trials, [after_trial], data, stops)
+            with stops.open():
+                for p in procs:
+                    p.wait()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait()
+        _stop_workers(procs)
     failed = [p.returncode for p in procs if p.returncode not in (0, None)]
     if failed:
         log.warning("%d worker process(es) exited with codes %s", len(failed), failed)
     with _storage_errors(storage):
         return study, stored, write_best(study, stored, out_dir)
+
+
+WORKER_STOP_S = 60.0
+"""Seconds a stopped search waits for each worker process to queue its trial again and exit
+before it kills it."""
+
+
+def _stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the worker processes still running (the search itself stops: Ctrl-C, SIGTERM, an
+    error) as Ctrl-C would, each queueing its trial again; kill one that takes longer than
+    :data:`WORKER_STOP_S`.  (Should a second Ctrl-C cut this short, the workers see their
+    parent gone within a second and stop by themselves: :func:`_stop_with_parent`.)"""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()  # SIGTERM: Ctrl-C in a worker (StopRequests)
+    for p in procs:
+        try:
+            p.wait(timeout=WORKER_STOP_S)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def study_target(study: Any) -> int | None:
@@ -1545,6 +1609,10 @@ def _resolve_target(study: Any, n_trials: int | None, out_dir: Path) -> int:
 
 
 if __name__ == "__main__":  # a worker process started by run_search
+    # its messages (a trial queued again, a stale trial failed) on stderr, as the search's own
+    logging.basicConfig(level=logging.WARNING, format=f"search worker {sys.argv[3]}: %(message)s")
+    for name in ("infomorphic", __name__):  # this module runs as __main__ here
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         parent_pid = int(sys.argv[6]) if len(sys.argv) > 6 else None
         _worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), parent_pid)
