@@ -16,6 +16,13 @@ be stopped and started again.  Then, per study, the parameter importance of its 
 trials (fANOVA and mean decrease in impurity, ``infomorphic ablate --study``) into
 ``<out>/importance-<study>/``, and the search's compute (``infomorphic search status``).
 
+Two checks come with it: a searched goal's run with the search's seed must reproduce the
+validation accuracy its trial reached (same config, same seed, one thread: ``reproduces_search``),
+and for the search's seed each reference goal's validation accuracy at every rung of the halving
+pruner (the epochs where trials were stopped) is set beside the study's promotion cut there (the
+top ``1/eta`` of the trials that reached the rung): would the pruner have kept that goal, and
+where would it have ranked (``rungs``)?
+
 Prints one JSON line per goal (median, min and max test and validation accuracy over seeds) and
 one line with everything: the goals, the importances (the four largest beside the paper's four
 critical gammas ``{F}{C}``, ``{F}{L}``, ``{F}{C}{L}``, ``{FC}{FL}``) and each search's CPU hours.
@@ -75,6 +82,8 @@ def train_args(settings: Any, epochs: int | None) -> list[str]:
         str(epochs or c.epochs),
         "--batch-size",
         str(c.batch_size),
+        "--baselines",
+        "none",  # the searches' trials train none either
     ]
     if c.network == "trivariate":
         args += ["--setup", str(c.setup)]
@@ -115,6 +124,36 @@ def run_one(out: Path, name: str, goal: str, seed: int, base: list[str], threads
             json.dumps({"run": run_dir.name, "error": done.stderr.strip().splitlines()[-1:]}), file=sys.stderr
         )
     return run_dir
+
+
+def rung_check(out: Path, entry: dict[str, Any], seed: int, study: Any, settings: Any) -> dict[str, Any]:
+    """For the run ``<out>/<name>-seed<seed>``: per rung of the study's halving pruner, the run's
+    validation accuracy there, the study's promotion cut (top ``1/eta`` of the trials that
+    reached the rung), whether the run passes it and its rank among those trials (1 = best)."""
+    from infomorphic.runs import read_jsonl
+
+    path = out / f"{entry['name']}-seed{seed}" / "metrics.jsonl"
+    if settings.pruner != "halving" or not path.exists():
+        return {}
+    by_epoch = {row["epoch"]: row["val_acc"] for row in read_jsonl(path)}
+    eta, rung, rungs = settings.reduction_factor, settings.min_epochs, {}
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
+    while rung in by_epoch:
+        reached = sorted(
+            (t.intermediate_values[rung] for t in trials if rung in t.intermediate_values), reverse=True
+        )
+        if reached:
+            cut = reached[max(0, len(reached) // eta - 1)]
+            value = by_epoch[rung]
+            rungs[str(rung)] = {
+                "val_acc": value,
+                "cut": cut,
+                "passes": value >= cut,
+                "rank": 1 + sum(v > value for v in reached),
+                "trials": len(reached),
+            }
+        rung *= eta
+    return rungs
 
 
 def _stats(values: list[float]) -> dict[str, Any] | None:
@@ -162,9 +201,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     base: list[str] | None = None
-    searches = {}
+    searches, loaded = {}, {}
     for name in args.studies:
         picked, settings = top_goals(args.storage, name, args.top)
+        loaded[name] = settings
         if not picked:
             raise SystemExit(f"error: study {name!r} has no completed trial yet")
         entries += picked
@@ -189,16 +229,28 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
             list(pool.map(lambda j: run_one(args.out, j[0], j[1], j[2], base, args.threads), jobs))
 
+    from infomorphic.goalsearch.search import load_search
+    from infomorphic.runs import read_jsonl
+
     rows = [summarise_goal(args.out, e, args.seeds) for e in entries]
     for row in rows:
-        print(
-            json.dumps({k: row[k] for k in ("name", "study", "trial", "test", "val", "epochs")}), flush=True
-        )
+        search_seed = loaded[row["study"] or args.studies[0]].config.seed
+        if row["study"] is not None:  # the trial's run again: the same validation accuracy
+            path = args.out / f"{row['name']}-seed{search_seed}" / "metrics.jsonl"
+            epochs = read_jsonl(path) if path.exists() else []
+            if epochs and epochs[-1]["epoch"] == row["search_epochs"]:
+                row["reproduces_search"] = abs(epochs[-1]["val_acc"] - row["search_val_acc"]) < 1e-6
+        else:  # a reference goal against each study's pruner
+            row["rungs"] = {
+                name: rung_check(args.out, row, search_seed, load_search(args.storage, name)[0], loaded[name])
+                for name in args.studies
+            }
+        shown = ("name", "study", "trial", "test", "val", "epochs", "reproduces_search", "rungs")
+        print(json.dumps({k: row[k] for k in shown if k in row}), flush=True)
 
     importance: dict[str, Any] = {}
     if not args.no_importance:
         from infomorphic.goalsearch.importance import write_importances
-        from infomorphic.goalsearch.search import load_search
 
         for name in args.studies:
             study, _ = load_search(args.storage, name)
