@@ -232,6 +232,14 @@ def search_command(
     reduction_factor: Annotated[
         int, typer.Option("--reduction-factor", help="eta of halving / hyperband (keep the best 1/eta).")
     ] = 3,
+    cma_sigma0: Annotated[
+        float | None,
+        typer.Option(
+            "--cma-sigma0",
+            help="--sampler cmaes: the initial step size of CMA-ES in gamma units (default: optuna's, "
+            "a sixth of the [-1, 1] range = 1/3).",
+        ),
+    ] = None,
     train_subset: _Subset = None,
     task: Annotated[
         str | None,
@@ -331,6 +339,7 @@ def search_command(
             "--pruner": pruner != "median",
             "--min-epochs": min_epochs != 1,
             "--reduction-factor": reduction_factor != 3,
+            "--cma-sigma0": cma_sigma0 is not None,
         }
         given = [f"--{k.replace('_', '-')}" for k, v in config_flags.items() if v is not None]
         given += [
@@ -359,6 +368,7 @@ def search_command(
                 + (["--pruner"] if pruner != "median" else [])
                 + (["--min-epochs"] if min_epochs != 1 else [])
                 + (["--reduction-factor"] if reduction_factor != 3 else [])
+                + (["--cma-sigma0"] if cma_sigma0 is not None else [])
                 + [k for k, v in memory_flags.items() if v is not None]
             )
             if given:
@@ -388,6 +398,7 @@ def search_command(
                     "--pruner": pruner != "median",
                     "--min-epochs": min_epochs != 1,
                     "--reduction-factor": reduction_factor != 3,
+                    "--cma-sigma0": cma_sigma0 is not None,
                 }.items()
                 if v
             ]
@@ -430,6 +441,7 @@ def search_command(
                 pruner=pruner,
                 min_epochs=min_epochs,
                 reduction_factor=reduction_factor,
+                cma_sigma0=cma_sigma0,
             )
             if out is None:
                 out = _stamped(Path(cfg.out_dir), f"search-{sampler}-{cfg.network}-{cfg.dataset}")

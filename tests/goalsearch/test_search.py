@@ -148,6 +148,8 @@ def test_two_processes_share_one_sqlite_study(tmp_path: Path, digits_small) -> N
         ({"sampler": "grid"}, "sampler must be"),
         ({"config": tiny_config(network="single")}, "no hidden goal"),
         ({"train_subset": 1}, "train_subset"),
+        ({"cma_sigma0": 0.5}, "for the cmaes sampler only"),  # the sampler is tpe
+        ({"sampler": "cmaes", "cma_sigma0": 0.0}, "in \\(0, 2\\]"),
     ],
 )
 def test_settings_reject_bad_values(changes: dict, match: str) -> None:
@@ -158,6 +160,29 @@ def test_settings_reject_bad_values(changes: dict, match: str) -> None:
 def test_settings_roundtrip_through_json() -> None:
     settings = _settings(sampler="cmaes", space=GoalSpace.build("FCL", fix_hres=True))
     assert SearchSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+
+
+def test_settings_of_a_study_made_before_cma_sigma0_load() -> None:
+    stored = _settings(sampler="cmaes", space=GoalSpace.build("FCL", fix_hres=True), cma_sigma0=0.6).to_dict()
+    assert SearchSettings.from_dict(json.loads(json.dumps(stored))).cma_sigma0 == 0.6
+    del stored["cma_sigma0"]
+    assert SearchSettings.from_dict(stored).cma_sigma0 is None
+
+
+def test_cma_sigma0_sets_how_far_cma_es_explores_around_its_start() -> None:
+    """CMA-ES's first proposals spread around the all-zero goal by about sigma0 per gamma."""
+    import numpy as np
+
+    def spread(sigma0: float | None) -> float:
+        settings = _settings(
+            sampler="cmaes", space=GoalSpace.build("FCL", fix_hres=True), startup_trials=1, cma_sigma0=sigma0
+        )
+        study = optuna.create_study(direction="maximize", sampler=gs.make_sampler(settings, 3))
+        study.optimize(lambda t: -sum(v * v for v in settings.space.suggest(t).to_vector()), n_trials=9)
+        return float(np.array([list(t.params.values()) for t in study.trials[1:]]).std(axis=0).mean())
+
+    narrow, default, wide = spread(0.05), spread(None), spread(0.6)
+    assert narrow < 0.15 and 0.2 < default < 0.45 and wide > 0.55, (narrow, default, wide)
 
 
 def test_cmaes_sampler_is_seeded() -> None:

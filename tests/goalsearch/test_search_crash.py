@@ -591,3 +591,8 @@ def test_a_broken_search_json_is_one_line(tmp_path: Path, text: str, what: str) 
     assert str(tmp_path / "search.json") in line and what in line
     line = _one_line_error(["ablate", "--study", str(tmp_path)])
     assert str(tmp_path / "search.json") in line
+
+
+def test_cma_sigma0_outside_cmaes_is_one_line(tmp_path: Path) -> None:
+    line = _one_line_error(["search", *TINY, "--cma-sigma0", "0.5", "--out", str(tmp_path / "s")])
+    assert "cmaes sampler only" in line and not (tmp_path / "s").exists()

@@ -166,6 +166,9 @@ class SearchSettings:
     train_subset:
         Train every trial on this many training examples (a fixed seeded subset) instead of
         all; validation always uses the whole validation split.
+    cma_sigma0:
+        CMA-ES only: its initial step size in gamma units (None: optuna's default, a sixth of
+        the [-1, 1] range); larger values explore further from the all-zero start.
     """
 
     config: TrainConfig
@@ -179,6 +182,7 @@ class SearchSettings:
     pruner: str = "median"
     min_epochs: int = 1
     reduction_factor: int = 3
+    cma_sigma0: float | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -194,6 +198,11 @@ class SearchSettings:
             raise ValueError(
                 f"min_epochs must be >= 1 and reduction_factor >= 2, got {self.min_epochs} and "
                 f"{self.reduction_factor}"
+            )
+        if self.cma_sigma0 is not None and (self.sampler != "cmaes" or not 0 < self.cma_sigma0 <= 2):
+            raise ValueError(
+                f"cma_sigma0 ({self.cma_sigma0}) is for the cmaes sampler only, in (0, 2] "
+                f"(this search's sampler: {self.sampler})"
             )
         if self.prune and self.pruner != "median" and self.min_epochs >= self.config.epochs:
             raise ValueError(
@@ -904,6 +913,7 @@ def make_sampler(settings: AnySettings, seed: int) -> Any:
                 warn_independent_sampling=False,
                 consider_pruned_trials=settings.prune,
                 independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+                sigma0=getattr(settings, "cma_sigma0", None),
             )
     return optuna.samplers.RandomSampler(seed=seed)
 
