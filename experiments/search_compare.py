@@ -46,8 +46,9 @@ PAPER_CRITICAL = ("{F}{C}", "{F}{L}", "{F}{C}{L}", "{FC}{FL}")
 REFERENCES = {"published": "trivariate-mnist-tpe", "naive": "trivariate-naive"}
 
 
-def top_goals(storage: str, study_name: str, top: int) -> tuple[list[dict[str, Any]], Any]:
-    """The ``top`` completed trials of a study by validation accuracy (distinct goals) and its settings."""
+def top_goals(storage: str, study_name: str, top: int) -> tuple[list[dict[str, Any]], Any, Any]:
+    """The ``top`` completed trials of a study by validation accuracy (distinct goals), the
+    study and its settings."""
 
     from infomorphic.goalsearch.search import load_search, top_trials
 
@@ -63,7 +64,7 @@ def top_goals(storage: str, study_name: str, top: int) -> tuple[list[dict[str, A
         }
         for rank, (trial, goal) in enumerate(top_trials(study, settings, top), start=1)
     ]
-    return picked, settings
+    return picked, study, settings
 
 
 def train_args(settings: Any, epochs: int | None) -> list[str]:
@@ -203,8 +204,8 @@ def main() -> None:
     base: list[str] | None = None
     searches, loaded = {}, {}
     for name in args.studies:
-        picked, settings = top_goals(args.storage, name, args.top)
-        loaded[name] = settings
+        picked, study, settings = top_goals(args.storage, name, args.top)
+        loaded[name] = study, settings
         if not picked:
             raise SystemExit(f"error: study {name!r} has no completed trial yet")
         entries += picked
@@ -229,12 +230,11 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
             list(pool.map(lambda j: run_one(args.out, j[0], j[1], j[2], base, args.threads), jobs))
 
-    from infomorphic.goalsearch.search import load_search
     from infomorphic.runs import read_jsonl
 
     rows = [summarise_goal(args.out, e, args.seeds) for e in entries]
     for row in rows:
-        search_seed = loaded[row["study"] or args.studies[0]].config.seed
+        search_seed = loaded[row["study"] or args.studies[0]][1].config.seed
         if row["study"] is not None:  # the trial's run again: the same validation accuracy
             path = args.out / f"{row['name']}-seed{search_seed}" / "metrics.jsonl"
             epochs = read_jsonl(path) if path.exists() else []
@@ -242,8 +242,7 @@ def main() -> None:
                 row["reproduces_search"] = abs(epochs[-1]["val_acc"] - row["search_val_acc"]) < 1e-6
         else:  # a reference goal against each study's pruner
             row["rungs"] = {
-                name: rung_check(args.out, row, search_seed, load_search(args.storage, name)[0], loaded[name])
-                for name in args.studies
+                name: rung_check(args.out, row, search_seed, *loaded[name]) for name in args.studies
             }
         shown = ("name", "study", "trial", "test", "val", "epochs", "reproduces_search", "rungs")
         print(json.dumps({k: row[k] for k in shown if k in row}), flush=True)
@@ -253,7 +252,7 @@ def main() -> None:
         from infomorphic.goalsearch.importance import write_importances
 
         for name in args.studies:
-            study, _ = load_search(args.storage, name)
+            study, _ = loaded[name]
             try:
                 record = write_importances(study, args.out / f"importance-{name}")
             except ValueError as exc:  # too few completed trials

@@ -321,6 +321,12 @@ def search_command(
         "device": device,
         "seed": seed,
     }
+    tuning_flags = {  # how the supervised search prunes and samples: given or not
+        "--pruner": pruner != "median",
+        "--min-epochs": min_epochs != 1,
+        "--reduction-factor": reduction_factor != 3,
+        "--cma-sigma0": cma_sigma0 is not None,
+    }
     memory_flags = {
         "--task": task,
         "--neurons": neurons,
@@ -336,10 +342,7 @@ def search_command(
             "--sampler": sampler != "tpe",
             "--layer": layer != "hidden",
             "--fix-hres": fix_hres,
-            "--pruner": pruner != "median",
-            "--min-epochs": min_epochs != 1,
-            "--reduction-factor": reduction_factor != 3,
-            "--cma-sigma0": cma_sigma0 is not None,
+            **tuning_flags,
         }
         given = [f"--{k.replace('_', '-')}" for k, v in config_flags.items() if v is not None]
         given += [
@@ -365,10 +368,7 @@ def search_command(
                 + (["--set"] if set_ else [])
                 + (["--atoms"] if atoms else [])
                 + (["--base-goal"] if base_goal else [])
-                + (["--pruner"] if pruner != "median" else [])
-                + (["--min-epochs"] if min_epochs != 1 else [])
-                + (["--reduction-factor"] if reduction_factor != 3 else [])
-                + (["--cma-sigma0"] if cma_sigma0 is not None else [])
+                + [k for k, v in tuning_flags.items() if v]
                 + [k for k, v in memory_flags.items() if v is not None]
             )
             if given:
@@ -395,10 +395,7 @@ def search_command(
                     "--config": config,
                     "--layer": layer != "hidden",
                     "--train-subset": train_subset is not None,
-                    "--pruner": pruner != "median",
-                    "--min-epochs": min_epochs != 1,
-                    "--reduction-factor": reduction_factor != 3,
-                    "--cma-sigma0": cma_sigma0 is not None,
+                    **tuning_flags,
                 }.items()
                 if v
             ]
