@@ -21,7 +21,10 @@ validation accuracy its trial reached (same config, same seed, one thread: ``rep
 and for the search's seed each reference goal's validation accuracy at every rung of the halving
 pruner (the epochs where trials were stopped) is set beside the study's promotion cut there (the
 top ``1/eta`` of the trials that reached the rung): would the pruner have kept that goal, and
-where would it have ranked (``rungs``)?
+where would it have ranked (``rungs``)?  For a search without pruning, its rank among the
+study's trials at the search's epochs.  With ``--epochs`` longer than the search's, the run
+reproduces the trial at the trial's last epoch (no learning-rate schedule: the first epochs of a
+longer run are the trial's).
 
 Prints one JSON line per goal (median, min and max test and validation accuracy over seeds) and
 one line with everything: the goals, the importances (the four largest beside the paper's four
@@ -130,15 +133,33 @@ def run_one(out: Path, name: str, goal: str, seed: int, base: list[str], threads
 def rung_check(out: Path, entry: dict[str, Any], seed: int, study: Any, settings: Any) -> dict[str, Any]:
     """For the run ``<out>/<name>-seed<seed>``: per rung of the study's halving pruner, the run's
     validation accuracy there, the study's promotion cut (top ``1/eta`` of the trials that
-    reached the rung), whether the run passes it and its rank among those trials (1 = best)."""
+    reached the rung), whether the run passes it and its rank among those trials (1 = best).
+    For a study without pruning: the run's validation accuracy at the study's epochs, its rank
+    among the study's completed trials there and their best."""
     from infomorphic.runs import read_jsonl
 
     path = out / f"{entry['name']}-seed{seed}" / "metrics.jsonl"
-    if settings.pruner != "halving" or not path.exists():
+    if not path.exists():
         return {}
     by_epoch = {row["epoch"]: row["val_acc"] for row in read_jsonl(path)}
-    eta, rung, rungs = settings.reduction_factor, settings.min_epochs, {}
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
+    if not settings.prune:  # every trial trained the search's epochs: rank there among them
+        last = settings.config.epochs
+        values = [t.value for t in trials if t.state.name == "COMPLETE"]
+        if last not in by_epoch or not values:
+            return {}
+        value = by_epoch[last]
+        return {
+            str(last): {
+                "val_acc": value,
+                "best": max(values),
+                "rank": 1 + sum(v > value for v in values),
+                "trials": len(values),
+            }
+        }
+    if settings.pruner != "halving":
+        return {}
+    eta, rung, rungs = settings.reduction_factor, settings.min_epochs, {}
     while rung in by_epoch:
         reached = sorted(
             (t.intermediate_values[rung] for t in trials if rung in t.intermediate_values), reverse=True
@@ -237,9 +258,9 @@ def main() -> None:
         search_seed = loaded[row["study"] or args.studies[0]][1].config.seed
         if row["study"] is not None:  # the trial's run again: the same validation accuracy
             path = args.out / f"{row['name']}-seed{search_seed}" / "metrics.jsonl"
-            epochs = read_jsonl(path) if path.exists() else []
-            if epochs and epochs[-1]["epoch"] == row["search_epochs"]:
-                row["reproduces_search"] = abs(epochs[-1]["val_acc"] - row["search_val_acc"]) < 1e-6
+            at = {e["epoch"]: e["val_acc"] for e in (read_jsonl(path) if path.exists() else [])}
+            if row["search_epochs"] in at:  # a longer run passes the trial's epoch on its way
+                row["reproduces_search"] = abs(at[row["search_epochs"]] - row["search_val_acc"]) < 1e-6
         else:  # a reference goal against each study's pruner
             row["rungs"] = {
                 name: rung_check(args.out, row, search_seed, *loaded[name]) for name in args.studies
