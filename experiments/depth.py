@@ -18,12 +18,14 @@ neurons, F = the layer below, L = the layer's own previous output (dense for wid
 - ``feedback-b-marginal``: the same wiring, the published goal embedded with
   ``Goal.embed(..., mode="marginal")``: the trivariate goal of (F, C, L) whatever B carries.
 
-Depth 1 ``stacked`` is setup 1 (width 100) or setup 2 (width 500).  Every run trains the
-backprop network of the same wiring in the same harness.  Runs live in
-``<out>/<dataset>-w<width>-d<depth>-<variant>-seed<s>`` and are resumed when they exist, so
-the script can be stopped and started again.  One JSON line per row (median, min and max over
-seeds of the final test accuracy, infomorphic and backprop; each layer's mean goal at the end),
-then one line with all rows.  Never imported by the package.
+Depth 1 ``stacked`` is setup 1 (width 100) or setup 2 (width 500). Every run trains the
+backprop network of the same wiring in the same harness. Runs live in
+``<out>/<dataset>-w<width>-d<depth>-<variant>-seed<s>`` and are resumed when they exist, so the
+script can be stopped and started again; several invocations may share ``--out`` (a run that
+another process trains is left to it; a failed run makes the script exit with status 1). One
+JSON line per row (median, min and max over seeds of the final test accuracy, infomorphic and
+backprop; each layer's mean goal at the end), then one line with all rows. Never imported by
+the package.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _train_run import infomorphic_exe, report_statuses, train_run  # noqa: E402 - the experiments' shared launcher
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal")
@@ -78,20 +82,34 @@ def write_config(path: Path, train: dict, network: dict) -> None:
     lines += [f"{k} = {_toml_value(v)}" for k, v in network.items() if k != "layers"]
     for layer in network["layers"]:
         lines += ["", "[[network.layers]]"] + [f"{k} = {_toml_value(v)}" for k, v in layer.items()]
-    path.write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    from infomorphic.runs import atomic_write
+
+    atomic_write(path, lambda fh: fh.write(text))  # a second invocation may write it at the same moment
 
 
 def run_one(
     out: Path, dataset: str, width: int, depth: int, variant: str, seed: int, epochs: int, threads: int
-) -> Path:
+) -> str:
+    """Train (or continue) one run; ``"trained"``, ``"busy"`` (another process, e.g. a second
+    invocation on the same ``out``, trains it now) or ``"failed"``."""
     name = f"{dataset}-w{width}-d{depth}-{variant}-seed{seed}"
     run_dir = out / name
-    exe = str(Path(sys.executable).with_name("infomorphic"))
-    if (run_dir / "config.json").exists():
-        cmd = [exe, "train", "--resume", str(run_dir), "--epochs", str(epochs), "--no-progress", "--json"]
-    else:
+    exe = infomorphic_exe()
+
+    def command() -> list[str]:
+        if (run_dir / "config.json").exists():
+            return [
+                exe,
+                "train",
+                "--resume",
+                str(run_dir),
+                "--epochs",
+                str(epochs),
+                "--no-progress",
+                "--json",
+            ]
         config = out / "configs" / f"{name}.toml"
-        config.parent.mkdir(parents=True, exist_ok=True)
         write_config(
             config,
             {
@@ -103,7 +121,7 @@ def run_one(
             },
             wiring(depth, width, variant),
         )
-        cmd = [
+        return [
             exe,
             "train",
             "--config",
@@ -115,16 +133,17 @@ def run_one(
             "--no-progress",
             "--json",
         ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        print(json.dumps({"run": name, "error": done.stderr.strip().splitlines()[-1:]}), file=sys.stderr)
-    return run_dir
+
+    return train_run(run_dir, command)
 
 
 def summarise_row(runs: list[Path]) -> dict:
     from infomorphic.runs import read_json, read_jsonl
 
-    inf, bp, goals, epochs = [], [], {}, []
+    inf: list[float] = []
+    bp: list[float] = []
+    goals: dict[str, list[float]] = {}
+    epochs: list[int] = []
     atoms: dict[str, dict[str, list[float]]] = {}
     for run in runs:
         metrics = read_jsonl(run / "metrics.jsonl")
@@ -238,9 +257,17 @@ def main() -> None:
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(d, w, depth, v, s) for d, w, depth, v in rows for s in args.seeds]
+    failed = 0
     if not args.summarise:
         with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(lambda j: run_one(args.out, *j, args.epochs, args.threads), jobs))
+            failed = report_statuses(
+                list(
+                    pool.map(
+                        lambda j: run_one(args.out, j[0], j[1], j[2], j[3], j[4], args.epochs, args.threads),
+                        jobs,
+                    )
+                )
+            )
     results = []
     for d, w, depth, v in rows:
         runs = [args.out / f"{d}-w{w}-d{depth}-{v}-seed{s}" for s in args.seeds]
@@ -248,6 +275,8 @@ def main() -> None:
         results.append(row)
         print(json.dumps(row))
     print(json.dumps({"experiment": "depth", "rows": results}))
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@ For each study the ``--top`` completed trials with the highest validation accura
 halving / hyperband pruners a completed trial trained every epoch of the search's config, so
 its value is the full-length validation accuracy) give a goal; beside them the published
 optimised goal (``trivariate-mnist-tpe``, Schneider et al. 2025) and the naive goal
-(``trivariate-naive``: maximise the redundancy ``{F}{C}``).  Each goal is trained with the
+(``trivariate-naive``: maximise the redundancy ``{F}{C}``). Each goal is trained with the
 search's own training config (network, data set, epochs unless ``--epochs``) for every seed of
 ``--seeds`` by ``infomorphic train`` in a worker process (one torch thread), into
 ``<out>/<goal>-seed<s>``; finished runs are kept and unfinished ones resumed, so the script can
-be stopped and started again.  Then, per study, the parameter importance of its completed
-trials (fANOVA and mean decrease in impurity, ``infomorphic ablate --study``) into
-``<out>/importance-<study>/``, and the search's compute (``infomorphic search status``).
+be stopped and started again, and several invocations may share ``--out`` (a run that another
+process trains is left to it; a failed run makes the script exit with status 1 after its
+output). Then, per study, the parameter importance of its completed trials (fANOVA and mean
+decrease in impurity, ``infomorphic ablate --study``) into ``<out>/importance-<study>/``, and
+the search's compute (``infomorphic search status``).
 
 Two checks come with it: a searched goal's run with the search's seed must reproduce the
 validation accuracy its trial reached (same config, same seed, one thread: ``reproduces_search``),
@@ -37,11 +39,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _train_run import infomorphic_exe, report_statuses, train_run  # noqa: E402 - the experiments' shared launcher
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CRITICAL = ("{F}{C}", "{F}{L}", "{F}{C}{L}", "{FC}{FL}")
@@ -96,16 +100,18 @@ def train_args(settings: Any, epochs: int | None) -> list[str]:
     return args
 
 
-def run_one(out: Path, name: str, goal: str, seed: int, base: list[str], threads: int) -> Path:
-    """Train (or resume, or keep) ``<out>/<name>-seed<seed>``; returns the run directory."""
+def run_one(out: Path, name: str, goal: str, seed: int, base: list[str], threads: int) -> str:
+    """Train (or resume, or keep) ``<out>/<name>-seed<seed>``; ``"reused"``, ``"trained"``,
+    ``"busy"`` (another process trains it now) or ``"failed"``."""
     run_dir = out / f"{name}-seed{seed}"
-    exe = str(Path(sys.executable).with_name("infomorphic"))
     if (run_dir / "summary.json").exists():
-        return run_dir
-    if (run_dir / "config.json").exists():
-        cmd = [exe, "train", "--resume", str(run_dir), "--no-progress", "--json"]
-    else:
-        cmd = [
+        return "reused"
+    exe = infomorphic_exe()
+
+    def command() -> list[str]:
+        if (run_dir / "config.json").exists():
+            return [exe, "train", "--resume", str(run_dir), "--no-progress", "--json"]
+        return [
             exe,
             "train",
             *base,
@@ -122,12 +128,8 @@ def run_one(out: Path, name: str, goal: str, seed: int, base: list[str], threads
             "--no-progress",
             "--json",
         ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        print(
-            json.dumps({"run": run_dir.name, "error": done.stderr.strip().splitlines()[-1:]}), file=sys.stderr
-        )
-    return run_dir
+
+    return train_run(run_dir, command)
 
 
 def rung_check(out: Path, entry: dict[str, Any], seed: int, study: Any, settings: Any) -> dict[str, Any]:
@@ -246,12 +248,15 @@ def main() -> None:
     for label, preset in REFERENCES.items():
         entries.append({"name": label, "study": None, "trial": None, "goal": preset})
 
+    failed = 0
     if not args.summarise:
         jobs = [(e["name"], e["goal"], s) for e in entries for s in args.seeds]
         with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-            list(pool.map(lambda j: run_one(args.out, j[0], j[1], j[2], base, args.threads), jobs))
+            failed = report_statuses(
+                list(pool.map(lambda j: run_one(args.out, j[0], j[1], j[2], base, args.threads), jobs))
+            )
 
-    from infomorphic.runs import read_jsonl
+    from infomorphic.runs import atomic_write, read_jsonl
 
     rows = [summarise_goal(args.out, e, args.seeds) for e in entries]
     for row in rows:
@@ -285,7 +290,7 @@ def main() -> None:
             }
 
     summary = {"goals": rows, "searches": searches, "importance": importance, "seeds": args.seeds}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    atomic_write(args.out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=1) + "\n"))
     lines = [
         "| goal | search val. acc. (seed 0) | test, median (min-max) | validation, median (min-max) |",
         "|---|---|---|---|",
@@ -296,8 +301,10 @@ def main() -> None:
             f"| {row['name']} | {'-' if found is None else f'{100 * found:.2f}%'} | {_pct(row['test'])} | "
             f"{_pct(row['val'])} |"
         )
-    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    atomic_write(args.out / "table.md", lambda fh: fh.write("\n".join(lines) + "\n"))
     print(json.dumps({"experiment": "search_compare", **summary}), flush=True)
+    if failed:
+        raise SystemExit(1)
 
 
 def _ranks(values: dict[str, float]) -> dict[str, int]:

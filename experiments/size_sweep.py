@@ -12,7 +12,11 @@ hidden layer), trained in a worker process with one torch thread (``--threads``)
 run (``summary.json`` with the asked epochs) is reused; an unfinished one, or one with fewer
 epochs, is continued with ``--resume``; so the script can be stopped and started again, and a
 run of the same name from another sweep is reused as it is (give another ``--out`` when the
-settings change, e.g. with ``--set``).
+settings change, e.g. with ``--set``).  Several sweeps may work on one ``--out`` at once (two
+invocations, or machines sharing the folder): a run that another process is training is left
+to it (a ``{"run", "skipped"}`` line on stderr) and the rows show what it held when this sweep
+ended.  A failed run prints ``{"run", "error"}`` on stderr, and the sweep exits with status 1
+after its output.
 
 Models (``MODELS``; the hidden goals are the presets of ``infomorphic.goals``):
 
@@ -53,12 +57,14 @@ import csv
 import json
 import os
 import statistics
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _train_run import infomorphic_exe, report_statuses, train_run  # noqa: E402 - the experiments' shared launcher
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -254,7 +260,7 @@ def command(
 ) -> list[str]:
     """The ``infomorphic train`` command line of one run: a fresh run, or ``--resume`` when its
     directory holds one already."""
-    exe = str(Path(sys.executable).with_name("infomorphic"))
+    exe = infomorphic_exe()
     name = run_name(dataset, model, n, seed)
     run_dir = out / name
     tail = ["--epochs", str(epochs), "--threads", str(threads), "--no-progress", "--json"]
@@ -286,21 +292,14 @@ def run_one(
     threads: int,
     sets: Sequence[str] = (),
 ) -> str:
-    """Train (or continue) one run unless it is finished; ``"reused"``, ``"trained"`` or ``"failed"``."""
+    """Train (or continue) one run unless it is finished; ``"reused"``, ``"trained"``,
+    ``"busy"`` (another process, e.g. a second sweep on the same ``out``, trains it now) or
+    ``"failed"``."""
     run_dir = out / run_name(dataset, model, n, seed)
     if is_done(run_dir, epochs):
         return "reused"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    cmd = command(out, dataset, model, n, seed, epochs, threads, sets)
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        print(
-            json.dumps({"run": run_dir.name, "error": done.stderr.strip().splitlines()[-1:]}),
-            file=sys.stderr,
-            flush=True,
-        )
-        return "failed"
-    return "trained"
+    return train_run(run_dir, lambda: command(out, dataset, model, n, seed, epochs, threads, sets), env)
 
 
 def _stats(values: list[float]) -> dict[str, float] | None:
@@ -349,12 +348,17 @@ def csv_row(row: dict) -> dict[str, Any]:
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
+    """The rows as CSV, written to a temporary file and renamed (a second sweep writing the same
+    file at the same moment leaves one whole table, never a mix)."""
+    from infomorphic.runs import atomic_write
+
+    def write(fh: Any) -> None:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for row in rows:
             writer.writerow(csv_row(row))
+
+    atomic_write(path, write)
 
 
 def figure(rows: list[dict], path: Path, title: str = "") -> None:
@@ -489,13 +493,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     if any(n < 1 for n in args.sizes):
         parser.error("--sizes must be >= 1")
     grid = [(m, n) for m in args.models for n in sizes_of(m, sorted(set(args.sizes)))]
+    failed = 0
     if not args.summarise:
         args.out.mkdir(parents=True, exist_ok=True)
         # small layers first: the cheap part of the figure is there early
         unique = {run_name(args.dataset, m, n, s): (m, n, s) for m, n in grid for s in args.seeds}
         jobs = sorted(unique.values(), key=lambda j: (j[1] or 0, j[0], j[2]))
         with ThreadPoolExecutor(args.workers) as pool:
-            list(
+            statuses = list(
                 pool.map(
                     lambda j: run_one(
                         args.out,
@@ -510,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
                     jobs,
                 )
             )
+        failed = report_statuses(statuses)
     rows = [summarise_row(args.out, args.dataset, m, n, args.seeds) for m, n in grid]
     for row in rows:
         print(json.dumps(row), flush=True)
@@ -524,6 +530,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             args.out, args.dataset, args.models, sorted(set(args.sizes)), args.seeds, args.convergence_figure
         )
     print(json.dumps({"experiment": "size_sweep", "csv": str(csv_path), "rows": rows}), flush=True)
+    if failed:
+        raise SystemExit(1)
     return rows
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "check_run_name",
     "claim_run_dir",
     "RunClaim",
+    "run_holder",
     "remove_stale_temporaries",
     "finite_json",
 ]
@@ -340,6 +341,35 @@ def claim_run_dir(path: Path, *, resume: bool, markers: tuple[str, ...] = ("conf
         claim.release()
         raise
     return claim
+
+
+def run_holder(path: Path) -> str | None:
+    """Who holds the run directory ``path`` now (see :func:`claim_run_dir`), or None.
+
+    Returns the holder's description (``"host H, pid P, since T"``, or ``"another process"``
+    when its lock file is empty) while a live process holds the directory's lock, None when no
+    process does (also when ``path`` or its lock file does not exist).  A run directory whose
+    writer was killed is free again at once: the lock dies with its process.  Looking takes a
+    shared lock for an instant, so a process that claims the directory at that very moment can
+    be refused once; try again then.
+    """
+    lock = Path(path) / LOCK_NAME
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, nobody holds anything
+        os.close(fd)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _lock_holder(lock)[2:-1] or "another process"
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return None
 
 
 def _flock(fd: int) -> None:

@@ -1,0 +1,74 @@
+"""Train one run directory of an experiment with ``infomorphic train``, beside other sweeps.
+
+Shared by the experiment scripts that train many runs (``size_sweep.py``, ``depth.py``,
+``search_compare.py``); never imported by the package.  Several sweeps may work on the same
+output folder at once (two invocations on one machine, or on several machines that share the
+folder): a run that another process is training is left to it (``"busy"``), and a run that
+another process created between our look and our start is continued instead of refused.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from infomorphic.runs import run_holder
+
+
+def infomorphic_exe() -> str:
+    """The ``infomorphic`` command of this Python environment."""
+    return str(Path(sys.executable).with_name("infomorphic"))
+
+
+def train_run(run_dir: Path, command: Callable[[], list[str]], env: Mapping[str, str] | None = None) -> str:
+    """Train (or continue) the run in ``run_dir``; ``"trained"``, ``"busy"`` or ``"failed"``.
+
+    ``command()`` gives the ``infomorphic train`` command for the directory as it is when called:
+    one that creates the run when it holds none (no ``config.json``; it may write files such as
+    a config first), else ``--resume``.  A run that another live process holds is not touched
+    and gives ``"busy"`` (one JSON line ``{"run", "skipped"}`` on stderr).  When a start fails
+    and the run is held, or was created, by another process meanwhile, it is looked at once
+    more (busy, or continued).  Any other failure gives ``"failed"`` and one JSON line
+    ``{"run", "error"}`` with the command's last error line on stderr.
+    """
+    error: list[str] = []
+    for _ in range(2):  # a second look after a start that lost a race with another process
+        holder = run_holder(run_dir)
+        if holder is not None:
+            skipped = f"another process trains it ({holder})"
+            print(json.dumps({"run": run_dir.name, "skipped": skipped}), file=sys.stderr, flush=True)
+            return "busy"
+        existed = (run_dir / "config.json").exists()
+        cmd = command()
+        done = subprocess.run(cmd, capture_output=True, text=True, env=None if env is None else dict(env))
+        if done.returncode == 0:
+            return "trained"
+        error = done.stderr.strip().splitlines()[-1:]
+        raced = run_holder(run_dir) is not None or (not existed and (run_dir / "config.json").exists())
+        if not raced:
+            break
+    print(json.dumps({"run": run_dir.name, "error": error}), file=sys.stderr, flush=True)
+    return "failed"
+
+
+def report_statuses(statuses: list[str]) -> int:
+    """One line on stderr for runs left to other processes and for failed runs; returns the
+    number of failed runs (a sweep exits with status 1 after its output when there are any)."""
+    busy, failed = statuses.count("busy"), statuses.count("failed")
+    if busy:
+        print(
+            f"{busy} run(s) were being trained by another process: the rows show what they held "
+            "when this sweep ended; run it again (or with --summarise) after they finish",
+            file=sys.stderr,
+            flush=True,
+        )
+    if failed:
+        print(
+            f"{failed} run(s) failed (errors above); run the sweep again to retry them",
+            file=sys.stderr,
+            flush=True,
+        )
+    return failed
