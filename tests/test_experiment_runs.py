@@ -123,23 +123,7 @@ def test_a_failing_run_is_reported_once(tmp_path: Path, capsys: pytest.CaptureFi
     assert "1 run(s) were being trained by another process" in err and "1 run(s) failed" in err
 
 
-SWEEP = [
-    "--dataset",
-    "digits",
-    "--models",
-    "setup1",
-    "--sizes",
-    "3",
-    "--seeds",
-    "0",
-    "1",
-    "--epochs",
-    "2",
-    "--workers",
-    "2",
-    "--set",
-    "batch_size=256",
-]
+SWEEP = "--dataset digits --models setup1 --sizes 3 --seeds 0 1 --epochs 2 --workers 2 --set batch_size=256".split()
 
 
 def test_two_sweeps_on_one_folder_train_every_run_once_without_errors(tmp_path: Path) -> None:
