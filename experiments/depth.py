@@ -78,13 +78,13 @@ def _toml_value(value: object) -> str:
 
 
 def write_config(path: Path, train: dict, network: dict) -> None:
+    from infomorphic.runs import atomic_write
+
     lines = ["[train]"] + [f"{k} = {_toml_value(v)}" for k, v in train.items()] + ["", "[network]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in network.items() if k != "layers"]
     for layer in network["layers"]:
         lines += ["", "[[network.layers]]"] + [f"{k} = {_toml_value(v)}" for k, v in layer.items()]
     text = "\n".join(lines) + "\n"
-    from infomorphic.runs import atomic_write
-
     atomic_write(path, lambda fh: fh.write(text))  # a second invocation may write it at the same moment
 
 
