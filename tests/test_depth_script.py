@@ -1,0 +1,62 @@
+"""experiments/depth.py: the TOML configs it writes for every row are read back by
+``infomorphic train --config`` as the same wiring, and a run another process holds is left to it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from infomorphic.config import load_config
+from infomorphic.runs import claim_run_dir
+from infomorphic.train.loop import build_network
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("depth_script", ROOT / "experiments" / "depth.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["depth_script"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+depth = _load()
+
+
+@pytest.mark.parametrize("variant", depth.VARIANTS)
+@pytest.mark.parametrize(("layers", "width"), [(1, 12), (2, 12), (3, 12), (2, 150)])
+def test_every_row_config_reads_back_as_its_wiring(
+    tmp_path: Path, variant: str, layers: int, width: int
+) -> None:
+    network = depth.wiring(layers, width, variant)
+    path = tmp_path / "configs" / "row.toml"
+    depth.write_config(
+        path, {"dataset": "digits", "epochs": 3, "seed": 1, "baselines": ["backprop"]}, network
+    )
+    config = load_config(path, {})
+    assert (config.dataset, config.epochs, config.seed) == ("digits", 3, 1)
+    assert config.wiring == network
+    net = build_network(config, 64, 10)
+    hidden = [name for name in net.layers() if name != "readout"]
+    assert hidden == [f"h{i + 1}" for i in range(layers)]
+    top = net.layers()[hidden[-1]]
+    assert len(top.in_features) == (4 if variant.startswith("feedback-b") else 3)
+    # 100 random lateral partners per neuron above width 100, every other neuron below
+    partners = (top.effective_weight("L") != 0).sum(1)
+    assert partners.tolist() == [100 if width > 100 else width - 1] * width
+
+
+def test_a_row_run_that_another_process_holds_is_left_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "digits-w12-d2-stacked-seed0"
+    with claim_run_dir(run, resume=False):
+        assert depth.run_one(tmp_path, "digits", 12, 2, "stacked", 0, 1, 1) == "busy"
+    assert '"skipped"' in capsys.readouterr().err
+    assert not (tmp_path / "configs").exists()  # nothing written for a run it leaves alone
