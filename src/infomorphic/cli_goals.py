@@ -529,7 +529,8 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
         return
     memory = status.get("task") == "memory"
     whose = "the memory's goal" if memory else f"layer {status['layer']}"
-    how = f" ({status['sampler']} sampler, {status['pruner']} pruner, {whose})" if status["sampler"] else ""
+    pruning = "no pruning" if status["pruner"] == "none" else f"{status['pruner']} pruner"
+    how = f" ({status['sampler']} sampler, {pruning}, {whose})" if status["sampler"] else ""
     typer.echo(f"study {status['study']} in {status['storage']}{how}")
     typer.echo(
         f"trials: {status['complete']} complete, {status['pruned']} pruned, {status['running']} running, "

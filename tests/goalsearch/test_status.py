@@ -112,6 +112,21 @@ def test_status_counts_trials_and_names_the_best_goal_and_changes_nothing(tmp_pa
     assert [{"n": t.number, "state": t.state.name, "value": t.value} for t in study.get_trials()] == states
 
 
+@pytest.mark.parametrize(
+    ("prune", "pruner", "shown"), [(False, "median", "no pruning"), (True, "halving", "halving pruner")]
+)
+def test_status_names_the_pruning(tmp_path: Path, prune: bool, pruner: str, shown: str) -> None:
+    config = tiny_config()
+    settings = SearchSettings(
+        config, GoalSpace.build("FCL"), sampler="tpe", seed=0, prune=prune, pruner=pruner, min_epochs=1
+    )
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    gs.create_study(settings, url, "s")
+    text = _invoke(["--storage", url, "--study-name", "s"])
+    assert text.exit_code == 0, text.stderr
+    assert f"(tpe sampler, {shown}, layer hidden)" in text.stdout.splitlines()[0]
+
+
 def test_status_reads_the_storage_of_a_search_directory(tmp_path: Path) -> None:
     url, _ = _study(tmp_path)
     (tmp_path / "search.json").write_text(json.dumps({"storage": url, "study_name": "s2", "n_trials": 3}))
