@@ -3,30 +3,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from experiment_scripts import load_experiment
 
 from infomorphic.config import load_config
 from infomorphic.runs import claim_run_dir
 from infomorphic.train.loop import build_network
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("depth_script", ROOT / "experiments" / "depth.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["depth_script"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-depth = _load()
+depth = load_experiment("depth", "depth_script")
 
 
 @pytest.mark.parametrize("variant", depth.VARIANTS)

@@ -5,7 +5,6 @@ two size sweeps run at once on one ``--out``."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import signal
@@ -13,26 +12,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from experiment_scripts import load_experiment
 
 from infomorphic.runs import claim_run_dir, read_json, read_jsonl, run_holder
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-launcher = _load("_train_run")
-sweep = _load("size_sweep")
+launcher = load_experiment("_train_run")
+sweep = load_experiment("size_sweep")
 
 
 def test_run_holder_names_the_live_holder_and_forgets_a_killed_one(tmp_path: Path) -> None:

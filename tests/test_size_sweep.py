@@ -5,16 +5,14 @@ the paper's backprop benchmark (train/baselines.py: PaperBackpropNetwork)."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import statistics
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
+from experiment_scripts import load_experiment
 
 from infomorphic.config import TrainConfig
 from infomorphic.nn.functional import lateral_mask, step_activation
@@ -24,19 +22,7 @@ from infomorphic.train import fit
 from infomorphic.train.baselines import PaperBackpropNetwork
 from infomorphic.train.loop import build_network
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _sweep() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("size_sweep", ROOT / "experiments" / "size_sweep.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["size_sweep"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sweep = _sweep()
+sweep = load_experiment("size_sweep")
 
 # a tiny grid: digits, 1 epoch, 2 seeds of the frozen random layer (N = 3) and of the readout alone
 ARGS = [
