@@ -256,7 +256,7 @@ def main() -> None:
                 list(pool.map(lambda j: run_one(args.out, j[0], j[1], j[2], base, args.threads), jobs))
             )
 
-    from infomorphic.runs import atomic_write, read_jsonl
+    from infomorphic.runs import atomic_write, read_jsonl, write_json
 
     rows = [summarise_goal(args.out, e, args.seeds) for e in entries]
     for row in rows:
@@ -290,7 +290,7 @@ def main() -> None:
             }
 
     summary = {"goals": rows, "searches": searches, "importance": importance, "seeds": args.seeds}
-    atomic_write(args.out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=1) + "\n"))
+    write_json(args.out / "summary.json", summary)
     lines = [
         "| goal | search val. acc. (seed 0) | test, median (min-max) | validation, median (min-max) |",
         "|---|---|---|---|",

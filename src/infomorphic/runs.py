@@ -285,11 +285,11 @@ class RunClaim:
 
 
 def _lock_holder(lock: Path) -> str:
+    """The holder's description that its lock file holds ("" when empty or unreadable)."""
     try:
-        text = lock.read_text().strip()
+        return lock.read_text().strip()
     except OSError:
         return ""
-    return f" ({text})" if text else ""
 
 
 def claim_run_dir(path: Path, *, resume: bool, markers: tuple[str, ...] = ("config.json",)) -> RunClaim:
@@ -314,9 +314,10 @@ def claim_run_dir(path: Path, *, resume: bool, markers: tuple[str, ...] = ("conf
         _flock(fd)
     except BlockingIOError:
         os.close(fd)
+        holder = _lock_holder(lock)
         raise ValueError(
-            f"{path} is in use by another running process{_lock_holder(lock)}; wait for it to "
-            "finish or choose another --name"
+            f"{path} is in use by another running process{f' ({holder})' if holder else ''}; wait for it "
+            "to finish or choose another --name"
         ) from None
     except BaseException:
         os.close(fd)
@@ -366,7 +367,7 @@ def run_holder(path: Path) -> str | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _lock_holder(lock)[2:-1] or "another process"
+        return _lock_holder(lock) or "another process"
     finally:
         os.close(fd)  # closing drops a lock taken here
     return None
