@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -51,10 +51,16 @@ class LayerOutput:
         view of class-major ``(K, B, N)`` storage: ``aggregates[..., k]`` is contiguous).
     theta:
         ``(B, N)`` firing probabilities.
+    parts:
+        The ``K`` per-class ``(B, N)`` aggregates that ``aggregates`` was stacked from (empty
+        when the output was built without them).  A later presentation that reuses this output
+        takes its unchanged classes from here, so that their gradient flows straight to the
+        weights that made them instead of through a zero-filled ``(B, N, K)`` buffer per class.
     """
 
     aggregates: Tensor
     theta: Tensor
+    parts: tuple[Tensor, ...] = field(default=(), repr=False, compare=False)
 
 
 class InfomorphicLayer(nn.Module):
@@ -380,6 +386,19 @@ class InfomorphicLayer(nn.Module):
         ``(B, N, K)`` of the same batch) is given, keeps its earlier aggregate: a second
         presentation of a batch only recomputes the inputs that changed (e.g. lateral).
         """
+        return self._stack(self._aggregate_parts(inputs, reuse, None))
+
+    @staticmethod
+    def _stack(parts: list[Tensor]) -> Tensor:
+        # class-major storage: each class's (B, N) block stays contiguous (no interleaving copy)
+        return torch.stack(parts).permute(1, 2, 0)
+
+    def _aggregate_parts(
+        self, inputs: Mapping[str, Tensor], reuse: Tensor | None, reuse_parts: tuple[Tensor, ...] | None
+    ) -> list[Tensor]:
+        """The ``K`` per-class ``(B, N)`` aggregates of :meth:`aggregate`; an unchanged class is
+        taken from ``reuse_parts`` when given (the earlier pass's own tensors), else from
+        ``reuse``."""
         unknown = set(inputs) - set(self.sources)
         if unknown:
             raise ValueError(f"unknown input classes {sorted(unknown)}; this layer has {list(self.sources)}")
@@ -410,6 +429,9 @@ class InfomorphicLayer(nn.Module):
             index = self._buffers.get(f"index_{name}")
             b = self.bias[name] if name in self.bias else None
             given = inputs.get(name)
+            if given is None and reuse_parts:
+                parts.append(reuse_parts[i])
+                continue
             if given is None and reuse is not None:
                 parts.append(reuse[..., i])
                 continue
@@ -417,8 +439,7 @@ class InfomorphicLayer(nn.Module):
                 parts.append((b if b is not None else w.new_zeros(self.n_neurons)).expand(batch, -1))
                 continue
             parts.append(aggregate(given.detach(), w, b, self._mask_buffer(name), index))
-        # class-major storage: each class's (B, N) block stays contiguous (no interleaving copy)
-        return torch.stack(parts).permute(1, 2, 0)
+        return parts
 
     def forward(self, inputs: Mapping[str, Tensor], reuse: LayerOutput | None = None) -> LayerOutput:
         """Aggregate, activate, and return firing probabilities.
@@ -426,11 +447,14 @@ class InfomorphicLayer(nn.Module):
         ``reuse``: an earlier output for the same batch whose aggregates are kept for the input
         classes not given in ``inputs`` (see :meth:`aggregate`).
         """
-        agg = self.aggregate(inputs, None if reuse is None else reuse.aggregates)
+        parts = self._aggregate_parts(
+            inputs, None if reuse is None else reuse.aggregates, None if reuse is None else reuse.parts
+        )
+        agg = self._stack(parts)
         # unbind along the class-major axis: the same views as agg.unbind(-1), but the backward
         # then stacks each class's gradient into a contiguous (B, N) block (no strided copies)
         act = self._activation(*agg.permute(2, 0, 1).unbind(0), **self.activation_params)
-        return LayerOutput(agg, torch.sigmoid(act))
+        return LayerOutput(agg, torch.sigmoid(act), tuple(parts))
 
     def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Stochastic +-1 outputs with ``P(+1) = theta`` (no gradient)."""
