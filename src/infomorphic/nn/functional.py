@@ -33,6 +33,7 @@ __all__ = [
     "ACTIVATIONS",
     "ACTIVATION_DEFAULTS",
     "resolve_activation",
+    "fused_theta",
     "sample_binary",
     "lateral_mask",
 ]
@@ -247,6 +248,90 @@ ACTIVATION_DEFAULTS: Mapping[str, Mapping[str, float]] = {
     "trivariate": {"alpha1": 0.1, "alpha2": 0.1, "beta1": 2.0, "beta2": 2.0},
     "quadrivariate": {"alpha1": 0.1, "alpha2": 0.1, "alpha3": 0.1, "beta1": 2.0, "beta2": 2.0, "beta3": 2.0},
 }
+
+
+def _bivariate_form(k1: float = 0.5, k2: float = 2.0) -> tuple[float, list[float], list[float], list[bool]]:
+    return k1, [2.0 * (1.0 - k1)], [k2], [False]
+
+
+def _trivariate_form(
+    alpha1: float = 0.1, alpha2: float = 0.1, beta1: float = 2.0, beta2: float = 2.0
+) -> tuple[float, list[float], list[float], list[bool]]:
+    return 1.0 - alpha1 - alpha2, [alpha1, alpha2], [beta1, beta2], [False, False]
+
+
+def _quadrivariate_form(
+    alpha1: float = 0.1,
+    alpha2: float = 0.1,
+    alpha3: float = 0.1,
+    beta1: float = 2.0,
+    beta2: float = 2.0,
+    beta3: float = 2.0,
+) -> tuple[float, list[float], list[float], list[bool]]:
+    return 1.0 - alpha1 - alpha2, [alpha1, alpha2, alpha3], [beta1, beta2, beta3], [False, False, True]
+
+
+_FUSED_FORMS: Mapping[str, tuple[Callable[..., tuple[float, list[float], list[float], list[bool]]], int]] = {
+    "bivariate": (_bivariate_form, 1),
+    "trivariate": (_trivariate_form, 2),
+    "quadrivariate": (_quadrivariate_form, 3),
+}
+"""The built-in modulated activations as ``A = f (k0 + sum_i term_i(b_i f m_i))``: each name's
+parameters -> ``(k0, a, b, centred)``, and its number of modulators."""
+
+
+class _FusedActivation(torch.autograd.Function):
+    """``theta = sigmoid(A)`` of a modulated activation in one pass of the compiled kernel."""
+
+    @staticmethod
+    def forward(ctx: Any, kernel: Any, form: tuple[Any, ...], f: Tensor, *mods: Tensor) -> Tensor:
+        theta = kernel.act_forward(f, list(mods), *form)
+        ctx.kernel, ctx.form = kernel, form
+        ctx.save_for_backward(theta, f, *mods)
+        return theta
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        theta, f, *mods = ctx.saved_tensors
+        grads = ctx.kernel.act_backward(grad, theta, f, mods, *ctx.form)
+        return (None, None, *grads)
+
+
+def fused_theta(
+    activation: str, params: Mapping[str, float], f: Tensor, *modulators: Tensor
+) -> Tensor | None:
+    """``sigmoid(activation(f, *modulators, **params))`` from the compiled CPU kernel, or ``None``.
+
+    For the built-in ``bivariate``, ``trivariate`` and ``quadrivariate`` activations on CPU
+    float32 / float64 tensors of one shape: one pass over the elements forward and one backward,
+    instead of about a dozen elementwise tensor operations each way (measured on MNIST setup 2,
+    N = 2000: those operations took about a third of a training step).  The values agree with
+    the PyTorch expression to float rounding (the kernel's float32 exp is within about 1 ulp
+    of the exact one); a four-source neuron whose fourth class is exactly 0 gives the
+    trivariate values and gradients bit for bit, as with the PyTorch expression.  ``None`` (the
+    caller computes the PyTorch expression) for any other activation, device or dtype, unknown
+    parameters, or when the kernel is disabled (``INFOMORPHIC_KERNEL=0``) or unavailable.
+    """
+    entry = _FUSED_FORMS.get(activation)
+    if entry is None or len(modulators) != entry[1]:
+        return None
+    tensors = (f, *modulators)
+    if f.device.type != "cpu" or f.dtype not in (torch.float32, torch.float64):
+        return None
+    if any(m.shape != f.shape or m.dtype != f.dtype or m.device != f.device for m in modulators):
+        return None
+    from ..pid.kernel import kernel_enabled, load_kernel
+
+    if not kernel_enabled():
+        return None
+    kernel = load_kernel()
+    if kernel is None or not hasattr(kernel, "act_forward"):
+        return None
+    try:
+        form = entry[0](**params)
+    except TypeError:  # unknown parameter names: the PyTorch expression raises the usual error
+        return None
+    return _FusedActivation.apply(kernel, form, *tensors)
 
 
 def resolve_activation(activation: str | Activation) -> Activation:

@@ -30,7 +30,9 @@ from ..goals import Goal
 from ..pid.samples import sx_pid_from_binary_samples
 from .functional import (
     ACTIVATION_DEFAULTS,
+    ACTIVATIONS,
     aggregate,
+    fused_theta,
     partner_mask,
     prefer_sparse,
     resolve_activation,
@@ -451,10 +453,14 @@ class InfomorphicLayer(nn.Module):
             inputs, None if reuse is None else reuse.aggregates, None if reuse is None else reuse.parts
         )
         agg = self._stack(parts)
-        # unbind along the class-major axis: the same views as agg.unbind(-1), but the backward
-        # then stacks each class's gradient into a contiguous (B, N) block (no strided copies)
-        act = self._activation(*agg.permute(2, 0, 1).unbind(0), **self.activation_params)
-        return LayerOutput(agg, torch.sigmoid(act), tuple(parts))
+        theta = None
+        if self._activation is ACTIVATIONS.get(self.activation_name):  # a built-in: maybe fused
+            theta = fused_theta(self.activation_name, self.activation_params, *parts)
+        if theta is None:
+            # unbind along the class-major axis: the same views as agg.unbind(-1), but the backward
+            # then stacks each class's gradient into a contiguous (B, N) block (no strided copies)
+            theta = torch.sigmoid(self._activation(*agg.permute(2, 0, 1).unbind(0), **self.activation_params))
+        return LayerOutput(agg, theta, tuple(parts))
 
     def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Stochastic +-1 outputs with ``P(+1) = theta`` (no gradient)."""

@@ -2,7 +2,9 @@
 
 ``_sx_kernel.cpp`` fuses, per neuron, the table building, the per-sample inclusion-exclusion,
 the logarithms and the sums of :func:`infomorphic.pid.samples.sx_pid_from_samples`, and its
-backward pass; neurons run in parallel on torch's thread pool.  :func:`load_kernel` takes the
+backward pass; neurons run in parallel on torch's thread pool.  The same module holds the fused
+activation of the neurons (:func:`infomorphic.nn.functional.fused_theta`: the firing
+probability of the built-in modulated activations and its gradient, one pass each).  :func:`load_kernel` takes the
 first of:
 
 1. the module compiled when the package was installed (``setup.py`` builds
@@ -91,7 +93,7 @@ much less (0.8-1.05x in CPU time); the epoch times are what a user waits for.
 """
 
 _USUAL_BUILD = "about 40 s on 2 idle CPU cores, longer on busy ones"  # measured here: 29-42 s
-_CFLAGS = ["-O3", "-fopenmp"]
+_CFLAGS = ["-O3", "-fopenmp", "-fno-trapping-math"]  # the last lets g++ vectorise exp_v
 _LDFLAGS = ["-fopenmp"]
 _FLOCK_FILE = "infomorphic-build.lock"  # our lock: released by the OS when its holder dies
 _TORCH_BATON = "lock"  # torch's FileBaton: a file whose mere existence blocks every later load

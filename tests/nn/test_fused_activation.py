@@ -1,0 +1,198 @@
+"""The fused activation of the compiled kernel (``fused_theta``) against independent references.
+
+References: the PyTorch expressions of the built-in activations (``trivariate_activation`` etc.)
+with ``torch.sigmoid`` and autograd, finite differences (``torch.autograd.gradcheck`` in float64)
+and the exact trivariate neuron for a four-source neuron whose fourth class is 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from infomorphic.nn.functional import (
+    ACTIVATION_DEFAULTS,
+    bivariate_activation,
+    fused_theta,
+    quadrivariate_activation,
+    trivariate_activation,
+)
+from infomorphic.nn.layer import InfomorphicLayer
+from infomorphic.pid.kernel import load_kernel
+
+CASES: list[tuple[str, Callable[..., torch.Tensor], int, dict[str, float]]] = [
+    ("bivariate", bivariate_activation, 1, {}),
+    ("bivariate", bivariate_activation, 1, {"k1": 1.0}),  # the readout: A = f
+    ("bivariate", bivariate_activation, 1, {"k1": 0.3, "k2": -1.5}),
+    ("trivariate", trivariate_activation, 2, {}),
+    ("trivariate", trivariate_activation, 2, {"alpha1": 0.3, "alpha2": 0.05, "beta1": 0.7, "beta2": 3.0}),
+    ("quadrivariate", quadrivariate_activation, 3, {}),
+    ("quadrivariate", quadrivariate_activation, 3, {"alpha3": 0.25, "beta3": -2.0}),
+]
+
+
+@pytest.fixture(autouse=True)
+def _kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INFOMORPHIC_KERNEL", raising=False)
+    assert load_kernel() is not None, "the compiled kernel did not build"
+
+
+def _tensors(n: int, dtype: torch.dtype, scale: float, seed: int = 0, shape=(64, 37)) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.randn(shape, generator=gen, dtype=dtype) * scale).requires_grad_() for _ in range(n + 1)]
+
+
+def _reference(
+    fn: Callable[..., torch.Tensor], params: dict[str, float], xs: list[torch.Tensor]
+) -> torch.Tensor:
+    return torch.sigmoid(fn(*xs, **params))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scale", [0.5, 8.0])  # 8: many saturated neurons
+@pytest.mark.parametrize(("name", "fn", "n_mods", "params"), CASES)
+def test_fused_theta_and_gradients_match_the_pytorch_expression(
+    name: str,
+    fn: Callable[..., torch.Tensor],
+    n_mods: int,
+    params: dict[str, float],
+    dtype: torch.dtype,
+    scale: float,
+) -> None:
+    xs = _tensors(n_mods, dtype, scale)
+    theta = fused_theta(name, {**ACTIVATION_DEFAULTS[name], **params}, *xs)
+    assert theta is not None and theta.dtype == dtype and theta.shape == xs[0].shape
+    expected = _reference(fn, params, xs)
+    tol = {"rtol": 0, "atol": 3e-7} if dtype == torch.float32 else {"rtol": 0, "atol": 1e-15}
+    torch.testing.assert_close(theta, expected, **tol)
+    upstream = torch.randn(theta.shape, generator=torch.Generator().manual_seed(9), dtype=dtype)
+    got = torch.autograd.grad(theta, xs, upstream)
+    want = torch.autograd.grad(expected, xs, upstream)
+    for g, w in zip(got, want):
+        if not w.abs().max() > 0:  # k1 = 1: the context does not modulate (gradient exactly 0)
+            assert torch.all(g == 0)
+            continue
+        gtol = 2e-6 if dtype == torch.float32 else 1e-13
+        torch.testing.assert_close(g, w, rtol=0, atol=gtol * float(w.abs().max()))
+
+
+@pytest.mark.parametrize(("name", "fn", "n_mods", "params"), CASES)
+def test_fused_gradient_matches_finite_differences(
+    name: str, fn: Callable[..., torch.Tensor], n_mods: int, params: dict[str, float]
+) -> None:
+    xs = _tensors(n_mods, torch.float64, 1.5, seed=3, shape=(5, 4))
+    full = {**ACTIVATION_DEFAULTS[name], **params}
+    assert torch.autograd.gradcheck(
+        lambda *t: fused_theta(name, full, *t), xs, eps=1e-6, atol=1e-8, rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_silent_fourth_class_gives_the_trivariate_values_bit_for_bit(dtype: torch.dtype) -> None:
+    f, c, lat = _tensors(2, dtype, 3.0, seed=4)
+    b = torch.zeros_like(f, requires_grad=True)
+    tri = fused_theta("trivariate", ACTIVATION_DEFAULTS["trivariate"], f, c, lat)
+    quad = fused_theta("quadrivariate", ACTIVATION_DEFAULTS["quadrivariate"], f, c, lat, b)
+    assert tri is not None and quad is not None
+    assert torch.equal(quad, tri)
+    upstream = torch.randn(f.shape, dtype=dtype)
+    g3 = torch.autograd.grad(tri, (f, c, lat), upstream)
+    g4 = torch.autograd.grad(quad, (f, c, lat, b), upstream)
+    for a, e in zip(g4, g3):
+        assert torch.equal(a, e)
+    assert g4[3].abs().max() > 0  # the silent class still gets a gradient
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_saturation_stays_finite_and_nan_propagates(dtype: torch.dtype) -> None:
+    f = torch.tensor([-1e4, -200.0, -90.0, 0.0, 90.0, 200.0, 1e4, float("nan")], dtype=dtype)
+    c = torch.ones_like(f)
+    theta = fused_theta("bivariate", {"k1": 0.5, "k2": 2.0}, f, c)
+    assert theta is not None
+    expected = torch.sigmoid(bivariate_activation(f, c))
+    assert torch.isnan(theta[-1])
+    finite = theta[:-1]
+    assert torch.all((finite >= 0) & (finite <= 1))
+    # float32 clamps the exponent to [-80, 80]: saturated values within 2e-35 of the exact ones
+    torch.testing.assert_close(
+        finite, expected[:-1], rtol=0, atol=2e-35 if dtype == torch.float32 else 1e-300
+    )
+    assert float(theta[3]) == 0.5
+
+
+def test_the_kernel_leaves_subnormal_arithmetic_as_it_found_it() -> None:
+    """The kernel flushes subnormals while it runs and must restore the thread's float mode."""
+    tiny = torch.tensor([1e-38], dtype=torch.float32)
+    assert float(tiny / 16) > 0  # subnormal results exist before ...
+    xs = _tensors(2, torch.float32, 50.0)
+    theta = fused_theta("trivariate", ACTIVATION_DEFAULTS["trivariate"], *xs)
+    assert theta is not None
+    torch.autograd.grad(theta.sum(), xs)
+    assert float(tiny / 16) > 0  # ... and after the forward and backward passes
+
+
+def test_threads_and_strided_inputs_give_the_same_values() -> None:
+    """Elementwise work: any number of threads, and an expanded (bias-only) modulator, agree."""
+    f, c, _ = (t.detach() for t in _tensors(2, torch.float32, 2.0, shape=(1024, 300)))
+    bias = torch.randn(300)
+    params = ACTIVATION_DEFAULTS["trivariate"]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fused_theta("trivariate", params, f, c, bias.expand(1024, -1))
+        torch.set_num_threads(2)
+        two = fused_theta("trivariate", params, f, c, bias.expand(1024, -1).contiguous())
+    finally:
+        torch.set_num_threads(threads)
+    assert one is not None and two is not None
+    assert torch.equal(one, two)
+    torch.testing.assert_close(one, torch.sigmoid(trivariate_activation(f, c, bias)), rtol=0, atol=3e-7)
+
+
+def test_not_fused_where_the_kernel_does_not_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    f, c, lat = (t.detach() for t in _tensors(2, torch.float32, 1.0))
+    params = ACTIVATION_DEFAULTS["trivariate"]
+    assert fused_theta("trivariate", params, f, c) is None  # wrong number of modulators
+    assert fused_theta("feedforward", {}, f, c) is None  # not a modulated activation
+    assert fused_theta("trivariate", {**params, "gamma": 1.0}, f, c, lat) is None  # unknown parameter
+    assert fused_theta("trivariate", params, f.half(), c.half(), lat.half()) is None  # dtype
+    assert fused_theta("trivariate", params, f, c, lat.double()) is None  # mixed dtypes
+    monkeypatch.setenv("INFOMORPHIC_KERNEL", "0")
+    assert fused_theta("trivariate", params, f, c, lat) is None
+
+
+def test_a_custom_activation_named_like_a_built_in_is_not_replaced() -> None:
+    def trivariate(f: torch.Tensor, c: torch.Tensor, l: torch.Tensor) -> torch.Tensor:  # noqa: E741
+        return 2.0 * f
+
+    layer = InfomorphicLayer(4, {"F": 3, "C": 2, "L": 4}, activation=trivariate)
+    assert layer.activation_name == "trivariate"
+    x = {"F": torch.randn(8, 3), "C": torch.randn(8, 2), "L": torch.randn(8, 4)}
+    out = layer(x)
+    torch.testing.assert_close(out.theta, torch.sigmoid(2.0 * out.aggregates[..., 0]))
+
+
+def test_layer_theta_is_the_same_with_and_without_the_fused_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = torch.Generator().manual_seed(2)
+    layer = InfomorphicLayer(50, {"F": 20, "C": 5, "L": 50}, generator=gen)
+    x = {
+        "F": torch.randn(256, 20, generator=gen) * 3,
+        "C": torch.randn(256, 5, generator=gen),
+        "L": torch.randn(256, 50, generator=gen),
+    }
+    calls: list[str] = []
+    real = fused_theta
+
+    def spy(name: str, *args: object, **kwargs: object) -> torch.Tensor | None:
+        out = real(name, *args, **kwargs)  # type: ignore[arg-type]
+        calls.append(name if out is not None else "none")
+        return out
+
+    monkeypatch.setattr("infomorphic.nn.layer.fused_theta", spy)
+    fused = layer(x).theta
+    assert calls == ["trivariate"]  # the layer took the kernel's theta
+    monkeypatch.setattr("infomorphic.nn.layer.fused_theta", lambda *a, **k: None)
+    plain = layer(x).theta
+    torch.testing.assert_close(fused, plain, rtol=0, atol=3e-7)
