@@ -218,7 +218,7 @@ class Trainer:
             t1 = time.perf_counter()
             layers = self.net.layers()
             outs = _layer_outputs(out)
-            bins = {n: layers[n].bins(outs[n].aggregates) for n in layers}
+            bins = {n: layers[n].bins_of(outs[n]) for n in layers}  # as InfomorphicLayer.local_goal
             self.sync()
             t2 = time.perf_counter()
             goal: Tensor | int = 0

@@ -19,7 +19,7 @@ from infomorphic.nn.functional import (
     quadrivariate_activation,
     trivariate_activation,
 )
-from infomorphic.nn.layer import InfomorphicLayer
+from infomorphic.nn.layer import InfomorphicLayer, LayerOutput
 from infomorphic.pid.kernel import load_kernel
 
 CASES: list[tuple[str, Callable[..., torch.Tensor], int, dict[str, float]]] = [
@@ -196,3 +196,32 @@ def test_layer_theta_is_the_same_with_and_without_the_fused_kernel(monkeypatch: 
     monkeypatch.setattr("infomorphic.nn.layer.fused_theta", lambda *a, **k: None)
     plain = layer(x).theta
     torch.testing.assert_close(fused, plain, rtol=0, atol=3e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("n_bins", "bin_range"), [(20, (-20.0, 20.0)), (7, (-1.3, 2.9)), (2, (0.0, 1.0))])
+def test_bins_from_the_parts_equal_the_bins_of_the_stacked_aggregates(
+    dtype: torch.dtype, n_bins: int, bin_range: tuple[float, float]
+) -> None:
+    """The kernel's one-pass binning gives exactly bin_fixed's integers, edges included."""
+    gen = torch.Generator().manual_seed(6)
+    low, high = bin_range
+    width = (high - low) / n_bins
+    edges = torch.tensor([low + i * width for i in range(n_bins + 1)], dtype=dtype)
+    special = torch.tensor(
+        [float("inf"), -float("inf"), float("nan"), low - 1e-3, high + 1e-3, 0.0, -0.0], dtype=dtype
+    )
+    values = torch.cat([edges, torch.nextafter(edges, edges + 1), torch.nextafter(edges, edges - 1), special])
+    f = torch.cat([values, torch.randn(300 - values.numel(), generator=gen, dtype=dtype) * (high - low)])
+    parts = (
+        f.view(30, 10),
+        (torch.rand(30, 10, generator=gen, dtype=dtype) * 3 - 1) * (high - low),
+        torch.linspace(low - 1, high + 1, 10, dtype=dtype).expand(30, -1),  # strided: a bias alone
+    )
+    layer = InfomorphicLayer(10, {"F": 1, "C": 1, "L": 1}, n_bins=n_bins, bin_range=bin_range)
+    out = LayerOutput(None, torch.rand(30, 10, dtype=dtype), parts)
+    got = layer.bins_of(out)
+    want = layer.bins(torch.stack(parts, -1))
+    assert got.dtype == torch.int32 and got.shape == (30, 10, 3)
+    assert torch.equal(got, want)
+    assert int(got.min()) == 0 and int(got.max()) == n_bins - 1

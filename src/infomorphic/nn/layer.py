@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -42,7 +41,6 @@ from .functional import (
 __all__ = ["InfomorphicLayer", "LayerOutput"]
 
 
-@dataclass(frozen=True)
 class LayerOutput:
     """One forward pass of a layer.
 
@@ -50,7 +48,9 @@ class LayerOutput:
     ----------
     aggregates:
         ``(B, N, K)`` aggregated inputs, one per input class in the layer's source order (a
-        view of class-major ``(K, B, N)`` storage: ``aggregates[..., k]`` is contiguous).
+        view of class-major ``(K, B, N)`` storage: ``aggregates[..., k]`` is contiguous).  An
+        output built from ``parts`` alone stacks them on first access (training never needs the
+        stacked tensor: the activation and the bins read the parts).
     theta:
         ``(B, N)`` firing probabilities.
     parts:
@@ -60,9 +60,28 @@ class LayerOutput:
         weights that made them instead of through a zero-filled ``(B, N, K)`` buffer per class.
     """
 
-    aggregates: Tensor
-    theta: Tensor
-    parts: tuple[Tensor, ...] = field(default=(), repr=False, compare=False)
+    __slots__ = ("_aggregates", "theta", "parts")
+
+    def __init__(self, aggregates: Tensor | None, theta: Tensor, parts: tuple[Tensor, ...] = ()) -> None:
+        if aggregates is None and not parts:
+            raise ValueError("give the aggregates or their per-class parts")
+        self._aggregates = aggregates
+        self.theta = theta
+        self.parts = tuple(parts)
+
+    @property
+    def aggregates(self) -> Tensor:
+        if self._aggregates is None:
+            self._aggregates = _stack(list(self.parts))
+        return self._aggregates
+
+    def __repr__(self) -> str:
+        return f"LayerOutput(aggregates={tuple(self.aggregates.shape)}, theta={tuple(self.theta.shape)})"
+
+
+def _stack(parts: list[Tensor]) -> Tensor:
+    # class-major storage: each class's (B, N) block stays contiguous (no interleaving copy)
+    return torch.stack(parts).permute(1, 2, 0)
 
 
 class InfomorphicLayer(nn.Module):
@@ -392,8 +411,7 @@ class InfomorphicLayer(nn.Module):
 
     @staticmethod
     def _stack(parts: list[Tensor]) -> Tensor:
-        # class-major storage: each class's (B, N) block stays contiguous (no interleaving copy)
-        return torch.stack(parts).permute(1, 2, 0)
+        return _stack(parts)
 
     def _aggregate_parts(
         self, inputs: Mapping[str, Tensor], reuse: Tensor | None, reuse_parts: tuple[Tensor, ...] | None
@@ -452,14 +470,15 @@ class InfomorphicLayer(nn.Module):
         parts = self._aggregate_parts(
             inputs, None if reuse is None else reuse.aggregates, None if reuse is None else reuse.parts
         )
-        agg = self._stack(parts)
         theta = None
         if self._activation is ACTIVATIONS.get(self.activation_name):  # a built-in: maybe fused
             theta = fused_theta(self.activation_name, self.activation_params, *parts)
-        if theta is None:
-            # unbind along the class-major axis: the same views as agg.unbind(-1), but the backward
-            # then stacks each class's gradient into a contiguous (B, N) block (no strided copies)
-            theta = torch.sigmoid(self._activation(*agg.permute(2, 0, 1).unbind(0), **self.activation_params))
+        if theta is not None:
+            return LayerOutput(None, theta, tuple(parts))  # stacked only if someone asks
+        agg = self._stack(parts)
+        # unbind along the class-major axis: the same views as agg.unbind(-1), but the backward
+        # then stacks each class's gradient into a contiguous (B, N) block (no strided copies)
+        theta = torch.sigmoid(self._activation(*agg.permute(2, 0, 1).unbind(0), **self.activation_params))
         return LayerOutput(agg, theta, tuple(parts))
 
     def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -474,6 +493,24 @@ class InfomorphicLayer(nn.Module):
             return bin_fixed(aggregates, self.n_bins, *self.bin_range, dtype=torch.int32)
         return bin_adaptive(aggregates, self.n_bins, dim=0, dtype=torch.int32)
 
+    def bins_of(self, out: LayerOutput) -> Tensor:
+        """:meth:`bins` of ``out.aggregates``, the same integers; with fixed bins on the CPU they
+        come from the per-class parts in one pass of the compiled kernel, without the stack."""
+        parts = out.parts
+        if self.binning == "fixed" and parts and parts[0].device.type == "cpu":
+            from ..pid.kernel import kernel_enabled, load_kernel
+
+            kernel = load_kernel() if kernel_enabled() else None
+            if (
+                kernel is not None
+                and hasattr(kernel, "bins_fixed")
+                and parts[0].dtype in (torch.float32, torch.float64)
+            ):
+                with torch.no_grad():
+                    detached = [p.detach() for p in parts]
+                    return kernel.bins_fixed(detached, self.n_bins, *self.bin_range).permute(1, 2, 0)
+        return self.bins(out.aggregates)
+
     def local_goal(self, out: LayerOutput) -> Tensor:
         """Each neuron's goal ``(N,)`` in bits, differentiable in its own weights.
 
@@ -482,7 +519,7 @@ class InfomorphicLayer(nn.Module):
         if self.goal is None:
             raise ValueError("this layer has no goal; give one to train it")
         res = sx_pid_from_binary_samples(
-            self.bins(out.aggregates),
+            self.bins_of(out),
             out.theta,
             self.n_bins,
             validate=False,

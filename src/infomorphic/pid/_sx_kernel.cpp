@@ -712,8 +712,78 @@ std::vector<torch::Tensor> act_backward(torch::Tensor grad_theta, torch::Tensor 
   return grads;
 }
 
+// ------------------------------------------------------------------------------------------------
+// Fixed-width bins of the per-class aggregates (infomorphic.nn.layer.InfomorphicLayer.bins_of):
+// out[k, b, j] = clamp(int((clamp(x, low, high) - low) * scale), 0, n_bins - 1) with x =
+// parts[k][b, j] and scale = n_bins / (high - low), each step rounded in the parts' dtype exactly as
+// infomorphic.estimate.bin_fixed does it on the stacked (B, N, K) tensor, so the bins are identical;
+// one pass over the aggregates instead of stacking them and five tensor operations.
+namespace {
+
+template <typename T>
+inline __attribute__((always_inline)) void bin_row(const T* __restrict x, int64_t stride, int32_t* __restrict out,
+                                                   int64_t n, T low, T high, T scale, int32_t top) {
+  if (stride == 1) {
+    for (int64_t j = 0; j < n; ++j) {
+      const T v = (std::min(std::max(x[j], low), high) - low) * scale;
+      out[j] = std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top);
+    }
+  } else {
+    for (int64_t j = 0; j < n; ++j) {
+      const T v = (std::min(std::max(x[j * stride], low), high) - low) * scale;
+      out[j] = std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top);
+    }
+  }
+}
+
+INFOMORPHIC_CLONES void bin_row_float(const float* x, int64_t stride, int32_t* out, int64_t n, float low, float high,
+                                      float scale, int32_t top) {
+  bin_row<float>(x, stride, out, n, low, high, scale, top);
+}
+void bin_row_any(const float* x, int64_t stride, int32_t* out, int64_t n, float low, float high, float scale,
+                 int32_t top) {
+  bin_row_float(x, stride, out, n, low, high, scale, top);
+}
+void bin_row_any(const double* x, int64_t stride, int32_t* out, int64_t n, double low, double high, double scale,
+                 int32_t top) {
+  bin_row<double>(x, stride, out, n, low, high, scale, top);
+}
+
+}  // namespace
+
+// Bins (K, B, N) int32 of K aggregates (B, N) (any strides, one dtype).
+torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, double low, double high) {
+  TORCH_CHECK(!parts.empty(), "give at least one aggregate");
+  TORCH_CHECK(n_bins >= 1 && n_bins <= (int64_t(1) << 30) && high > low, "need n_bins >= 1 and high > low");
+  const auto& first = parts[0];
+  TORCH_CHECK(first.dim() == 2 && first.device().is_cpu(), "aggregates (B, N) on the CPU expected");
+  for (const auto& x : parts)
+    TORCH_CHECK(x.sizes() == first.sizes() && x.scalar_type() == first.scalar_type() && x.device().is_cpu(),
+                "every aggregate must have the shape, dtype and device of the first");
+  const int64_t K = static_cast<int64_t>(parts.size()), B = first.size(0), N = first.size(1);
+  auto out = torch::empty({K, B, N}, first.options().dtype(torch::kInt));
+  int32_t* op = out.data_ptr<int32_t>();
+  const int32_t top = static_cast<int32_t>(n_bins - 1);
+  AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_fixed", [&] {
+    // the scalars as the tensor operations see them: low and high in the dtype, the scale computed
+    // in double (Python) and then rounded to the dtype
+    const scalar_t lo_v = static_cast<scalar_t>(low), hi_v = static_cast<scalar_t>(high);
+    const scalar_t scale = static_cast<scalar_t>(static_cast<double>(n_bins) / (high - low));
+    for (int64_t k = 0; k < K; ++k) {
+      const scalar_t* xp = parts[k].data_ptr<scalar_t>();
+      const int64_t sb = parts[k].stride(0), sn = parts[k].stride(1);
+      int32_t* ok = op + k * B * N;
+      at::parallel_for(0, B, std::max<int64_t>(1, kActGrain / std::max<int64_t>(N, 1)), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) bin_row_any(xp + b * sb, sn, ok + b * N, N, lo_v, hi_v, scale, top);
+      });
+    }
+  });
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("run", &sx_run, "I^sx sums per neuron and antichain and / or their gradient");
   module.def("act_forward", &act_forward, "fused activation: theta = sigmoid(f * (k0 + sum_i term_i))");
   module.def("act_backward", &act_backward, "gradients of the fused activation with respect to f and the modulators");
+  module.def("bins_fixed", &bins_fixed, "fixed-width bins (K, B, N) int32 of K aggregates (B, N)");
 }
