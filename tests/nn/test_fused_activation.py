@@ -225,3 +225,19 @@ def test_bins_from_the_parts_equal_the_bins_of_the_stacked_aggregates(
     assert got.dtype == torch.int32 and got.shape == (30, 10, 3)
     assert torch.equal(got, want)
     assert int(got.min()) == 0 and int(got.max()) == n_bins - 1
+
+
+def test_a_second_presentation_reuses_the_parts_without_stacking_the_first() -> None:
+    gen = torch.Generator().manual_seed(8)
+    layer = InfomorphicLayer(12, {"F": 9, "C": 3, "L": 12}, generator=gen)
+    x = {"F": torch.randn(40, 9, generator=gen) * 3, "C": torch.randn(40, 3, generator=gen)}
+    first = layer(x)  # L absent: its bias
+    lateral = torch.randn(40, 12, generator=gen).sign()
+    second = layer({"L": lateral}, reuse=first)
+    assert first._aggregates is None and second._aggregates is None  # nothing stacked for training
+    full = layer({**x, "L": lateral})
+    torch.testing.assert_close(second.theta, full.theta, rtol=0, atol=1e-7)
+    assert torch.equal(second.aggregates, full.aggregates)  # stacked on request
+    assert torch.equal(layer.bins_of(second), layer.bins(full.aggregates))
+    with pytest.raises(ValueError, match=r"reused aggregates must be 3 tensors of shape \(39, 12\)"):
+        layer({"L": lateral[:39]}, reuse=first)

@@ -438,6 +438,14 @@ class InfomorphicLayer(nn.Module):
                 f"reused aggregates must have shape ({batch}, {self.n_neurons}, {len(self.sources)}), "
                 f"got {tuple(reuse.shape)}"
             )
+        if reuse_parts and (
+            len(reuse_parts) != len(self.sources)
+            or any(p.shape != (batch, self.n_neurons) for p in reuse_parts)
+        ):
+            raise ValueError(
+                f"reused aggregates must be {len(self.sources)} tensors of shape ({batch}, {self.n_neurons}), "
+                f"got {[tuple(p.shape) for p in reuse_parts]}"
+            )
         for name, x in inputs.items():
             if x.shape[0] != batch:
                 raise ValueError(
@@ -467,9 +475,10 @@ class InfomorphicLayer(nn.Module):
         ``reuse``: an earlier output for the same batch whose aggregates are kept for the input
         classes not given in ``inputs`` (see :meth:`aggregate`).
         """
-        parts = self._aggregate_parts(
-            inputs, None if reuse is None else reuse.aggregates, None if reuse is None else reuse.parts
-        )
+        reuse_parts = None if reuse is None else reuse.parts
+        # an output with parts is never stacked for reuse (its aggregates may not exist yet)
+        reuse_aggregates = None if reuse is None or reuse_parts else reuse.aggregates
+        parts = self._aggregate_parts(inputs, reuse_aggregates, reuse_parts)
         theta = None
         if self._activation is ACTIVATIONS.get(self.activation_name):  # a built-in: maybe fused
             theta = fused_theta(self.activation_name, self.activation_params, *parts)
