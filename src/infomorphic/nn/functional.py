@@ -250,34 +250,35 @@ ACTIVATION_DEFAULTS: Mapping[str, Mapping[str, float]] = {
 }
 
 
-def _bivariate_form(k1: float = 0.5, k2: float = 2.0) -> tuple[float, list[float], list[float], list[bool]]:
-    return k1, [2.0 * (1.0 - k1)], [k2], [False]
+_Form = tuple[float, list[float], list[float], list[bool]]
 
 
-def _trivariate_form(
-    alpha1: float = 0.1, alpha2: float = 0.1, beta1: float = 2.0, beta2: float = 2.0
-) -> tuple[float, list[float], list[float], list[bool]]:
-    return 1.0 - alpha1 - alpha2, [alpha1, alpha2], [beta1, beta2], [False, False]
+def _bivariate_form(p: Mapping[str, float]) -> _Form:
+    return p["k1"], [2.0 * (1.0 - p["k1"])], [p["k2"]], [False]
 
 
-def _quadrivariate_form(
-    alpha1: float = 0.1,
-    alpha2: float = 0.1,
-    alpha3: float = 0.1,
-    beta1: float = 2.0,
-    beta2: float = 2.0,
-    beta3: float = 2.0,
-) -> tuple[float, list[float], list[float], list[bool]]:
-    return 1.0 - alpha1 - alpha2, [alpha1, alpha2, alpha3], [beta1, beta2, beta3], [False, False, True]
+def _trivariate_form(p: Mapping[str, float]) -> _Form:
+    return (
+        1.0 - p["alpha1"] - p["alpha2"],
+        [p["alpha1"], p["alpha2"]],
+        [p["beta1"], p["beta2"]],
+        [False, False],
+    )
 
 
-_FUSED_FORMS: Mapping[str, tuple[Callable[..., tuple[float, list[float], list[float], list[bool]]], int]] = {
+def _quadrivariate_form(p: Mapping[str, float]) -> _Form:
+    alphas, betas = [p["alpha1"], p["alpha2"], p["alpha3"]], [p["beta1"], p["beta2"], p["beta3"]]
+    return 1.0 - p["alpha1"] - p["alpha2"], alphas, betas, [False, False, True]
+
+
+_FUSED_FORMS: Mapping[str, tuple[Callable[[Mapping[str, float]], _Form], int]] = {
     "bivariate": (_bivariate_form, 1),
     "trivariate": (_trivariate_form, 2),
     "quadrivariate": (_quadrivariate_form, 3),
 }
 """The built-in modulated activations as ``A = f (k0 + sum_i term_i(b_i f m_i))``: each name's
-parameters -> ``(k0, a, b, centred)``, and its number of modulators."""
+parameters (:data:`ACTIVATION_DEFAULTS` completed by the given ones) -> ``(k0, a, b,
+centred)``, and its number of modulators."""
 
 
 class _FusedActivation(torch.autograd.Function):
@@ -327,11 +328,10 @@ def fused_theta(
     kernel = load_kernel()
     if kernel is None or not hasattr(kernel, "act_forward"):
         return None
-    try:
-        form = entry[0](**params)
-    except TypeError:  # unknown parameter names: the PyTorch expression raises the usual error
+    defaults = ACTIVATION_DEFAULTS[activation]
+    if not set(params) <= set(defaults):  # unknown names: the PyTorch expression raises the usual error
         return None
-    return _FusedActivation.apply(kernel, form, *tensors)
+    return _FusedActivation.apply(kernel, entry[0]({**defaults, **params}), *tensors)
 
 
 def resolve_activation(activation: str | Activation) -> Activation:
