@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..pid.kernel import active_kernel
+
 __all__ = [
     "aggregate",
     "sparse_aggregate",
@@ -321,12 +323,8 @@ def fused_theta(
         return None
     if any(m.shape != f.shape or m.dtype != f.dtype or m.device != f.device for m in modulators):
         return None
-    from ..pid.kernel import kernel_enabled, load_kernel
-
-    if not kernel_enabled():
-        return None
-    kernel = load_kernel()
-    if kernel is None or not hasattr(kernel, "act_forward"):
+    kernel = active_kernel()
+    if kernel is None:
         return None
     defaults = ACTIVATION_DEFAULTS[activation]
     if not set(params) <= set(defaults):  # unknown names: the PyTorch expression raises the usual error

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ..estimate import bin_adaptive, bin_fixed
 from ..goals import Goal
+from ..pid.kernel import active_kernel
 from ..pid.samples import sx_pid_from_binary_samples
 from .functional import (
     ACTIVATION_DEFAULTS,
@@ -76,7 +77,7 @@ class LayerOutput:
         return self._aggregates
 
     def __repr__(self) -> str:
-        return f"LayerOutput(aggregates={tuple(self.aggregates.shape)}, theta={tuple(self.theta.shape)})"
+        return f"LayerOutput(theta={tuple(self.theta.shape)}, classes={len(self.parts) or self.aggregates.shape[-1]})"
 
 
 def _stack(parts: list[Tensor]) -> Tensor:
@@ -407,11 +408,7 @@ class InfomorphicLayer(nn.Module):
         ``(B, N, K)`` of the same batch) is given, keeps its earlier aggregate: a second
         presentation of a batch only recomputes the inputs that changed (e.g. lateral).
         """
-        return self._stack(self._aggregate_parts(inputs, reuse, None))
-
-    @staticmethod
-    def _stack(parts: list[Tensor]) -> Tensor:
-        return _stack(parts)
+        return _stack(self._aggregate_parts(inputs, reuse, None))
 
     def _aggregate_parts(
         self, inputs: Mapping[str, Tensor], reuse: Tensor | None, reuse_parts: tuple[Tensor, ...] | None
@@ -484,7 +481,7 @@ class InfomorphicLayer(nn.Module):
             theta = fused_theta(self.activation_name, self.activation_params, *parts)
         if theta is not None:
             return LayerOutput(None, theta, tuple(parts))  # stacked only if someone asks
-        agg = self._stack(parts)
+        agg = _stack(parts)
         # unbind along the class-major axis: the same views as agg.unbind(-1), but the backward
         # then stacks each class's gradient into a contiguous (B, N) block (no strided copies)
         theta = torch.sigmoid(self._activation(*agg.permute(2, 0, 1).unbind(0), **self.activation_params))
@@ -506,18 +503,16 @@ class InfomorphicLayer(nn.Module):
         """:meth:`bins` of ``out.aggregates``, the same integers; with fixed bins on the CPU they
         come from the per-class parts in one pass of the compiled kernel, without the stack."""
         parts = out.parts
-        if self.binning == "fixed" and parts and parts[0].device.type == "cpu":
-            from ..pid.kernel import kernel_enabled, load_kernel
-
-            kernel = load_kernel() if kernel_enabled() else None
-            if (
-                kernel is not None
-                and hasattr(kernel, "bins_fixed")
-                and parts[0].dtype in (torch.float32, torch.float64)
-            ):
-                with torch.no_grad():
-                    detached = [p.detach() for p in parts]
-                    return kernel.bins_fixed(detached, self.n_bins, *self.bin_range).permute(1, 2, 0)
+        if (
+            self.binning == "fixed"
+            and parts
+            and parts[0].device.type == "cpu"
+            and parts[0].dtype in (torch.float32, torch.float64)
+        ):
+            kernel = active_kernel()
+            if kernel is not None:
+                detached = [p.detach() for p in parts]
+                return kernel.bins_fixed(detached, self.n_bins, *self.bin_range).permute(1, 2, 0)
         return self.bins(out.aggregates)
 
     def local_goal(self, out: LayerOutput) -> Tensor:

@@ -65,7 +65,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["load_kernel", "kernel_enabled", "prebuilt_record", "PREBUILT_NAME", "PREBUILT_RECORD"]
+__all__ = [
+    "load_kernel",
+    "kernel_enabled",
+    "active_kernel",
+    "prebuilt_record",
+    "PREBUILT_NAME",
+    "PREBUILT_RECORD",
+]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,11 @@ _POLL = 0.1
 def kernel_enabled() -> bool:
     """False when the environment variable ``INFOMORPHIC_KERNEL`` is ``0``."""
     return os.environ.get("INFOMORPHIC_KERNEL", "1") != "0"
+
+
+def active_kernel() -> ModuleType | None:
+    """The compiled kernel module when it is enabled and can be had, else ``None``."""
+    return load_kernel() if kernel_enabled() else None
 
 
 @lru_cache(maxsize=1)
