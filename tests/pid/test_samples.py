@@ -295,3 +295,37 @@ def test_four_source_float32_goal_reuses_the_hinted_gradient(monkeypatch: pytest
     hinted = grad(goal.redundancy_weights())
     assert len(calls) == 1  # the backward reused the forward pass's gradient
     torch.testing.assert_close(hinted, reference, rtol=1e-4, atol=1e-4 * float(reference.abs().max()))
+
+
+@pytest.mark.parametrize("occupied", [1, 31, 32, 33, 64, 65, 200])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_kernel_cell_blocks_match_the_torch_path(occupied: int, dtype: torch.dtype) -> None:
+    """The kernel evaluates the occupied cells of each table in blocks of 32 (vectorised over the
+    cells): with exactly 1, 31, 32, 33, 64, 65 and 200 occupied four-source cells (partial,
+    full and several blocks), its atoms and the gradient of a goal (from the forward pass's hint
+    and from the general backward) equal the PyTorch path's."""
+    from infomorphic.goals import Goal
+
+    gen = torch.Generator().manual_seed(occupied)
+    cells = torch.randperm(12**4, generator=gen)[:occupied]
+    digits = torch.stack([cells // 12**3, cells // 12**2 % 12, cells // 12 % 12, cells % 12], -1)
+    pick = torch.cat([torch.arange(occupied), torch.randint(0, occupied, (300,), generator=gen)])
+    bins = digits[pick][:, None, :].expand(-1, 2, -1).clone()  # every cell occupied, some shared
+    bins[:, 1] = bins[:, 1].roll(1, dims=-1)
+    names = get_lattice(4).names("FCLB")
+    goal = Goal("FCLB", {**dict(zip(names, (torch.rand(166, generator=gen) * 2 - 1).tolist())), "H_res": 0.2})
+    z0 = torch.randn(len(pick), 2, generator=gen, dtype=dtype)
+    out = {}
+    for backend in ("torch", "kernel"):
+        for hint in (None, goal.redundancy_weights()):
+            z = z0.clone().requires_grad_(True)
+            res = sx_pid_from_binary_samples(bins, torch.sigmoid(z), 12, parts=True, backend=backend, grad_hint=hint)
+            value = goal.evaluate(res.atoms, res.residual_entropy)
+            out[backend, hint is None] = (res.atoms.detach(), torch.autograd.grad(-value.sum(), z)[0])
+    tol = {"rtol": 1e-9, "atol": 1e-11} if dtype == torch.float64 else {"rtol": 2e-4, "atol": 2e-5}
+    for hinted in (True, False):
+        atoms, grad = out["kernel", hinted]
+        torch.testing.assert_close(atoms, out["torch", hinted][0], **tol)
+        scale = float(out["torch", hinted][1].abs().max())
+        assert scale > 0
+        torch.testing.assert_close(grad, out["torch", hinted][1], rtol=tol["rtol"], atol=tol["atol"] * max(scale, 1))

@@ -257,17 +257,6 @@ struct Scratch {
       }
     }
   }
-
-  // Flat table index, count and masses of every subset u's antichains use, at one occupied cell
-  // of u (through its representative sample).
-  void gather(const Problem& p, int64_t u, int64_t sample, int64_t* index, double* mk, double* mtk) const {
-    for (int64_t k : p.parts[u]) {
-      const int64_t i = p.offsets[k] + key(p, k, sample);
-      index[k] = i;
-      mk[k] = count[i];
-      for (int64_t t = 0; t < p.T; ++t) mtk[k * p.T + t] = table[i * p.T + t];
-    }
-  }
 };
 
 // log2 of a positive, normal float to about 2 ulp: exponent plus the Cephes polynomial for
@@ -308,15 +297,153 @@ inline double lg<float>(double x) {
   return static_cast<double>(fast_log2f(static_cast<float>(x)));
 }
 
-// P(E_a) and P(E_a, t) from the gathered marginals.
-inline double event(const Problem& p, int64_t a, const double* mk, const double* mtk, double* pet) {
-  double pe = 0.0;
-  for (int64_t t = 0; t < p.T; ++t) pet[t] = 0.0;
-  for (const auto& nz : p.rows[a]) {
-    pe += nz.c * mk[nz.k];
-    for (int64_t t = 0; t < p.T; ++t) pet[t] += nz.c * mtk[nz.k * p.T + t];
+
+// The (occupied cell, antichain) pairs of one union subset u, kLanes cells at a time: each
+// cell's marginals are gathered into lanes (structure of arrays), and every antichain of u is
+// evaluated for all lanes at once in loops over the lanes that the compiler vectorises (the
+// inclusion-exclusion sums, the logarithms, the gradient's per-subset accumulators).  Each lane
+// sees exactly the operations, in the same order, that a cell saw when cells were evaluated one
+// at a time, and the per-antichain sums are still taken over cells in order, so the results are
+// the same to the bit.
+constexpr int64_t kLanes = 32;
+
+// One clone per instruction set, chosen when the module loads (see the activation below); no
+// clone may fuse a multiply and an add (none of these targets enables FMA, and contraction is
+// switched off for them regardless), so every clone rounds as the baseline build does.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define INFOMORPHIC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define INFOMORPHIC_CLONES
+#endif
+
+struct Lanes {
+  std::vector<double> mk, mtk, wc, pe, pet, lpe, lc, rr, racc, bk;
+  std::vector<int64_t> idx, cell, qpos;
+  explicit Lanes(const Problem& p)
+      : mk(p.K * kLanes), mtk(p.K * p.T * kLanes), wc(p.T * kLanes), pe(kLanes), pet(p.T * kLanes), lpe(kLanes),
+        lc(p.T * kLanes), rr(kLanes), racc(p.K * p.T * kLanes), bk(p.T * kLanes), idx(p.K * kLanes), cell(kLanes),
+        qpos(p.K, -1) {}
+};
+
+template <typename scalar_t>
+inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj, const double* hj, bool want_grad,
+                double* acc_cond, double* acc_plus) {
+  const int64_t T = p.T;
+  const auto& parts = p.parts[u];
+  const int64_t Q = static_cast<int64_t>(parts.size());
+  for (int64_t q = 0; q < Q; ++q) L.qpos[parts[q]] = q;
+  const auto& occ = s.occupied[u];
+  const int64_t total = static_cast<int64_t>(occ.size());
+  const double inv_ln2 = 1.4426950408889634;
+  double* __restrict mk = L.mk.data();
+  double* __restrict mtk = L.mtk.data();
+  double* __restrict wc = L.wc.data();
+  double* __restrict pe = L.pe.data();
+  double* __restrict pet = L.pet.data();
+  double* __restrict lpe = L.lpe.data();
+  double* __restrict lc = L.lc.data();
+  double* __restrict rr = L.rr.data();
+  double* __restrict racc = L.racc.data();
+  double* __restrict bk = L.bk.data();
+  for (int64_t lo = 0; lo < total; lo += kLanes) {
+    const int64_t n = std::min(kLanes, total - lo);
+    for (int64_t c = 0; c < n; ++c) {
+      const Occupied& o = occ[lo + c];
+      const int64_t ci = p.offsets[u] + o.cell;
+      L.cell[c] = ci;
+      for (int64_t t = 0; t < T; ++t) wc[t * kLanes + c] = s.table[ci * T + t];
+      for (int64_t q = 0; q < Q; ++q) {
+        const int64_t k = parts[q];
+        const int64_t i = p.offsets[k] + s.key(p, k, o.sample);
+        L.idx[q * kLanes + c] = i;
+        mk[q * kLanes + c] = s.count[i];
+        for (int64_t t = 0; t < T; ++t) mtk[(q * T + t) * kLanes + c] = s.table[i * T + t];
+      }
+    }
+    if (want_grad) {
+      std::fill(racc, racc + Q * T * kLanes, 0.0);
+      for (int64_t c = 0; c < n; ++c)
+        for (int64_t t = 0; t < T; ++t) bk[t * kLanes + c] = s.back[L.cell[c] * T + t];
+    }
+    for (int64_t a : p.by_union[u]) {
+      const double g = gj[a], h = hj[a];
+      for (int64_t c = 0; c < n; ++c) pe[c] = 0.0;
+      for (int64_t c = 0; c < T * kLanes; ++c) pet[c] = 0.0;
+      for (const auto& nz : p.rows[a]) {
+        const double cf = nz.c;
+        const double* __restrict m = mk + L.qpos[nz.k] * kLanes;
+        for (int64_t c = 0; c < n; ++c) pe[c] += cf * m[c];
+        for (int64_t t = 0; t < T; ++t) {
+          const double* __restrict mt = mtk + (L.qpos[nz.k] * T + t) * kLanes;
+          double* __restrict pt = pet + t * kLanes;
+          for (int64_t c = 0; c < n; ++c) pt[c] += cf * mt[c];
+        }
+      }
+      for (int64_t c = 0; c < n; ++c) lpe[c] = lg<scalar_t>(pe[c]);  // pe >= 1/B: the cell's own samples
+      for (int64_t t = 0; t < T; ++t) {
+        const double* __restrict pt = pet + t * kLanes;
+        double* __restrict l = lc + t * kLanes;
+        for (int64_t c = 0; c < n; ++c) {
+          const double x = pt[c];
+          const double v = lg<scalar_t>(x) - lpe[c];
+          l[c] = x > 0 ? v : 0.0;
+        }
+      }
+      double ap = acc_plus[a], ac = acc_cond[a];
+      for (int64_t c = 0; c < n; ++c)
+        for (int64_t t = 0; t < T; ++t) {
+          ap -= wc[t * kLanes + c] * lpe[c];
+          ac += wc[t * kLanes + c] * lc[t * kLanes + c];
+        }
+      acc_plus[a] = ap;
+      acc_cond[a] = ac;
+      if (!want_grad || (g == 0.0 && h == 0.0)) continue;
+      for (int64_t t = 0; t < T; ++t) {
+        const double* __restrict pt = pet + t * kLanes;
+        const double* __restrict w = wc + t * kLanes;
+        if (g != 0.0) {
+          for (int64_t c = 0; c < n; ++c) {
+            const double x = pt[c];
+            const double v = g * w[c] / x * inv_ln2;
+            rr[c] = x > 0 ? v : 0.0;
+          }
+          for (const auto& nz : p.rows[a]) {
+            const double cf = nz.c;
+            double* __restrict ra = racc + (L.qpos[nz.k] * T + t) * kLanes;
+            for (int64_t c = 0; c < n; ++c) ra[c] += cf * rr[c];
+          }
+        }
+        const double* __restrict l = lc + t * kLanes;
+        double* __restrict b = bk + t * kLanes;
+        for (int64_t c = 0; c < n; ++c) b[c] += g * l[c] - h * lpe[c];  // d/dm of m * lc and of -m * lpe
+      }
+    }
+    if (want_grad)
+      for (int64_t c = 0; c < n; ++c) {
+        for (int64_t t = 0; t < T; ++t) s.back[L.cell[c] * T + t] = bk[t * kLanes + c];
+        for (int64_t q = 0; q < Q; ++q)
+          for (int64_t t = 0; t < T; ++t) s.back[L.idx[q * kLanes + c] * T + t] += racc[(q * T + t) * kLanes + c];
+      }
   }
-  return pe;
+}
+
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+INFOMORPHIC_CLONES void union_pass_float(const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj,
+                                         const double* hj, bool want_grad, double* acc_cond, double* acc_plus) {
+  union_pass<float>(p, s, L, u, gj, hj, want_grad, acc_cond, acc_plus);
+}
+#pragma GCC pop_options
+
+void union_pass_any(float, const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj, const double* hj,
+                    bool want_grad, double* acc_cond, double* acc_plus) {
+  union_pass_float(p, s, L, u, gj, hj, want_grad, acc_cond, acc_plus);
+}
+
+// double: std::log2 is a library call per element, so vector clones would gain little
+void union_pass_any(double, const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj, const double* hj,
+                    bool want_grad, double* acc_cond, double* acc_plus) {
+  union_pass<double>(p, s, L, u, gj, hj, want_grad, acc_cond, acc_plus);
 }
 
 }  // namespace
@@ -351,7 +478,6 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
   auto grad = want_grad ? torch::empty_like(weights) : torch::empty({0}, weights.options());
   const double* gc = g_cond.data_ptr<double>();
   const double* gp = g_plus.data_ptr<double>();
-  const double inv_ln2 = 1.4426950408889634;
   const double inv_b = 1.0 / static_cast<double>(p.B);
   const int64_t wb = weights.stride(0), wn = weights.stride(1), wt = binary ? 0 : weights.stride(2);
   const int64_t sb = bins.stride(0), sn = bins.stride(1), si = bins.stride(2);
@@ -367,8 +493,8 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
     scalar_t* out = want_grad ? grad.data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, p.N, 1, [&](int64_t lo, int64_t hi) {
       Scratch s(p);
-      std::vector<double> pet(p.T), mk(p.K), mtk(p.K * p.T), racc(p.K * p.T), acc_cond(p.A), acc_plus(p.A);
-      std::vector<int64_t> index(p.K);
+      Lanes lanes(p);
+      std::vector<double> acc_cond(p.A), acc_plus(p.A);
       for (int64_t j = lo; j < hi; ++j) {
         if (p.project) {
           if (bins_long) s.load_projected(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
@@ -386,33 +512,7 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
           bool active = want_values;
           for (int64_t a : p.by_union[u]) active = active || gj[a] != 0.0 || hj[a] != 0.0;
           if (!active) continue;
-          for (const auto& o : s.occupied[u]) {
-            s.gather(p, u, o.sample, index.data(), mk.data(), mtk.data());
-            const int64_t cell_i = p.offsets[u] + o.cell;
-            const double* wc = s.table.data() + cell_i * p.T;  // the cell's mass per t
-            if (want_grad)
-              for (int64_t k : p.parts[u])
-                for (int64_t t = 0; t < p.T; ++t) racc[k * p.T + t] = 0.0;
-            for (int64_t a : p.by_union[u]) {
-              const double g = gj[a], h = hj[a];
-              const double pe = event(p, a, mk.data(), mtk.data(), pet.data());
-              const double lpe = lg<scalar_t>(pe);  // pe >= 1/B: the cell's own samples
-              for (int64_t t = 0; t < p.T; ++t) {
-                const double lc = pet[t] > 0 ? lg<scalar_t>(pet[t]) - lpe : 0.0;
-                acc_plus[a] -= wc[t] * lpe;
-                acc_cond[a] += wc[t] * lc;
-                if (!want_grad || (g == 0.0 && h == 0.0)) continue;
-                if (pet[t] > 0 && g != 0.0) {
-                  const double r = g * wc[t] / pet[t] * inv_ln2;
-                  for (const auto& nz : p.rows[a]) racc[nz.k * p.T + t] += nz.c * r;
-                }
-                s.back[cell_i * p.T + t] += g * lc - h * lpe;  // d/dm of m * lc and of -m * lpe
-              }
-            }
-            if (want_grad)
-              for (int64_t k : p.parts[u])
-                for (int64_t t = 0; t < p.T; ++t) s.back[index[k] * p.T + t] += racc[k * p.T + t];
-          }
+          union_pass_any(scalar_t{}, p, s, lanes, u, gj, hj, want_grad, acc_cond.data(), acc_plus.data());
         }
         if (want_values) {
           for (int64_t a = 0; a < p.A; ++a) {
@@ -611,11 +711,6 @@ inline __attribute__((always_inline)) void act_backward_range(const ActParams& q
 // The float loops are compiled once per instruction set and the best one the CPU has is picked
 // when the module loads (GCC's target_clones, x86-64 Linux): the default build targets the
 // baseline x86-64 (4-wide SSE), which is 2-4x slower here than AVX2 / AVX-512.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define INFOMORPHIC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define INFOMORPHIC_CLONES
-#endif
 
 INFOMORPHIC_CLONES void act_forward_float(const ActParams& q, const float* f, const float* const* m, float* theta,
                                           int64_t lo, int64_t hi) {
