@@ -137,12 +137,22 @@ Problem make_problem(int64_t B, int64_t N, const torch::Tensor& sizes, const tor
 struct Scratch {
   std::vector<double> count, table, back, mass, total;
   std::vector<int64_t> keys;  // (K, B): each sample's cell in each subset's table, this neuron
-  std::vector<std::pair<int64_t, int64_t>> order;
+  // rank compression: an open-addressing hash table from a key to its rank (>= 2B slots, so
+  // O(B) memory whatever the table's size), emptied again through the slots it used
+  std::vector<int64_t> hash_keys, hash_ranks, hash_used;
+  int hash_shift;
   std::vector<std::vector<Occupied>> occupied;
   explicit Scratch(const Problem& p)
       : count(p.offsets[p.K], 0.0), table(p.offsets[p.K] * p.T, 0.0), back(p.offsets[p.K] * p.T, 0.0),
-        mass(p.B * p.T), total((p.offsets[p.full + 1] - p.offsets[p.full]) * p.T), keys(p.K * p.B), order(p.B),
-        occupied(p.K) {}
+        mass(p.B * p.T), total((p.offsets[p.full + 1] - p.offsets[p.full]) * p.T), keys(p.K * p.B),
+        occupied(p.K) {
+    int bits = 1;
+    while ((int64_t{1} << bits) < 2 * p.B) ++bits;
+    hash_keys.assign(int64_t{1} << bits, -1);
+    hash_ranks.assign(int64_t{1} << bits, 0);
+    hash_used.reserve(p.B);
+    hash_shift = 64 - bits;
+  }
 
   int64_t key(const Problem& p, int64_t k, int64_t b) const { return keys[k * p.B + b]; }
 
@@ -183,13 +193,23 @@ struct Scratch {
     const int64_t T = p.T, B = p.B;
     int64_t* kk = keys.data() + k * B;
     if (p.ranked[k]) {
-      for (int64_t b = 0; b < B; ++b) order[b] = {kk[b], b};
-      std::sort(order.begin(), order.end());
-      int64_t rank = -1;
-      for (int64_t i = 0; i < B; ++i) {
-        if (i == 0 || order[i].first != order[i - 1].first) ++rank;
-        kk[order[i].second] = rank;
+      // ranks in order of first occurrence (any numbering of the cells gives the same sums: the
+      // occupied cells are visited in order of first occurrence either way)
+      const uint64_t mask = hash_keys.size() - 1;
+      int64_t next = 0;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t key = kk[b];
+        uint64_t h = (static_cast<uint64_t>(key) * 0x9E3779B97F4A7C15ull) >> hash_shift;
+        while (hash_keys[h] != -1 && hash_keys[h] != key) h = (h + 1) & mask;
+        if (hash_keys[h] == -1) {
+          hash_keys[h] = key;
+          hash_ranks[h] = next++;
+          hash_used.push_back(static_cast<int64_t>(h));
+        }
+        kk[b] = hash_ranks[h];
       }
+      for (int64_t h : hash_used) hash_keys[h] = -1;
+      hash_used.clear();
     }
     double* cnt = count.data() + p.offsets[k];
     double* tab = table.data() + p.offsets[k] * T;
