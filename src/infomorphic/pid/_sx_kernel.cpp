@@ -5,7 +5,8 @@
 // m[j, b, t] = w[b, j, t] / B (w = p(t | b), or for a binary target w = (1 - theta, theta) given
 // as theta[b, j] alone).  Each sample's cell in the marginal table of every source subset k
 // (keys[k, b], per neuron) is computed here: the bins folded into a dense index, or, for tables
-// larger than dense_factor * B cells, the rank of that index among the neuron's distinct ones.
+// larger than dense_factor * B cells, a number for that index among the neuron's distinct ones
+// (in order of first occurrence, through a hash table).
 //
 //   cond[j, a] = sum_{b,t} m[j,b,t] * log2( P(E_a(s_b), t) / P(E_a(s_b)) )   (0 where P(E_a, t) = 0)
 //   plus[j, a] = -sum_{b,t} m[j,b,t] * log2 P(E_a(s_b))                       (informative part)
@@ -346,8 +347,9 @@ struct Lanes {
 };
 
 template <typename scalar_t>
-inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj, const double* hj, bool want_grad,
-                double* acc_cond, double* acc_plus) {
+inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch& s, Lanes& L, int64_t u,
+                                                      const double* gj, const double* hj, bool want_grad,
+                                                      double* acc_cond, double* acc_plus) {
   const int64_t T = p.T;
   const auto& parts = p.parts[u];
   const int64_t Q = static_cast<int64_t>(parts.size());

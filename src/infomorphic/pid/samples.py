@@ -272,8 +272,9 @@ def sample_cells(
 
 
 _DENSE_TABLE_FACTOR = 16
-"""Subset tables up to this many times the batch size are indexed densely; larger ones by rank
-(a sort per neuron), so memory stays ``O(N * B)`` for any number of bins."""
+"""Subset tables up to this many times the batch size are indexed densely; larger ones by a number
+per distinct cell (a sort per neuron in the PyTorch path, a hash table in the compiled kernel), so
+memory stays ``O(N * B)`` for any number of bins."""
 
 _CHUNK_ELEMENTS = 1 << 20
 """Per-sample work is done in blocks of neurons of about this many elements per tensor.
