@@ -319,7 +319,9 @@ def test_kernel_cell_blocks_match_the_torch_path(occupied: int, dtype: torch.dty
     for backend in ("torch", "kernel"):
         for hint in (None, goal.redundancy_weights()):
             z = z0.clone().requires_grad_(True)
-            res = sx_pid_from_binary_samples(bins, torch.sigmoid(z), 12, parts=True, backend=backend, grad_hint=hint)
+            res = sx_pid_from_binary_samples(
+                bins, torch.sigmoid(z), 12, parts=True, backend=backend, grad_hint=hint
+            )
             value = goal.evaluate(res.atoms, res.residual_entropy)
             out[backend, hint is None] = (res.atoms.detach(), torch.autograd.grad(-value.sum(), z)[0])
     tol = {"rtol": 1e-9, "atol": 1e-11} if dtype == torch.float64 else {"rtol": 2e-4, "atol": 2e-5}
@@ -328,4 +330,6 @@ def test_kernel_cell_blocks_match_the_torch_path(occupied: int, dtype: torch.dty
         torch.testing.assert_close(atoms, out["torch", hinted][0], **tol)
         scale = float(out["torch", hinted][1].abs().max())
         assert scale > 0
-        torch.testing.assert_close(grad, out["torch", hinted][1], rtol=tol["rtol"], atol=tol["atol"] * max(scale, 1))
+        torch.testing.assert_close(
+            grad, out["torch", hinted][1], rtol=tol["rtol"], atol=tol["atol"] * max(scale, 1)
+        )
