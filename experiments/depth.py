@@ -4,6 +4,7 @@
     python experiments/depth.py --datasets fashion-mnist --widths 100 --depths 1 2 3 \
         --variants stacked feedback-c feedback-b --epochs 100 --workers 2
     python experiments/depth.py ... --summarise          # only read the finished / running runs
+    python experiments/depth.py ... --markdown           # the same rows as a Markdown table
     python experiments/depth.py --atoms-figure depth-atoms.png RUN_DIR [RUN_DIR ...]
 
 Rows (``infomorphic.nn.wiring.stacked``): ``depth`` hidden layers of ``width`` trivariate
@@ -24,8 +25,9 @@ backprop network of the same wiring in the same harness. Runs live in
 script can be stopped and started again; several invocations may share ``--out`` (a run that
 another process trains is left to it; a failed run makes the script exit with status 1). One
 JSON line per row (median, min and max over seeds of the final test accuracy, infomorphic and
-backprop; each layer's mean goal at the end), then one line with all rows. Never imported by
-the package.
+backprop; each layer's mean goal at the end), then one line with all rows; ``--markdown``
+prints the rows as a Markdown table instead (only the runs that reached ``--epochs``; a run still
+training is named beside its row). Never imported by the package.
 """
 
 from __future__ import annotations
@@ -181,6 +183,49 @@ def summarise_row(runs: list[Path]) -> dict:
     }
 
 
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def markdown_table(out: Path, rows: list[tuple[str, int, int, str]], seeds: list[int], epochs: int) -> str:
+    """The rows as a Markdown table: median (min-max) test accuracy in % over the seeds whose
+    run reached ``epochs``, for the infomorphic network and its backprop twin (with the number
+    of seeds where a twin is still training); rows without any run are left out."""
+    from infomorphic.runs import read_jsonl
+
+    def cell(stats: dict | None, n: int) -> str:
+        if stats is None:
+            return ""
+        text = f"{100 * stats['median']:.2f}%"
+        if stats["n"] > 1:
+            text += f" ({100 * stats['min']:.2f}-{100 * stats['max']:.2f})"
+        return text + (f" ({stats['n']} of {n} seeds)" if stats["n"] != n else "")
+
+    lines = [
+        "| dataset | network | seeds | infomorphic test, median (min-max) | backprop twin, median (min-max) |",
+        "|---|---|---|---|---|",
+    ]
+    for d, w, depth, v in rows:
+        done, running = [], []
+        for s in seeds:
+            metrics = read_jsonl(out / f"{d}-w{w}-d{depth}-{v}-seed{s}" / "metrics.jsonl")
+            if metrics and metrics[-1]["epoch"] >= epochs:
+                done.append(s)
+            elif metrics:
+                running.append(f"seed {s} at epoch {metrics[-1]['epoch']}")
+        if not done and not running:
+            continue
+        row = summarise_row([out / f"{d}-w{w}-d{depth}-{v}-seed{s}" for s in done])
+        seed_text = " ".join(
+            filter(None, [", ".join(map(str, done)), f"({'; '.join(running)})" if running else ""])
+        )
+        name = f"width {w}, depth {depth}, {v}"
+        lines.append(
+            f"| {DATASET_NAMES.get(d, d)} | {name} | {seed_text} | {cell(row['infomorphic_test'], len(done))} "
+            f"| {cell(row['backprop_test'], len(done))} |"
+        )
+    return "\n".join(lines)
+
+
 def atoms_figure(runs: list[Path], path: Path, top: int = 6) -> None:
     """Each layer's mean atoms (bits) over the epochs of each run: one row of panels per run,
     one panel per layer, the ``top`` atoms largest in magnitude at the end of training."""
@@ -235,6 +280,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "depth")
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
     parser.add_argument(
+        "--markdown", action="store_true", help="only print the rows that exist as a Markdown table"
+    )
+    parser.add_argument(
         "--atoms-figure",
         type=Path,
         metavar="PNG",
@@ -255,6 +303,9 @@ def main() -> None:
         for depth in args.depths
         for v in args.variants
     ]
+    if args.markdown:
+        print(markdown_table(args.out, rows, args.seeds, args.epochs))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(d, w, depth, v, s) for d, w, depth, v in rows for s in args.seeds]
     failed = 0

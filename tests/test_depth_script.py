@@ -46,3 +46,29 @@ def test_a_row_run_that_another_process_holds_is_left_to_it(
         assert depth.run_one(tmp_path, "digits", 12, 2, "stacked", 0, 1, 1) == "busy"
     assert '"skipped"' in capsys.readouterr().err
     assert not (tmp_path / "configs").exists()  # nothing written for a run it leaves alone
+
+
+def test_markdown_table_lists_finished_seeds_and_running_ones(tmp_path: Path) -> None:
+    """``--markdown``: median (min-max) over the seeds that reached the epochs, the twin's seed
+    count where it differs, a run still training named beside its row, rows without runs left out."""
+    import json
+
+    def run(name: str, accs: list[float], backprop: float | None) -> None:
+        folder = tmp_path / name
+        folder.mkdir()
+        lines = [json.dumps({"epoch": e + 1, "test_acc": a}) for e, a in enumerate(accs)]
+        (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+        if backprop is not None:
+            (folder / "baselines.json").write_text(json.dumps({"backprop": {"test_acc": backprop}}))
+
+    run("mnist-w100-d2-stacked-seed0", [0.5, 0.9501], 0.97)
+    run("mnist-w100-d2-stacked-seed1", [0.5, 0.9480], 0.96)
+    run("mnist-w100-d2-stacked-seed2", [0.5, 0.9533], None)  # its twin still training
+    run("mnist-w100-d3-stacked-seed0", [0.5], None)  # one epoch of two
+    rows = [("mnist", 100, d, "stacked") for d in (1, 2, 3)]
+    table = depth.markdown_table(tmp_path, rows, [0, 1, 2], 2).splitlines()
+    assert table[2:] == [
+        "| MNIST | width 100, depth 2, stacked | 0, 1, 2 | 95.01% (94.80-95.33) "
+        "| 96.50% (96.00-97.00) (2 of 3 seeds) |",
+        "| MNIST | width 100, depth 3, stacked | (seed 0 at epoch 1) |  |  |",
+    ]
