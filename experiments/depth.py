@@ -6,6 +6,7 @@
     python experiments/depth.py ... --summarise          # only read the finished / running runs
     python experiments/depth.py ... --markdown           # the same rows as a Markdown table
     python experiments/depth.py --atoms-figure depth-atoms.png RUN_DIR [RUN_DIR ...]
+    python experiments/depth.py --analyse RUN_DIR [RUN_DIR ...]   # label selectivity per layer, feedback ablated
 
 Rows (``infomorphic.nn.wiring.stacked``): ``depth`` hidden layers of ``width`` trivariate
 neurons, F = the layer below, L = the layer's own previous output (dense for width 100,
@@ -38,9 +39,13 @@ import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_run import infomorphic_exe, report_statuses, train_run  # noqa: E402 - the experiments' shared launcher
+
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal")
@@ -226,6 +231,91 @@ def markdown_table(out: Path, rows: list[tuple[str, int, int, str]], seeds: list
     return "\n".join(lines)
 
 
+def feedback_classes(net: object) -> list[tuple[str, str]]:
+    """``(layer, letter)`` of every input class that comes from a higher layer's previous output
+    (feedback; a layer's own previous output is lateral, not feedback)."""
+    spec = net.spec  # type: ignore[attr-defined]
+    order = spec.order()
+    found = []
+    for layer in spec.layers:
+        for letter, src in layer.inputs.items():
+            if src.kind == "previous" and src.layer != layer.name:
+                if src.layer not in order or order.index(src.layer) > order.index(layer.name):
+                    found.append((layer.name, letter))
+    return found
+
+
+def class_selectivity(theta: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Per neuron, the share of the variance of ``theta`` ``(B, N)`` over the samples that the
+    class ``y`` ``(B,)`` explains (eta squared: between-class over total sum of squares, in
+    [0, 1]; 0 for a neuron that does not vary)."""
+    import torch
+
+    t = theta.double()
+    counts = torch.bincount(y, minlength=n_classes).double()
+    sums = torch.zeros(n_classes, t.shape[1], dtype=torch.float64).index_add_(0, y, t)
+    means = sums / counts.clamp_min(1)[:, None]
+    between = (counts[:, None] * (means - t.mean(0)) ** 2).sum(0)
+    total = ((t - t.mean(0)) ** 2).sum(0)
+    varies = total > 1e-20  # theta lies in [0, 1]: below this a neuron is constant up to rounding
+    return torch.where(varies, (between / total.clamp_min(1e-20)).clamp(0.0, 1.0), torch.zeros_like(total))
+
+
+def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0) -> dict:
+    """What each layer of a trained row codes, and what its feedback contributes, on the test set.
+
+    ``selectivity``: per layer, the median over neurons of the share of the variance of the
+    neuron's firing probability that the class explains (eta squared, between 0 and 1: 1 = the
+    neuron's firing depends only on the class, a label detector).  ``test_acc_without_feedback``:
+    the test accuracy with every feedback class (``feedback_classes``) silenced (its weights and
+    bias at 0, so its aggregate is 0: a four-source neuron then computes its trivariate
+    activation).  Evaluation as in training (context withheld, stochastic hidden units; the same
+    sampling seed for both passes)."""
+    import torch
+
+    from infomorphic.config import TrainConfig
+    from infomorphic.data import load_dataset
+    from infomorphic.nn.network import predict
+    from infomorphic.runs import load_checkpoint, read_json
+    from infomorphic.train.loop import build_network
+
+    config = TrainConfig.from_dict(read_json(run_dir / "config.json")["config"])
+    splits = load_dataset(config.dataset, data_dir=config.data_dir, seed=config.seed)
+    net = build_network(config, splits.train.x.shape[1], splits.n_classes)
+    net.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
+    net.eval()
+    x, y = splits.test.x, splits.test.y
+
+    @torch.no_grad()
+    def evaluate() -> tuple[float, dict[str, torch.Tensor]]:
+        gen = torch.Generator().manual_seed(seed)
+        thetas: dict[str, list[torch.Tensor]] = {}
+        for lo in range(0, len(x), batch):
+            out = net(x[lo : lo + batch], None, gen)
+            for name, layer_out in out.outputs.items():
+                thetas.setdefault(name, []).append(layer_out.theta)
+        theta = {name: torch.cat(parts).double() for name, parts in thetas.items()}
+        readout = net.spec.readout_name
+        return float((predict(theta[readout]) == y).double().mean()), theta
+
+    acc, theta = evaluate()
+    selectivity = {
+        name: float(class_selectivity(t, y, splits.n_classes).median()) for name, t in theta.items()
+    }
+    result = {"run": str(run_dir), "test_acc": acc, "selectivity": selectivity}
+    feedback = feedback_classes(net)
+    if feedback:
+        layers = net.layers()
+        with torch.no_grad():
+            for name, letter in feedback:
+                layers[name].weight[letter].zero_()
+                if letter in layers[name].bias:
+                    layers[name].bias[letter].zero_()
+        result["feedback"] = [f"{name}.{letter}" for name, letter in feedback]
+        result["test_acc_without_feedback"] = evaluate()[0]
+    return result
+
+
 def atoms_figure(runs: list[Path], path: Path, top: int = 6) -> None:
     """Each layer's mean atoms (bits) over the epochs of each run: one row of panels per run,
     one panel per layer, the ``top`` atoms largest in magnitude at the end of training."""
@@ -288,13 +378,27 @@ def main() -> None:
         metavar="PNG",
         help="only draw each layer's mean atoms over training for the run directories given",
     )
-    parser.add_argument("run_dirs", nargs="*", type=Path, help="run directories for --atoms-figure")
+    parser.add_argument(
+        "--analyse",
+        action="store_true",
+        help="only analyse the run directories given: each layer's label selectivity on the test set, "
+        "and the test accuracy with the feedback classes silenced",
+    )
+    parser.add_argument(
+        "run_dirs", nargs="*", type=Path, help="run directories for --atoms-figure / --analyse"
+    )
     args = parser.parse_args()
     if args.atoms_figure is not None:
         if not args.run_dirs:
             parser.error("--atoms-figure needs run directories")
         atoms_figure(args.run_dirs, args.atoms_figure)
         print(json.dumps({"figure": str(args.atoms_figure), "runs": [str(r) for r in args.run_dirs]}))
+        return
+    if args.analyse:
+        if not args.run_dirs:
+            parser.error("--analyse needs run directories")
+        for run in args.run_dirs:
+            print(json.dumps(analyse_run(run)))
         return
     rows = [
         (d, w, depth, v)

@@ -72,3 +72,64 @@ def test_markdown_table_lists_finished_seeds_and_running_ones(tmp_path: Path) ->
         "| 96.50% (96.00-97.00) (2 of 3 seeds) |",
         "| MNIST | width 100, depth 3, stacked | (seed 0 at epoch 1) |  |  |",
     ]
+
+
+def test_class_selectivity_against_the_sums_of_squares() -> None:
+    """eta squared per neuron: 1 for a class detector, 0 for a class-blind neuron, and the
+    between / total sums of squares of numpy for an arbitrary one."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (500,), generator=gen)
+    detector = (y == 2).double()
+    blind = torch.arange(500).double() % 2  # the same mean in every class up to sampling
+    mixed = torch.rand(500, generator=gen, dtype=torch.float64) + 0.3 * y
+    constant = torch.full((500,), 0.7, dtype=torch.float64)
+    eta = depth.class_selectivity(torch.stack([detector, blind, mixed, constant], 1), y, 4)
+    t, labels = mixed.numpy(), y.numpy()
+    between = sum((labels == c).sum() * (t[labels == c].mean() - t.mean()) ** 2 for c in range(4))
+    expected = between / ((t - t.mean()) ** 2).sum()
+    assert eta[0] == pytest.approx(1.0)
+    assert eta[1] < 0.02
+    assert eta[2] == pytest.approx(expected, rel=1e-12)
+    assert eta[3] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [("stacked", []), ("feedback-c", [("h1", "C"), ("h2", "C")]), ("feedback-b", [("h1", "B"), ("h2", "B")])],
+)
+def test_feedback_classes_are_the_inputs_from_a_higher_layer(variant: str, expected: list) -> None:
+    """Lateral inputs (a layer's own previous output) are not feedback; the layer above's and the
+    readout's previous outputs are."""
+    config_network = depth.wiring(2, 12, variant)
+    from infomorphic.config import TrainConfig
+
+    config = TrainConfig(dataset="digits", network="custom", wiring=config_network)
+    net = build_network(config, 64, 10)
+    assert depth.feedback_classes(net) == expected
+
+
+def test_analyse_a_trained_feedback_run(tmp_path: Path) -> None:
+    """--analyse on a short digits run with feedback: a selectivity in [0, 1] per layer, the
+    feedback classes silenced, and the weights of the run directory left as they were."""
+    import torch
+
+    from infomorphic.train.loop import fit
+
+    path = tmp_path / "row.toml"
+    depth.write_config(
+        path,
+        {"dataset": "digits", "epochs": 2, "seed": 0, "baselines": []},
+        depth.wiring(2, 12, "feedback-b"),
+    )
+    run = tmp_path / "run"
+    fit(load_config(path, {}), run_dir=run, progress=False)
+    before = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    result = depth.analyse_run(run)
+    assert set(result["selectivity"]) == {"h1", "h2", "readout"}
+    assert all(0.0 <= v <= 1.0 for v in result["selectivity"].values())
+    assert result["feedback"] == ["h1.B", "h2.B"]
+    assert 0.0 <= result["test_acc_without_feedback"] <= 1.0
+    after = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
