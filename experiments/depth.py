@@ -7,6 +7,7 @@
     python experiments/depth.py ... --markdown           # the same rows as a Markdown table
     python experiments/depth.py --atoms-figure depth-atoms.png RUN_DIR [RUN_DIR ...]
     python experiments/depth.py --analyse RUN_DIR [RUN_DIR ...]   # label selectivity per layer, feedback ablated
+    python experiments/depth.py --tuning-figure tuning.png RUN_DIR [RUN_DIR ...]
 
 Rows (``infomorphic.nn.wiring.stacked``): ``depth`` hidden layers of ``width`` trivariate
 neurons, F = the layer below, L = the layer's own previous output (dense for width 100,
@@ -261,7 +262,7 @@ def class_selectivity(theta: torch.Tensor, y: torch.Tensor, n_classes: int) -> t
     return torch.where(varies, (between / total.clamp_min(1e-20)).clamp(0.0, 1.0), torch.zeros_like(total))
 
 
-def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0) -> dict:
+def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0, tuning: dict | None = None) -> dict:
     """What each layer of a trained row codes, and what its feedback contributes, on the test set.
 
     ``selectivity``: per layer, the median over neurons of the share of the variance of the
@@ -270,7 +271,8 @@ def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0) -> dict:
     the test accuracy with every feedback class (``feedback_classes``) silenced (its weights and
     bias at 0, so its aggregate is 0: a four-source neuron then computes its trivariate
     activation).  Evaluation as in training (context withheld, stochastic hidden units; the same
-    sampling seed for both passes)."""
+    sampling seed for both passes).  A ``tuning`` dict given receives each layer's class-mean
+    firing probability ``(classes, N)``."""
     import torch
 
     from infomorphic.config import TrainConfig
@@ -299,6 +301,9 @@ def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0) -> dict:
         return float((predict(theta[readout]) == y).double().mean()), theta
 
     acc, theta = evaluate()
+    if tuning is not None:  # each layer's class-mean firing probability (classes, N)
+        for name, t in theta.items():
+            tuning[name] = torch.stack([t[y == c].mean(0) for c in range(splits.n_classes)])
     selectivity = {
         name: float(class_selectivity(t, y, splits.n_classes).median()) for name, t in theta.items()
     }
@@ -355,6 +360,43 @@ def atoms_figure(runs: list[Path], path: Path, top: int = 6) -> None:
     plt.close(fig)
 
 
+def tuning_figure(runs: list[Path], path: Path, count: int = 24) -> None:
+    """Class-mean firing probability of ``count`` neurons per layer (rows: runs, panels: layers;
+    neurons sorted by their preferred class), with each layer's label selectivity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for run in runs:
+        tuning: dict = {}
+        result = analyse_run(run, tuning=tuning)
+        panels.append((run.name, tuning, result["selectivity"]))
+    cols = max(len(t) for _, t, _ in panels)
+    fig, axes = plt.subplots(
+        len(panels), cols, figsize=(3.2 * cols + 1.0, 2.7 * len(panels)), squeeze=False, layout="constrained"
+    )
+    image = None
+    for row, (name, tuning, selectivity) in enumerate(panels):
+        for col, (layer, means) in enumerate(tuning.items()):
+            m = means[:, :count]
+            order = m.argmax(0).argsort(stable=True)
+            ax = axes[row][col]
+            image = ax.imshow(m[:, order].numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+            ax.set_title(f"{name}\n{layer}: label selectivity {selectivity[layer]:.2f}", fontsize=7)
+            ax.set_xlabel("neuron (sorted by preferred class)", fontsize=7)
+            ax.set_ylabel("class", fontsize=7)
+            ax.set_yticks(range(m.shape[0]))
+            ax.tick_params(labelsize=6)
+        for col in range(len(tuning), cols):
+            axes[row][col].axis("off")
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6, label="mean firing probability")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -385,7 +427,16 @@ def main() -> None:
         "and the test accuracy with the feedback classes silenced",
     )
     parser.add_argument(
-        "run_dirs", nargs="*", type=Path, help="run directories for --atoms-figure / --analyse"
+        "--tuning-figure",
+        type=Path,
+        metavar="PNG",
+        help="only draw each layer's class-mean firing (neurons x classes) for the run directories given",
+    )
+    parser.add_argument(
+        "run_dirs",
+        nargs="*",
+        type=Path,
+        help="run directories for --atoms-figure / --analyse / --tuning-figure",
     )
     args = parser.parse_args()
     if args.atoms_figure is not None:
@@ -393,6 +444,12 @@ def main() -> None:
             parser.error("--atoms-figure needs run directories")
         atoms_figure(args.run_dirs, args.atoms_figure)
         print(json.dumps({"figure": str(args.atoms_figure), "runs": [str(r) for r in args.run_dirs]}))
+        return
+    if args.tuning_figure is not None:
+        if not args.run_dirs:
+            parser.error("--tuning-figure needs run directories")
+        tuning_figure(args.run_dirs, args.tuning_figure)
+        print(json.dumps({"figure": str(args.tuning_figure), "runs": [str(r) for r in args.run_dirs]}))
         return
     if args.analyse:
         if not args.run_dirs:

@@ -133,3 +133,13 @@ def test_analyse_a_trained_feedback_run(tmp_path: Path) -> None:
     assert 0.0 <= result["test_acc_without_feedback"] <= 1.0
     after = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(before[k], after[k]) for k in before)
+    tuning: dict = {}
+    depth.analyse_run(run, tuning=tuning)
+    assert {k: tuple(v.shape) for k, v in tuning.items()} == {
+        "h1": (10, 12),
+        "h2": (10, 12),
+        "readout": (10, 10),
+    }
+    assert all(float(v.min()) >= 0.0 and float(v.max()) <= 1.0 for v in tuning.values())
+    depth.tuning_figure([run, run], tmp_path / "tuning.png")
+    assert (tmp_path / "tuning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
