@@ -19,7 +19,10 @@ neurons, F = the layer below, L = the layer's own previous output (dense for wid
 - ``feedback-b``: C = the label and a fourth class B = the layer above (four-source neurons
   with the published goal embedded, B atoms at 0);
 - ``feedback-b-marginal``: the same wiring, the published goal embedded with
-  ``Goal.embed(..., mode="marginal")``: the trivariate goal of (F, C, L) whatever B carries.
+  ``Goal.embed(..., mode="marginal")``: the trivariate goal of (F, C, L) whatever B carries;
+- ``label-first``: the label as C of h1 only; every layer above it takes as C the previous
+  output of the layer above it (the readout's for the top layer), so that no upper layer is
+  rewarded for redundancy with the label.
 
 Depth 1 ``stacked`` is setup 1 (width 100) or setup 2 (width 500). Every run trains the
 backprop network of the same wiring in the same harness. Runs live in
@@ -49,7 +52,7 @@ if TYPE_CHECKING:
     import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal")
+VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal", "label-first")
 
 
 def wiring(depth: int, width: int, variant: str) -> dict:
@@ -57,7 +60,13 @@ def wiring(depth: int, width: int, variant: str) -> dict:
     from infomorphic.nn.wiring import stacked
 
     partners = None if width <= 100 else 100
-    feedback = {"stacked": None, "feedback-c": "C", "feedback-b": "B", "feedback-b-marginal": "B"}[variant]
+    feedback = {
+        "stacked": None,
+        "feedback-c": "C",
+        "feedback-b": "B",
+        "feedback-b-marginal": "B",
+        "label-first": None,
+    }[variant]
     feedback_goal = None
     if variant == "feedback-b-marginal":
         feedback_goal = Goal.resolve("trivariate-mnist-tpe", "FCL").embed("FCLB", mode="marginal")
@@ -68,7 +77,12 @@ def wiring(depth: int, width: int, variant: str) -> dict:
         label=variant != "feedback-c",
         feedback_goal=feedback_goal,
     )
-    return spec.to_dict()
+    network = spec.to_dict()
+    if variant == "label-first":  # the label at h1 only; above it C = the previous output of the layer above
+        hidden = [layer for layer in network["layers"] if layer["name"] != network["readout"]]
+        for below, above in zip(hidden[1:], [*hidden[2:], {"name": network["readout"]}]):
+            below["inputs"]["C"] = f"previous:{above['name']}"
+    return network
 
 
 def _toml_value(value: object) -> str:

@@ -97,7 +97,12 @@ def test_class_selectivity_against_the_sums_of_squares() -> None:
 
 @pytest.mark.parametrize(
     ("variant", "expected"),
-    [("stacked", []), ("feedback-c", [("h1", "C"), ("h2", "C")]), ("feedback-b", [("h1", "B"), ("h2", "B")])],
+    [
+        ("stacked", []),
+        ("feedback-c", [("h1", "C"), ("h2", "C")]),
+        ("feedback-b", [("h1", "B"), ("h2", "B")]),
+        ("label-first", [("h2", "C")]),
+    ],
 )
 def test_feedback_classes_are_the_inputs_from_a_higher_layer(variant: str, expected: list) -> None:
     """Lateral inputs (a layer's own previous output) are not feedback; the layer above's and the
