@@ -453,18 +453,17 @@ def main() -> None:
         help="run directories for --atoms-figure / --analyse / --tuning-figure",
     )
     args = parser.parse_args()
-    if args.atoms_figure is not None:
-        if not args.run_dirs:
-            parser.error("--atoms-figure needs run directories")
-        atoms_figure(args.run_dirs, args.atoms_figure)
-        print(json.dumps({"figure": str(args.atoms_figure), "runs": [str(r) for r in args.run_dirs]}))
-        return
-    if args.tuning_figure is not None:
-        if not args.run_dirs:
-            parser.error("--tuning-figure needs run directories")
-        tuning_figure(args.run_dirs, args.tuning_figure)
-        print(json.dumps({"figure": str(args.tuning_figure), "runs": [str(r) for r in args.run_dirs]}))
-        return
+    figures = (
+        ("--atoms-figure", args.atoms_figure, atoms_figure),
+        ("--tuning-figure", args.tuning_figure, tuning_figure),
+    )
+    for flag, path, draw in figures:
+        if path is not None:
+            if not args.run_dirs:
+                parser.error(f"{flag} needs run directories")
+            draw(args.run_dirs, path)
+            print(json.dumps({"figure": str(path), "runs": [str(r) for r in args.run_dirs]}))
+            return
     if args.analyse:
         if not args.run_dirs:
             parser.error("--analyse needs run directories")
