@@ -251,13 +251,23 @@ def feedback_classes(net: object) -> list[tuple[str, str]]:
     (feedback; a layer's own previous output is lateral, not feedback)."""
     spec = net.spec  # type: ignore[attr-defined]
     order = spec.order()
-    found = []
-    for layer in spec.layers:
-        for letter, src in layer.inputs.items():
-            if src.kind == "previous" and src.layer != layer.name:
-                if src.layer not in order or order.index(src.layer) > order.index(layer.name):
-                    found.append((layer.name, letter))
-    return found
+    return [
+        (layer.name, letter)
+        for layer in spec.layers
+        for letter, src in layer.inputs.items()
+        if src.kind == "previous" and order.index(src.layer) > order.index(layer.name)
+    ]
+
+
+def class_means(theta: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Mean of ``theta`` ``(B, N)`` over the samples of each class: ``(n_classes, N)`` in float64
+    (0 for a class without samples)."""
+    import torch
+
+    t = theta.double()
+    counts = torch.bincount(y, minlength=n_classes).double()
+    sums = torch.zeros(n_classes, t.shape[1], dtype=torch.float64).index_add_(0, y, t)
+    return sums / counts.clamp_min(1)[:, None]
 
 
 def class_selectivity(theta: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -268,8 +278,7 @@ def class_selectivity(theta: torch.Tensor, y: torch.Tensor, n_classes: int) -> t
 
     t = theta.double()
     counts = torch.bincount(y, minlength=n_classes).double()
-    sums = torch.zeros(n_classes, t.shape[1], dtype=torch.float64).index_add_(0, y, t)
-    means = sums / counts.clamp_min(1)[:, None]
+    means = class_means(t, y, n_classes)
     between = (counts[:, None] * (means - t.mean(0)) ** 2).sum(0)
     total = ((t - t.mean(0)) ** 2).sum(0)
     varies = total > 1e-20  # theta lies in [0, 1]: below this a neuron is constant up to rounding
@@ -289,17 +298,11 @@ def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0, tuning: dict | 
     firing probability ``(classes, N)``."""
     import torch
 
-    from infomorphic.config import TrainConfig
-    from infomorphic.data import load_dataset
+    from infomorphic.goalsearch.report import load_run
     from infomorphic.nn.network import predict
-    from infomorphic.runs import load_checkpoint, read_json
-    from infomorphic.train.loop import build_network
 
-    config = TrainConfig.from_dict(read_json(run_dir / "config.json")["config"])
-    splits = load_dataset(config.dataset, data_dir=config.data_dir, seed=config.seed)
-    net = build_network(config, splits.train.x.shape[1], splits.n_classes)
-    net.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
-    net.eval()
+    run = load_run(run_dir)  # the trained network in evaluation mode and its data set
+    net, splits = run.net, run.data
     x, y = splits.test.x, splits.test.y
 
     @torch.no_grad()
@@ -316,8 +319,7 @@ def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0, tuning: dict | 
 
     acc, theta = evaluate()
     if tuning is not None:  # each layer's class-mean firing probability (classes, N)
-        for name, t in theta.items():
-            tuning[name] = torch.stack([t[y == c].mean(0) for c in range(splits.n_classes)])
+        tuning.update({name: class_means(t, y, splits.n_classes) for name, t in theta.items()})
     selectivity = {
         name: float(class_selectivity(t, y, splits.n_classes).median()) for name, t in theta.items()
     }

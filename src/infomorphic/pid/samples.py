@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from .checks import check_n_sources
-from .kernel import kernel_enabled, load_kernel
+from .kernel import active_kernel, load_kernel
 from .lattice import Lattice, get_lattice
 from .torch_sx import SxPIDTensors, _finish, _lattice_tensors, dense_sums
 
@@ -201,7 +201,7 @@ def sample_cells(
                     )
         lat = get_lattice(n)
         use_kernel = backend == "kernel" or (
-            backend == "auto" and bins.device.type == "cpu" and kernel_enabled() and load_kernel() is not None
+            backend == "auto" and bins.device.type == "cpu" and active_kernel() is not None
         )
         if use_kernel:
             if bins.device.type != "cpu" or load_kernel() is None:
