@@ -37,6 +37,15 @@ def test_train_cli_writes_run_and_resumes(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    # a config beside --resume was silently ignored: now refused, the run untouched
+    (tmp_path / "other.toml").write_text("[train]\ndataset = 'digits'\nhidden = 16\nepochs = 3\n")
+    res = runner.invoke(app, ["train", "--resume", str(run), "--config", str(tmp_path / "other.toml")])
+    assert res.exit_code == 2, res.output
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(
+        f"error: --resume continues the run as configured in {run / 'config.json'}; leave out --config"
+    )
+    assert (run / "metrics.jsonl").read_text().splitlines() == lines
 
 
 def test_train_cli_human_output_names_the_baselines(tmp_path: Path) -> None:

@@ -855,6 +855,11 @@ def train_command(
                     f"cannot resume: {resume / 'config.json'} is not a run's config.json (no 'config' object); "
                     "was it written by infomorphic train?"
                 )
+            if config is not None:
+                _fail(
+                    f"--resume continues the run as configured in {resume / 'config.json'}; leave out "
+                    f"--config {config} (only --epochs, --device and --threads may change)"
+                )
             extra = set(overrides) - {"epochs", "device", "threads"}
             if extra:
                 _fail(

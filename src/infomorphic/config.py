@@ -281,8 +281,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if path is not None:
         p = Path(path)
         try:
-            with p.open("rb") as fh:
-                raw = tomllib.load(fh)
+            # utf-8-sig: a byte-order mark, which some editors write, is not an error
+            raw = tomllib.loads(p.read_bytes().decode("utf-8-sig"))
         except FileNotFoundError:
             raise ValueError(f"config file {p} does not exist") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from infomorphic.cli import app
 from infomorphic.config import load_config
+from infomorphic.nn.layer import InfomorphicLayer
 from infomorphic.nn.network import Network
 from infomorphic.nn.wiring import InputSpec, LayerSpec, NetworkSpec
 from infomorphic.seeding import generator
@@ -230,6 +231,42 @@ BAD = [
     ),
     ("bad random", [_layer("h", {"F": "random:x", "C": "label"}, goal="{F}{C}"), READOUT], "random:<n>"),
     ("unknown readout", [H, READOUT], "network key 'readout': no layer named 'out'"),
+    (
+        "activation for four classes on three",
+        [
+            _layer(
+                "h", {"F": "input", "C": "label", "L": "previous:h"}, goal="{F}", activation="quadrivariate"
+            ),
+            READOUT,
+        ],
+        "network layer 'h', key 'activation': quadrivariate takes 4 input classes, the layer has 3",
+    ),
+    (
+        "activation for three classes on four",
+        [
+            _layer(
+                "h",
+                {"F": "input", "C": "label", "L": "previous:h", "B": "previous:readout"},
+                goal="{F}",
+                activation="trivariate",
+            ),
+            READOUT,
+        ],
+        "network layer 'h', key 'activation': trivariate takes 3 input classes, the layer has 4",
+    ),
+    (
+        "default activation, unknown parameter",
+        [H, {**READOUT, "activation_params": {"k9": 1.0}}],
+        "network layer 'readout', key 'activation_params': bivariate has no parameter 'k9'; its parameters: k1, k2",
+    ),
+    (
+        "layer named like a source",
+        [
+            _layer("input", {"F": "input", "C": "label"}, goal="{F}{C}"),
+            {**READOUT, "inputs": {"F": "input", "C": "label"}},
+        ],
+        "network layer 'input', key 'name': must be a lower-case identifier",
+    ),
 ]
 
 
@@ -253,6 +290,46 @@ def test_a_bad_wiring_in_a_toml_config_is_one_line_exit_2(tmp_path: Path) -> Non
     (line,) = res.stderr.strip().splitlines()
     assert line.startswith("error: network layer 'h2', key 'inputs.F': unknown source 'h3'")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_layer_too_large_for_memory_is_refused_before_allocating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import infomorphic.nn.network as network_module
+
+    monkeypatch.setattr(network_module, "_physical_memory_bytes", lambda: 8 * 2**30)
+    text = (
+        (CONFIGS / "deep2.toml")
+        .read_text()
+        .replace('C = "label", L = "previous:h1"', 'C = "random:40000000", L = "previous:h1"')
+    )
+    assert "random:40000000" in text
+    (tmp_path / "big.toml").write_text(text)
+    res = CliRunner().invoke(
+        app, ["train", "--config", str(tmp_path / "big.toml"), "--out-dir", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 2, res.output
+    (line,) = res.stderr.strip().splitlines()
+    # digits: a 4e7 x 64 projection and 100 x 4e7 weights, 4 bytes each: 24.4 GiB
+    assert line.startswith(
+        "error: network layer 'h1', key 'inputs.C': the network's weights alone need 24.4 GiB "
+        "(layer h1: 24.4 GiB, of it class C: 24.4 GiB), more than this machine's 8.0 GiB"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_config_with_a_byte_order_mark_reads_as_without(tmp_path: Path) -> None:
+    text = (CONFIGS / "deep2.toml").read_text()
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "plain.toml").write_text(text)
+    assert load_config(tmp_path / "bom.toml") == load_config(tmp_path / "plain.toml")
+
+
+def test_a_layer_rejects_an_activation_of_another_class_count() -> None:
+    with pytest.raises(ValueError, match="trivariate takes 3 input classes, the layer has 4"):
+        InfomorphicLayer(5, {"F": 3, "C": 2, "L": 5, "B": 4}, activation="trivariate")
+    with pytest.raises(ValueError, match="trivariate has no parameter 'k1'"):
+        InfomorphicLayer(5, {"F": 3, "C": 2, "L": 5}, activation_params={"k1": 0.5})
 
 
 def test_identity_weights_need_matching_sizes() -> None:

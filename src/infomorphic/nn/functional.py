@@ -34,7 +34,10 @@ __all__ = [
     "step_activation",
     "ACTIVATIONS",
     "ACTIVATION_DEFAULTS",
+    "ACTIVATION_CLASSES",
+    "DEFAULT_ACTIVATION",
     "resolve_activation",
+    "activation_problem",
     "fused_theta",
     "sample_binary",
     "lateral_mask",
@@ -330,6 +333,42 @@ def fused_theta(
     if not set(params) <= set(defaults):  # unknown names: the PyTorch expression raises the usual error
         return None
     return _FusedActivation.apply(kernel, entry[0]({**defaults, **params}), *tensors)
+
+
+ACTIVATION_CLASSES: Mapping[str, tuple[int, ...]] = {
+    "feedforward": (2, 3, 4),
+    "step": (2, 3, 4),
+    "bivariate": (2,),
+    "trivariate": (3,),
+    "quadrivariate": (4,),
+}
+"""How many input classes each built-in activation takes (F first, then the modulators)."""
+
+DEFAULT_ACTIVATION: Mapping[int, str] = {2: "bivariate", 3: "trivariate", 4: "quadrivariate"}
+"""The activation of a layer that names none, by its number of input classes."""
+
+
+def activation_problem(activation: str, n_classes: int, params: Mapping[str, Any]) -> tuple[str, str] | None:
+    """What is wrong with a built-in activation for a layer of ``n_classes`` input classes and
+    these ``activation_params``: ``(key, message)`` with key ``activation`` or
+    ``activation_params``, or None when it fits (also for names that are not built in: those are
+    :func:`resolve_activation`'s to reject)."""
+    if activation not in ACTIVATIONS:
+        return None
+    takes = ACTIVATION_CLASSES[activation]
+    if n_classes not in takes:
+        fitting = [name for name, k in ACTIVATION_CLASSES.items() if n_classes in k]
+        return (
+            "activation",
+            f"{activation} takes {' or '.join(map(str, takes))} input classes, the layer has {n_classes}; "
+            f"for {n_classes} use one of {', '.join(fitting)}",
+        )
+    allowed = ACTIVATION_DEFAULTS[activation]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        names = ", ".join(allowed) if allowed else "none"
+        return "activation_params", f"{activation} has no parameter {unknown[0]!r}; its parameters: {names}"
+    return None
 
 
 def resolve_activation(activation: str | Activation) -> Activation:

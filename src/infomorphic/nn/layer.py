@@ -31,6 +31,8 @@ from ..pid.samples import sx_pid_from_binary_samples
 from .functional import (
     ACTIVATION_DEFAULTS,
     ACTIVATIONS,
+    DEFAULT_ACTIVATION,
+    activation_problem,
     aggregate,
     fused_theta,
     partner_mask,
@@ -186,7 +188,7 @@ class InfomorphicLayer(nn.Module):
                 other = "mask" if name in masks else "fixed weight"
                 raise ValueError(f"input class {name!r} has partners and a {other}")
         if activation is None:
-            activation = {2: "bivariate", 3: "trivariate", 4: "quadrivariate"}[len(letters)]
+            activation = DEFAULT_ACTIVATION[len(letters)]
         self.n_neurons = n_neurons
         self.sources = letters
         self.in_features = dict(sources)
@@ -195,6 +197,10 @@ class InfomorphicLayer(nn.Module):
             activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
         )
         self._activation = resolve_activation(activation)
+        if isinstance(activation, str):
+            problem = activation_problem(activation, len(letters), activation_params or {})
+            if problem is not None:
+                raise ValueError(problem[1])
         defaults = ACTIVATION_DEFAULTS.get(activation, {}) if isinstance(activation, str) else {}
         self.activation_params = {**defaults, **dict(activation_params or {})}
         self.n_bins = n_bins

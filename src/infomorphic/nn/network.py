@@ -38,6 +38,7 @@ readout neurons' firing probabilities after correcting inverted neurons.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,43 @@ class Network(nn.Module):
         self._order = spec.order()
         self._early = spec.needed_early()
         self._names: list[str] = []
+        self._check_memory()
         for layer_spec in spec.layers:
             layer = self._build_layer(layer_spec, n_bins, generator)
             self.add_module(layer_spec.name, layer)
             self._names.append(layer_spec.name)
 
     # -------------------------------------------------------------- building
+    def _check_memory(self) -> None:
+        """Refuse, before allocating anything, a network whose weights alone (float32 values,
+        partner indices, random projections) would not fit in this machine's memory: a one-line
+        error naming the largest layer and its largest input class instead of an allocator
+        failure or a swap storm.  Training needs several times this (gradients, optimiser
+        state, the backprop twin); only what can never fit is refused."""
+        total = _physical_memory_bytes()
+        if total is None:
+            return
+        need: dict[tuple[str, str], int] = {}
+        for ls in self.spec.layers:
+            n = self.spec.neurons(ls.name, self.n_classes)
+            for letter, src in ls.inputs.items():
+                size = self.spec.input_size(src, self.n_inputs, self.n_classes)
+                per_neuron = size if src.partners is None else 3 * min(src.partners, size)
+                projection = size * self.n_inputs if src.kind == "random" else 0
+                need[(ls.name, letter)] = 4 * (n * per_neuron + projection)
+        if sum(need.values()) <= total:
+            return
+        layers = {name: sum(v for (layer, _), v in need.items() if layer == name) for name, _ in need}
+        name = max(layers, key=layers.__getitem__)
+        letter = max((k for k in need if k[0] == name), key=need.__getitem__)[1]
+        gib = 2**30
+        raise ValueError(
+            f"network layer {name!r}, key 'inputs.{letter}': the network's weights alone need "
+            f"{sum(need.values()) / gib:.1f} GiB (layer {name}: {layers[name] / gib:.1f} GiB, of it class "
+            f"{letter}: {need[(name, letter)] / gib:.1f} GiB), more than this machine's {total / gib:.1f} GiB "
+            "of memory; use fewer neurons, partners instead of a dense input, or a smaller random projection"
+        )
+
     def _build_layer(self, ls: LayerSpec, n_bins: int, generator: torch.Generator | None) -> InfomorphicLayer:
         spec = self.spec
         n = spec.neurons(ls.name, self.n_classes)
@@ -313,6 +345,14 @@ class Network(nn.Module):
 
 def ls_first(ls: LayerSpec) -> str:
     return next(iter(ls.inputs))
+
+
+def _physical_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where the platform does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _random_partners(

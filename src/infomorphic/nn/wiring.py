@@ -71,6 +71,13 @@ SOURCE_KINDS = ("input", "label", "layer", "previous", "random", "zeros")
 _LETTER = re.compile(r"[A-Z]")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _RESERVED = {
+    # source words: a layer so named could not be told from the source
+    "input",
+    "label",
+    "previous",
+    "random",
+    "zeros",
+    # attributes of the network module
     "training",
     "forward",
     "layers",
@@ -428,7 +435,8 @@ def _validate(net: NetworkSpec) -> None:
             raise _err(
                 str(spec.name),
                 "name",
-                "must be a lower-case identifier (letters, digits, _), not a reserved word",
+                "must be a lower-case identifier (letters, digits, _), not a reserved word "
+                "(input, label, previous, random, zeros and the network's attributes)",
             )
         if spec.name in names:
             raise _err(spec.name, "name", "used by two layers")
@@ -505,6 +513,13 @@ def _validate_layer(spec: LayerSpec, names: Sequence[str]) -> None:
                 "activation",
                 f"unknown activation {spec.activation!r}; choose one of {', '.join(ACTIVATIONS)}",
             )
+    if spec.activation is None or isinstance(spec.activation, str):
+        from .functional import DEFAULT_ACTIVATION, activation_problem
+
+        activation = spec.activation or DEFAULT_ACTIVATION[len(letters)]
+        problem = activation_problem(activation, len(letters), spec.activation_params)
+        if problem is not None:
+            raise _err(name, *problem)
     for key in ("sample", "frozen"):
         if not isinstance(getattr(spec, key), bool):
             raise _err(name, key, f"must be true or false, got {getattr(spec, key)!r}")
