@@ -85,28 +85,12 @@ def wiring(depth: int, width: int, variant: str) -> dict:
     return network
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(type(value))
-
-
 def write_config(path: Path, train: dict, network: dict) -> None:
+    import tomli_w
+
     from infomorphic.runs import atomic_write
 
-    lines = ["[train]"] + [f"{k} = {_toml_value(v)}" for k, v in train.items()] + ["", "[network]"]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in network.items() if k != "layers"]
-    for layer in network["layers"]:
-        lines += ["", "[[network.layers]]"] + [f"{k} = {_toml_value(v)}" for k, v in layer.items()]
-    text = "\n".join(lines) + "\n"
+    text = tomli_w.dumps({"train": train, "network": network})
     atomic_write(path, lambda fh: fh.write(text))  # a second invocation may write it at the same moment
 
 

@@ -45,6 +45,14 @@ def test_version() -> None:
     assert out.startswith("infomorphic ") and out.strip().split()[-1][0].isdigit()
 
 
+def test_python_dash_m_runs_the_command_line() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "infomorphic", "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == runner.invoke(app, ["--version"]).stdout.strip()
+
+
 def test_no_arguments_shows_help() -> None:
     result = runner.invoke(app, [])
     assert "pid" in result.output and "Usage" in result.output

@@ -235,6 +235,22 @@ def test_to_dict_from_dict_round_trip() -> None:
     assert set(d) == {f.name for f in dataclasses.fields(TrainConfig)}
 
 
+def test_to_toml_reads_back_to_the_same_config(tmp_path: Path) -> None:
+    wired = load_config(Path(__file__).resolve().parents[1] / "configs" / "networks" / "deep2.toml")
+    cases = [
+        TrainConfig(hidden=17, baselines=("logistic",), name="x", hidden_goal="{F}{C} - {F}"),
+        TrainConfig(train_eval_size=None, threads=2, baselines=()),  # None where the default is not
+        wired,
+        wired.replace(seed=3, train_eval_size=None),
+    ]
+    for i, config in enumerate(cases):
+        path = tmp_path / f"c{i}.toml"
+        path.write_text(config.to_toml())
+        assert load_config(path) == config
+    assert 'train_eval_size = "none"' in cases[1].to_toml()
+    assert "name" not in cases[1].to_toml()  # None by default: left out
+
+
 def test_replace_is_type_checked() -> None:
     c = TrainConfig()
     assert c.replace(epochs=3).epochs == 3

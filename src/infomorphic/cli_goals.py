@@ -496,7 +496,7 @@ def search_command(
     elif best:
         typer.echo(f"best validation accuracy {100 * best['value']:.2f}% (trial {best['trial']})")
         typer.echo(
-            f'best goal (in {out / "best_goal.txt"}; use: infomorphic train --goal "$(cat {out / "best_goal.txt"})"):'
+            f"best goal (in {out / 'best_goal.txt'}; train it: infomorphic train --config {out / 'best_config.toml'}):"
         )
         typer.echo(f"  {best['goal']}")
 

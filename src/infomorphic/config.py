@@ -209,6 +209,28 @@ class TrainConfig:
         out["baselines"] = list(self.baselines)
         return out
 
+    def to_toml(self) -> str:
+        """The config as a TOML file that ``infomorphic train --config`` reads back to an equal
+        config: the fields in a ``[train]`` table, the wiring as the ``[network]`` table.  TOML
+        has no null: a field left at a default of None is left out, one set to None where the
+        default is not is written ``"none"``."""
+        import tomli_w
+
+        defaults = {f.name: f.default for f in fields(self)}
+        train: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if key == "wiring":
+                continue
+            if value is None:
+                if defaults[key] is not None:
+                    train[key] = "none"
+                continue
+            train[key] = value
+        doc: dict[str, Any] = {"train": train}
+        if self.wiring is not None:
+            doc["network"] = _toml_ready(self.wiring)
+        return tomli_w.dumps(doc)
+
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping, checking names and types; unknown keys are an error."""
@@ -224,6 +246,19 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
 
+def _toml_ready(value: Any) -> Any:
+    """``value`` with None entries of tables left out and arrays / tuples as lists (TOML has
+    neither null nor tuples)."""
+    if isinstance(value, Mapping):
+        return {str(k): _toml_ready(v) for k, v in value.items() if v is not None}
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None and not isinstance(value, (str, bytes)):
+        return tolist()
+    if isinstance(value, (list, tuple)):
+        return [_toml_ready(v) for v in value]
+    return value
+
+
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """Check ``value`` against a field's type hint, converting where it is lossless."""
     origin, args = get_origin(hint), get_args(hint)
@@ -233,6 +268,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         raise ValueError(f"config key {name!r} cannot be empty")
     if args and type(None) in args:  # Optional[X]
         hint = next(a for a in args if a is not type(None))
+        if hint is not str and isinstance(value, str) and value.strip().lower() == "none":
+            return None  # TOML has no null: train_eval_size = "none"
         origin, args = get_origin(hint), get_args(hint)
     if origin is dict:
         if not isinstance(value, Mapping):

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from infomorphic.cli import app
 from infomorphic.config import load_config
+from infomorphic.goals import Goal
 from infomorphic.nn.layer import InfomorphicLayer
 from infomorphic.nn.network import Network
 from infomorphic.nn.wiring import InputSpec, LayerSpec, NetworkSpec
@@ -518,6 +519,23 @@ def test_goal_search_of_any_layer_of_a_wired_network(tmp_path: Path) -> None:
     trial_config = json.loads(next((tmp_path / "s" / "trials").glob("trial-*/config.json")).read_text())
     goals = {entry["name"]: entry.get("goal") for entry in trial_config["config"]["wiring"]["layers"]}
     assert goals["h1"] == "trivariate-mnist-tpe" and goals["h2"] != "trivariate-mnist-tpe"
+    # best_config.toml: the searched config with the best goal in h2 and nothing else changed
+    searched = load_config(CONFIGS / "deep2.toml", {"epochs": 1, "batch_size": 100})
+    best_config = load_config(tmp_path / "s" / "best_config.toml")
+    layers = {entry["name"]: entry for entry in best_config.wiring["layers"]}
+    assert (
+        Goal.resolve(layers["h2"]["goal"], "FCL").to_vector() == Goal.resolve(best["goal"], "FCL").to_vector()
+    )
+    layers["h2"]["goal"] = "trivariate-mnist-tpe"
+    assert best_config == searched
+    trained = runner.invoke(
+        app,
+        ["train", "--config", str(tmp_path / "s" / "best_config.toml"), "--baselines", "none"]
+        + ["--out-dir", str(tmp_path / "r"), "--name", "best", "--json"],
+    )
+    assert trained.exit_code == 0, trained.output
+    run_config = json.loads((tmp_path / "r" / "best" / "config.json").read_text())["config"]
+    assert {e["name"]: e["goal"] for e in run_config["wiring"]["layers"]}["h2"] == best["goal"]
     bad = runner.invoke(app, [*common, "--trials", "1", "--layer", "hidden", "--out", str(tmp_path / "t")])
     assert bad.exit_code == 2
     assert "no layer 'hidden'; its layers: h1, h2, readout" in bad.stderr

@@ -1263,8 +1263,16 @@ def top_trials(study: Any, settings: AnySettings, top: int) -> list[tuple[Any, s
     return picked
 
 
+BEST_CONFIG_HEADER = (
+    "# The searched network with the best goal found so far in the searched layer; train it with\n"
+    "#   infomorphic train --config best_config.toml [--epochs N]\n"
+)
+
+
 def write_best(study: Any, settings: AnySettings, out_dir: Path) -> dict[str, Any] | None:
-    """Write ``best_goal.txt`` (an expression for ``infomorphic train --goal``) and ``best.json``."""
+    """Write ``best_goal.txt`` (the goal as an expression), ``best.json`` and, for a supervised
+    search, ``best_config.toml`` (the searched training config with that goal in the searched
+    layer, for ``infomorphic train --config``)."""
     from ..runs import atomic_write
 
     found = best_goal(study, settings)
@@ -1289,6 +1297,13 @@ def write_best(study: Any, settings: AnySettings, out_dir: Path) -> dict[str, An
         record["capacity_per_seed"] = trial.user_attrs.get("capacity_per_seed")
         record["probes"] = trial.user_attrs.get("probes")
     atomic_write(out_dir / "best_goal.txt", lambda fh: fh.write(goal.to_expression() + "\n"))
+    if isinstance(settings, SearchSettings):  # ready to train: the searched network, this goal in its layer
+        # threads back to the default: a search's are per worker
+        config = config_with_goal(
+            settings.config, settings.layer, goal, baselines=settings.config.baselines, threads=None
+        )
+        text = config.to_toml()
+        atomic_write(out_dir / "best_config.toml", lambda fh: fh.write(BEST_CONFIG_HEADER + text))
     write_json(out_dir / "best.json", record)
     return record
 
