@@ -17,7 +17,7 @@ from infomorphic.config import load_config
 from infomorphic.goals import Goal
 from infomorphic.nn.layer import InfomorphicLayer
 from infomorphic.nn.network import Network
-from infomorphic.nn.wiring import InputSpec, LayerSpec, NetworkSpec
+from infomorphic.nn.wiring import InputSpec, LayerSpec, NetworkSpec, stacked
 from infomorphic.seeding import generator
 from infomorphic.train.loop import build_network
 
@@ -331,6 +331,36 @@ def test_a_layer_rejects_an_activation_of_another_class_count() -> None:
         InfomorphicLayer(5, {"F": 3, "C": 2, "L": 5, "B": 4}, activation="trivariate")
     with pytest.raises(ValueError, match="trivariate has no parameter 'k1'"):
         InfomorphicLayer(5, {"F": 3, "C": 2, "L": 5}, activation_params={"k1": 0.5})
+
+
+def test_the_python_builder_rejects_bad_arguments_and_labels_clearly() -> None:
+    with pytest.raises(
+        ValueError, match="widths must be a list of hidden-layer widths, e.g. \\[100, 100\\], got '100'"
+    ):
+        stacked("100")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_inputs must be an integer >= 1, got 0"):
+        Network(stacked([4]), 0, K)
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2, got 1"):
+        Network(stacked([4]), D, 1)
+    with pytest.raises(TypeError, match="spec must be a NetworkSpec or its dict form, got list"):
+        Network([], D, K)  # type: ignore[arg-type]
+    # the dict form (a TOML [network] table) and numpy sizes build the same network
+    a = Network(stacked([4]).to_dict(), np.int64(D), np.int64(K), generator=torch.Generator().manual_seed(0))
+    b = Network(stacked([4]), D, K, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    x = torch.randn(3, D)
+    for labels, message in (
+        (
+            torch.tensor([0, 1, K]),
+            f"labels must lie in \\[0, {K}\\) for n_classes = {K}, got min 0 and max {K}",
+        ),
+        (torch.tensor([0, -1, 1]), "got min -1 and max 1"),
+        (torch.tensor([0.0, 1.0, 1.0]), "labels must be integer class indices, got dtype torch.float32"),
+        (torch.tensor([0, 1]), "labels must have shape \\(3,\\) for a batch of 3, got \\(2,\\)"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            b(x, labels)
+    assert b(x, torch.tensor([0, 1, 1], dtype=torch.int32)).readout.theta.shape == (3, K)
 
 
 def test_identity_weights_need_matching_sizes() -> None:

@@ -38,7 +38,9 @@ readout neurons' firing probabilities after correcting inverted neurons.
 
 from __future__ import annotations
 
+import operator
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,9 +99,10 @@ class Network(nn.Module):
     """Infomorphic layers wired as ``spec`` says; each layer is a submodule under its name.
 
     Args:
-        spec: the wiring (layers, readout, presentations).
-        n_inputs: features of the data (e.g. 784).
-        n_classes: classes (one-hot label size; ``neurons = "classes"``).
+        spec: the wiring (layers, readout, presentations): a :class:`NetworkSpec` or its dict
+            form (the ``[network]`` table of a TOML config).
+        n_inputs: features of the data (e.g. 784), >= 1.
+        n_classes: classes (one-hot label size; ``neurons = "classes"``), >= 2.
         n_bins: bins per source of layers that do not set their own.
         generator: random generator of the initial weights, random partners and projections.
 
@@ -110,7 +113,7 @@ class Network(nn.Module):
 
     def __init__(
         self,
-        spec: NetworkSpec,
+        spec: NetworkSpec | Mapping[str, Any],
         n_inputs: int,
         n_classes: int,
         *,
@@ -118,6 +121,18 @@ class Network(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(spec, Mapping):
+            spec = NetworkSpec.from_dict(spec)  # the TOML / JSON form
+        if not isinstance(spec, NetworkSpec):
+            raise TypeError(f"spec must be a NetworkSpec or its dict form, got {type(spec).__name__}")
+        for name, value, least in (("n_inputs", n_inputs, 1), ("n_classes", n_classes, 2)):
+            try:
+                whole = operator.index(value)  # int, numpy integers, 0-d integer tensors
+            except TypeError:
+                whole = None
+            if isinstance(value, bool) or whole is None or whole < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        n_inputs, n_classes = operator.index(n_inputs), operator.index(n_classes)
         self.spec = spec
         self.n_inputs = n_inputs
         self.n_classes = n_classes
@@ -243,7 +258,7 @@ class Network(nn.Module):
                 withhold them (evaluation).
             generator: random generator of the stochastic outputs.
         """
-        context = None if labels is None else torch.nn.functional.one_hot(labels, self.n_classes).to(x.dtype)
+        context = None if labels is None else self._one_hot(labels, x)
         constants: dict[tuple[str, str], Tensor] = {}  # random projections and zeros: one tensor per batch
         previous: dict[str, Tensor] = {}
         outputs: dict[str, LayerOutput] = {}
@@ -276,6 +291,22 @@ class Network(nn.Module):
             previous = current
             emitted = current
         return NetworkOutput(outputs, emitted, outputs[self.spec.readout_name])
+
+    def _one_hot(self, labels: Tensor, x: Tensor) -> Tensor:
+        """The label source: one-hot ``(B, n_classes)`` in ``x``'s dtype; clear errors for labels
+        that are not class indices."""
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        if labels.dim() != 1 or labels.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"labels must have shape ({x.shape[0]},) for a batch of {x.shape[0]}, got {tuple(labels.shape)}"
+            )
+        if labels.numel() and not bool(((labels >= 0) & (labels < self.n_classes)).all()):
+            raise ValueError(
+                f"labels must lie in [0, {self.n_classes}) for n_classes = {self.n_classes}, "
+                f"got min {int(labels.min())} and max {int(labels.max())}"
+            )
+        return torch.nn.functional.one_hot(labels.long(), self.n_classes).to(x.dtype)
 
     def _resolve(
         self,

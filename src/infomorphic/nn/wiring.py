@@ -622,6 +622,8 @@ def stacked(
 
     ``widths=[100]`` with ``feedback=None`` is setup 1 (``lateral_partners=100``: setup 2).
     """
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise ValueError(f"widths must be a list of hidden-layer widths, e.g. [100, 100], got {widths!r}")
     if not widths:
         raise ValueError("give the width of at least one hidden layer")
     if feedback not in (None, "C", "B"):
