@@ -9,6 +9,7 @@ another process created between our look and our start is continued instead of r
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -16,6 +17,28 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from infomorphic.runs import run_holder
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``low`` (argparse reports anything else as a usage
+    error naming the option, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def check_out(parser: argparse.ArgumentParser, out: Path) -> None:
+    """A usage error (exit 2) when the sweep's output folder exists as something else."""
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} exists and is not a folder")
 
 
 def infomorphic_exe() -> str:

@@ -46,7 +46,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _train_run import infomorphic_exe, report_statuses, train_run  # noqa: E402 - the experiments' shared launcher
+from _train_run import (  # noqa: E402 - the experiments' shared launcher
+    at_least,
+    check_out,
+    infomorphic_exe,
+    report_statuses,
+    train_run,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -187,7 +193,7 @@ def summarise_row(runs: list[Path]) -> dict:
     }
 
 
-DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+DISPLAY_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
 def markdown_table(out: Path, rows: list[tuple[str, int, int, str]], seeds: list[int], epochs: int) -> str:
@@ -224,7 +230,7 @@ def markdown_table(out: Path, rows: list[tuple[str, int, int, str]], seeds: list
         )
         name = f"width {w}, depth {depth}, {v}"
         lines.append(
-            f"| {DATASET_NAMES.get(d, d)} | {name} | {seed_text} | {cell(row['infomorphic_test'], len(done))} "
+            f"| {DISPLAY_NAMES.get(d, d)} | {name} | {seed_text} | {cell(row['infomorphic_test'], len(done))} "
             f"| {cell(row['backprop_test'], len(done))} |"
         )
     return "\n".join(lines)
@@ -401,14 +407,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--datasets", nargs="+", default=["mnist"])
-    parser.add_argument("--widths", nargs="+", type=int, default=[100])
-    parser.add_argument("--depths", nargs="+", type=int, default=[1, 2])
+    from infomorphic.data.locate import DATASET_NAMES
+
+    parser.add_argument("--datasets", nargs="+", choices=DATASET_NAMES, default=["mnist"])
+    parser.add_argument("--widths", nargs="+", type=at_least(1), default=[100])
+    parser.add_argument("--depths", nargs="+", type=at_least(1), default=[1, 2])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["stacked"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--workers", type=int, default=1, help="runs at once")
+    parser.add_argument("--seeds", nargs="+", type=at_least(0), default=[0, 1, 2])
+    parser.add_argument("--epochs", type=at_least(1), default=100)
+    parser.add_argument("--threads", type=at_least(1), default=1, help="torch threads per run")
+    parser.add_argument("--workers", type=at_least(1), default=1, help="runs at once")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "depth")
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
     parser.add_argument(
@@ -454,7 +462,10 @@ def main() -> None:
         if not args.run_dirs:
             parser.error("--analyse needs run directories")
         for run in args.run_dirs:
-            print(json.dumps(analyse_run(run)))
+            try:
+                print(json.dumps(analyse_run(run)))
+            except ValueError as exc:  # not a finished run, or not one that depth.py wires
+                parser.exit(2, f"error: {exc}\n")
         return
     rows = [
         (d, w, depth, v)
@@ -466,6 +477,7 @@ def main() -> None:
     if args.markdown:
         print(markdown_table(args.out, rows, args.seeds, args.epochs))
         return
+    check_out(parser, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(d, w, depth, v, s) for d, w, depth, v in rows for s in args.seeds]
     failed = 0

@@ -45,7 +45,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _train_run import infomorphic_exe, report_statuses, train_run  # noqa: E402 - the experiments' shared launcher
+from _train_run import (  # noqa: E402 - the experiments' shared launcher
+    at_least,
+    check_out,
+    infomorphic_exe,
+    report_statuses,
+    train_run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CRITICAL = ("{F}{C}", "{F}{L}", "{F}{C}{L}", "{FC}{FL}")
@@ -210,15 +216,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--storage", required=True, help="optuna storage URL of the searches")
     p.add_argument("--studies", nargs="+", required=True)
-    p.add_argument("--top", type=int, default=3)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, help="training epochs (default: the search's)")
-    p.add_argument("--workers", type=int, default=1, help="runs at once")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--top", type=at_least(1), default=3)
+    p.add_argument("--seeds", nargs="+", type=at_least(0), default=[0, 1, 2])
+    p.add_argument("--epochs", type=at_least(1), help="training epochs (default: the search's)")
+    p.add_argument("--workers", type=at_least(1), default=1, help="runs at once")
+    p.add_argument("--threads", type=at_least(1), default=1, help="torch threads per run")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "search-compare")
     p.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
     p.add_argument("--no-importance", action="store_true", help="skip the fANOVA / MDI importances")
     args = p.parse_args()
+    check_out(p, args.out)
 
     from infomorphic.goalsearch.search import search_status
 

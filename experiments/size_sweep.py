@@ -64,7 +64,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _train_run import infomorphic_exe, report_statuses, train_run  # noqa: E402 - the experiments' shared launcher
+from _train_run import (  # noqa: E402 - the experiments' shared launcher
+    at_least,
+    check_out,
+    infomorphic_exe,
+    report_statuses,
+    train_run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -468,12 +474,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(DEFAULT_MODELS))
-    parser.add_argument("--sizes", nargs="+", type=int, default=list(PAPER_SIZES))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--workers", type=int, default=1, help="runs at once")
+    from infomorphic.data.locate import DATASET_NAMES
+
+    parser.add_argument("--sizes", nargs="+", type=at_least(1), default=list(PAPER_SIZES))
+    parser.add_argument("--seeds", nargs="+", type=at_least(0), default=[0, 1, 2])
+    parser.add_argument("--dataset", choices=DATASET_NAMES, default="mnist")
+    parser.add_argument("--epochs", type=at_least(1), default=100)
+    parser.add_argument("--threads", type=at_least(1), default=1, help="torch threads per run")
+    parser.add_argument("--workers", type=at_least(1), default=1, help="runs at once")
     parser.add_argument(
         "--set",
         dest="sets",
@@ -490,8 +498,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         "--convergence-figure", type=Path, metavar="PNG", help="draw the self-cosine distance per epoch"
     )
     args = parser.parse_args(argv)
-    if any(n < 1 for n in args.sizes):
-        parser.error("--sizes must be >= 1")
+    check_out(parser, args.out)
     grid = [(m, n) for m in args.models for n in sizes_of(m, sorted(set(args.sizes)))]
     failed = 0
     if not args.summarise:

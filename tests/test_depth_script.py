@@ -148,3 +148,40 @@ def test_analyse_a_trained_feedback_run(tmp_path: Path) -> None:
     assert all(float(v.min()) >= 0.0 and float(v.max()) <= 1.0 for v in tuning.values())
     depth.tuning_figure([run, run], tmp_path / "tuning.png")
     assert (tmp_path / "tuning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        ("depth", ["--widths", "0"], "argument --widths: must be an integer >= 1, got 0"),
+        ("depth", ["--seeds", "-1"], "argument --seeds: must be an integer >= 0, got -1"),
+        ("depth", ["--epochs", "x"], "argument --epochs: must be an integer >= 1, got 'x'"),
+        ("depth", ["--datasets", "nope"], "argument --datasets: invalid choice: 'nope'"),
+        ("depth", ["--out", "FILE"], "--out FILE exists and is not a folder"),
+        ("depth", ["--analyse", "FILE"], "error: FILE is not a finished infomorphic run"),
+        ("size_sweep", ["--sizes", "0"], "argument --sizes: must be an integer >= 1, got 0"),
+        ("size_sweep", ["--workers", "0"], "argument --workers: must be an integer >= 1, got 0"),
+        ("size_sweep", ["--dataset", "nope"], "argument --dataset: invalid choice: 'nope'"),
+        ("size_sweep", ["--out", "FILE", "--summarise"], "--out FILE exists and is not a folder"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_before_any_work(
+    script: str,
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Widths, depths, sizes, seeds, epochs and workers were taken as any integer (a width of 0
+    failed every run one by one), an unknown dataset likewise, an --out that is a file raised a
+    traceback, and so did --analyse of a folder that holds no run."""
+    module = load_experiment(script, f"{script}_args")
+    (tmp_path / "FILE").write_text("not a folder")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [f"{script}.py", *args])
+    with pytest.raises(SystemExit) as info:
+        module.main() if script == "depth" else module.main(args)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert (tmp_path / "FILE").read_text() == "not a folder"
