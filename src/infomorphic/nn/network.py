@@ -301,7 +301,10 @@ class Network(nn.Module):
             raise ValueError(
                 f"labels must have shape ({x.shape[0]},) for a batch of {x.shape[0]}, got {tuple(labels.shape)}"
             )
-        if labels.numel() and not bool(((labels >= 0) & (labels < self.n_classes)).all()):
+        # on the CPU only: on a GPU the check would wait for the device every batch, and
+        # one_hot's own device-side check reports a bad label there
+        unchecked = labels.device.type != "cpu" or not labels.numel()
+        if not unchecked and not bool(((labels >= 0) & (labels < self.n_classes)).all()):
             raise ValueError(
                 f"labels must lie in [0, {self.n_classes}) for n_classes = {self.n_classes}, "
                 f"got min {int(labels.min())} and max {int(labels.max())}"
