@@ -180,3 +180,28 @@ def test_field_figures_have_one_labelled_symmetric_colour_scale() -> None:
     l3 = float(np.abs(w[:3]).max())
     climits = sorted({im.get_clim() for ax in fig.axes for im in ax.get_images()})
     assert climits == [pytest.approx((-l3, l3)), pytest.approx((-l3 / 10, l3 / 10))]
+
+
+def test_atom_figure_of_a_four_source_layer_shows_the_largest_atoms_and_a_heatmap_of_all() -> None:
+    """166 atoms were 167 unreadable panels (and minutes of drawing): now the 14 largest at the end
+    and H_res as panels, and every atom's mean per epoch as one heatmap row."""
+    from infomorphic.goalsearch.report_plots import ATOM_PANELS, atoms_figure
+    from infomorphic.pid.lattice import get_lattice
+
+    names = get_lattice(4).names("FCLB")
+    assert len(names) == 166
+    rng = np.random.default_rng(0)
+    atoms = rng.normal(scale=0.001, size=(6, 5, 166))
+    big = [3, 40, 100]
+    atoms[..., big] += np.array([0.5, -0.3, 0.2])  # the largest atoms at the last epoch
+    fig = atoms_figure(atoms, rng.uniform(size=(6, 5)), names, "h2")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    panels = [t for t in titles if not t.startswith("every atom")]
+    assert len(panels) == ATOM_PANELS + 1 and panels[-1] == "H_res"
+    assert {names[k] for k in big} <= set(panels)
+    (heat,) = [ax for ax in fig.axes if ax.get_title().startswith("every atom")]
+    (image,) = heat.get_images()
+    np.testing.assert_allclose(image.get_array(), atoms.mean(1).T)
+    assert [t.get_text() for t in heat.get_yticklabels()] == list(names)
+    three = atoms_figure(atoms[..., :18], rng.uniform(size=(6, 5)), get_lattice(3).names("FCL"), "h1")
+    assert len([ax for ax in three.axes if ax.get_title()]) == 19  # every atom and H_res, no heatmap

@@ -25,20 +25,40 @@ __all__ = [
 ]
 
 
+ATOM_PANELS = 14
+"""Atoms drawn as panels when a layer has more than 20 (four sources: 166): the largest ones."""
+
+
 def atoms_figure(atoms: np.ndarray, hres: np.ndarray, names: Sequence[str], layer: str) -> Any:
     """One panel per atom (and ``H_res``): every neuron's value per epoch (thin) and the mean (black).
 
+    A layer with more than 20 atoms (four sources: 166) gets panels for the :data:`ATOM_PANELS`
+    atoms whose mean over neurons is largest in magnitude in the last epoch, and below them a
+    heatmap of every atom's mean per epoch, in the lattice's order.
+
     Shape: ``atoms (E, N, A)``, ``hres (E, N)``.
     """
-    values = np.concatenate([atoms, hres[..., None]], axis=2)
     labels = [*names, "H_res"]
-    n = len(labels)
+    values = np.concatenate([atoms, hres[..., None]], axis=2)
+    shown = list(range(len(labels)))
+    many = len(names) > 20
+    if many:
+        final = np.abs(atoms[-1].mean(0))
+        shown = sorted(np.argsort(-final, kind="stable")[:ATOM_PANELS].tolist()) + [len(names)]
+    n = len(shown)
     cols = 5 if n > 6 else n
     rows = math.ceil(n / cols)
-    height = 2.1 * rows + 0.6
+    heat = 0.09 * len(names) + 1.2 if many else 0.0
+    top = 1.2 if many else 0.6  # inches above the panels: the title (two lines when many)
+    height = 2.1 * rows + top + heat
     fig = figure(2.6 * cols, height, layout=None)
     fig.subplots_adjust(
-        left=0.05, right=0.98, bottom=0.35 / height, top=1 - 0.6 / height, wspace=0.35, hspace=0.45
+        left=0.05,
+        right=0.98,
+        bottom=(0.35 + heat) / height,
+        top=1 - top / height,
+        wspace=0.35,
+        hspace=0.45,
     )
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     epochs = np.arange(1, values.shape[0] + 1)
@@ -47,18 +67,46 @@ def atoms_figure(atoms: np.ndarray, hres: np.ndarray, names: Sequence[str], laye
         if k >= n:
             ax.axis("off")
             continue
-        series = values[:, :, k]
+        series = values[:, :, shown[k]]
         ax.plot(epochs, series, color="tab:blue", lw=0.5, alpha=max(0.05, min(0.5, 8 / series.shape[1])))
         ax.plot(epochs, series.mean(1), color="black", lw=1.5)
         ax.axhline(0, color="grey", lw=0.5)
-        ax.set_title(labels[k], fontsize=9)
+        ax.set_title(labels[shown[k]], fontsize=9)
         ax.tick_params(labelsize=7)
+    which = f"the {ATOM_PANELS} of {len(names)} atoms largest at the end, and H_res" if many else "every atom"
     fig.suptitle(
-        f"{layer} layer: PID atoms of every neuron per epoch (bits; black = mean over "
+        f"{layer} layer: PID atoms of every neuron per epoch ({which};\nbits; black = mean over "
+        f"{values.shape[1]} neurons)"
+        if many
+        else f"{layer} layer: PID atoms of every neuron per epoch ({which}; bits; black = mean over "
         f"{values.shape[1]} neurons)",
         fontsize=10,
     )
-    fig.supxlabel("epoch", fontsize=9)
+    if many:
+        ax = fig.add_axes((0.16, 0.35 / height, 0.74, (heat - 0.9) / height))
+        from matplotlib.colors import SymLogNorm
+
+        means = atoms.mean(1).T  # (A, E)
+        limit = max(float(np.abs(means).max()), 0.01)
+        image = ax.imshow(
+            means,
+            aspect="auto",
+            cmap="RdBu_r",
+            # logarithmic above 0.005 bits: the small atoms stay visible beside the large ones
+            norm=SymLogNorm(linthresh=0.005, vmin=-limit, vmax=limit, base=10),
+            interpolation="nearest",
+            extent=(0.5, len(epochs) + 0.5, len(names) - 0.5, -0.5),
+        )
+        ax.set_yticks(range(len(names)), list(names), fontsize=4.5)
+        ax.set_xlabel("epoch", fontsize=9)
+        ax.set_title(
+            f"every atom's mean over the {values.shape[1]} neurons (bits; colour logarithmic beyond 0.005)",
+            fontsize=9,
+        )
+        ax.tick_params(axis="x", labelsize=7)
+        _colorbar(fig, image, (0.92, 0.35 / height, 0.015, (heat - 0.9) / height), "bits")
+    else:
+        fig.supxlabel("epoch", fontsize=9)
     return fig
 
 
