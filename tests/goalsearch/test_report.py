@@ -205,3 +205,38 @@ def test_atom_figure_of_a_four_source_layer_shows_the_largest_atoms_and_a_heatma
     assert [t.get_text() for t in heat.get_yticklabels()] == list(names)
     three = atoms_figure(atoms[..., :18], rng.uniform(size=(6, 5)), get_lattice(3).names("FCL"), "h1")
     assert len([ax for ax in three.axes if ax.get_title()]) == 19  # every atom and H_res, no heatmap
+
+
+def test_report_reuses_the_logistic_weights_that_training_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report refitted the logistic baseline for its readout-field comparison on every call
+    (about a minute on MNIST); training now keeps the weights, the same as a refit gives."""
+    import infomorphic.train.baselines as baselines
+    from infomorphic.config import TrainConfig
+    from infomorphic.goalsearch.report import _firing_and_confusion, _readout_fields, load_run
+    from infomorphic.runs import load_npz
+    from infomorphic.train import fit
+
+    config = TrainConfig(
+        network="single", epochs=1, batch_size=128, baselines=("logistic",), threads=1, dataset="digits"
+    )
+    fit(config, run_dir=tmp_path / "run", progress=False)
+    kept = load_npz(tmp_path / "run" / "logistic.npz")
+    run = load_run(tmp_path / "run")
+    refit = baselines.fit_logistic(run.data.train.x, run.data.train.y, 10, l2=config.logistic_l2)
+    np.testing.assert_allclose(kept["weight"], refit.weight.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(kept["bias"], refit.bias.detach().numpy(), atol=1e-5)
+
+    def no_refit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("refitted although the run keeps the weights")
+
+    monkeypatch.setattr(baselines, "fit_logistic", no_refit)
+    fields = _readout_fields(run, _firing_and_confusion(run)[0])
+    assert fields is not None
+    np.testing.assert_array_equal(fields[1], kept["weight"])
+    (tmp_path / "run" / "logistic.npz").write_bytes(b"damaged")
+    monkeypatch.undo()
+    fields = _readout_fields(run, _firing_and_confusion(run)[0])  # refits instead
+    assert fields is not None
+    np.testing.assert_allclose(fields[1], kept["weight"], atol=1e-5)

@@ -196,6 +196,22 @@ def _firing_and_confusion(run: RunData) -> tuple[dict[str, np.ndarray], np.ndarr
     return firing, np.array(_confusion(predict(torch.cat(thetas)), y, n_classes))
 
 
+def _logistic_weight(run: RunData) -> Any:
+    """The logistic baseline's weights that training kept in the run directory, or None."""
+    import torch
+
+    from ..runs import load_npz
+    from ..train.loop import LOGISTIC_WEIGHTS
+
+    path = run.run_dir / LOGISTIC_WEIGHTS
+    if not path.exists():
+        return None
+    try:
+        return torch.as_tensor(load_npz(path)["weight"], dtype=torch.float32)
+    except (ValueError, KeyError):  # damaged: refit
+        return None
+
+
 def _readout_fields(
     run: RunData, firing: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -221,10 +237,12 @@ def _readout_fields(
     if readout is not None:
         inverted = torch.as_tensor(readout.mean(0) >= 0.5)
         w = torch.where(inverted[:, None], -w, w)
-    model = fit_logistic(
-        run.data.train.x, run.data.train.y, run.record["data"]["classes"], l2=run.config.logistic_l2
-    )
-    lw = model.weight.detach()
+    lw = _logistic_weight(run)
+    if lw is None or lw.shape != w.shape:  # a run trained without the baseline, or before it was kept
+        model = fit_logistic(
+            run.data.train.x, run.data.train.y, run.record["data"]["classes"], l2=run.config.logistic_l2
+        )
+        lw = model.weight.detach()
     cos = torch.nn.functional.cosine_similarity(w, lw, dim=1)
     return w.numpy(), lw.numpy(), cos.numpy()
 

@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 Report = Callable[[int, dict[str, Any]], None]
 
 CHECKPOINT_KEYS = ("model", "optimizers", "sampler", "epoch")
+LOGISTIC_WEIGHTS = "logistic.npz"
+"""The logistic-regression baseline's ``weight`` (classes, inputs) and ``bias`` in a run directory."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -527,6 +529,11 @@ def _baselines(
         t0 = time.perf_counter()
         if name == "logistic":
             model = fit_logistic(*train, n_classes, l2=config.logistic_l2)
+            # its weights, for the report's comparison with the readout fields (saves a refit)
+            save_npz(
+                run_dir / LOGISTIC_WEIGHTS,
+                {"weight": model.weight.detach().cpu().numpy(), "bias": model.bias.detach().cpu().numpy()},
+            )
             with torch.no_grad():
                 res = {
                     split: accuracy(model(x).argmax(1), y)
