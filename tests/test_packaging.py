@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 from typer.testing import CliRunner
 
@@ -56,14 +57,14 @@ def test_torch_is_a_range_that_admits_the_tested_version() -> None:
 
 def test_every_dependency_is_a_range_and_constraints_pin_them() -> None:
     """Core dependencies are lower bounds (torch also capped); constraints.txt pins each exactly."""
-    pins = {
-        Requirement(line).name.lower(): Requirement(line)
+    pins = {  # names as pip compares them: tomli-w is pip freeze's tomli_w
+        canonicalize_name(Requirement(line).name): Requirement(line)
         for line in (ROOT / "constraints.txt").read_text().splitlines()
         if line and not line.startswith("#")
     }
     for name, req in _requirements(PYPROJECT["project"]["dependencies"]).items():
         assert not any(spec.operator == "==" for spec in req.specifier), req
-        pin = pins[name.lower()]
+        pin = pins[canonicalize_name(name)]
         (version,) = [spec.version for spec in pin.specifier]
         assert req.specifier.contains(version), (req, pin)
 
