@@ -8,6 +8,8 @@
     python experiments/depth.py --atoms-figure depth-atoms.png RUN_DIR [RUN_DIR ...]
     python experiments/depth.py --analyse RUN_DIR [RUN_DIR ...]   # label selectivity per layer, feedback ablated
     python experiments/depth.py --tuning-figure tuning.png RUN_DIR [RUN_DIR ...]
+    python experiments/depth.py ... --summarise --save-rows rows.jsonl   # keep the finished rows
+    python experiments/depth.py --save-rows rows.jsonl --rows-figure depth.png  # accuracy vs depth
 
 Rows (``infomorphic.nn.wiring.stacked``): ``depth`` hidden layers of ``width`` trivariate
 neurons, F = the layer below, L = the layer's own previous output (dense for width 100,
@@ -43,7 +45,7 @@ import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_run import (  # noqa: E402 - the experiments' shared launcher
@@ -194,6 +196,128 @@ def summarise_row(runs: list[Path]) -> dict:
 
 
 DISPLAY_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+ROW_KEYS = ("dataset", "width", "depth", "variant")
+
+
+def save_rows(path: Path, rows: list[dict], seeds: list[int], epochs: int) -> int:
+    """Merge the finished rows (every seed trained to ``epochs``) into the JSON-lines file
+    ``path``, one record per (dataset, width, depth, variant), replacing an earlier record of the
+    same row: the rows outlive the run directories.  Returns how many rows were written."""
+    from infomorphic.runs import atomic_write, read_jsonl
+
+    records = {tuple(r[k] for k in ROW_KEYS): r for r in (read_jsonl(path) if path.exists() else [])}
+    saved = 0
+    for row in rows:
+        if len(row["epochs"]) != len(seeds) or any(e < epochs for e in row["epochs"]):
+            continue
+        key = tuple(row[k] for k in ROW_KEYS)
+        records[key] = {
+            **{k: row[k] for k in ROW_KEYS},
+            "seeds": list(seeds),
+            "epochs": epochs,
+            "infomorphic_test": row["infomorphic_test"],
+            "backprop_test": row["backprop_test"],
+        }
+        saved += 1
+    text = "".join(json.dumps(records[k]) + "\n" for k in sorted(records, key=str))
+    atomic_write(path, lambda fh: fh.write(text))
+    return saved
+
+
+VARIANT_STYLE = {
+    "stacked": ("tab:blue", "o"),
+    "feedback-b": ("tab:orange", "s"),
+    "feedback-b-marginal": ("tab:green", "D"),
+    "feedback-c": ("tab:red", "v"),
+    "label-first": ("tab:purple", "^"),
+}
+
+
+def rows_figure(records: list[dict], path: Path, min_seeds: int = 3) -> None:
+    """Test accuracy against depth, one panel per (dataset, width): the median over seeds with a
+    min-max bar for every variant (depth 1 is the one-layer network, shared by all), the
+    backprop twin of the stacked rows dashed.  Rows with fewer than ``min_seeds`` seeds are left
+    out; a value far below the panel's range (no label: feedback-c) is marked at its bottom edge
+    with its median."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [r for r in records if len(r["seeds"]) >= min_seeds and r["infomorphic_test"]]
+    panels = sorted(
+        {(r["dataset"], r["width"]) for r in records}, key=lambda p: (p[0] != "mnist", p[0], p[1])
+    )
+    if not panels:
+        raise ValueError(f"no row with {min_seeds} seeds to draw")
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
+    for ax, (dataset, width) in zip(axes[0], panels):
+        mine = [r for r in records if r["dataset"] == dataset and r["width"] == width]
+        one = next((r for r in mine if r["depth"] == 1 and r["variant"] == "stacked"), None)
+        stacked = sorted((r for r in mine if r["variant"] == "stacked"), key=lambda r: r["depth"])
+        twin = [(r["depth"], 100 * r["backprop_test"]["median"]) for r in stacked if r["backprop_test"]]
+        close = [100 * r["infomorphic_test"]["min"] for r in mine if r["variant"] != "feedback-c"]
+        low = min(close) - 1.0 if close else None
+        high = max([100 * r["infomorphic_test"]["max"] for r in mine] + [v for _, v in twin]) + 0.3
+        for v, (color, marker) in VARIANT_STYLE.items():
+            if v == "stacked":
+                rows = stacked
+            else:
+                rows = sorted(
+                    (r for r in mine if r["variant"] == v and r["depth"] > 1), key=lambda r: r["depth"]
+                )
+            if not rows:
+                continue
+            x = [r["depth"] + (0 if r["depth"] == 1 else 0.04 * list(VARIANT_STYLE).index(v)) for r in rows]
+            med = [100 * r["infomorphic_test"]["median"] for r in rows]
+            lo = [100 * r["infomorphic_test"]["min"] for r in rows]
+            hi = [100 * r["infomorphic_test"]["max"] for r in rows]
+            off = [low is not None and m < low for m in med]  # far below: marked at the edge
+            shown = [low + 0.15 if o else m for o, m in zip(off, med)]
+            below = [0.0 if o else m - max(a, low if low is not None else a) for o, m, a in zip(off, med, lo)]
+            above = [0.0 if o else b - m for o, m, b in zip(off, med, hi)]
+            if v != "stacked" and one is not None:  # the line starts at the one-layer network
+                ax.plot(
+                    [1, x[0]],
+                    [100 * one["infomorphic_test"]["median"], shown[0]],
+                    color=color,
+                    lw=1,
+                    alpha=0.7,
+                )
+            ax.plot(x, shown, color=color, lw=1, alpha=0.7)
+            ax.errorbar(x, shown, yerr=[below, above], fmt=marker, color=color, ms=5, capsize=2, label=v)
+            for xi, m, s, o in zip(x, med, shown, off):
+                if o:
+                    ax.annotate(
+                        f"{m:.1f}%",
+                        (xi, s),
+                        textcoords="offset points",
+                        xytext=(4, 2),
+                        fontsize=7,
+                        color=color,
+                    )
+        if twin:
+            ax.plot(*zip(*twin), ls="--", color="grey", lw=1, label="backprop twin (stacked)")
+        if low is not None:
+            ax.set_ylim(low, high)
+        ax.set_xticks([1, 2, 3])
+        ax.set_xlabel("hidden layers")
+        ax.set_title(f"{DISPLAY_NAMES.get(dataset, dataset)}, width {width}", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    labelled: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            labelled.setdefault(label, handle)
+    fig.legend(labelled.values(), labelled.keys(), loc="lower center", ncol=len(labelled), fontsize=8)
+    fig.suptitle(
+        f"Does depth help? Test accuracy, median and min-max over the seeds (at least {min_seeds}), "
+        "100 epochs; depth 1 = one hidden layer",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
 
 
 def markdown_table(out: Path, rows: list[tuple[str, int, int, str]], seeds: list[int], epochs: int) -> str:
@@ -441,6 +565,18 @@ def main() -> None:
         help="only draw each layer's class-mean firing (neurons x classes) for the run directories given",
     )
     parser.add_argument(
+        "--save-rows",
+        type=Path,
+        metavar="JSONL",
+        help="merge the rows whose every seed reached --epochs into this file (one record per row)",
+    )
+    parser.add_argument(
+        "--rows-figure",
+        type=Path,
+        metavar="PNG",
+        help="only draw test accuracy against depth from the rows of --save-rows FILE",
+    )
+    parser.add_argument(
         "run_dirs",
         nargs="*",
         type=Path,
@@ -458,6 +594,17 @@ def main() -> None:
             draw(args.run_dirs, path)
             print(json.dumps({"figure": str(path), "runs": [str(r) for r in args.run_dirs]}))
             return
+    if args.rows_figure is not None:
+        from infomorphic.runs import read_jsonl
+
+        if args.save_rows is None or not args.save_rows.exists():
+            parser.error("--rows-figure needs the rows file: --save-rows FILE (an existing one)")
+        try:
+            rows_figure(read_jsonl(args.save_rows), args.rows_figure)
+        except ValueError as exc:
+            parser.exit(2, f"error: {exc}\n")
+        print(json.dumps({"figure": str(args.rows_figure), "rows": str(args.save_rows)}))
+        return
     if args.analyse:
         if not args.run_dirs:
             parser.error("--analyse needs run directories")
@@ -498,6 +645,9 @@ def main() -> None:
         results.append(row)
         print(json.dumps(row))
     print(json.dumps({"experiment": "depth", "rows": results}))
+    if args.save_rows is not None:
+        saved = save_rows(args.save_rows, results, args.seeds, args.epochs)
+        print(json.dumps({"rows_file": str(args.save_rows), "rows_saved": saved}))
     if failed:
         raise SystemExit(1)
 

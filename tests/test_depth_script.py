@@ -185,3 +185,34 @@ def test_bad_arguments_are_usage_errors_before_any_work(
     assert info.value.code == 2
     assert message in capsys.readouterr().err
     assert (tmp_path / "FILE").read_text() == "not a folder"
+
+
+def test_saved_rows_merge_by_row_and_draw_accuracy_against_depth(tmp_path: Path) -> None:
+    import json
+
+    depth = load_experiment("depth", "depth_rows")
+
+    def row(d: int, variant: str, acc: float, epochs: list[int]) -> dict:
+        stat = {"median": acc, "min": acc - 0.002, "max": acc + 0.001, "n": len(epochs)}
+        return {"dataset": "mnist", "width": 100, "depth": d, "variant": variant, "epochs": epochs}, stat
+
+    rows = []
+    for d, variant, acc, epochs in (
+        (1, "stacked", 0.95, [100, 100, 100]),
+        (2, "stacked", 0.949, [100, 100, 100]),
+        (2, "feedback-c", 0.85, [100, 100, 100]),
+        (3, "stacked", 0.951, [100, 100, 40]),  # unfinished: not saved
+    ):
+        base, stat = row(d, variant, acc, epochs)
+        rows.append({**base, "infomorphic_test": stat, "backprop_test": {**stat, "median": acc + 0.02}})
+    path = tmp_path / "rows.jsonl"
+    assert depth.save_rows(path, rows, [0, 1, 2], 100) == 3
+    again = [{**rows[1], "infomorphic_test": {"median": 0.96, "min": 0.958, "max": 0.961, "n": 3}}]
+    assert depth.save_rows(path, again, [0, 1, 2], 100) == 1  # replaces the row, keeps the others
+    saved = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["depth"], r["variant"]) for r in saved] == [(1, "stacked"), (2, "feedback-c"), (2, "stacked")]
+    assert saved[2]["infomorphic_test"]["median"] == 0.96 and saved[0]["seeds"] == [0, 1, 2]
+    depth.rows_figure(saved, tmp_path / "depth.png")
+    assert (tmp_path / "depth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no row with 3 seeds"):
+        depth.rows_figure([{**r, "seeds": [0]} for r in saved], tmp_path / "none.png")
