@@ -84,6 +84,11 @@ def test_search_then_resume_keeps_trials_and_writes_best_goal(tmp_path: Path) ->
         (["search", "--sampler", "grid", "--out", "X"], "sampler must be one of"),
         (["search", "--atoms", "{F}{Q}", "--out", "X"], "'Q' is not a source"),
         (["search", "--trials", "0"], "--trials and --workers must be >= 1"),
+        # was a KeyError traceback after the search folder was created
+        (
+            ["search", "--epochs", "0", "--out", "X"],
+            "every trial trains its network: epochs must be >= 1, got 0",
+        ),
         (["search", "--resume"], "--resume needs --out"),
         (["search", "--resume", "--out", "X", "--hidden", "5"], "drop hidden"),
         (["ablate", "--parts", "single,everything", "--out", "X"], "--parts takes"),
@@ -100,6 +105,7 @@ def test_bad_input_is_one_error_line_with_exit_2(
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], stderr
+    assert not (tmp_path / "X").exists()  # nothing written
 
 
 def test_report_of_a_non_run_directory_fails_cleanly(tmp_path: Path) -> None:

@@ -188,6 +188,8 @@ class SearchSettings:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         layer_letters(self.config, self.layer)  # raises for a layer without a goal to search
+        if self.config.epochs < 1:  # a run of 0 epochs trains only the baselines: nothing to rank
+            raise ValueError(f"every trial trains its network: epochs must be >= 1, got {self.config.epochs}")
         if self.startup_trials < 0:
             raise ValueError(f"startup_trials must be >= 0, got {self.startup_trials}")
         if self.train_subset is not None and self.train_subset < 2:
