@@ -259,7 +259,7 @@ def rows_figure(records: list[dict], path: Path, min_seeds: int = 3) -> None:
         close = [100 * r["infomorphic_test"]["min"] for r in mine if r["variant"] != "feedback-c"]
         low = min(close) - 1.0 if close else None
         high = max([100 * r["infomorphic_test"]["max"] for r in mine] + [v for _, v in twin]) + 0.3
-        for v, (color, marker) in VARIANT_STYLE.items():
+        for k, (v, (color, marker)) in enumerate(VARIANT_STYLE.items()):
             if v == "stacked":
                 rows = stacked
             else:
@@ -268,7 +268,7 @@ def rows_figure(records: list[dict], path: Path, min_seeds: int = 3) -> None:
                 )
             if not rows:
                 continue
-            x = [r["depth"] + (0 if r["depth"] == 1 else 0.04 * list(VARIANT_STYLE).index(v)) for r in rows]
+            x = [r["depth"] + (0 if r["depth"] == 1 else 0.04 * k) for r in rows]
             med = [100 * r["infomorphic_test"]["median"] for r in rows]
             lo = [100 * r["infomorphic_test"]["min"] for r in rows]
             hi = [100 * r["infomorphic_test"]["max"] for r in rows]
@@ -276,15 +276,10 @@ def rows_figure(records: list[dict], path: Path, min_seeds: int = 3) -> None:
             shown = [low + 0.15 if o else m for o, m in zip(off, med)]
             below = [0.0 if o else m - max(a, low if low is not None else a) for o, m, a in zip(off, med, lo)]
             above = [0.0 if o else b - m for o, m, b in zip(off, med, hi)]
-            if v != "stacked" and one is not None:  # the line starts at the one-layer network
-                ax.plot(
-                    [1, x[0]],
-                    [100 * one["infomorphic_test"]["median"], shown[0]],
-                    color=color,
-                    lw=1,
-                    alpha=0.7,
-                )
-            ax.plot(x, shown, color=color, lw=1, alpha=0.7)
+            start = v != "stacked" and one is not None  # the line starts at the one-layer network
+            line_x = [1, *x] if start else x
+            line_y = [100 * one["infomorphic_test"]["median"], *shown] if start and one else shown
+            ax.plot(line_x, line_y, color=color, lw=1, alpha=0.7)
             ax.errorbar(x, shown, yerr=[below, above], fmt=marker, color=color, ms=5, capsize=2, label=v)
             for xi, m, s, o in zip(x, med, shown, off):
                 if o:

@@ -125,14 +125,7 @@ class Network(nn.Module):
             spec = NetworkSpec.from_dict(spec)  # the TOML / JSON form
         if not isinstance(spec, NetworkSpec):
             raise TypeError(f"spec must be a NetworkSpec or its dict form, got {type(spec).__name__}")
-        for name, value, least in (("n_inputs", n_inputs, 1), ("n_classes", n_classes, 2)):
-            try:
-                whole = operator.index(value)  # int, numpy integers, 0-d integer tensors
-            except TypeError:
-                whole = None
-            if isinstance(value, bool) or whole is None or whole < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        n_inputs, n_classes = operator.index(n_inputs), operator.index(n_classes)
+        n_inputs, n_classes = _whole("n_inputs", n_inputs, 1), _whole("n_classes", n_classes, 2)
         self.spec = spec
         self.n_inputs = n_inputs
         self.n_classes = n_classes
@@ -379,6 +372,17 @@ class Network(nn.Module):
 
 def ls_first(ls: LayerSpec) -> str:
     return next(iter(ls.inputs))
+
+
+def _whole(name: str, value: Any, least: int) -> int:
+    """``value`` as an int (int, numpy integers, 0-d integer tensors; not bool), at least ``least``."""
+    try:
+        whole = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        whole = None
+    if whole is None or whole < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    return whole
 
 
 def _physical_memory_bytes() -> int | None:
