@@ -5,16 +5,25 @@ Shared by the experiment scripts that train many runs (``size_sweep.py``, ``dept
 output folder at once (two invocations on one machine, or on several machines that share the
 folder): a run that another process is training is left to it (``"busy"``), and a run that
 another process created between our look and our start is continued instead of refused.
+
+A *ledger* (``--ledger FILE`` of these scripts) is a JSON-lines file with one record per finished
+run (its final figures, the date and the machine): the results outlive the run directories
+(a sweep that takes several days on machines that are handed back keeps what it measured), and
+a run recorded there counts as done.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
+import platform
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from infomorphic.runs import run_holder
 
@@ -95,3 +104,69 @@ def report_statuses(statuses: list[str]) -> int:
             flush=True,
         )
     return failed
+
+
+def machine() -> str:
+    """The CPU model and core count of this machine (recorded beside every ledger record: the
+    same seed gives other figures on another kind of CPU)."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def read_ledger(path: Path | None) -> dict[str, dict[str, Any]]:
+    """The runs recorded in the ledger ``path`` (run name -> record); empty without one.
+    ``ValueError`` naming the file and line when it is not a ledger."""
+    from infomorphic.runs import read_jsonl
+
+    if path is None or not path.exists():
+        return {}
+    records = {}
+    for number, record in enumerate(read_jsonl(path), 1):
+        if not isinstance(record.get("run"), str) or not isinstance(record.get("epochs"), int):
+            raise ValueError(
+                f"{path} is not a ledger of runs: record {number} lacks a run name or its epochs; "
+                "give another --ledger file"
+            )
+        records[record["run"]] = record
+    return records
+
+
+def record_runs(path: Path, records: Mapping[str, dict[str, Any]]) -> int:
+    """Merge ``records`` (run name -> final figures) into the ledger ``path``; returns how many
+    records were new or changed.  A changed record (the run trained again, e.g. to more epochs)
+    replaces the earlier one; records of other runs are kept.  Two sweeps may record at once:
+    the read-merge-write holds an exclusive ``flock`` on the ledger's folder, and the file is
+    replaced atomically (a reader never sees half of it)."""
+    import fcntl
+
+    from infomorphic.runs import atomic_write
+
+    if not records:
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        ledger = read_ledger(path)
+        stamp = {"recorded": datetime.date.today().isoformat(), "machine": machine()}
+        changed = 0
+        for name, figures in json.loads(json.dumps(records)).items():  # as read back (lists, not tuples)
+            fresh = {"run": name, **figures}
+            old = {k: v for k, v in ledger.get(name, {}).items() if k not in stamp}
+            if old == fresh:
+                continue
+            ledger[name] = {**fresh, **stamp}
+            changed += 1
+        if changed:
+            text = "".join(json.dumps(ledger[k], sort_keys=True) + "\n" for k in sorted(ledger))
+            atomic_write(path, lambda fh: fh.write(text))
+        return changed
+    finally:
+        os.close(folder)  # closing drops the flock

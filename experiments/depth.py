@@ -10,6 +10,7 @@
     python experiments/depth.py --tuning-figure tuning.png RUN_DIR [RUN_DIR ...]
     python experiments/depth.py ... --summarise --save-rows rows.jsonl   # keep the finished rows
     python experiments/depth.py --save-rows rows.jsonl --rows-figure depth.png  # accuracy vs depth
+    python experiments/depth.py ... --ledger runs.jsonl    # finished runs kept beyond their directories
 
 Rows (``infomorphic.nn.wiring.stacked``): ``depth`` hidden layers of ``width`` trivariate
 neurons, F = the layer below, L = the layer's own previous output (dense for width 100,
@@ -34,7 +35,9 @@ another process trains is left to it; a failed run makes the script exit with st
 JSON line per row (median, min and max over seeds of the final test accuracy, infomorphic and
 backprop; each layer's mean goal at the end), then one line with all rows; ``--markdown``
 prints the rows as a Markdown table instead (only the runs that reached ``--epochs``; a run still
-training is named beside its row). Never imported by the package.
+training is named beside its row). ``--ledger FILE`` records each finished run's final figures
+(with the date and the CPU) and counts a run recorded there as done when its directory is gone.
+Never imported by the package.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +56,8 @@ from _train_run import (  # noqa: E402 - the experiments' shared launcher
     at_least,
     check_out,
     infomorphic_exe,
+    read_ledger,
+    record_runs,
     report_statuses,
     train_run,
 )
@@ -107,7 +113,7 @@ def run_one(
 ) -> str:
     """Train (or continue) one run; ``"trained"``, ``"busy"`` (another process, e.g. a second
     invocation on the same ``out``, trains it now) or ``"failed"``."""
-    name = f"{dataset}-w{width}-d{depth}-{variant}-seed{seed}"
+    name = run_name(dataset, width, depth, variant, seed)
     run_dir = out / name
     exe = infomorphic_exe()
 
@@ -151,29 +157,65 @@ def run_one(
     return train_run(run_dir, command)
 
 
-def summarise_row(runs: list[Path]) -> dict:
+def run_result(run_dir: Path) -> dict | None:
+    """The final figures of one run directory, or None when it holds no finished epoch:
+    ``epochs``, ``finished`` (its ``summary.json`` is there: training and the backprop twin
+    done), ``test_acc``, ``backprop_test_acc`` (None while the twin trains), each layer's final
+    mean goal (``goals``) and mean atoms (``atoms_mean``, bits)."""
     from infomorphic.runs import read_json, read_jsonl
 
-    inf: list[float] = []
-    bp: list[float] = []
+    metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    if not metrics:
+        return None
+    last = metrics[-1]
+    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else None
+    base = read_json(run_dir / "baselines.json") if (run_dir / "baselines.json").exists() else {}
+    return {
+        "epochs": last["epoch"],
+        "finished": summary is not None and summary.get("epochs") == last["epoch"],
+        "test_acc": last["test_acc"],
+        "backprop_test_acc": base.get("backprop", {}).get("test_acc"),
+        "goals": {k: v for k, v in last.items() if k.endswith("_goal")},
+        "atoms_mean": {k[: -len("_atoms_mean")]: v for k, v in last.items() if k.endswith("_atoms_mean")},
+    }
+
+
+def run_name(dataset: str, width: int, depth: int, variant: str, seed: int) -> str:
+    return f"{dataset}-w{width}-d{depth}-{variant}-seed{seed}"
+
+
+def seed_results(
+    out: Path, row: tuple[str, int, int, str], seeds: list[int], epochs: int, ledger: dict[str, dict]
+) -> list[dict | None]:
+    """Every seed's figures: its run directory when that run finished ``epochs``, else the
+    ledger's record when it has them (the directory may be gone), else whatever the directory
+    holds (a run still training), else None."""
+    results: list[dict | None] = []
+    for s in seeds:
+        name = run_name(*row, s)
+        own = run_result(out / name)
+        kept = ledger.get(name, {})
+        unfinished = own is None or not own["finished"] or own["epochs"] < epochs
+        if unfinished and kept.get("epochs", -1) >= epochs:
+            own = kept
+        results.append(own)
+    return results
+
+
+def summarise_row(results: Sequence[dict | None]) -> dict:
+    """Median, min and max over the seeds' final test accuracies (infomorphic and backprop
+    twin), each layer's mean goal and its five largest mean atoms (bits)."""
+    found = [r for r in results if r is not None]
+    inf = [r["test_acc"] for r in found]
+    bp = [r["backprop_test_acc"] for r in found if r.get("backprop_test_acc") is not None]
     goals: dict[str, list[float]] = {}
-    epochs: list[int] = []
     atoms: dict[str, dict[str, list[float]]] = {}
-    for run in runs:
-        metrics = read_jsonl(run / "metrics.jsonl")
-        if not metrics:
-            continue
-        epochs.append(metrics[-1]["epoch"])
-        inf.append(metrics[-1]["test_acc"])
-        for key, value in metrics[-1].items():
-            if key.endswith("_goal"):
-                goals.setdefault(key, []).append(value)
-            if key.endswith("_atoms_mean"):
-                for atom, bits in value.items():
-                    atoms.setdefault(key[: -len("_atoms_mean")], {}).setdefault(atom, []).append(bits)
-        base = read_json(run / "baselines.json") if (run / "baselines.json").exists() else {}
-        if "backprop" in base and base["backprop"].get("test_acc") is not None:
-            bp.append(base["backprop"]["test_acc"])
+    for r in found:
+        for key, value in r["goals"].items():
+            goals.setdefault(key, []).append(value)
+        for layer, per in r["atoms_mean"].items():
+            for atom, bits in per.items():
+                atoms.setdefault(layer, {}).setdefault(atom, []).append(bits)
 
     def stats(values: list[float]) -> dict | None:
         if not values:
@@ -187,12 +229,23 @@ def summarise_row(runs: list[Path]) -> dict:
         for layer, per in atoms.items()
     }
     return {
-        "epochs": epochs,
+        "epochs": [r["epochs"] for r in found],
         "infomorphic_test": stats(inf),
         "backprop_test": stats(bp),
         "final_goals_mean_bits": {k: statistics.fmean(v) for k, v in goals.items()},
         "final_largest_atoms_bits": largest,
     }
+
+
+def ledger_records(out: Path, rows: list[tuple[str, int, int, str]], seeds: list[int]) -> dict[str, dict]:
+    """The ledger records of every finished run directory of these rows."""
+    records = {}
+    for row in rows:
+        for s in seeds:
+            result = run_result(out / run_name(*row, s))
+            if result is not None and result["finished"]:
+                records[run_name(*row, s)] = {**dict(zip(ROW_KEYS, row)), "seed": s, **result}
+    return records
 
 
 DISPLAY_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -273,7 +326,7 @@ def rows_figure(records: list[dict], path: Path, min_seeds: int = 3) -> None:
             lo = [100 * r["infomorphic_test"]["min"] for r in rows]
             hi = [100 * r["infomorphic_test"]["max"] for r in rows]
             off = [low is not None and m < low for m in med]  # far below: marked at the edge
-            shown = [low + 0.15 if o else m for o, m in zip(off, med)]
+            shown = [(low or 0.0) + 0.15 if o else m for o, m in zip(off, med)]
             below = [0.0 if o else m - max(a, low if low is not None else a) for o, m, a in zip(off, med, lo)]
             above = [0.0 if o else b - m for o, m, b in zip(off, med, hi)]
             start = v != "stacked" and one is not None  # the line starts at the one-layer network
@@ -315,11 +368,17 @@ def rows_figure(records: list[dict], path: Path, min_seeds: int = 3) -> None:
     plt.close(fig)
 
 
-def markdown_table(out: Path, rows: list[tuple[str, int, int, str]], seeds: list[int], epochs: int) -> str:
+def markdown_table(
+    out: Path,
+    rows: list[tuple[str, int, int, str]],
+    seeds: list[int],
+    epochs: int,
+    ledger: dict[str, dict] | None = None,
+) -> str:
     """The rows as a Markdown table: median (min-max) test accuracy in % over the seeds whose
-    run reached ``epochs``, for the infomorphic network and its backprop twin (with the number
-    of seeds where a twin is still training); rows without any run are left out."""
-    from infomorphic.runs import read_jsonl
+    run reached ``epochs`` (in its directory or in the ``ledger``), for the infomorphic network
+    and its backprop twin (with the number of seeds where a twin is still training); rows
+    without any run are left out."""
 
     def cell(stats: dict | None, n: int) -> str:
         if stats is None:
@@ -334,16 +393,16 @@ def markdown_table(out: Path, rows: list[tuple[str, int, int, str]], seeds: list
         "|---|---|---|---|---|",
     ]
     for d, w, depth, v in rows:
-        done, running = [], []
-        for s in seeds:
-            metrics = read_jsonl(out / f"{d}-w{w}-d{depth}-{v}-seed{s}" / "metrics.jsonl")
-            if metrics and metrics[-1]["epoch"] >= epochs:
+        done, running, finished = [], [], []
+        for s, result in zip(seeds, seed_results(out, (d, w, depth, v), seeds, epochs, ledger or {})):
+            if result is not None and result["epochs"] >= epochs:
                 done.append(s)
-            elif metrics:
-                running.append(f"seed {s} at epoch {metrics[-1]['epoch']}")
+                finished.append(result)
+            elif result is not None:
+                running.append(f"seed {s} at epoch {result['epochs']}")
         if not done and not running:
             continue
-        row = summarise_row([out / f"{d}-w{w}-d{depth}-{v}-seed{s}" for s in done])
+        row = summarise_row(finished)
         seed_text = " ".join(
             filter(None, [", ".join(map(str, done)), f"({'; '.join(running)})" if running else ""])
         )
@@ -566,6 +625,13 @@ def main() -> None:
         help="merge the rows whose every seed reached --epochs into this file (one record per row)",
     )
     parser.add_argument(
+        "--ledger",
+        type=Path,
+        metavar="JSONL",
+        help="record every finished run's final figures in this file, and count a run recorded there "
+        "(with at least --epochs) as done, its directory gone or not",
+    )
+    parser.add_argument(
         "--rows-figure",
         type=Path,
         metavar="PNG",
@@ -616,12 +682,23 @@ def main() -> None:
         for depth in args.depths
         for v in args.variants
     ]
+    if args.ledger is not None and args.ledger.exists() and not args.ledger.is_file():
+        parser.error(f"--ledger {args.ledger} exists and is not a file")
+    try:
+        ledger = read_ledger(args.ledger)
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc}\n")
     if args.markdown:
-        print(markdown_table(args.out, rows, args.seeds, args.epochs))
+        print(markdown_table(args.out, rows, args.seeds, args.epochs, ledger))
         return
     check_out(parser, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(d, w, depth, v, s) for d, w, depth, v in rows for s in args.seeds]
+    jobs = [
+        (d, w, depth, v, s)
+        for d, w, depth, v in rows
+        for s in args.seeds
+        if ledger.get(run_name(d, w, depth, v, s), {}).get("epochs", -1) < args.epochs
+    ]
     failed = 0
     if not args.summarise:
         with ThreadPoolExecutor(args.workers) as pool:
@@ -633,10 +710,14 @@ def main() -> None:
                     )
                 )
             )
+    if args.ledger is not None:
+        recorded = record_runs(args.ledger, ledger_records(args.out, rows, args.seeds))
+        print(json.dumps({"ledger": str(args.ledger), "runs_recorded": recorded}))
+        ledger = read_ledger(args.ledger)
     results = []
     for d, w, depth, v in rows:
-        runs = [args.out / f"{d}-w{w}-d{depth}-{v}-seed{s}" for s in args.seeds]
-        row = {"dataset": d, "width": w, "depth": depth, "variant": v, **summarise_row(runs)}
+        found = seed_results(args.out, (d, w, depth, v), args.seeds, args.epochs, ledger)
+        row = {"dataset": d, "width": w, "depth": depth, "variant": v, **summarise_row(found)}
         results.append(row)
         print(json.dumps(row))
     print(json.dumps({"experiment": "depth", "rows": results}))

@@ -5,6 +5,7 @@
     python experiments/size_sweep.py ... --summarise            # only read the runs that exist
     python experiments/size_sweep.py ... --summarise --figure size-sweep.png
     python experiments/size_sweep.py ... --summarise --convergence-figure convergence.png
+    python experiments/size_sweep.py ... --ledger runs.jsonl   # finished runs kept beyond their directories
 
 Every (model, N, seed) is one ``infomorphic train`` run directory
 ``<out>/<dataset>-<model>-n<N>-seed<s>`` (``<dataset>-<model>-seed<s>`` for a model without a
@@ -46,8 +47,9 @@ Models (``MODELS``; the hidden goals are the presets of ``infomorphic.goals``):
 Output: one JSON line per (model, N) row with the median, min and max over the seeds of the
 final test, train and validation accuracy (and the median self-cosine distance of the
 hidden layer's feedforward weights in the last epoch, appendix Fig. 4), then one line with
-all rows; the rows also go to ``<out>/size_sweep.csv`` (``--csv``).  Never imported by the
-package.
+all rows; the rows also go to ``<out>/size_sweep.csv`` (``--csv``).  ``--ledger FILE`` records
+each finished run's figures (with the date and the CPU); a run recorded there with at least
+``--epochs`` counts as done when its directory is gone.  Never imported by the package.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ from _train_run import (  # noqa: E402 - the experiments' shared launcher
     at_least,
     check_out,
     infomorphic_exe,
+    read_ledger,
+    record_runs,
     report_statuses,
     train_run,
 )
@@ -282,10 +286,36 @@ def command(
     return [*cmd, "--out-dir", str(out), "--name", name, *tail]
 
 
-def is_done(run_dir: Path, epochs: int) -> bool:
-    """Whether a run directory holds a finished run of at least ``epochs`` epochs."""
+def is_done(run_dir: Path, epochs: int, ledger: dict[str, dict] | None = None) -> bool:
+    """Whether a run directory holds a finished run of at least ``epochs`` epochs, or the
+    ``ledger`` records one under its name."""
     result = run_result(run_dir)
-    return bool(result and result["finished"] and (result["epochs"] or 0) >= epochs)
+    if result and result["finished"] and (result["epochs"] or 0) >= epochs:
+        return True
+    return (ledger or {}).get(run_dir.name, {}).get("epochs", -1) >= epochs
+
+
+def seed_result(run_dir: Path, epochs: int, ledger: dict[str, dict]) -> dict[str, Any] | None:
+    """The figures of one run: its directory when that run finished ``epochs``, else the
+    ledger's record when it has them (the directory may be gone), else whatever the directory
+    holds (a run still training), else None."""
+    own = run_result(run_dir)
+    kept = ledger.get(run_dir.name, {})
+    unfinished = own is None or not own["finished"] or (own["epochs"] or 0) < epochs
+    return kept if unfinished and kept.get("epochs", -1) >= epochs else own
+
+
+def ledger_record(run_dir: Path) -> dict[str, Any] | None:
+    """The ledger record of a finished run directory (None otherwise): its final figures and the
+    per-epoch self-cosine distance of the hidden weights (``weight_change_curve``)."""
+    from infomorphic.runs import read_jsonl
+
+    result = run_result(run_dir)
+    if result is None or not result["finished"]:
+        return None
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    curve = [m.get("hidden_weight_change") for m in metrics]
+    return {**result, "weight_change_curve": curve if any(c is not None for c in curve) else []}
 
 
 def run_one(
@@ -297,12 +327,13 @@ def run_one(
     epochs: int,
     threads: int,
     sets: Sequence[str] = (),
+    ledger: dict[str, dict] | None = None,
 ) -> str:
-    """Train (or continue) one run unless it is finished; ``"reused"``, ``"trained"``,
-    ``"busy"`` (another process, e.g. a second sweep on the same ``out``, trains it now) or
-    ``"failed"``."""
+    """Train (or continue) one run unless it is finished (in its directory or in the
+    ``ledger``); ``"reused"``, ``"trained"``, ``"busy"`` (another process, e.g. a second sweep
+    on the same ``out``, trains it now) or ``"failed"``."""
     run_dir = out / run_name(dataset, model, n, seed)
-    if is_done(run_dir, epochs):
+    if is_done(run_dir, epochs, ledger):
         return "reused"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     return train_run(run_dir, lambda: command(out, dataset, model, n, seed, epochs, threads, sets), env)
@@ -314,9 +345,18 @@ def _stats(values: list[float]) -> dict[str, float] | None:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def summarise_row(out: Path, dataset: str, model: str, n: int | None, seeds: Sequence[int]) -> dict:
-    """Median, min and max over the seeds' runs that hold at least one epoch."""
-    results = [run_result(out / run_name(dataset, model, n, s)) for s in seeds]
+def summarise_row(
+    out: Path,
+    dataset: str,
+    model: str,
+    n: int | None,
+    seeds: Sequence[int],
+    epochs: int = 0,
+    ledger: dict[str, dict] | None = None,
+) -> dict:
+    """Median, min and max over the seeds' runs that hold at least one epoch (a run recorded in
+    the ``ledger`` with at least ``epochs`` stands in for a directory without them)."""
+    results = [seed_result(out / run_name(dataset, model, n, s), epochs, ledger or {}) for s in seeds]
     found = [r for r in results if r is not None]
 
     def values(key: str) -> list[float]:
@@ -427,11 +467,18 @@ def figure(rows: list[dict], path: Path, title: str = "") -> None:
 
 
 def convergence_figure(
-    out: Path, dataset: str, models: Sequence[str], sizes: Sequence[int], seeds: Sequence[int], path: Path
+    out: Path,
+    dataset: str,
+    models: Sequence[str],
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    path: Path,
+    ledger: dict[str, dict] | None = None,
 ) -> None:
     """Appendix Fig. 4: the median self-cosine distance of the hidden neurons' feedforward weights
-    between consecutive epochs (``hidden_weight_change`` of ``metrics.jsonl``) over training,
-    one panel per model, one line per N (median over the seeds)."""
+    between consecutive epochs (``hidden_weight_change`` of ``metrics.jsonl``, or the ledger's
+    ``weight_change_curve`` of a run without its directory) over training, one panel per model,
+    one line per N (median over the seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -448,11 +495,16 @@ def convergence_figure(
         for i, n in enumerate(sizes):
             curves = []
             for s in seeds:
-                metrics_path = out / run_name(dataset, model, n, s) / "metrics.jsonl"
+                name = run_name(dataset, model, n, s)
+                kept = (ledger or {}).get(name, {}).get("weight_change_curve")
+                metrics_path = out / name / "metrics.jsonl"
                 if metrics_path.exists():
-                    curves.append(
-                        [float(m.get("hidden_weight_change", "nan")) for m in read_jsonl(metrics_path)]
-                    )
+                    changes = [m.get("hidden_weight_change") for m in read_jsonl(metrics_path)]
+                elif kept:
+                    changes = kept
+                else:
+                    continue
+                curves.append([float("nan") if c is None else float(c) for c in changes])
             if not curves:
                 continue
             length = min(len(c) for c in curves)
@@ -492,6 +544,13 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "size-sweep")
     parser.add_argument("--csv", type=Path, help="CSV of the rows (default <out>/size_sweep.csv)")
+    parser.add_argument(
+        "--ledger",
+        type=Path,
+        metavar="JSONL",
+        help="record every finished run's final figures in this file, and count a run recorded there "
+        "(with at least --epochs) as done, its directory gone or not",
+    )
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
     parser.add_argument("--figure", type=Path, metavar="PNG", help="draw test and train accuracy against N")
     parser.add_argument(
@@ -499,6 +558,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     )
     args = parser.parse_args(argv)
     check_out(parser, args.out)
+    if args.ledger is not None and args.ledger.exists() and not args.ledger.is_file():
+        parser.error(f"--ledger {args.ledger} exists and is not a file")
+    try:
+        ledger = read_ledger(args.ledger)
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc}\n")
     grid = [(m, n) for m in args.models for n in sizes_of(m, sorted(set(args.sizes)))]
     failed = 0
     if not args.summarise:
@@ -518,12 +583,20 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
                         epochs=args.epochs,
                         threads=args.threads,
                         sets=args.sets,
+                        ledger=ledger,
                     ),
                     jobs,
                 )
             )
         failed = report_statuses(statuses)
-    rows = [summarise_row(args.out, args.dataset, m, n, args.seeds) for m, n in grid]
+    if args.ledger is not None:
+        names = {run_name(args.dataset, m, n, s) for m, n in grid for s in args.seeds}
+        records = {name: ledger_record(args.out / name) for name in sorted(names)}
+        found = {name: record for name, record in records.items() if record is not None}
+        recorded = record_runs(args.ledger, found)
+        print(json.dumps({"ledger": str(args.ledger), "runs_recorded": recorded}), flush=True)
+        ledger = read_ledger(args.ledger)
+    rows = [summarise_row(args.out, args.dataset, m, n, args.seeds, args.epochs, ledger) for m, n in grid]
     for row in rows:
         print(json.dumps(row), flush=True)
     csv_path = args.csv or args.out / "size_sweep.csv"
@@ -534,7 +607,13 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         )
     if args.convergence_figure is not None:
         convergence_figure(
-            args.out, args.dataset, args.models, sorted(set(args.sizes)), args.seeds, args.convergence_figure
+            args.out,
+            args.dataset,
+            args.models,
+            sorted(set(args.sizes)),
+            args.seeds,
+            args.convergence_figure,
+            ledger,
         )
     print(json.dumps({"experiment": "size_sweep", "csv": str(csv_path), "rows": rows}), flush=True)
     if failed:

@@ -163,6 +163,10 @@ def test_analyse_a_trained_feedback_run(tmp_path: Path) -> None:
         ("size_sweep", ["--workers", "0"], "argument --workers: must be an integer >= 1, got 0"),
         ("size_sweep", ["--dataset", "nope"], "argument --dataset: invalid choice: 'nope'"),
         ("size_sweep", ["--out", "FILE", "--summarise"], "--out FILE exists and is not a folder"),
+        ("depth", ["--ledger", "FILE"], "error: FILE is not a valid JSON-lines file (line 1"),
+        ("size_sweep", ["--ledger", "FILE"], "error: FILE is not a valid JSON-lines file (line 1"),
+        ("depth", ["--ledger", "."], "--ledger . exists and is not a file"),
+        ("size_sweep", ["--ledger", ".", "--summarise"], "--ledger . exists and is not a file"),
     ],
 )
 def test_bad_arguments_are_usage_errors_before_any_work(
