@@ -623,3 +623,73 @@ def test_a_second_process_is_refused_while_the_first_trains(tmp_path: Path) -> N
         timeout=120,
     )
     assert again.returncode == 0, again.stderr
+
+
+def _backprop_history(run: Path) -> list[dict]:
+    history = json.loads((run / "baselines.json").read_text())["backprop"]["history"]
+    return [{k: v for k, v in m.items() if k != "train_seconds"} for m in history]
+
+
+def test_a_run_killed_while_its_backprop_baseline_trains_continues_the_baseline(tmp_path: Path) -> None:
+    """The backprop baseline (up to half of a deep run's time) was trained again from its first
+    epoch after a crash; now ``--resume`` continues it after its last finished epoch and ends
+    with the same figures as an uninterrupted run."""
+
+    def cmd(name: str) -> list[str]:
+        command = _train_cmd(tmp_path, name, 1, "--set", "backprop_epochs=40")
+        at = command.index("--baselines")
+        return [*command[:at], "--baselines", "backprop", *command[at + 2 :]]
+
+    ref = subprocess.run(cmd("ref"), env=_env(tmp_path), capture_output=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    run, state = tmp_path / "killed", tmp_path / "killed" / "backprop-checkpoint.pt"
+    proc = subprocess.Popen(cmd("killed"), env=_env(tmp_path), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if len(load_checkpoint(state)["history"]) >= 3:
+                break
+        except ValueError:  # not written yet
+            pass
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be killed; lengthen its baseline"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    kept = load_checkpoint(state)["history"]
+    assert 3 <= len(kept) < 40 and not (run / "baselines.json").exists()
+    done = subprocess.run(
+        [*CLI, "train", "--resume", str(run), "--no-progress", "--threads", "1"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _backprop_history(run) == _backprop_history(tmp_path / "ref")
+    # the epochs done before the kill were not trained again: their timings are the killed process's
+    resumed = json.loads((run / "baselines.json").read_text())["backprop"]["history"]
+    assert [m["train_seconds"] for m in resumed[: len(kept)]] == [m["train_seconds"] for m in kept]
+    assert not state.exists() and not (tmp_path / "ref" / "backprop-checkpoint.pt").exists()
+
+
+def test_a_backprop_checkpoint_of_another_network_is_refused(tmp_path: Path) -> None:
+    from infomorphic.train.baselines import BackpropNetwork, fit_backprop
+
+    x, y = torch.randn(64, 6), torch.randint(0, 3, (64,))
+
+    def fit(hidden: int, epochs: int) -> list[dict[str, float]]:
+        return fit_backprop(
+            BackpropNetwork(6, 3, hidden, None, torch.Generator().manual_seed(0)),
+            (x, y),
+            lambda m: {},
+            epochs=epochs,
+            batch_size=16,
+            lr=1e-3,
+            seed_generator=lambda *n, device="cpu": torch.Generator().manual_seed(len(n)),
+            checkpoint=tmp_path / "bp.pt",
+        )
+
+    assert len(fit(4, 2)) == 2
+    assert len(fit(4, 3)) == 3  # continued: one more epoch
+    with pytest.raises(ValueError, match=r"bp.pt is not a checkpoint of this backprop network .*delete it"):
+        fit(5, 4)

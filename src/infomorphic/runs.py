@@ -8,6 +8,8 @@ Layout of ``<out_dir>/<name>/``::
                        <layer>_hres (E, N), <layer>_names (A,), plus <layer>_wdist (E,)
     checkpoint.pt      model, optimisers, generators, epoch: ``--resume`` continues from it
     baselines.json     results of the baselines on the same split
+    backprop-checkpoint.pt  the backprop baseline after its last finished epoch, while it trains:
+                       ``--resume`` continues it (removed once baselines.json holds its figures)
     summary.json       final figures
     .lock              held (``flock``) by the process writing the run
 

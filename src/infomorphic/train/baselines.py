@@ -12,13 +12,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from ..nn.functional import sample_binary, trivariate_activation
+from ..runs import load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
     from ..nn.network import Network
@@ -300,13 +302,25 @@ def fit_backprop(
     lr: float,
     seed_generator: Callable[..., torch.Generator],
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    checkpoint: Path | None = None,
+    generators: Mapping[str, torch.Generator] | None = None,
 ) -> list[dict[str, float]]:
-    """Train with Adam on the cross-entropy; returns per-epoch metrics from ``evaluate``."""
+    """Train with Adam on the cross-entropy; returns per-epoch metrics from ``evaluate``.
+
+    ``checkpoint``: a file that the state after every epoch is saved to (the model, Adam, the
+    sampling generator, the ``generators`` that ``evaluate`` draws from, and the metrics so
+    far), and that the fit continues from when it exists: a fit interrupted at any point
+    resumes after its last finished epoch and ends with the same weights and figures as one
+    that ran through.  ``ValueError`` naming the file when it does not fit this model.
+    """
     x, y = train
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
+    history: list[dict[str, float]] = []
     sampler = seed_generator("backprop-sampling", device=x.device)
-    for epoch in range(epochs):
+    kept = {"sampling": sampler, **(generators or {})}
+    if checkpoint is not None and Path(checkpoint).exists():
+        history = _load_fit(Path(checkpoint), model, opt, kept)
+    for epoch in range(len(history), epochs):
         t0 = time.perf_counter()
         model.train()
         order = torch.randperm(len(x), generator=seed_generator("backprop-shuffle", epoch)).to(x.device)
@@ -323,9 +337,39 @@ def fit_backprop(
         model.eval()
         metrics = {"epoch": epoch + 1, **evaluate(model), "train_seconds": time.perf_counter() - t0}
         history.append(metrics)
+        if checkpoint is not None:
+            save_checkpoint(
+                Path(checkpoint),
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generators": {name: g.get_state() for name, g in kept.items()},
+                    "history": history,
+                },
+            )
         if on_epoch is not None:
             on_epoch(epoch, metrics)
     return history
+
+
+def _load_fit(
+    path: Path, model: nn.Module, opt: torch.optim.Optimizer, generators: Mapping[str, torch.Generator]
+) -> list[dict[str, float]]:
+    """Restore a :func:`fit_backprop` checkpoint into ``model``, ``opt`` and ``generators``;
+    returns the metrics of the epochs it holds."""
+    state = load_checkpoint(path, required=("model", "optimizer", "generators", "history"))
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        for name, gen in generators.items():
+            gen.set_state(state["generators"][name])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ValueError(
+            f"{path} is not a checkpoint of this backprop network ({reason}); "
+            "delete it to train the baseline from the start"
+        ) from None
+    return list(state["history"])
 
 
 def fit_logistic(x: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: int = 200) -> nn.Linear:

@@ -64,6 +64,9 @@ Report = Callable[[int, dict[str, Any]], None]
 CHECKPOINT_KEYS = ("model", "optimizers", "sampler", "epoch")
 LOGISTIC_WEIGHTS = "logistic.npz"
 """The logistic-regression baseline's ``weight`` (classes, inputs) and ``bias`` in a run directory."""
+BACKPROP_CHECKPOINT = "backprop-checkpoint.pt"
+"""The backprop baseline's state after its last finished epoch, while it trains (removed when its
+figures are in ``baselines.json``): a resumed run continues the baseline from there."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -619,6 +622,8 @@ def _baselines(
                 lr=config.backprop_lr,
                 seed_generator=lambda *n, device="cpu": generator(config.seed, *n, device=device),
                 on_epoch=on_epoch,
+                checkpoint=run_dir / BACKPROP_CHECKPOINT,
+                generators={"eval": eval_gen, "train-eval": train_gen},
             )
             bar.close()
             done[name] = {
@@ -631,6 +636,7 @@ def _baselines(
             }
         done[name]["seconds"] = time.perf_counter() - t0
         write_json(path, done)
+        (run_dir / BACKPROP_CHECKPOINT).unlink(missing_ok=True)  # its figures are in baselines.json now
     return done
 
 
