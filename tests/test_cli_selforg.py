@@ -64,6 +64,7 @@ def test_train_memory_writes_run_directory(tmp_path: Path) -> None:
     assert {"config.json", "metrics.jsonl", "atoms.npz", "summary.json", "atoms.png", "memory.pt"} <= files
     again = runner.invoke(app, ["train", "--task", "memory", "--out-dir", str(tmp_path), "--name", "m"])
     assert again.exit_code == 2 and "already holds a run" in again.output
+    assert "--resume" not in again.output  # train --task memory has none to offer
 
 
 def test_train_bars_writes_run_directory(tmp_path: Path) -> None:

@@ -139,6 +139,19 @@ def _args(*args: str) -> Callable[[Path, Path], list[str]]:
     return make
 
 
+def _capacity_sweep(tmp: Path, point: dict | str) -> Path:
+    """A capacity sweep's run directory (as a killed ``infomorphic capacity`` leaves it) with
+    ``point`` as its one finished point."""
+    from infomorphic.tasks.capacity import CapacityConfig
+
+    run = tmp / "sweep"
+    run.mkdir()
+    config = CapacityConfig(alphas=(0.2, 0.4), seeds=(0,), methods=("hebbian",))
+    write_json(run / "config.json", {"task": "capacity", "config": config.to_dict()})
+    (run / "points.jsonl").write_text((point if isinstance(point, str) else json.dumps(point)) + "\n")
+    return run
+
+
 def _toml(text: str) -> Callable[[Path, Path], list[str]]:
     def make(tmp: Path, run: Path) -> list[str]:
         (tmp / "run.toml").write_text(text)
@@ -280,6 +293,27 @@ CASES = [
         "must be a finite number",
     ),
     Case("resume-run-in-use", _in_use, "in use by another running process"),
+    Case(
+        "capacity-resume-with-options",
+        _args("capacity", "--resume", "{tmp}/x", "--neurons", "10", "--workers", "1"),
+        "only --workers, --progress and --json may be given, got --neurons",
+    ),
+    Case("capacity-resume-nothing", _args("capacity", "--resume", "{tmp}/none"), "holds no capacity sweep"),
+    Case(
+        "capacity-resume-a-training-run",
+        lambda tmp, run: ["capacity", "--resume", str(_copy(run, tmp))],
+        "is not a capacity sweep (its config.json is for another command)",
+    ),
+    Case(
+        "capacity-resume-foreign-points",
+        lambda tmp, run: ["capacity", "--resume", str(_capacity_sweep(tmp, {"alpha": 9.0, "seed": 0}))],
+        "points.jsonl: point 1 (9.0, seed 0) is not one of this sweep's loads, seeds and methods",
+    ),
+    Case(
+        "capacity-resume-points-not-json",
+        lambda tmp, run: ["capacity", "--resume", str(_capacity_sweep(tmp, "{"))],
+        "points.jsonl is not a valid JSON-lines file",
+    ),
     Case(
         "tensorboard-backprop",
         _args("train", "--network", "backprop", "--tensorboard", "--out-dir", "{tmp}/o"),
@@ -693,3 +727,55 @@ def test_a_backprop_checkpoint_of_another_network_is_refused(tmp_path: Path) -> 
     assert len(fit(4, 3)) == 3  # continued: one more epoch
     with pytest.raises(ValueError, match=r"bp.pt is not a checkpoint of this backprop network .*delete it"):
         fit(5, 4)
+
+
+def _capacity_points(run: Path) -> list[dict]:
+    points = json.loads((run / "summary.json").read_text())["points"]
+    return [{k: v for k, v in p.items() if k not in ("seconds", "cpu_seconds")} for p in points]
+
+
+def test_a_killed_capacity_sweep_resumes_to_the_same_points(tmp_path: Path) -> None:
+    """A capacity sweep (hours at N = 100) kept its points only in memory: killed, it lost them
+    all, and its run directory could only be abandoned (the error pointed to a --resume that the
+    command did not have).  Now each finished point is in points.jsonl at once and ``capacity
+    --resume`` computes only the rest, with the same points and capacities as a sweep that ran
+    through (here resumed with another number of workers)."""
+    sweep = ["capacity", "--neurons", "40", "--seeds", "0,1", "--grid", "0.2:1.4:0.2", "--max-epochs", "400"]
+    sweep = [*CLI, *sweep, "--methods", "infomorphic,hebbian", "--workers", "1", "--no-progress", "--json"]
+    sweep += ["--out-dir", str(tmp_path), "--name"]
+    ref = subprocess.run([*sweep, "ref"], env=_env(tmp_path), capture_output=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    run, points = tmp_path / "killed", tmp_path / "killed" / "points.jsonl"
+    proc = subprocess.Popen([*sweep, "killed"], env=_env(tmp_path), stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and _lines(points) < 2:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the sweep finished before it could be killed; lengthen it"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    kept = [json.loads(line) for line in points.read_text().splitlines()]
+    assert 2 <= len(kept) < 14 and not (run / "summary.json").exists()
+    again = subprocess.run([*sweep, "killed"], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and f"pass --resume {run} to continue it" in again.stderr
+    done = subprocess.run(
+        [*CLI, "capacity", "--resume", str(run), "--workers", "2", "--no-progress", "--json"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["resumed_points"] == len(kept)
+    assert _capacity_points(run) == _capacity_points(tmp_path / "ref")
+    summary, reference = (json.loads((r / "summary.json").read_text()) for r in (run, tmp_path / "ref"))
+    assert summary["capacity"] == reference["capacity"]
+    # the points finished before the kill were not computed again: their timings are the killed process's
+    by_point = {(p["alpha"], p["seed"]): p["seconds"] for p in summary["points"]}
+    assert all(by_point[(p["alpha"], p["seed"])] == p["seconds"] for p in kept)
+
+
+def _lines(path: Path) -> int:
+    try:
+        return len(path.read_text().splitlines())
+    except OSError:
+        return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +19,8 @@ from rich.table import Table
 __all__ = ["register", "train_task", "parse_sets", "TASKS"]
 
 TASKS = ("supervised", "bars", "memory")
+POINTS_FILE = "points.jsonl"
+"""A capacity sweep's finished points, one JSON line each, written as they finish."""
 
 
 def _fail(message: str) -> Any:
@@ -178,6 +181,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("capacity")
     def capacity_command(
+        ctx: typer.Context,
         neurons: Annotated[int, typer.Option(help="Neurons N.")] = 100,
         seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
         grid: Annotated[str, typer.Option(help="Loads alpha = M/N as start:stop:step.")] = "0.01:2.01:0.05",
@@ -241,21 +245,32 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
         ] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+        resume: Annotated[
+            Path | None,
+            typer.Option(
+                "--resume",
+                help="Continue the sweep in this run directory with its stored settings (only --workers, "
+                "--progress and --json may be given): the points it finished are kept.",
+            ),
+        ] = None,
     ) -> None:
-        """Sweep the load alpha = M/N, train a fresh memory per point, report the capacity alpha_c per method."""
+        """Sweep the load alpha = M/N, train a fresh memory per point, report the capacity alpha_c per method.
+
+        Every finished point is written to points.jsonl in the run directory at once, so a sweep
+        that is killed (kill -9, Ctrl-C, a machine handed back) continues with --resume RUN_DIR
+        and ends with the same points and capacities as one that ran through.
+        """
         import time
 
-        from .runs import write_json
+        from .runs import claim_run_dir, read_json, read_jsonl, write_json, write_jsonl
         from .tasks import plots
         from .tasks.capacity import (
             CapacityConfig,
             capacity_from_points,
-            default_grid,
             noise_capacity_table,
             sweep,
+            sweep_points,
         )
-        from .tasks.memory import MemoryConfig
-        from .tasks.runner import new_run_dir
 
         if stream is not None:
             _stream_command(
@@ -274,58 +289,72 @@ def register(app: typer.Typer) -> None:
                 as_json=as_json,
             )
             return
-        try:
-            kw = parse_sets(sets, MemoryConfig)
-            own = sorted(
-                set(kw) & {"n_neurons", "max_epochs", "goal", "train_noise", "unroll", "alpha", "seed"}
-            )
-            if own:
-                raise ValueError(
-                    f"--set {own[0]} is not for capacity: the load and seed come from --grid and --seeds; "
-                    "use --neurons, --max-epochs, --goal, --train-noise, --unroll"
+        done: list[dict[str, Any]] = []
+        if resume is not None:
+            given = [
+                f"--{name.replace('_', '-')}"
+                for name in ctx.params
+                if name not in ("workers", "progress", "as_json", "resume")
+                and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+            ]
+            if given:
+                _fail(
+                    f"--resume continues the sweep as configured in {resume / 'config.json'}; only --workers, "
+                    f"--progress and --json may be given, got {', '.join(given)}"
                 )
             try:
-                noise_list = tuple(float(f) for f in cue_noise.split(","))
-            except ValueError:
-                raise ValueError(
-                    f"--cue-noise expects comma-separated fractions, got {cue_noise!r}"
-                ) from None
-            parts = grid.split(":")
-            if len(parts) != 3:
-                raise ValueError(f"--grid expects start:stop:step, got {grid!r}")
-            try:
-                start, stop, step = (float(p) for p in parts)
-                seed_list = tuple(int(s) for s in seeds.split(","))
-            except ValueError:
-                raise ValueError(
-                    f"--grid needs three numbers and --seeds integers, got {grid!r} and {seeds!r}"
-                ) from None
-            cfg = CapacityConfig(
-                memory=MemoryConfig(
-                    n_neurons=neurons,
-                    max_epochs=max_epochs,
-                    goal=goal,
-                    train_noise=train_noise,
-                    unroll=unroll,
-                    **kw,
-                ),
-                alphas=tuple(default_grid(start, stop, step)),
-                seeds=seed_list,
-                methods=tuple(m.strip() for m in methods.split(",")),
-                threshold=threshold,
-                workers=workers,
-                cue_noise=noise_list,
+                if not (resume / "config.json").is_file():
+                    raise ValueError(f"cannot resume: {resume} holds no capacity sweep (no config.json)")
+                record = read_json(resume / "config.json", "a capacity sweep's config.json")
+                if record.get("task") != "capacity" or not isinstance(record.get("config"), dict):
+                    raise ValueError(
+                        f"cannot resume: {resume} is not a capacity sweep (its config.json is for "
+                        f"{record.get('task') or 'another command'}); continue it with the command that wrote it"
+                    )
+                cfg = CapacityConfig.from_dict({**record["config"], "workers": workers})
+                claim = claim_run_dir(resume, resume=True, markers=("config.json",))
+                run_dir = claim.path
+                try:
+                    done = sweep_points(cfg, read_jsonl(run_dir / POINTS_FILE))
+                except ValueError as exc:
+                    claim.release()
+                    raise ValueError(f"cannot resume {run_dir}: {POINTS_FILE}: {exc}") from None
+            except (ValueError, OSError) as exc:
+                _fail(str(exc))
+        else:
+            cfg, claim = _new_capacity_sweep(
+                neurons,
+                seeds,
+                grid,
+                methods,
+                workers,
+                max_epochs,
+                goal,
+                train_noise,
+                unroll,
+                cue_noise,
+                sets,
+                threshold,
+                out_dir,
+                name,
             )
-            claim = new_run_dir(out_dir, name, f"capacity-n{neurons}")
             run_dir = claim.path
-        except (ValueError, OSError) as exc:
-            _fail(str(exc))
+        neurons, seed_list, threshold = cfg.memory.n_neurons, cfg.seeds, cfg.threshold
         with claim:
-            write_json(run_dir / "config.json", {"task": "capacity", "config": cfg.to_dict()})
+            if resume is None:
+                write_json(run_dir / "config.json", {"task": "capacity", "config": cfg.to_dict()})
             bar, handle = _live(progress and not as_json, len(cfg.alphas) * len(cfg.seeds), "capacity")
+            bar.advance(handle, len(done))
+            finished = list(done)
+
+            def on_point(point: dict[str, Any]) -> None:
+                finished.append(point)
+                write_jsonl(run_dir / POINTS_FILE, finished)  # atomic: a kill never loses a finished point
+                bar.advance(handle)
+
             t0 = time.perf_counter()
             with bar:
-                points = sweep(cfg, lambda r: bar.advance(handle))
+                points = sweep(cfg, on_point, done)
             seconds = time.perf_counter() - t0
             cap = capacity_from_points(points, cfg.methods, cfg.threshold)
             noisy = cfg.cue_noise != (0.0,)
@@ -334,6 +363,7 @@ def register(app: typer.Typer) -> None:
                 "neurons": neurons,
                 "seeds": list(seed_list),
                 "seconds": seconds,
+                "resumed_points": len(done),
                 "workers": workers,
                 "capacity": cap,
                 **(
@@ -345,25 +375,100 @@ def register(app: typer.Typer) -> None:
             }
             write_json(run_dir / "summary.json", result)
             plots.capacity_figure(points, cap, run_dir / "capacity.png", threshold)
-        if as_json:
-            typer.echo(json.dumps({k: v for k, v in result.items() if k != "points"}, default=float))
-            return
-        console = Console()
-        console.print(f"run directory: {run_dir}  ({seconds:.0f} s, {workers} workers)")
-        table = Table(title=f"capacity alpha_c (largest alpha with score >= {threshold}), N = {neurons}")
-        table.add_column("memory")
-        table.add_column("mean +- std", justify="right")
-        table.add_column("per seed", justify="right")
-        for m in cfg.methods:
-            c = cap[m]
-            table.add_row(
-                m,
-                f"{c['alpha_c_mean']:.2f} +- {c['alpha_c_std']:.2f}",
-                ", ".join(f"{v:g}" for v in c["alpha_c_per_seed"].values()),
+        _print_capacity(result, cfg, as_json)
+
+
+def _new_capacity_sweep(
+    neurons: int,
+    seeds: str,
+    grid: str,
+    methods: str,
+    workers: int,
+    max_epochs: int,
+    goal: str,
+    train_noise: float,
+    unroll: int,
+    cue_noise: str,
+    sets: list[str] | None,
+    threshold: float,
+    out_dir: str,
+    name: str | None,
+) -> tuple[Any, Any]:
+    """The config of a new capacity sweep from the command's options, and the claim on its new
+    run directory; exits with one ``error:`` line on bad options."""
+    from .tasks.capacity import CapacityConfig, default_grid
+    from .tasks.memory import MemoryConfig
+    from .tasks.runner import new_run_dir
+
+    try:
+        kw = parse_sets(sets, MemoryConfig)
+        own = sorted(set(kw) & {"n_neurons", "max_epochs", "goal", "train_noise", "unroll", "alpha", "seed"})
+        if own:
+            raise ValueError(
+                f"--set {own[0]} is not for capacity: the load and seed come from --grid and --seeds; "
+                "use --neurons, --max-epochs, --goal, --train-noise, --unroll"
             )
-        console.print(table)
-        if noisy:
-            console.print(_noise_capacity_rich(result["noise_capacity"], neurons, len(seed_list)))
+        try:
+            noise_list = tuple(float(f) for f in cue_noise.split(","))
+        except ValueError:
+            raise ValueError(f"--cue-noise expects comma-separated fractions, got {cue_noise!r}") from None
+        parts = grid.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"--grid expects start:stop:step, got {grid!r}")
+        try:
+            start, stop, step = (float(p) for p in parts)
+            seed_list = tuple(int(s) for s in seeds.split(","))
+        except ValueError:
+            raise ValueError(
+                f"--grid needs three numbers and --seeds integers, got {grid!r} and {seeds!r}"
+            ) from None
+        cfg = CapacityConfig(
+            memory=MemoryConfig(
+                n_neurons=neurons,
+                max_epochs=max_epochs,
+                goal=goal,
+                train_noise=train_noise,
+                unroll=unroll,
+                **kw,
+            ),
+            alphas=tuple(default_grid(start, stop, step)),
+            seeds=seed_list,
+            methods=tuple(m.strip() for m in methods.split(",")),
+            threshold=threshold,
+            workers=workers,
+            cue_noise=noise_list,
+        )
+        claim = new_run_dir(out_dir, name, f"capacity-n{neurons}", resumable=True)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    return cfg, claim
+
+
+def _print_capacity(result: dict[str, Any], cfg: Any, as_json: bool) -> None:
+    """The result of a capacity sweep as one JSON line, or as tables."""
+    neurons, threshold, seed_list = cfg.memory.n_neurons, cfg.threshold, cfg.seeds
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in result.items() if k != "points"}, default=float))
+        return
+    cap, noisy = result["capacity"], "noise_capacity" in result
+    console = Console()
+    console.print(
+        f"run directory: {result['run_dir']}  ({result['seconds']:.0f} s, {result['workers']} workers)"
+    )
+    table = Table(title=f"capacity alpha_c (largest alpha with score >= {threshold}), N = {neurons}")
+    table.add_column("memory")
+    table.add_column("mean +- std", justify="right")
+    table.add_column("per seed", justify="right")
+    for m in cfg.methods:
+        c = cap[m]
+        table.add_row(
+            m,
+            f"{c['alpha_c_mean']:.2f} +- {c['alpha_c_std']:.2f}",
+            ", ".join(f"{v:g}" for v in c["alpha_c_per_seed"].values()),
+        )
+    console.print(table)
+    if noisy:
+        console.print(_noise_capacity_rich(result["noise_capacity"], neurons, len(seed_list)))
 
 
 def _noise_capacity_rich(nc: dict[str, Any], neurons: int, n_seeds: int) -> Table:

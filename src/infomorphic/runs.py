@@ -294,11 +294,18 @@ def _lock_holder(lock: Path) -> str:
         return ""
 
 
-def claim_run_dir(path: Path, *, resume: bool, markers: tuple[str, ...] = ("config.json",)) -> RunClaim:
+def claim_run_dir(
+    path: Path,
+    *,
+    resume: bool,
+    markers: tuple[str, ...] = ("config.json",),
+    taken: str = "pass --resume to continue it, or choose another --name",
+) -> RunClaim:
     """Create (or, with ``resume``, reopen) ``path`` and lock it for this process.
 
     A new run needs a directory that holds none of ``markers`` (the files every run writes
     first); a resumed one needs one that does.  Temporaries of killed writers are removed.
+    ``taken``: what the error for a directory that already holds a run tells the user to do.
 
     Raises
     ------
@@ -333,10 +340,7 @@ def claim_run_dir(path: Path, *, resume: bool, markers: tuple[str, ...] = ("conf
         )
         present = [m for m in markers if (path / m).exists()]
         if not resume and present:
-            raise ValueError(
-                f"{path} already holds a run ({', '.join(present)}); pass --resume to continue it, "
-                "or choose another --name"
-            )
+            raise ValueError(f"{path} already holds a run ({', '.join(present)}); {taken}")
         if resume and not present:
             raise ValueError(f"cannot resume: {path} holds no run (no {markers[0]})")
         remove_stale_temporaries(path, all_of_them=True)

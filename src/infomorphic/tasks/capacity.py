@@ -33,6 +33,7 @@ __all__ = [
     "default_grid",
     "run_point",
     "sweep",
+    "sweep_points",
     "capacity_from_points",
     "noise_capacity",
     "noise_capacity_table",
@@ -84,6 +85,22 @@ class CapacityConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CapacityConfig:
+        """The config that :meth:`to_dict` gave (also after a JSON round trip: lists for tuples).
+        ``ValueError`` when ``data`` is not one."""
+        try:
+            memory = dict(data["memory"])
+            if "bin_range" in memory:
+                memory["bin_range"] = tuple(memory["bin_range"])
+            tuples = ("alphas", "seeds", "methods", "cue_noise")
+            rest: dict[str, Any] = {
+                k: tuple(v) if k in tuples else v for k, v in data.items() if k != "memory"
+            }
+            return cls(memory=MemoryConfig(**memory), **rest)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a capacity sweep's config ({type(exc).__name__}: {exc})") from None
 
 
 def _point_patterns(memory: MemoryConfig, alpha: float, seed: int) -> torch.Tensor:
@@ -149,17 +166,49 @@ def run_point(
 
 
 def sweep(
-    config: CapacityConfig, on_result: Callable[[dict[str, Any]], None] | None = None
+    config: CapacityConfig,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+    done: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """Run every ``(alpha, seed)`` point (largest loads first, they take longest) in ``workers`` processes."""
-    jobs = sorted(((a, s) for a in config.alphas for s in config.seeds), key=lambda j: (-j[0], j[1]))
+    """Run every ``(alpha, seed)`` point (largest loads first, they take longest) in ``workers`` processes.
+
+    ``done``: points of this sweep finished earlier (e.g. by a process that was killed); they
+    are kept and not run again.  Every point draws its patterns, cues and training noise from
+    generators seeded by its own load and seed, so a sweep continued this way ends with the
+    same points as one that ran through.
+    """
+    kept = {(p["alpha"], p["seed"]): p for p in done}
+    jobs = sorted(
+        ((a, s) for a in config.alphas for s in config.seeds if (a, s) not in kept),
+        key=lambda j: (-j[0], j[1]),
+    )
     results = map_jobs(
         run_point,
         [(config.memory, a, s, config.methods, config.cue_noise) for a, s in jobs],
         config.workers,
         on_result,
     )
-    return sorted(results, key=lambda r: (r["seed"], r["alpha"]))
+    return sorted([*kept.values(), *results], key=lambda r: (r["seed"], r["alpha"]))
+
+
+def sweep_points(config: CapacityConfig, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The finished points of a sweep as recorded (``points.jsonl`` of its run directory),
+    checked against its ``config``: ``ValueError`` for a point off its grid or seeds, or without
+    a score of each of its methods (the files do not belong together)."""
+    grid, seeds = set(config.alphas), set(config.seeds)
+    for number, point in enumerate(records, 1):
+        scores = point.get("scores")
+        if (
+            point.get("alpha") not in grid
+            or point.get("seed") not in seeds
+            or not isinstance(scores, dict)
+            or any(m not in scores for m in config.methods)
+        ):
+            raise ValueError(
+                f"point {number} ({point.get('alpha')}, seed {point.get('seed')}) is not one of this sweep's "
+                "loads, seeds and methods"
+            )
+    return list(records)
 
 
 def capacity_from_points(

@@ -5,6 +5,7 @@
     config.json      resolved config, versions, seed (written before training)
     metrics.jsonl    one record per epoch (bars) or per recall check (memory)
     atoms.npz        per-neuron PID atoms (bits) over training: atoms (E, N, 4), hres (E, N), names
+    points.jsonl     (capacity sweeps) each finished (load, seed) point, written as it finishes
     summary.json     final figures
     *.png            atoms over training, fields / MI matrix (bars), recall scores (memory)
 """
@@ -47,17 +48,23 @@ def _recorder(run_dir: Path, progress: Progress | None) -> tuple[list[dict[str, 
     return history, record
 
 
-def new_run_dir(out_dir: str | Path, name: str | None, tag: str) -> RunClaim:
+def new_run_dir(out_dir: str | Path, name: str | None, tag: str, resumable: bool = False) -> RunClaim:
     """Claim ``out_dir/name`` (default: ``<tag>-<timestamp>``) for a new run of this process.
 
     The claim (an exclusive lock, see :func:`infomorphic.runs.claim_run_dir`) is held until its
     ``release()`` or the end of the process.  Refuses a name that is not a plain folder name, a
-    directory that already holds a run, and one that another live process is writing.
+    directory that already holds a run (pointing to ``--resume`` where the command is
+    ``resumable``), and one that another live process is writing.
     """
     if name is not None:
         check_run_name(name)
     run_dir = Path(out_dir) / (name or f"{tag}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    return claim_run_dir(run_dir, resume=False, markers=("config.json", "summary.json"))
+    taken = (
+        f"pass --resume {run_dir} to continue it, or choose another --name"
+        if resumable
+        else "choose another --name, or remove that folder"
+    )
+    return claim_run_dir(run_dir, resume=False, markers=("config.json", "summary.json"), taken=taken)
 
 
 def run_bars(config: BarsConfig, run_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
