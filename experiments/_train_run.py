@@ -120,6 +120,28 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
+def add_ledger_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--ledger FILE`` option of a sweep."""
+    parser.add_argument(
+        "--ledger",
+        type=Path,
+        metavar="JSONL",
+        help="record every finished run's final figures in this file, and count a run recorded there "
+        "(with at least --epochs) as done, its directory gone or not",
+    )
+
+
+def open_ledger(parser: argparse.ArgumentParser, path: Path | None) -> dict[str, dict[str, Any]]:
+    """The records of ``--ledger`` (empty without one); a usage error (exit 2) when the path is
+    a folder or a file that is not a ledger."""
+    if path is not None and path.exists() and not path.is_file():
+        parser.error(f"--ledger {path} exists and is not a file")
+    try:
+        return read_ledger(path)
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc}\n")
+
+
 def read_ledger(path: Path | None) -> dict[str, dict[str, Any]]:
     """The runs recorded in the ledger ``path`` (run name -> record); empty without one.
     ``ValueError`` naming the file and line when it is not a ledger."""

@@ -53,9 +53,11 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_run import (  # noqa: E402 - the experiments' shared launcher
+    add_ledger_option,
     at_least,
     check_out,
     infomorphic_exe,
+    open_ledger,
     read_ledger,
     record_runs,
     report_statuses,
@@ -624,13 +626,7 @@ def main() -> None:
         metavar="JSONL",
         help="merge the rows whose every seed reached --epochs into this file (one record per row)",
     )
-    parser.add_argument(
-        "--ledger",
-        type=Path,
-        metavar="JSONL",
-        help="record every finished run's final figures in this file, and count a run recorded there "
-        "(with at least --epochs) as done, its directory gone or not",
-    )
+    add_ledger_option(parser)
     parser.add_argument(
         "--rows-figure",
         type=Path,
@@ -682,12 +678,7 @@ def main() -> None:
         for depth in args.depths
         for v in args.variants
     ]
-    if args.ledger is not None and args.ledger.exists() and not args.ledger.is_file():
-        parser.error(f"--ledger {args.ledger} exists and is not a file")
-    try:
-        ledger = read_ledger(args.ledger)
-    except ValueError as exc:
-        parser.exit(2, f"error: {exc}\n")
+    ledger = open_ledger(parser, args.ledger)
     if args.markdown:
         print(markdown_table(args.out, rows, args.seeds, args.epochs, ledger))
         return

@@ -67,9 +67,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_run import (  # noqa: E402 - the experiments' shared launcher
+    add_ledger_option,
     at_least,
     check_out,
     infomorphic_exe,
+    open_ledger,
     read_ledger,
     record_runs,
     report_statuses,
@@ -544,13 +546,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "size-sweep")
     parser.add_argument("--csv", type=Path, help="CSV of the rows (default <out>/size_sweep.csv)")
-    parser.add_argument(
-        "--ledger",
-        type=Path,
-        metavar="JSONL",
-        help="record every finished run's final figures in this file, and count a run recorded there "
-        "(with at least --epochs) as done, its directory gone or not",
-    )
+    add_ledger_option(parser)
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
     parser.add_argument("--figure", type=Path, metavar="PNG", help="draw test and train accuracy against N")
     parser.add_argument(
@@ -558,12 +554,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     )
     args = parser.parse_args(argv)
     check_out(parser, args.out)
-    if args.ledger is not None and args.ledger.exists() and not args.ledger.is_file():
-        parser.error(f"--ledger {args.ledger} exists and is not a file")
-    try:
-        ledger = read_ledger(args.ledger)
-    except ValueError as exc:
-        parser.exit(2, f"error: {exc}\n")
+    ledger = open_ledger(parser, args.ledger)
     grid = [(m, n) for m in args.models for n in sizes_of(m, sorted(set(args.sizes)))]
     failed = 0
     if not args.summarise:

@@ -262,15 +262,9 @@ def register(app: typer.Typer) -> None:
         """
         import time
 
-        from .runs import claim_run_dir, read_json, read_jsonl, write_json, write_jsonl
+        from .runs import write_json, write_jsonl
         from .tasks import plots
-        from .tasks.capacity import (
-            CapacityConfig,
-            capacity_from_points,
-            noise_capacity_table,
-            sweep,
-            sweep_points,
-        )
+        from .tasks.capacity import capacity_from_points, noise_capacity_table, sweep
 
         if stream is not None:
             _stream_command(
@@ -291,36 +285,8 @@ def register(app: typer.Typer) -> None:
             return
         done: list[dict[str, Any]] = []
         if resume is not None:
-            given = [
-                f"--{name.replace('_', '-')}"
-                for name in ctx.params
-                if name not in ("workers", "progress", "as_json", "resume")
-                and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
-            ]
-            if given:
-                _fail(
-                    f"--resume continues the sweep as configured in {resume / 'config.json'}; only --workers, "
-                    f"--progress and --json may be given, got {', '.join(given)}"
-                )
-            try:
-                if not (resume / "config.json").is_file():
-                    raise ValueError(f"cannot resume: {resume} holds no capacity sweep (no config.json)")
-                record = read_json(resume / "config.json", "a capacity sweep's config.json")
-                if record.get("task") != "capacity" or not isinstance(record.get("config"), dict):
-                    raise ValueError(
-                        f"cannot resume: {resume} is not a capacity sweep (its config.json is for "
-                        f"{record.get('task') or 'another command'}); continue it with the command that wrote it"
-                    )
-                cfg = CapacityConfig.from_dict({**record["config"], "workers": workers})
-                claim = claim_run_dir(resume, resume=True, markers=("config.json",))
-                run_dir = claim.path
-                try:
-                    done = sweep_points(cfg, read_jsonl(run_dir / POINTS_FILE))
-                except ValueError as exc:
-                    claim.release()
-                    raise ValueError(f"cannot resume {run_dir}: {POINTS_FILE}: {exc}") from None
-            except (ValueError, OSError) as exc:
-                _fail(str(exc))
+            cfg, claim, done = _resumed_capacity_sweep(ctx, resume, workers)
+            run_dir = claim.path
         else:
             cfg, claim = _new_capacity_sweep(
                 neurons,
@@ -376,6 +342,47 @@ def register(app: typer.Typer) -> None:
             write_json(run_dir / "summary.json", result)
             plots.capacity_figure(points, cap, run_dir / "capacity.png", threshold)
         _print_capacity(result, cfg, as_json)
+
+
+def _resumed_capacity_sweep(
+    ctx: typer.Context, resume: Path, workers: int
+) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """The stored config of the capacity sweep in ``resume`` (with ``workers``), the claim on
+    its run directory and the points it finished; exits with one ``error:`` line when options
+    other than --workers, --progress and --json were given, or the folder holds no such sweep."""
+    from .runs import claim_run_dir, read_json, read_jsonl
+    from .tasks.capacity import CapacityConfig, sweep_points
+
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ctx.params
+        if name not in ("workers", "progress", "as_json", "resume")
+        and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+    ]
+    if given:
+        _fail(
+            f"--resume continues the sweep as configured in {resume / 'config.json'}; only --workers, "
+            f"--progress and --json may be given, got {', '.join(given)}"
+        )
+    try:
+        if not (resume / "config.json").is_file():
+            raise ValueError(f"cannot resume: {resume} holds no capacity sweep (no config.json)")
+        record = read_json(resume / "config.json", "a capacity sweep's config.json")
+        if record.get("task") != "capacity" or not isinstance(record.get("config"), dict):
+            raise ValueError(
+                f"cannot resume: {resume} is not a capacity sweep (its config.json is for "
+                f"{record.get('task') or 'another command'}); continue it with the command that wrote it"
+            )
+        cfg = CapacityConfig.from_dict({**record["config"], "workers": workers})
+        claim = claim_run_dir(resume, resume=True, markers=("config.json",))
+        try:
+            done = sweep_points(cfg, read_jsonl(claim.path / POINTS_FILE))
+        except ValueError as exc:
+            claim.release()
+            raise ValueError(f"cannot resume {claim.path}: {POINTS_FILE}: {exc}") from None
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    return cfg, claim, done
 
 
 def _new_capacity_sweep(
