@@ -170,12 +170,13 @@ def run_result(run_dir: Path) -> dict | None:
     if not metrics:
         return None
     last = metrics[-1]
+    evaluated = [m for m in metrics if m.get("test_acc") is not None] or [last]  # eval_every
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else None
     base = read_json(run_dir / "baselines.json") if (run_dir / "baselines.json").exists() else {}
     return {
         "epochs": last["epoch"],
         "finished": summary is not None and summary.get("epochs") == last["epoch"],
-        "test_acc": last["test_acc"],
+        "test_acc": evaluated[-1]["test_acc"],
         "backprop_test_acc": base.get("backprop", {}).get("test_acc"),
         "goals": {k: v for k, v in last.items() if k.endswith("_goal")},
         "atoms_mean": {k[: -len("_atoms_mean")]: v for k, v in last.items() if k.endswith("_atoms_mean")},
@@ -208,7 +209,7 @@ def summarise_row(results: Sequence[dict | None]) -> dict:
     """Median, min and max over the seeds' final test accuracies (infomorphic and backprop
     twin), each layer's mean goal and its five largest mean atoms (bits)."""
     found = [r for r in results if r is not None]
-    inf = [r["test_acc"] for r in found]
+    inf = [r["test_acc"] for r in found if r["test_acc"] is not None]
     bp = [r["backprop_test_acc"] for r in found if r.get("backprop_test_acc") is not None]
     goals: dict[str, list[float]] = {}
     atoms: dict[str, dict[str, list[float]]] = {}

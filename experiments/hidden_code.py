@@ -61,7 +61,7 @@ def atoms_over_training(run_dir: Path) -> dict[str, Any]:
         row = {k: round(v, 4) for k, v in m["hidden_atoms_mean"].items()}
         row["H_res"] = round(float(stored["hidden_hres"][e - 1].mean()), 4)
         row["goal"] = round(m["hidden_goal"], 4)
-        row["test_acc"] = round(m["test_acc"], 4)
+        row["test_acc"] = None if m["test_acc"] is None else round(m["test_acc"], 4)  # eval_every
         out[str(e)] = row
     return out
 

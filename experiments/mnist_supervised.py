@@ -51,7 +51,7 @@ def summarise(name: str, run_dir: Path) -> dict:
         "finished": finished,
         "epochs": summary.get("epochs"),
         "test_acc": summary.get("test_acc"),
-        "max_test_acc": max(m["test_acc"] for m in metrics),
+        "max_test_acc": max(m["test_acc"] for m in metrics if m["test_acc"] is not None),
         "test_acc_at_best_val": summary.get("test_acc_at_best_val"),
         "best_val_epoch": summary.get("best_val_epoch"),
         "target": target,
@@ -63,7 +63,7 @@ def summarise(name: str, run_dir: Path) -> dict:
         },
         "seconds_per_epoch": summary.get("seconds_per_epoch"),
         "peak_rss_gib": summary.get("peak_rss_gib"),
-        "test_acc_curve": [round(m["test_acc"], 4) for m in metrics],
+        "test_acc_curve": [None if m["test_acc"] is None else round(m["test_acc"], 4) for m in metrics],
     }
 
 

@@ -298,6 +298,11 @@ CASES = [
         _args("capacity", "--resume", "{tmp}/x", "--neurons", "10", "--workers", "1"),
         "only --workers, --progress and --json may be given, got --neurons",
     ),
+    Case(
+        "search-eval-every",
+        _args("search", "--dataset", "digits", "--epochs", "1", "--set", "eval_every=2", "--out", "{tmp}/o"),
+        "eval_every must be 1 in a search",
+    ),
     Case("capacity-resume-nothing", _args("capacity", "--resume", "{tmp}/none"), "holds no capacity sweep"),
     Case(
         "capacity-resume-a-training-run",

@@ -180,6 +180,47 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path, digits) -> None:
     assert record["config"]["epochs"] == 2
 
 
+def test_eval_every_skips_evaluations_and_changes_nothing_else(tmp_path: Path, digits) -> None:
+    """``eval_every = 3`` over 5 epochs evaluates epochs 3 and 5 (the last); the weights, atoms,
+    goals and every evaluated epoch's accuracies are those of a run that evaluates every epoch,
+    also when the run is stopped after a skipped evaluation and resumed."""
+    every = _config(tmp_path, epochs=5, hidden=12)
+    fit(every, run_dir=tmp_path / "every", progress=False, data=digits)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(epoch: int, metrics: dict[str, Any]) -> None:
+        if epoch == 0:
+            raise Stop
+
+    sparse = every.replace(eval_every=3)
+    with pytest.raises(Stop):
+        fit(sparse, run_dir=tmp_path / "sparse", progress=False, data=digits, report=stop_after_first)
+    assert "confusion_test" not in torch.load(tmp_path / "sparse" / "checkpoint.pt", weights_only=True)
+    summary = fit(sparse, run_dir=tmp_path / "sparse", resume=True, progress=False, data=digits)
+    full, skipped = _metrics(tmp_path / "every"), _metrics(tmp_path / "sparse")
+    accuracies = ("train_acc", "val_acc", "test_acc")
+    for a, b in zip(full, skipped, strict=True):
+        if a["epoch"] in (3, 5):
+            assert a == b
+        else:
+            assert all(b[k] is None for k in accuracies)
+            assert {k: v for k, v in a.items() if k not in accuracies} == {
+                k: v for k, v in b.items() if k not in accuracies
+            }
+    na, nb = _npz(tmp_path / "every" / "atoms.npz"), _npz(tmp_path / "sparse" / "atoms.npz")
+    for key in na:
+        np.testing.assert_array_equal(na[key], nb[key])
+    reference = json.loads((tmp_path / "every" / "summary.json").read_text())
+    for key in ("test_acc", "val_acc", "train_acc", "confusion_test"):
+        assert summary[key] == reference[key]
+    best = max((m for m in full if m["epoch"] in (3, 5)), key=lambda m: m["val_acc"])
+    assert summary["best_val_epoch"] == best["epoch"]
+    with pytest.raises(ValueError, match="eval_every must be >= 1"):
+        every.replace(eval_every=0)
+
+
 def test_run_directory_guards(tmp_path: Path, digits) -> None:
     config = _config(tmp_path, epochs=1)
     fit(config, run_dir=tmp_path / "run", progress=False, data=digits)

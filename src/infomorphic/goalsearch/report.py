@@ -458,7 +458,7 @@ def build_report(run_dir: Path, out_dir: Path | None = None, *, with_data: bool 
         + (
             f" Test accuracy {100 * shown['test_acc']:.2f}%, validation {100 * shown['val_acc']:.2f}% "
             f"(epoch {shown['epoch']})."
-            if shown is not None
+            if shown is not None and shown.get("test_acc") is not None
             else ""
         )
         + "</p>"

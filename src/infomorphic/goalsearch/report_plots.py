@@ -276,7 +276,14 @@ def learning_figure(history: Sequence[dict[str, Any]], baselines: dict[str, Any]
     ax, bx = fig.subplots(1, 2)
     epochs = [m["epoch"] for m in history]
     for key in ("train_acc", "val_acc", "test_acc"):
-        ax.plot(epochs, [100 * m[key] for m in history], "o-", ms=3, label=key.replace("_acc", ""))
+        shown = [m for m in history if m.get(key) is not None]  # evaluated epochs (eval_every)
+        ax.plot(
+            [m["epoch"] for m in shown],
+            [100 * m[key] for m in shown],
+            "o-",
+            ms=3,
+            label=key.replace("_acc", ""),
+        )
     for name, res in baselines.items():
         if "test_acc" in res:
             ax.axhline(100 * res["test_acc"], ls="--", lw=1, color="grey")

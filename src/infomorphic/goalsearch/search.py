@@ -190,6 +190,11 @@ class SearchSettings:
         layer_letters(self.config, self.layer)  # raises for a layer without a goal to search
         if self.config.epochs < 1:  # a run of 0 epochs trains only the baselines: nothing to rank
             raise ValueError(f"every trial trains its network: epochs must be >= 1, got {self.config.epochs}")
+        if self.config.eval_every != 1:
+            raise ValueError(
+                f"eval_every must be 1 in a search (got {self.config.eval_every}): the pruner and the "
+                "trials' ranking read every epoch's validation accuracy"
+            )
         if self.startup_trials < 0:
             raise ValueError(f"startup_trials must be >= 0, got {self.startup_trials}")
         if self.train_subset is not None and self.train_subset < 2:

@@ -139,9 +139,11 @@ def _peak_rss_gib() -> float:
 
 
 def history_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Last-epoch accuracies, the best-validation epoch and median seconds of per-epoch metrics."""
+    """Last-epoch accuracies, the best-validation epoch and median seconds of per-epoch metrics
+    (the best epoch and the evaluation seconds over the evaluated epochs: see ``eval_every``)."""
     last = history[-1]
-    best = max(history, key=lambda m: m["val_acc"])
+    evaluated = [m for m in history if m.get("val_acc") is not None] or [last]
+    best = max(evaluated, key=lambda m: m["val_acc"] if m["val_acc"] is not None else -1.0)
     return {
         "epochs": last["epoch"],
         "test_acc": last["test_acc"],
@@ -150,7 +152,7 @@ def history_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
         "best_val_epoch": best["epoch"],
         "test_acc_at_best_val": best["test_acc"],
         "seconds_per_epoch": float(np.median([m["train_seconds"] for m in history])),
-        "eval_seconds_per_epoch": float(np.median([m["eval_seconds"] for m in history])),
+        "eval_seconds_per_epoch": float(np.median([m["eval_seconds"] for m in evaluated])),
     }
 
 
@@ -397,12 +399,15 @@ def _fit_infomorphic(
                 raise _diverged(run_dir, epoch, exc.layer, exc.what or "") from None
             t1 = time.perf_counter()
             net.eval()
-            eval_gen = generator(config.seed, "eval", epoch, device=device)
-            train_acc, _ = evaluate_network(
-                net, xtr[train_eval], ytr[train_eval], config.batch_size, eval_gen
-            )
-            val_acc, _ = evaluate_network(net, *val, config.batch_size, eval_gen)
-            test_acc, test_pred = evaluate_network(net, *test, config.batch_size, eval_gen)
+            train_acc = val_acc = test_acc = None
+            if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+                eval_gen = generator(config.seed, "eval", epoch, device=device)
+                train_acc, _ = evaluate_network(
+                    net, xtr[train_eval], ytr[train_eval], config.batch_size, eval_gen
+                )
+                val_acc, _ = evaluate_network(net, *val, config.batch_size, eval_gen)
+                test_acc, test_pred = evaluate_network(net, *test, config.batch_size, eval_gen)
+                summary["confusion_test"] = _confusion(test_pred, test[1], n_classes)
             metrics: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_acc": train_acc,
@@ -428,9 +433,8 @@ def _fit_infomorphic(
                 run_dir / "atoms.npz",
                 {**{k: np.stack(v) for k, v in atoms.items()}, **{f"{k}_names": v for k, v in names.items()}},
             )
-            summary["confusion_test"] = _confusion(test_pred, test[1], n_classes)
             _save_checkpoint(
-                ckpt_path, net, optimizers, sampler, epoch + 1, config, summary["confusion_test"]
+                ckpt_path, net, optimizers, sampler, epoch + 1, config, summary.get("confusion_test")
             )
             bar.end_epoch(epoch + 1, metrics)
             trainer.end_epoch(metrics)  # callbacks, then loggers: after the run directory has the epoch
@@ -471,16 +475,18 @@ def _save_checkpoint(
     sampler: torch.Generator,
     epoch: int,
     config: TrainConfig,
-    confusion_test: list[list[int]],
+    confusion_test: list[list[int]] | None,
 ) -> None:
+    """The run's state after ``epoch`` epochs; ``confusion_test``: of the last evaluated epoch."""
     state = {
         "model": net.state_dict(),
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         "sampler": sampler.get_state(),
         "epoch": epoch,
         "config": config.to_dict(),
-        "confusion_test": torch.tensor(confusion_test, dtype=torch.long),
     }
+    if confusion_test is not None:
+        state["confusion_test"] = torch.tensor(confusion_test, dtype=torch.long)
     save_checkpoint(path, state)
 
 
@@ -688,7 +694,7 @@ class _progress:
             info = " ".join(
                 f"{k.replace('_acc', '')} {100 * metrics[k]:.2f}%"
                 for k in ("train_acc", "val_acc", "test_acc")
-                if k in metrics
+                if metrics.get(k) is not None
             )
             self.bar.update(self.task, completed=epoch, info=info)
             self.done = 0
