@@ -35,7 +35,8 @@ another process trains is left to it; a failed run makes the script exit with st
 JSON line per row (median, min and max over seeds of the final test accuracy, infomorphic and
 backprop; each layer's mean goal at the end), then one line with all rows; ``--markdown``
 prints the rows as a Markdown table instead (only the runs that reached ``--epochs``; a run still
-training is named beside its row). ``--ledger FILE`` records each finished run's final figures
+training is named beside its row). New runs evaluate every ``--eval-every`` (10) epochs and the last: the rows read only the
+last, which is the same whatever ``eval_every``.  ``--ledger FILE`` records each finished run's final figures
 (with the date and the CPU) and counts a run recorded there as done when its directory is gone.
 Never imported by the package.
 """
@@ -111,9 +112,18 @@ def write_config(path: Path, train: dict, network: dict) -> None:
 
 
 def run_one(
-    out: Path, dataset: str, width: int, depth: int, variant: str, seed: int, epochs: int, threads: int
+    out: Path,
+    dataset: str,
+    width: int,
+    depth: int,
+    variant: str,
+    seed: int,
+    epochs: int,
+    threads: int,
+    eval_every: int = 1,
 ) -> str:
-    """Train (or continue) one run; ``"trained"``, ``"busy"`` (another process, e.g. a second
+    """Train (or continue) one run (a new one evaluating every ``eval_every`` epochs and the
+    last; the final figures do not depend on it); ``"trained"``, ``"busy"`` (another process, e.g. a second
     invocation on the same ``out``, trains it now) or ``"failed"``."""
     name = run_name(dataset, width, depth, variant, seed)
     run_dir = out / name
@@ -139,6 +149,7 @@ def run_one(
                 "epochs": epochs,
                 "seed": seed,
                 "threads": threads,
+                "eval_every": eval_every,
                 "baselines": ["backprop"],
             },
             wiring(depth, width, variant),
@@ -598,6 +609,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=at_least(1), default=100)
     parser.add_argument("--threads", type=at_least(1), default=1, help="torch threads per run")
     parser.add_argument("--workers", type=at_least(1), default=1, help="runs at once")
+    parser.add_argument(
+        "--eval-every",
+        type=at_least(1),
+        default=10,
+        help="new runs evaluate every this many epochs and the last (the rows read only the last)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "depth")
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
     parser.add_argument(
@@ -697,7 +714,9 @@ def main() -> None:
             failed = report_statuses(
                 list(
                     pool.map(
-                        lambda j: run_one(args.out, j[0], j[1], j[2], j[3], j[4], args.epochs, args.threads),
+                        lambda j: run_one(
+                            args.out, j[0], j[1], j[2], j[3], j[4], args.epochs, args.threads, args.eval_every
+                        ),
                         jobs,
                     )
                 )
