@@ -35,9 +35,10 @@ another process trains is left to it; a failed run makes the script exit with st
 JSON line per row (median, min and max over seeds of the final test accuracy, infomorphic and
 backprop; each layer's mean goal at the end), then one line with all rows; ``--markdown``
 prints the rows as a Markdown table instead (only the runs that reached ``--epochs``; a run still
-training is named beside its row). New runs evaluate every ``--eval-every`` (10) epochs and the last: the rows read only the
-last, which is the same whatever ``eval_every``.  ``--ledger FILE`` records each finished run's final figures
-(with the date and the CPU) and counts a run recorded there as done when its directory is gone.
+training is named beside its row).  New runs evaluate every ``--eval-every`` (10) epochs and
+the last: the rows read only the last, which is the same whatever ``eval_every``.  ``--ledger
+FILE`` records each finished run's final figures (with the date and the CPU) as soon as it
+finishes, and counts a run recorded there as done when its directory is gone.
 Never imported by the package.
 """
 
@@ -711,16 +712,14 @@ def main() -> None:
     failed = 0
     if not args.summarise:
         with ThreadPoolExecutor(args.workers) as pool:
-            failed = report_statuses(
-                list(
-                    pool.map(
-                        lambda j: run_one(
-                            args.out, j[0], j[1], j[2], j[3], j[4], args.epochs, args.threads, args.eval_every
-                        ),
-                        jobs,
-                    )
-                )
-            )
+
+            def job(j: tuple[str, int, int, str, int]) -> str:
+                status = run_one(args.out, *j, args.epochs, args.threads, args.eval_every)
+                if status == "trained" and args.ledger is not None:  # at once: a later kill loses nothing
+                    record_runs(args.ledger, ledger_records(args.out, [j[:4]], [j[4]]))
+                return status
+
+            failed = report_statuses(list(pool.map(job, jobs)))
     if args.ledger is not None:
         recorded = record_runs(args.ledger, ledger_records(args.out, rows, args.seeds))
         print(json.dumps({"ledger": str(args.ledger), "runs_recorded": recorded}))

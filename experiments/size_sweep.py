@@ -562,23 +562,18 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         # small layers first: the cheap part of the figure is there early
         unique = {run_name(args.dataset, m, n, s): (m, n, s) for m, n in grid for s in args.seeds}
         jobs = sorted(unique.values(), key=lambda j: (j[1] or 0, j[0], j[2]))
+
+        def job(j: tuple[str, int | None, int]) -> str:
+            kw = {"epochs": args.epochs, "threads": args.threads, "sets": args.sets, "ledger": ledger}
+            status = run_one(args.out, args.dataset, *j, **kw)
+            name = run_name(args.dataset, *j)
+            record = ledger_record(args.out / name) if status == "trained" and args.ledger else None
+            if record is not None:  # at once: a sweep killed later loses nothing it finished
+                record_runs(args.ledger, {name: record})
+            return status
+
         with ThreadPoolExecutor(args.workers) as pool:
-            statuses = list(
-                pool.map(
-                    lambda j: run_one(
-                        args.out,
-                        args.dataset,
-                        j[0],
-                        j[1],
-                        j[2],
-                        epochs=args.epochs,
-                        threads=args.threads,
-                        sets=args.sets,
-                        ledger=ledger,
-                    ),
-                    jobs,
-                )
-            )
+            statuses = list(pool.map(job, jobs))
         failed = report_statuses(statuses)
     if args.ledger is not None:
         names = {run_name(args.dataset, m, n, s) for m, n in grid for s in args.seeds}

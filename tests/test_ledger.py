@@ -73,9 +73,20 @@ ARGS = ["--dataset", "digits", "--models", "random", "readout", "--sizes", "3", 
 ARGS += ["--epochs", "1", "--set", "batch_size=256"]
 
 
-def test_size_sweep_rows_come_back_from_the_ledger_without_the_run_directories(tmp_path: Path) -> None:
+def test_size_sweep_rows_come_back_from_the_ledger_without_the_run_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out, ledger = tmp_path / "runs", tmp_path / "results" / "size-sweep-runs.jsonl"
+    calls: list[list[str]] = []
+
+    def record(path: Path, records: dict) -> int:
+        calls.append(sorted(records))
+        return _train_run.record_runs(path, records)
+
+    monkeypatch.setattr(sweep, "record_runs", record)
     rows = sweep.main([*ARGS, "--out", str(out), "--ledger", str(ledger)])
+    # each run recorded as soon as it was trained (a sweep killed later keeps it), then all again
+    assert sorted(c[0] for c in calls[:4]) == sorted(calls[4]) and all(len(c) == 1 for c in calls[:4])
     kept = _train_run.read_ledger(ledger)
     names = [
         "digits-random-n3-seed0",
