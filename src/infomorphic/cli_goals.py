@@ -240,6 +240,14 @@ def search_command(
             "a sixth of the [-1, 1] range = 1/3).",
         ),
     ] = None,
+    cma_x0: Annotated[
+        str | None,
+        typer.Option(
+            "--cma-x0",
+            help="--sampler cmaes: start at this goal's weights of the searched atoms (an expression or "
+            "preset, e.g. an earlier search's best_goal.txt) instead of the all-zero goal.",
+        ),
+    ] = None,
     train_subset: _Subset = None,
     task: Annotated[
         str | None,
@@ -326,6 +334,7 @@ def search_command(
         "--min-epochs": min_epochs != 1,
         "--reduction-factor": reduction_factor != 3,
         "--cma-sigma0": cma_sigma0 is not None,
+        "--cma-x0": cma_x0 is not None,
     }
     memory_flags = {
         "--task": task,
@@ -439,6 +448,7 @@ def search_command(
                 min_epochs=min_epochs,
                 reduction_factor=reduction_factor,
                 cma_sigma0=cma_sigma0,
+                cma_x0=cma_x0,
             )
             if out is None:
                 out = _stamped(Path(cfg.out_dir), f"search-{sampler}-{cfg.network}-{cfg.dataset}")

@@ -150,6 +150,8 @@ def test_two_processes_share_one_sqlite_study(tmp_path: Path, digits_small) -> N
         ({"train_subset": 1}, "train_subset"),
         ({"cma_sigma0": 0.5}, "for the cmaes sampler only"),  # the sampler is tpe
         ({"sampler": "cmaes", "cma_sigma0": 0.0}, "in \\(0, 2\\]"),
+        ({"cma_x0": "{F}{C}"}, "cma_x0 is for the cmaes sampler only"),
+        ({"sampler": "cmaes", "cma_x0": "{F}{X}"}, "cma_x0 is not a goal over FCL"),
     ],
 )
 def test_settings_reject_bad_values(changes: dict, match: str) -> None:
@@ -183,6 +185,32 @@ def test_cma_sigma0_sets_how_far_cma_es_explores_around_its_start() -> None:
 
     narrow, default, wide = spread(0.05), spread(None), spread(0.6)
     assert narrow < 0.15 and 0.2 < default < 0.45 and wide > 0.55, (narrow, default, wide)
+
+
+def test_cma_x0_starts_cma_es_at_a_given_goal() -> None:
+    """CMA-ES's proposals after its start centre on the searched gammas of ``cma_x0`` (clipped to
+    the range), e.g. an earlier search's best goal to refine; stored with the study."""
+    import numpy as np
+
+    space = GoalSpace.build("FCL", fix_hres=True)
+    settings = _settings(
+        sampler="cmaes",
+        space=space,
+        startup_trials=1,
+        cma_sigma0=0.05,
+        cma_x0="1.7{F}{C} - 0.5{F}{L} + 0.3{F}",
+    )
+    start = settings.start_point()
+    assert start is not None and start["{F}{C}"] == 1.0 and start["{F}{L}"] == -0.5 and start["{F}"] == 0.3
+    assert sum(abs(v) for v in start.values()) == pytest.approx(1.8)  # every other searched gamma at 0
+    study = optuna.create_study(direction="maximize", sampler=gs.make_sampler(settings, 3))
+    study.optimize(lambda t: -sum(v * v for v in settings.space.suggest(t).to_vector()), n_trials=9)
+    proposed = np.array([[t.params[n] for n in space.params] for t in study.trials[1:]])
+    assert np.abs(proposed.mean(axis=0) - np.array([start[n] for n in space.params])).max() < 0.1
+    stored = json.loads(json.dumps(settings.to_dict()))
+    assert SearchSettings.from_dict(stored) == settings
+    del stored["cma_x0"]  # a study made before the option
+    assert SearchSettings.from_dict(stored).cma_x0 is None
 
 
 def test_cmaes_sampler_is_seeded() -> None:

@@ -169,6 +169,11 @@ class SearchSettings:
     cma_sigma0:
         CMA-ES only: its initial step size in gamma units (None: optuna's default, a sixth of
         the [-1, 1] range); larger values explore further from the all-zero start.
+    cma_x0:
+        CMA-ES only: a goal (expression or preset over the searched layer's sources) whose
+        weights of the searched atoms are the search's start, e.g. the best goal of an earlier
+        search to refine it (None: the all-zero goal, optuna's start at the middle of the range).
+        Weights outside ``[low, high]`` are clipped to it.
     """
 
     config: TrainConfig
@@ -183,6 +188,7 @@ class SearchSettings:
     min_epochs: int = 1
     reduction_factor: int = 3
     cma_sigma0: float | None = None
+    cma_x0: str | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -211,11 +217,29 @@ class SearchSettings:
                 f"cma_sigma0 ({self.cma_sigma0}) is for the cmaes sampler only, in (0, 2] "
                 f"(this search's sampler: {self.sampler})"
             )
+        if self.cma_x0 is not None:
+            if self.sampler != "cmaes":
+                raise ValueError(
+                    f"cma_x0 is for the cmaes sampler only (this search's sampler: {self.sampler})"
+                )
+            self.start_point()  # raises for a goal that does not parse over the layer's sources
         if self.prune and self.pruner != "median" and self.min_epochs >= self.config.epochs:
             raise ValueError(
                 f"min_epochs ({self.min_epochs}) must be below the epochs of a trial "
                 f"({self.config.epochs}) for the {self.pruner} pruner to stop anything"
             )
+
+    def start_point(self) -> dict[str, float] | None:
+        """CMA-ES's start: each searched gamma's weight in ``cma_x0``, clipped to the range
+        (None without ``cma_x0``)."""
+        if self.cma_x0 is None:
+            return None
+        try:
+            goal = Goal.resolve(self.cma_x0, self.space.sources)
+        except ValueError as exc:
+            raise ValueError(f"cma_x0 is not a goal over {''.join(self.space.sources)}: {exc}") from None
+        low, high = self.space.low, self.space.high
+        return {name: min(high, max(low, goal.weight(name))) for name in self.space.params}
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -921,6 +945,7 @@ def make_sampler(settings: AnySettings, seed: int) -> Any:
                 consider_pruned_trials=settings.prune,
                 independent_sampler=optuna.samplers.RandomSampler(seed=seed),
                 sigma0=getattr(settings, "cma_sigma0", None),
+                x0=settings.start_point() if hasattr(settings, "start_point") else None,
             )
     return optuna.samplers.RandomSampler(seed=seed)
 
