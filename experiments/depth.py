@@ -8,6 +8,7 @@
     python experiments/depth.py --atoms-figure depth-atoms.png RUN_DIR [RUN_DIR ...]
     python experiments/depth.py --analyse RUN_DIR [RUN_DIR ...]   # label selectivity per layer, feedback ablated
     python experiments/depth.py --tuning-figure tuning.png RUN_DIR [RUN_DIR ...]
+    python experiments/depth.py --fields-figure fields.png RUN_DIR [RUN_DIR ...]  # fields per layer
     python experiments/depth.py ... --summarise --save-rows rows.jsonl   # keep the finished rows
     python experiments/depth.py --save-rows rows.jsonl --rows-figure depth.png  # accuracy vs depth
     python experiments/depth.py ... --ledger runs.jsonl    # finished runs kept beyond their directories
@@ -596,6 +597,48 @@ def tuning_figure(runs: list[Path], path: Path, count: int = 24) -> None:
     plt.close(fig)
 
 
+def fields_figure(runs: list[Path], path: Path, count: int = 12) -> None:
+    """Receptive fields of ``count`` neurons of every hidden layer (rows: runs x layers): a
+    layer's feedforward weights mapped to the image through the layers below (the product of
+    the weight matrices, a linear approximation above h1), each neuron titled with the class it
+    fires for most; one symmetric colour scale per row (deeper products have other units)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from infomorphic.goalsearch.report import _image_shape, input_field, load_run
+
+    rows = []
+    for run_dir in runs:
+        tuning: dict = {}
+        analyse_run(run_dir, tuning=tuning)
+        run = load_run(run_dir)
+        shape = _image_shape(run)
+        for layer in tuning:
+            if layer == run.net.spec.readout_name:
+                continue
+            field = input_field(run.net, layer)
+            if field is not None:
+                preferred = tuning[layer][:, :count].argmax(0).tolist()
+                rows.append((f"{run_dir.name}: {layer}", field[:count].numpy(), shape, preferred))
+    if not rows:
+        raise ValueError("no hidden layer whose feedforward path reaches the image")
+    fig, axes = plt.subplots(len(rows), count, figsize=(0.9 * count + 1.2, 1.15 * len(rows)), squeeze=False)
+    for r, (name, field, shape, preferred) in enumerate(rows):
+        images = [f.reshape(shape[-2:]) if len(shape) == 2 else f.reshape(shape).mean(0) for f in field]
+        lim = max(float(abs(im).max()) for im in images) or 1.0
+        for k, ax in enumerate(axes[r]):
+            ax.axis("off")
+            if k < len(images):
+                ax.imshow(images[k], cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+                ax.set_title(f"class {preferred[k]}", fontsize=6)
+        axes[r][0].text(-0.15, 0.5, name, transform=axes[r][0].transAxes, ha="right", va="center", fontsize=6)
+    fig.subplots_adjust(left=0.14, right=0.99, top=0.95, bottom=0.02, wspace=0.05, hspace=0.45)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -640,6 +683,12 @@ def main() -> None:
         help="only draw each layer's class-mean firing (neurons x classes) for the run directories given",
     )
     parser.add_argument(
+        "--fields-figure",
+        type=Path,
+        metavar="PNG",
+        help="only draw receptive fields of every hidden layer (mapped to the image) for the run directories given",
+    )
+    parser.add_argument(
         "--save-rows",
         type=Path,
         metavar="JSONL",
@@ -662,6 +711,7 @@ def main() -> None:
     figures = (
         ("--atoms-figure", args.atoms_figure, atoms_figure),
         ("--tuning-figure", args.tuning_figure, tuning_figure),
+        ("--fields-figure", args.fields_figure, fields_figure),
     )
     for flag, path, draw in figures:
         if path is not None:

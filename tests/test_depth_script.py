@@ -148,6 +148,8 @@ def test_analyse_a_trained_feedback_run(tmp_path: Path) -> None:
     assert all(float(v.min()) >= 0.0 and float(v.max()) <= 1.0 for v in tuning.values())
     depth.tuning_figure([run, run], tmp_path / "tuning.png")
     assert (tmp_path / "tuning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    depth.fields_figure([run], tmp_path / "fields.png", count=4)
+    assert (tmp_path / "fields.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize(
