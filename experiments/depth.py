@@ -621,7 +621,7 @@ def fields_figure(runs: list[Path], path: Path, count: int = 12) -> None:
             field = input_field(run.net, layer)
             if field is not None:
                 preferred = tuning[layer][:, :count].argmax(0).tolist()
-                rows.append((f"{run_dir.name}: {layer}", field[:count].numpy(), shape, preferred))
+                rows.append((f"{run_dir.name}\n{layer}", field[:count].numpy(), shape, preferred))
     if not rows:
         raise ValueError("no hidden layer whose feedforward path reaches the image")
     fig, axes = plt.subplots(len(rows), count, figsize=(0.9 * count + 1.2, 1.15 * len(rows)), squeeze=False)
@@ -634,7 +634,7 @@ def fields_figure(runs: list[Path], path: Path, count: int = 12) -> None:
                 ax.imshow(images[k], cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
                 ax.set_title(f"class {preferred[k]}", fontsize=6)
         axes[r][0].text(-0.15, 0.5, name, transform=axes[r][0].transAxes, ha="right", va="center", fontsize=6)
-    fig.subplots_adjust(left=0.14, right=0.99, top=0.95, bottom=0.02, wspace=0.05, hspace=0.45)
+    fig.subplots_adjust(left=0.18, right=0.99, top=0.95, bottom=0.02, wspace=0.05, hspace=0.45)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
