@@ -160,6 +160,21 @@ def read_ledger(path: Path | None) -> dict[str, dict[str, Any]]:
     return records
 
 
+def recorded(ledger: Mapping[str, dict[str, Any]], name: str, epochs: int) -> bool:
+    """Whether the ledger records run ``name`` with at least ``epochs`` epochs (it is done)."""
+    return ledger.get(name, {}).get("epochs", -1) >= epochs
+
+
+def run_figures(
+    own: dict[str, Any] | None, ledger: Mapping[str, dict[str, Any]], name: str, epochs: int
+) -> dict[str, Any] | None:
+    """A run's figures: ``own`` (read from its directory) when that run finished ``epochs``,
+    else the ledger's record when it has them (the directory may be gone), else ``own`` (a run
+    still training, or None)."""
+    unfinished = own is None or not own["finished"] or (own["epochs"] or 0) < epochs
+    return ledger[name] if unfinished and recorded(ledger, name, epochs) else own
+
+
 def record_runs(path: Path, records: Mapping[str, dict[str, Any]]) -> int:
     """Merge ``records`` (run name -> final figures) into the ledger ``path``; returns how many
     records were new or changed.  A changed record (the run trained again, e.g. to more epochs)

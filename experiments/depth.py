@@ -63,7 +63,9 @@ from _train_run import (  # noqa: E402 - the experiments' shared launcher
     open_ledger,
     read_ledger,
     record_runs,
+    recorded,
     report_statuses,
+    run_figures,
     train_run,
 )
 
@@ -206,16 +208,8 @@ def seed_results(
     """Every seed's figures: its run directory when that run finished ``epochs``, else the
     ledger's record when it has them (the directory may be gone), else whatever the directory
     holds (a run still training), else None."""
-    results: list[dict | None] = []
-    for s in seeds:
-        name = run_name(*row, s)
-        own = run_result(out / name)
-        kept = ledger.get(name, {})
-        unfinished = own is None or not own["finished"] or own["epochs"] < epochs
-        if unfinished and kept.get("epochs", -1) >= epochs:
-            own = kept
-        results.append(own)
-    return results
+    names = [run_name(*row, s) for s in seeds]
+    return [run_figures(run_result(out / name), ledger, name, epochs) for name in names]
 
 
 def summarise_row(results: Sequence[dict | None]) -> dict:
@@ -757,7 +751,7 @@ def main() -> None:
         (d, w, depth, v, s)
         for d, w, depth, v in rows
         for s in args.seeds
-        if ledger.get(run_name(d, w, depth, v, s), {}).get("epochs", -1) < args.epochs
+        if not recorded(ledger, run_name(d, w, depth, v, s), args.epochs)
     ]
     failed = 0
     if not args.summarise:
@@ -771,8 +765,8 @@ def main() -> None:
 
             failed = report_statuses(list(pool.map(job, jobs)))
     if args.ledger is not None:
-        recorded = record_runs(args.ledger, ledger_records(args.out, rows, args.seeds))
-        print(json.dumps({"ledger": str(args.ledger), "runs_recorded": recorded}))
+        written = record_runs(args.ledger, ledger_records(args.out, rows, args.seeds))
+        print(json.dumps({"ledger": str(args.ledger), "runs_recorded": written}))
         ledger = read_ledger(args.ledger)
     results = []
     for d, w, depth, v in rows:

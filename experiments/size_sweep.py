@@ -74,7 +74,9 @@ from _train_run import (  # noqa: E402 - the experiments' shared launcher
     open_ledger,
     read_ledger,
     record_runs,
+    recorded,
     report_statuses,
+    run_figures,
     train_run,
 )
 
@@ -294,17 +296,14 @@ def is_done(run_dir: Path, epochs: int, ledger: dict[str, dict] | None = None) -
     result = run_result(run_dir)
     if result and result["finished"] and (result["epochs"] or 0) >= epochs:
         return True
-    return (ledger or {}).get(run_dir.name, {}).get("epochs", -1) >= epochs
+    return recorded(ledger or {}, run_dir.name, epochs)
 
 
 def seed_result(run_dir: Path, epochs: int, ledger: dict[str, dict]) -> dict[str, Any] | None:
     """The figures of one run: its directory when that run finished ``epochs``, else the
     ledger's record when it has them (the directory may be gone), else whatever the directory
     holds (a run still training), else None."""
-    own = run_result(run_dir)
-    kept = ledger.get(run_dir.name, {})
-    unfinished = own is None or not own["finished"] or (own["epochs"] or 0) < epochs
-    return kept if unfinished and kept.get("epochs", -1) >= epochs else own
+    return run_figures(run_result(run_dir), ledger, run_dir.name, epochs)
 
 
 def ledger_record(run_dir: Path) -> dict[str, Any] | None:
@@ -579,8 +578,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         names = {run_name(args.dataset, m, n, s) for m, n in grid for s in args.seeds}
         records = {name: ledger_record(args.out / name) for name in sorted(names)}
         found = {name: record for name, record in records.items() if record is not None}
-        recorded = record_runs(args.ledger, found)
-        print(json.dumps({"ledger": str(args.ledger), "runs_recorded": recorded}), flush=True)
+        written = record_runs(args.ledger, found)
+        print(json.dumps({"ledger": str(args.ledger), "runs_recorded": written}), flush=True)
         ledger = read_ledger(args.ledger)
     rows = [summarise_row(args.out, args.dataset, m, n, args.seeds, args.epochs, ledger) for m, n in grid]
     for row in rows:
