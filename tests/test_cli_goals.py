@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -135,3 +136,44 @@ def test_ablate_single_on_a_two_atom_goal(tmp_path: Path) -> None:
     assert [r["label"] for r in record["rows"]] == ["{F}{C} = 0", "{F}{L} = 0"]
     assert record["rows"][0]["vector"][:3] == [0.0, 0.0, -0.5]
     assert (out / "ablation.csv").exists() and (out / "ablation_single.png").exists()
+
+
+def test_ablate_stopped_says_how_to_go_on_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (here raised by the second training) ends ``ablate`` with exit 130 and one line naming
+    its folder and how to continue (before: "Aborted!" and exit 1, and a folder named after the
+    time, so that running the same command again started afresh); that command trains only the
+    runs not yet finished."""
+    import infomorphic.train as train
+
+    real_fit, calls = train.fit, []
+
+    def stopped_second(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["run_dir"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", stopped_second)
+    out = tmp_path / "a"
+    args = [
+        "ablate",
+        *TINY,
+        "--goal",
+        "{F}{C} - 0.5*{F}{L}",
+        "--parts",
+        "single",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+    ]
+    code, _, stderr = _run(args)
+    assert code == 130 and stderr.strip() == (
+        f"stopped; the finished runs are kept in {out}. Continue with the same command and --out {out}"
+    )
+    code, stdout, _ = _run([*args, "--json"])
+    assert code == 0, stdout
+    assert len(calls) == 2 + 2 and calls[2] == calls[1]  # the reference run was not trained again
+    assert len(json.loads(stdout)["rows"]) == 2

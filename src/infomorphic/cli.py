@@ -21,7 +21,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -49,6 +50,8 @@ EXIT_USAGE = 2
 """Exit code for malformed input or options (as click uses for usage errors)."""
 EXIT_FAILED = 1
 """Exit code for a run that started and failed (e.g. training diverged to NaN)."""
+EXIT_STOPPED = 130
+"""Exit code for a run stopped by Ctrl-C or SIGTERM (the shell's code for SIGINT)."""
 
 _ZERO = 5e-7  # values smaller than this print as 0.000000 (6 decimals)
 
@@ -70,6 +73,28 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     text = " ".join(str(message).split())
     typer.echo(f"error: {text}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def stops_say(message: Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (``kill``, a batch scheduler's time limit) inside the block end the
+    command with ``message()`` on stderr and exit code 130, without a traceback.
+
+    SIGTERM is turned into the same stop as Ctrl-C for the block's duration (main thread only).
+    A stop that lands inside a library call whose clean-up then fails on its own (``torch.save``'s
+    zip writer) is recognised by the ``KeyboardInterrupt`` in the error's chain.
+    """
+    from .goalsearch.stopping import StopRequests, caused_by_stop
+
+    stops = StopRequests()
+    try:
+        with stops.installed(), stops.open():
+            yield
+    except BaseException as exc:
+        if not caused_by_stop(exc):
+            raise
+        typer.echo(message(), err=True)
+        raise typer.Exit(EXIT_STOPPED) from None
 
 
 def _version() -> str:
@@ -885,14 +910,22 @@ def train_command(
                 TensorBoardLogger.check_available()
             except ImportError as exc:
                 _fail(str(exc))
+        from .train.loop import default_run_dir
+
+        run_dir = resume if resume is not None else default_run_dir(cfg)
         try:
-            summary = fit(
-                cfg,
-                run_dir=resume,
-                resume=resume is not None,
-                progress=progress and not as_json,
-                tensorboard=None if tensorboard is None else True if tensorboard == "" else Path(tensorboard),
-            )
+            with stops_say(lambda: _train_stopped(run_dir)):
+                summary = fit(
+                    cfg,
+                    run_dir=run_dir,
+                    resume=resume is not None,
+                    progress=progress and not as_json,
+                    tensorboard=None
+                    if tensorboard is None
+                    else True
+                    if tensorboard == ""
+                    else Path(tensorboard),
+                )
         except TrainingDiverged as exc:
             _fail(str(exc), EXIT_FAILED)
     except (ValueError, OSError) as exc:
@@ -903,6 +936,16 @@ def train_command(
         typer.echo(json.dumps(finite_json(summary)))
         return
     _print_train_summary(summary)
+
+
+def _train_stopped(run_dir: Path) -> str:
+    """Where a training run stopped by Ctrl-C or SIGTERM stands."""
+    if (run_dir / "config.json").exists():
+        return (
+            f"stopped; the epochs finished so far are saved in {run_dir}. "
+            f"Continue with: infomorphic train --resume {run_dir}"
+        )
+    return "stopped before the run started; nothing was written"
 
 
 def _print_train_summary(summary: dict) -> None:

@@ -713,19 +713,26 @@ def ablate_command(
             + (n if "cumulative" in part_list and "single" not in part_list else 0)
         ) * len(seed_list)
         bar = _RunBar(progress and not as_json, total)
+        from .cli import stops_say
+
         try:
-            record = run_ablation(
-                cfg,
-                the_goal,
-                out,
-                seeds=seed_list,
-                kinds=part_list,
-                layer=layer,
-                relative=relative,
-                absolute=absolute,
-                data=data,
-                on_run=bar.update,
-            )
+            with stops_say(
+                lambda: (
+                    f"stopped; the finished runs are kept in {out}. Continue with the same command and --out {out}"
+                )
+            ):
+                record = run_ablation(
+                    cfg,
+                    the_goal,
+                    out,
+                    seeds=seed_list,
+                    kinds=part_list,
+                    layer=layer,
+                    relative=relative,
+                    absolute=absolute,
+                    data=data,
+                    on_run=bar.update,
+                )
         finally:
             bar.close()
     except (ValueError, OSError) as exc:

@@ -29,6 +29,12 @@ def _fail(message: str) -> Any:
     fail(message)
 
 
+def _stops_say(message: Any) -> Any:
+    from .cli import stops_say
+
+    return stops_say(message)
+
+
 def parse_sets(items: list[str] | None, config_cls: type) -> dict[str, Any]:
     """``KEY=VALUE`` overrides of a task dataclass; values parsed by ``ast.literal_eval`` (else kept as text)."""
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
@@ -319,7 +325,16 @@ def register(app: typer.Typer) -> None:
                 bar.advance(handle)
 
             t0 = time.perf_counter()
-            with bar:
+            total = len(cfg.alphas) * len(cfg.seeds)
+            with (
+                bar,
+                _stops_say(
+                    lambda: (
+                        f"stopped; {len(finished)} of {total} points are saved in {run_dir}. "
+                        f"Continue with: infomorphic capacity --resume {run_dir}"
+                    )
+                ),
+            ):
                 points = sweep(cfg, on_point, done)
             seconds = time.perf_counter() - t0
             cap = capacity_from_points(points, cfg.methods, cfg.threshold)

@@ -69,7 +69,7 @@ from ..goals import Goal
 from ..runs import remove_stale_temporaries, write_json
 from .memory_search import MemorySearchSettings, make_memory_objective
 from .space import GoalSpace
-from .stopping import StopRequests
+from .stopping import StopRequests, caused_by_stop
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -403,6 +403,11 @@ def interruptible(run: Callable[[Any], float]) -> Callable[[Any], float]:
         except KeyboardInterrupt:
             _mark_interrupted(trial)
             raise
+        except Exception as exc:
+            if not caused_by_stop(exc):
+                raise
+            _mark_interrupted(trial)
+            raise KeyboardInterrupt from exc
 
     return objective
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["StopRequests"]
+__all__ = ["StopRequests", "caused_by_stop"]
 
 
 class StopRequests:
@@ -103,3 +103,20 @@ class StopRequests:
             self._open = outer
         if outer:
             self.check()
+
+
+def caused_by_stop(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a Ctrl-C / SIGTERM stop unwound a library call.
+
+    A stop that lands inside, e.g., ``torch.save`` unwinds through the zip writer's clean-up,
+    which then fails on its own (``RuntimeError: ... unexpected pos``) and replaces the
+    ``KeyboardInterrupt``: such an error is the stop, not a failure of the work it stopped.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -43,10 +43,27 @@ def map_jobs(
         import multiprocessing as mp
 
         ctx = mp.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+    try:
         futures = [pool.submit(fn, *job) for job in jobs]
         for fut in as_completed(futures):
             results.append(fut.result())
             if on_result is not None:
                 on_result(results[-1])
+    except BaseException:
+        # Ctrl-C, SIGTERM or a failed job: end the workers now.  The executor's own exit would
+        # wait for every queued job to run first (minutes to hours of a sweep nobody wants).
+        _stop(pool)
+        raise
+    pool.shutdown()
     return results
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel ``pool``'s queued jobs and terminate its worker processes."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)

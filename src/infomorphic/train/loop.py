@@ -124,6 +124,12 @@ def _confusion(pred: Tensor, y: Tensor, n_classes: int) -> list[list[int]]:
     return torch.bincount(idx, minlength=n_classes * n_classes).reshape(n_classes, n_classes).tolist()
 
 
+def default_run_dir(config: TrainConfig) -> Path:
+    """Where :func:`fit` writes a new run when no ``run_dir`` is given: ``out_dir/name``, the
+    name generated from the network, dataset, seed and the current time unless ``name`` is set."""
+    return Path(config.out_dir) / (config.name or _run_name(config))
+
+
 def _run_name(config: TrainConfig) -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     if config.wiring is not None:
@@ -207,7 +213,7 @@ def fit(
     if run_dir is None:
         if resume:
             raise ValueError("--resume needs the run directory")
-        run_dir = Path(config.out_dir) / (config.name or _run_name(config))
+        run_dir = default_run_dir(config)
     run_dir = Path(run_dir)
     if config.name is not None:
         check_run_name(config.name)
