@@ -184,6 +184,9 @@ CSV_FIELDS = (
     "val_median",
     "val_min",
     "val_max",
+    "test_class_inversion_median",
+    "test_class_inversion_min",
+    "test_class_inversion_max",
     "weight_change_median",
     "seconds_per_epoch_median",
 )
@@ -241,6 +244,7 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
             "test_acc": bp.get("test_acc"),
             "train_acc": bp.get("train_acc"),
             "val_acc": bp.get("val_acc"),
+            "test_acc_class_inversion": bp.get("test_acc_class_inversion"),
             "weight_change": None,
             "seconds_per_epoch": statistics.median(m["train_seconds"] for m in hist) if hist else None,
         }
@@ -257,6 +261,7 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
         "test_acc": source["test_acc"],
         "train_acc": source["train_acc"],
         "val_acc": source["val_acc"],
+        "test_acc_class_inversion": source.get("test_acc_class_inversion"),
         "weight_change": last.get("hidden_weight_change"),
         "seconds_per_epoch": statistics.median(m["train_seconds"] for m in metrics),
     }
@@ -374,6 +379,9 @@ def summarise_row(
         "finished": sum(bool(r["finished"]) for r in found),
         "epochs": [r["epochs"] for r in found],
         "test": _stats(values("test_acc")),
+        # the readout's inversion decided from the training labels, not from mean firing (runs of
+        # code from before 2026-12-03 do not have it)
+        "test_class_inversion": _stats(values("test_acc_class_inversion")),
         "train": _stats(values("train_acc")),
         "val": _stats(values("val_acc")),
         "weight_change_median": statistics.median(changes) if changes else None,
@@ -386,9 +394,9 @@ def csv_row(row: dict) -> dict[str, Any]:
     flat: dict[str, Any] = {k: row[k] for k in ("model", "label", "N", "runs", "finished")}
     flat["epochs_min"] = min(row["epochs"]) if row["epochs"] else None
     flat["epochs_max"] = max(row["epochs"]) if row["epochs"] else None
-    for part in ("test", "train", "val"):
+    for part in ("test", "train", "val", "test_class_inversion"):
         for stat in ("median", "min", "max"):
-            flat[f"{part}_{stat}"] = row[part][stat] if row[part] else None
+            flat[f"{part}_{stat}"] = row[part][stat] if row.get(part) else None
     flat["weight_change_median"] = row["weight_change_median"]
     flat["seconds_per_epoch_median"] = row["seconds_per_epoch_median"]
     return flat

@@ -7,7 +7,13 @@ import torch
 
 from infomorphic.goals import Goal
 from infomorphic.nn.functional import sample_binary
-from infomorphic.nn.network import NETWORK_KINDS, InfomorphicNetwork, correct_inverted, predict
+from infomorphic.nn.network import (
+    NETWORK_KINDS,
+    InfomorphicNetwork,
+    class_inversion,
+    correct_inverted,
+    predict,
+)
 
 D, K, H, B = 20, 4, 8, 32  # inputs, classes, hidden neurons, batch
 
@@ -271,6 +277,41 @@ def test_predict_after_correction() -> None:
     assert theta.argmax(1).tolist() == [0, 0, 0, 0]
     assert predict(theta).tolist() == [2, 1, 0, 2]
     assert predict(theta).dtype == torch.int64
+
+
+def test_class_inversion_asks_the_labels() -> None:
+    """Neuron k inverted iff it fires less for class k than for the rest (hand-computed means)."""
+    theta = torch.tensor(
+        [  # labels 0, 0, 1, 2
+            [0.2, 0.9, 0.5],
+            [0.4, 0.7, 0.5],
+            [0.9, 0.1, 0.5],
+            [0.8, 0.8, 0.5],
+        ]
+    )
+    labels = torch.tensor([0, 0, 1, 2])
+    # neuron 0: class 0 mean 0.3 < others 0.85 -> inverted; neuron 1: class 1 0.1 < others 0.8 ->
+    # inverted; neuron 2: 0.5 = 0.5 -> not inverted
+    assert class_inversion(theta, labels).tolist() == [True, True, False]
+    # a class without samples (3 of 4) is never inverted
+    theta4 = torch.cat([theta, torch.zeros(4, 1)], 1)
+    assert class_inversion(theta4, labels).tolist() == [True, True, False, False]
+
+
+def test_class_inversion_where_the_mean_rule_guesses_wrong() -> None:
+    """A readout that cannot be selective (one binary hidden neuron: two distinct inputs) fires
+    for about half of the samples; the mean rule then inverts the neurons that code their class
+    and predicts below chance, the labels do not."""
+    labels = torch.arange(4000) % 4
+    hidden_on = labels < 2  # the one hidden neuron fires for classes 0 and 1
+    # neuron k fires with 0.6 when the hidden neuron's state is the one of its class, else 0.4
+    theta = torch.where(hidden_on[:, None] == (torch.arange(4) < 2)[None, :], 0.6, 0.4)
+    theta = theta + 0.01 * torch.arange(4)  # break the ties: neurons 1 and 3 win their halves
+    assert (theta.mean(0) >= 0.5).all()  # the mean rule inverts every neuron
+    assert class_inversion(theta, labels).tolist() == [False, False, False, False]
+    paper = (predict(theta) == labels).float().mean().item()
+    by_class = (predict(theta, class_inversion(theta, labels)) == labels).float().mean().item()
+    assert by_class == 0.5 and paper == 0.0  # neurons 1 and 3 win their halves; chance is 0.25
 
 
 def test_predict_without_inverted_neurons_is_argmax() -> None:

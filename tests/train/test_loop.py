@@ -200,7 +200,7 @@ def test_eval_every_skips_evaluations_and_changes_nothing_else(tmp_path: Path, d
     assert "confusion_test" not in torch.load(tmp_path / "sparse" / "checkpoint.pt", weights_only=True)
     summary = fit(sparse, run_dir=tmp_path / "sparse", resume=True, progress=False, data=digits)
     full, skipped = _metrics(tmp_path / "every"), _metrics(tmp_path / "sparse")
-    accuracies = ("train_acc", "val_acc", "test_acc")
+    accuracies = ("train_acc", "val_acc", "test_acc", "val_acc_class_inversion", "test_acc_class_inversion")
     for a, b in zip(full, skipped, strict=True):
         if a["epoch"] in (3, 5):
             assert a == b
@@ -213,8 +213,11 @@ def test_eval_every_skips_evaluations_and_changes_nothing_else(tmp_path: Path, d
     for key in na:
         np.testing.assert_array_equal(na[key], nb[key])
     reference = json.loads((tmp_path / "every" / "summary.json").read_text())
-    for key in ("test_acc", "val_acc", "train_acc", "confusion_test"):
+    for key in ("test_acc", "val_acc", "train_acc", "confusion_test", "test_acc_class_inversion"):
         assert summary[key] == reference[key]
+    assert (
+        0.0 <= summary["test_acc_class_inversion"] <= 1.0 and 0.0 <= summary["val_acc_class_inversion"] <= 1.0
+    )
     best = max((m for m in full if m["epoch"] in (3, 5)), key=lambda m: m["val_acc"])
     assert summary["best_val_epoch"] == best["epoch"]
     with pytest.raises(ValueError, match="eval_every must be >= 1"):
@@ -248,6 +251,17 @@ def test_backprop_only_config(tmp_path: Path, digits) -> None:
     assert summary["baselines"]["backprop"]["test_acc"] == bp["test_acc"]
     assert "test_acc" not in summary  # no infomorphic network was trained
     assert json.loads((run_dir / "summary.json").read_text())["baselines"]["backprop"]["epochs"] == 2
+
+
+def test_the_papers_backprop_reports_both_inversion_rules(tmp_path: Path, digits) -> None:
+    """The paper's backprop network (bounded readout probabilities, read with the papers'
+    inversion rule) also reports accuracies with the inversion decided from the training labels."""
+    config = _config(tmp_path, network="backprop", hidden=1, epochs=2, backprop_variant="paper")
+    fit(config, run_dir=tmp_path / "bp", progress=False, data=digits)
+    bp = json.loads((tmp_path / "bp" / "baselines.json").read_text())["backprop"]
+    for record in (bp, *bp["history"]):
+        assert 0.0 <= record["val_acc_class_inversion"] <= 1.0
+        assert 0.0 <= record["test_acc_class_inversion"] <= 1.0
 
 
 # ---------------------------------------------------------------- train_step

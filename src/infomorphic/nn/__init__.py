@@ -13,7 +13,8 @@ The public names of this package:
   :func:`kind_spec` the spec of one of the papers' networks (:data:`NETWORK_KINDS`), and
   :class:`InfomorphicNetwork` builds such a network from its kind.
 - :func:`predict` turns readout firing probabilities into class predictions (after
-  :func:`correct_inverted`).
+  :func:`correct_inverted`, the papers' rule, or :func:`class_inversion`, the sign of each
+  readout neuron decided from labelled training samples).
 - :mod:`infomorphic.nn.functional`: the stateless pieces (aggregation, activations, sampling,
   partner masks).
 
@@ -29,6 +30,7 @@ from .network import (
     InfomorphicNetwork,
     Network,
     NetworkOutput,
+    class_inversion,
     correct_inverted,
     kind_spec,
     predict,
@@ -46,6 +48,7 @@ __all__ = [
     "Network",
     "NetworkOutput",
     "NetworkSpec",
+    "class_inversion",
     "correct_inverted",
     "functional",
     "kind_spec",

@@ -60,6 +60,7 @@ __all__ = [
     "NetworkOutput",
     "NETWORK_KINDS",
     "kind_spec",
+    "class_inversion",
     "correct_inverted",
     "predict",
 ]
@@ -601,6 +602,34 @@ def correct_inverted(theta: Tensor) -> Tensor:
     return torch.where(flip, 1 - theta, theta)
 
 
-def predict(theta: Tensor) -> Tensor:
-    """Winner-take-all class predictions ``(B,)`` from readout probabilities ``(B, C)``."""
-    return correct_inverted(theta).argmax(1)
+def class_inversion(theta: Tensor, labels: Tensor) -> Tensor:
+    """Which readout neurons to read as their negation, decided from labelled samples: neuron
+    ``k`` is inverted when its mean firing probability over the samples of class ``k`` is below
+    its mean over the other samples.  Shape: ``(B, C), (B,) -> (C,)`` bool.
+
+    The papers' rule (:func:`correct_inverted`, mean probability >= 0.5) assumes a neuron coding
+    its class fires for about 1 / C of the samples; a readout that cannot be selective (one or
+    two hidden neurons) fires for about half of them and the rule guesses its sign at random,
+    down to systematically wrong predictions (accuracy far below chance).  This rule asks the
+    labels instead (of training samples: the evaluation's own labels stay unseen).  A class
+    without samples, or a neuron firing alike for both, is not inverted.
+    """
+    onehot = torch.nn.functional.one_hot(labels.long(), theta.shape[1]).to(theta.dtype)
+    n_in = onehot.sum(0)
+    n_out = len(labels) - n_in
+    mean_in = (onehot * theta).sum(0) / n_in.clamp(min=1)
+    mean_out = ((1 - onehot) * theta).sum(0) / n_out.clamp(min=1)
+    return (mean_in < mean_out) & (n_in > 0) & (n_out > 0)
+
+
+def predict(theta: Tensor, inverted: Tensor | None = None) -> Tensor:
+    """Winner-take-all class predictions ``(B,)`` from readout probabilities ``(B, C)``.
+
+    ``inverted`` ``(C,)``: the neurons to read as ``1 - theta`` (e.g. from
+    :func:`class_inversion`); default the papers' rule, :func:`correct_inverted`.
+    """
+    if len(theta) == 0:
+        return torch.zeros(0, dtype=torch.long, device=theta.device)
+    if inverted is None:
+        return correct_inverted(theta).argmax(1)
+    return torch.where(inverted.to(theta.device), 1 - theta, theta).argmax(1)

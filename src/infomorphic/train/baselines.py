@@ -153,8 +153,15 @@ class PaperBackpropNetwork(nn.Module):
             self.lateral.weight.mul_(self.lateral_mask)
 
     def forward(
-        self, x: Tensor, generator: torch.Generator | None = None, labels: Tensor | None = None
+        self,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+        *,
+        corrected: bool = True,
     ) -> Tensor:
+        """``corrected = False``: in eval mode the readout's probabilities as they are (for
+        another inversion rule, e.g. :func:`~infomorphic.nn.network.class_inversion`)."""
         f = self.feedforward(x)
         given = labels is not None and self.label_context and self.training
         onehot = (
@@ -176,7 +183,7 @@ class PaperBackpropNetwork(nn.Module):
         if not self.bounded_logits:  # logits: shift-invariant per sample, no inversion to correct
             return drive
         out = torch.sigmoid(drive).clamp(1e-6, 1 - 1e-6)
-        if self.training:
+        if self.training or not corrected:
             return out
         flip = out.mean(0, keepdim=True) >= 0.5
         return torch.where(flip, 1 - out, out)

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from ..config import TrainConfig
 from ..goals import Goal
-from ..nn.network import InfomorphicNetwork, Network
+from ..nn.network import InfomorphicNetwork, Network, class_inversion, predict
 from ..pid.kernel import kernel_enabled, load_kernel
 from ..runs import (
     check_run_name,
@@ -53,7 +53,16 @@ from .baselines import (
     fit_backprop,
     fit_logistic,
 )
-from .trainer import EpochEvent, Logger, StepEvent, Trainer, TrainingDiverged, evaluate_network, train_step
+from .trainer import (
+    EpochEvent,
+    Logger,
+    StepEvent,
+    Trainer,
+    TrainingDiverged,
+    evaluate_network,
+    readout_theta,
+    train_step,
+)
 
 __all__ = ["fit", "build_network", "resolve_device", "train_step", "evaluate_network", "TrainingDiverged"]
 
@@ -157,6 +166,9 @@ def history_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
         "train_acc": last["train_acc"],
         "best_val_epoch": best["epoch"],
         "test_acc_at_best_val": best["test_acc"],
+        # the readout's inversion from the training labels (absent from runs of older code)
+        "val_acc_class_inversion": last.get("val_acc_class_inversion"),
+        "test_acc_class_inversion": last.get("test_acc_class_inversion"),
         "seconds_per_epoch": float(np.median([m["train_seconds"] for m in history])),
         "eval_seconds_per_epoch": float(np.median([m["eval_seconds"] for m in evaluated])),
     }
@@ -405,20 +417,29 @@ def _fit_infomorphic(
                 raise _diverged(run_dir, epoch, exc.layer, exc.what or "") from None
             t1 = time.perf_counter()
             net.eval()
-            train_acc = val_acc = test_acc = None
+            train_acc = val_acc = test_acc = val_class = test_class = None
             if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
                 eval_gen = generator(config.seed, "eval", epoch, device=device)
-                train_acc, _ = evaluate_network(
-                    net, xtr[train_eval], ytr[train_eval], config.batch_size, eval_gen
-                )
-                val_acc, _ = evaluate_network(net, *val, config.batch_size, eval_gen)
-                test_acc, test_pred = evaluate_network(net, *test, config.batch_size, eval_gen)
+                theta_train = readout_theta(net, xtr[train_eval], config.batch_size, eval_gen)
+                theta_val = readout_theta(net, val[0], config.batch_size, eval_gen)
+                theta_test = readout_theta(net, test[0], config.batch_size, eval_gen)
+                train_acc = accuracy(predict(theta_train), ytr[train_eval])
+                val_acc = accuracy(predict(theta_val), val[1])
+                test_pred = predict(theta_test)
+                test_acc = accuracy(test_pred, test[1])
                 summary["confusion_test"] = _confusion(test_pred, test[1], n_classes)
+                # the readout's inversion decided from the training labels instead of mean firing
+                if len(theta_train):
+                    inverted = class_inversion(theta_train, ytr[train_eval])
+                    val_class = accuracy(predict(theta_val, inverted), val[1])
+                    test_class = accuracy(predict(theta_test, inverted), test[1])
             metrics: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "train_acc": train_acc,
                 "val_acc": val_acc,
                 "test_acc": test_acc,
+                "val_acc_class_inversion": val_class,
+                "test_acc_class_inversion": test_class,
                 "train_seconds": result.seconds,
                 "eval_seconds": time.perf_counter() - t1,
             }
@@ -612,6 +633,18 @@ def _baselines(
                 train_sub: tuple[Tensor, Tensor] = train_sub,
                 train_gen: torch.Generator = train_gen,
             ) -> dict[str, float]:
+                if isinstance(m, PaperBackpropNetwork) and m.bounded_logits:
+                    # its probabilities as they are: the papers' inversion rule (as the model's
+                    # own eval output) and the rule from the training labels, from the same draws
+                    theta = {s: m(x, gen, corrected=False) for s, (x, _) in (("val", val), ("test", test))}
+                    theta["train"] = m(train_sub[0], train_gen, corrected=False)
+                    labels = {"val": val[1], "test": test[1], "train": train_sub[1]}
+                    out = {f"{s}_acc": accuracy(predict(t), labels[s]) for s, t in theta.items()}
+                    if len(theta["train"]):
+                        inverted = class_inversion(theta["train"], train_sub[1])
+                        for s in ("val", "test"):
+                            out[f"{s}_acc_class_inversion"] = accuracy(predict(theta[s], inverted), labels[s])
+                    return out
                 out = {
                     f"{s}_acc": accuracy(m(x, gen).argmax(1), y)
                     for s, (x, y) in (("val", val), ("test", test))
@@ -643,6 +676,11 @@ def _baselines(
                 "train_acc": hist[-1]["train_acc"] if hist else float("nan"),
                 "val_acc": hist[-1]["val_acc"] if hist else float("nan"),
                 "test_acc": hist[-1]["test_acc"] if hist else float("nan"),
+                **{
+                    key: hist[-1][key]
+                    for key in ("val_acc_class_inversion", "test_acc_class_inversion")
+                    if hist and key in hist[-1]
+                },
                 "epochs": epochs,
                 "history": hist,
             }

@@ -145,11 +145,20 @@ def evaluate_network(
     """
     from ..nn.network import predict
 
+    pred = predict(readout_theta(net, x, batch_size, sampler))
+    return accuracy(pred, y), pred
+
+
+@torch.no_grad()
+def readout_theta(
+    net: nn.Module, x: Tensor, batch_size: int, sampler: torch.Generator | None = None
+) -> Tensor:
+    """The readout's firing probabilities ``(n, C)`` with the context withheld, in batches of
+    ``batch_size`` (drawing from ``sampler`` as :func:`evaluate_network` does)."""
     thetas = [
         net(x[lo : lo + batch_size], None, sampler).readout.theta for lo in range(0, len(x), batch_size)
     ]
-    pred = predict(torch.cat(thetas)) if thetas else torch.zeros(0, dtype=torch.long)
-    return accuracy(pred, y), pred
+    return torch.cat(thetas) if thetas else x.new_zeros(0, 0)
 
 
 @torch.no_grad()
