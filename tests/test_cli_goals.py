@@ -114,23 +114,13 @@ def test_report_of_a_non_run_directory_fails_cleanly(tmp_path: Path) -> None:
     assert code == 2 and "missing config.json" in stderr
 
 
+ABLATE_TWO_ATOMS = ["ablate", *TINY, "--goal", "{F}{C} - 0.5*{F}{L}", "--parts", "single", "--seeds", "0"]
+"""A single-ablation of a two-atom goal, one seed: three tiny runs."""
+
+
 def test_ablate_single_on_a_two_atom_goal(tmp_path: Path) -> None:
     out = tmp_path / "a"
-    code, stdout, _ = _run(
-        [
-            "ablate",
-            *TINY,
-            "--goal",
-            "{F}{C} - 0.5*{F}{L}",
-            "--parts",
-            "single",
-            "--seeds",
-            "0",
-            "--out",
-            str(out),
-            "--json",
-        ]
-    )
+    code, stdout, _ = _run([*ABLATE_TWO_ATOMS, "--out", str(out), "--json"])
     assert code == 0, stdout
     record = json.loads(stdout)
     assert [r["label"] for r in record["rows"]] == ["{F}{C} = 0", "{F}{L} = 0"]
@@ -157,18 +147,7 @@ def test_ablate_stopped_says_how_to_go_on_and_goes_on(
 
     monkeypatch.setattr(train, "fit", stopped_second)
     out = tmp_path / "a"
-    args = [
-        "ablate",
-        *TINY,
-        "--goal",
-        "{F}{C} - 0.5*{F}{L}",
-        "--parts",
-        "single",
-        "--seeds",
-        "0",
-        "--out",
-        str(out),
-    ]
+    args = [*ABLATE_TWO_ATOMS, "--out", str(out)]
     code, _, stderr = _run(args)
     assert code == 130 and stderr.strip() == (
         f"stopped; the finished runs are kept in {out}. Continue with the same command and --out {out}"
