@@ -675,6 +675,23 @@ def test_a_stop_that_breaks_a_librarys_clean_up_is_still_a_stop(
     )
 
 
+def test_a_stop_before_the_run_started_says_nothing_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the data load (before the run directory exists): no resume command that
+    would fail ("cannot resume: ... does not exist"), and no directory left behind."""
+    import infomorphic.train as train
+
+    def stopped_while_loading(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "fit", stopped_while_loading)
+    res = CliRunner().invoke(app, ["train", *TINY, "--out-dir", str(tmp_path), "--name", "r"])
+    assert res.exit_code == 130, (res.stderr, res.exception)
+    assert res.stderr.strip() == "stopped before the run started; nothing was written"
+    assert not (tmp_path / "r").exists()
+
+
 def test_two_runs_with_the_same_name_one_is_refused(tmp_path: Path) -> None:
     procs = [
         subprocess.Popen(
