@@ -416,15 +416,30 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write(path, write)
 
 
-def figure(rows: list[dict], path: Path, title: str = "") -> None:
+INVERSION_RULES = {
+    "paper": "the papers' inversion rule",
+    "class": "readout inversion from the training labels",
+}
+"""How the readout's inverted neurons are read, as the figure names it."""
+
+
+def figure(rows: list[dict], path: Path, title: str = "", inversion: str = "paper") -> None:
     """Test and train accuracy against N (log axis): median line, min-max band, one curve per
-    model; a model without a hidden layer is a horizontal line over the whole axis."""
+    model; a model without a hidden layer is a horizontal line over the whole axis.
+
+    ``inversion = "class"``: the test panel shows the accuracy with the readout's inversion
+    decided from the training labels (``test_class_inversion``; runs without it are left out)
+    instead of the papers' rule; the train panel keeps the papers' rule."""
+    if inversion not in INVERSION_RULES:
+        raise ValueError(f"inversion must be 'paper' or 'class', got {inversion!r}")
+    test_key = "test" if inversion == "paper" else "test_class_inversion"
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sized = [r for r in rows if r["N"] is not None and r["test"]]
+    rows = [{**r, "test": r.get(test_key)} for r in rows]
     ns = sorted({r["N"] for r in sized}) or [1, 10]
     lo, hi = min(ns), max(ns)
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), sharey=True)
@@ -463,7 +478,8 @@ def figure(rows: list[dict], path: Path, title: str = "") -> None:
         panel.set_xticks(ns, [str(n) for n in ns])
         panel.minorticks_off()
         panel.set_xlabel("hidden neurons N")
-        panel.set_title(f"{part} accuracy")
+        rule = INVERSION_RULES[inversion if part == "test" else "paper"]
+        panel.set_title(f"{part} accuracy ({rule})")
         panel.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("accuracy (%), median and min-max over seeds")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -557,6 +573,13 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
     parser.add_argument("--figure", type=Path, metavar="PNG", help="draw test and train accuracy against N")
     parser.add_argument(
+        "--figure-inversion",
+        choices=("paper", "class"),
+        default="paper",
+        help="test accuracy in --figure: the papers' inversion rule (default) or the readout's "
+        "inversion decided from the training labels (class)",
+    )
+    parser.add_argument(
         "--convergence-figure", type=Path, metavar="PNG", help="draw the self-cosine distance per epoch"
     )
     args = parser.parse_args(argv)
@@ -596,7 +619,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     write_csv(csv_path, rows)
     if args.figure is not None:
         figure(
-            rows, args.figure, f"{args.dataset}, {args.epochs} epochs, seeds {' '.join(map(str, args.seeds))}"
+            rows,
+            args.figure,
+            f"{args.dataset}, {args.epochs} epochs, seeds {' '.join(map(str, args.seeds))}",
+            args.figure_inversion,
         )
     if args.convergence_figure is not None:
         convergence_figure(

@@ -105,10 +105,31 @@ def test_rows_are_the_median_and_range_of_the_run_summaries(swept: tuple[Path, l
             assert row[part] == pytest.approx(expected)
             for stat, value in expected.items():
                 assert float(record[f"{part}_{stat}"]) == pytest.approx(value)
+        # the readout's inversion decided from the training labels: from the same summaries
+        values = [s["test_acc_class_inversion"] for s in summaries]
+        expected = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        assert row["test_class_inversion"] == pytest.approx(expected)
+        for stat, value in expected.items():
+            assert float(record[f"test_class_inversion_{stat}"]) == pytest.approx(value)
         # neither has a trained hidden layer whose weight change (appendix Fig. 4) is tracked
         assert row["weight_change_median"] is None
     png = (out / "fig.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    again = sweep.main(
+        [
+            *ARGS,
+            "--out",
+            str(out),
+            "--summarise",
+            "--figure",
+            str(out / "c.png"),
+            "--figure-inversion",
+            "class",
+        ]
+    )
+    assert again == rows and (out / "c.png").read_bytes() != png
+    with pytest.raises(ValueError, match="inversion must be"):
+        sweep.figure(rows, out / "x.png", inversion="mean")
 
 
 def test_finished_runs_are_reused_and_unfinished_ones_resumed(
