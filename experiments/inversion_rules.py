@@ -53,7 +53,9 @@ def evaluate(run_dir: Path, batch: int = 1024) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs", nargs="+", type=Path, help="finished infomorphic run directories")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)

@@ -156,3 +156,19 @@ def test_ablate_stopped_says_how_to_go_on_and_goes_on(
     assert code == 0, stdout
     assert len(calls) == 2 + 2 and calls[2] == calls[1]  # the reference run was not trained again
     assert len(json.loads(stdout)["rows"]) == 2
+
+
+def test_a_second_ablation_of_the_same_folder_is_refused_before_it_trains(tmp_path: Path) -> None:
+    """Two ``ablate --out DIR`` at once: the second is refused at once, naming the holder and
+    what to do (before: refused only at its first run, telling to "choose another --name", an
+    option ablate does not have)."""
+    from infomorphic.runs import claim_run_dir
+
+    out = tmp_path / "a"
+    with claim_run_dir(out, resume=False, markers=()):
+        code, _, stderr = _run([*ABLATE_TWO_ATOMS, "--out", str(out)])
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1, stderr
+    assert "is in use by another running process (host" in lines[0]
+    assert lines[0].endswith("wait for it to finish or give another --out")
+    assert not (out / "runs").exists()

@@ -712,14 +712,22 @@ def ablate_command(
             + sum(per_kind[p] for p in part_list)
             + (n if "cumulative" in part_list and "single" not in part_list else 0)
         ) * len(seed_list)
-        bar = _RunBar(progress and not as_json, total)
         from .cli import stops_say
+        from .runs import claim_run_dir
 
+        # one ablation per folder at a time: a second one is refused before it trains anything
+        claim = claim_run_dir(
+            out, resume=False, markers=(), busy="wait for it to finish or give another --out"
+        )
+        bar = _RunBar(progress and not as_json, total)
         try:
-            with stops_say(
-                lambda: (
-                    f"stopped; the finished runs are kept in {out}. Continue with the same command and --out {out}"
-                )
+            with (
+                claim,
+                stops_say(
+                    lambda: (
+                        f"stopped; the finished runs are kept in {out}. Continue with the same command and --out {out}"
+                    )
+                ),
             ):
                 record = run_ablation(
                     cfg,

@@ -300,12 +300,14 @@ def claim_run_dir(
     resume: bool,
     markers: tuple[str, ...] = ("config.json",),
     taken: str = "pass --resume to continue it, or choose another --name",
+    busy: str = "wait for it to finish or choose another --name",
 ) -> RunClaim:
     """Create (or, with ``resume``, reopen) ``path`` and lock it for this process.
 
     A new run needs a directory that holds none of ``markers`` (the files every run writes
     first); a resumed one needs one that does.  Temporaries of killed writers are removed.
-    ``taken``: what the error for a directory that already holds a run tells the user to do.
+    ``taken``: what the error for a directory that already holds a run tells the user to do;
+    ``busy``: what the error for a directory another live process holds tells them.
 
     Raises
     ------
@@ -325,8 +327,7 @@ def claim_run_dir(
         os.close(fd)
         holder = _lock_holder(lock)
         raise ValueError(
-            f"{path} is in use by another running process{f' ({holder})' if holder else ''}; wait for it "
-            "to finish or choose another --name"
+            f"{path} is in use by another running process{f' ({holder})' if holder else ''}; {busy}"
         ) from None
     except BaseException:
         os.close(fd)
