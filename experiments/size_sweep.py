@@ -244,9 +244,9 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
             "test_acc": bp.get("test_acc"),
             "train_acc": bp.get("train_acc"),
             "val_acc": bp.get("val_acc"),
-            "test_acc_class_inversion": bp.get("test_acc_class_inversion"),
             "weight_change": None,
             "seconds_per_epoch": statistics.median(m["train_seconds"] for m in hist) if hist else None,
+            **_class_inversion(bp),
         }
     metrics = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
     if not metrics:
@@ -261,10 +261,17 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
         "test_acc": source["test_acc"],
         "train_acc": source["train_acc"],
         "val_acc": source["val_acc"],
-        "test_acc_class_inversion": source.get("test_acc_class_inversion"),
         "weight_change": last.get("hidden_weight_change"),
         "seconds_per_epoch": statistics.median(m["train_seconds"] for m in metrics),
+        **_class_inversion(source),
     }
+
+
+def _class_inversion(source: dict[str, Any]) -> dict[str, Any]:
+    """``test_acc_class_inversion`` of a summary when it has one: runs of code from before
+    2026-12-03 do not, and their ledger records stay as they were (unchanged, not re-stamped)."""
+    value = source.get("test_acc_class_inversion")
+    return {} if value is None else {"test_acc_class_inversion": value}
 
 
 def command(

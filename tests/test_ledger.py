@@ -96,6 +96,20 @@ def test_size_sweep_rows_come_back_from_the_ledger_without_the_run_directories(
     ]
     assert sorted(kept) == names
     assert all(kept[n]["finished"] and kept[n]["epochs"] == 1 for n in names)
+    assert all(0 <= kept[n]["test_acc_class_inversion"] <= 1 for n in names)
+    # a run of code from before the class-inversion accuracy existed: its record keeps its form,
+    # so re-recording it changes nothing (no new key with null, no new date)
+    old = tmp_path / "old" / names[0]
+    shutil.copytree(out / names[0], old)
+    summary = json.loads((old / "summary.json").read_text())
+    for key in ("test_acc_class_inversion", "val_acc_class_inversion"):
+        del summary[key]
+    (old / "summary.json").write_text(json.dumps(summary))
+    record = sweep.ledger_record(old)
+    assert record is not None and "test_acc_class_inversion" not in record
+    old_ledger = tmp_path / "old" / "runs.jsonl"
+    assert _train_run.record_runs(old_ledger, {old.name: record}) == 1
+    assert _train_run.record_runs(old_ledger, {old.name: sweep.ledger_record(old)}) == 0
     shutil.rmtree(out)
     # nothing trained again: every run is in the ledger
     again = sweep.main([*ARGS, "--out", str(out), "--ledger", str(ledger)])
