@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -113,3 +114,22 @@ def test_train_cli_bad_goal_writes_nothing(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2 and res.stderr.startswith("error: ")
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_summary_names_a_misread_readout(tmp_path: Path, monkeypatch: Any) -> None:
+    """When the readout's inversion from the training labels gives another test accuracy than the
+    papers' rule (by a point or more), the summary says so in one line per model; else nothing."""
+    import infomorphic.train as train
+
+    summary = {
+        "run_dir": str(tmp_path / "r"),
+        "test_acc": 0.012,
+        "val_acc": 0.011,
+        "test_acc_class_inversion": 0.205,
+        "baselines": {"backprop": {"test_acc": 0.2, "val_acc": 0.2, "test_acc_class_inversion": 0.2}},
+    }
+    monkeypatch.setattr(train, "fit", lambda *args, **kwargs: summary)
+    result = runner.invoke(app, ["train", *TINY, "--out-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    told = [line for line in result.stdout.splitlines() if "found from the training labels" in line]
+    assert len(told) == 1 and told[0].startswith("infomorphic: test 20.50% with the readout's inverted")

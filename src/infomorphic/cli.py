@@ -959,15 +959,27 @@ def _print_train_summary(summary: dict) -> None:
     def pct(value: float | None) -> str:
         return "-" if value is None or value != value else f"{100 * value:.2f}%"
 
+    rows = []
     if "test_acc" in summary:
-        table.add_row("infomorphic", pct(summary["test_acc"]), pct(summary["val_acc"]))
+        rows.append(("infomorphic", summary))
     for name, res in summary.get("baselines", {}).items():
         label = {
             "backprop": "backprop (same connectivity)",
             "logistic": "logistic regression (one-vs-all)",
         }.get(name, name)
+        rows.append((label, res))
+    for label, res in rows:
         table.add_row(label, pct(res.get("test_acc")), pct(res.get("val_acc")))
     console.print(table)
+    for label, res in rows:
+        paper, by_class = res.get("test_acc"), res.get("test_acc_class_inversion")
+        if paper is not None and by_class is not None and abs(by_class - paper) >= 0.01:
+            console.print(
+                f"{label}: test {pct(by_class)} with the readout's inverted neurons found from the training "
+                f"labels instead of the papers' rule (mean firing >= 0.5), which misreads readouts that "
+                "cannot be selective (few hidden neurons)",
+                soft_wrap=True,
+            )
     if "seconds_per_epoch" in summary:
         console.print(
             f"{summary['epochs']} epochs, {summary['seconds_per_epoch']:.2f} s per training epoch, "
