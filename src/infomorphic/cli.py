@@ -913,6 +913,7 @@ def train_command(
         from .train.loop import default_run_dir
 
         run_dir = resume if resume is not None else default_run_dir(cfg)
+        tb = None if tensorboard is None else True if tensorboard == "" else Path(tensorboard)
         try:
             with stops_say(lambda: _train_stopped(run_dir)):
                 summary = fit(
@@ -920,11 +921,7 @@ def train_command(
                     run_dir=run_dir,
                     resume=resume is not None,
                     progress=progress and not as_json,
-                    tensorboard=None
-                    if tensorboard is None
-                    else True
-                    if tensorboard == ""
-                    else Path(tensorboard),
+                    tensorboard=tb,
                 )
         except TrainingDiverged as exc:
             _fail(str(exc), EXIT_FAILED)

@@ -29,12 +29,6 @@ def _fail(message: str) -> Any:
     fail(message)
 
 
-def _stops_say(message: Any) -> Any:
-    from .cli import stops_say
-
-    return stops_say(message)
-
-
 def parse_sets(items: list[str] | None, config_cls: type) -> dict[str, Any]:
     """``KEY=VALUE`` overrides of a task dataclass; values parsed by ``ast.literal_eval`` (else kept as text)."""
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
@@ -324,11 +318,13 @@ def register(app: typer.Typer) -> None:
                 write_jsonl(run_dir / POINTS_FILE, finished)  # atomic: a kill never loses a finished point
                 bar.advance(handle)
 
+            from .cli import stops_say
+
             t0 = time.perf_counter()
             total = len(cfg.alphas) * len(cfg.seeds)
             with (
                 bar,
-                _stops_say(
+                stops_say(
                     lambda: (
                         f"stopped; {len(finished)} of {total} points are saved in {run_dir}. "
                         f"Continue with: infomorphic capacity --resume {run_dir}"
