@@ -29,6 +29,7 @@ def evaluate(run_dir: Path, batch: int = 1024) -> dict:
     """The three accuracies of one finished infomorphic run directory."""
     from infomorphic.goalsearch.report import load_run
     from infomorphic.nn import class_inversion, predict
+    from infomorphic.nn.network import mean_inversion
     from infomorphic.train.trainer import readout_theta
 
     run = load_run(run_dir)
@@ -37,7 +38,6 @@ def evaluate(run_dir: Path, batch: int = 1024) -> dict:
     theta_test = readout_theta(run.net, run.data.test.x, batch, gen)
     y = run.data.test.y
     by_class = class_inversion(theta_train, run.data.train.y)
-    by_mean = theta_test.mean(0) >= 0.5
 
     def acc(pred: torch.Tensor) -> float:
         return float((pred == y).float().mean())
@@ -47,7 +47,7 @@ def evaluate(run_dir: Path, batch: int = 1024) -> dict:
         "paper": acc(predict(theta_test)),
         "none": acc(theta_test.argmax(1)),
         "class": acc(predict(theta_test, by_class)),
-        "paper_inverts": by_mean.int().tolist(),
+        "paper_inverts": mean_inversion(theta_test).int().tolist(),
         "class_inverts": by_class.int().tolist(),
     }
 

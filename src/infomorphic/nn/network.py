@@ -598,8 +598,13 @@ def correct_inverted(theta: Tensor) -> Tensor:
     PID cannot tell a neuron from its negation, so a readout neuron may learn to be silent
     for its class.  Shape: ``(B, C) -> (B, C)``; the mean is over the given samples.
     """
-    flip = theta.mean(0, keepdim=True) >= 0.5
-    return torch.where(flip, 1 - theta, theta)
+    return torch.where(mean_inversion(theta), 1 - theta, theta)
+
+
+def mean_inversion(theta: Tensor) -> Tensor:
+    """The papers' rule for which readout neurons are inverted: mean firing probability over the
+    given samples >= 0.5.  Shape: ``(B, C) -> (C,)`` bool."""
+    return theta.mean(0) >= 0.5
 
 
 def class_inversion(theta: Tensor, labels: Tensor) -> Tensor:

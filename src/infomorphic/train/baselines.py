@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.functional import sample_binary, trivariate_activation
+from ..nn.network import correct_inverted
 from ..runs import load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
@@ -185,8 +186,7 @@ class PaperBackpropNetwork(nn.Module):
         out = torch.sigmoid(drive).clamp(1e-6, 1 - 1e-6)
         if self.training or not corrected:
             return out
-        flip = out.mean(0, keepdim=True) >= 0.5
-        return torch.where(flip, 1 - out, out)
+        return correct_inverted(out)
 
 
 class BackpropTwin(nn.Module):
