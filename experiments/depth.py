@@ -26,7 +26,10 @@ neurons, F = the layer below, L = the layer's own previous output (dense for wid
   ``Goal.embed(..., mode="marginal")``: the trivariate goal of (F, C, L) whatever B carries;
 - ``label-first``: the label as C of h1 only; every layer above it takes as C the previous
   output of the layer above it (the readout's for the top layer), so that no upper layer is
-  rewarded for redundancy with the label.
+  rewarded for redundancy with the label;
+- ``skip``: as ``stacked``, and the readout reads every hidden layer side by side
+  (F = ``h1+h2+...``, a skip connection), so it has h1's features as well as the label copies
+  of the layers above.
 
 Depth 1 ``stacked`` is setup 1 (width 100) or setup 2 (width 500). Every run trains the
 backprop network of the same wiring in the same harness. Runs live in
@@ -73,7 +76,7 @@ if TYPE_CHECKING:
     import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal", "label-first")
+VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal", "label-first", "skip")
 
 
 def wiring(depth: int, width: int, variant: str) -> dict:
@@ -87,6 +90,7 @@ def wiring(depth: int, width: int, variant: str) -> dict:
         "feedback-b": "B",
         "feedback-b-marginal": "B",
         "label-first": None,
+        "skip": None,
     }[variant]
     feedback_goal = None
     if variant == "feedback-b-marginal":
@@ -97,6 +101,7 @@ def wiring(depth: int, width: int, variant: str) -> dict:
         feedback=feedback,
         label=variant != "feedback-c",
         feedback_goal=feedback_goal,
+        skip=variant == "skip",
     )
     network = spec.to_dict()
     if variant == "label-first":  # the label at h1 only; above it C = the previous output of the layer above
@@ -293,6 +298,7 @@ VARIANT_STYLE = {
     "feedback-b-marginal": ("tab:green", "D"),
     "feedback-c": ("tab:red", "v"),
     "label-first": ("tab:purple", "^"),
+    "skip": ("tab:brown", "P"),
 }
 
 

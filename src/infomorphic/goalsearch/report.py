@@ -252,20 +252,30 @@ def input_field(net: Any, name: str) -> Any:
 
     The first input class of each layer is its feedforward (driving) class; following it from
     ``name`` down to the data multiplies the weight matrices (a linear approximation for layers
-    above the first).  None when that path does not reach the data (e.g. a random projection).
+    above the first).  A concatenation (``"input+h1"``) adds the mapped weights of its parts
+    that lead to the data (its ``previous:`` parts do not: they are not a path of the current
+    presentation).  None when no path reaches the data (e.g. a random projection).
     """
     spec = net.spec
-    w = None
-    while True:
-        ls = spec.layer(name)
-        letter, src = next(iter(ls.inputs.items()))
-        step = net.layer(name).effective_weight(letter).detach()
-        w = step if w is None else w @ step
-        if src.kind == "input":
-            return w
-        if src.kind != "layer":
-            return None
-        name = src.layer
+    ls = spec.layer(name)
+    letter, src = next(iter(ls.inputs.items()))
+    weight = net.layer(name).effective_weight(letter).detach()
+    total = None
+    start = 0
+    for part in src.parts:
+        size = spec.input_size(part, net.n_inputs, net.n_classes)
+        block = weight[:, start : start + size]
+        start += size
+        if part.kind == "input":
+            mapped = block
+        elif part.kind == "layer":
+            below = input_field(net, part.layer)
+            mapped = None if below is None else block @ below
+        else:
+            mapped = None
+        if mapped is not None:
+            total = mapped if total is None else total + mapped
+    return total
 
 
 # ----------------------------------------------------------------------------- html

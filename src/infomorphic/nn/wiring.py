@@ -17,7 +17,13 @@ F, C, L, B), where that input comes from (:class:`InputSpec`):
 ``random:<n>``
     a fixed random projection of the data to ``n`` values (not trained);
 ``zeros:<n>``
-    ``n`` zeros (a placeholder class, e.g. for a frozen random layer).
+    ``n`` zeros (a placeholder class, e.g. for a frozen random layer);
+``<a>+<b>+...``
+    the values of several sources side by side (``input``, ``<layer>`` or
+    ``previous:<layer>`` of another layer), e.g. ``"h1+h2"`` for a readout that reads every
+    hidden layer (a skip connection); in TOML also a list, ``F = ["h1", "h2"]``.  A part that is
+    absent (a ``previous:`` source in the first presentation) contributes zeros; the class is
+    absent only when every part is.
 
 Each class is dense by default, or has a fixed number of random ``partners`` per neuron, or a
 user-given 0/1 ``mask`` of shape (neurons, inputs); ``weights = "identity"`` makes a fixed
@@ -67,7 +73,9 @@ from typing import Any
 
 __all__ = ["InputSpec", "LayerSpec", "NetworkSpec", "SOURCE_KINDS", "stacked"]
 
-SOURCE_KINDS = ("input", "label", "layer", "previous", "random", "zeros")
+SOURCE_KINDS = ("input", "label", "layer", "previous", "random", "zeros", "concat")
+CONCAT_PARTS = ("input", "layer", "previous")
+"""The kinds of source a concatenation (``"h1+h2"``) may join."""
 _LETTER = re.compile(r"[A-Z]")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _RESERVED = {
@@ -124,7 +132,8 @@ class InputSpec:
     Attributes
     ----------
     source:
-        ``input``, ``label``, ``<layer>``, ``previous:<layer>``, ``random:<n>`` or ``zeros:<n>``.
+        ``input``, ``label``, ``<layer>``, ``previous:<layer>``, ``random:<n>``, ``zeros:<n>``,
+        or several of the first three joined by ``+`` (their values side by side).
     partners:
         A fixed number of random partners per neuron (None: dense).
     mask:
@@ -142,7 +151,9 @@ class InputSpec:
 
     @property
     def kind(self) -> str:
-        """``input``, ``label``, ``layer``, ``previous``, ``random`` or ``zeros``."""
+        """``input``, ``label``, ``layer``, ``previous``, ``random``, ``zeros`` or ``concat``."""
+        if "+" in self.source:
+            return "concat"
         head = self.source.split(":", 1)[0]
         if self.source in ("input", "label"):
             return self.source
@@ -159,6 +170,14 @@ class InputSpec:
         if kind == "previous":
             return self.source.split(":", 1)[1]
         return None
+
+    @property
+    def parts(self) -> tuple[InputSpec, ...]:
+        """The sources a ``concat`` source joins, in order (each a plain :class:`InputSpec`);
+        ``(self,)`` for any other source."""
+        if self.kind != "concat":
+            return (self,)
+        return tuple(InputSpec(part) for part in self.source.split("+"))
 
     @property
     def size(self) -> int | None:
@@ -230,6 +249,10 @@ class LayerSpec:
     lr: float | None = None
     weight_decay: float | None = None
 
+    def sources(self) -> list[InputSpec]:
+        """Every source the layer reads: each input class's, a concatenation's parts one by one."""
+        return [part for src in self.inputs.values() for part in src.parts]
+
     def to_dict(self) -> dict[str, Any]:
         """The TOML / JSON form."""
         out: dict[str, Any] = {
@@ -281,7 +304,7 @@ class NetworkSpec:
         """Presentations per batch (default: 2 with any ``previous:`` input, else 1)."""
         if self.presentations is not None:
             return self.presentations
-        return 2 if any(s.kind == "previous" for spec in self.layers for s in spec.inputs.values()) else 1
+        return 2 if any(s.kind == "previous" for spec in self.layers for s in spec.sources()) else 1
 
     def order(self) -> list[str]:
         """Layer names in an order where every current-presentation input comes first."""
@@ -290,7 +313,7 @@ class NetworkSpec:
     def needed_early(self) -> set[str]:
         """Layers computed before the last presentation: those a ``previous:`` input reads,
         and the current-presentation inputs they need."""
-        need = {s.layer for spec in self.layers for s in spec.inputs.values() if s.kind == "previous"}
+        need = {s.layer for spec in self.layers for s in spec.sources() if s.kind == "previous"}
         stack = [n for n in need if n is not None]
         seen: set[str] = set()
         while stack:
@@ -298,7 +321,7 @@ class NetworkSpec:
             if name in seen:
                 continue
             seen.add(name)
-            stack += [s.layer for s in self.layer(name).inputs.values() if s.kind == "layer" and s.layer]
+            stack += [s.layer for s in self.layer(name).sources() if s.kind == "layer" and s.layer]
         return seen
 
     def neurons(self, name: str, n_classes: int) -> int:
@@ -308,6 +331,8 @@ class NetworkSpec:
     def input_size(self, spec: InputSpec, n_inputs: int, n_classes: int) -> int:
         """Number of values an input class receives."""
         kind = spec.kind
+        if kind == "concat":
+            return sum(self.input_size(part, n_inputs, n_classes) for part in spec.parts)
         if kind == "input":
             return n_inputs
         if kind == "label":
@@ -319,7 +344,7 @@ class NetworkSpec:
         return spec.size
 
     def uses_label(self) -> bool:
-        return any(s.kind == "label" for spec in self.layers for s in spec.inputs.values())
+        return any(s.kind == "label" for spec in self.layers for s in spec.sources())
 
     # ------------------------------------------------------------------- forms
     def to_dict(self) -> dict[str, Any]:
@@ -410,14 +435,28 @@ def _input_from(layer: str, letter: str, value: Any) -> InputSpec:
     key = f"inputs.{letter}"
     if isinstance(value, str):
         return InputSpec(value)
+    if isinstance(value, Sequence):
+        return InputSpec(_joined(layer, key, value))
     if not isinstance(value, Mapping):
-        raise _err(layer, key, f"must be a source string or a table with 'from', got {value!r}")
+        raise _err(
+            layer, key, f"must be a source string, a list of sources or a table with 'from', got {value!r}"
+        )
     unknown = sorted(set(value) - _INPUT_KEYS)
     if unknown:
         raise _err(layer, f"{key}.{unknown[0]}", f"unknown key; input keys: {', '.join(sorted(_INPUT_KEYS))}")
     if "from" not in value:
         raise _err(layer, f"{key}.from", "missing: where the input comes from")
-    return InputSpec(value["from"], value.get("partners"), value.get("mask"), value.get("weights", "trained"))
+    source = value["from"]
+    if isinstance(source, Sequence) and not isinstance(source, str):
+        source = _joined(layer, f"{key}.from", source)
+    return InputSpec(source, value.get("partners"), value.get("mask"), value.get("weights", "trained"))
+
+
+def _joined(layer: str, key: str, parts: Sequence[Any]) -> str:
+    """The ``a+b`` form of a list of sources (a concatenation)."""
+    if len(parts) < 2 or not all(isinstance(p, str) and p for p in parts):
+        raise _err(layer, key, f"a list of sources joins two or more source strings, got {list(parts)!r}")
+    return "+".join(parts)
 
 
 # --------------------------------------------------------------- validation
@@ -540,6 +579,29 @@ def _validate_input(name: str, letter: str, src: InputSpec, names: Sequence[str]
     if not isinstance(src.source, str) or not src.source:
         raise _err(name, key, f"the source must be a string, got {src.source!r}")
     kind = src.kind
+    if kind == "concat":
+        parts = src.source.split("+")
+        for part in parts:
+            if not part:
+                raise _err(name, key, f'an empty part in {src.source!r}; join sources like "h1+h2"')
+            sub = InputSpec(part)
+            _validate_input(name, letter, sub, names)
+            if sub.kind not in CONCAT_PARTS:
+                why = (
+                    "the label is withheld at evaluation; give it a class of its own"
+                    if sub.kind == "label"
+                    else "only input, <layer> and previous:<layer> can be joined"
+                )
+                raise _err(name, key, f"{part!r} cannot be part of a concatenation: {why}")
+            if sub.kind == "previous" and sub.layer == name:
+                raise _err(
+                    name,
+                    key,
+                    f"{part!r} cannot be part of a concatenation: a layer's own previous output is "
+                    "its lateral input, a class of its own (self-connections are left out there)",
+                )
+        if len(set(parts)) < len(parts):
+            raise _err(name, key, f"a source appears twice in {src.source!r}")
     if kind in ("random", "zeros"):
         size = src.source.split(":", 1)[1]
         if not size.isdigit() or int(size) < 1:
@@ -547,7 +609,7 @@ def _validate_input(name: str, letter: str, src: InputSpec, names: Sequence[str]
     if kind in ("layer", "previous"):
         target = src.layer
         if target not in names:
-            hint = "input, label, <layer>, previous:<layer>, random:<n>, zeros:<n>"
+            hint = "input, label, <layer>, previous:<layer>, random:<n>, zeros:<n>, <a>+<b>"
             raise _err(
                 name, key, f"unknown source {src.source!r}; sources: {hint}; layers: {', '.join(names)}"
             )
@@ -570,7 +632,7 @@ def _validate_input(name: str, letter: str, src: InputSpec, names: Sequence[str]
 
 
 def _topological(net: NetworkSpec) -> list[str]:
-    deps = {spec.name: [s.layer for s in spec.inputs.values() if s.kind == "layer"] for spec in net.layers}
+    deps = {spec.name: [s.layer for s in spec.sources() if s.kind == "layer"] for spec in net.layers}
     order: list[str] = []
     state: dict[str, int] = {}
 
@@ -608,6 +670,7 @@ def stacked(
     feedback_goal: Any = None,
     readout_goal: Any = "readout",
     bin_range: tuple[float, float] = (-20.0, 20.0),
+    skip: bool = False,
 ) -> NetworkSpec:
     """Hidden layers ``h1 .. hD`` stacked on the data (F = the layer below) and a readout.
 
@@ -619,6 +682,9 @@ def stacked(
       probabilities for the top layer) as C, instead of the label;
     - ``feedback="B"``: the label as C and the layer above as a fourth class B (four-source
       neurons; goal ``feedback_goal``, default: ``goal`` embedded with the B atoms at 0).
+
+    The readout reads the top hidden layer, or with ``skip`` every hidden layer side by side
+    (F = ``"h1+h2+..."``: skip connections from each layer to the readout).
 
     ``widths=[100]`` with ``feedback=None`` is setup 1 (``lateral_partners=100``: setup 2).
     """
@@ -652,7 +718,10 @@ def stacked(
         LayerSpec(
             "readout",
             "classes",
-            {"F": InputSpec(names[-1]), "C": InputSpec("label", weights="identity")},
+            {
+                "F": InputSpec("+".join(names) if skip else names[-1]),
+                "C": InputSpec("label", weights="identity"),
+            },
             goal=readout_goal,
             activation="bivariate",
             activation_params={"k1": 1.0},

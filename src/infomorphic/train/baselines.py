@@ -25,6 +25,7 @@ from ..runs import load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
     from ..nn.network import Network
+    from ..nn.wiring import InputSpec
 
 __all__ = [
     "BackpropNetwork",
@@ -212,6 +213,12 @@ class BackpropTwin(nn.Module):
         self.spec = spec
         self.n_classes = net.n_classes
         self.maps = nn.ModuleDict()
+        self._part_sizes = {  # a concatenation's parts: their widths (an absent part is zeros)
+            f"{ls.name}_{letter}": [spec.input_size(p, net.n_inputs, net.n_classes) for p in src.parts]
+            for ls in spec.layers
+            for letter, src in ls.inputs.items()
+            if src.kind == "concat"
+        }
         self._order = spec.order()
         self._early = spec.needed_early()
         for ls in spec.layers:
@@ -260,18 +267,22 @@ class BackpropTwin(nn.Module):
                     key = f"{name}_{letter}"
                     if key not in self.maps:
                         continue
-                    kind = src.kind
                     value: Tensor | None
-                    if kind == "input":
-                        value = x
-                    elif kind in ("layer", "previous"):
-                        assert src.layer is not None  # a layer / previous source names its layer
-                        value = current[src.layer] if kind == "layer" else previous.get(src.layer)
-                    elif kind == "random":
-                        value = x @ getattr(self, f"projection_{key}").T
+                    if src.kind == "concat":
+                        parts = [self._source(key, p, x, current, previous) for p in src.parts]
+                        value = (
+                            None
+                            if all(v is None for v in parts)
+                            else torch.cat(
+                                [
+                                    v if v is not None else x.new_zeros(x.shape[0], size)
+                                    for v, size in zip(parts, self._part_sizes[key])
+                                ],
+                                dim=1,
+                            )
+                        )
                     else:
-                        assert src.size is not None  # zeros:<n>
-                        value = x.new_zeros(x.shape[0], src.size)
+                        value = self._source(key, src, x, current, previous)
                     lin = self.maps[key]
                     assert isinstance(lin, nn.Linear)
                     mask = getattr(self, f"mask_{key}", None)
@@ -297,6 +308,21 @@ class BackpropTwin(nn.Module):
                     current[name] = theta
             previous = current
         return logits
+
+    def _source(
+        self, key: str, src: InputSpec, x: Tensor, current: dict[str, Tensor], previous: dict[str, Tensor]
+    ) -> Tensor | None:
+        """The value of one (not joined) source; None for a previous output that does not exist yet."""
+        kind = src.kind
+        if kind == "input":
+            return x
+        if kind in ("layer", "previous"):
+            assert src.layer is not None  # a layer / previous source names its layer
+            return current[src.layer] if kind == "layer" else previous.get(src.layer)
+        if kind == "random":
+            return x @ getattr(self, f"projection_{key}").T
+        assert src.size is not None  # zeros:<n>
+        return x.new_zeros(x.shape[0], src.size)
 
 
 def fit_backprop(
