@@ -477,8 +477,10 @@ def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0, tuning: dict | 
     neuron's firing depends only on the class, a label detector).  ``test_acc_without_feedback``:
     the test accuracy with every feedback class (``feedback_classes``) silenced (its weights and
     bias at 0, so its aggregate is 0: a four-source neuron then computes its trivariate
-    activation).  Evaluation as in training (context withheld, stochastic hidden units; the same
-    sampling seed for both passes).  A ``tuning`` dict given receives each layer's class-mean
+    activation).  ``joined``: for each joined input class (``--variants skip``: the readout's
+    ``h1+h2``), each part's share of the absolute weight and the test accuracy without it
+    (:func:`joined_parts`).  Evaluation as in training (context withheld, stochastic hidden
+    units; the same sampling seed for every pass).  A ``tuning`` dict given receives each layer's class-mean
     firing probability ``(classes, N)``."""
     import torch
 
@@ -508,6 +510,9 @@ def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0, tuning: dict | 
         name: float(class_selectivity(t, y, splits.n_classes).median()) for name, t in theta.items()
     }
     result = {"run": str(run_dir), "test_acc": acc, "selectivity": selectivity}
+    joined = joined_parts(net, evaluate)
+    if joined:
+        result["joined"] = joined
     feedback = feedback_classes(net)
     if feedback:
         layers = net.layers()
@@ -519,6 +524,39 @@ def analyse_run(run_dir: Path, batch: int = 1024, seed: int = 0, tuning: dict | 
         result["feedback"] = [f"{name}.{letter}" for name, letter in feedback]
         result["test_acc_without_feedback"] = evaluate()[0]
     return result
+
+
+def joined_parts(net: object, evaluate: object) -> dict[str, dict[str, dict[str, float]]]:
+    """For every joined input class (``"h1+h2"``), what each part contributes: its share of the
+    class's absolute weight, and the test accuracy with that part silenced (its weight columns
+    at 0; restored after).  ``evaluate()`` returns ``(test accuracy, thetas)``."""
+    import torch
+
+    spec = net.spec  # type: ignore[attr-defined]
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for ls in spec.layers:
+        layer = net.layer(ls.name)  # type: ignore[attr-defined]
+        for letter, src in ls.inputs.items():
+            if src.kind != "concat" or letter not in layer.weight or layer.partners(letter) is not None:
+                continue  # (a class stored as sparse partners has no weight columns to silence)
+            weight = layer.weight[letter]
+            total = float(layer.effective_weight(letter).detach().abs().sum())
+            parts: dict[str, dict[str, float]] = {}
+            start = 0
+            for part in src.parts:
+                size = spec.input_size(part, net.n_inputs, net.n_classes)  # type: ignore[attr-defined]
+                block = slice(start, start + size)
+                start += size
+                share = float(layer.effective_weight(letter).detach()[:, block].abs().sum()) / total
+                saved = weight.detach().clone()
+                with torch.no_grad():
+                    weight[:, block] = 0.0
+                acc = evaluate()[0]  # type: ignore[operator]
+                with torch.no_grad():
+                    weight.copy_(saved)
+                parts[part.source] = {"weight_share": share, "test_acc_without": acc}
+            out[f"{ls.name}.{letter}"] = parts
+    return out
 
 
 def atoms_figure(runs: list[Path], path: Path, top: int = 6) -> None:

@@ -152,6 +152,32 @@ def test_analyse_a_trained_feedback_run(tmp_path: Path) -> None:
     assert (tmp_path / "fields.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_analyse_a_skip_run_measures_each_joined_part(tmp_path: Path) -> None:
+    """--analyse on a short digits run whose readout reads h1 and h2 side by side: each part's
+    share of the readout's absolute weight (from the checkpoint) and the accuracy without it; the
+    network is restored after each silencing (a second analysis gives the same numbers)."""
+    import torch
+
+    from infomorphic.train.loop import fit
+
+    path = tmp_path / "row.toml"
+    depth.write_config(
+        path, {"dataset": "digits", "epochs": 2, "seed": 0, "baselines": []}, depth.wiring(2, 12, "skip")
+    )
+    run = tmp_path / "run"
+    fit(load_config(path, {}), run_dir=run, progress=False)
+    result = depth.analyse_run(run)
+    parts = result["joined"]["readout.F"]
+    assert list(parts) == ["h1", "h2"]
+    weight = torch.load(run / "checkpoint.pt", weights_only=False)["model"]["readout.weight.F"].abs()
+    assert weight.shape == (10, 24)
+    assert parts["h1"]["weight_share"] == pytest.approx(float(weight[:, :12].sum() / weight.sum()))
+    assert parts["h1"]["weight_share"] + parts["h2"]["weight_share"] == pytest.approx(1.0)
+    assert all(0.0 <= p["test_acc_without"] <= 1.0 for p in parts.values())
+    assert any(p["test_acc_without"] != result["test_acc"] for p in parts.values())
+    assert depth.analyse_run(run) == result
+
+
 @pytest.mark.parametrize(
     ("script", "args", "message"),
     [
