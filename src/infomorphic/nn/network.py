@@ -268,10 +268,7 @@ class Network(nn.Module):
                 ls = self.spec.layer(name)
                 inputs: dict[str, Tensor] = {}
                 for letter, src in ls.inputs.items():
-                    if src.kind == "concat":
-                        value = self._concat(name, letter, src, x, context, current, previous)
-                    else:
-                        value = self._resolve(name, letter, src, x, context, current, previous, constants)
+                    value = self._resolve(name, letter, src, x, context, current, previous, constants)
                     if value is not None:
                         inputs[letter] = value
                 layer = self.layer(name)
@@ -320,6 +317,15 @@ class Network(nn.Module):
         constants: dict[tuple[str, str], Tensor],
     ) -> Tensor | None:
         kind = src.kind
+        if kind == "concat":
+            # the parts side by side (zeros for an absent part); None when every part is absent
+            parts = [self._resolve(name, letter, p, x, context, current, previous, {}) for p in src.parts]
+            if all(v is None for v in parts):
+                return None
+            sizes = [self.spec.input_size(p, self.n_inputs, self.n_classes) for p in src.parts]
+            return torch.cat(
+                [v if v is not None else x.new_zeros(x.shape[0], n) for v, n in zip(parts, sizes)], dim=1
+            )
         if kind == "input":
             return x
         if kind == "label":
@@ -335,32 +341,6 @@ class Network(nn.Module):
             else:
                 constants[key] = x.new_zeros(x.shape[0], src.size)  # type: ignore[arg-type]
         return constants[key]
-
-    def _concat(
-        self,
-        name: str,
-        letter: str,
-        src: InputSpec,
-        x: Tensor,
-        context: Tensor | None,
-        current: dict[str, Tensor],
-        previous: dict[str, Tensor],
-    ) -> Tensor | None:
-        """A concatenation's parts side by side (zeros for an absent part), None when every part
-        is absent.  (Its parts are data and layer outputs, and a layer's output is drawn anew
-        in every presentation, so a join is recomputed in each, like a single layer source.)"""
-        parts = [self._resolve(name, letter, p, x, context, current, previous, {}) for p in src.parts]
-        if all(v is None for v in parts):
-            return None
-        return torch.cat(
-            [
-                v
-                if v is not None
-                else x.new_zeros(x.shape[0], self.spec.input_size(p, self.n_inputs, self.n_classes))
-                for p, v in zip(src.parts, parts)
-            ],
-            dim=1,
-        )
 
     @staticmethod
     def _zeros(x: Tensor, ls: LayerSpec, layer: InfomorphicLayer) -> Tensor:
