@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -192,3 +193,32 @@ def test_a_skip_network_trains_resumes_and_reports_from_the_command_line(tmp_pat
     report = CliRunner().invoke(app, ["report", str(run)])
     assert report.exit_code == 0, report.output
     assert (run / "report" / "report.html").exists()
+
+
+def test_partners_and_masks_count_over_the_joined_width(tmp_path: Path) -> None:
+    def spec(f: object) -> NetworkSpec:
+        return NetworkSpec.from_dict(
+            {
+                "layers": [
+                    _hidden("h1", {"F": "input", "C": "label", "L": "previous:h1"}),
+                    _hidden("h2", {"F": f, "C": "label", "L": "previous:h2"}),
+                    _readout("h2"),
+                ],
+                "readout": "readout",
+            }
+        )
+
+    net = Network(
+        spec({"from": ["input", "h1"], "partners": 7}), D, K, generator=torch.Generator().manual_seed(0)
+    )
+    used = net.layer("h2").effective_weight("F") != 0
+    assert used.shape == (6, D + 6) and used.sum(1).tolist() == [7] * 6
+    mask = torch.zeros(6, D + 6)
+    mask[:, D:] = 1  # h2 sees only h1's part of the join
+    np.save(tmp_path / "mask.npy", mask.numpy())
+    net = Network(spec({"from": "input+h1", "mask": str(tmp_path / "mask.npy")}), D, K)
+    assert torch.equal(net.layer("h2").effective_weight("F")[:, :D], torch.zeros(6, D))
+    x, y = _batch()
+    net(x, y, torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match=r"key 'inputs.F'.*\(6, 70\)"):
+        Network(spec({"from": "input+h1", "mask": mask[:, :D].tolist()}), D, K)
