@@ -540,14 +540,15 @@ def joined_parts(net: object, evaluate: object) -> dict[str, dict[str, dict[str,
             if src.kind != "concat" or letter not in layer.weight or layer.partners(letter) is not None:
                 continue  # (a class stored as sparse partners has no weight columns to silence)
             weight = layer.weight[letter]
-            total = float(layer.effective_weight(letter).detach().abs().sum())
+            magnitude = layer.effective_weight(letter).detach().abs()
+            total = float(magnitude.sum())
             parts: dict[str, dict[str, float]] = {}
             start = 0
             for part in src.parts:
                 size = spec.input_size(part, net.n_inputs, net.n_classes)  # type: ignore[attr-defined]
                 block = slice(start, start + size)
                 start += size
-                share = float(layer.effective_weight(letter).detach()[:, block].abs().sum()) / total
+                share = float(magnitude[:, block].sum()) / total
                 saved = weight.detach().clone()
                 with torch.no_grad():
                     weight[:, block] = 0.0

@@ -257,25 +257,25 @@ def input_field(net: Any, name: str) -> Any:
     presentation).  None when no path reaches the data (e.g. a random projection).
     """
     spec = net.spec
-    ls = spec.layer(name)
-    letter, src = next(iter(ls.inputs.items()))
-    weight = net.layer(name).effective_weight(letter).detach()
-    total = None
-    start = 0
-    for part in src.parts:
-        size = spec.input_size(part, net.n_inputs, net.n_classes)
-        block = weight[:, start : start + size]
-        start += size
-        if part.kind == "input":
-            mapped = block
-        elif part.kind == "layer":
-            below = input_field(net, part.layer)
-            mapped = None if below is None else block @ below
-        else:
-            mapped = None
-        if mapped is not None:
-            total = mapped if total is None else total + mapped
-    return total
+    fields: dict[str, Any] = {}  # each layer's field once, however many paths reach it
+
+    def field(layer: str) -> Any:
+        if layer not in fields:
+            letter, src = next(iter(spec.layer(layer).inputs.items()))
+            weight = net.layer(layer).effective_weight(letter).detach()
+            total, start = None, 0
+            for part in src.parts:
+                size = spec.input_size(part, net.n_inputs, net.n_classes)
+                block = weight[:, start : start + size]
+                start += size
+                below = field(part.layer) if part.kind == "layer" else None
+                mapped = block if part.kind == "input" else (None if below is None else block @ below)
+                if mapped is not None:
+                    total = mapped if total is None else total + mapped
+            fields[layer] = total
+        return fields[layer]
+
+    return field(name)
 
 
 # ----------------------------------------------------------------------------- html

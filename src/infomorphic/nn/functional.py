@@ -12,7 +12,7 @@ The modules in :mod:`infomorphic.nn.layer` hold parameters and delegate here.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -149,6 +149,17 @@ def sparse_aggregate(x: Tensor, values: Tensor, index: Tensor, bias: Tensor | No
     """
     out = _PartnerProduct.apply(x, values, index)
     return out if bias is None else out + bias
+
+
+def join_parts(parts: Sequence[Tensor | None], sizes: Sequence[int], like: Tensor) -> Tensor | None:
+    """A joined input class (``"h1+h2"``): the parts side by side, an absent part (None) as zeros
+    of its width in ``sizes``; None when every part is absent.  ``like``: any ``(B, ...)``
+    tensor of the batch's size, dtype and device."""
+    if all(v is None for v in parts):
+        return None
+    return torch.cat(
+        [v if v is not None else like.new_zeros(like.shape[0], n) for v, n in zip(parts, sizes)], dim=1
+    )
 
 
 def feedforward_activation(f: Tensor, *modulators: Tensor) -> Tensor:

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from ..goals import Goal
-from .functional import lateral_mask, lateral_partners
+from .functional import join_parts, lateral_mask, lateral_partners
 from .layer import InfomorphicLayer, LayerOutput
 from .wiring import InputSpec, LayerSpec, NetworkSpec
 
@@ -132,6 +132,7 @@ class Network(nn.Module):
         self.n_classes = n_classes
         self._order = spec.order()
         self._early = spec.needed_early()
+        self._part_sizes = spec.part_sizes(n_inputs, n_classes)  # widths of the joined classes' parts
         self._names: list[str] = []
         self._check_memory()
         for layer_spec in spec.layers:
@@ -318,14 +319,8 @@ class Network(nn.Module):
     ) -> Tensor | None:
         kind = src.kind
         if kind == "concat":
-            # the parts side by side (zeros for an absent part); None when every part is absent
             parts = [self._resolve(name, letter, p, x, context, current, previous, {}) for p in src.parts]
-            if all(v is None for v in parts):
-                return None
-            sizes = [self.spec.input_size(p, self.n_inputs, self.n_classes) for p in src.parts]
-            return torch.cat(
-                [v if v is not None else x.new_zeros(x.shape[0], n) for v, n in zip(parts, sizes)], dim=1
-            )
+            return join_parts(parts, self._part_sizes[(name, letter)], x)
         if kind == "input":
             return x
         if kind == "label":

@@ -343,6 +343,15 @@ class NetworkSpec:
         assert spec.size is not None
         return spec.size
 
+    def part_sizes(self, n_inputs: int, n_classes: int) -> dict[tuple[str, str], list[int]]:
+        """(layer, letter) -> the widths of the parts of every joined input class, in order."""
+        return {
+            (ls.name, letter): [self.input_size(p, n_inputs, n_classes) for p in src.parts]
+            for ls in self.layers
+            for letter, src in ls.inputs.items()
+            if src.kind == "concat"
+        }
+
     def uses_label(self) -> bool:
         return any(s.kind == "label" for spec in self.layers for s in spec.sources())
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from ..nn.functional import sample_binary, trivariate_activation
+from ..nn.functional import join_parts, sample_binary, trivariate_activation
 from ..nn.network import correct_inverted
 from ..runs import load_checkpoint, save_checkpoint
 
@@ -213,12 +213,7 @@ class BackpropTwin(nn.Module):
         self.spec = spec
         self.n_classes = net.n_classes
         self.maps = nn.ModuleDict()
-        self._part_sizes = {  # a concatenation's parts: their widths (an absent part is zeros)
-            f"{ls.name}_{letter}": [spec.input_size(p, net.n_inputs, net.n_classes) for p in src.parts]
-            for ls in spec.layers
-            for letter, src in ls.inputs.items()
-            if src.kind == "concat"
-        }
+        self._part_sizes = spec.part_sizes(net.n_inputs, net.n_classes)  # widths of the joined classes' parts
         self._order = spec.order()
         self._early = spec.needed_early()
         for ls in spec.layers:
@@ -267,22 +262,7 @@ class BackpropTwin(nn.Module):
                     key = f"{name}_{letter}"
                     if key not in self.maps:
                         continue
-                    value: Tensor | None
-                    if src.kind == "concat":
-                        parts = [self._source(key, p, x, current, previous) for p in src.parts]
-                        value = (
-                            None
-                            if all(v is None for v in parts)
-                            else torch.cat(
-                                [
-                                    v if v is not None else x.new_zeros(x.shape[0], size)
-                                    for v, size in zip(parts, self._part_sizes[key])
-                                ],
-                                dim=1,
-                            )
-                        )
-                    else:
-                        value = self._source(key, src, x, current, previous)
+                    value = self._source(name, letter, src, x, current, previous)
                     lin = self.maps[key]
                     assert isinstance(lin, nn.Linear)
                     mask = getattr(self, f"mask_{key}", None)
@@ -310,17 +290,26 @@ class BackpropTwin(nn.Module):
         return logits
 
     def _source(
-        self, key: str, src: InputSpec, x: Tensor, current: dict[str, Tensor], previous: dict[str, Tensor]
+        self,
+        name: str,
+        letter: str,
+        src: InputSpec,
+        x: Tensor,
+        current: dict[str, Tensor],
+        previous: dict[str, Tensor],
     ) -> Tensor | None:
-        """The value of one (not joined) source; None for a previous output that does not exist yet."""
+        """The value of a source; None for a previous output that does not exist yet."""
         kind = src.kind
+        if kind == "concat":
+            parts = [self._source(name, letter, p, x, current, previous) for p in src.parts]
+            return join_parts(parts, self._part_sizes[(name, letter)], x)
         if kind == "input":
             return x
         if kind in ("layer", "previous"):
             assert src.layer is not None  # a layer / previous source names its layer
             return current[src.layer] if kind == "layer" else previous.get(src.layer)
         if kind == "random":
-            return x @ getattr(self, f"projection_{key}").T
+            return x @ getattr(self, f"projection_{name}_{letter}").T
         assert src.size is not None  # zeros:<n>
         return x.new_zeros(x.shape[0], src.size)
 
