@@ -3,11 +3,13 @@
 The kernel of this checkout against the one of an earlier commit (``--old-rev``, its
 ``src/infomorphic/pid/_sx_kernel.cpp``) or an earlier source file (``--old-source``): both are
 compiled (the old one into a temporary folder), one network is built, and its training steps
-alternate between the two kernels (old, new, old, new, ...) on the same batch, so that a change
-of load on the machine hits both alike.  Timed in process CPU seconds (one thread), which a busy
-machine distorts much less than wall-clock time.  Checks that both kernels give the same goals on
-the first step.  Prints one JSON line: median CPU seconds per step of each and the ratio
-new / old, for each network given.
+alternate between the two kernels (old, new, old, new, ...) on the same batch, each for all its
+uses in a step (the PID, the fused activation, the sparse partner product; a kernel without the
+partner product leaves that to the PyTorch path), so that a change of load on the machine hits
+both alike.  Timed in process CPU seconds (one thread), which a busy machine distorts much less
+than wall-clock time.  Reports whether both kernels give the same goals on the first step (not
+when one of them adds in another order).  Prints one JSON line: median CPU seconds per step of
+each and the ratio new / old, for each network given.
 
     python benchmarks/ab_kernel.py --old-rev 56cbd29~2 --net 2:2000 --net 1:100 --steps 6
 """
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -40,6 +43,15 @@ def _old_source(args: argparse.Namespace, folder: Path) -> Path:
     return path
 
 
+def _use(kernel: Any) -> None:
+    """Every use of the kernel in a training step (PID, fused activation, partner product) takes ``kernel``."""
+    from infomorphic.nn import functional
+    from infomorphic.pid import samples
+
+    samples.load_kernel = lambda: kernel  # type: ignore[assignment]
+    functional.active_kernel = lambda: kernel  # type: ignore[assignment]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     old = p.add_mutually_exclusive_group(required=True)
@@ -56,7 +68,7 @@ def main() -> None:
     from torch.utils.cpp_extension import load
 
     from infomorphic.config import TrainConfig
-    from infomorphic.pid import samples
+    from infomorphic.pid import kernel as kernel_module
     from infomorphic.pid.kernel import load_kernel
     from infomorphic.train.loop import build_network
     from infomorphic.train.trainer import default_optimizers, train_step
@@ -70,8 +82,8 @@ def main() -> None:
         old_kernel = load(
             name="infomorphic_ab_old_kernel",
             sources=[str(_old_source(args, folder))],
-            extra_cflags=["-O3", "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
+            extra_cflags=list(kernel_module._CFLAGS),  # the flags of the kernel it is compared with
+            extra_ldflags=list(kernel_module._LDFLAGS),
             build_directory=str(folder),
         )
         for spec in args.net or ["1:100"]:
@@ -82,7 +94,7 @@ def main() -> None:
             y = torch.randint(0, 10, (args.batch,), generator=gen)
             goals = {}
             for name, kernel in (("old", old_kernel), ("new", new)):
-                samples.load_kernel = lambda kernel=kernel: kernel  # type: ignore[assignment]
+                _use(kernel)
                 net = build_network(config, 784, 10)
                 factories = default_optimizers(net)
                 opts = {k: f(list(net.layers()[k].parameters())) for k, f in factories.items()}
@@ -96,7 +108,7 @@ def main() -> None:
             seconds: dict[str, list[float]] = {"old": [], "new": []}
             for _ in range(args.steps):
                 for name, kernel in (("old", old_kernel), ("new", new)):
-                    samples.load_kernel = lambda kernel=kernel: kernel  # type: ignore[assignment]
+                    _use(kernel)
                     start = time.process_time()
                     train_step(net, opts, x, y, sampler)
                     seconds[name].append(time.process_time() - start)

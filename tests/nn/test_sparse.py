@@ -14,6 +14,7 @@ import torch
 from legacy_network import InfomorphicNetwork as LegacyNetwork
 from typer.testing import CliRunner
 
+import infomorphic.nn.functional as functional_module
 import infomorphic.nn.layer as layer_module
 from infomorphic.cli import app
 from infomorphic.config import TrainConfig
@@ -28,6 +29,7 @@ from infomorphic.nn.functional import (
 )
 from infomorphic.nn.layer import InfomorphicLayer
 from infomorphic.nn.network import InfomorphicNetwork, _random_partners
+from infomorphic.pid.kernel import load_kernel
 from infomorphic.seeding import generator
 
 D, K = 64, 10  # inputs and classes of the network cases
@@ -94,6 +96,75 @@ def test_sparse_aggregate_float32_at_training_sizes() -> None:
     out = sparse_aggregate(x, values, index)
     ref = x.double() @ _dense(values, index, n).double().T
     torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-6)
+
+
+def _torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make sparse_aggregate take its PyTorch path (embedding_bag / sampled_addmm)."""
+    monkeypatch.setattr(functional_module, "_partner_kernel", lambda *args: None)
+
+
+@pytest.mark.parametrize(
+    "b, n, n_in, p, dtype",
+    [
+        (1024, 300, 300, 15, torch.float32),  # setup 2's shape, smaller: partners of the layer itself
+        (37, 19, 45, 7, torch.float32),  # no size a multiple of the kernel's blocks (16 neurons, 4 partners)
+        (1100, 33, 64, 1, torch.float64),  # one partner; more samples than one accumulator row
+        (5, 1, 3, 3, torch.float64),  # one neuron reading every input
+    ],
+)
+def test_compiled_partner_product_agrees_with_the_pytorch_path(
+    b: int, n: int, n_in: int, p: int, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_kernel() is not None, "the compiled kernel did not build"
+    gen = torch.Generator().manual_seed(b + n + p)
+    index = _partners(n, n_in, p, b)
+    values = torch.randn(n, p, generator=gen, dtype=dtype)
+    # a strided input (a transposed view) and a strided upstream gradient
+    x = torch.randn(n_in, b, generator=gen, dtype=dtype).t()
+    up = torch.randn(n, b, generator=gen, dtype=dtype).t()
+    results = []
+    for patch in (False, True):
+        if patch:
+            _torch_path(monkeypatch)
+        v = values.clone().requires_grad_(True)
+        out = sparse_aggregate(x, v, index)
+        out.backward(up)
+        results.append((out.detach(), v.grad))
+    (out_k, grad_k), (out_t, grad_t) = results
+    assert out_k.is_contiguous() and out_k.shape == (b, n)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(out_k, out_t, rtol=0, atol=tol)
+    torch.testing.assert_close(grad_k, grad_t, rtol=tol, atol=tol * b)
+    # and both against the independent dense reference, in float64
+    dense = _dense(values.double(), index, n_in)
+    torch.testing.assert_close(out_k.double(), x.double() @ dense.T, rtol=0, atol=tol * 10)
+    ref_grad = (up.double().T @ x.double()).gather(1, index)
+    torch.testing.assert_close(grad_k.double(), ref_grad, rtol=tol, atol=tol * b)
+
+
+def test_compiled_partner_forward_adds_the_partners_in_order() -> None:
+    """Each output is the float32 sum of its partners' products taken one after another."""
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    gen = torch.Generator().manual_seed(7)
+    index = _partners(21, 50, 9, 8)
+    values = torch.randn(21, 9, generator=gen) * 0.1
+    x = torch.randint(0, 2, (70, 50), generator=gen).float() * 2 - 1
+    out = sparse_aggregate(x, values, index)
+    expected = torch.zeros(70, 21)
+    for q in range(9):
+        expected = expected + values[:, q] * x[:, index[:, q]]
+    assert torch.equal(out, expected)
+
+
+def test_compiled_partner_product_rejects_an_index_out_of_range() -> None:
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    x = torch.randn(8, 5)
+    values = torch.randn(3, 2)
+    for bad in (torch.tensor([[0, 5], [1, 2], [3, 4]]), torch.tensor([[0, 1], [-1, 2], [3, 4]])):
+        with pytest.raises(RuntimeError, match=r"partner index out of range \[0, 5\)"):
+            sparse_aggregate(x, values, bad)
 
 
 @pytest.mark.parametrize(

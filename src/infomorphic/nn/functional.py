@@ -104,18 +104,40 @@ def _csr_pattern(index: Tensor, n_inputs: int, dtype: torch.dtype) -> Tensor:
         )
 
 
+def _partner_kernel(x: Tensor, values: Tensor, index: Tensor) -> Any | None:
+    """The compiled kernel when it can run this product (CPU, float32 / float64, one dtype), else None."""
+    if x.device.type != "cpu" or x.dim() != 2 or x.dtype not in (torch.float32, torch.float64):
+        return None
+    if values.dtype != x.dtype or values.device != x.device or index.dtype != torch.int64:
+        return None
+    kernel = active_kernel()
+    return kernel if hasattr(kernel, "partner_forward") else None  # a kernel built before it had one
+
+
 class _PartnerProduct(torch.autograd.Function):
     """``out[b, j] = sum_p values[j, p] * x[b, index[j, p]]`` without a dense ``(N, in)`` weight.
 
-    Forward: one ``embedding_bag`` over the rows of ``x.T`` (a fused gather-scale-sum per neuron,
-    B * N * P multiply-adds).  Backward: the gradient of ``values`` is the dense product
-    ``grad.T @ x`` sampled at the partners only (``torch.sparse.sampled_addmm``, again
-    B * N * P); the gradient of ``x`` (not needed by the layers, whose inputs are detached)
-    uses the dense weight.
+    Both passes read ``x`` transposed, ``(in, B)``: a partner's samples are then one contiguous
+    row.  With the compiled kernel (CPU, float32 / float64): the transpose is made once in tiles,
+    kept for the backward pass, and the forward sum (partners added in order per neuron) and the
+    gradient of ``values`` (``grad[:, j] . x[:, index[j, p]]`` per partner) each run in one
+    pass over neurons, B * N * P multiply-adds, writing the ``(B, N)`` output directly.  Measured
+    at setup 2's lateral class (B = 1024, N = 2000, P = 100, one thread): the two passes took
+    about half the time of the PyTorch path below in a training step.  Without the kernel (or on
+    other devices and dtypes): one ``embedding_bag`` over the rows of ``x.T`` forward, and
+    ``grad.T @ x`` sampled at the partners only (``torch.sparse.sampled_addmm``) backward.  The
+    gradient of ``x`` (not needed by the layers, whose inputs are detached) uses the dense weight.
     """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, values: Tensor, index: Tensor) -> Tensor:
+        kernel = _partner_kernel(x, values, index)
+        ctx.kernel = kernel
+        if kernel is not None:
+            xt = kernel.partner_transpose(x)
+            index = index.contiguous()
+            ctx.save_for_backward(xt, values, index)
+            return kernel.partner_forward(xt, values.contiguous(), index)
         ctx.save_for_backward(x, values, index)
         out = torch.nn.functional.embedding_bag(
             index, x.t().contiguous(), per_sample_weights=values, mode="sum"
@@ -124,12 +146,17 @@ class _PartnerProduct(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        x, values, index = ctx.saved_tensors
+        saved, values, index = ctx.saved_tensors
+        kernel = ctx.kernel
+        x = saved.t() if kernel is not None else saved  # the kernel path saved x.T
         grad_x = grad_values = None
         if ctx.needs_input_grad[1]:
-            pattern = _csr_pattern(index, x.shape[1], grad.dtype)
-            sampled = torch.sparse.sampled_addmm(pattern, grad.t().contiguous(), x.contiguous(), beta=0.0)
-            grad_values = sampled.values().view(index.shape)
+            if kernel is not None:
+                grad_values = kernel.partner_backward(grad, saved, index)
+            else:
+                pattern = _csr_pattern(index, x.shape[1], grad.dtype)
+                sampled = torch.sparse.sampled_addmm(pattern, grad.t().contiguous(), x.contiguous(), beta=0.0)
+                grad_values = sampled.values().view(index.shape)
         if ctx.needs_input_grad[0]:
             dense = values.new_zeros(index.shape[0], x.shape[1]).scatter_(1, index, values)
             grad_x = grad @ dense

@@ -4,8 +4,9 @@
 the logarithms and the sums of :func:`infomorphic.pid.samples.sx_pid_from_samples`, and its
 backward pass; neurons run in parallel on torch's thread pool.  The same module holds the fused
 activation of the neurons (:func:`infomorphic.nn.functional.fused_theta`: the firing
-probability of the built-in modulated activations and its gradient, one pass each).  :func:`load_kernel` takes the
-first of:
+probability of the built-in modulated activations and its gradient, one pass each) and the
+product of the neurons with their sparse partners
+(:func:`infomorphic.nn.functional.sparse_aggregate`).  :func:`load_kernel` takes the first of:
 
 1. the module compiled when the package was installed (``setup.py`` builds
    ``infomorphic.pid._sx_kernel_prebuilt`` when torch and a C++ compiler are found in the build
