@@ -192,6 +192,39 @@ def test_binary_samples_equal_the_general_path(n: int, n_bins: int, backend: str
     assert torch.allclose(g_ours, g_ref, atol=1e-11)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kernel_results_do_not_depend_on_the_memory_layout(dtype: torch.dtype) -> None:
+    """Row-major theta (read through a tiled transpose) and bins, or both stored neuron by neuron:
+    the same atoms and gradients (to the bit for the bins' layouts; theta's layout changes the
+    order of torch's mean over the batch, the target marginal, hence 1 ulp), and the gradient
+    comes back in theta's row layout."""
+    gen = torch.Generator().manual_seed(11)
+    rows = torch.randint(0, 20, (333, 37, 3), generator=gen, dtype=torch.int32)  # (B, N, n) row-major
+    by_neuron = rows.permute(1, 2, 0).contiguous().permute(2, 0, 1)  # same values, samples contiguous
+    logits = torch.randn(333, 37, generator=gen, dtype=dtype)
+    results = []
+    for bins, theta_layout in (
+        (rows, "rows"),
+        (by_neuron, "rows"),
+        (rows, "neurons"),
+        (by_neuron, "neurons"),
+    ):
+        z = logits.clone() if theta_layout == "rows" else logits.t().contiguous().t()
+        z.requires_grad_(True)
+        theta = torch.sigmoid(z)
+        res = sx_pid_from_binary_samples(bins, theta, 20, backend="kernel", validate=False)
+        (g_theta,) = torch.autograd.grad((res.atoms * torch.arange(18, dtype=dtype)).sum(), theta)
+        results.append((res.atoms.detach(), g_theta))
+    assert results[0][1].is_contiguous()  # row-major theta, row-major gradient
+    assert torch.equal(results[1][0], results[0][0]) and torch.equal(results[1][1], results[0][1])
+    assert torch.equal(results[3][0], results[2][0]) and torch.equal(results[3][1], results[2][1])
+    ulp = torch.finfo(dtype).eps
+    torch.testing.assert_close(results[2][0], results[0][0], rtol=0, atol=4 * ulp)
+    torch.testing.assert_close(
+        results[2][1], results[0][1], rtol=8 * ulp, atol=8 * ulp * float(results[0][1].abs().max())
+    )
+
+
 @BACKENDS
 def test_binary_samples_gradcheck(backend: str) -> None:
     gen = torch.Generator().manual_seed(3)

@@ -134,7 +134,7 @@ class _PartnerProduct(torch.autograd.Function):
         kernel = _partner_kernel(x, values, index)
         ctx.kernel = kernel
         if kernel is not None:
-            xt = kernel.partner_transpose(x)
+            xt = kernel.transpose_tiled(x)
             index = index.contiguous()
             ctx.save_for_backward(xt, values, index)
             return kernel.partner_forward(xt, values.contiguous(), index)

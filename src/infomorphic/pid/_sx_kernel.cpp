@@ -927,7 +927,7 @@ torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, doubl
 //
 // B * N * P multiply-adds each.  Both read x transposed, xt = x.T (in, B) contiguous: a partner's
 // samples are then one contiguous row, and each sum runs over whole rows in loops the compiler
-// vectorises.  partner_transpose makes xt once (in tiles, so that reads and writes both stay in
+// vectorises.  transpose_tiled makes xt once (in tiles, so that reads and writes both stay in
 // cache; a plain strided copy of a 1024 x 2000 float tensor took 7x as long in a training step);
 // the caller keeps it for the backward pass.  The forward sum for a neuron adds its partners in
 // order, one multiply and one add each (no fused multiply-add: the same rounding in every clone);
@@ -1109,11 +1109,11 @@ void partner_check(const torch::Tensor& xt, const torch::Tensor& values, const t
 }  // namespace
 
 // x.T as a contiguous (C, R) tensor, for any strides of the (R, C) tensor x.
-torch::Tensor partner_transpose(torch::Tensor x) {
+torch::Tensor transpose_tiled(torch::Tensor x) {
   TORCH_CHECK(x.dim() == 2 && x.device().is_cpu(), "a (R, C) CPU tensor expected");
   const int64_t R = x.size(0), C = x.size(1);
   auto out = torch::empty({C, R}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "partner_transpose", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "transpose_tiled", [&] {
     const scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* op = out.data_ptr<scalar_t>();
     const int64_t sr = x.stride(0), sc = x.stride(1);
@@ -1177,7 +1177,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("run", &sx_run, "I^sx sums per neuron and antichain and / or their gradient");
   module.def("act_forward", &act_forward, "fused activation: theta = sigmoid(f * (k0 + sum_i term_i))");
   module.def("act_backward", &act_backward, "gradients of the fused activation with respect to f and the modulators");
-  module.def("partner_transpose", &partner_transpose, "x.T as a contiguous tensor (tiled copy)");
+  module.def("transpose_tiled", &transpose_tiled, "x.T as a contiguous tensor (tiled copy, float / double)");
   module.def("partner_forward", &partner_forward, "out[b, j] = sum_p values[j, p] xt[index[j, p], b]");
   module.def("partner_backward", &partner_backward, "grad_values[j, p] = sum_b grad[b, j] xt[index[j, p], b]");
   module.def("bins_fixed", &bins_fixed, "fixed-width bins (K, B, N) int32 of K aggregates (B, N)");

@@ -416,7 +416,15 @@ def _run_kernel(
     kernel = load_kernel()
     assert kernel is not None
     coeffs, unions, members = _kernel_lattice(bins.shape[2])
-    return kernel.run(
+    # the kernel reads neuron by neuron: a (B, N) theta stored row by row is read transposed, from a
+    # tiled copy (each of its samples on another page otherwise), and the gradient, written
+    # neuron by neuron, goes back to the rows' layout the same way
+    by_neuron = binary and weights.dim() == 2 and weights.stride(1) == 1 and weights.shape[1] > 1
+    if by_neuron and hasattr(kernel, "transpose_tiled") and weights.dtype in (torch.float32, torch.float64):
+        weights = kernel.transpose_tiled(weights).t()
+    else:
+        by_neuron = False
+    cond, plus, grad = kernel.run(
         bins,
         torch.tensor(sizes),
         members,
@@ -429,6 +437,9 @@ def _run_kernel(
         g_plus,
         want_values,
     )
+    if by_neuron and grad.numel() > 0:
+        grad = kernel.transpose_tiled(grad.t())
+    return cond, plus, grad
 
 
 def _kernel_pid(
