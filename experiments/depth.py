@@ -29,7 +29,10 @@ neurons, F = the layer below, L = the layer's own previous output (dense for wid
   rewarded for redundancy with the label;
 - ``skip``: as ``stacked``, and the readout reads every hidden layer side by side
   (F = ``h1+h2+...``, a skip connection), so it has h1's features as well as the label copies
-  of the layers above.
+  of the layers above;
+- ``dense``: as ``skip``, and every hidden layer reads the data and all hidden layers below it
+  side by side (F = ``input+h1+...``), so an upper layer is not limited to the spikes of the
+  layer under it.
 
 Depth 1 ``stacked`` is setup 1 (width 100) or setup 2 (width 500). Every run trains the
 backprop network of the same wiring in the same harness. Runs live in
@@ -76,7 +79,7 @@ if TYPE_CHECKING:
     import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal", "label-first", "skip")
+VARIANTS = ("stacked", "feedback-c", "feedback-b", "feedback-b-marginal", "label-first", "skip", "dense")
 
 
 def wiring(depth: int, width: int, variant: str) -> dict:
@@ -91,6 +94,7 @@ def wiring(depth: int, width: int, variant: str) -> dict:
         "feedback-b-marginal": "B",
         "label-first": None,
         "skip": None,
+        "dense": None,
     }[variant]
     feedback_goal = None
     if variant == "feedback-b-marginal":
@@ -102,6 +106,7 @@ def wiring(depth: int, width: int, variant: str) -> dict:
         label=variant != "feedback-c",
         feedback_goal=feedback_goal,
         skip=variant == "skip",
+        dense=variant == "dense",
     )
     network = spec.to_dict()
     if variant == "label-first":  # the label at h1 only; above it C = the previous output of the layer above
@@ -299,6 +304,7 @@ VARIANT_STYLE = {
     "feedback-c": ("tab:red", "v"),
     "label-first": ("tab:purple", "^"),
     "skip": ("tab:brown", "P"),
+    "dense": ("tab:olive", "X"),
 }
 
 

@@ -112,6 +112,23 @@ def test_a_cycle_through_a_concatenation_is_refused() -> None:
         NetworkSpec.from_dict({"layers": layers, "readout": "readout"})
 
 
+def test_a_densely_connected_network_reads_the_data_and_every_layer_below() -> None:
+    spec = stacked([6, 5, 4], dense=True)
+    assert [spec.layer(n).inputs["F"] for n in ("h1", "h2", "h3", "readout")] == [
+        InputSpec("input"),
+        InputSpec("input+h1"),
+        InputSpec("input+h1+h2"),
+        InputSpec("h1+h2+h3"),
+    ]
+    net = Network(spec, D, K, generator=torch.Generator().manual_seed(0))
+    assert [net.layers()[n].in_features["F"] for n in ("h1", "h2", "h3", "readout")] == [D, D + 6, D + 11, 15]
+    seen = _recording(net)
+    x, y = _batch()
+    out = net(x, y, torch.Generator().manual_seed(1))
+    h3_inputs = seen["h3"][-1]  # the last presentation's, from which out comes
+    assert torch.equal(h3_inputs["F"], torch.cat([x, out.emitted["h1"], out.emitted["h2"]], dim=1))
+
+
 def test_the_readout_of_a_skip_network_sees_every_layer_side_by_side() -> None:
     net = Network(stacked([6, 5], skip=True), D, K, generator=torch.Generator().manual_seed(0))
     assert net.readout_layer.in_features["F"] == 11

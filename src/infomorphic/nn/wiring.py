@@ -680,6 +680,7 @@ def stacked(
     readout_goal: Any = "readout",
     bin_range: tuple[float, float] = (-20.0, 20.0),
     skip: bool = False,
+    dense: bool = False,
 ) -> NetworkSpec:
     """Hidden layers ``h1 .. hD`` stacked on the data (F = the layer below) and a readout.
 
@@ -693,7 +694,10 @@ def stacked(
       neurons; goal ``feedback_goal``, default: ``goal`` embedded with the B atoms at 0).
 
     The readout reads the top hidden layer, or with ``skip`` every hidden layer side by side
-    (F = ``"h1+h2+..."``: skip connections from each layer to the readout).
+    (F = ``"h1+h2+..."``: skip connections from each layer to the readout).  ``dense`` (implies
+    ``skip``) connects every layer to all below it as well: layer ``i`` reads the data and every
+    hidden layer under it side by side (F = ``"input+h1+...+h{i-1}"``, as in a densely connected
+    network), so an upper layer can learn features of the data beside those of the layers below.
 
     ``widths=[100]`` with ``feedback=None`` is setup 1 (``lateral_partners=100``: setup 2).
     """
@@ -712,7 +716,8 @@ def stacked(
     layers = []
     for i, (name, width) in enumerate(zip(names, widths)):
         above = f"previous:{names[i + 1]}" if i + 1 < len(names) else "previous:readout"
-        inputs: dict[str, InputSpec] = {"F": InputSpec("input" if i == 0 else names[i - 1])}
+        below = "+".join(["input", *names[:i]]) if dense else ("input" if i == 0 else names[i - 1])
+        inputs: dict[str, InputSpec] = {"F": InputSpec(below)}
         if feedback == "C":
             inputs["C"] = InputSpec(above)
         elif label:
@@ -728,7 +733,7 @@ def stacked(
             "readout",
             "classes",
             {
-                "F": InputSpec("+".join(names) if skip else names[-1]),
+                "F": InputSpec("+".join(names) if skip or dense else names[-1]),
                 "C": InputSpec("label", weights="identity"),
             },
             goal=readout_goal,
