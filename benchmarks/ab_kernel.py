@@ -11,7 +11,12 @@ than wall-clock time.  Reports whether both kernels give the same goals on the f
 when one of them adds in another order).  Prints one JSON line: median CPU seconds per step of
 each and the ratio new / old, for each network given.
 
+``--old-layout`` compares instead this checkout's kernel with itself reading ``theta`` in place
+(without its tiled transpose, as before 2026-12-03: every sample of a neuron on another page of a
+row-major (B, N) theta at N = 2000); nothing is compiled, and the goals are the same to the bit.
+
     python benchmarks/ab_kernel.py --old-rev 56cbd29~2 --net 2:2000 --net 1:100 --steps 6
+    python benchmarks/ab_kernel.py --old-layout --net 2:2000 --net 2:500 --steps 16
 """
 
 from __future__ import annotations
@@ -43,6 +48,18 @@ def _old_source(args: argparse.Namespace, folder: Path) -> Path:
     return path
 
 
+class _ThetaInPlace:
+    """A kernel without its tiled transpose: the PID reads theta in place, across the rows."""
+
+    def __init__(self, kernel: Any) -> None:
+        self._kernel = kernel
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "transpose_tiled":
+            raise AttributeError(name)  # infomorphic.pid.samples then reads theta in place
+        return getattr(self._kernel, name)
+
+
 def _use(kernel: Any) -> None:
     """Every use of the kernel in a training step (PID, fused activation, partner product) takes ``kernel``."""
     from infomorphic.nn import functional
@@ -57,6 +74,7 @@ def main() -> None:
     old = p.add_mutually_exclusive_group(required=True)
     old.add_argument("--old-rev", help="git revision whose kernel source is the baseline")
     old.add_argument("--old-source", help="kernel source file that is the baseline")
+    old.add_argument("--old-layout", action="store_true", help="baseline: this kernel reading theta in place")
     p.add_argument(
         "--net", action="append", default=None, help="SETUP:N, e.g. 2:2000 (repeatable; default 1:100)"
     )
@@ -79,13 +97,16 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        old_kernel = load(
-            name="infomorphic_ab_old_kernel",
-            sources=[str(_old_source(args, folder))],
-            extra_cflags=list(kernel_module._CFLAGS),  # the flags of the kernel it is compared with
-            extra_ldflags=list(kernel_module._LDFLAGS),
-            build_directory=str(folder),
-        )
+        if args.old_layout:
+            old_kernel: Any = _ThetaInPlace(new)
+        else:
+            old_kernel = load(
+                name="infomorphic_ab_old_kernel",
+                sources=[str(_old_source(args, folder))],
+                extra_cflags=list(kernel_module._CFLAGS),  # the flags of the kernel it is compared with
+                extra_ldflags=list(kernel_module._LDFLAGS),
+                build_directory=str(folder),
+            )
         for spec in args.net or ["1:100"]:
             setup, hidden = (int(v) for v in spec.split(":"))
             config = TrainConfig(setup=setup, hidden=hidden)
@@ -126,7 +147,12 @@ def main() -> None:
             )
     print(
         json.dumps(
-            {"benchmark": "ab_kernel", "threads": 1, "old": args.old_rev or args.old_source, "rows": rows}
+            {
+                "benchmark": "ab_kernel",
+                "threads": 1,
+                "old": "theta read in place" if args.old_layout else args.old_rev or args.old_source,
+                "rows": rows,
+            }
         )
     )
 
