@@ -419,11 +419,16 @@ def _run_kernel(
     # the kernel reads neuron by neuron: a (B, N) theta stored row by row is read transposed, from a
     # tiled copy (each of its samples on another page otherwise), and the gradient, written
     # neuron by neuron, goes back to the rows' layout the same way
-    by_neuron = binary and weights.dim() == 2 and weights.stride(1) == 1 and weights.shape[1] > 1
-    if by_neuron and hasattr(kernel, "transpose_tiled") and weights.dtype in (torch.float32, torch.float64):
+    by_neuron = (
+        binary
+        and weights.dim() == 2
+        and weights.stride(1) == 1
+        and weights.shape[1] > 1
+        and weights.dtype in (torch.float32, torch.float64)
+        and hasattr(kernel, "transpose_tiled")
+    )
+    if by_neuron:
         weights = kernel.transpose_tiled(weights).t()
-    else:
-        by_neuron = False
     cond, plus, grad = kernel.run(
         bins,
         torch.tensor(sizes),
