@@ -167,6 +167,102 @@ def test_compiled_partner_product_rejects_an_index_out_of_range() -> None:
             sparse_aggregate(x, values, bad)
 
 
+class _FloatKernel:
+    """The compiled kernel without its spike path (as a kernel built before it had one)."""
+
+    def __init__(self, kernel: object) -> None:
+        self._kernel = kernel
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("sign_pack") or name.endswith("_signs"):
+            raise AttributeError(name)
+        return getattr(self._kernel, name)
+
+
+def _spikes(b: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, 2, (b, n), generator=gen).float() * 2 - 1
+
+
+@pytest.mark.parametrize(
+    "b, n, n_in, p",
+    [
+        (1024, 300, 300, 15),  # setup 2's lateral class, smaller
+        (37, 19, 45, 7),  # no size a multiple of the blocks (16 samples, 64 bits, 8 neurons, 8 partners)
+        (1, 5, 3, 3),  # one sample
+        (300, 9, 700, 1),  # one partner; more samples than one block of 256; inputs over one task of 512
+    ],
+)
+def test_spike_partner_product_gives_the_float_kernels_bits(
+    b: int, n: int, n_in: int, p: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x of +-1 runs on bits: output and gradient equal the float kernel's to the bit (both versions
+    of the spike kernels: the vector one where the CPU has AVX-512, and the portable one)."""
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    gen = torch.Generator().manual_seed(b + n + p)
+    index = _partners(n, n_in, p, b)
+    values = torch.randn(n, p, generator=gen) * 0.1
+    x = _spikes(n_in, b, gen).t()  # strided
+    up = torch.randn(n, b, generator=gen).t()
+    results = []
+    for patch in (False, True):
+        if patch:
+            monkeypatch.setattr(functional_module, "active_kernel", lambda: _FloatKernel(kernel))
+        v = values.clone().requires_grad_(True)
+        out = sparse_aggregate(x, v, index)
+        out.backward(up)
+        results.append((out.detach(), v.grad))
+    (out_s, grad_s), (out_f, grad_f) = results
+    assert torch.equal(out_s, out_f) and torch.equal(grad_s, grad_f)
+    words = kernel.sign_pack(x)
+    for generic in (False, True):
+        assert torch.equal(kernel.partner_forward_signs(words, values, index, b, generic), out_f)
+        assert torch.equal(kernel.partner_backward_signs(up, words, index, generic), grad_f)
+    # and against the dense float64 reference
+    dense = _dense(values.double(), index, n_in)
+    torch.testing.assert_close(out_s.double(), x.double() @ dense.T, rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        grad_s.double(), (up.double().T @ x.double()).gather(1, index), rtol=1e-5, atol=1e-3
+    )
+
+
+def test_sign_pack_holds_the_bits_and_refuses_anything_but_plus_minus_one() -> None:
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    gen = torch.Generator().manual_seed(3)
+    x = _spikes(130, 600, gen)
+    words = kernel.sign_pack(x)
+    assert words.shape == (600, 3) and words.dtype == torch.int64
+    bits = (words.view(torch.uint8).reshape(600, 24, 1) >> torch.arange(8, dtype=torch.uint8)) & 1
+    assert torch.equal(bits.reshape(600, 192)[:, :130].bool(), (x > 0).T)
+    assert not bits.reshape(600, 192)[:, 130:].any()
+    for bad in (0.0, -0.0, 0.5, float("nan"), float("inf"), 1.0000001, -3.0):
+        y = x.clone()
+        y[129, 599] = bad
+        assert kernel.sign_pack(y).numel() == 0, bad
+        # the product then takes the float kernel: still the right numbers
+        index = _partners(4, 600, 5, 1)
+        values = torch.randn(4, 5, generator=gen)
+        ref = y.double() @ _dense(values.double(), index, 600).double().T
+        out = sparse_aggregate(y, values, index)
+        if bad == bad and abs(bad) != float("inf"):
+            torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-4)
+
+
+def test_spike_partner_product_passes_the_gradient_of_x_and_checks_the_index() -> None:
+    gen = torch.Generator().manual_seed(11)
+    index = _partners(6, 20, 4, 2)
+    values = torch.randn(6, 4, generator=gen, requires_grad=True)
+    x = _spikes(33, 20, gen).requires_grad_(True)
+    out = sparse_aggregate(x, values, index)
+    up = torch.randn(33, 6, generator=gen)
+    out.backward(up)
+    assert x.grad is not None
+    torch.testing.assert_close(x.grad, up @ _dense(values.detach(), index, 20), rtol=1e-6, atol=1e-6)
+    with pytest.raises(RuntimeError, match=r"partner index out of range \[0, 20\)"):
+        sparse_aggregate(x.detach(), values.detach(), torch.full((6, 4), 20))
+
+
 @pytest.mark.parametrize(
     "partners, n_inputs, sparse",
     [
