@@ -14,9 +14,13 @@ each and the ratio new / old, for each network given.
 ``--old-layout`` compares instead this checkout's kernel with itself reading ``theta`` in place
 (without its tiled transpose, as before 2026-12-03: every sample of a neuron on another page of a
 row-major (B, N) theta at N = 2000); nothing is compiled, and the goals are the same to the bit.
+``--sample-major`` compares this checkout with itself storing every layer sample by sample (as
+before large layers were stored neuron by neuron); the goals agree to rounding.  A kernel older
+than the neuron-major storage (``--old-rev``) always runs sample-major layers.
 
     python benchmarks/ab_kernel.py --old-rev 56cbd29~2 --net 2:2000 --net 1:100 --steps 6
     python benchmarks/ab_kernel.py --old-layout --net 2:2000 --net 2:500 --steps 16
+    python benchmarks/ab_kernel.py --sample-major --net 2:2000 --net 1:2000 --steps 10
 """
 
 from __future__ import annotations
@@ -60,13 +64,24 @@ class _ThetaInPlace:
         return getattr(self._kernel, name)
 
 
+class _SampleMajor(_ThetaInPlace):
+    """A kernel that does not follow the neuron-major layout: every layer is stored sample by sample."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "neuron_major":
+            raise AttributeError(name)
+        return getattr(self._kernel, name)
+
+
 def _use(kernel: Any) -> None:
-    """Every use of the kernel in a training step (PID, fused activation, partner product) takes ``kernel``."""
-    from infomorphic.nn import functional
+    """Every use of the kernel in a training step (PID, fused activation, partner product, the
+    layers' choice of storage) takes ``kernel``."""
+    from infomorphic.nn import functional, layer
     from infomorphic.pid import samples
 
     samples.load_kernel = lambda: kernel  # type: ignore[assignment]
     functional.active_kernel = lambda: kernel  # type: ignore[assignment]
+    layer.active_kernel = lambda: kernel  # type: ignore[assignment]
 
 
 def main() -> None:
@@ -75,6 +90,9 @@ def main() -> None:
     old.add_argument("--old-rev", help="git revision whose kernel source is the baseline")
     old.add_argument("--old-source", help="kernel source file that is the baseline")
     old.add_argument("--old-layout", action="store_true", help="baseline: this kernel reading theta in place")
+    old.add_argument(
+        "--sample-major", action="store_true", help="baseline: this checkout, every layer sample-major"
+    )
     p.add_argument(
         "--net", action="append", default=None, help="SETUP:N, e.g. 2:2000 (repeatable; default 1:100)"
     )
@@ -99,6 +117,8 @@ def main() -> None:
         folder = Path(tmp)
         if args.old_layout:
             old_kernel: Any = _ThetaInPlace(new)
+        elif args.sample_major:
+            old_kernel = _SampleMajor(new)
         else:
             old_kernel = load(
                 name="infomorphic_ab_old_kernel",
@@ -150,7 +170,13 @@ def main() -> None:
             {
                 "benchmark": "ab_kernel",
                 "threads": 1,
-                "old": "theta read in place" if args.old_layout else args.old_rev or args.old_source,
+                "old": (
+                    "theta read in place"
+                    if args.old_layout
+                    else "sample-major layers"
+                    if args.sample_major
+                    else args.old_rev or args.old_source
+                ),
                 "rows": rows,
             }
         )

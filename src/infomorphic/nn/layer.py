@@ -82,6 +82,11 @@ class LayerOutput:
         return f"LayerOutput(theta={tuple(self.theta.shape)}, classes={len(self.parts) or self.aggregates.shape[-1]})"
 
 
+NEURON_MAJOR_MIN_NEURONS = 1000
+"""Layers of at least this many neurons store their aggregates neuron by neuron on the CPU (see
+``InfomorphicLayer._neuron_major``)."""
+
+
 def _stack(parts: list[Tensor]) -> Tensor:
     # class-major storage: each class's (B, N) block stays contiguous (no interleaving copy)
     return torch.stack(parts).permute(1, 2, 0)
@@ -454,6 +459,7 @@ class InfomorphicLayer(nn.Module):
                 raise ValueError(
                     f"input {name!r} has {x.shape[0]} samples but input {first_name!r} has {batch}"
                 )
+        neuron_major = self._neuron_major(first)
         parts = []
         for i, name in enumerate(self.sources):
             w = self.weight[name] if name in self.weight else getattr(self, f"fixed_{name}")
@@ -469,8 +475,21 @@ class InfomorphicLayer(nn.Module):
             if given is None:
                 parts.append((b if b is not None else w.new_zeros(self.n_neurons)).expand(batch, -1))
                 continue
-            parts.append(aggregate(given.detach(), w, b, self._mask_buffer(name), index))
+            parts.append(aggregate(given.detach(), w, b, self._mask_buffer(name), index, neuron_major))
         return parts
+
+    def _neuron_major(self, x: Tensor) -> bool:
+        """Whether this layer's aggregates (and so its firing probabilities, bins and gradients)
+        are stored neuron by neuron: on the CPU with the compiled kernel, from
+        :data:`NEURON_MAJOR_MIN_NEURONS` neurons on.  The PID kernel reads each neuron's
+        samples; stored sample by sample they lie a row of ``N`` values apart, and the kernel's
+        call at setup 2's N = 2000 took 72 ms against 41 ms with theta and bins neuron by neuron
+        (``benchmarks/README.md``).  The values are the same either way up to the float rounding
+        of the matrix products (``W @ x.T`` instead of ``x @ W.T``)."""
+        if x.device.type != "cpu" or self.n_neurons < NEURON_MAJOR_MIN_NEURONS:
+            return False
+        kernel = active_kernel()
+        return kernel is not None and bool(getattr(kernel, "neuron_major", False))  # not in older builds
 
     def forward(self, inputs: Mapping[str, Tensor], reuse: LayerOutput | None = None) -> LayerOutput:
         """Aggregate, activate, and return firing probabilities.

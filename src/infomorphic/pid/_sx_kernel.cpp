@@ -656,6 +656,20 @@ ActParams act_params(int64_t M, double k0, const std::vector<double>& a, const s
   return q;
 }
 
+// The elementwise kernels run over the elements in memory order, so any dense layout will do when
+// every operand has it: f keeps its own when it is dense (e.g. the transposed view of a (N, B)
+// tensor that a neuron-major layer gives), else it is made contiguous, and every other operand is
+// brought to f's strides (a copy only when they differ).
+torch::Tensor dense_layout(const torch::Tensor& f) {
+  return f.is_non_overlapping_and_dense() ? f : f.contiguous();
+}
+torch::Tensor in_layout_of(const torch::Tensor& t, const torch::Tensor& f) {
+  if (t.strides() == f.strides()) return t;
+  auto out = torch::empty_like(f, t.options());
+  out.copy_(t);
+  return out;
+}
+
 void act_check(const torch::Tensor& f, const std::vector<torch::Tensor>& mods) {
   TORCH_CHECK(f.device().is_cpu(), "the fused activation runs on CPU tensors");
   for (const auto& m : mods)
@@ -811,9 +825,9 @@ torch::Tensor act_forward(torch::Tensor f, std::vector<torch::Tensor> mods, doub
                           std::vector<double> b, std::vector<bool> centred) {
   act_check(f, mods);
   const ActParams q = act_params(static_cast<int64_t>(mods.size()), k0, a, b, centred);
-  f = f.contiguous();
-  for (auto& m : mods) m = m.contiguous();
-  auto theta = torch::empty_like(f, at::MemoryFormat::Contiguous);
+  f = dense_layout(f);
+  for (auto& m : mods) m = in_layout_of(m, f);
+  auto theta = torch::empty_like(f);  // f's layout
   AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "act_forward", [&] {
     const scalar_t* mp[3] = {nullptr, nullptr, nullptr};
     for (int i = 0; i < q.M; ++i) mp[i] = mods[i].data_ptr<scalar_t>();
@@ -832,12 +846,12 @@ std::vector<torch::Tensor> act_backward(torch::Tensor grad_theta, torch::Tensor 
   act_check(f, mods);
   const ActParams q = act_params(static_cast<int64_t>(mods.size()), k0, a, b, centred);
   TORCH_CHECK(grad_theta.sizes() == f.sizes() && theta.sizes() == f.sizes(), "theta and its gradient must have f's shape");
-  f = f.contiguous();
-  for (auto& m : mods) m = m.contiguous();
-  grad_theta = grad_theta.to(f.scalar_type()).contiguous();
-  theta = theta.to(f.scalar_type()).contiguous();
+  f = dense_layout(f);
+  for (auto& m : mods) m = in_layout_of(m, f);
+  grad_theta = in_layout_of(grad_theta.to(f.scalar_type()), f);
+  theta = in_layout_of(theta.to(f.scalar_type()), f);
   std::vector<torch::Tensor> grads;
-  for (int i = 0; i <= q.M; ++i) grads.push_back(torch::empty_like(f, at::MemoryFormat::Contiguous));
+  for (int i = 0; i <= q.M; ++i) grads.push_back(torch::empty_like(f));
   AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "act_backward", [&] {
     const scalar_t* mp[3] = {nullptr, nullptr, nullptr};
     scalar_t* gm[3] = {nullptr, nullptr, nullptr};
@@ -904,7 +918,11 @@ torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, doubl
     TORCH_CHECK(x.sizes() == first.sizes() && x.scalar_type() == first.scalar_type() && x.device().is_cpu(),
                 "every aggregate must have the shape, dtype and device of the first");
   const int64_t K = static_cast<int64_t>(parts.size()), B = first.size(0), N = first.size(1);
-  auto out = torch::empty({K, B, N}, first.options().dtype(torch::kInt));
+  // neuron-major aggregates (a (N, B) tensor seen transposed) give neuron-major bins: (K, N, B) in
+  // memory, returned as the (K, B, N) view, so that the PID kernel reads each neuron's samples in a row
+  const bool by_neuron = B > 1 && N > 1 && first.stride(0) == 1 && first.stride(1) == B;
+  auto out = by_neuron ? torch::empty({K, N, B}, first.options().dtype(torch::kInt))
+                       : torch::empty({K, B, N}, first.options().dtype(torch::kInt));
   int32_t* op = out.data_ptr<int32_t>();
   const int32_t top = static_cast<int32_t>(n_bins - 1);
   AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_fixed", [&] {
@@ -916,12 +934,17 @@ torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, doubl
       const scalar_t* xp = parts[k].data_ptr<scalar_t>();
       const int64_t sb = parts[k].stride(0), sn = parts[k].stride(1);
       int32_t* ok = op + k * B * N;
-      at::parallel_for(0, B, std::max<int64_t>(1, kActGrain / std::max<int64_t>(N, 1)), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) bin_row_any(xp + b * sb, sn, ok + b * N, N, lo_v, hi_v, scale, top);
-      });
+      if (by_neuron)
+        at::parallel_for(0, N, std::max<int64_t>(1, kActGrain / std::max<int64_t>(B, 1)), [&](int64_t j0, int64_t j1) {
+          for (int64_t j = j0; j < j1; ++j) bin_row_any(xp + j * sn, sb, ok + j * B, B, lo_v, hi_v, scale, top);
+        });
+      else
+        at::parallel_for(0, B, std::max<int64_t>(1, kActGrain / std::max<int64_t>(N, 1)), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) bin_row_any(xp + b * sb, sn, ok + b * N, N, lo_v, hi_v, scale, top);
+        });
     }
   });
-  return out;
+  return by_neuron ? out.transpose(1, 2) : out;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -961,12 +984,12 @@ inline __attribute__((always_inline)) void transpose_rows(const T* __restrict x,
 }
 
 // acc[jj][e] = sum_p v[j0 + jj, p] xt[idx[j0 + jj, p], b0 + e] for jj < rows, e < len, then
-// out[b0 + e, j0 + jj] = acc[jj][e].
+// out[(b0 + e) * ob + (j0 + jj) * oj] = acc[jj][e].
 template <typename T>
 inline __attribute__((always_inline)) void partner_tile(const T* __restrict xt, const T* __restrict v,
                                                         const int64_t* __restrict idx, int64_t P, int64_t B,
-                                                        int64_t N, int64_t j0, int64_t rows, int64_t b0,
-                                                        int64_t len, T* __restrict out) {
+                                                        int64_t ob, int64_t oj, int64_t j0, int64_t rows,
+                                                        int64_t b0, int64_t len, T* __restrict out) {
   T acc[kPartnerRows][kPartnerCols];
   for (int64_t jj = 0; jj < rows; ++jj) {
     T* __restrict a = acc[jj];
@@ -998,8 +1021,12 @@ inline __attribute__((always_inline)) void partner_tile(const T* __restrict xt, 
       for (int64_t e = 0; e < len; ++e) a[e] = a[e] + w * row[e];
     }
   }
-  for (int64_t e = 0; e < len; ++e)
-    for (int64_t jj = 0; jj < rows; ++jj) out[(b0 + e) * N + j0 + jj] = acc[jj][e];
+  if (ob == 1)  // neuron-major output: each accumulator row is one output row
+    for (int64_t jj = 0; jj < rows; ++jj)
+      for (int64_t e = 0; e < len; ++e) out[b0 + e + (j0 + jj) * oj] = acc[jj][e];
+  else
+    for (int64_t e = 0; e < len; ++e)
+      for (int64_t jj = 0; jj < rows; ++jj) out[(b0 + e) * ob + (j0 + jj) * oj] = acc[jj][e];
 }
 
 // out[q] = sum_e a[e] b_q[e] over n elements for Q rows b_q (Q <= 4; a read once for all of them):
@@ -1060,9 +1087,9 @@ INFOMORPHIC_CLONES void transpose_rows_float(const float* x, int64_t sr, int64_t
   transpose_rows<float>(x, sr, sc, out, R, C, r0, r1);
 }
 INFOMORPHIC_CLONES void partner_tile_float(const float* xt, const float* v, const int64_t* idx, int64_t P,
-                                           int64_t B, int64_t N, int64_t j0, int64_t rows, int64_t b0, int64_t len,
-                                           float* out) {
-  partner_tile<float>(xt, v, idx, P, B, N, j0, rows, b0, len, out);
+                                           int64_t B, int64_t ob, int64_t oj, int64_t j0, int64_t rows, int64_t b0,
+                                           int64_t len, float* out) {
+  partner_tile<float>(xt, v, idx, P, B, ob, oj, j0, rows, b0, len, out);
 }
 INFOMORPHIC_CLONES void partner_grad_tile_float(const float* xt, const float* g, int64_t sb, int64_t sj,
                                                 const int64_t* idx, int64_t P, int64_t B, int64_t ld, int64_t j0,
@@ -1079,13 +1106,13 @@ void transpose_rows_any(const double* x, int64_t sr, int64_t sc, double* out, in
                         int64_t r1) {
   transpose_rows<double>(x, sr, sc, out, R, C, r0, r1);
 }
-void partner_tile_any(const float* xt, const float* v, const int64_t* idx, int64_t P, int64_t B, int64_t N,
-                      int64_t j0, int64_t rows, int64_t b0, int64_t len, float* out) {
-  partner_tile_float(xt, v, idx, P, B, N, j0, rows, b0, len, out);
+void partner_tile_any(const float* xt, const float* v, const int64_t* idx, int64_t P, int64_t B, int64_t ob,
+                      int64_t oj, int64_t j0, int64_t rows, int64_t b0, int64_t len, float* out) {
+  partner_tile_float(xt, v, idx, P, B, ob, oj, j0, rows, b0, len, out);
 }
-void partner_tile_any(const double* xt, const double* v, const int64_t* idx, int64_t P, int64_t B, int64_t N,
-                      int64_t j0, int64_t rows, int64_t b0, int64_t len, double* out) {
-  partner_tile<double>(xt, v, idx, P, B, N, j0, rows, b0, len, out);
+void partner_tile_any(const double* xt, const double* v, const int64_t* idx, int64_t P, int64_t B, int64_t ob,
+                      int64_t oj, int64_t j0, int64_t rows, int64_t b0, int64_t len, double* out) {
+  partner_tile<double>(xt, v, idx, P, B, ob, oj, j0, rows, b0, len, out);
 }
 void partner_grad_tile_any(const float* xt, const float* g, int64_t sb, int64_t sj, const int64_t* idx, int64_t P,
                            int64_t B, int64_t ld, int64_t j0, int64_t rows, float* gt, float* gv) {
@@ -1131,6 +1158,22 @@ INFOMORPHIC_CLONES bool sign_pack_cols(const float* x, int64_t sb, int64_t sr, i
   uint64_t acc[kSignCols];
   uint32_t bad = 0;
   const u32_alias* xu = reinterpret_cast<const u32_alias*>(x);
+  if (sb == 1) {  // each column's samples in a row (a neuron-major x): 64 of them per word
+    for (int64_t r = r0; r < r1; ++r) {
+      const u32_alias* col = xu + r * sr;
+      for (int64_t w = 0; w < W; ++w) {
+        const int64_t b0 = w * 64, n = std::min<int64_t>(64, B - b0);
+        uint64_t word = 0;
+        for (int64_t e = 0; e < n; ++e) {
+          const uint32_t u = col[b0 + e];
+          bad |= (u & 0x7fffffffu) ^ 0x3f800000u;
+          word |= static_cast<uint64_t>((u >> 31) ^ 1u) << e;
+        }
+        words[r * W + w] = word;
+      }
+    }
+    return bad == 0;
+  }
   for (int64_t w = 0; w < W; ++w) {
     const int64_t n = r1 - r0;
     for (int64_t c = 0; c < n; ++c) acc[c] = 0;
@@ -1292,11 +1335,13 @@ torch::Tensor transpose_tiled(torch::Tensor x) {
   return out;
 }
 
-// out (B, N) contiguous: out[b, j] = sum_p values[j, p] xt[index[j, p], b].
-torch::Tensor partner_forward(torch::Tensor xt, torch::Tensor values, torch::Tensor index) {
+// out (B, N): out[b, j] = sum_p values[j, p] xt[index[j, p], b], contiguous, or with neuron_major the
+// transposed view of a contiguous (N, B) tensor.
+torch::Tensor partner_forward(torch::Tensor xt, torch::Tensor values, torch::Tensor index, bool neuron_major) {
   partner_check(xt, values, index);
   const int64_t B = xt.size(1), N = index.size(0), P = index.size(1);
-  auto out = torch::empty({B, N}, xt.options());
+  auto out = neuron_major ? torch::empty({N, B}, xt.options()) : torch::empty({B, N}, xt.options());
+  const int64_t ob = neuron_major ? 1 : N, oj = neuron_major ? B : 1;
   AT_DISPATCH_FLOATING_TYPES(xt.scalar_type(), "partner_forward", [&] {
     const scalar_t* xp = xt.data_ptr<scalar_t>();
     const scalar_t* vp = values.data_ptr<scalar_t>();
@@ -1307,11 +1352,11 @@ torch::Tensor partner_forward(torch::Tensor xt, torch::Tensor values, torch::Ten
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t j0 = t * kPartnerRows, rows = std::min(kPartnerRows, N - j0);
         for (int64_t b0 = 0; b0 < B; b0 += kPartnerCols)
-          partner_tile_any(xp, vp, ip, P, B, N, j0, rows, b0, std::min(kPartnerCols, B - b0), op);
+          partner_tile_any(xp, vp, ip, P, B, ob, oj, j0, rows, b0, std::min(kPartnerCols, B - b0), op);
       }
     });
   });
-  return out;
+  return neuron_major ? out.t() : out;
 }
 
 // grad_values (N, P): grad_values[j, p] = sum_b grad[b, j] xt[index[j, p], b] (grad (B, N), any strides).
@@ -1364,14 +1409,14 @@ torch::Tensor sign_pack(torch::Tensor x) {
 
 // partner_forward for spikes packed by sign_pack (B: the number of samples): the same bits.
 torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, torch::Tensor index, int64_t B,
-                                    bool generic) {
+                                    bool generic, bool neuron_major) {
   TORCH_CHECK(words.dim() == 2 && words.scalar_type() == torch::kLong && words.is_contiguous() &&
                   words.size(1) == (B + 63) / 64,
               "words: the (C, ceil(B / 64)) int64 tensor of sign_pack");
   TORCH_CHECK(values.scalar_type() == torch::kFloat, "values: float32");
   const int64_t W = words.size(1), N = index.size(0), P = index.size(1);
   partner_check(torch::empty({words.size(0), 0}), values, index);
-  auto out = torch::empty({B, N}, values.options());
+  auto out = neuron_major ? torch::empty({N, B}, values.options()) : torch::empty({B, N}, values.options());
   const uint64_t* wp = reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>());
   const float* vp = values.data_ptr<float>();
   const int64_t* ip = index.data_ptr<int64_t>();
@@ -1389,13 +1434,17 @@ torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, t
         else
 #endif
           signs_forward_generic(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
-        for (int64_t e = e0; e < e1; ++e)
-          for (int64_t jj = 0; jj < rows; ++jj) op[e * N + j0 + jj] = acc[jj * kSignBlock + e - e0];
+        if (neuron_major)
+          for (int64_t jj = 0; jj < rows; ++jj)
+            std::memcpy(op + (j0 + jj) * B + e0, acc.data() + jj * kSignBlock, (e1 - e0) * sizeof(float));
+        else
+          for (int64_t e = e0; e < e1; ++e)
+            for (int64_t jj = 0; jj < rows; ++jj) op[e * N + j0 + jj] = acc[jj * kSignBlock + e - e0];
       }
     }
   });
   (void)vec;
-  return out;
+  return neuron_major ? out.t() : out;
 }
 
 // partner_backward for spikes packed by sign_pack: the same bits.
@@ -1439,12 +1488,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("act_forward", &act_forward, "fused activation: theta = sigmoid(f * (k0 + sum_i term_i))");
   module.def("act_backward", &act_backward, "gradients of the fused activation with respect to f and the modulators");
   module.def("transpose_tiled", &transpose_tiled, "x.T as a contiguous tensor (tiled copy, float / double)");
-  module.def("partner_forward", &partner_forward, "out[b, j] = sum_p values[j, p] xt[index[j, p], b]");
+  module.def("partner_forward", &partner_forward, "out[b, j] = sum_p values[j, p] xt[index[j, p], b]",
+             py::arg("xt"), py::arg("values"), py::arg("index"), py::arg("neuron_major") = false);
   module.def("partner_backward", &partner_backward, "grad_values[j, p] = sum_b grad[b, j] xt[index[j, p], b]");
   module.def("sign_pack", &sign_pack, "spikes (+-1, float32) packed into bits, transposed; empty if not all +-1");
   module.def("partner_forward_signs", &partner_forward_signs, "partner_forward on packed spikes",
-             py::arg("words"), py::arg("values"), py::arg("index"), py::arg("B"), py::arg("generic") = false);
+             py::arg("words"), py::arg("values"), py::arg("index"), py::arg("B"), py::arg("generic") = false,
+             py::arg("neuron_major") = false);
   module.def("partner_backward_signs", &partner_backward_signs, "partner_backward on packed spikes",
              py::arg("grad"), py::arg("words"), py::arg("index"), py::arg("generic") = false);
+  // the layouts this kernel follows (nn.layer stores large layers neuron by neuron only with it)
+  module.attr("neuron_major") = true;
   module.def("bins_fixed", &bins_fixed, "fixed-width bins (K, B, N) int32 of K aggregates (B, N)");
 }
