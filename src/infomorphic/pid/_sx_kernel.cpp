@@ -1483,6 +1483,84 @@ torch::Tensor partner_backward_signs(torch::Tensor grad, torch::Tensor words, to
   return values;
 }
 
+
+// ---- torch.rand for float32 on the CPU, the same numbers faster ---------------------------------
+// PyTorch's CPU generator is an MT19937 engine; torch.rand (float32) takes one 32-bit output per
+// number, tempered, and keeps its low 24 bits times 2^-24, one number after another under a lock.
+// mt_uniform_ fills a contiguous float32 tensor with the numbers torch.rand would give from the
+// generator state `state` (the bytes of Generator.get_state(): the engine's 624 words, `left`
+// and `next`) and advances that state in place, so that set_state(state) leaves the generator
+// where torch.rand would have.  The engine is twisted 624 words at a time and the tempering and
+// conversion run over whole blocks, which the compiler vectorises.  infomorphic.nn.functional
+// checks once per process that the numbers equal torch.rand's before using it.
+namespace {
+constexpr int64_t kMtN = 624, kMtM = 397;
+constexpr int64_t kMtLeft = 8, kMtNext = 16, kMtState = 24, kMtBytes = kMtState + 8 * kMtN;
+
+inline uint32_t mt_twist(uint32_t u, uint32_t v) {
+  return (((u & 0x80000000u) | (v & 0x7fffffffu)) >> 1) ^ ((v & 1u) ? 0x9908b0dfu : 0u);
+}
+
+void mt_next_state(uint32_t* s) {
+  int64_t i = 0;
+  for (; i < kMtN - kMtM; ++i) s[i] = s[i + kMtM] ^ mt_twist(s[i], s[i + 1]);
+  for (; i < kMtN - 1; ++i) s[i] = s[i + kMtM - kMtN] ^ mt_twist(s[i], s[i + 1]);
+  s[kMtN - 1] = s[kMtM - 1] ^ mt_twist(s[kMtN - 1], s[0]);
+}
+
+INFOMORPHIC_CLONES void mt_floats(const uint32_t* s, int64_t n, float* out) {
+  for (int64_t k = 0; k < n; ++k) {
+    uint32_t y = s[k];
+    y ^= (y >> 11);
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= (y >> 18);
+    out[k] = static_cast<float>(y & 0xffffffu) * 5.9604644775390625e-08f;  // 2^-24: exact
+  }
+}
+}  // namespace
+
+void mt_uniform_(torch::Tensor out, torch::Tensor state) {
+  TORCH_CHECK(out.scalar_type() == torch::kFloat && out.is_contiguous() && out.device().is_cpu(),
+              "out: a contiguous float32 CPU tensor");
+  TORCH_CHECK(state.scalar_type() == torch::kByte && state.is_contiguous() && state.numel() >= kMtBytes,
+              "state: the bytes of a CPU generator's get_state()");
+  uint8_t* sp = state.data_ptr<uint8_t>();
+  int32_t left;
+  uint64_t next;
+  std::memcpy(&left, sp + kMtLeft, sizeof left);
+  std::memcpy(&next, sp + kMtNext, sizeof next);
+  TORCH_CHECK(left >= 1 && left <= kMtN + 1 && next <= static_cast<uint64_t>(kMtN), "not an MT19937 state");
+  uint32_t st[kMtN];
+  for (int64_t i = 0; i < kMtN; ++i) {
+    uint64_t w;
+    std::memcpy(&w, sp + kMtState + 8 * i, sizeof w);
+    st[i] = static_cast<uint32_t>(w);
+  }
+  float* op = out.data_ptr<float>();
+  int64_t n = out.numel();
+  // per number the engine does: if (--left == 0) { twist; left = 624; next = 0; } y = st[next++]
+  while (n > 0) {
+    if (left == 1) {
+      mt_next_state(st);
+      left = kMtN + 1;
+      next = 0;
+    }
+    const int64_t k = std::min<int64_t>(n, left - 1);
+    mt_floats(st + next, k, op);
+    op += k;
+    n -= k;
+    next += k;
+    left -= static_cast<int32_t>(k);
+  }
+  std::memcpy(sp + kMtLeft, &left, sizeof left);
+  std::memcpy(sp + kMtNext, &next, sizeof next);
+  for (int64_t i = 0; i < kMtN; ++i) {
+    const uint64_t w = st[i];
+    std::memcpy(sp + kMtState + 8 * i, &w, sizeof w);
+  }
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("run", &sx_run, "I^sx sums per neuron and antichain and / or their gradient");
   module.def("act_forward", &act_forward, "fused activation: theta = sigmoid(f * (k0 + sum_i term_i))");
@@ -1497,6 +1575,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
              py::arg("neuron_major") = false);
   module.def("partner_backward_signs", &partner_backward_signs, "partner_backward on packed spikes",
              py::arg("grad"), py::arg("words"), py::arg("index"), py::arg("generic") = false);
+  module.def("mt_uniform_", &mt_uniform_, "fill a float32 tensor as torch.rand would from a generator state (advanced)");
   // the layouts this kernel follows (nn.layer stores large layers neuron by neuron only with it)
   module.attr("neuron_major") = true;
   module.def("bins_fixed", &bins_fixed, "fixed-width bins (K, B, N) int32 of K aggregates (B, N)");
