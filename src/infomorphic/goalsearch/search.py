@@ -930,6 +930,16 @@ def require_sampler(sampler: str) -> None:
         )
 
 
+def _cma_sigma0(settings: AnySettings) -> float | None:
+    """``cma_sigma0`` (gamma units) in optuna's units: CMA-ES runs on every parameter's range
+    scaled to [0, 1], so a step of ``s`` gammas is ``s / (high - low)`` there."""
+    sigma = getattr(settings, "cma_sigma0", None)
+    space = getattr(settings, "space", None)
+    if sigma is None or space is None:
+        return sigma
+    return float(sigma) / (space.high - space.low)
+
+
 def make_sampler(settings: AnySettings, seed: int) -> Any:
     """The seeded sampler of ``settings.sampler``."""
     import warnings
@@ -949,7 +959,7 @@ def make_sampler(settings: AnySettings, seed: int) -> Any:
                 warn_independent_sampling=False,
                 consider_pruned_trials=settings.prune,
                 independent_sampler=optuna.samplers.RandomSampler(seed=seed),
-                sigma0=getattr(settings, "cma_sigma0", None),
+                sigma0=_cma_sigma0(settings),
                 x0=settings.start_point() if hasattr(settings, "start_point") else None,
             )
     return optuna.samplers.RandomSampler(seed=seed)
