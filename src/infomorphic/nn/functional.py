@@ -92,7 +92,9 @@ def aggregate(
     if index is not None:
         return sparse_aggregate(x, weight, index, bias, neuron_major=neuron_major)
     w = weight if mask is None else weight * mask
-    if neuron_major or (x.dim() == 2 and x.shape[0] > 1 and x.stride(0) == 1 and x.t().is_contiguous()):
+    if neuron_major or (
+        x.dim() == 2 and not x.is_contiguous() and x.stride(0) == 1 and x.t().is_contiguous()
+    ):
         # also for a neuron-major input (the spikes of such a layer): x @ W.T read it with a
         # stride (32 against 2.9 ms for the readout of 2000 such neurons); W @ x.T reads it in rows
         if bias is None:
