@@ -37,8 +37,13 @@ B * N * in: its floor is the dense product's measured time at its real (in, out)
 P / in, i.e. it is computed at the same dense GEMM throughput, which the sparse kernels
 themselves do not reach (see ``bench_sparse.py``).  The floor of an epoch is the sum of these
 times over its batches (a shorter last batch in proportion to its size); ``floor_seconds``,
-``ratio_epoch_to_floor`` (seconds per epoch / floor) and the breakdown per layer and class are
-printed.  The floor leaves out all the rest of a step (activation, binning, the PID estimate,
+``ratio_epoch_to_floor`` and the breakdown per layer and class are printed.  The GEMM
+throughput of these machines drifts (the same floor measured 0.67-1.06 s within an hour), so the
+floor is measured again after every timed epoch, and each epoch is divided by the mean of the
+floors measured just before and just after it: ``ratio_epoch_to_floor`` is the median of these
+paired ratios (``ratio_epoch_to_floor_per_epoch``), ``floor_seconds`` the median floor
+(``floor_seconds_measured``: all of them, in order).
+The floor leaves out all the rest of a step (activation, binning, the PID estimate,
 the optimiser): it is the time the network's matrix products alone would take.
 
     python benchmarks/bench_train.py --hidden 100
@@ -433,12 +438,19 @@ def main() -> None:
 
     for t in trainers:  # warm-up: first touch of fresh memory is slow on these machines
         t.epoch(xtr, ytr, args.batch, args.batches, record=False)
-    floor_s, breakdown = floor(
-        builder.net, xtr, ytr, args.batch, args.batches, dev, args.gemm_repeat, builder.sync
-    )
+
+    def measure_floor() -> tuple[float, list[dict[str, Any]]]:
+        return floor(builder.net, xtr, ytr, args.batch, args.batches, dev, args.gemm_repeat, builder.sync)
+
+    floor_s, breakdown = measure_floor()
+    floors = [floor_s]
     for _ in range(args.epochs):  # interleaved: A B A B ...
         for t in trainers:
             t.epoch(xtr, ytr, args.batch, args.batches)
+        floors.append(measure_floor()[0])  # the floor again after every epoch: see "The floor"
+    # each epoch against the mean of the floors measured just before and just after it
+    paired = [e / ((f0 + f1) / 2) for e, f0, f1 in zip(builder.epochs, floors, floors[1:])]
+    floor_s = statistics.median(floors)
 
     t0 = time.perf_counter()
     n_eval = len(xev) if args.batches is None else min(len(xev), args.batches * args.batch)
@@ -472,7 +484,9 @@ def main() -> None:
         "eval_samples": n_eval,
         "stage_share": builder.stage_share(),
         "floor_seconds": floor_s,
-        "ratio_epoch_to_floor": seconds / floor_s,
+        "floor_seconds_measured": floors,
+        "ratio_epoch_to_floor": statistics.median(paired),
+        "ratio_epoch_to_floor_per_epoch": paired,
         "floor": breakdown,
         "gemm_repeat": args.gemm_repeat,
     }
