@@ -134,7 +134,11 @@ class InfomorphicLayer(nn.Module):
     Shape:
         - inputs: a mapping letter -> ``(B, in)`` (a missing class, e.g. a withheld context, is
           treated as zeros).
-        - output: :class:`LayerOutput` with aggregates ``(B, N, K)`` and theta ``(B, N)``.
+        - output: :class:`LayerOutput` with aggregates ``(B, N, K)`` and theta ``(B, N)``.  A
+          layer of at least :data:`NEURON_MAJOR_MIN_NEURONS` neurons on the CPU stores them
+          neuron by neuron: theta is then the transposed view of an ``(N, B)`` tensor (not
+          contiguous: use ``.reshape`` or ``.contiguous()``, not ``.view``), and so are its
+          spikes; values as in sample-major storage up to float rounding.
 
     Attributes:
         weight: ``ParameterDict`` letter -> ``(N, in)`` (``(N, P)`` partner values for a class
