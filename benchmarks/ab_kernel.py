@@ -52,23 +52,17 @@ def _old_source(args: argparse.Namespace, folder: Path) -> Path:
     return path
 
 
-class _ThetaInPlace:
-    """A kernel without its tiled transpose: the PID reads theta in place, across the rows."""
+class _Hiding:
+    """The kernel without some of its functions: the package then takes its path for a kernel
+    built before them (``transpose_tiled``: the PID reads theta in place, across the rows;
+    ``neuron_major``: every layer is stored sample by sample)."""
 
-    def __init__(self, kernel: Any) -> None:
+    def __init__(self, kernel: Any, *hidden: str) -> None:
         self._kernel = kernel
+        self._hidden = set(hidden)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "transpose_tiled":
-            raise AttributeError(name)  # infomorphic.pid.samples then reads theta in place
-        return getattr(self._kernel, name)
-
-
-class _SampleMajor(_ThetaInPlace):
-    """A kernel that does not follow the neuron-major layout: every layer is stored sample by sample."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "neuron_major":
+        if name in self._hidden:
             raise AttributeError(name)
         return getattr(self._kernel, name)
 
@@ -116,10 +110,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if args.old_layout:
-            old_kernel: Any = _ThetaInPlace(new)
+            old_kernel: Any = _Hiding(new, "transpose_tiled")
+            baseline = "theta read in place"
         elif args.sample_major:
-            old_kernel = _SampleMajor(new)
+            old_kernel = _Hiding(new, "neuron_major")
+            baseline = "sample-major layers"
         else:
+            baseline = args.old_rev or args.old_source
             old_kernel = load(
                 name="infomorphic_ab_old_kernel",
                 sources=[str(_old_source(args, folder))],
@@ -170,13 +167,7 @@ def main() -> None:
             {
                 "benchmark": "ab_kernel",
                 "threads": 1,
-                "old": (
-                    "theta read in place"
-                    if args.old_layout
-                    else "sample-major layers"
-                    if args.sample_major
-                    else args.old_rev or args.old_source
-                ),
+                "old": baseline,
                 "rows": rows,
             }
         )

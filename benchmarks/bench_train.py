@@ -442,8 +442,8 @@ def main() -> None:
     def measure_floor() -> tuple[float, list[dict[str, Any]]]:
         return floor(builder.net, xtr, ytr, args.batch, args.batches, dev, args.gemm_repeat, builder.sync)
 
-    floor_s, breakdown = measure_floor()
-    floors = [floor_s]
+    first_floor, breakdown = measure_floor()
+    floors = [first_floor]
     for _ in range(args.epochs):  # interleaved: A B A B ...
         for t in trainers:
             t.epoch(xtr, ytr, args.batch, args.batches)

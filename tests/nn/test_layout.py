@@ -14,6 +14,7 @@ from infomorphic.goals import Goal
 from infomorphic.nn.functional import (
     aggregate,
     fused_theta,
+    is_neuron_major,
     lateral_partners,
     sample_binary,
     sparse_aggregate,
@@ -26,10 +27,6 @@ TPE = Goal.preset("trivariate-mnist-tpe")
 
 def _neuron_major(x: torch.Tensor) -> torch.Tensor:
     return x.t().contiguous().t()
-
-
-def _is_neuron_major(x: torch.Tensor) -> bool:
-    return x.stride(0) == 1 and x.t().is_contiguous()
 
 
 def _kernel():  # noqa: ANN202
@@ -46,7 +43,7 @@ def test_aggregate_neuron_major_is_the_same_product() -> None:
     ref = aggregate(x, w, b).double()
     for bias in (b, None):
         out = aggregate(x, w, bias, neuron_major=True)
-        assert _is_neuron_major(out)
+        assert is_neuron_major(out)
         torch.testing.assert_close(
             out.double(), ref - (0 if bias is not None else b.double()), rtol=1e-5, atol=1e-5
         )
@@ -72,12 +69,12 @@ def test_fused_activation_follows_the_layout_of_f() -> None:
         if layout == "mixed":
             tensors[2] = bias.expand(130, -1)
         leaves = [
-            t.clone().requires_grad_(True) if t.is_contiguous() or _is_neuron_major(t) else t for t in tensors
+            t.clone().requires_grad_(True) if t.is_contiguous() or is_neuron_major(t) else t for t in tensors
         ]
         theta = fused_theta("trivariate", {}, *leaves)
         assert theta is not None
         if layout != "sample":
-            assert _is_neuron_major(theta)
+            assert is_neuron_major(theta)
         theta.backward(up)
         results.append((theta.detach(), [t.grad for t in leaves[:2]]))
     (t0, g0), (t1, g1), _ = results
@@ -105,7 +102,7 @@ def test_sampling_a_neuron_major_theta_draws_the_same_spikes() -> None:
     theta = torch.rand(257, 301, generator=torch.Generator().manual_seed(3))
     a = sample_binary(theta, torch.Generator().manual_seed(9))
     b = sample_binary(_neuron_major(theta), torch.Generator().manual_seed(9))
-    assert _is_neuron_major(b) and torch.equal(a, b)
+    assert is_neuron_major(b) and torch.equal(a, b)
 
 
 @pytest.mark.parametrize("spikes", [True, False])
@@ -124,7 +121,7 @@ def test_partner_product_writes_neuron_major_output(spikes: bool) -> None:
         v = values.clone().requires_grad_(True)
         out = sparse_aggregate(x, v, index, neuron_major=neuron_major)
         out.backward(_neuron_major(up) if neuron_major else up)
-        assert _is_neuron_major(out) is neuron_major
+        assert is_neuron_major(out) is neuron_major
         outs.append((out.detach(), v.grad))
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
     # and the packing of neuron-major spikes holds the same bits
@@ -159,7 +156,7 @@ def test_a_large_layer_is_neuron_major_and_computes_the_same_numbers(monkeypatch
     its gradient: the same in either storage, to the rounding of the matrix products."""
     theta_a, spikes_a, out_a, goal_a, grads_a = _layer_step(False, monkeypatch)
     theta_b, spikes_b, out_b, goal_b, grads_b = _layer_step(True, monkeypatch)
-    assert theta_a.is_contiguous() and _is_neuron_major(theta_b) and _is_neuron_major(out_b)
+    assert theta_a.is_contiguous() and is_neuron_major(theta_b) and is_neuron_major(out_b)
     torch.testing.assert_close(theta_b, theta_a, rtol=0, atol=1e-6)
     assert torch.equal(spikes_a, spikes_b)  # no probability within rounding of its uniform number here
     torch.testing.assert_close(out_b, out_a, rtol=0, atol=1e-6)

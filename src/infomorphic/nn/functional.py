@@ -69,6 +69,12 @@ def prefer_sparse(partners: int, n_inputs: int) -> bool:
     return partners <= SPARSE_MAX_DENSITY * n_inputs
 
 
+def is_neuron_major(x: Tensor) -> bool:
+    """Whether ``x`` ``(B, N)`` is stored neuron by neuron: the transposed view of a contiguous
+    ``(N, B)`` tensor (see :func:`aggregate`)."""
+    return x.dim() == 2 and not x.is_contiguous() and x.stride(0) == 1 and x.t().is_contiguous()
+
+
 def aggregate(
     x: Tensor,
     weight: Tensor,
@@ -92,9 +98,7 @@ def aggregate(
     if index is not None:
         return sparse_aggregate(x, weight, index, bias, neuron_major=neuron_major)
     w = weight if mask is None else weight * mask
-    if neuron_major or (
-        x.dim() == 2 and not x.is_contiguous() and x.stride(0) == 1 and x.t().is_contiguous()
-    ):
+    if neuron_major or is_neuron_major(x):
         # also for a neuron-major input (the spikes of such a layer): x @ W.T read it with a
         # stride (32 against 2.9 ms for the readout of 2000 such neurons); W @ x.T reads it in rows
         if bias is None:
@@ -176,28 +180,23 @@ class _PartnerProduct(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        # saved: x packed into bits (spikes), x.T (the float kernel) or x (the PyTorch path)
         saved, values, index = ctx.saved_tensors
         kernel = ctx.kernel
-        if ctx.signs:  # the kernel path for spikes saved x packed into bits
-            grad_values = (
-                kernel.partner_backward_signs(grad, saved, index) if ctx.needs_input_grad[1] else None
-            )
-            grad_x = None
-            if ctx.needs_input_grad[0]:
-                dense = values.new_zeros(index.shape[0], ctx.n_inputs).scatter_(1, index, values)
-                grad_x = grad @ dense
-            return grad_x, grad_values, None, None
-        x = saved.t() if kernel is not None else saved  # the kernel path saved x.T
         grad_x = grad_values = None
         if ctx.needs_input_grad[1]:
-            if kernel is not None:
+            if ctx.signs:
+                grad_values = kernel.partner_backward_signs(grad, saved, index)
+            elif kernel is not None:
                 grad_values = kernel.partner_backward(grad, saved, index)
             else:
-                pattern = _csr_pattern(index, x.shape[1], grad.dtype)
-                sampled = torch.sparse.sampled_addmm(pattern, grad.t().contiguous(), x.contiguous(), beta=0.0)
+                pattern = _csr_pattern(index, ctx.n_inputs, grad.dtype)
+                sampled = torch.sparse.sampled_addmm(
+                    pattern, grad.t().contiguous(), saved.contiguous(), beta=0.0
+                )
                 grad_values = sampled.values().view(index.shape)
         if ctx.needs_input_grad[0]:
-            dense = values.new_zeros(index.shape[0], x.shape[1]).scatter_(1, index, values)
+            dense = values.new_zeros(index.shape[0], ctx.n_inputs).scatter_(1, index, values)
             grad_x = grad @ dense
         return grad_x, grad_values, None, None
 
@@ -509,7 +508,7 @@ def sample_binary(theta: Tensor, generator: torch.Generator | None = None) -> Te
     # +1 exactly where u < theta: the sign of u - theta, negated (u == theta gives +0 -> -1)
     one = torch.ones((), dtype=theta.dtype, device=theta.device)
     theta = theta.detach()
-    if theta.dim() == 2 and theta.stride(0) == 1 and not theta.is_contiguous() and theta.t().is_contiguous():
+    if is_neuron_major(theta):
         # a neuron-major theta: the same numbers u, drawn sample by sample as always, transposed
         # once in tiles (an elementwise pass over u and the transposed theta read one of them
         # with a stride of N); the spikes come out neuron-major as well
