@@ -1123,19 +1123,36 @@ void partner_grad_tile_any(const double* xt, const double* g, int64_t sb, int64_
   partner_grad_tile<double>(xt, g, sb, sj, idx, P, B, ld, j0, rows, gt, gv);
 }
 
-// index (N, P) int64 of partners in [0, n_inputs) and values (N, P) of dtype: checked, contiguous.
-void partner_check(const torch::Tensor& xt, const torch::Tensor& values, const torch::Tensor& index) {
-  TORCH_CHECK(xt.dim() == 2 && xt.device().is_cpu() && xt.is_contiguous(), "xt: a contiguous (in, B) CPU tensor");
+// index (N, P) int64 of partners in [0, n_inputs): checked, contiguous.
+void index_check(const torch::Tensor& index, int64_t n_inputs) {
   TORCH_CHECK(index.dim() == 2 && index.scalar_type() == torch::kLong && index.device().is_cpu() &&
                   index.is_contiguous(),
               "index: a contiguous (N, P) int64 CPU tensor");
-  TORCH_CHECK(values.sizes() == index.sizes() && values.scalar_type() == xt.scalar_type() && values.is_contiguous(),
-              "values: contiguous, of index's shape and xt's dtype");
   if (index.numel() > 0) {
     const int64_t* ip = index.data_ptr<int64_t>();
     const auto [lo, hi] = std::minmax_element(ip, ip + index.numel());
-    TORCH_CHECK(*lo >= 0 && *hi < xt.size(0), "partner index out of range [0, ", xt.size(0), ")");
+    TORCH_CHECK(*lo >= 0 && *hi < n_inputs, "partner index out of range [0, ", n_inputs, ")");
   }
+}
+
+// values (N, P) of index's shape and of dtype, contiguous.
+void values_check(const torch::Tensor& values, const torch::Tensor& index, at::ScalarType dtype) {
+  TORCH_CHECK(values.sizes() == index.sizes() && values.scalar_type() == dtype && values.is_contiguous(),
+              "values: contiguous, of index's shape and xt's dtype");
+}
+
+// xt (in, B) contiguous, index into its rows, values of its dtype.
+void partner_check(const torch::Tensor& xt, const torch::Tensor& values, const torch::Tensor& index) {
+  TORCH_CHECK(xt.dim() == 2 && xt.device().is_cpu() && xt.is_contiguous(), "xt: a contiguous (in, B) CPU tensor");
+  index_check(index, xt.size(0));
+  values_check(values, index, xt.scalar_type());
+}
+
+// words: the (C, ceil(B / 64)) int64 tensor of sign_pack for B samples.
+void words_check(const torch::Tensor& words, int64_t B) {
+  TORCH_CHECK(words.dim() == 2 && words.scalar_type() == torch::kLong && words.is_contiguous() &&
+                  words.size(1) == (B + 63) / 64,
+              "words: the (C, ceil(B / 64)) int64 tensor of sign_pack");
 }
 
 
@@ -1410,12 +1427,10 @@ torch::Tensor sign_pack(torch::Tensor x) {
 // partner_forward for spikes packed by sign_pack (B: the number of samples): the same bits.
 torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, torch::Tensor index, int64_t B,
                                     bool generic, bool neuron_major) {
-  TORCH_CHECK(words.dim() == 2 && words.scalar_type() == torch::kLong && words.is_contiguous() &&
-                  words.size(1) == (B + 63) / 64,
-              "words: the (C, ceil(B / 64)) int64 tensor of sign_pack");
-  TORCH_CHECK(values.scalar_type() == torch::kFloat, "values: float32");
+  words_check(words, B);
+  index_check(index, words.size(0));
+  values_check(values, index, torch::kFloat);
   const int64_t W = words.size(1), N = index.size(0), P = index.size(1);
-  partner_check(torch::empty({words.size(0), 0}), values, index);
   auto out = neuron_major ? torch::empty({N, B}, values.options()) : torch::empty({B, N}, values.options());
   const uint64_t* wp = reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>());
   const float* vp = values.data_ptr<float>();
@@ -1452,13 +1467,11 @@ torch::Tensor partner_backward_signs(torch::Tensor grad, torch::Tensor words, to
   TORCH_CHECK(grad.dim() == 2 && grad.device().is_cpu() && grad.size(1) == index.size(0),
               "grad: a (B, N) CPU tensor");
   const int64_t B = grad.size(0), N = index.size(0), P = index.size(1);
-  TORCH_CHECK(words.dim() == 2 && words.scalar_type() == torch::kLong && words.is_contiguous() &&
-                  words.size(1) == (B + 63) / 64,
-              "words: the (C, ceil(B / 64)) int64 tensor of sign_pack");
+  words_check(words, B);
+  index_check(index, words.size(0));
   const int64_t W = words.size(1);
   grad = grad.to(torch::kFloat);
   auto values = torch::empty({N, P}, grad.options());
-  partner_check(torch::empty({words.size(0), 0}), values, index);
   const uint64_t* wp = reinterpret_cast<const uint64_t*>(words.data_ptr<int64_t>());
   const float* gp = grad.data_ptr<float>();
   const int64_t sb = grad.stride(0), sj = grad.stride(1);
