@@ -21,6 +21,7 @@ than the neuron-major storage (``--old-rev``) always runs sample-major layers.
     python benchmarks/ab_kernel.py --old-rev 56cbd29~2 --net 2:2000 --net 1:100 --steps 6
     python benchmarks/ab_kernel.py --old-layout --net 2:2000 --net 2:500 --steps 16
     python benchmarks/ab_kernel.py --sample-major --net 2:2000 --net 1:2000 --steps 10
+    python benchmarks/ab_kernel.py --old-rev main --net my-deep-network.toml --steps 10
 """
 
 from __future__ import annotations
@@ -88,7 +89,11 @@ def main() -> None:
         "--sample-major", action="store_true", help="baseline: this checkout, every layer sample-major"
     )
     p.add_argument(
-        "--net", action="append", default=None, help="SETUP:N, e.g. 2:2000 (repeatable; default 1:100)"
+        "--net",
+        action="append",
+        default=None,
+        help="SETUP:N, e.g. 2:2000, or a TOML config of `infomorphic train --config` (any wiring; "
+        "784 inputs, 10 classes) (repeatable; default 1:100)",
     )
     p.add_argument("--steps", type=int, default=6, help="timed steps per kernel and network")
     p.add_argument("--batch", type=int, default=1024)
@@ -97,7 +102,7 @@ def main() -> None:
 
     from torch.utils.cpp_extension import load
 
-    from infomorphic.config import TrainConfig
+    from infomorphic.config import TrainConfig, load_config
     from infomorphic.pid import kernel as kernel_module
     from infomorphic.pid.kernel import load_kernel
     from infomorphic.train.loop import build_network
@@ -125,8 +130,12 @@ def main() -> None:
                 build_directory=str(folder),
             )
         for spec in args.net or ["1:100"]:
-            setup, hidden = (int(v) for v in spec.split(":"))
-            config = TrainConfig(setup=setup, hidden=hidden)
+            if spec.endswith(".toml"):
+                config = load_config(spec)
+                setup, hidden = None, None
+            else:
+                setup, hidden = (int(v) for v in spec.split(":"))
+                config = TrainConfig(setup=setup, hidden=hidden)
             gen = torch.Generator().manual_seed(0)
             x = torch.rand(args.batch, 784, generator=gen)
             y = torch.randint(0, 10, (args.batch,), generator=gen)
@@ -153,6 +162,7 @@ def main() -> None:
             o, n = statistics.median(seconds["old"]), statistics.median(seconds["new"])
             rows.append(
                 {
+                    "net": spec,
                     "setup": setup,
                     "hidden": hidden,
                     "batch": args.batch,

@@ -399,12 +399,21 @@ def main() -> None:
         help="also time the frozen pre-builder network, epochs interleaved, and report the ratio",
     )
     p.add_argument("--gemm-repeat", type=int, default=5, help="timed calls per GEMM shape of the floor")
+    p.add_argument(
+        "--release-memory",
+        action="store_true",
+        help="leave glibc's malloc at its defaults (freed memory returned to the system) instead of "
+        "keeping it as `infomorphic train` does (infomorphic.train.heap)",
+    )
     args = p.parse_args()
     for name in ("epochs", "batch", "batches", "threads", "gemm_repeat", "hidden"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     torch.set_num_threads(args.threads)
+    from infomorphic.train.heap import keep_freed_memory
+
+    kept_memory = False if args.release_memory else keep_freed_memory()  # as infomorphic train does
 
     from infomorphic.pid.kernel import kernel_enabled, load_kernel
     from infomorphic.train.loop import build_network, evaluate_network
@@ -484,6 +493,7 @@ def main() -> None:
         "eval_samples": n_eval,
         "stage_share": builder.stage_share(),
         "floor_seconds": floor_s,
+        "kept_freed_memory": kept_memory,
         "floor_seconds_measured": floors,
         "ratio_epoch_to_floor": statistics.median(paired),
         "ratio_epoch_to_floor_per_epoch": paired,

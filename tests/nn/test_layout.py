@@ -84,18 +84,31 @@ def test_fused_activation_follows_the_layout_of_f() -> None:
     assert ref is not None and torch.equal(t2, ref)
 
 
-def test_fixed_bins_of_neuron_major_parts_are_stored_by_neuron() -> None:
+def test_fixed_bins_are_stored_by_neuron_whatever_the_parts_layout() -> None:
+    """The PID kernel reads each neuron's samples in a row: the one-pass binning writes them so
+    for sample-major, neuron-major and mixed parts, with bin_fixed's integers."""
+    from infomorphic.estimate import bin_fixed
+
     kernel = _kernel()
     gen = torch.Generator().manual_seed(2)
     parts = [torch.randn(100, 300, generator=gen) * 8 for _ in range(3)]
-    ref = kernel.bins_fixed(parts, 20, -20.0, 20.0)
-    out = kernel.bins_fixed([_neuron_major(p) for p in parts], 20, -20.0, 20.0)
-    assert torch.equal(out, ref)
-    bins = out.permute(1, 2, 0)  # (B, N, K) as the layer hands it to the PID kernel
-    assert bins.stride(0) == 1 and bins.stride(1) == 100  # each neuron's samples in a row
-    # mixed layouts: the first part's decides, the others are read with their strides
-    mixed = kernel.bins_fixed([_neuron_major(parts[0]), parts[1], parts[2]], 20, -20.0, 20.0)
-    assert torch.equal(mixed, ref)
+    ref = bin_fixed(torch.stack(parts, dim=2), 20, -20.0, 20.0, dtype=torch.int32)  # (B, N, K)
+    layouts = {
+        "sample-major": parts,
+        "neuron-major": [_neuron_major(p) for p in parts],
+        "mixed": [_neuron_major(parts[0]), parts[1], parts[2]],
+    }
+    for name, given in layouts.items():
+        bins = kernel.bins_fixed(given, 20, -20.0, 20.0).permute(
+            1, 2, 0
+        )  # (B, N, K) as the layer hands it on
+        assert torch.equal(bins, ref), name
+        assert bins.stride(0) == 1 and bins.stride(1) == 100, name  # each neuron's samples in a row
+    # one sample or one neuron: nothing to gain, stored as given
+    assert torch.equal(kernel.bins_fixed([p[:1] for p in parts], 20, -20.0, 20.0).permute(1, 2, 0), ref[:1])
+    assert torch.equal(
+        kernel.bins_fixed([p[:, :1] for p in parts], 20, -20.0, 20.0).permute(1, 2, 0), ref[:, :1]
+    )
 
 
 def test_sampling_a_neuron_major_theta_draws_the_same_spikes() -> None:

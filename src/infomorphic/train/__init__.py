@@ -8,6 +8,8 @@
 - :func:`fit`: a run of ``infomorphic train`` from a :class:`~infomorphic.config.TrainConfig`,
   written to its run directory (metrics, atoms, checkpoints, baselines), on a :class:`Trainer`.
 - :func:`evaluate_network` / :func:`evaluate_batches`: accuracy with the context withheld.
+- :func:`keep_freed_memory`: keep freed memory for reuse (no page faults for a step's large
+  tensors); ``fit`` calls it, call it yourself before training with a ``Trainer``.
 
 Goals, atoms and entropies are in bits; accuracies are fractions in [0, 1].
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from .heap import keep_freed_memory
 from .loop import build_network, fit
 from .trainer import (
     EpochEvent,
@@ -51,6 +54,7 @@ __all__ = [
     "evaluate_batches",
     "evaluate_network",
     "fit",
+    "keep_freed_memory",
     "train_step",
 ]
 

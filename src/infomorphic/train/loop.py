@@ -53,6 +53,7 @@ from .baselines import (
     fit_backprop,
     fit_logistic,
 )
+from .heap import keep_freed_memory
 from .trainer import (
     EpochEvent,
     Logger,
@@ -213,6 +214,7 @@ def fit(
 
     if config.threads:
         torch.set_num_threads(config.threads)
+    keep_freed_memory()  # the same large tensors every step: no page faults for them
     for key in ("hidden_lr", "readout_lr"):
         if getattr(config, key) > 1:
             log.warning(
