@@ -227,6 +227,42 @@ def test_bins_from_the_parts_equal_the_bins_of_the_stacked_aggregates(
     assert int(got.min()) == 0 and int(got.max()) == n_bins - 1
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n_bins", [20, 7, 2])
+def test_adaptive_bins_from_the_parts_equal_bin_adaptive(dtype: torch.dtype, n_bins: int) -> None:
+    """The kernel's adaptive binning (each neuron scaled by its batch maximum) gives exactly
+    bin_adaptive's integers: at the edges, for neurons that are all zero, hold a NaN or an
+    infinity, and for sample-major, neuron-major and broadcast parts."""
+    gen = torch.Generator().manual_seed(7)
+    edges = torch.linspace(-1, 1, n_bins + 1, dtype=dtype)
+    # neuron 0: the bin edges and their neighbours (the batch maximum is 1)
+    col0 = torch.cat(
+        [
+            edges,
+            torch.nextafter(edges, edges + 1).clamp(-1, 1),
+            torch.nextafter(edges, edges - 1).clamp(-1, 1),
+        ]
+    )
+    f = torch.randn(64, 12, generator=gen, dtype=dtype) * 5
+    f[: col0.numel(), 0] = col0
+    f[col0.numel() :, 0] = 0.5
+    f[:, 1] = 0.0  # all zero: the middle bin
+    f[:, 2] = -0.0
+    f[5, 3] = float("nan")
+    f[6, 4] = float("inf")
+    f[7, 5] = -float("inf")
+    f[:, 6] = 3.0  # constant: the top bin
+    c = (torch.rand(12, 64, generator=gen, dtype=dtype) * 2 - 1).t()  # neuron-major
+    lateral = torch.linspace(-3, 2, 12, dtype=dtype).expand(64, -1)  # a bias alone: stride 0
+    layer = InfomorphicLayer(12, {"F": 1, "C": 1, "L": 1}, n_bins=n_bins, binning="adaptive")
+    got = layer.bins_of(LayerOutput(None, torch.rand(64, 12, dtype=dtype), (f, c, lateral)))
+    want = layer.bins(torch.stack((f, c, lateral), -1))
+    assert got.dtype == torch.int32 and got.shape == (64, 12, 3)
+    assert got.stride(0) == 1  # each neuron's samples in a row, for the PID kernel
+    assert torch.equal(got, want)
+    assert int(got.min()) == 0 and int(got.max()) == n_bins - 1
+
+
 def test_a_second_presentation_reuses_the_parts_without_stacking_the_first() -> None:
     gen = torch.Generator().manual_seed(8)
     layer = InfomorphicLayer(12, {"F": 9, "C": 3, "L": 12}, generator=gen)

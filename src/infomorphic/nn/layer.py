@@ -529,19 +529,18 @@ class InfomorphicLayer(nn.Module):
         return bin_adaptive(aggregates, self.n_bins, dim=0, dtype=torch.int32)
 
     def bins_of(self, out: LayerOutput) -> Tensor:
-        """:meth:`bins` of ``out.aggregates``, the same integers; with fixed bins on the CPU they
-        come from the per-class parts in one pass of the compiled kernel, without the stack."""
+        """:meth:`bins` of ``out.aggregates``, the same integers; on the CPU they come from the
+        per-class parts in one pass of the compiled kernel (fixed or adaptive bins), without the
+        stack, stored neuron by neuron."""
         parts = out.parts
-        if (
-            self.binning == "fixed"
-            and parts
-            and parts[0].device.type == "cpu"
-            and parts[0].dtype in (torch.float32, torch.float64)
-        ):
+        if parts and parts[0].device.type == "cpu" and parts[0].dtype in (torch.float32, torch.float64):
             kernel = active_kernel()
             if kernel is not None:
                 detached = [p.detach() for p in parts]
-                return kernel.bins_fixed(detached, self.n_bins, *self.bin_range).permute(1, 2, 0)
+                if self.binning == "fixed":
+                    return kernel.bins_fixed(detached, self.n_bins, *self.bin_range).permute(1, 2, 0)
+                if hasattr(kernel, "bins_adaptive"):  # not in older builds
+                    return kernel.bins_adaptive(detached, self.n_bins).permute(1, 2, 0)
         return self.bins(out.aggregates)
 
     def local_goal(self, out: LayerOutput) -> Tensor:

@@ -42,6 +42,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -893,6 +894,31 @@ inline __attribute__((always_inline)) void bin_row(const T* __restrict x, int64_
   }
 }
 
+// bin_row of x / div (each quotient rounded in T, as the tensor division rounds it)
+template <typename T>
+inline __attribute__((always_inline)) void bin_row_divided(const T* __restrict x, int64_t stride, T div,
+                                                           int32_t* __restrict out, int64_t n, T low, T high, T scale,
+                                                           int32_t top) {
+  for (int64_t j = 0; j < n; ++j) {
+    const T q = x[j * stride] / div;
+    const T v = (std::min(std::max(q, low), high) - low) * scale;
+    out[j] = std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top);
+  }
+}
+
+// max |x| over a row (NaN propagates, as in amax)
+template <typename T>
+inline T abs_max_row(const T* __restrict x, int64_t stride, int64_t n) {
+  T m = 0;
+  bool nan = false;
+  for (int64_t j = 0; j < n; ++j) {
+    const T a = std::abs(x[j * stride]);
+    nan = nan || a != a;
+    m = std::max(m, a);
+  }
+  return nan ? std::numeric_limits<T>::quiet_NaN() : m;
+}
+
 INFOMORPHIC_CLONES void bin_row_float(const float* x, int64_t stride, int32_t* out, int64_t n, float low, float high,
                                       float scale, int32_t top) {
   bin_row<float>(x, stride, out, n, low, high, scale, top);
@@ -948,6 +974,58 @@ torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, doubl
     }
   });
   return by_neuron ? out.transpose(1, 2) : out;
+}
+
+// Adaptive bins (K, B, N) int32 of K aggregates (B, N) (infomorphic.estimate.bin_adaptive along the
+// batch): each neuron's values of each aggregate divided by their largest magnitude over the batch
+// (1 where that is 0 or NaN), then binned on [-1, 1] exactly as bins_fixed bins, so the integers
+// are bin_adaptive's; one pass per aggregate for the maxima and one for the bins, instead of
+// stacking the aggregates and eight tensor operations.  Stored neuron by neuron, as bins_fixed.
+torch::Tensor bins_adaptive(std::vector<torch::Tensor> parts, int64_t n_bins) {
+  TORCH_CHECK(!parts.empty(), "give at least one aggregate");
+  TORCH_CHECK(n_bins >= 1 && n_bins <= (int64_t(1) << 30), "need n_bins >= 1");
+  const auto& first = parts[0];
+  TORCH_CHECK(first.dim() == 2 && first.device().is_cpu(), "aggregates (B, N) on the CPU expected");
+  for (const auto& x : parts)
+    TORCH_CHECK(x.sizes() == first.sizes() && x.scalar_type() == first.scalar_type() && x.device().is_cpu(),
+                "every aggregate must have the shape, dtype and device of the first");
+  const int64_t K = static_cast<int64_t>(parts.size()), B = first.size(0), N = first.size(1);
+  auto out = torch::empty({K, N, B}, first.options().dtype(torch::kInt));
+  int32_t* op = out.data_ptr<int32_t>();
+  const int32_t top = static_cast<int32_t>(n_bins - 1);
+  AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_adaptive", [&] {
+    const scalar_t lo_v = static_cast<scalar_t>(-1.0), hi_v = static_cast<scalar_t>(1.0);
+    const scalar_t scale = static_cast<scalar_t>(static_cast<double>(n_bins) / 2.0);
+    std::vector<scalar_t> div(N);
+    for (int64_t k = 0; k < K; ++k) {
+      const scalar_t* xp = parts[k].data_ptr<scalar_t>();
+      const int64_t sb = parts[k].stride(0), sn = parts[k].stride(1);
+      int32_t* ok = op + k * B * N;
+      if (sn == 1 && sb != 1) {  // sample-major: the maxima down the columns, a row at a time
+        std::fill(div.begin(), div.end(), scalar_t(0));
+        std::vector<char> nan(N, 0);
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t* row = xp + b * sb;
+          for (int64_t j = 0; j < N; ++j) {
+            const scalar_t a = std::abs(row[j]);
+            nan[j] |= static_cast<char>(a != a);
+            div[j] = std::max(div[j], a);
+          }
+        }
+        for (int64_t j = 0; j < N; ++j)
+          if (nan[j]) div[j] = std::numeric_limits<scalar_t>::quiet_NaN();
+      } else {
+        for (int64_t j = 0; j < N; ++j) div[j] = abs_max_row(xp + j * sn, sb, B);
+      }
+      for (int64_t j = 0; j < N; ++j)
+        if (!(div[j] > scalar_t(0))) div[j] = scalar_t(1);  // 0 or NaN: as torch.where(scale > 0, scale, 1)
+      at::parallel_for(0, N, std::max<int64_t>(1, kActGrain / std::max<int64_t>(B, 1)), [&](int64_t j0, int64_t j1) {
+        for (int64_t j = j0; j < j1; ++j)
+          bin_row_divided(xp + j * sn, sb, div[j], ok + j * B, B, lo_v, hi_v, scale, top);
+      });
+    }
+  });
+  return out.transpose(1, 2);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1595,4 +1673,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   // the layouts this kernel follows (nn.layer stores large layers neuron by neuron only with it)
   module.attr("neuron_major") = true;
   module.def("bins_fixed", &bins_fixed, "fixed-width bins (K, B, N) int32 of K aggregates (B, N)");
+  module.def("bins_adaptive", &bins_adaptive, "bins (K, B, N) int32 of K aggregates (B, N), each neuron scaled by its batch max");
 }
