@@ -254,6 +254,31 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
 
+def _masks_beside(wiring: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The ``[network]`` table with every relative ``mask`` file path made absolute against
+    ``folder`` (the config file's; ``~`` is the home folder): a config and its masks are kept together, and the run's
+    ``config.json`` names files that ``--resume`` and ``report`` find from any working folder.
+    Anything malformed is left as it is, for the wiring's own checks to report."""
+    layers = wiring.get("layers")
+    if not isinstance(layers, list):
+        return wiring
+    fixed = []
+    for layer in layers:
+        inputs = layer.get("inputs") if isinstance(layer, dict) else None
+        if isinstance(inputs, dict):
+            inputs = {
+                letter: (
+                    {**src, "mask": str(folder / Path(src["mask"]).expanduser())}
+                    if isinstance(src, dict) and isinstance(src.get("mask"), str) and src["mask"]
+                    else src
+                )
+                for letter, src in inputs.items()
+            }
+            layer = {**layer, "inputs": inputs}
+        fixed.append(layer)
+    return {**wiring, "layers": fixed}
+
+
 def _toml_ready(value: Any) -> Any:
     """``value`` with None entries of tables left out and arrays / tuples as lists (TOML has
     neither null nor tuples)."""
@@ -321,7 +346,10 @@ def _is_text_field(key: str) -> bool:
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then a TOML file (flat keys, or a ``[train]`` table), then overrides."""
+    """Defaults, then a TOML file (flat keys, or a ``[train]`` table), then overrides.
+
+    A ``mask`` file named by a relative path in the ``[network]`` table is read from the config
+    file's folder (and recorded with its absolute path)."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -347,7 +375,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             raw = raw["train"]
         data.update(raw)
         if wiring is not None:
-            data["wiring"] = wiring
+            data["wiring"] = _masks_beside(wiring, p.resolve().parent)
             data.setdefault("network", "custom")
     data.update({k: v for k, v in (overrides or {}).items()})
     return TrainConfig.from_dict(data)

@@ -569,3 +569,86 @@ def test_goal_search_of_any_layer_of_a_wired_network(tmp_path: Path) -> None:
     bad = runner.invoke(app, [*common, "--trials", "1", "--layer", "hidden", "--out", str(tmp_path / "t")])
     assert bad.exit_code == 2
     assert "no layer 'hidden'; its layers: h1, h2, readout" in bad.stderr
+
+
+MASKED = """
+[train]
+dataset = "digits"
+epochs = 1
+batch_size = 512
+threads = 1
+baselines = []
+
+[network]
+[[network.layers]]
+name = "h"
+neurons = 4
+goal = "{F}{C}"
+inputs = { F = { from = "input", mask = "masks/h.npy" }, C = "label" }
+
+[[network.layers]]
+name = "readout"
+neurons = "classes"
+goal = "readout"
+activation = "bivariate"
+binning = "adaptive"
+sample = false
+inputs = { F = "h", C = { from = "label", weights = "identity" } }
+"""
+
+
+def test_a_relative_mask_file_is_read_from_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "study" / "masks").mkdir(parents=True)
+    mask = (np.arange(4 * 64).reshape(4, 64) % 3 == 0).astype(np.float32)
+    np.save(tmp_path / "study" / "masks" / "h.npy", mask)
+    (tmp_path / "study" / "net.toml").write_text(MASKED)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not the config's folder: the mask was looked for here
+    runs = tmp_path / "runs"
+    res = CliRunner().invoke(
+        app,
+        ["train", "--config", "../study/net.toml", "--out-dir", str(runs), "--name", "m", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    recorded = json.loads((runs / "m" / "config.json").read_text())["config"]["wiring"]
+    path = recorded["layers"][0]["inputs"]["F"]["mask"]
+    assert Path(path).is_absolute() and Path(path).resolve() == tmp_path / "study" / "masks" / "h.npy"
+    # the run resumes (and rebuilds its network) from any folder
+    monkeypatch.chdir(tmp_path)
+    again = CliRunner().invoke(app, ["train", "--resume", str(runs / "m"), "--epochs", "2", "--json"])
+    assert again.exit_code == 0, again.output
+    net = build_network(load_config(tmp_path / "study" / "net.toml"), D, K)
+    assert torch.equal(net.layer("h").mask("F"), torch.as_tensor(mask))
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        ([[1.0] * D] * 3 + [[1.0] * 2], "the mask must be a (neurons, inputs) array of 0 and 1"),
+        ([["a"] * D] * 4, "the mask must be a (neurons, inputs) array of 0 and 1"),
+        ("text.npy", "is not a .npy file of numbers; write one with numpy.save"),
+        ("arrays.npz", "is a .npz archive; give one array as a .npy file"),
+    ],
+    ids=["ragged", "strings", "not-npy", "npz"],
+)
+def test_a_bad_mask_is_one_line_naming_the_layer_and_key(tmp_path: Path, mask: object, message: str) -> None:
+    (tmp_path / "text.npy").write_text("0 1 0 1\n")
+    np.savez(tmp_path / "arrays.npz", a=np.ones((4, D)))
+    if isinstance(mask, str):
+        mask = str(tmp_path / mask)
+    spec = NetworkSpec.from_dict(
+        {
+            "layers": [
+                _layer("h", {"F": {"from": "input", "mask": mask}, "C": "label"}, goal="{F}{C}", neurons=4),
+                READOUT,
+            ]
+        }
+    )
+    with pytest.raises(ValueError) as info:
+        Network(spec, D, K)
+    text = str(info.value)
+    assert text.startswith("network layer 'h', key 'inputs.F': ") and message in text, text
+    assert "\n" not in text and "pickle" not in text

@@ -410,12 +410,31 @@ def _random_partners(
 
 
 def _load_mask(mask: Any, shape: tuple[int, int], where: str) -> Tensor:
+    """The 0/1 mask of shape ``shape`` given as an array-like or a ``.npy`` file; ``ValueError``
+    starting with ``where`` (the layer and key) for anything else."""
     if isinstance(mask, (str, Path)):
         try:
-            mask = np.load(mask, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{where}: cannot read the mask {mask} ({exc})") from None
-    m = torch.as_tensor(np.asarray(mask, dtype=np.float32))
+            loaded = np.load(mask, allow_pickle=False)
+        except OSError as exc:
+            raise ValueError(f"{where}: cannot read the mask {mask} ({exc.strerror or exc})") from None
+        except ValueError:  # numpy's advice to unpickle is no answer here
+            raise ValueError(
+                f"{where}: the mask {mask} is not a .npy file of numbers; write one with numpy.save"
+            ) from None
+        if not isinstance(loaded, np.ndarray):
+            loaded.close()
+            raise ValueError(
+                f"{where}: the mask {mask} is a .npz archive; give one array as a .npy file (numpy.save)"
+            )
+        mask = loaded
+    try:
+        values = np.asarray(mask, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{where}: the mask must be a (neurons, inputs) array of 0 and 1 with rows of equal length, "
+            f"got {str(mask)[:60]}"
+        ) from None
+    m = torch.as_tensor(values)
     if tuple(m.shape) != shape:
         raise ValueError(f"{where}: the mask must have shape {shape} (neurons, inputs), got {tuple(m.shape)}")
     if not bool(((m == 0) | (m == 1)).all()):
