@@ -4,7 +4,9 @@ Shared by the experiment scripts that train many runs (``size_sweep.py``, ``dept
 ``search_compare.py``); never imported by the package.  Several sweeps may work on the same
 output folder at once (two invocations on one machine, or on several machines that share the
 folder): a run that another process is training is left to it (``"busy"``), and a run that
-another process created between our look and our start is continued instead of refused.
+another process created between our look and our start is continued instead of refused.  A
+sweep that ends, however (``kill -9``, a plain ``kill``), stops the trainings it started, which
+keep their finished epochs for the sweep started again.
 
 A *ledger* (``--ledger FILE`` of these scripts) is a JSON-lines file with one record per finished
 run (its final figures, the date and the machine): the results outlive the run directories
@@ -75,7 +77,13 @@ def train_run(run_dir: Path, command: Callable[[], list[str]], env: Mapping[str,
             return "busy"
         existed = (run_dir / "config.json").exists()
         cmd = command()
-        done = subprocess.run(cmd, capture_output=True, text=True, env=None if env is None else dict(env))
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            env=None if env is None else dict(env),
+            preexec_fn=stop_with_this_process(),
+        )
         if done.returncode == 0:
             return "trained"
         error = done.stderr.strip().splitlines()[-1:]
@@ -84,6 +92,33 @@ def train_run(run_dir: Path, command: Callable[[], list[str]], env: Mapping[str,
             break
     print(json.dumps({"run": run_dir.name, "error": error}), file=sys.stderr, flush=True)
     return "failed"
+
+
+def stop_with_this_process() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has a child process sent SIGTERM when this process ends, however
+    it ends (``kill -9``, a plain ``kill``): ``infomorphic train`` then stops as on ``kill``,
+    keeping its finished epochs, instead of training on in the background, holding its run
+    against the sweep started again.  None where Linux's ``PR_SET_PDEATHSIG`` is missing.
+
+    The signal follows the thread that starts the child; :func:`train_run` waits for its child
+    in that thread, so it lives as long as the child does."""
+    import ctypes
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # this process ended before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def report_statuses(statuses: list[str]) -> int:

@@ -139,3 +139,45 @@ def test_two_sweeps_on_one_folder_train_every_run_once_without_errors(tmp_path: 
     with (out / "size_sweep.csv").open() as fh:
         (row,) = csv.DictReader(fh)  # one whole table, whichever sweep wrote last
     assert row["model"] == "setup1" and row["finished"] == "2"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "kill"])
+def test_a_sweep_that_ends_stops_the_training_it_started(tmp_path: Path, how: signal.Signals) -> None:
+    # the training: notes its pid, then waits to be stopped (as infomorphic train stops on SIGTERM)
+    child = _python(
+        tmp_path,
+        "import os, signal, sys, time\n"
+        f"open({str(tmp_path / 'child.pid')!r}, 'w').write(str(os.getpid()))\n"
+        f"signal.signal(signal.SIGTERM, lambda *_: (open({str(tmp_path / 'stopped')!r}, 'w').close(), sys.exit(130)))\n"
+        "time.sleep(120)\n",
+    )
+    # the sweep: the experiments' launcher trains one run with it in a worker thread
+    sweep_code = (
+        "import sys; from concurrent.futures import ThreadPoolExecutor; from pathlib import Path\n"
+        f"sys.path.insert(0, {str(ROOT / 'experiments')!r})\n"
+        "from _train_run import train_run\n"
+        "with ThreadPoolExecutor(1) as pool:\n"
+        f"    pool.submit(train_run, Path({str(tmp_path / 'run')!r}), lambda: {child!r}).result()\n"
+    )
+    sweep_process = subprocess.Popen(_python(tmp_path, sweep_code))
+    pid_file = tmp_path / "child.pid"
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # its SIGTERM handler is installed
+        sweep_process.send_signal(how)
+        sweep_process.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "stopped").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "stopped").exists(), "the training went on after its sweep ended"
+    finally:
+        if sweep_process.poll() is None:
+            sweep_process.kill()
+        if pid_file.exists() and pid_file.read_text() and not (tmp_path / "stopped").exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
