@@ -235,6 +235,11 @@ CASES = [
     Case("resume-checkpoint-truncated", _damaged("checkpoint.pt", _truncate), "checkpoint.pt is not"),
     Case("resume-checkpoint-garbage", _damaged("checkpoint.pt", _garbage), "checkpoint.pt is not"),
     Case("resume-checkpoint-empty", _damaged("checkpoint.pt", _empty), "the file is empty"),
+    Case(
+        "resume-checkpoint-missing",  # deleted, or not copied: starting over would replace 2 epochs
+        _damaged("checkpoint.pt", lambda path: path.unlink()),
+        "checkpoint.pt is missing, but metrics.jsonl holds 2 epochs that the run would start over",
+    ),
     Case("resume-checkpoint-code", _damaged("checkpoint.pt", _evil_checkpoint), "plain tensors"),
     Case("resume-atoms-truncated", _damaged("atoms.npz", _truncate), "atoms.npz is not"),
     Case(

@@ -382,6 +382,8 @@ def _fit_infomorphic(
                     f"cannot resume {run_dir}: its checkpoint is at epoch {start} but "
                     f"{', '.join(short)} hold fewer epochs; the run files do not belong together"
                 )
+        elif resume:
+            _check_nothing_lost(run_dir)
         trainer.epoch = start
         bar = _progress(progress, config.epochs, start, batches=-(-len(xtr) // config.batch_size))
         trainer.on_step.insert(0, bar.advance_batch)
@@ -474,6 +476,20 @@ def _fit_infomorphic(
             bar.close()
         trainer.close()
     return history
+
+
+def _check_nothing_lost(run_dir: Path) -> None:
+    """``ValueError`` when a run to resume has no checkpoint but its ``metrics.jsonl`` holds more
+    than one epoch: only a run killed in its first epoch lacks one (every later epoch replaces
+    the checkpoint of the epoch before), so it was deleted or not copied, and starting over
+    would replace the epochs recorded (with other figures on another machine)."""
+    done = len(read_jsonl(run_dir / "metrics.jsonl"))
+    if done > 1:
+        raise ValueError(
+            f"cannot resume {run_dir}: checkpoint.pt is missing, but metrics.jsonl holds {done} epochs "
+            "that the run would start over and replace; restore checkpoint.pt from a copy, or start "
+            "a new run"
+        )
 
 
 def _feedforward_weight(layer: Any) -> Tensor:
