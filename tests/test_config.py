@@ -181,6 +181,50 @@ def test_toml_mixing_top_level_keys_and_train_table_is_rejected(tmp_path: Path) 
         load_config(path)
 
 
+WIRED = """
+[train]
+epochs = 2
+{extra}
+
+[network]
+[[network.layers]]
+name = "h"
+neurons = 8
+goal = "{{F}}{{C}}"
+inputs = {{ F = "input", C = "label" }}
+
+[[network.layers]]
+name = "readout"
+neurons = "classes"
+goal = "readout"
+sample = false
+inputs = {{ F = "h", C = {{ from = "label", weights = "identity" }} }}
+"""
+
+
+@pytest.mark.parametrize(
+    "extra, overrides, key",
+    [
+        ("", {"hidden": 50}, "hidden"),  # infomorphic train --config wired.toml --hidden 50
+        ("", {"setup": 2}, "setup"),
+        ("hidden_k1 = 0.5", {}, "hidden_k1"),
+        ("lateral_partners = 10", {}, "lateral_partners"),
+        ("", {"hidden_binning": "adaptive"}, "hidden_binning"),
+    ],
+)
+def test_a_wired_network_refuses_the_keys_it_would_ignore(
+    tmp_path: Path, extra: str, overrides: dict, key: str
+) -> None:
+    path = tmp_path / "wired.toml"
+    path.write_text(WIRED.format(extra=""))
+    assert load_config(path).network_spec().layer("h").neurons == 8  # the table alone is fine
+    path.write_text(WIRED.format(extra=extra))
+    with pytest.raises(ValueError) as info:
+        load_config(path, overrides)
+    text = str(info.value)
+    assert f"; {key} would be ignored: set them in the layers instead" in text and "\n" not in text
+
+
 @pytest.mark.parametrize(
     "text, key",
     [

@@ -221,13 +221,14 @@ class TrainConfig:
         """The config as a TOML file that ``infomorphic train --config`` reads back to an equal
         config: the fields in a ``[train]`` table, the wiring as the ``[network]`` table.  TOML
         has no null: a field left at a default of None is left out, one set to None where the
-        default is not is written ``"none"``."""
+        default is not is written ``"none"``.  A custom network's config leaves out the keys of
+        :data:`KIND_ONLY`, which its layers set."""
         import tomli_w
 
         defaults = {f.name: f.default for f in fields(self)}
         train: dict[str, Any] = {}
         for key, value in self.to_dict().items():
-            if key == "wiring":
+            if key == "wiring" or (self.wiring is not None and key in KIND_ONLY):
                 continue
             if value is None:
                 if defaults[key] is not None:
@@ -252,6 +253,22 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (type-checked)."""
         return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+
+KIND_ONLY = (
+    "hidden",
+    "setup",
+    "lateral_partners",
+    "hidden_k1",
+    "readout_k1",
+    "random_gain",
+    "random_activation",
+    "hidden_binning",
+    "hidden_bin_low",
+    "hidden_bin_high",
+)
+"""Config keys of the papers' network kinds that a custom network (a ``[network]`` table)
+does not read: its layers set them."""
 
 
 def _masks_beside(wiring: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -349,7 +366,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """Defaults, then a TOML file (flat keys, or a ``[train]`` table), then overrides.
 
     A ``mask`` file named by a relative path in the ``[network]`` table is read from the config
-    file's folder (and recorded with its absolute path)."""
+    file's folder (and recorded with its absolute path).  Beside a ``[network]`` table, a key of
+    :data:`KIND_ONLY` (in the file or the overrides) is an error, as it would be ignored."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -378,4 +396,13 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             data["wiring"] = _masks_beside(wiring, p.resolve().parent)
             data.setdefault("network", "custom")
     data.update({k: v for k, v in (overrides or {}).items()})
-    return TrainConfig.from_dict(data)
+    config = TrainConfig.from_dict(data)
+    if config.wiring is not None:
+        ignored = [key for key in KIND_ONLY if key in data]
+        if ignored:
+            raise ValueError(
+                f"a custom network is wired by its [network] table, which sets every layer's neurons, "
+                f"inputs, activation and binning; {', '.join(ignored)} would be ignored: set them in "
+                "the layers instead (e.g. neurons = 50, partners = 100, activation_params, bin_range)"
+            )
+    return config
