@@ -17,11 +17,15 @@ row-major (B, N) theta at N = 2000); nothing is compiled, and the goals are the 
 ``--sample-major`` compares this checkout with itself storing every layer sample by sample (as
 before large layers were stored neuron by neuron); the goals agree to rounding.  A kernel older
 than the neuron-major storage (``--old-rev``) always runs sample-major layers.
+``--unrecorded`` compares this checkout's steps that record the atoms (the baseline) with its
+steps that do not (every layer's ``record_atoms = False``, as between the recorded steps of
+``atoms_every``): the goals agree to rounding, the weights' gradients are the same to the bit.
 
     python benchmarks/ab_kernel.py --old-rev 56cbd29~2 --net 2:2000 --net 1:100 --steps 6
     python benchmarks/ab_kernel.py --old-layout --net 2:2000 --net 2:500 --steps 16
     python benchmarks/ab_kernel.py --sample-major --net 2:2000 --net 1:2000 --steps 10
     python benchmarks/ab_kernel.py --old-rev main --net my-deep-network.toml --steps 10
+    python benchmarks/ab_kernel.py --unrecorded --net my-deep-network.toml --net 1:100 --steps 8
 """
 
 from __future__ import annotations
@@ -68,6 +72,12 @@ class _Hiding:
         return getattr(self._kernel, name)
 
 
+def _record(net: Any, record: bool) -> None:
+    """Whether every layer of ``net`` records its atoms (computes its whole PID) in a step."""
+    for layer in net.layers().values():
+        layer.record_atoms = record
+
+
 def _use(kernel: Any) -> None:
     """Every use of the kernel in a training step (PID, fused activation, partner product, the
     layers' choice of storage) takes ``kernel``."""
@@ -87,6 +97,11 @@ def main() -> None:
     old.add_argument("--old-layout", action="store_true", help="baseline: this kernel reading theta in place")
     old.add_argument(
         "--sample-major", action="store_true", help="baseline: this checkout, every layer sample-major"
+    )
+    old.add_argument(
+        "--unrecorded",
+        action="store_true",
+        help="baseline: this checkout recording atoms; compared: steps that record none",
     )
     p.add_argument(
         "--net",
@@ -120,6 +135,9 @@ def main() -> None:
         elif args.sample_major:
             old_kernel = _Hiding(new, "neuron_major")
             baseline = "sample-major layers"
+        elif args.unrecorded:
+            old_kernel = new
+            baseline = "steps recording atoms"
         else:
             baseline = args.old_rev or args.old_source
             old_kernel = load(
@@ -130,24 +148,43 @@ def main() -> None:
                 build_directory=str(folder),
             )
         for spec in args.net or ["1:100"]:
-            if spec.endswith(".toml"):
+            state = None
+            gen = torch.Generator().manual_seed(0)
+            x = torch.rand(args.batch, 784, generator=gen)
+            y = torch.randint(0, 10, (args.batch,), generator=gen)
+            if Path(spec).is_dir():
+                from infomorphic.data import load_dataset
+
+                checkpoint = torch.load(Path(spec) / "checkpoint.pt", weights_only=False)
+                config = TrainConfig.from_dict(checkpoint["config"])
+                state = checkpoint["model"]
+                data = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+                x, y = data.train.x[: args.batch], data.train.y[: args.batch]
+                setup, hidden = None, None
+            elif spec.endswith(".toml"):
                 config = load_config(spec)
                 setup, hidden = None, None
             else:
                 setup, hidden = (int(v) for v in spec.split(":"))
                 config = TrainConfig(setup=setup, hidden=hidden)
-            gen = torch.Generator().manual_seed(0)
-            x = torch.rand(args.batch, 784, generator=gen)
-            y = torch.randint(0, 10, (args.batch,), generator=gen)
+
+            def build(config: TrainConfig = config, state: Any = state, n_inputs: int = x.shape[1]) -> Any:
+                net = build_network(config, n_inputs, 10)
+                if state is not None:
+                    net.load_state_dict(state)
+                return net
+
             goals = {}
+            record = {"old": True, "new": not args.unrecorded}
             for name, kernel in (("old", old_kernel), ("new", new)):
                 _use(kernel)
-                net = build_network(config, 784, 10)
+                net = build()
+                _record(net, record[name])
                 factories = default_optimizers(net)
                 opts = {k: f(list(net.layers()[k].parameters())) for k, f in factories.items()}
                 goals[name] = train_step(net, opts, x, y, torch.Generator().manual_seed(1))
             same = all(torch.equal(goals["old"][k], goals["new"][k]) for k in goals["old"])
-            net = build_network(config, 784, 10)
+            net = build()
             opts = {k: f(list(net.layers()[k].parameters())) for k, f in default_optimizers(net).items()}
             sampler = torch.Generator().manual_seed(2)
             for _ in range(2):
@@ -156,6 +193,7 @@ def main() -> None:
             for _ in range(args.steps):
                 for name, kernel in (("old", old_kernel), ("new", new)):
                     _use(kernel)
+                    _record(net, record[name])
                     start = time.process_time()
                     train_step(net, opts, x, y, sampler)
                     seconds[name].append(time.process_time() - start)

@@ -135,10 +135,12 @@ def run_one(
     epochs: int,
     threads: int,
     eval_every: int = 1,
+    atoms_every: int = 1,
 ) -> str:
     """Train (or continue) one run (a new one evaluating every ``eval_every`` epochs and the
-    last; the final figures do not depend on it); ``"trained"``, ``"busy"`` (another process, e.g. a second
-    invocation on the same ``out``, trains it now) or ``"failed"``."""
+    last, recording atoms on every ``atoms_every``-th batch; the final figures do not depend on
+    either); ``"trained"``, ``"busy"`` (another process, e.g. a second invocation on the same
+    ``out``, trains it now) or ``"failed"``."""
     name = run_name(dataset, width, depth, variant, seed)
     run_dir = out / name
     exe = infomorphic_exe()
@@ -164,6 +166,7 @@ def run_one(
                 "seed": seed,
                 "threads": threads,
                 "eval_every": eval_every,
+                "atoms_every": atoms_every,
                 "baselines": ["backprop"],
             },
             wiring(depth, width, variant),
@@ -704,6 +707,13 @@ def main() -> None:
         default=10,
         help="new runs evaluate every this many epochs and the last (the rows read only the last)",
     )
+    parser.add_argument(
+        "--atoms-every",
+        type=at_least(1),
+        default=1,
+        help="new runs record the PID atoms on every this many batches (the same weights and "
+        "accuracies; the steps between are faster for four-source layers)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "depth")
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs that exist")
     parser.add_argument(
@@ -809,7 +819,7 @@ def main() -> None:
         with ThreadPoolExecutor(args.workers) as pool:
 
             def job(j: tuple[str, int, int, str, int]) -> str:
-                status = run_one(args.out, *j, args.epochs, args.threads, args.eval_every)
+                status = run_one(args.out, *j, args.epochs, args.threads, args.eval_every, args.atoms_every)
                 if status == "trained" and args.ledger is not None:  # at once: a later kill loses nothing
                     record_runs(args.ledger, ledger_records(args.out, [j[:4]], [j[4]]))
                 return status

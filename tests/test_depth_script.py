@@ -23,10 +23,12 @@ def test_every_row_config_reads_back_as_its_wiring(
     network = depth.wiring(layers, width, variant)
     path = tmp_path / "configs" / "row.toml"
     depth.write_config(
-        path, {"dataset": "digits", "epochs": 3, "seed": 1, "baselines": ["backprop"]}, network
+        path,
+        {"dataset": "digits", "epochs": 3, "seed": 1, "atoms_every": 4, "baselines": ["backprop"]},
+        network,
     )
     config = load_config(path, {})
-    assert (config.dataset, config.epochs, config.seed) == ("digits", 3, 1)
+    assert (config.dataset, config.epochs, config.seed, config.atoms_every) == ("digits", 3, 1, 4)
     assert config.wiring == network
     net = build_network(config, 64, 10)
     hidden = [name for name in net.layers() if name != "readout"]
@@ -185,6 +187,7 @@ def test_analyse_a_skip_run_measures_each_joined_part(tmp_path: Path) -> None:
         ("depth", ["--seeds", "-1"], "argument --seeds: must be an integer >= 0, got -1"),
         ("depth", ["--epochs", "x"], "argument --epochs: must be an integer >= 1, got 'x'"),
         ("depth", ["--datasets", "nope"], "argument --datasets: invalid choice: 'nope'"),
+        ("depth", ["--atoms-every", "0"], "argument --atoms-every: must be an integer >= 1, got 0"),
         ("depth", ["--out", "FILE"], "--out FILE exists and is not a folder"),
         ("depth", ["--analyse", "FILE"], "error: FILE is not a finished infomorphic run"),
         ("size_sweep", ["--sizes", "0"], "argument --sizes: must be an integer >= 1, got 0"),

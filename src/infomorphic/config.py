@@ -81,6 +81,12 @@ class TrainConfig:
         accuracies.  Every evaluation draws from its own per-epoch generator, so an evaluated
         epoch's figures, the weights and the final summary do not depend on it; evaluation is
         13-20 % of an epoch on a CPU (``eval_seconds`` in ``metrics.jsonl``).
+    atoms_every:
+        Record the PID atoms (``atoms.npz``, the ``*_atoms_mean`` metrics) on the first batch of
+        every epoch and then on every this many; the other steps compute only the redundancies
+        the goals weigh.  The weights, goals and accuracies are the same to the bit (the goal
+        means up to float rounding); the recorded atoms are means over fewer batches.  Saves
+        most for four-source layers (a depth-3 feedback network's step: see the benchmarks).
     """
 
     network: str = "trivariate"
@@ -113,6 +119,7 @@ class TrainConfig:
     baselines: tuple[str, ...] = ("backprop", "logistic")
     train_eval_size: int | None = 10000
     eval_every: int = 1
+    atoms_every: int = 1
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
@@ -140,6 +147,7 @@ class TrainConfig:
                 f"train_eval_size must be >= 1 or None, got {self.train_eval_size}",
             ),
             (self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}"),
+            (self.atoms_every >= 1, f"atoms_every must be >= 1, got {self.atoms_every}"),
             (self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}"),
             (self.n_bins >= 2, f"n_bins must be >= 2, got {self.n_bins}"),
             (self.hidden_bin_high > self.hidden_bin_low, "hidden_bin_high must exceed hidden_bin_low"),

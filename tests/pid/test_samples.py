@@ -366,3 +366,68 @@ def test_kernel_cell_blocks_match_the_torch_path(occupied: int, dtype: torch.dty
         torch.testing.assert_close(
             grad, out["torch", hinted][1], rtol=tol["rtol"], atol=tol["atol"] * max(scale, 1)
         )
+
+
+# ------------------------------------------------------------------ hinted only (no atoms recorded)
+@pytest.mark.parametrize("n", [3, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hinted_only_gives_the_goal_and_exactly_the_gradient_of_the_full_call(
+    n: int, dtype: torch.dtype
+) -> None:
+    """Training steps that record no atoms compute only the redundancies the goal weighs: the
+    goal's value up to rounding and its gradient to the bit, while the skipped redundancies are
+    really not computed (they differ from the PID's)."""
+    from infomorphic.goals import Goal
+
+    if n == 4:  # the published goal, B atoms at 0: 99 of 166 redundancy weights are 0
+        goal = Goal.preset("trivariate-mnist-tpe").embed("FCLB")
+    else:  # unique information of F and half the synergy: 8 of 18 weights are 0
+        goal = Goal.resolve("{F} + 0.5 {F,C,L}", "FCL")
+    hint = goal.redundancy_weights()
+    gen = torch.Generator().manual_seed(11 + n)
+    bins = torch.randint(0, 20, (1024, 6, n), generator=gen, dtype=torch.int32)
+    bins[:, :, 1] = bins[:, :, 0] // 2  # sources that share information: non-trivial redundancies
+    z = torch.randn(1024, 6, generator=gen, dtype=dtype).mul(2).requires_grad_(True)
+
+    def run(hinted_only: bool):
+        res = sx_pid_from_binary_samples(
+            bins, torch.sigmoid(z), 20, backend="kernel", grad_hint=hint, hinted_only=hinted_only
+        )
+        value = goal.evaluate(res.atoms, res.residual_entropy)
+        (grad,) = torch.autograd.grad(-value.sum(), z)
+        return res, value.detach(), grad
+
+    full, value_full, grad_full = run(False)
+    only, value_only, grad_only = run(True)
+    assert torch.equal(grad_only, grad_full)
+    assert grad_full.abs().max() > 1e-5
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    assert torch.allclose(value_only, value_full, atol=tol, rtol=0)
+    weighed = hint != 0
+    assert 0 < int(weighed.sum()) < len(hint)
+    red_full, red_only = full.redundancies.detach(), only.redundancies.detach()
+    assert torch.equal(red_only[:, weighed], red_full[:, weighed])
+    skipped = red_only[:, ~weighed]
+    assert torch.allclose(skipped, only.target_entropy.detach()[:, None].expand_as(skipped))  # H(T): sum of 0
+    assert not torch.allclose(red_only[:, ~weighed], red_full[:, ~weighed], atol=1e-3)
+
+
+def test_hinted_only_needs_a_hint_and_no_parts() -> None:
+    bins = torch.zeros(8, 2, 3, dtype=torch.long)
+    theta = torch.full((8, 2), 0.5)
+    with pytest.raises(ValueError, match="needs a grad_hint"):
+        sx_pid_from_binary_samples(bins, theta, 4, hinted_only=True)
+    with pytest.raises(ValueError, match="parts=False"):
+        sx_pid_from_samples(
+            bins, binary_weights(theta), 4, parts=True, grad_hint=torch.ones(18), hinted_only=True
+        )
+
+
+def test_hinted_only_is_the_full_pid_on_the_torch_path() -> None:
+    """The PyTorch path computes every redundancy whatever ``hinted_only`` says."""
+    bins, weights = _inputs(128, 3, 3, 6, seed=5)
+    hint = torch.zeros(18, dtype=torch.float64)
+    hint[0] = 1.0
+    ref = sx_pid_from_samples(bins, weights, 6, backend="torch")
+    res = sx_pid_from_samples(bins, weights, 6, backend="torch", grad_hint=hint, hinted_only=True)
+    assert torch.equal(res.atoms, ref.atoms)

@@ -224,6 +224,26 @@ def test_eval_every_skips_evaluations_and_changes_nothing_else(tmp_path: Path, d
         every.replace(eval_every=0)
 
 
+def test_atoms_every_changes_only_the_recorded_atoms(tmp_path: Path, digits) -> None:
+    """``atoms_every = 4``: the same weights and accuracies as recording atoms every batch, goals
+    up to float rounding; the atoms of the epoch are means over batches 0, 4, 8 only."""
+    every = _config(tmp_path, epochs=2, hidden=12)
+    fit(every, run_dir=tmp_path / "every", progress=False, data=digits)
+    fit(every.replace(atoms_every=4), run_dir=tmp_path / "fourth", progress=False, data=digits)
+    full, fourth = _metrics(tmp_path / "every"), _metrics(tmp_path / "fourth")
+    for a, b in zip(full, fourth, strict=True):
+        for key in ("train_acc", "val_acc", "test_acc"):
+            assert a[key] == b[key]
+        for layer in ("hidden", "readout"):
+            assert a[f"{layer}_goal"] == pytest.approx(b[f"{layer}_goal"], abs=1e-5)
+        assert a["hidden_atoms_mean"] != b["hidden_atoms_mean"]
+    sa = torch.load(tmp_path / "every" / "checkpoint.pt", weights_only=False)["model"]
+    sb = torch.load(tmp_path / "fourth" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    with pytest.raises(ValueError, match="atoms_every must be >= 1"):
+        every.replace(atoms_every=0)
+
+
 def test_run_directory_guards(tmp_path: Path, digits) -> None:
     config = _config(tmp_path, epochs=1)
     fit(config, run_dir=tmp_path / "run", progress=False, data=digits)

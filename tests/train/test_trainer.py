@@ -282,3 +282,54 @@ def test_train_tensorboard_missing_is_one_line_exit_2(
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "infomorphic[tensorboard]" in lines[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_atoms_every_records_fewer_batches_and_trains_the_same_weights(digits) -> None:
+    """``atoms_every=3``: atoms on batches 0, 3, 6, ... of every epoch (their means are the
+    epoch's atoms); the other steps compute only the redundancies the goals weigh, which gives
+    the same weights to the bit as recording every batch (a four-source network, whose goal
+    leaves 99 of 166 redundancies out, and its three-source readout)."""
+    batches = _chunks(digits.train.x, digits.train.y, 128)[:8]
+
+    def train(every: int) -> tuple[Network, list, list[dict[str, torch.Tensor]]]:
+        net = Network(
+            stacked([12, 10], feedback="B"),
+            digits.n_features,
+            digits.n_classes,
+            generator=generator(3, "init"),
+        )
+        seen: list[dict[str, torch.Tensor]] = []
+
+        def keep(event: StepEvent) -> None:
+            seen.append({k: layer.last_atoms.clone() for k, layer in event.trainer.layers().items()})
+
+        trainer = Trainer(net, sampler=generator(3, "sampling"), on_step=[keep], atoms_every=every)
+        results = [trainer.train_epoch(batches) for _ in range(2)]
+        assert all(layer.record_atoms for layer in net.layers().values())  # restored after the epoch
+        return net, results, seen
+
+    net1, res1, seen1 = train(1)
+    net3, res3, seen3 = train(3)
+    state1, state3 = net1.state_dict(), net3.state_dict()
+    assert state1.keys() == state3.keys()
+    assert all(torch.equal(state1[k], state3[k]) for k in state1)
+    init = Network(
+        stacked([12, 10], feedback="B"), digits.n_features, digits.n_classes, generator=generator(3, "init")
+    ).state_dict()
+    assert not torch.equal(state1["h1.weight.F"], init["h1.weight.F"])  # it trained
+    for name in ("h1", "h2", "readout"):
+        recorded = [i % 8 for i, s in enumerate(seen3) if s[name].numel() > 0]
+        assert recorded == [0, 3, 6, 0, 3, 6]
+        for epoch in range(2):
+            want = torch.stack([seen1[epoch * 8 + i][name] for i in (0, 3, 6)]).mean(0)
+            assert torch.allclose(res3[epoch].atoms(name), want, atol=1e-6)
+            assert not torch.allclose(res1[epoch].atoms(name), want, atol=1e-6)
+            assert res3[epoch].goals[name] == pytest.approx(res1[epoch].goals[name], abs=1e-5)
+    assert res1[0].atoms("h1").shape == (12, 166)
+
+
+def test_atoms_every_must_be_a_positive_integer(digits) -> None:
+    net = Network(stacked([6]), digits.n_features, digits.n_classes, generator=generator(0, "init"))
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="atoms_every must be an integer >= 1"):
+            Trainer(net, atoms_every=bad)  # type: ignore[arg-type]

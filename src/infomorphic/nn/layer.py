@@ -147,8 +147,16 @@ class InfomorphicLayer(nn.Module):
             weight would hold (the same random draw).  :meth:`effective_weight` is always
             the dense ``(N, in)`` matrix.
         bias: ``ParameterDict`` letter -> ``(N,)``, initialised in the same range.
-        last_atoms: ``(N, n_atoms)`` PID atoms (bits) of the last goal evaluation, detached.
-        last_residual_entropy: ``(N,)`` H(Y | sources) of the last goal evaluation (bits).
+        last_atoms: ``(N, n_atoms)`` PID atoms (bits) of the last goal evaluation, detached;
+            empty ``(0,)`` after an evaluation that did not record them (``record_atoms``).
+        last_residual_entropy: ``(N,)`` H(Y | sources) of the last goal evaluation (bits), or
+            empty like ``last_atoms``.
+        record_atoms: ``True`` (default): :meth:`local_goal` computes the whole PID and records
+            it.  ``False``: it computes only the redundancies the goal weighs (with the compiled
+            kernel; e.g. 67 of 166 for the four-source feedback goal), which gives the same
+            gradient to the bit and the same goal value up to float rounding, and records no
+            atoms.  A plain attribute, not saved; :class:`~infomorphic.train.Trainer` sets it
+            per step from its ``atoms_every``.
     """
 
     def __init__(
@@ -247,6 +255,7 @@ class InfomorphicLayer(nn.Module):
                 self.register_buffer(f"mask_{name}", (m != 0).to(m.dtype))
         self.register_buffer("last_atoms", torch.zeros(0), persistent=False)
         self.register_buffer("last_residual_entropy", torch.zeros(0), persistent=False)
+        self.record_atoms = True
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -546,19 +555,28 @@ class InfomorphicLayer(nn.Module):
     def local_goal(self, out: LayerOutput) -> Tensor:
         """Each neuron's goal ``(N,)`` in bits, differentiable in its own weights.
 
-        Also stores the atoms in :attr:`last_atoms` and :attr:`last_residual_entropy`.
+        Also stores the atoms in :attr:`last_atoms` and :attr:`last_residual_entropy` (when
+        :attr:`record_atoms`; else empties them and computes only what the goal needs).
         """
         if self.goal is None:
             raise ValueError("this layer has no goal; give one to train it")
+        record = bool(self.record_atoms)
         res = sx_pid_from_binary_samples(
             self.bins_of(out),
             out.theta,
             self.n_bins,
             validate=False,
             grad_hint=self.goal.redundancy_weights(),
+            hinted_only=not record,
         )
-        self.last_atoms = res.atoms.detach()
-        self.last_residual_entropy = res.residual_entropy.detach()
+        # the same operations either way: the goal's gradient does not depend on the values of
+        # the redundancies it does not weigh, so both paths train the same weights
+        if record:
+            self.last_atoms = res.atoms.detach()
+            self.last_residual_entropy = res.residual_entropy.detach()
+        else:
+            self.last_atoms = res.atoms.new_zeros(0)
+            self.last_residual_entropy = res.atoms.new_zeros(0)
         return self.goal.evaluate(res.atoms, res.residual_entropy)
 
 

@@ -356,7 +356,7 @@ struct Lanes {
 template <typename scalar_t>
 inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch& s, Lanes& L, int64_t u,
                                                       const double* gj, const double* hj, bool want_grad,
-                                                      double* acc_cond, double* acc_plus) {
+                                                      bool all_values, double* acc_cond, double* acc_plus) {
   const int64_t T = p.T;
   const auto& parts = p.parts[u];
   const int64_t Q = static_cast<int64_t>(parts.size());
@@ -396,6 +396,7 @@ inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch&
     }
     for (int64_t a : p.by_union[u]) {
       const double g = gj[a], h = hj[a];
+      if (!all_values && g == 0.0 && h == 0.0) continue;  // neither its value nor its gradient is wanted
       for (int64_t c = 0; c < n; ++c) pe[c] = 0.0;
       for (int64_t c = 0; c < T * kLanes; ++c) pet[c] = 0.0;
       for (const auto& nz : p.rows[a]) {
@@ -459,20 +460,21 @@ inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch&
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
 INFOMORPHIC_CLONES void union_pass_float(const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj,
-                                         const double* hj, bool want_grad, double* acc_cond, double* acc_plus) {
-  union_pass<float>(p, s, L, u, gj, hj, want_grad, acc_cond, acc_plus);
+                                         const double* hj, bool want_grad, bool all_values, double* acc_cond,
+                                         double* acc_plus) {
+  union_pass<float>(p, s, L, u, gj, hj, want_grad, all_values, acc_cond, acc_plus);
 }
 #pragma GCC pop_options
 
 void union_pass_any(float, const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj, const double* hj,
-                    bool want_grad, double* acc_cond, double* acc_plus) {
-  union_pass_float(p, s, L, u, gj, hj, want_grad, acc_cond, acc_plus);
+                    bool want_grad, bool all_values, double* acc_cond, double* acc_plus) {
+  union_pass_float(p, s, L, u, gj, hj, want_grad, all_values, acc_cond, acc_plus);
 }
 
 // double: std::log2 is a library call per element, so vector clones would gain little
 void union_pass_any(double, const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj, const double* hj,
-                    bool want_grad, double* acc_cond, double* acc_plus) {
-  union_pass<double>(p, s, L, u, gj, hj, want_grad, acc_cond, acc_plus);
+                    bool want_grad, bool all_values, double* acc_cond, double* acc_plus) {
+  union_pass<double>(p, s, L, u, gj, hj, want_grad, all_values, acc_cond, acc_plus);
 }
 
 }  // namespace
@@ -482,10 +484,12 @@ void union_pass_any(double, const Problem& p, Scratch& s, Lanes& L, int64_t u, c
 // to the weights, sharing the tables and the logarithms.  bins: (B, N, n) int32 / int64, any
 // strides; weights: (B, N, T) or, when binary, theta (B, N), any strides; members: (K, n) 0/1,
 // the sources of each subset in the order of coeffs' columns.  Returns {cond, plus, grad}; a part
-// that was not asked for is an empty tensor; grad has the weights' shape.
+// that was not asked for is an empty tensor; grad has the weights' shape.  With hinted_only, the
+// sums are computed only for the antichains whose g_cond or g_plus is non-zero (for the neuron);
+// the others hold 0: what a goal whose weights are g_cond needs, and no more.
 std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch::Tensor members, int64_t dense_factor,
                                   torch::Tensor weights, bool binary, torch::Tensor coeffs, torch::Tensor unions,
-                                  torch::Tensor g_cond, torch::Tensor g_plus, bool want_values) {
+                                  torch::Tensor g_cond, torch::Tensor g_plus, bool want_values, bool hinted_only) {
   TORCH_CHECK(bins.dim() == 3, "bins (B, N, n) expected");
   TORCH_CHECK(bins.scalar_type() == torch::kLong || bins.scalar_type() == torch::kInt, "bins must be int32 or int64");
   TORCH_CHECK(binary ? weights.dim() == 2 : weights.dim() == 3, "weights (B, N, T) or theta (B, N) expected");
@@ -538,10 +542,11 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
         const double* hj = gp + j * p.A;
         for (int64_t u = 0; u < p.K; ++u) {
           if (p.by_union[u].empty()) continue;
-          bool active = want_values;
+          bool active = want_values && !hinted_only;
           for (int64_t a : p.by_union[u]) active = active || gj[a] != 0.0 || hj[a] != 0.0;
           if (!active) continue;
-          union_pass_any(scalar_t{}, p, s, lanes, u, gj, hj, want_grad, acc_cond.data(), acc_plus.data());
+          union_pass_any(scalar_t{}, p, s, lanes, u, gj, hj, want_grad, want_values && !hinted_only, acc_cond.data(),
+                         acc_plus.data());
         }
         if (want_values) {
           for (int64_t a = 0; a < p.A; ++a) {

@@ -360,16 +360,25 @@ class _KernelSums(torch.autograd.Function):
     direction from the same tables and logarithms; a backward pass whose incoming gradient is a
     multiple of the hint (as in training, where the loss is minus the summed goals), to within
     1e-6 of each neuron's largest entry (float32 rounding), reuses it.  Any other incoming gradient is
-    computed from scratch, so results do not depend on the hint beyond that rounding.
+    computed from scratch, so results do not depend on the hint beyond that rounding.  With
+    ``hinted_only`` (and a hint), only the sums of the antichains with a non-zero hint are
+    computed; the others are 0.
     """
 
     @staticmethod
     def forward(
-        ctx: Any, weights: Tensor, binary: bool, bins: Tensor, sizes: tuple[int, ...], hint: Tensor | None
+        ctx: Any,
+        weights: Tensor,
+        binary: bool,
+        bins: Tensor,
+        sizes: tuple[int, ...],
+        hint: Tensor | None,
+        hinted_only: bool = False,
     ) -> tuple[Tensor, Tensor]:
         empty = torch.empty(0, dtype=torch.float64)
         g = empty if hint is None else hint.to(torch.float64).expand(bins.shape[1], -1).contiguous()
-        cond, plus, grad = _run_kernel(bins, sizes, weights, binary, g, empty, True)
+        only = hinted_only and hint is not None
+        cond, plus, grad = _run_kernel(bins, sizes, weights, binary, g, empty, True, only)
         ctx.save_for_backward(weights, bins)
         ctx.binary, ctx.sizes = binary, sizes
         ctx.hint = None if hint is None else g
@@ -379,7 +388,7 @@ class _KernelSums(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None) -> tuple[Tensor | None, ...]:
         weights, bins = ctx.saved_tensors
-        none = (None,) * 4
+        none = (None,) * 5
         if g_plus is not None and not bool((g_plus == 0).all()):
             g_plus_d = g_plus.to(torch.float64)
         else:
@@ -411,6 +420,7 @@ def _run_kernel(
     g_cond: Tensor,
     g_plus: Tensor,
     want_values: bool,
+    hinted_only: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One call of the compiled kernel: ``(cond, plus, grad)`` (see ``_sx_kernel.cpp``)."""
     kernel = load_kernel()
@@ -441,6 +451,7 @@ def _run_kernel(
         g_cond,
         g_plus,
         want_values,
+        hinted_only,
     )
     if by_neuron and grad.numel() > 0:
         grad = kernel.transpose_tiled(grad.t())
@@ -448,11 +459,17 @@ def _run_kernel(
 
 
 def _kernel_pid(
-    cells: SampleCells, weights: Tensor, binary: bool, p_t: Tensor, parts: bool, grad_hint: Tensor | None
+    cells: SampleCells,
+    weights: Tensor,
+    binary: bool,
+    p_t: Tensor,
+    parts: bool,
+    grad_hint: Tensor | None,
+    hinted_only: bool,
 ) -> SxPIDTensors:
     """The compiled kernel's sums turned into atoms; ``p_t`` ``(N, T)`` the target marginal."""
     assert cells.bins is not None
-    cond_sum, plus_sum = _KernelSums.apply(weights, binary, cells.bins, cells.sizes, grad_hint)
+    cond_sum, plus_sum = _KernelSums.apply(weights, binary, cells.bins, cells.sizes, grad_hint, hinted_only)
     _, moebius = _lattice_tensors(cells.lattice, weights)
     return _finish(cells.lattice, cond_sum, plus_sum if parts else None, p_t, moebius)
 
@@ -466,6 +483,7 @@ def sx_pid_from_samples(
     validate: bool = True,
     backend: str = "auto",
     grad_hint: Tensor | None = None,
+    hinted_only: bool = False,
 ) -> SxPIDTensors:
     """I^sx PID of each neuron from binned samples and per-sample target probabilities.
 
@@ -496,6 +514,14 @@ def sx_pid_from_samples(
         gradient with respect to the redundancies (e.g. :meth:`infomorphic.goals.Goal.redundancy_weights`).
         The compiled kernel then computes that gradient together with the values; a pure
         speed-up, the results do not depend on it.
+    hinted_only:
+        With a ``grad_hint`` (and ``parts=False``): the compiled kernel computes only the
+        redundancies whose hint is non-zero; the others are taken as ``H(T)`` (a conditional
+        sum of 0), so **the atoms are not the PID**.  A goal whose redundancy weights are the hint
+        (:meth:`~infomorphic.goals.Goal.evaluate` on these atoms) still has its value, up to
+        float rounding, and exactly the gradient of the full call.  For training steps that do
+        not record atoms (e.g. 99 of the 166 redundancies of the four-source feedback goal are
+        not needed).  The PyTorch path ignores it and computes every redundancy.
 
     Returns
     -------
@@ -507,6 +533,7 @@ def sx_pid_from_samples(
     Time and memory ``O(N * B * |T| * A_s)`` with ``A_s`` the antichains involving sources
     whose joint table exceeds ``B`` cells (9 of 18 for three sources with 20 bins each).
     """
+    _check_hinted(hinted_only, grad_hint, parts)
     cells = _cells(bins, n_bins, weights.dtype, validate, backend)
     if weights.ndim != 3 or weights.shape[:2] != (cells.n_samples, cells.n_neurons):
         raise ValueError(
@@ -516,7 +543,7 @@ def sx_pid_from_samples(
     if not weights.is_floating_point():
         raise ValueError(f"weights must be floating point, got {weights.dtype}")
     if cells.backend == "kernel":
-        return _kernel_pid(cells, weights, False, weights.mean(0), parts, grad_hint)
+        return _kernel_pid(cells, weights, False, weights.mean(0), parts, grad_hint, hinted_only)
     return _torch_sums(cells, weights, parts)
 
 
@@ -529,6 +556,7 @@ def sx_pid_from_binary_samples(
     validate: bool = True,
     backend: str = "auto",
     grad_hint: Tensor | None = None,
+    hinted_only: bool = False,
 ) -> SxPIDTensors:
     """:func:`sx_pid_from_samples` for a binary target given by ``theta = P(Y = 1 | sample)``.
 
@@ -536,6 +564,7 @@ def sx_pid_from_binary_samples(
     :func:`infomorphic.estimate.binary_weights`) and is differentiable in ``theta`` ``(B, N)``;
     the compiled kernel reads ``theta`` in place, without building the ``(B, N, 2)`` weights.
     """
+    _check_hinted(hinted_only, grad_hint, parts)
     cells = _cells(bins, n_bins, theta.dtype, validate, backend)
     if theta.ndim != 2 or theta.shape != (cells.n_samples, cells.n_neurons):
         raise ValueError(
@@ -548,7 +577,14 @@ def sx_pid_from_binary_samples(
 
     if cells.backend != "kernel":
         return _torch_sums(cells, binary_weights(theta), parts)
-    return _kernel_pid(cells, theta, True, binary_weights(theta.mean(0)), parts, grad_hint)
+    return _kernel_pid(cells, theta, True, binary_weights(theta.mean(0)), parts, grad_hint, hinted_only)
+
+
+def _check_hinted(hinted_only: bool, grad_hint: Tensor | None, parts: bool) -> None:
+    if hinted_only and grad_hint is None:
+        raise ValueError("hinted_only=True needs a grad_hint: the weights of the redundancies to compute")
+    if hinted_only and parts:
+        raise ValueError("hinted_only=True computes no informative parts: use parts=False")
 
 
 def _cells(

@@ -361,6 +361,7 @@ def _fit_infomorphic(
         loggers=hooks.loggers,
         device=device,
         step_fn=_step,
+        atoms_every=config.atoms_every,
     )
     optimizers, sampler = trainer.optimizers, trainer.sampler
     history: list[dict[str, Any]] = []

@@ -27,7 +27,9 @@ Example::
 - ``local_goals(output)``: each layer's per-neuron goals ``(N,)`` in bits.
 
 Layers that record ``last_atoms`` and ``last_residual_entropy`` (every
-:class:`~infomorphic.nn.InfomorphicLayer`) also get their mean PID atoms per epoch.
+:class:`~infomorphic.nn.InfomorphicLayer`) also get their mean PID atoms per epoch: over every
+batch, or over every ``atoms_every``-th (the other steps then compute only what the goals need:
+the same weights, faster for four-source layers).
 
 **Optimisers.**  ``optimizer`` is a factory ``params -> torch.optim.Optimizer`` called once per
 trainable layer with that layer's parameters (a list), or a mapping ``layer name -> factory``.
@@ -276,7 +278,8 @@ class EpochResult:
         examples: examples in those batches.
         seconds: wall-clock seconds of the epoch.
         goals: layer name -> mean over batches of the batch's mean goal (bits).
-        per_neuron: layer name -> ``(N, n_atoms + 1)`` mean over batches of every neuron's PID
+        per_neuron: layer name -> ``(N, n_atoms + 1)`` mean over the batches that recorded atoms
+            (every batch, or every ``atoms_every``-th: see :class:`Trainer`) of every neuron's PID
             atoms (bits, in the order of ``atom_names``) and, last, its residual entropy
             ``H(Y | sources)`` (bits); only for layers that record their atoms.
         atom_names: layer name -> the atom names of its goal's lattice.
@@ -327,6 +330,11 @@ class Trainer:
             being finite.
         step_fn: the learning step (default :func:`train_step`); a replacement takes the same
             arguments and returns each layer's per-neuron goals (e.g. to clip gradients).
+        atoms_every: record the PID atoms on the first batch of every epoch and then on every
+            this many (default 1: every batch).  On the other batches each layer with a
+            ``record_atoms`` attribute computes only the redundancies its goal weighs: the same
+            weights to the bit, faster where the goal leaves many out (four-source layers);
+            the epoch's atoms are the means over the recorded batches.
 
     Attributes:
         epoch: epochs completed (set it when restoring a checkpoint).
@@ -345,7 +353,10 @@ class Trainer:
         device: torch.device | str | None = None,
         check_finite: bool = True,
         step_fn: StepFunction = train_step,
+        atoms_every: int = 1,
     ) -> None:
+        if isinstance(atoms_every, bool) or not isinstance(atoms_every, int) or atoms_every < 1:
+            raise ValueError(f"atoms_every must be an integer >= 1, got {atoms_every!r}")
         if not callable(getattr(network, "layers", None)) or not callable(
             getattr(network, "local_goals", None)
         ):
@@ -377,6 +388,7 @@ class Trainer:
         self.loggers = list(loggers)
         self.check_finite = check_finite
         self.step_fn = step_fn
+        self.atoms_every = atoms_every
         self.epoch = 0
 
     # -------------------------------------------------------------- pieces
@@ -401,28 +413,35 @@ class Trainer:
         self.network.train()
         epoch = self.epoch
         sums: dict[str, Any] = {}
+        recorded: dict[str, int] = {}
         goal_sums: dict[str, float] = {}
         n_batches = examples = 0
-        for x, y in batches:
-            if len(x) < 2:
-                continue
-            goals = self.step(x, y)
-            n_batches += 1
-            examples += len(x)
-            means: dict[str, float] = {}
-            for name, layer in self.layers().items():
-                atoms = getattr(layer, "last_atoms", None)
-                hres = getattr(layer, "last_residual_entropy", None)
-                if atoms is not None and hres is not None:
-                    sums[name] = sums.get(name, 0) + torch.cat([atoms, hres[:, None]], 1)
-                means[name] = mean_goal = float(goals[name].mean())
-                if self.check_finite and not math.isfinite(mean_goal):
-                    self._diverged(epoch, name, f"mean goal became {mean_goal} in batch {n_batches}")
-                goal_sums[name] = goal_sums.get(name, 0.0) + mean_goal
-            if self.on_step:
-                event = StepEvent(self, epoch, n_batches - 1, len(x), goals, means)
-                for callback in self.on_step:
-                    callback(event)
+        layers = self.layers()
+        try:
+            for x, y in batches:
+                if len(x) < 2:
+                    continue
+                _record_atoms(layers, n_batches % self.atoms_every == 0)
+                goals = self.step(x, y)
+                n_batches += 1
+                examples += len(x)
+                means: dict[str, float] = {}
+                for name, layer in layers.items():
+                    atoms = getattr(layer, "last_atoms", None)
+                    hres = getattr(layer, "last_residual_entropy", None)
+                    if atoms is not None and hres is not None and atoms.numel() > 0:
+                        sums[name] = sums.get(name, 0) + torch.cat([atoms, hres[:, None]], 1)
+                        recorded[name] = recorded.get(name, 0) + 1
+                    means[name] = mean_goal = float(goals[name].mean())
+                    if self.check_finite and not math.isfinite(mean_goal):
+                        self._diverged(epoch, name, f"mean goal became {mean_goal} in batch {n_batches}")
+                    goal_sums[name] = goal_sums.get(name, 0.0) + mean_goal
+                if self.on_step:
+                    event = StepEvent(self, epoch, n_batches - 1, len(x), goals, means)
+                    for callback in self.on_step:
+                        callback(event)
+        finally:
+            _record_atoms(layers, True)
         if self.check_finite:
             for name, layer in self.layers().items():
                 bad = [p for p, v in layer.named_parameters() if not bool(torch.isfinite(v).all())]
@@ -433,7 +452,7 @@ class Trainer:
         for name, layer in self.layers().items():
             result.goals[name] = goal_sums.get(name, 0.0) / max(n_batches, 1)
             if name in sums:
-                result.per_neuron[name] = sums[name] / max(n_batches, 1)
+                result.per_neuron[name] = sums[name] / recorded[name]
                 goal = getattr(layer, "goal", None)
                 if goal is not None:
                     result.atom_names[name] = list(goal.lattice.names(layer.sources))
@@ -516,6 +535,13 @@ class Trainer:
             layer=layer,
             what=what,
         )
+
+
+def _record_atoms(layers: Mapping[str, nn.Module], record: bool) -> None:
+    """Tell every layer that has a ``record_atoms`` switch whether the next steps record atoms."""
+    for layer in layers.values():
+        if hasattr(layer, "record_atoms"):
+            layer.record_atoms = record  # type: ignore[assignment]
 
 
 def _device_of(module: nn.Module) -> torch.device:
