@@ -8,9 +8,13 @@ For each study the ``--top`` completed trials with the highest validation accura
 halving / hyperband pruners a completed trial trained every epoch of the search's config, so
 its value is the full-length validation accuracy) give a goal; beside them the published
 optimised goal (``trivariate-mnist-tpe``, Schneider et al. 2025) and the naive goal
-(``trivariate-naive``: maximise the redundancy ``{F}{C}``). Each goal is trained with the
-search's own training config (network, data set, epochs unless ``--epochs``) for every seed of
-``--seeds`` by ``infomorphic train`` in a worker process (one torch thread), into
+(``trivariate-naive``: maximise the redundancy ``{F}{C}``) when the searched layer has the
+sources F, C and L (else the goal the searched config gives that layer, as ``configured``).
+Each goal is trained with the search's own training config (any network, also a wired one
+searched with ``--layer NAME``; every key but the epochs, with ``--epochs``, the seed and the
+threads; not a search's ``--train-subset``: runs train on the whole training split) in the
+searched layer, for every seed of ``--seeds``, by ``infomorphic train --config
+<out>/configs/<goal>-seed<s>.toml`` in a worker process (one torch thread), into
 ``<out>/<goal>-seed<s>``; finished runs are kept and unfinished ones resumed, so the script can
 be stopped and started again, and several invocations may share ``--out`` (a run that another
 process trains is left to it; a failed run makes the script exit with status 1 after its
@@ -80,33 +84,56 @@ def top_goals(storage: str, study_name: str, top: int) -> tuple[list[dict[str, A
     return picked, study, settings
 
 
-def train_args(settings: Any, epochs: int | None) -> list[str]:
-    """``infomorphic train`` options of a search's training config (the goal and seed are the caller's)."""
-    c = settings.config
-    if c.wiring is not None:
-        raise SystemExit("error: this script compares goals of the papers' networks, not of a wired network")
-    args = [
-        "--network",
-        c.network,
-        "--dataset",
-        c.dataset,
-        "--hidden",
-        str(c.hidden),
-        "--epochs",
-        str(epochs or c.epochs),
-        "--batch-size",
-        str(c.batch_size),
-        "--baselines",
-        "none",  # the searches' trials train none either
-    ]
-    if c.network == "trivariate":
-        args += ["--setup", str(c.setup)]
-    if c.data_dir:
-        args += ["--data-dir", str(c.data_dir)]
-    return args
+def goal_config(settings: Any, goal: str, seed: int, threads: int, epochs: int | None) -> Any:
+    """The search's training config with ``goal`` (a preset name or expression over the
+    searched layer's sources) in the searched layer, the ``seed`` and ``threads`` given, its
+    epochs unless ``epochs``, and no baselines (the search's trials trained none either)."""
+    from infomorphic.goals import Goal
+    from infomorphic.goalsearch.search import config_with_goal, layer_letters
+
+    letters = layer_letters(settings.config, settings.layer)
+    changes: dict[str, Any] = {"seed": seed, "threads": threads}
+    if epochs is not None:
+        changes["epochs"] = epochs
+    return config_with_goal(settings.config, settings.layer, Goal.resolve(goal, letters), **changes)
 
 
-def run_one(out: Path, name: str, goal: str, seed: int, base: list[str], threads: int) -> str:
+def network_key(settings: Any, epochs: int | None) -> dict[str, Any]:
+    """What every goal's run of a study shares: its training config without the searched
+    layer's goal (two studies compared together must agree on it)."""
+    from infomorphic.goalsearch.search import layer_letters
+
+    config = goal_config(settings, "0.0*{F}", 0, 1, epochs)  # a placeholder goal
+    key = config.to_dict()
+    if config.wiring is not None:
+        for entry in key["wiring"]["layers"]:
+            if entry.get("name") == settings.layer:
+                entry["goal"] = None
+    else:
+        key["hidden_goal" if settings.layer == "hidden" else "readout_goal"] = None
+    return {"layer": settings.layer, "letters": layer_letters(settings.config, settings.layer), **key}
+
+
+def references(settings: Any) -> dict[str, str]:
+    """The reference goals beside the searched ones: the published optimised and the naive goal
+    for a layer with the sources F, C, L; else the goal the searched config gives the layer."""
+    from infomorphic.goals import Goal
+    from infomorphic.goalsearch.search import layer_goal, layer_letters
+
+    letters = layer_letters(settings.config, settings.layer)
+    if letters == "FCL":
+        return dict(REFERENCES)
+    goal = layer_goal(settings.config, settings.layer)
+    if goal is None:
+        raise SystemExit(
+            f"error: layer {settings.layer!r} has no goal in the searched config to compare with"
+        )
+    return {"configured": goal if isinstance(goal, str) else Goal.resolve(goal, letters).to_expression()}
+
+
+def run_one(
+    out: Path, name: str, goal: str, seed: int, settings: Any, threads: int, epochs: int | None
+) -> str:
     """Train (or resume, or keep) ``<out>/<name>-seed<seed>``; ``"reused"``, ``"trained"``,
     ``"busy"`` (another process trains it now) or ``"failed"``."""
     run_dir = out / f"{name}-seed{seed}"
@@ -117,16 +144,17 @@ def run_one(out: Path, name: str, goal: str, seed: int, base: list[str], threads
     def command() -> list[str]:
         if (run_dir / "config.json").exists():
             return [exe, "train", "--resume", str(run_dir), "--no-progress", "--json"]
+        from infomorphic.runs import atomic_write
+
+        path = out / "configs" / f"{run_dir.name}.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = goal_config(settings, goal, seed, threads, epochs).to_toml()
+        atomic_write(path, lambda fh: fh.write(text))
         return [
             exe,
             "train",
-            *base,
-            "--goal",
-            goal,
-            "--seed",
-            str(seed),
-            "--threads",
-            str(threads),
+            "--config",
+            str(path),
             "--out-dir",
             str(out),
             "--name",
@@ -231,7 +259,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
-    base: list[str] | None = None
+    base: dict[str, Any] | None = None
     searches, loaded = {}, {}
     for name in args.studies:
         picked, study, settings = top_goals(args.storage, name, args.top)
@@ -239,10 +267,12 @@ def main() -> None:
         if not picked:
             raise SystemExit(f"error: study {name!r} has no completed trial yet")
         entries += picked
-        this = train_args(settings, args.epochs)
+        this = network_key(settings, args.epochs)
         if base is not None and this != base:
+            differ = sorted(k for k in set(this) | set(base) if this.get(k) != base.get(k))
             raise SystemExit(
-                f"error: study {name!r} trains another network than {args.studies[0]!r}: {this} vs {base}"
+                f"error: study {name!r} trains another network than {args.studies[0]!r} "
+                f"(they differ in {', '.join(differ)})"
             )
         base = this
         status = search_status(args.storage, name)
@@ -251,16 +281,20 @@ def main() -> None:
             for k in ("complete", "pruned", "failed", "total", "cpu_hours", "epochs_trained", "sampler")
         }
         searches[name]["pruner"] = status["pruner"]
-    assert base is not None
-    for label, preset in REFERENCES.items():
-        entries.append({"name": label, "study": None, "trial": None, "goal": preset})
+    first = loaded[args.studies[0]][1]
+    for label, goal in references(first).items():
+        entries.append({"name": label, "study": None, "trial": None, "goal": goal})
 
     failed = 0
     if not args.summarise:
         jobs = [(e["name"], e["goal"], s) for e in entries for s in args.seeds]
         with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
             failed = report_statuses(
-                list(pool.map(lambda j: run_one(args.out, j[0], j[1], j[2], base, args.threads), jobs))
+                list(
+                    pool.map(
+                        lambda j: run_one(args.out, j[0], j[1], j[2], first, args.threads, args.epochs), jobs
+                    )
+                )
             )
 
     from infomorphic.runs import atomic_write, read_jsonl, write_json
