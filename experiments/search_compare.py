@@ -22,8 +22,9 @@ output). Then, per study, the parameter importance of its completed trials (fANO
 decrease in impurity, ``infomorphic ablate --study``) into ``<out>/importance-<study>/``, and
 the search's compute (``infomorphic search status``).
 
-Two checks come with it: a searched goal's run with the search's seed must reproduce the
-validation accuracy its trial reached (same config, same seed, one thread: ``reproduces_search``),
+Two checks come with it: a searched goal's run with the search's seed (the first of its
+``--seeds`` when its trials trained several) must reproduce the validation accuracy its trial
+reached with that seed (same config, same seed, one thread: ``reproduces_search``),
 and for the search's seed each reference goal's validation accuracy at every rung of the halving
 pruner (the epochs where trials were stopped) is set beside the study's promotion cut there (the
 top ``1/eta`` of the trials that reached the rung): would the pruner have kept that goal, and
@@ -76,6 +77,7 @@ def top_goals(storage: str, study_name: str, top: int) -> tuple[list[dict[str, A
             "study": study_name,
             "trial": trial.number,
             "search_val_acc": trial.value,
+            "search_val_per_seed": trial.user_attrs.get("val_acc_per_seed"),  # several seeds per trial
             "search_epochs": trial.user_attrs.get("epochs"),
             "goal": goal,
         }
@@ -301,12 +303,15 @@ def main() -> None:
 
     rows = [summarise_goal(args.out, e, args.seeds) for e in entries]
     for row in rows:
-        search_seed = loaded[row["study"] or args.studies[0]][1].config.seed
+        settings = loaded[row["study"] or args.studies[0]][1]
+        search_seed = settings.seeds[0] if settings.seeds else settings.config.seed
         if row["study"] is not None:  # the trial's run again: the same validation accuracy
             path = args.out / f"{row['name']}-seed{search_seed}" / "metrics.jsonl"
             at = {e["epoch"]: e["val_acc"] for e in (read_jsonl(path) if path.exists() else [])}
+            per_seed = row.get("search_val_per_seed") or {}
+            expected = per_seed.get(str(search_seed), row["search_val_acc"])
             if row["search_epochs"] in at:  # a longer run passes the trial's epoch on its way
-                row["reproduces_search"] = abs(at[row["search_epochs"]] - row["search_val_acc"]) < 1e-6
+                row["reproduces_search"] = abs(at[row["search_epochs"]] - expected) < 1e-6
         else:  # a reference goal against each study's pruner
             row["rungs"] = {
                 name: rung_check(args.out, row, search_seed, *loaded[name]) for name in args.studies

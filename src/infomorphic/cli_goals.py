@@ -111,6 +111,14 @@ def _short(expression: str, n: int = 4) -> str:
     return " ".join(terms[:n]) + (" ..." if len(terms) > n else "")
 
 
+def _seed_list(seeds: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` as integers (a ``ValueError`` naming the option otherwise)."""
+    try:
+        return tuple(int(s) for s in seeds.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"--seeds expects comma-separated integers, got {seeds!r}") from None
+
+
 def _memory_settings(
     set_: list[str] | None,
     *,
@@ -148,10 +156,7 @@ def _memory_settings(
             f"--set {own[0]} is not for a memory-goal search: every trial sets the goal, every probe the load "
             "and seed (--loads, --seeds); the neurons are --neurons"
         )
-    try:
-        seed_list = (0,) if seeds is None else tuple(int(s) for s in seeds.split(",") if s.strip())
-    except ValueError:
-        raise ValueError(f"--seeds expects comma-separated integers, got {seeds!r}") from None
+    seed_list = (0,) if seeds is None else _seed_list(seeds)
     base = Goal.resolve(base_goal, MEMORY_SOURCES) if base_goal else None
     return MemorySearchSettings(
         MemoryConfig(n_neurons=100 if neurons is None else neurons, **kw),
@@ -268,7 +273,8 @@ def search_command(
     seeds: Annotated[
         str | None,
         typer.Option(
-            help="--task memory: comma-separated seeds of every trial (default 0); value: their mean."
+            help="Comma-separated seeds of every trial; value: their mean (--task memory: default 0; "
+            "a network's goal: default the config's seed, several need --no-prune).",
         ),
     ] = None,
     threshold: Annotated[
@@ -428,7 +434,9 @@ def search_command(
             if out is None:
                 out = _stamped(Path("runs"), f"search-{sampler}-memory-n{settings.memory.n_neurons}")
         else:
-            memory_only = [k for k, v in memory_flags.items() if v is not None and k != "--task"]
+            memory_only = [
+                k for k, v in memory_flags.items() if v is not None and k not in ("--task", "--seeds")
+            ]
             if memory_only:
                 _fail(f"{', '.join(memory_only)} belong to --task memory")
             cfg = _train_config(config, set_, **config_flags)
@@ -449,6 +457,7 @@ def search_command(
                 reduction_factor=reduction_factor,
                 cma_sigma0=cma_sigma0,
                 cma_x0=cma_x0,
+                seeds=() if seeds is None else _seed_list(seeds),
             )
             if out is None:
                 out = _stamped(Path(cfg.out_dir), f"search-{sampler}-{cfg.network}-{cfg.dataset}")

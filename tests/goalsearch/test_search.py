@@ -152,6 +152,9 @@ def test_two_processes_share_one_sqlite_study(tmp_path: Path, digits_small) -> N
         ({"sampler": "cmaes", "cma_sigma0": 0.0}, "in \\(0, 2\\]"),
         ({"cma_x0": "{F}{C}"}, "cma_x0 is for the cmaes sampler only"),
         ({"sampler": "cmaes", "cma_x0": "{F}{X}"}, "cma_x0 is not a goal over FCL"),
+        ({"seeds": (0, 1)}, "need --no-prune"),
+        ({"seeds": (0, 0), "prune": False}, "seeds must differ"),
+        ({"seeds": (-1,), "prune": False}, "integers >= 0"),
     ],
 )
 def test_settings_reject_bad_values(changes: dict, match: str) -> None:
@@ -162,6 +165,34 @@ def test_settings_reject_bad_values(changes: dict, match: str) -> None:
 def test_settings_roundtrip_through_json() -> None:
     settings = _settings(sampler="cmaes", space=GoalSpace.build("FCL", fix_hres=True))
     assert SearchSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+
+
+def test_settings_with_seeds_roundtrip_and_older_studies_have_none() -> None:
+    settings = _settings(seeds=[0, 2], prune=False)  # a JSON list becomes a tuple
+    assert settings.seeds == (0, 2)
+    stored = settings.to_dict()
+    assert SearchSettings.from_dict(json.loads(json.dumps(stored))) == settings
+    del stored["seeds"]
+    assert SearchSettings.from_dict(stored).seeds == ()
+
+
+def test_several_seeds_per_trial_average_their_runs(tmp_path: Path, digits_small) -> None:
+    """``seeds=(0, 1)``: every trial trains its goal once per seed (each its own run directory and
+    split), and its value is the mean of their final validation accuracies."""
+    settings = _settings(seeds=(0, 1), prune=False, sampler="random")
+    study, _, _ = run_search(settings, tmp_path, n_trials=1, data=digits_small)
+    (trial,) = study.trials
+    runs = {0: tmp_path / "trials" / "trial-00000", 1: tmp_path / "trials" / "trial-00000-seed1"}
+    last = {s: json.loads((d / "metrics.jsonl").read_text().splitlines()[-1]) for s, d in runs.items()}
+    assert {s: json.loads((d / "config.json").read_text())["config"]["seed"] for s, d in runs.items()} == {
+        0: 0,
+        1: 1,
+    }
+    assert trial.user_attrs["val_acc_per_seed"] == {str(s): m["val_acc"] for s, m in last.items()}
+    assert trial.value == pytest.approx((last[0]["val_acc"] + last[1]["val_acc"]) / 2, abs=1e-12)
+    assert trial.user_attrs["test_acc"] == pytest.approx((last[0]["test_acc"] + last[1]["test_acc"]) / 2)
+    assert last[0]["val_acc"] != last[1]["val_acc"]  # two different runs
+    assert sorted(trial.intermediate_values) == [1, 2]  # the first seed's epochs
 
 
 def test_settings_of_a_study_made_before_cma_sigma0_load() -> None:

@@ -174,6 +174,12 @@ class SearchSettings:
         weights of the searched atoms are the search's start, e.g. the best goal of an earlier
         search to refine it (None: the all-zero goal, optuna's start at the middle of the range).
         Weights outside ``[low, high]`` are clipped to it.
+    seeds:
+        Run seeds of every trial (empty: the config's seed alone).  With more than one, every
+        trial trains its goal once per seed (each seed with its own validation split, as
+        ``infomorphic train --seed`` does) and its value is the mean final validation accuracy,
+        which ranks goals whose single runs differ by less than the noise of one run; the
+        epochs reported along the way are the first seed's.  Needs ``prune=False``.
     """
 
     config: TrainConfig
@@ -189,6 +195,7 @@ class SearchSettings:
     reduction_factor: int = 3
     cma_sigma0: float | None = None
     cma_x0: str | None = None
+    seeds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -203,6 +210,17 @@ class SearchSettings:
             )
         if self.startup_trials < 0:
             raise ValueError(f"startup_trials must be >= 0, got {self.startup_trials}")
+        seeds = tuple(self.seeds)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in seeds):
+            raise ValueError(f"seeds must be integers >= 0, got {list(seeds)}")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must differ, got {list(seeds)}")
+        if len(seeds) > 1 and self.prune:
+            raise ValueError(
+                "several seeds per trial (--seeds) need --no-prune: a pruner compares one run's "
+                "accuracy epoch by epoch"
+            )
+        object.__setattr__(self, "seeds", seeds)  # a JSON list when read back from a study
         if self.train_subset is not None and self.train_subset < 2:
             raise ValueError(f"train_subset must be >= 2, got {self.train_subset}")
         if self.pruner not in PRUNERS:
@@ -350,48 +368,75 @@ def make_objective(
     first use when omitted.  With ``stops`` (installed by the search), Ctrl-C and SIGTERM
     interrupt data loading and training but not the storage calls of the epoch reports.  For a
     memory-goal search the objective is the capacity proxy of
-    :func:`~.memory_search.make_memory_objective` (``trials_dir`` and ``data`` unused).
+    :func:`~.memory_search.make_memory_objective` (``trials_dir`` and ``data`` unused).  With
+    several ``settings.seeds`` the value is the mean over one run per seed (``trial-NNNNN`` and
+    ``trial-NNNNN-seed<s>``), each seed's validation and test accuracy in the user attributes
+    ``val_acc_per_seed`` / ``test_acc_per_seed`` (``test_acc``: their mean), and only the first
+    seed's epochs are reported.
     """
     stops = stops or StopRequests()
     if isinstance(settings, MemorySearchSettings):
         return make_memory_objective(settings, stops)
-    import optuna
-
-    from ..train import fit
-
-    cache: dict[str, Any] = {"data": data}
+    seeds = settings.seeds or (settings.config.seed,)
+    cache: dict[int, Any] = {settings.config.seed: data} if data is not None else {}
 
     def run(trial: Any) -> float:
         cpu_start = time.process_time()
         goal = settings.space.suggest(trial)
         trial.set_user_attr("goal", goal.to_expression())  # also marks "all parameters suggested"
-        if cache["data"] is None:
-            with stops.open():
-                cache["data"] = load_search_data(settings.config, settings.train_subset)
-        run_dir = Path(trials_dir) / f"trial-{trial.number:05d}"
-        if (run_dir / "checkpoint.pt").exists():  # a FixedTrial replay into a used folder
-            run_dir = run_dir.with_name(f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-        def report(epoch: int, metrics: dict[str, Any]) -> None:
-            with stops.closed():  # storage calls
-                # step = epochs trained, the resource of the halving / hyperband pruners
-                trial.report(float(metrics["val_acc"]), epoch + 1)
-                trial.set_user_attr("epochs", epoch + 1)
-                trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
-                if trial.should_prune():
-                    trial.set_user_attr("pruned_at_epoch", epoch + 1)
-                    raise optuna.TrialPruned(f"val_acc {metrics['val_acc']:.4f} after epoch {epoch + 1}")
-
-        with stops.open():
-            result = fit(
-                settings.config_for(goal), run_dir=run_dir, progress=False, report=report, data=cache["data"]
-            )
-        trial.set_user_attr("test_acc", float(result["test_acc"]))
-        trial.set_user_attr("run_dir", str(run_dir))
+        first = Path(trials_dir) / f"trial-{trial.number:05d}"
+        if (first / "checkpoint.pt").exists():  # a FixedTrial replay into a used folder
+            first = first.with_name(f"{first.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        val: dict[str, float] = {}
+        test: dict[str, float] = {}
+        for k, seed in enumerate(seeds):
+            config = settings.config_for(goal, seed=seed)
+            if seed not in cache:
+                with stops.open():
+                    cache[seed] = load_search_data(config, settings.train_subset)
+            run_dir = first if k == 0 else first.with_name(f"{first.name}-seed{seed}")
+            result = _train_trial(trial, config, run_dir, cache[seed], stops, cpu_start, report=k == 0)
+            val[str(seed)], test[str(seed)] = float(result["val_acc"]), float(result["test_acc"])
+        trial.set_user_attr("test_acc", sum(test.values()) / len(test))
+        if len(seeds) > 1:
+            trial.set_user_attr("val_acc_per_seed", val)
+            trial.set_user_attr("test_acc_per_seed", test)
+        trial.set_user_attr("run_dir", str(first))
         trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
-        return float(result["val_acc"])
+        return sum(val.values()) / len(val)
 
     return interruptible(run)
+
+
+def _train_trial(
+    trial: Any,
+    config: TrainConfig,
+    run_dir: Path,
+    data: Any,
+    stops: StopRequests,
+    cpu_start: float,
+    report: bool,
+) -> dict[str, Any]:
+    """Train one run of a trial; with ``report``, every epoch's validation accuracy goes to
+    ``trial.report`` (and the pruner may stop it)."""
+    import optuna
+
+    from ..train import fit
+
+    def report_epoch(epoch: int, metrics: dict[str, Any]) -> None:
+        with stops.closed():  # storage calls
+            # step = epochs trained, the resource of the halving / hyperband pruners
+            trial.report(float(metrics["val_acc"]), epoch + 1)
+            trial.set_user_attr("epochs", epoch + 1)
+            trial.set_user_attr("cpu_seconds", round(time.process_time() - cpu_start, 3))
+            if trial.should_prune():
+                trial.set_user_attr("pruned_at_epoch", epoch + 1)
+                raise optuna.TrialPruned(f"val_acc {metrics['val_acc']:.4f} after epoch {epoch + 1}")
+
+    with stops.open():
+        return fit(
+            config, run_dir=run_dir, progress=False, report=report_epoch if report else None, data=data
+        )
 
 
 def interruptible(run: Callable[[Any], float]) -> Callable[[Any], float]:
