@@ -216,6 +216,16 @@ def rung_check(out: Path, entry: dict[str, Any], seed: int, study: Any, settings
     return rungs
 
 
+def reproduction_target(row: dict[str, Any], settings: Any) -> tuple[int, float | None]:
+    """The seed whose run must reproduce a searched goal's trial, and the validation accuracy the
+    trial reached with it: the search's seed and the trial's value, or, for a search whose trials
+    trained several seeds, the first of them and the trial's accuracy for that seed (not the mean)."""
+    seeds = getattr(settings, "seeds", ())
+    seed = seeds[0] if seeds else settings.config.seed
+    per_seed = row.get("search_val_per_seed") or {}
+    return seed, per_seed.get(str(seed), row.get("search_val_acc"))
+
+
 def _stats(values: list[float]) -> dict[str, Any] | None:
     if not values:
         return None
@@ -303,13 +313,10 @@ def main() -> None:
 
     rows = [summarise_goal(args.out, e, args.seeds) for e in entries]
     for row in rows:
-        settings = loaded[row["study"] or args.studies[0]][1]
-        search_seed = settings.seeds[0] if settings.seeds else settings.config.seed
+        search_seed, expected = reproduction_target(row, loaded[row["study"] or args.studies[0]][1])
         if row["study"] is not None:  # the trial's run again: the same validation accuracy
             path = args.out / f"{row['name']}-seed{search_seed}" / "metrics.jsonl"
             at = {e["epoch"]: e["val_acc"] for e in (read_jsonl(path) if path.exists() else [])}
-            per_seed = row.get("search_val_per_seed") or {}
-            expected = per_seed.get(str(search_seed), row["search_val_acc"])
             if row["search_epochs"] in at:  # a longer run passes the trial's epoch on its way
                 row["reproduces_search"] = abs(at[row["search_epochs"]] - expected) < 1e-6
         else:  # a reference goal against each study's pruner

@@ -88,3 +88,14 @@ def test_a_papers_network_search_reproduces_and_a_different_network_is_refused(
         optuna.copy_study(from_study_name=name, from_storage=url, to_storage=f"sqlite:///{db}")
     with pytest.raises(SystemExit, match="trains another network than 's1' .*layer"):
         _compare(monkeypatch, f"sqlite:///{db}", tmp_path / "cmp2", "s1", "h2")
+
+
+def test_a_trial_of_several_seeds_is_reproduced_by_its_first_seed() -> None:
+    from types import SimpleNamespace
+
+    one = SimpleNamespace(seeds=(), config=SimpleNamespace(seed=4))
+    several = SimpleNamespace(seeds=(2, 5), config=SimpleNamespace(seed=0))
+    row = {"search_val_acc": 0.91, "search_val_per_seed": None}
+    assert compare.reproduction_target(row, one) == (4, 0.91)
+    row = {"search_val_acc": 0.91, "search_val_per_seed": {"2": 0.90, "5": 0.92}}  # value = the mean
+    assert compare.reproduction_target(row, several) == (2, 0.90)
