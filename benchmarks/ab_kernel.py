@@ -72,12 +72,6 @@ class _Hiding:
         return getattr(self._kernel, name)
 
 
-def _record(net: Any, record: bool) -> None:
-    """Whether every layer of ``net`` records its atoms (computes its whole PID) in a step."""
-    for layer in net.layers().values():
-        layer.record_atoms = record
-
-
 def _use(kernel: Any) -> None:
     """Every use of the kernel in a training step (PID, fused activation, partner product, the
     layers' choice of storage) takes ``kernel``."""
@@ -121,7 +115,7 @@ def main() -> None:
     from infomorphic.pid import kernel as kernel_module
     from infomorphic.pid.kernel import load_kernel
     from infomorphic.train.loop import build_network
-    from infomorphic.train.trainer import default_optimizers, train_step
+    from infomorphic.train.trainer import _record_atoms, default_optimizers, train_step
 
     new = load_kernel()
     if new is None:
@@ -149,9 +143,6 @@ def main() -> None:
             )
         for spec in args.net or ["1:100"]:
             state = None
-            gen = torch.Generator().manual_seed(0)
-            x = torch.rand(args.batch, 784, generator=gen)
-            y = torch.randint(0, 10, (args.batch,), generator=gen)
             if Path(spec).is_dir():
                 from infomorphic.data import load_dataset
 
@@ -167,6 +158,10 @@ def main() -> None:
             else:
                 setup, hidden = (int(v) for v in spec.split(":"))
                 config = TrainConfig(setup=setup, hidden=hidden)
+            if state is None:  # random pixels: the timing does not depend on them
+                gen = torch.Generator().manual_seed(0)
+                x = torch.rand(args.batch, 784, generator=gen)
+                y = torch.randint(0, 10, (args.batch,), generator=gen)
 
             def build(config: TrainConfig = config, state: Any = state, n_inputs: int = x.shape[1]) -> Any:
                 net = build_network(config, n_inputs, 10)
@@ -179,7 +174,7 @@ def main() -> None:
             for name, kernel in (("old", old_kernel), ("new", new)):
                 _use(kernel)
                 net = build()
-                _record(net, record[name])
+                _record_atoms(net.layers(), record[name])
                 factories = default_optimizers(net)
                 opts = {k: f(list(net.layers()[k].parameters())) for k, f in factories.items()}
                 goals[name] = train_step(net, opts, x, y, torch.Generator().manual_seed(1))
@@ -193,7 +188,7 @@ def main() -> None:
             for _ in range(args.steps):
                 for name, kernel in (("old", old_kernel), ("new", new)):
                     _use(kernel)
-                    _record(net, record[name])
+                    _record_atoms(net.layers(), record[name])
                     start = time.process_time()
                     train_step(net, opts, x, y, sampler)
                     seconds[name].append(time.process_time() - start)

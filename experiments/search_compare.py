@@ -102,18 +102,16 @@ def goal_config(settings: Any, goal: str, seed: int, threads: int, epochs: int |
 
 def network_key(settings: Any, epochs: int | None) -> dict[str, Any]:
     """What every goal's run of a study shares: its training config without the searched
-    layer's goal (two studies compared together must agree on it)."""
-    from infomorphic.goalsearch.search import layer_letters
-
-    config = goal_config(settings, "0.0*{F}", 0, 1, epochs)  # a placeholder goal
-    key = config.to_dict()
+    layer's goal, seed, threads and baselines (two studies compared together must agree on it)."""
+    config = settings.config.replace(seed=0, threads=1, baselines=(), epochs=epochs or settings.config.epochs)
+    key = config.to_dict()  # a deep copy: the wiring's layers may be changed below
     if config.wiring is not None:
         for entry in key["wiring"]["layers"]:
             if entry.get("name") == settings.layer:
                 entry["goal"] = None
     else:
         key["hidden_goal" if settings.layer == "hidden" else "readout_goal"] = None
-    return {"layer": settings.layer, "letters": layer_letters(settings.config, settings.layer), **key}
+    return {"layer": settings.layer, **key}
 
 
 def references(settings: Any) -> dict[str, str]:

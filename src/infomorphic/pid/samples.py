@@ -377,8 +377,7 @@ class _KernelSums(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         empty = torch.empty(0, dtype=torch.float64)
         g = empty if hint is None else hint.to(torch.float64).expand(bins.shape[1], -1).contiguous()
-        only = hinted_only and hint is not None
-        cond, plus, grad = _run_kernel(bins, sizes, weights, binary, g, empty, True, only)
+        cond, plus, grad = _run_kernel(bins, sizes, weights, binary, g, empty, True, hinted_only)
         ctx.save_for_backward(weights, bins)
         ctx.binary, ctx.sizes = binary, sizes
         ctx.hint = None if hint is None else g
