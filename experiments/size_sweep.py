@@ -5,6 +5,7 @@
     python experiments/size_sweep.py ... --summarise            # only read the runs that exist
     python experiments/size_sweep.py ... --summarise --figure size-sweep.png
     python experiments/size_sweep.py ... --summarise --convergence-figure convergence.png
+    python experiments/size_sweep.py ... --summarise --claims   # the text's claims checked on the rows
     python experiments/size_sweep.py ... --ledger runs.jsonl   # finished runs kept beyond their directories
 
 Every (model, N, seed) is one ``infomorphic train`` run directory
@@ -498,6 +499,167 @@ def figure(rows: list[dict], path: Path, title: str = "", inversion: str = "pape
     plt.close(fig)
 
 
+CLAIM_TOLERANCE = 0.01
+"""Accuracy difference (a fraction: 0.01 = one point) within which two curves "match"."""
+CLAIM_MIN_N = 10
+"""The smallest N the comparisons between models look at: below it a few hidden bits decide and
+the readout's inversion rule scatters every model by many points (README)."""
+TRIVARIATE = ("setup1", "setup2", "setup3")
+BASELINES = ("random", "context-heuristic", "context-optimised", "lateral-heuristic", "lateral-optimised")
+
+
+def claims(
+    rows: Sequence[dict], tolerance: float = CLAIM_TOLERANCE, min_n: int = CLAIM_MIN_N
+) -> list[dict[str, Any]]:
+    """The text's claims about the figure (Schneider et al. 2025, beside Fig. 2.B and Fig. 4), each
+    checked on the rows' median test accuracies (fractions) and, for the convergence claim, the
+    median self-cosine distance of the hidden weights in the last epoch.
+
+    One dict per claim: ``claim`` (a short id), ``text``, ``holds`` (True / False, or None while
+    a size it needs is not in the rows: then ``missing`` lists the ``model@N`` it waits for),
+    ``evidence`` (the medians it was decided on, per N) and ``detail`` (one line).  Sizes are
+    those of the paper (``PAPER_SIZES``)."""
+    test = {(r["model"], r["N"]): r["test"]["median"] for r in rows if r.get("test") and r["N"]}
+    change = {
+        (r["model"], r["N"]): r["weight_change_median"]
+        for r in rows
+        if r["N"] and r.get("weight_change_median") is not None
+    }
+
+    def need(table: dict, models: Sequence[str], sizes: Sequence[int]) -> list[str]:
+        return [f"{m}@{n}" for n in sizes for m in models if (m, n) not in table]
+
+    def curve(table: dict, model: str, sizes: Sequence[int]) -> dict[int, float]:
+        return {n: table[model, n] for n in sizes if (model, n) in table}
+
+    def claim(name: str, text: str, missing: list[str], holds: bool, evidence: Any, detail: str) -> dict:
+        return {
+            "claim": name,
+            "text": text,
+            "holds": None if missing else holds,
+            "missing": missing,
+            "evidence": evidence,
+            "detail": detail,
+        }
+
+    out = []
+    small = [n for n in PAPER_SIZES if min_n <= n <= 100]
+    diffs = {
+        n: test["setup1", n] - test["backprop", n]
+        for n in small
+        if ("setup1", n) in test and ("backprop", n) in test
+    }
+    worst = max(diffs, key=lambda n: abs(diffs[n]), default=None)
+    out.append(
+        claim(
+            "setup1-matches-backprop",
+            f"setup 1 matches backprop up to N = 100 (N >= {min_n})",
+            need(test, ("setup1", "backprop"), small),
+            all(abs(d) <= tolerance for d in diffs.values()),
+            {
+                n: {"setup1": test["setup1", n], "backprop": test["backprop", n], "difference": d}
+                for n, d in diffs.items()
+            },
+            ""
+            if worst is None
+            else f"largest |setup 1 - backprop| {100 * abs(diffs[worst]):.2f} points at N = {worst} "
+            f"(tolerance {100 * tolerance:g})",
+        )
+    )
+    large = [n for n in PAPER_SIZES if n >= 100]
+    s1 = curve(test, "setup1", large)
+    peak = max(s1, key=lambda n: s1[n], default=None)
+    beyond = [n for n in (1000, 2000) if n in s1]
+    out.append(
+        claim(
+            "setup1-peaks-at-500",
+            "setup 1 peaks at N = 500 and declines beyond",
+            need(test, ("setup1",), large),
+            peak == 500 and all(s1[n] < s1[500] for n in beyond),
+            s1,
+            "" if peak is None else f"peak at N = {peak} ({100 * s1[peak]:.2f} %)",
+        )
+    )
+    s2 = curve(test, "setup2", large)
+    steps = list(zip(sorted(s2), sorted(s2)[1:]))
+    falls = [(a, b) for a, b in steps if s2[b] < s2[a] - tolerance]
+    top = max(s2, key=lambda n: s2[n], default=None)
+    out.append(
+        claim(
+            "setup2-rises-to-2000",
+            "setup 2 keeps rising up to N = 2000 (97.5 %)",
+            need(test, ("setup2",), large),
+            not falls and top == max(s2, default=None),
+            s2,
+            ""
+            if top is None
+            else f"highest at N = {top} ({100 * s2[top]:.2f} %)"
+            + "".join(f"; falls {100 * (s2[a] - s2[b]):.2f} points from N = {a} to {b}" for a, b in falls),
+        )
+    )
+    big = [n for n in PAPER_SIZES if n >= 500]
+    d3 = {
+        n: test["setup3", n] - test["setup2", n]
+        for n in big
+        if ("setup3", n) in test and ("setup2", n) in test
+    }
+    out.append(
+        claim(
+            "setup3-close-to-setup2",
+            "setup 3 is close to setup 2 for large N (N >= 500)",
+            need(test, ("setup2", "setup3"), big),
+            all(abs(d) <= tolerance for d in d3.values()),
+            {
+                n: {"setup2": test["setup2", n], "setup3": test["setup3", n], "difference": d}
+                for n, d in d3.items()
+            },
+            "; ".join(f"N = {n}: {100 * d:+.2f} points" for n, d in d3.items()),
+        )
+    )
+    sizes = [n for n in PAPER_SIZES if n >= min_n]
+    margins: dict[int, dict[str, Any]] = {}
+    for n in sizes:
+        rivals = {m: test[m, n] for m in BASELINES if (m, n) in test}
+        mine = {m: test[m, n] for m in TRIVARIATE if (m, n) in test}
+        if rivals and mine:
+            best = max(rivals, key=lambda m: rivals[m])
+            weakest = min(mine, key=lambda m: mine[m])
+            margins[n] = {"weakest": weakest, "best_baseline": best, "margin": mine[weakest] - rivals[best]}
+    lost = [n for n, m in margins.items() if m["margin"] <= 0]
+    out.append(
+        claim(
+            "trivariate-beats-baselines",
+            f"every trivariate setup beats the random baseline and the bivariate networks (N >= {min_n})",
+            need(test, TRIVARIATE + BASELINES, sizes),
+            not lost,
+            margins,
+            "; ".join(
+                f"N = {n}: {m['best_baseline']} {100 * -m['margin']:.2f} points above {m['weakest']}"
+                for n, m in margins.items()
+                if n in lost
+            )
+            or (
+                f"smallest margin {100 * min(m['margin'] for m in margins.values()):.2f} points"
+                if margins
+                else ""
+            ),
+        )
+    )
+    c1 = curve(change, "setup1", large)
+    later = [n for n in (1000, 2000) if n in c1]
+    out.append(
+        claim(
+            "setup1-converges-less-beyond-500",
+            "setup 1's weights still change more in the last epoch beyond N = 500 (lack of convergence)",
+            need(change, ("setup1",), [500, 1000, 2000]),
+            500 in c1 and all(c1[n] > c1[500] for n in later),
+            c1,
+            "; ".join(f"N = {n}: {v:.2e}" for n, v in c1.items()),
+        )
+    )
+    return out
+
+
 def convergence_figure(
     out: Path,
     dataset: str,
@@ -589,6 +751,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--convergence-figure", type=Path, metavar="PNG", help="draw the self-cosine distance per epoch"
     )
+    parser.add_argument(
+        "--claims",
+        action="store_true",
+        help="check the paper's claims about the figure on the rows (one JSON line each)",
+    )
     args = parser.parse_args(argv)
     check_out(parser, args.out)
     ledger = open_ledger(parser, args.ledger)
@@ -641,7 +808,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             args.convergence_figure,
             ledger,
         )
-    print(json.dumps({"experiment": "size_sweep", "csv": str(csv_path), "rows": rows}), flush=True)
+    checked = claims(rows) if args.claims else []
+    for item in checked:
+        print(json.dumps(item), flush=True)
+    final = {"experiment": "size_sweep", "csv": str(csv_path), "rows": rows}
+    print(json.dumps({**final, "claims": checked} if args.claims else final), flush=True)
     if failed:
         raise SystemExit(1)
     return rows

@@ -164,6 +164,95 @@ def test_summarise_only_reads(tmp_path: Path) -> None:
     assert (tmp_path / "r.csv").read_text().count("\n") == 3
 
 
+# ------------------------------------------------------------------ the text's claims, checked
+
+
+def _row(model: str, n: int, test: float, change: float | None = None) -> dict[str, Any]:
+    return {
+        "model": model,
+        "N": n,
+        "test": {"median": test, "min": test, "max": test},
+        "weight_change_median": change,
+    }
+
+
+def _paper_like() -> list[dict[str, Any]]:
+    """A sweep shaped as the text describes it: setup 1 level with backprop up to 100, peaking at
+    500; setup 2 rising to 2000; setup 3 within half a point of setup 2 from 500 on; every
+    baseline below every trivariate setup; setup 1's weights moving more beyond 500."""
+    rows = []
+    for i, n in enumerate(sweep.PAPER_SIZES):
+        s1 = {1000: 0.850, 2000: 0.840}.get(n, 0.5 + 0.05 * i)
+        s2 = 0.5 + 0.05 * i
+        rows += [
+            _row("setup1", n, s1, {500: 1e-3, 1000: 2e-3, 2000: 4e-3}.get(n, 1e-3)),
+            _row("setup2", n, s2),
+            _row("setup3", n, s2 - 0.004 if n >= 500 else s2 - 0.02),
+            _row("backprop", n, s1 + 0.005 if n <= 100 else s1 + 0.03),
+        ]
+        rows += [_row(m, n, 0.3 + 0.01 * i - 0.001 * j) for j, m in enumerate(sweep.BASELINES)]
+    return rows
+
+
+def _verdicts(rows: list[dict[str, Any]]) -> dict[str, bool | None]:
+    return {c["claim"]: c["holds"] for c in sweep.claims(rows)}
+
+
+def test_claims_hold_on_a_sweep_shaped_as_the_text_says() -> None:
+    checked = sweep.claims(_paper_like())
+    assert [c["holds"] for c in checked] == [True] * 6 and all(not c["missing"] for c in checked)
+    peak = next(c for c in checked if c["claim"] == "setup1-peaks-at-500")
+    assert peak["detail"] == "peak at N = 500 (90.00 %)" and peak["evidence"][2000] == 0.840
+    json.dumps(checked)  # printable as one JSON line each
+
+
+@pytest.mark.parametrize(
+    ("claim", "model", "n", "value"),
+    [
+        ("setup1-matches-backprop", "backprop", 50, 0.95),  # backprop 6 points above at N = 50
+        ("setup1-peaks-at-500", "setup1", 1000, 0.96),  # the peak moves to 1000
+        ("setup2-rises-to-2000", "setup2", 200, 0.70),  # a dip of 10 points after 100
+        ("setup3-close-to-setup2", "setup3", 2000, 0.90),  # 10 points below setup 2
+        ("trivariate-beats-baselines", "random", 20, 0.99),  # the random layer wins at 20
+    ],
+)
+def test_each_claim_fails_when_its_curve_says_otherwise(claim: str, model: str, n: int, value: float) -> None:
+    rows = [_row(model, n, value) if (r["model"], r["N"]) == (model, n) else r for r in _paper_like()]
+    verdicts = _verdicts(rows)
+    assert verdicts[claim] is False
+    assert sum(v is False for v in verdicts.values()) == 1  # and only that one
+
+
+def test_the_convergence_claim_reads_the_weight_change() -> None:
+    rows = [
+        {**r, "weight_change_median": 5e-4} if (r["model"], r["N"]) == ("setup1", 2000) else r
+        for r in _paper_like()
+    ]
+    assert _verdicts(rows)["setup1-converges-less-beyond-500"] is False
+
+
+def test_a_claim_waits_for_the_sizes_it_needs() -> None:
+    rows = [r for r in _paper_like() if not (r["model"] == "setup2" and r["N"] == 2000)]
+    checked = {c["claim"]: c for c in sweep.claims(rows)}
+    for name in ("setup2-rises-to-2000", "setup3-close-to-setup2", "trivariate-beats-baselines"):
+        assert checked[name]["holds"] is None and checked[name]["missing"] == ["setup2@2000"]
+    assert checked["setup1-matches-backprop"]["holds"] is True
+    # rows without any run (summarise before training) decide nothing
+    empty = [{**r, "test": None, "weight_change_median": None} for r in _paper_like()]
+    assert all(c["holds"] is None for c in sweep.claims(empty))
+
+
+def test_claims_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep.main(
+        [*ARGS, "--out", str(tmp_path / "none"), "--summarise", "--claims", "--csv", str(tmp_path / "r.csv")]
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    printed = [line for line in lines if "claim" in line]
+    assert [c["claim"] for c in printed] == [c["claim"] for c in lines[-1]["claims"]]
+    assert len(printed) == 6 and all(c["holds"] is None for c in printed)  # random and readout decide none
+    assert "setup1@100" in printed[0]["missing"] and "setup1@5" not in printed[0]["missing"]
+
+
 # ------------------------------------------------------------------ the models the sweep selects
 
 
