@@ -532,6 +532,14 @@ def claims(
     def curve(table: dict, model: str, sizes: Sequence[int]) -> dict[int, float]:
         return {n: table[model, n] for n in sizes if (model, n) in table}
 
+    def gaps(model: str, other: str, sizes: Sequence[int]) -> dict[int, dict[str, float]]:
+        """``model`` minus ``other`` at every size both have, with both medians."""
+        both = [n for n in sizes if (model, n) in test and (other, n) in test]
+        return {
+            n: {model: test[model, n], other: test[other, n], "difference": test[model, n] - test[other, n]}
+            for n in both
+        }
+
     def claim(name: str, text: str, missing: list[str], holds: bool, evidence: Any, detail: str) -> dict:
         return {
             "claim": name,
@@ -544,11 +552,8 @@ def claims(
 
     out = []
     small = [n for n in PAPER_SIZES if min_n <= n <= 100]
-    diffs = {
-        n: test["setup1", n] - test["backprop", n]
-        for n in small
-        if ("setup1", n) in test and ("backprop", n) in test
-    }
+    matched = gaps("setup1", "backprop", small)
+    diffs = {n: g["difference"] for n, g in matched.items()}
     worst = max(diffs, key=lambda n: abs(diffs[n]), default=None)
     out.append(
         claim(
@@ -556,10 +561,7 @@ def claims(
             f"setup 1 matches backprop up to N = 100 (N >= {min_n})",
             need(test, ("setup1", "backprop"), small),
             all(abs(d) <= tolerance for d in diffs.values()),
-            {
-                n: {"setup1": test["setup1", n], "backprop": test["backprop", n], "difference": d}
-                for n, d in diffs.items()
-            },
+            matched,
             ""
             if worst is None
             else f"largest |setup 1 - backprop| {100 * abs(diffs[worst]):.2f} points at N = {worst} "
@@ -598,21 +600,15 @@ def claims(
         )
     )
     big = [n for n in PAPER_SIZES if n >= 500]
-    d3 = {
-        n: test["setup3", n] - test["setup2", n]
-        for n in big
-        if ("setup3", n) in test and ("setup2", n) in test
-    }
+    close = gaps("setup3", "setup2", big)
+    d3 = {n: g["difference"] for n, g in close.items()}
     out.append(
         claim(
             "setup3-close-to-setup2",
             "setup 3 is close to setup 2 for large N (N >= 500)",
             need(test, ("setup2", "setup3"), big),
             all(abs(d) <= tolerance for d in d3.values()),
-            {
-                n: {"setup2": test["setup2", n], "setup3": test["setup3", n], "difference": d}
-                for n, d in d3.items()
-            },
+            close,
             "; ".join(f"N = {n}: {100 * d:+.2f} points" for n, d in d3.items()),
         )
     )
