@@ -6,6 +6,7 @@
     python experiments/size_sweep.py ... --summarise --figure size-sweep.png
     python experiments/size_sweep.py ... --summarise --convergence-figure convergence.png
     python experiments/size_sweep.py ... --summarise --claims   # the text's claims checked on the rows
+    python experiments/size_sweep.py ... --markdown             # the rows as Markdown tables
     python experiments/size_sweep.py ... --ledger runs.jsonl   # finished runs kept beyond their directories
 
 Every (model, N, seed) is one ``infomorphic train`` run directory
@@ -424,6 +425,57 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write(path, write)
 
 
+SHORT_LABELS = {
+    "setup1": "setup 1",
+    "setup2": "setup 2",
+    "setup3": "setup 3",
+    "context-heuristic": "context heur.",
+    "context-optimised": "context opt.",
+    "lateral-heuristic": "lateral heur.",
+    "lateral-optimised": "lateral opt.",
+    "random": "random",
+    "random-sigmoid": "random sigmoid",
+    "random-sigmoid-x8": "random sigmoid x8",
+    "backprop": "backprop",
+    "backprop-harness": "backprop harness",
+    "readout": "readout alone",
+}
+"""Column heads of the Markdown tables."""
+
+
+def markdown_table(rows: list[dict], part: str = "test", seeds: int = 0) -> str:
+    """The rows as a Markdown table of ``part`` (test, train, val, test_class_inversion) accuracy
+    in %: one line per N, one column per model with a hidden layer, each cell the median over the
+    seeds and its min-max range; a cell from fewer runs than ``seeds`` says how many (``[2]``),
+    one without runs is empty.  Models without a hidden layer (the readout alone) follow as one
+    line below the table.  Sizes and models without any run are left out."""
+
+    def cell(row: dict | None) -> str:
+        if row is None or not row.get(part):
+            return ""
+        stats = row[part]
+        text = f"{100 * stats['median']:.1f}"
+        if row["runs"] > 1:
+            text += f" ({100 * stats['min']:.1f}-{100 * stats['max']:.1f})"
+        return text + (f" [{row['runs']}]" if seeds and row["runs"] != seeds else "")
+
+    have = [r for r in rows if r.get(part)]
+    layered = list(dict.fromkeys(r["model"] for r in have if r["N"] is not None))
+    sizes = sorted({r["N"] for r in have if r["N"] is not None})
+    table = {(r["model"], r["N"]): r for r in have}
+    lines = [
+        "| N | " + " | ".join(SHORT_LABELS.get(m, m) for m in layered) + " |",
+        "|---|" + "---|" * len(layered),
+    ]
+    lines += [f"| {n} | " + " | ".join(cell(table.get((m, n))) for m in layered) + " |" for n in sizes]
+    if not layered:
+        lines = []
+    for r in have:
+        if r["N"] is None:
+            lines.append(f"\n{MODELS[r['model']][0]} (no hidden layer): {cell(r)}")
+    return "\n".join(lines).strip("\n")
+
+
 INVERSION_RULES = {
     "paper": "the papers' inversion rule",
     "class": "readout inversion from the training labels",
@@ -748,6 +800,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         "--convergence-figure", type=Path, metavar="PNG", help="draw the self-cosine distance per epoch"
     )
     parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="only print the rows that exist as Markdown tables (test, then train accuracy)",
+    )
+    parser.add_argument(
         "--claims",
         action="store_true",
         help="check the paper's claims about the figure on the rows (one JSON line each)",
@@ -756,6 +813,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     check_out(parser, args.out)
     ledger = open_ledger(parser, args.ledger)
     grid = [(m, n) for m in args.models for n in sizes_of(m, sorted(set(args.sizes)))]
+    if args.markdown:
+        rows = [summarise_row(args.out, args.dataset, m, n, args.seeds, args.epochs, ledger) for m, n in grid]
+        for part, name in (("test", "Test"), ("train", "Train")):
+            print(f"{name} accuracy (%), median (min-max) over seeds {' '.join(map(str, args.seeds))}:\n")
+            print(markdown_table(rows, part, len(args.seeds)) + "\n")
+        return rows
     failed = 0
     if not args.summarise:
         args.out.mkdir(parents=True, exist_ok=True)

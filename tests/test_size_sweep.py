@@ -253,6 +253,39 @@ def test_claims_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "setup1@100" in printed[0]["missing"] and "setup1@5" not in printed[0]["missing"]
 
 
+def test_markdown_table_of_the_rows() -> None:
+    rows = [
+        {"model": "setup1", "N": 10, "runs": 3, "test": {"median": 0.787, "min": 0.785, "max": 0.845}},
+        {"model": "setup1", "N": 2, "runs": 1, "test": {"median": 0.25, "min": 0.25, "max": 0.25}},
+        {"model": "random", "N": 10, "runs": 2, "test": {"median": 0.306, "min": 0.289, "max": 0.334}},
+        {"model": "random", "N": 2, "runs": 0, "test": None},
+        {"model": "backprop", "N": 50, "runs": 0, "test": None},  # no run: neither column nor line
+        {"model": "readout", "N": None, "runs": 3, "test": {"median": 0.919, "min": 0.918, "max": 0.92}},
+    ]
+    assert sweep.markdown_table(rows, "test", seeds=3).splitlines() == [
+        "| N | setup 1 | random |",
+        "|---|---|---|",
+        "| 2 | 25.0 [1] |  |",
+        "| 10 | 78.7 (78.5-84.5) | 30.6 (28.9-33.4) [2] |",
+        "",
+        "readout alone (no hidden layer): 91.9 (91.8-92.0)",
+    ]
+    assert sweep.markdown_table(rows, "train", seeds=3) == ""  # no train figures: nothing
+
+
+def test_markdown_from_the_command_line(
+    swept: tuple[Path, list[dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, rows = swept
+    capsys.readouterr()
+    assert sweep.main([*ARGS, "--out", str(out), "--markdown"]) == rows
+    printed = capsys.readouterr().out
+    random_row = next(r for r in rows if r["model"] == "random")["test"]
+    cell = f"{100 * random_row['median']:.1f} ({100 * random_row['min']:.1f}-{100 * random_row['max']:.1f})"
+    assert printed.count("| N | random |") == 2  # test, then train
+    assert f"| 3 | {cell} |" in printed and "readout alone (no hidden layer): " in printed
+
+
 # ------------------------------------------------------------------ the models the sweep selects
 
 
