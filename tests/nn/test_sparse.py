@@ -205,6 +205,9 @@ def test_spike_partner_product_gives_the_float_kernels_bits(
     x = _spikes(n_in, b, gen).t()  # strided
     up = torch.randn(n, b, generator=gen).t()
     results = []
+    # the spike path through the autograd function also where the CPU lacks AVX-512 (there the
+    # product takes the float kernel: test_spikes_take_the_bit_kernel_only_where_it_is_vectorised)
+    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda: True)
     for patch in (False, True):
         if patch:
             monkeypatch.setattr(functional_module, "active_kernel", lambda: _FloatKernel(kernel))
@@ -224,6 +227,56 @@ def test_spike_partner_product_gives_the_float_kernels_bits(
     torch.testing.assert_close(
         grad_s.double(), (up.double().T @ x.double()).gather(1, index), rtol=1e-5, atol=1e-3
     )
+
+
+class _SpyKernel(_FloatKernel):
+    """The compiled kernel, counting the calls of its functions."""
+
+    def __init__(self, kernel: object) -> None:
+        super().__init__(kernel)
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        function = getattr(self._kernel, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            self.calls.append(name)
+            return function(*args, **kwargs)  # type: ignore[operator]
+
+        return call
+
+
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_spikes_take_the_bit_kernel_only_where_it_is_vectorised(
+    vectorised: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bit kernels' portable version is about 30x slower than the float kernel: a CPU without
+    AVX-512 multiplies spikes with the float kernel (the same bits)."""
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    spy = _SpyKernel(kernel)
+    monkeypatch.setattr(functional_module, "active_kernel", lambda: spy)
+    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda: vectorised)
+    gen = torch.Generator().manual_seed(5)
+    index = _partners(40, 300, 15, 2)
+    values = torch.randn(40, 15, generator=gen, requires_grad=True)
+    x = _spikes(64, 300, gen)
+    sparse_aggregate(x, values, index).sum().backward()
+    used = set(spy.calls)
+    if vectorised:
+        assert {"sign_pack", "partner_forward_signs", "partner_backward_signs"} <= used
+    else:
+        assert not {name for name in used if "sign" in name}
+        assert {"transpose_tiled", "partner_forward", "partner_backward"} <= used
+
+
+def test_the_vector_spike_kernel_follows_pytorchs_cpu_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    for capability, expected in (("AVX512", True), ("AVX2", False), ("DEFAULT", False)):
+        functional_module.spike_kernel_vectorised.cache_clear()
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert functional_module.spike_kernel_vectorised() is expected
+    monkeypatch.undo()
+    functional_module.spike_kernel_vectorised.cache_clear()
 
 
 def test_sign_pack_holds_the_bits_and_refuses_anything_but_plus_minus_one() -> None:

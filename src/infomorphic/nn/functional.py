@@ -122,6 +122,22 @@ def _csr_pattern(index: Tensor, n_inputs: int, dtype: torch.dtype) -> Tensor:
         )
 
 
+@functools.lru_cache(maxsize=1)
+def spike_kernel_vectorised() -> bool:
+    """Whether the compiled kernel's spike (bit) partner products run vectorised on this CPU.
+
+    They have an AVX-512 version and a portable scalar one.  The portable one is far slower than
+    the float kernel on the same product (setup 2's lateral class, B = 1024, N = 2000, P = 100,
+    one thread, on an AVX2-only AMD EPYC: forward 1.3 s against 0.04 s, backward 1.2 s against
+    0.02 s; a training epoch of setup 2 at N = 2000 took 21 s against 1.6 s on a CPU with
+    AVX-512), so spikes take the float kernel unless the CPU has AVX-512.  Read from PyTorch's
+    own CPU dispatch (``torch.backends.cpu.get_cpu_capability()``, ``"AVX512"`` when it uses
+    AVX-512 kernels; the environment variable ``ATEN_CPU_CAPABILITY`` can lower it).  Both
+    kernels give the same bits, so the choice changes the speed only.
+    """
+    return torch.backends.cpu.get_cpu_capability() == "AVX512"
+
+
 def _partner_kernel(x: Tensor, values: Tensor, index: Tensor) -> Any | None:
     """The compiled kernel when it can run this product (CPU, float32 / float64, one dtype), else None."""
     if x.device.type != "cpu" or x.dim() != 2 or x.dtype not in (torch.float32, torch.float64):
@@ -143,9 +159,10 @@ class _PartnerProduct(torch.autograd.Function):
     every value of ``x`` is exactly +1 or -1 (spikes: a lateral or feedback class), ``x`` is
     packed into bits instead (``(in, B / 8)`` bytes, 32x smaller, so the partners' rows are
     read from the core's own cache) and each partner adds +-``values[j, p]`` under its bit,
-    in the same order: the same bits as the float kernel, in about 0.4x its time (setup 2's
-    lateral class: forward 9.0 against 21.2 ms, backward 11.4 against 26.8 ms, packing 1.5
-    against 5.5 ms for the transpose; ``benchmarks/ab_kernel.py``).  Measured
+    in the same order: the same bits as the float kernel, in about 0.4x its time on a CPU with
+    AVX-512 (setup 2's lateral class: forward 9.0 against 21.2 ms, backward 11.4 against 26.8
+    ms, packing 1.5 against 5.5 ms for the transpose; ``benchmarks/ab_kernel.py``); without
+    AVX-512 spikes take the float kernel (:func:`spike_kernel_vectorised`).  Measured
     at setup 2's lateral class (B = 1024, N = 2000, P = 100, one thread): the two passes took
     about half the time of the PyTorch path below in a training step.  Without the kernel (or on
     other devices and dtypes): one ``embedding_bag`` over the rows of ``x.T`` forward, and
@@ -161,7 +178,7 @@ class _PartnerProduct(torch.autograd.Function):
         ctx.n_inputs = x.shape[1]
         if kernel is not None:
             index = index.contiguous()
-            if x.dtype == torch.float32 and hasattr(kernel, "sign_pack"):
+            if x.dtype == torch.float32 and hasattr(kernel, "sign_pack") and spike_kernel_vectorised():
                 words = kernel.sign_pack(x)  # empty unless every value is exactly +1 or -1
                 if words.numel() > 0:
                     ctx.signs = True
