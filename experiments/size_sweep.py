@@ -568,7 +568,9 @@ def claims(
     median self-cosine distance of the hidden weights in the last epoch.
 
     One dict per claim: ``claim`` (a short id), ``text``, ``holds`` (True / False, or None while
-    a size it needs is not in the rows: then ``missing`` lists the ``model@N`` it waits for),
+    a size it needs is not in the rows: then ``missing`` lists the ``model@N`` it waits for; a
+    claim that the rows there already contradict, which no further row can mend, is False at
+    once, e.g. a gap to backprop of more than the tolerance at one N),
     ``evidence`` (the medians it was decided on, per N) and ``detail`` (one line).  Sizes are
     those of the paper (``PAPER_SIZES``)."""
     test = {(r["model"], r["N"]): r["test"]["median"] for r in rows if r.get("test") and r["N"]}
@@ -592,11 +594,19 @@ def claims(
             for n in both
         }
 
-    def claim(name: str, text: str, missing: list[str], holds: bool, evidence: Any, detail: str) -> dict:
+    def claim(
+        name: str,
+        text: str,
+        missing: list[str],
+        holds: bool,
+        evidence: Any,
+        detail: str,
+        refuted: bool = False,
+    ) -> dict:
         return {
             "claim": name,
             "text": text,
-            "holds": None if missing else holds,
+            "holds": False if refuted else None if missing else holds,
             "missing": missing,
             "evidence": evidence,
             "detail": detail,
@@ -618,6 +628,7 @@ def claims(
             if worst is None
             else f"largest |setup 1 - backprop| {100 * abs(diffs[worst]):.2f} points at N = {worst} "
             f"(tolerance {100 * tolerance:g})",
+            refuted=any(abs(d) > tolerance for d in diffs.values()),
         )
     )
     large = [n for n in PAPER_SIZES if n >= 100]
@@ -632,6 +643,7 @@ def claims(
             peak == 500 and all(s1[n] < s1[500] for n in beyond),
             s1,
             "" if peak is None else f"peak at N = {peak} ({100 * s1[peak]:.2f} %)",
+            refuted=500 in s1 and any(s1[n] >= s1[500] for n in s1 if n != 500),
         )
     )
     s2 = curve(test, "setup2", large)
@@ -649,6 +661,7 @@ def claims(
             if top is None
             else f"highest at N = {top} ({100 * s2[top]:.2f} %)"
             + "".join(f"; falls {100 * (s2[a] - s2[b]):.2f} points from N = {a} to {b}" for a, b in falls),
+            refuted=bool(falls),
         )
     )
     big = [n for n in PAPER_SIZES if n >= 500]
@@ -662,6 +675,7 @@ def claims(
             all(abs(d) <= tolerance for d in d3.values()),
             close,
             "; ".join(f"N = {n}: {100 * d:+.2f} points" for n, d in d3.items()),
+            refuted=any(abs(d) > tolerance for d in d3.values()),
         )
     )
     sizes = [n for n in PAPER_SIZES if n >= min_n]
@@ -691,6 +705,7 @@ def claims(
                 if margins
                 else ""
             ),
+            refuted=bool(lost),
         )
     )
     c1 = curve(change, "setup1", large)
@@ -703,6 +718,7 @@ def claims(
             500 in c1 and all(c1[n] > c1[500] for n in later),
             c1,
             "; ".join(f"N = {n}: {v:.2e}" for n, v in c1.items()),
+            refuted=500 in c1 and any(c1[n] <= c1[500] for n in later),
         )
     )
     return out

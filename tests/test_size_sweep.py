@@ -242,6 +242,27 @@ def test_a_claim_waits_for_the_sizes_it_needs() -> None:
     assert all(c["holds"] is None for c in sweep.claims(empty))
 
 
+def test_a_contradiction_decides_a_claim_before_every_size_is_in() -> None:
+    """A gap that no later row can mend makes the claim false at once (its missing rows listed)."""
+    rows = [r for r in _paper_like() if (r["model"], r["N"]) not in {("setup1", 100), ("setup2", 2000)}]
+    rows = [_row("backprop", 50, 0.95) if (r["model"], r["N"]) == ("backprop", 50) else r for r in rows]
+    rows = [_row("random", 20, 0.99) if (r["model"], r["N"]) == ("random", 20) else r for r in rows]
+    rows = [_row("setup2", 200, 0.70) if (r["model"], r["N"]) == ("setup2", 200) else r for r in rows]
+    checked = {c["claim"]: c for c in sweep.claims(rows)}
+    for name in ("setup1-matches-backprop", "trivariate-beats-baselines", "setup2-rises-to-2000"):
+        assert checked[name]["holds"] is False and checked[name]["missing"], name
+    assert checked["setup3-close-to-setup2"]["holds"] is None  # nothing contradicts it yet
+    # setup 1 above its N = 500 at 1000, with 2000 missing: it does not peak at 500
+    rows = [r for r in _paper_like() if (r["model"], r["N"]) != ("setup1", 2000)]
+    rows = [_row("setup1", 1000, 0.99, 2e-3) if (r["model"], r["N"]) == ("setup1", 1000) else r for r in rows]
+    assert _verdicts(rows)["setup1-peaks-at-500"] is False
+    rows = [r for r in _paper_like() if (r["model"], r["N"]) != ("setup1", 2000)]
+    rows = [
+        {**r, "weight_change_median": 1e-4} if (r["model"], r["N"]) == ("setup1", 1000) else r for r in rows
+    ]
+    assert _verdicts(rows)["setup1-converges-less-beyond-500"] is False
+
+
 def test_claims_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sweep.main(
         [*ARGS, "--out", str(tmp_path / "none"), "--summarise", "--claims", "--csv", str(tmp_path / "r.csv")]
