@@ -831,6 +831,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     grid = [(m, n) for m in args.models for n in sizes_of(m, sorted(set(args.sizes)))]
     if args.markdown:
         rows = [summarise_row(args.out, args.dataset, m, n, args.seeds, args.epochs, ledger) for m, n in grid]
+        if not any(r["runs"] for r in rows):
+            where = f"{args.out}" + (f" or in the ledger {args.ledger}" if args.ledger else "")
+            print(
+                f"no runs of these models, sizes and seeds in {where}: nothing to tabulate", file=sys.stderr
+            )
+            return rows
         for part, name in (("test", "Test"), ("train", "Train")):
             print(f"{name} accuracy (%), median (min-max) over seeds {' '.join(map(str, args.seeds))}:\n")
             print(markdown_table(rows, part, len(args.seeds)) + "\n")

@@ -164,6 +164,14 @@ def test_summarise_only_reads(tmp_path: Path) -> None:
     assert (tmp_path / "r.csv").read_text().count("\n") == 3
 
 
+def test_markdown_without_runs_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = sweep.main([*ARGS, "--out", str(tmp_path / "none"), "--markdown"])
+    out, err = capsys.readouterr()
+    assert all(r["runs"] == 0 for r in rows) and out == ""
+    assert "no runs of these models, sizes and seeds in" in err and "nothing to tabulate" in err
+    assert not (tmp_path / "none").exists()
+
+
 # ------------------------------------------------------------------ the text's claims, checked
 
 
