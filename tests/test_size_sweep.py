@@ -305,9 +305,9 @@ def test_markdown_table_of_the_rows() -> None:
 def test_markdown_from_the_command_line(
     swept: tuple[Path, list[dict[str, Any]]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out, rows = swept
+    out, _ = swept
     capsys.readouterr()
-    assert sweep.main([*ARGS, "--out", str(out), "--markdown"]) == rows
+    rows = sweep.main([*ARGS, "--out", str(out), "--markdown"])  # what the folder holds now
     printed = capsys.readouterr().out
     random_row = next(r for r in rows if r["model"] == "random")["test"]
     cell = f"{100 * random_row['median']:.1f} ({100 * random_row['min']:.1f}-{100 * random_row['max']:.1f})"
