@@ -564,8 +564,11 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
         )
     typer.echo(compute)
     if status["running_trials"]:
+        gone = ": its process is gone; --resume runs it again"
         where = [
-            f"{t['number']} (host {t['host']}, pid {t['pid']})" if t["host"] else str(t["number"])
+            f"{t['number']} (host {t['host']}, pid {t['pid']}{gone if t.get('process_gone') else ''})"
+            if t["host"]
+            else str(t["number"])
             for t in status["running_trials"]
         ]
         typer.echo(f"running trials: {', '.join(where)}")

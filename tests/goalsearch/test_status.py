@@ -165,3 +165,30 @@ def test_status_of_an_empty_database_lists_no_studies(tmp_path: Path) -> None:
     line = _one_line_error(["--storage", f"sqlite:///{empty}"])
     assert "no study 'goal-search'" in line and "studies there: none" in line
     assert empty.stat().st_size == 0  # no optuna tables were created
+
+
+def test_status_says_which_running_trials_lost_their_process(tmp_path: Path) -> None:
+    """A trial left RUNNING by a killed search (its process recorded on this host, now ended) is
+    shown as such, beside one whose process lives; nothing in the study changes."""
+    import subprocess
+    import sys
+
+    url, _ = _study(tmp_path)
+    study, settings = gs.load_search(url, "s1")
+    dead = study.ask()
+    settings.space.suggest(dead)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # reaped: its pid names no process now
+    record = {**gs._process_record(), "pid": ended.pid}
+    for key, value in (("process", record), ("host", record["host"]), ("pid", ended.pid)):
+        dead.set_user_attr(key, value)
+    gs._rdb(study._storage).engine.dispose()
+    before = (tmp_path / "study.db").read_bytes()
+    status = json.loads(_invoke(["--storage", url, "--study-name", "s1", "--json"]).stdout)
+    gone = {t["number"]: t["process_gone"] for t in status["running_trials"]}
+    assert gone == {5: False, dead.number: True}  # trial 5: this process, alive
+    text = _invoke(["--storage", url, "--study-name", "s1"]).stdout
+    (line,) = [row for row in text.splitlines() if row.startswith("running trials:")]
+    assert f"pid {ended.pid}: its process is gone; --resume runs it again" in line
+    assert line.count("process is gone") == 1
+    assert (tmp_path / "study.db").read_bytes() == before

@@ -1223,7 +1223,8 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
 
     Returns the storage (password hidden) and study name; the trial counts ``complete``,
     ``pruned``, ``running``, ``failed``, ``waiting`` (re-queued, not started) and ``total``, and
-    ``counts`` by optuna state name; the running trials (number, host, pid, start); the best
+    ``counts`` by optuna state name; the running trials (number, host, pid, start, and
+    ``process_gone``: True when the trial's process ran on this host and has ended); the best
     completed trial (``best_value``, ``best_trial``, ``best_goal``: the goal expression the trial
     stored, ``best_params``: its gammas, ``best_test_acc``; None before a trial completed); and
     the search's ``sampler``, ``pruner``, ``layer`` and ``task`` (None for a study that
@@ -1236,7 +1237,9 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     (that mean times the trials the target still lacks; None without a target or a finished
     trial).  With a halving pruner later trials tend to train longer than early ones, so the
     estimate is a lower bound early in a search.  It does not fail stale trials: a trial whose
-    process died shows as running until a search process joins or resumes.
+    process died shows as running (with ``process_gone`` where that process ran on this host;
+    another host's processes cannot be seen from here) until a search process joins or resumes,
+    which fails it and queues its goal again.
 
     Raises
     ------
@@ -1288,6 +1291,7 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
                 "number": t.number,
                 "host": t.user_attrs.get("host"),
                 "pid": t.user_attrs.get("pid"),
+                "process_gone": _process_gone(t.user_attrs),
                 "started": None
                 if t.datetime_start is None
                 else t.datetime_start.isoformat(timespec="seconds"),
