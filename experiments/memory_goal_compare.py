@@ -44,7 +44,10 @@ def main() -> None:
     from infomorphic.tasks.capacity import CapacityConfig, capacity_from_points, sweep
     from infomorphic.tasks.memory import memory_goal
 
-    study, settings = load_search(args.storage, args.study)
+    try:
+        study, settings = load_search(args.storage, args.study)
+    except ValueError as exc:  # no such database or study: nothing written
+        p.exit(2, f"error: {exc}\n")
     if not isinstance(settings, MemorySearchSettings):
         raise SystemExit(f"error: study {args.study!r} is not a memory-goal search")
     grid = parse_loads(args.grid)

@@ -267,12 +267,14 @@ def main() -> None:
 
     from infomorphic.goalsearch.search import search_status
 
-    args.out.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     base: dict[str, Any] | None = None
     searches, loaded = {}, {}
     for name in args.studies:
-        picked, study, settings = top_goals(args.storage, name, args.top)
+        try:
+            picked, study, settings = top_goals(args.storage, name, args.top)
+        except ValueError as exc:  # no such database or study: nothing written
+            p.exit(2, f"error: {exc}\n")
         loaded[name] = study, settings
         if not picked:
             raise SystemExit(f"error: study {name!r} has no completed trial yet")
@@ -291,6 +293,7 @@ def main() -> None:
             for k in ("complete", "pruned", "failed", "total", "cpu_hours", "epochs_trained", "sampler")
         }
         searches[name]["pruner"] = status["pruner"]
+    args.out.mkdir(parents=True, exist_ok=True)
     first = loaded[args.studies[0]][1]
     for label, goal in references(first).items():
         entries.append({"name": label, "study": None, "trial": None, "goal": goal})

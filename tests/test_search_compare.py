@@ -99,3 +99,49 @@ def test_a_trial_of_several_seeds_is_reproduced_by_its_first_seed() -> None:
     assert compare.reproduction_target(row, one) == (4, 0.91)
     row = {"search_val_acc": 0.91, "search_val_per_seed": {"2": 0.90, "5": 0.92}}  # value = the mean
     assert compare.reproduction_target(row, several) == (2, 0.90)
+
+
+@pytest.mark.parametrize("script", ["search_compare", "memory_goal_compare"])
+def test_a_missing_database_or_study_is_one_line_and_writes_nothing(
+    searches: tuple[Path, str, str], tmp_path: Path, script: str
+) -> None:
+    """Before: a traceback, an empty SQLite file created at the mistyped path, and (search_compare)
+    an empty output folder."""
+    _, _, s1 = searches
+    missing = tmp_path / "typo.db"
+    study_flag = "--studies" if script == "search_compare" else "--study"
+    cases = [(f"sqlite:///{missing}", "s1", f"no study database {missing}"), (s1, "nope", "no study 'nope'")]
+    for storage, name, says in cases:
+        out = tmp_path / f"out-{name}"
+        cmd = [sys.executable, str(Path(compare.__file__).with_name(f"{script}.py")), "--storage", storage]
+        done = subprocess.run(
+            [*cmd, study_flag, name, "--out", str(out)], capture_output=True, text=True, timeout=120
+        )
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+        assert says in lines[0]
+        assert not out.exists()
+    assert not missing.exists()
+
+
+def test_importance_of_a_missing_database_does_not_create_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from infomorphic.cli import app
+
+    missing = tmp_path / "typo.db"
+    (tmp_path / "search").mkdir()
+    result = CliRunner().invoke(
+        app,
+        [
+            "ablate",
+            "--study",
+            str(tmp_path / "search"),
+            "--storage",
+            f"sqlite:///{missing}",
+            "--study-name",
+            "x",
+        ],
+    )
+    assert result.exit_code == 2 and f"no study database {missing}" in result.stderr, result.stderr
+    assert not missing.exists()

@@ -1173,9 +1173,15 @@ def study_settings(study: Any) -> AnySettings:
 
 
 def load_search(storage: str, study_name: str) -> tuple[Any, AnySettings]:
-    """A finished or running study (default sampler) and its settings, for analysis."""
+    """A finished or running study (default sampler) and its settings, for analysis.
+
+    ``ValueError`` (one line) when there is no such study, or no such ``sqlite:///`` file (which
+    is then not created)."""
     import optuna
 
+    file = _sqlite_file(storage)
+    if file is not None and not Path(file).is_file():
+        raise ValueError(f"no study database {file} (storage {_shown(storage)}): check the path")
     store = open_storage(storage)
     with _storage_errors(storage):
         names = optuna.get_all_study_names(store)
