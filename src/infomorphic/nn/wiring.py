@@ -135,7 +135,9 @@ class InputSpec:
         ``input``, ``label``, ``<layer>``, ``previous:<layer>``, ``random:<n>``, ``zeros:<n>``,
         or several of the first three joined by ``+`` (their values side by side).
     partners:
-        A fixed number of random partners per neuron (None: dense).
+        A fixed number of random partners per neuron (None: dense).  As many as there are
+        inputs, or more, means every input (for a layer's own previous output: every other
+        neuron), drawn without randomness: the same network as a dense class.
     mask:
         A user-given 0/1 mask of shape (neurons, inputs) (array-like or the path of a ``.npy``
         file), or None.
