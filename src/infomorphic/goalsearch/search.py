@@ -1179,9 +1179,7 @@ def load_search(storage: str, study_name: str) -> tuple[Any, AnySettings]:
     is then not created)."""
     import optuna
 
-    file = _sqlite_file(storage)
-    if file is not None and not Path(file).is_file():
-        raise ValueError(f"no study database {file} (storage {_shown(storage)}): check the path")
+    _require_sqlite_file(storage)
     store = open_storage(storage)
     with _storage_errors(storage):
         names = optuna.get_all_study_names(store)
@@ -1193,6 +1191,14 @@ def load_search(storage: str, study_name: str) -> tuple[Any, AnySettings]:
         return study, study_settings(study)
 
 
+def _require_sqlite_file(url: str) -> None:
+    """``ValueError`` when ``url`` names a ``sqlite:///`` file that does not exist (opening it
+    would create an empty database there)."""
+    file = _sqlite_file(url)
+    if file is not None and not Path(file).is_file():
+        raise ValueError(f"no study database {file} (storage {_shown(url)}): check the path")
+
+
 def _read_only_storage(url: str) -> Any:
     """An ``RDBStorage`` of ``url`` that writes nothing when opened (no table creation, no
     heartbeats); None when the database holds no optuna tables.  A ``sqlite:///`` file that does
@@ -1202,9 +1208,7 @@ def _read_only_storage(url: str) -> Any:
     import optuna
     import sqlalchemy
 
-    file = _sqlite_file(url)
-    if file is not None and not Path(file).is_file():
-        raise ValueError(f"no study database {file} (storage {_shown(url)}): check the path")
+    _require_sqlite_file(url)
     engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
     with _storage_errors(url), warnings.catch_warnings():
         warnings.simplefilter("ignore")
