@@ -270,6 +270,31 @@ def test_spikes_take_the_bit_kernel_only_where_it_is_vectorised(
         assert {"transpose_tiled", "partner_forward", "partner_backward"} <= used
 
 
+def test_a_neuron_major_input_is_not_transposed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spikes of a large layer are stored neuron by neuron: x.T is contiguous already, so the
+    float kernel reads it as it is (no tiled copy) and gives the bits of a row-major copy of x."""
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    spy = _SpyKernel(kernel)
+    monkeypatch.setattr(functional_module, "active_kernel", lambda: spy)
+    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda: False)
+    gen = torch.Generator().manual_seed(6)
+    index = _partners(40, 300, 15, 3)
+    values = torch.randn(40, 15, generator=gen)
+    x = _spikes(300, 64, gen).t()  # (64, 300), neuron-major
+    up = torch.randn(64, 40, generator=gen)
+    results = []
+    for given in (x, x.contiguous()):
+        spy.calls.clear()
+        v = values.clone().requires_grad_(True)
+        out = sparse_aggregate(given, v, index)
+        out.backward(up)
+        results.append((out.detach(), v.grad, "transpose_tiled" in spy.calls))
+    (out_nm, grad_nm, copied_nm), (out_rm, grad_rm, copied_rm) = results
+    assert not copied_nm and copied_rm
+    assert torch.equal(out_nm, out_rm) and torch.equal(grad_nm, grad_rm)
+
+
 def test_the_vector_spike_kernel_follows_pytorchs_cpu_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     for capability, expected in (("AVX512", True), ("AVX2", False), ("DEFAULT", False)):
         functional_module.spike_kernel_vectorised.cache_clear()

@@ -186,7 +186,8 @@ class _PartnerProduct(torch.autograd.Function):
                     return kernel.partner_forward_signs(
                         words, values.contiguous(), index, x.shape[0], neuron_major=neuron_major
                     )
-            xt = kernel.transpose_tiled(x)
+            # a neuron-major x (the spikes of a large layer) is x.T stored contiguously already
+            xt = x.t() if x.t().is_contiguous() else kernel.transpose_tiled(x)
             ctx.save_for_backward(xt, values, index)
             return kernel.partner_forward(xt, values.contiguous(), index, neuron_major=neuron_major)
         ctx.save_for_backward(x, values, index)
