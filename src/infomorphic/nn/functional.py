@@ -152,8 +152,8 @@ class _PartnerProduct(torch.autograd.Function):
     """``out[b, j] = sum_p values[j, p] * x[b, index[j, p]]`` without a dense ``(N, in)`` weight.
 
     Both passes read ``x`` transposed, ``(in, B)``: a partner's samples are then one contiguous
-    row.  With the compiled kernel (CPU, float32 / float64): the transpose is made once in tiles,
-    kept for the backward pass, and the forward sum (partners added in order per neuron) and the
+    row.  With the compiled kernel (CPU, float32 / float64): the transpose is made once in tiles
+    (or, for a neuron-major ``x``, is ``x.T`` as stored), kept for the backward pass, and the forward sum (partners added in order per neuron) and the
     gradient of ``values`` (``grad[:, j] . x[:, index[j, p]]`` per partner) each run in one
     pass over neurons, B * N * P multiply-adds, writing the ``(B, N)`` output directly.  When
     every value of ``x`` is exactly +1 or -1 (spikes: a lateral or feedback class), ``x`` is
