@@ -153,12 +153,13 @@ class _PartnerProduct(torch.autograd.Function):
 
     Both passes read ``x`` transposed, ``(in, B)``: a partner's samples are then one contiguous
     row.  With the compiled kernel (CPU, float32 / float64): the transpose is made once in tiles
-    (or, for a neuron-major ``x``, is ``x.T`` as stored), kept for the backward pass, and the forward sum (partners added in order per neuron) and the
-    gradient of ``values`` (``grad[:, j] . x[:, index[j, p]]`` per partner) each run in one
-    pass over neurons, B * N * P multiply-adds, writing the ``(B, N)`` output directly.  When
-    every value of ``x`` is exactly +1 or -1 (spikes: a lateral or feedback class), ``x`` is
-    packed into bits instead (``(in, B / 8)`` bytes, 32x smaller, so the partners' rows are
-    read from the core's own cache) and each partner adds +-``values[j, p]`` under its bit,
+    (or, for a neuron-major ``x``, is ``x.T`` as stored), kept for the backward pass, and the
+    forward sum (partners added in order per neuron) and the gradient of ``values``
+    (``grad[:, j] . x[:, index[j, p]]`` per partner) each run in one pass over neurons,
+    B * N * P multiply-adds, writing the ``(B, N)`` output directly.  When every value of
+    ``x`` is exactly +1 or -1 (spikes: a lateral or feedback class), ``x`` is packed into bits
+    instead (``(in, B / 8)`` bytes, 32x smaller, so the partners' rows are read from the
+    core's own cache) and each partner adds +-``values[j, p]`` under its bit,
     in the same order: the same bits as the float kernel, in about 0.4x its time on a CPU with
     AVX-512 (setup 2's lateral class: forward 9.0 against 21.2 ms, backward 11.4 against 26.8
     ms, packing 1.5 against 5.5 ms for the transpose; ``benchmarks/ab_kernel.py``); without
