@@ -1,7 +1,7 @@
 """Train one run directory of an experiment with ``infomorphic train``, beside other sweeps.
 
 Shared by the experiment scripts that train many runs (``size_sweep.py``, ``depth.py``,
-``search_compare.py``); never imported by the package.  Several sweeps may work on the same
+``search_compare.py``, ``goal_path.py``); never imported by the package.  Several sweeps may work on the same
 output folder at once (two invocations on one machine, or on several machines that share the
 folder): a run that another process is training is left to it (``"busy"``), and a run that
 another process created between our look and our start is continued instead of refused.  A
@@ -23,7 +23,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,31 @@ def train_run(run_dir: Path, command: Callable[[], list[str]], env: Mapping[str,
             break
     print(json.dumps({"run": run_dir.name, "error": error}), file=sys.stderr, flush=True)
     return "failed"
+
+
+def train_from_config(run_dir: Path, config_text: Callable[[], str], resume: Sequence[str] = ()) -> str:
+    """Train the run ``run_dir`` from a TOML config, or continue it; as :func:`train_run`.
+
+    A new run's config, ``config_text()``, is written (atomically: a second sweep may write it
+    at the same moment) to ``<out>/configs/<name>.toml`` beside the run directories and trained
+    with ``infomorphic train --config``; a run that exists is continued with ``--resume`` and the
+    extra arguments ``resume`` (e.g. ``("--epochs", "100")`` to train it further)."""
+    from infomorphic.runs import atomic_write
+
+    exe = infomorphic_exe()
+    out = run_dir.parent
+    tail = ["--no-progress", "--json"]
+
+    def command() -> list[str]:
+        if (run_dir / "config.json").exists():
+            return [exe, "train", "--resume", str(run_dir), *resume, *tail]
+        path = out / "configs" / f"{run_dir.name}.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = config_text()
+        atomic_write(path, lambda fh: fh.write(text))
+        return [exe, "train", "--config", str(path), "--out-dir", str(out), "--name", run_dir.name, *tail]
+
+    return train_run(run_dir, command)
 
 
 def stop_with_this_process() -> Callable[[], None] | None:

@@ -65,14 +65,13 @@ from _train_run import (  # noqa: E402 - the experiments' shared launcher
     add_ledger_option,
     at_least,
     check_out,
-    infomorphic_exe,
     open_ledger,
     read_ledger,
     record_runs,
     recorded,
     report_statuses,
     run_figures,
-    train_run,
+    train_from_config,
 )
 
 if TYPE_CHECKING:
@@ -116,12 +115,17 @@ def wiring(depth: int, width: int, variant: str) -> dict:
     return network
 
 
-def write_config(path: Path, train: dict, network: dict) -> None:
+def config_text(train: dict, network: dict) -> str:
+    """The TOML config of a row: its ``[train]`` settings and its ``[network]`` wiring."""
     import tomli_w
 
+    return tomli_w.dumps({"train": train, "network": network})
+
+
+def write_config(path: Path, train: dict, network: dict) -> None:
     from infomorphic.runs import atomic_write
 
-    text = tomli_w.dumps({"train": train, "network": network})
+    text = config_text(train, network)
     atomic_write(path, lambda fh: fh.write(text))  # a second invocation may write it at the same moment
 
 
@@ -143,48 +147,17 @@ def run_one(
     ``out``, trains it now) or ``"failed"``."""
     name = run_name(dataset, width, depth, variant, seed)
     run_dir = out / name
-    exe = infomorphic_exe()
-
-    def command() -> list[str]:
-        if (run_dir / "config.json").exists():
-            return [
-                exe,
-                "train",
-                "--resume",
-                str(run_dir),
-                "--epochs",
-                str(epochs),
-                "--no-progress",
-                "--json",
-            ]
-        config = out / "configs" / f"{name}.toml"
-        write_config(
-            config,
-            {
-                "dataset": dataset,
-                "epochs": epochs,
-                "seed": seed,
-                "threads": threads,
-                "eval_every": eval_every,
-                "atoms_every": atoms_every,
-                "baselines": ["backprop"],
-            },
-            wiring(depth, width, variant),
-        )
-        return [
-            exe,
-            "train",
-            "--config",
-            str(config),
-            "--out-dir",
-            str(out),
-            "--name",
-            name,
-            "--no-progress",
-            "--json",
-        ]
-
-    return train_run(run_dir, command)
+    train = {
+        "dataset": dataset,
+        "epochs": epochs,
+        "seed": seed,
+        "threads": threads,
+        "eval_every": eval_every,
+        "atoms_every": atoms_every,
+        "baselines": ["backprop"],
+    }
+    text = config_text(train, wiring(depth, width, variant))
+    return train_from_config(run_dir, lambda: text, resume=("--epochs", str(epochs)))
 
 
 def run_result(run_dir: Path) -> dict | None:

@@ -42,9 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_run import (  # noqa: E402 - the experiments' shared launcher
     at_least,
     check_out,
-    infomorphic_exe,
     report_statuses,
-    train_run,
+    train_from_config,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,22 +75,9 @@ def run_one(out: Path, alpha: float, goal: Any, seed: int, base: Any, layer: str
     run_dir = out / run_name(alpha, seed)
     if (run_dir / "summary.json").exists():
         return "reused"
-    exe = infomorphic_exe()
+    from infomorphic.goalsearch.search import config_with_goal
 
-    def command() -> list[str]:
-        if (run_dir / "config.json").exists():
-            return [exe, "train", "--resume", str(run_dir), "--no-progress", "--json"]
-        from infomorphic.goalsearch.search import config_with_goal
-        from infomorphic.runs import atomic_write
-
-        path = out / "configs" / f"{run_dir.name}.toml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = config_with_goal(base, layer, goal, seed=seed).to_toml()
-        atomic_write(path, lambda fh: fh.write(text))
-        return [exe, "train", "--config", str(path), "--out-dir", str(out), "--name", run_dir.name,
-                "--no-progress", "--json"]  # fmt: skip
-
-    return train_run(run_dir, command)
+    return train_from_config(run_dir, lambda: config_with_goal(base, layer, goal, seed=seed).to_toml())
 
 
 def point_row(out: Path, alpha: float, goal: Any, seeds: list[int], epochs: int) -> dict[str, Any]:

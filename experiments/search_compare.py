@@ -53,9 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_run import (  # noqa: E402 - the experiments' shared launcher
     at_least,
     check_out,
-    infomorphic_exe,
     report_statuses,
-    train_run,
+    train_from_config,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,31 +138,7 @@ def run_one(
     run_dir = out / f"{name}-seed{seed}"
     if (run_dir / "summary.json").exists():
         return "reused"
-    exe = infomorphic_exe()
-
-    def command() -> list[str]:
-        if (run_dir / "config.json").exists():
-            return [exe, "train", "--resume", str(run_dir), "--no-progress", "--json"]
-        from infomorphic.runs import atomic_write
-
-        path = out / "configs" / f"{run_dir.name}.toml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = goal_config(settings, goal, seed, threads, epochs).to_toml()
-        atomic_write(path, lambda fh: fh.write(text))
-        return [
-            exe,
-            "train",
-            "--config",
-            str(path),
-            "--out-dir",
-            str(out),
-            "--name",
-            run_dir.name,
-            "--no-progress",
-            "--json",
-        ]
-
-    return train_run(run_dir, command)
+    return train_from_config(run_dir, lambda: goal_config(settings, goal, seed, threads, epochs).to_toml())
 
 
 def rung_check(out: Path, entry: dict[str, Any], seed: int, study: Any, settings: Any) -> dict[str, Any]:
