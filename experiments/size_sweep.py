@@ -5,7 +5,8 @@
     python experiments/size_sweep.py ... --summarise            # only read the runs that exist
     python experiments/size_sweep.py ... --summarise --figure size-sweep.png
     python experiments/size_sweep.py ... --summarise --convergence-figure convergence.png
-    python experiments/size_sweep.py ... --summarise --claims   # the text's claims checked on the rows
+    python experiments/size_sweep.py ... --summarise --claims   # the text's claims, on finished runs
+    python experiments/size_sweep.py ... --summarise --finished-only --figure size-sweep.png  # final runs only
     python experiments/size_sweep.py ... --markdown             # the rows as Markdown tables
     python experiments/size_sweep.py ... --ledger runs.jsonl   # finished runs kept beyond their directories
 
@@ -18,7 +19,8 @@ run of the same name from another sweep is reused as it is (give another ``--out
 settings change, e.g. with ``--set``).  Several sweeps may work on one ``--out`` at once (two
 invocations, or machines sharing the folder): a run that another process is training is left
 to it (a ``{"run", "skipped"}`` line on stderr) and the rows show what it held when this sweep
-ended.  A failed run prints ``{"run", "error"}`` on stderr, and the sweep exits with status 1
+ended (rows include runs still training, at their last epoch, unless ``--finished-only``;
+``--claims`` always decides on finished runs only).  A failed run prints ``{"run", "error"}`` on stderr, and the sweep exits with status 1
 after its output.
 
 Models (``MODELS``; the hidden goals are the presets of ``infomorphic.goals``):
@@ -368,10 +370,17 @@ def summarise_row(
     seeds: Sequence[int],
     epochs: int = 0,
     ledger: dict[str, dict] | None = None,
+    finished_only: bool = False,
 ) -> dict:
     """Median, min and max over the seeds' runs that hold at least one epoch (a run recorded in
-    the ``ledger`` with at least ``epochs`` stands in for a directory without them)."""
+    the ``ledger`` with at least ``epochs`` stands in for a directory without them); with
+    ``finished_only``, over the runs that finished at least ``epochs`` epochs (a run still
+    training, or stopped early, is left out)."""
     results = [seed_result(out / run_name(dataset, model, n, s), epochs, ledger or {}) for s in seeds]
+    if finished_only:
+        results = [
+            r if r is not None and r["finished"] and (r["epochs"] or 0) >= epochs else None for r in results
+        ]
     found = [r for r in results if r is not None]
 
     def values(key: str) -> list[float]:
@@ -483,11 +492,22 @@ INVERSION_RULES = {
 """How the readout's inverted neurons are read, as the figure names it."""
 
 
+ZOOM_FROM = 100
+"""The figure's third panel shows the test accuracy from this N on, on its own accuracy axis
+(there the best models lie within a few points of one another, and of 100 %)."""
+ZOOM_WINDOW = 0.12
+"""The third panel's accuracy axis spans at most this much (a fraction) below the highest value
+drawn there; curves further down leave the panel."""
+
+
 def figure(rows: list[dict], path: Path, title: str = "", inversion: str = "paper") -> None:
     """Test and train accuracy against N (log axis): median line, min-max band, one curve per
-    model; a model without a hidden layer is a horizontal line over the whole axis.
+    model; a model without a hidden layer is a horizontal line over the whole axis.  A third
+    panel below repeats the test accuracy from N = :data:`ZOOM_FROM` on, its accuracy axis
+    fitted to what is drawn there (at most :data:`ZOOM_WINDOW` below the top), when the rows
+    hold at least two sizes there; the legend is beside it.
 
-    ``inversion = "class"``: the test panel shows the accuracy with the readout's inversion
+    ``inversion = "class"``: the test panels show the accuracy with the readout's inversion
     decided from the training labels (``test_class_inversion``; runs without it are left out)
     instead of the papers' rule; the train panel keeps the papers' rule."""
     if inversion not in INVERSION_RULES:
@@ -501,14 +521,28 @@ def figure(rows: list[dict], path: Path, title: str = "", inversion: str = "pape
     sized = [r for r in rows if r["N"] is not None and r["test"]]
     rows = [{**r, "test": r.get(test_key)} for r in rows]
     ns = sorted({r["N"] for r in sized}) or [1, 10]
-    lo, hi = min(ns), max(ns)
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), sharey=True)
+    zoomed = [n for n in ns if n >= ZOOM_FROM]
+    panels: list[tuple[str, list[int]]] = [("test", ns), ("train", ns)]
+    if len(zoomed) >= 2:
+        panels.append(("test", zoomed))
+    if len(panels) == 3:
+        fig, grid = plt.subplots(2, 2, figsize=(14, 9.2))
+        axes, legend_axis = [grid[0][0], grid[0][1], grid[1][0]], grid[1][1]
+        legend_axis.axis("off")
+    else:
+        fig, grid = plt.subplots(1, 2, figsize=(14, 4.8))
+        axes, legend_axis = list(grid), None
     models = list(dict.fromkeys(r["model"] for r in rows if r["test"]))
     colours = plt.get_cmap("tab10")
     styles = ("-", "-.", ":")
-    for panel, part in zip(axes, ("test", "train")):
+    for panel, (part, sizes) in zip(axes, panels):
+        lo, hi = min(sizes), max(sizes)
+        drawn: list[float] = []
         for i, model in enumerate(models):
-            mine = sorted((r for r in rows if r["model"] == model and r[part]), key=lambda r: r["N"] or 0)
+            mine = sorted(
+                (r for r in rows if r["model"] == model and r[part] and (r["N"] is None or r["N"] >= lo)),
+                key=lambda r: r["N"] or 0,
+            )
             if not mine:
                 continue
             colour = colours(i % 10)
@@ -524,6 +558,7 @@ def figure(rows: list[dict], path: Path, title: str = "", inversion: str = "pape
                 low = [r[part]["min"] for r in mine]
                 high = [r[part]["max"] for r in mine]
                 style = styles[(i // 10) % len(styles)]
+            drawn += low + high
             panel.plot(
                 x,
                 [100 * v for v in med],
@@ -535,14 +570,26 @@ def figure(rows: list[dict], path: Path, title: str = "", inversion: str = "pape
             )
             panel.fill_between(x, [100 * v for v in low], [100 * v for v in high], color=colour, alpha=0.2)
         panel.set_xscale("log")
-        panel.set_xticks(ns, [str(n) for n in ns])
+        panel.set_xticks(sizes, [str(n) for n in sizes])
         panel.minorticks_off()
         panel.set_xlabel("hidden neurons N")
         rule = INVERSION_RULES[inversion if part == "test" else "paper"]
-        panel.set_title(f"{part} accuracy ({rule})")
+        if sizes is ns:
+            panel.set_title(f"{part} accuracy ({rule})")
+            panel.set_ylim(-3, 103)
+        else:
+            panel.set_title(f"{part} accuracy from N = {lo} on ({rule})")
+            top = 100 * max(drawn)
+            bottom = max(100 * min(drawn), top - 100 * ZOOM_WINDOW)
+            margin = 0.5 + 0.03 * (top - bottom)
+            panel.set_ylim(bottom - margin, min(100.5, top + margin))
         panel.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("accuracy (%), median and min-max over seeds")
-    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    for panel in axes[::2]:
+        panel.set_ylabel("accuracy (%), median and min-max over seeds")
+    if legend_axis is not None:
+        legend_axis.legend(*axes[0].get_legend_handles_labels(), fontsize=9, loc="center left")
+    else:
+        axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -825,15 +872,23 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--claims",
         action="store_true",
-        help="check the paper's claims about the figure on the rows (one JSON line each)",
+        help="check the paper's claims about the figure on the rows of finished runs (one JSON line each)",
+    )
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="rows, CSV, figure and tables from the runs that finished --epochs only (not those still training)",
     )
     args = parser.parse_args(argv)
     check_out(parser, args.out)
     ledger = open_ledger(parser, args.ledger)
     grid = [(m, n) for m in args.models for n in sizes_of(m, sorted(set(args.sizes)))]
 
-    def summarise(ledger: dict[str, dict]) -> list[dict]:
-        return [summarise_row(args.out, args.dataset, m, n, args.seeds, args.epochs, ledger) for m, n in grid]
+    def summarise(ledger: dict[str, dict], finished_only: bool = args.finished_only) -> list[dict]:
+        return [
+            summarise_row(args.out, args.dataset, m, n, args.seeds, args.epochs, ledger, finished_only)
+            for m, n in grid
+        ]
 
     if args.markdown:
         rows = summarise(ledger)
@@ -895,7 +950,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             args.convergence_figure,
             ledger,
         )
-    checked = claims(rows) if args.claims else []
+    # a claim is decided on final accuracies only: a run still training is not yet evidence
+    checked = claims(rows if args.finished_only else summarise(ledger, True)) if args.claims else []
     for item in checked:
         print(json.dumps(item), flush=True)
     final = {"experiment": "size_sweep", "csv": str(csv_path), "rows": rows}

@@ -147,12 +147,42 @@ def test_finished_runs_are_reused_and_unfinished_ones_resumed(
     before = read_jsonl(run / "metrics.jsonl")
     (run / "summary.json").unlink()
     assert sweep.run_result(run)["finished"] is False
+    # a run still training counts in the rows at its last epoch, but not in rows of finished runs
+    # (--finished-only, and the rows --claims decides on)
+    assert sweep.summarise_row(out, "digits", "random", 3, [0, 1], epochs=1)["seeds"] == [0, 1]
+    final = sweep.summarise_row(out, "digits", "random", 3, [0, 1], epochs=1, finished_only=True)
+    assert final["seeds"] == [0] and final["runs"] == final["finished"] == 1
+    assert final["test"]["median"] == read_json(out / "digits-random-n3-seed0" / "summary.json")["test_acc"]
     assert sweep.run_one(out, "digits", "random", 3, 1, epochs=2, threads=1) == "trained"
     after = read_jsonl(run / "metrics.jsonl")
     assert len(after) == 2 and after[0] == before[0]
     assert read_json(run / "summary.json")["epochs"] == 2
     row = sweep.summarise_row(out, "digits", "random", 3, [0, 1])
     assert row["epochs"] == [1, 2] and row["finished"] == 2
+    # finished, but with fewer epochs than asked: not a final run of a 2-epoch sweep
+    assert sweep.summarise_row(out, "digits", "random", 3, [0, 1], epochs=2, finished_only=True)["seeds"] == [
+        1
+    ]
+
+
+def test_figure_zooms_into_the_large_layers(tmp_path: Path) -> None:
+    """From two sizes >= ZOOM_FROM on, a third panel (below the first two, legend beside it)
+    shows the test accuracy there on its own axis; without them the figure is one row."""
+
+    def rows(sizes: list[int]) -> list[dict[str, Any]]:
+        stats = {"median": 0.95, "min": 0.94, "max": 0.96}
+        return [
+            {"model": m, "N": n, "test": stats, "train": stats} for m in ("setup1", "random") for n in sizes
+        ]
+
+    def height(path: Path) -> int:
+        png = path.read_bytes()
+        assert png.startswith(b"\x89PNG")
+        return int.from_bytes(png[20:24], "big")  # the IHDR chunk: width, then height
+
+    sweep.figure(rows([10, 50]), tmp_path / "one.png")
+    sweep.figure(rows([10, sweep.ZOOM_FROM, 2 * sweep.ZOOM_FROM]), tmp_path / "two.png")
+    assert height(tmp_path / "two.png") > 1.8 * height(tmp_path / "one.png")
 
 
 def test_summarise_only_reads(tmp_path: Path) -> None:
