@@ -26,8 +26,10 @@
 // every marginal table, so when the marginal tables are dense (the usual case: e.g. 20 bins per
 // source and batches of 1024) only that finest table is filled from the samples, and the
 // marginals from its occupied cells (Scratch::load_projected); per sample the work is then one
-// key, one table update and one gather of the gradient, whatever the number of subsets.  When the gradient's direction is known
-// in advance (training), values and gradient come from one pass.  Tables are kept in double.
+// key, one table update and one gather of the gradient, whatever the number of subsets (for a
+// binary target and 2 to 4 sources in one loop: Scratch::load_projected_binary).  When the
+// gradient's direction is known in advance (training), values and gradient come from one pass.
+// Tables are kept in double.
 //
 // The same module holds the fused activation of the neurons (act_forward / act_backward, at the
 // end of this file): A = f * (k0 + sum_i term_i(b_i f m_i)) and theta = sigmoid(A), with
@@ -248,10 +250,51 @@ struct Scratch {
   template <typename index_t, typename scalar_t>
   void load_projected(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, const scalar_t* w,
                       int64_t wb, int64_t wn, int64_t wt, bool binary, int64_t j) {
+    read_samples(p, bins, sb, sn, si, w, wb, wn, wt, binary, j, p.full);
+    for (int64_t k = 0; k < p.K; ++k) occupied[k].clear();
+    fill_table(p, p.full);
+    project(p, bins, sb, sn, si, j);
+  }
+
+  // load_projected for a binary target and NS sources (the tables of training), with the finest
+  // table dense: keys, masses and table updates in one pass over the samples, the same operations
+  // in the same order as read_samples and fill_table (the same bits), without their loops over
+  // the sources and targets, the masses' round trip through memory and a second pass.  At the few
+  // occupied cells of a layer in training this pass is most of the kernel's time.
+  template <int NS, typename index_t, typename scalar_t>
+  void load_projected_binary(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si,
+                             const scalar_t* w, int64_t wb, int64_t wn, int64_t j) {
+    const double inv_b = 1.0 / static_cast<double>(p.B);
+    const int64_t B = p.B, F = p.full;
+    int64_t m[NS];
+    const index_t* src[NS];
+    for (int i = 0; i < NS; ++i) {
+      m[i] = p.mult[F * p.n + i];
+      src[i] = bins + j * sn + i * si;
+    }
+    const scalar_t* wj = w + j * wn;
+    int64_t* kk = keys.data() + F * B;
+    double* cnt = count.data() + p.offsets[F];
+    double* tab = table.data() + p.offsets[F] * 2;
+    for (int64_t k = 0; k < p.K; ++k) occupied[k].clear();
+    auto& occ = occupied[F];
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t key = 0;
+      for (int i = 0; i < NS; ++i) key += m[i] * static_cast<int64_t>(src[i][b * sb]);
+      kk[b] = key;
+      const double theta = static_cast<double>(wj[b * wb]);
+      if (cnt[key] == 0.0) occ.push_back({key, b});
+      cnt[key] += inv_b;
+      tab[key * 2] += (1.0 - theta) * inv_b;
+      tab[key * 2 + 1] += theta * inv_b;
+    }
+    project(p, bins, sb, sn, si, j);
+  }
+
+  // Every other subset's table from the finest one's occupied cells (see load_projected).
+  template <typename index_t>
+  void project(const Problem& p, const index_t* bins, int64_t sb, int64_t sn, int64_t si, int64_t j) {
     const int64_t K = p.K, n = p.n, T = p.T, B = p.B, F = p.full;
-    read_samples(p, bins, sb, sn, si, w, wb, wn, wt, binary, j, F);
-    for (int64_t k = 0; k < K; ++k) occupied[k].clear();
-    fill_table(p, F);
     const double* cf = count.data() + p.offsets[F];
     const double* tf = table.data() + p.offsets[F] * T;
     const auto& occ_f = occupied[F];
@@ -519,6 +562,8 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
   const bool bins_long = bins.scalar_type() == torch::kLong;
   const int64_t* bins_l = bins_long ? bins.data_ptr<int64_t>() : nullptr;
   const int32_t* bins_i = bins_long ? nullptr : bins.data_ptr<int32_t>();
+  // the fused pass over the samples (Scratch::load_projected_binary) for 2 to 4 sources
+  const int fused = p.project && binary && !p.ranked[p.full] && p.n >= 2 && p.n <= 4 ? static_cast<int>(p.n) : 0;
   AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "sx_run", [&] {
     const scalar_t* w = weights.data_ptr<scalar_t>();
     scalar_t* cond_p = want_values ? cond.data_ptr<scalar_t>() : nullptr;
@@ -529,7 +574,16 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
       Lanes lanes(p);
       std::vector<double> acc_cond(p.A), acc_plus(p.A);
       for (int64_t j = lo; j < hi; ++j) {
-        if (p.project) {
+        if (fused == 3) {
+          if (bins_long) s.load_projected_binary<3>(p, bins_l, sb, sn, si, w, wb, wn, j);
+          else s.load_projected_binary<3>(p, bins_i, sb, sn, si, w, wb, wn, j);
+        } else if (fused == 2) {
+          if (bins_long) s.load_projected_binary<2>(p, bins_l, sb, sn, si, w, wb, wn, j);
+          else s.load_projected_binary<2>(p, bins_i, sb, sn, si, w, wb, wn, j);
+        } else if (fused == 4) {
+          if (bins_long) s.load_projected_binary<4>(p, bins_l, sb, sn, si, w, wb, wn, j);
+          else s.load_projected_binary<4>(p, bins_i, sb, sn, si, w, wb, wn, j);
+        } else if (p.project) {
           if (bins_long) s.load_projected(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
           else s.load_projected(p, bins_i, sb, sn, si, w, wb, wn, wt, binary, j);
         } else {
@@ -567,7 +621,15 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
                 for (int64_t k = 0; k < p.K; ++k) total += s.back[(p.offsets[k] + s.key(p, k, o.sample)) * p.T + t];
                 s.total[o.cell * p.T + t] = total;
               }
-          for (int64_t b = 0; b < p.B; ++b) {
+          if (fused) {  // binary, projected: each sample's d/dtheta from its finest cell's totals
+            scalar_t* oj = out + j * gsn;
+            const double* tot = s.total.data();
+            for (int64_t b = 0; b < p.B; ++b) {
+              const double* tt = tot + kf[b] * 2;
+              oj[b * gsb] = static_cast<scalar_t>((tt[1] - tt[0]) * inv_b);
+            }
+          }
+          for (int64_t b = 0; b < (fused ? 0 : p.B); ++b) {
             double dm[2] = {0.0, 0.0};
             for (int64_t t = 0; t < p.T; ++t) {
               double total = 0.0;
