@@ -20,8 +20,8 @@ settings change, e.g. with ``--set``).  Several sweeps may work on one ``--out``
 invocations, or machines sharing the folder): a run that another process is training is left
 to it (a ``{"run", "skipped"}`` line on stderr) and the rows show what it held when this sweep
 ended (rows include runs still training, at their last epoch, unless ``--finished-only``;
-``--claims`` always decides on finished runs only).  A failed run prints ``{"run", "error"}`` on stderr, and the sweep exits with status 1
-after its output.
+``--claims`` always decides on finished runs only).  A failed run prints ``{"run", "error"}``
+on stderr, and the sweep exits with status 1 after its output.
 
 Models (``MODELS``; the hidden goals are the presets of ``infomorphic.goals``):
 
@@ -933,14 +933,21 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         print(json.dumps(row), flush=True)
     csv_path = args.csv or args.out / "size_sweep.csv"
     write_csv(csv_path, rows)
-    if args.figure is not None:
+    drawable = any(r["test"] for r in rows)
+    if (args.figure is not None or args.convergence_figure is not None) and not drawable:
+        where = f"{args.out}" + (f" or in the ledger {args.ledger}" if args.ledger else "")
+        finished = " finished" if args.finished_only else ""
+        print(
+            f"no{finished} runs of these models, sizes and seeds in {where}: no figure drawn", file=sys.stderr
+        )
+    elif args.figure is not None:
         figure(
             rows,
             args.figure,
             f"{args.dataset}, {args.epochs} epochs, seeds {' '.join(map(str, args.seeds))}",
             args.figure_inversion,
         )
-    if args.convergence_figure is not None:
+    if args.convergence_figure is not None and drawable:
         convergence_figure(
             args.out,
             args.dataset,

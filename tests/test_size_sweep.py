@@ -194,6 +194,18 @@ def test_summarise_only_reads(tmp_path: Path) -> None:
     assert (tmp_path / "r.csv").read_text().count("\n") == 3
 
 
+def test_no_figure_of_no_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A figure asked of a sweep without runs (or, with --finished-only, without finished ones)
+    is not drawn as empty axes: one line says why, and no file is written."""
+    figures = ["--figure", str(tmp_path / "f.png"), "--convergence-figure", str(tmp_path / "c.png")]
+    out = ["--out", str(tmp_path / "none"), "--summarise", "--csv", str(tmp_path / "r.csv")]
+    sweep.main([*ARGS, *out, *figures])
+    assert "no runs of these models, sizes and seeds" in capsys.readouterr().err
+    sweep.main([*ARGS, *out, "--finished-only", *figures])
+    assert "no finished runs of these models" in capsys.readouterr().err
+    assert not (tmp_path / "f.png").exists() and not (tmp_path / "c.png").exists()
+
+
 def test_markdown_without_runs_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = sweep.main([*ARGS, "--out", str(tmp_path / "none"), "--markdown"])
     out, err = capsys.readouterr()
