@@ -781,11 +781,15 @@ def convergence_figure(
     seeds: Sequence[int],
     path: Path,
     ledger: dict[str, dict] | None = None,
-) -> None:
+    epochs: int = 0,
+    finished_only: bool = False,
+) -> dict[tuple[str, int], list[float]]:
     """Appendix Fig. 4: the median self-cosine distance of the hidden neurons' feedforward weights
     between consecutive epochs (``hidden_weight_change`` of ``metrics.jsonl``, or the ledger's
-    ``weight_change_curve`` of a run without its directory) over training, one panel per model,
-    one line per N (median over the seeds)."""
+    ``weight_change_curve`` of a run without its directory) over training, one panel per model
+    (at most four in a row), one line per N (median over the seeds, as far as the shortest run
+    goes; with ``finished_only`` only the runs that finished ``epochs``).  Returns the curves
+    drawn, ``(model, N) -> median per epoch``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -796,13 +800,23 @@ def convergence_figure(
     models = [
         m for m in models if MODELS[m][2] and MODELS[m][1]["network"] not in ("backprop", "random-hidden")
     ]
-    fig, axes = plt.subplots(1, max(1, len(models)), figsize=(5 * max(1, len(models)), 4), squeeze=False)
+    cols = min(4, max(1, len(models)))
+    rows = max(1, -(-len(models) // cols))
+    fig, grid = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    panels = [ax for row in grid for ax in row]
+    for ax in panels[len(models) :]:
+        ax.axis("off")
     cmap = plt.get_cmap("viridis")
-    for ax, model in zip(axes[0], models):
+    drawn: dict[tuple[str, int], list[float]] = {}
+    for ax, model in zip(panels, models):
         for i, n in enumerate(sizes):
             curves = []
             for s in seeds:
                 name = run_name(dataset, model, n, s)
+                if finished_only:
+                    result = seed_result(out / name, epochs, ledger or {})
+                    if result is None or not result["finished"] or (result["epochs"] or 0) < epochs:
+                        continue
                 kept = (ledger or {}).get(name, {}).get("weight_change_curve")
                 metrics_path = out / name / "metrics.jsonl"
                 if metrics_path.exists():
@@ -816,6 +830,7 @@ def convergence_figure(
                 continue
             length = min(len(c) for c in curves)
             med = [statistics.median(c[e] for c in curves) for e in range(length)]
+            drawn[model, n] = med
             ax.plot(range(1, length + 1), med, color=cmap(i / max(1, len(sizes) - 1)), label=f"N = {n}")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -826,6 +841,7 @@ def convergence_figure(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return drawn
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
@@ -956,6 +972,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             args.seeds,
             args.convergence_figure,
             ledger,
+            args.epochs,
+            args.finished_only,
         )
     # a claim is decided on final accuracies only: a run still training is not yet evidence
     checked = claims(rows if args.finished_only else summarise(ledger, True)) if args.claims else []

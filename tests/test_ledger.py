@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,8 +128,54 @@ def test_size_sweep_convergence_curve_from_the_ledger(tmp_path: Path) -> None:
     name = "mnist-setup1-n5-seed0"
     ledger = {name: {"run": name, "epochs": 3, "weight_change_curve": [0.1, 0.01, None]}}
     png = tmp_path / "conv.png"
-    sweep.convergence_figure(out, "mnist", ["setup1"], [5], [0], png, ledger)
+    drawn = sweep.convergence_figure(out, "mnist", ["setup1"], [5], [0], png, ledger)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ((key, curve),) = drawn.items()  # the missing last change is a gap in the curve
+    assert key == ("setup1", 5) and curve[:2] == [0.1, 0.01] and curve[2] != curve[2]
+
+
+def test_convergence_figure_of_finished_runs_leaves_out_a_run_still_training(tmp_path: Path) -> None:
+    """A run still training (its directory with one epoch of three) cuts every seed's median curve
+    to its length; with ``finished_only`` it is left out and the finished run's curve is drawn
+    whole.  Seven models take two rows of at most four panels."""
+    out = tmp_path / "runs"
+    done, training = "mnist-setup1-n5-seed0", "mnist-setup1-n5-seed1"
+    ledger = {
+        done: {
+            "run": done,
+            "epochs": 3,
+            "finished": True,
+            "test_acc": 0.5,
+            "weight_change_curve": [0.1, 0.01, 0.001],
+        }
+    }
+    (out / training).mkdir(parents=True)
+    (out / training / "metrics.jsonl").write_text(
+        json.dumps(
+            {"epoch": 1, "test_acc": 0.3, "train_acc": 0.3, "val_acc": 0.3, "hidden_weight_change": 0.5}
+        )
+        + "\n"
+    )
+    png = tmp_path / "conv.png"
+    cut = sweep.convergence_figure(out, "mnist", ["setup1"], [5], [0, 1], png, ledger)
+    assert cut == {("setup1", 5): [statistics.median([0.1, 0.5])]}
+    whole = sweep.convergence_figure(out, "mnist", ["setup1"], [5], [0, 1], png, ledger, 3, True)
+    assert whole == {("setup1", 5): [0.1, 0.01, 0.001]}
+    models = [
+        "setup1",
+        "setup2",
+        "setup3",
+        "context-heuristic",
+        "context-optimised",
+        "lateral-heuristic",
+        "lateral-optimised",
+    ]
+    sweep.convergence_figure(out, "mnist", models, [5], [0], png, ledger)
+    width, height = (
+        int.from_bytes(png.read_bytes()[16:20], "big"),
+        int.from_bytes(png.read_bytes()[20:24], "big"),
+    )
+    assert width < 3 * height  # 4 x 2 panels (2.5 : 1), not 7 in a row (8.75 : 1)
 
 
 # ---------------------------------------------------------------- depth.py --ledger
