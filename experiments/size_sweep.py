@@ -306,11 +306,16 @@ def command(
     return [*cmd, "--out-dir", str(out), "--name", name, *tail]
 
 
+def finished(result: dict[str, Any] | None, epochs: int) -> bool:
+    """Whether a run's figures (:func:`run_result`, or its ledger record) are those of a run that
+    finished at least ``epochs`` epochs."""
+    return bool(result and result["finished"] and (result["epochs"] or 0) >= epochs)
+
+
 def is_done(run_dir: Path, epochs: int, ledger: dict[str, dict] | None = None) -> bool:
     """Whether a run directory holds a finished run of at least ``epochs`` epochs, or the
     ``ledger`` records one under its name."""
-    result = run_result(run_dir)
-    if result and result["finished"] and (result["epochs"] or 0) >= epochs:
+    if finished(run_result(run_dir), epochs):
         return True
     return recorded(ledger or {}, run_dir.name, epochs)
 
@@ -378,9 +383,7 @@ def summarise_row(
     training, or stopped early, is left out)."""
     results = [seed_result(out / run_name(dataset, model, n, s), epochs, ledger or {}) for s in seeds]
     if finished_only:
-        results = [
-            r if r is not None and r["finished"] and (r["epochs"] or 0) >= epochs else None for r in results
-        ]
+        results = [r if finished(r, epochs) else None for r in results]
     found = [r for r in results if r is not None]
 
     def values(key: str) -> list[float]:
@@ -813,10 +816,8 @@ def convergence_figure(
             curves = []
             for s in seeds:
                 name = run_name(dataset, model, n, s)
-                if finished_only:
-                    result = seed_result(out / name, epochs, ledger or {})
-                    if result is None or not result["finished"] or (result["epochs"] or 0) < epochs:
-                        continue
+                if finished_only and not finished(seed_result(out / name, epochs, ledger or {}), epochs):
+                    continue
                 kept = (ledger or {}).get(name, {}).get("weight_change_curve")
                 metrics_path = out / name / "metrics.jsonl"
                 if metrics_path.exists():

@@ -161,20 +161,10 @@ def test_convergence_figure_of_finished_runs_leaves_out_a_run_still_training(tmp
     assert cut == {("setup1", 5): [statistics.median([0.1, 0.5])]}
     whole = sweep.convergence_figure(out, "mnist", ["setup1"], [5], [0, 1], png, ledger, 3, True)
     assert whole == {("setup1", 5): [0.1, 0.01, 0.001]}
-    models = [
-        "setup1",
-        "setup2",
-        "setup3",
-        "context-heuristic",
-        "context-optimised",
-        "lateral-heuristic",
-        "lateral-optimised",
-    ]
+    models = [m for m in sweep.DEFAULT_MODELS if m.startswith(("setup", "context", "lateral"))]  # seven
     sweep.convergence_figure(out, "mnist", models, [5], [0], png, ledger)
-    width, height = (
-        int.from_bytes(png.read_bytes()[16:20], "big"),
-        int.from_bytes(png.read_bytes()[20:24], "big"),
-    )
+    header = png.read_bytes()[16:24]  # the IHDR chunk: width, then height
+    width, height = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:], "big")
     assert width < 3 * height  # 4 x 2 panels (2.5 : 1), not 7 in a row (8.75 : 1)
 
 
