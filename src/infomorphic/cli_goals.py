@@ -177,9 +177,10 @@ def search_command(
     action: Annotated[
         str | None,
         typer.Argument(
-            metavar="status",
-            help="status: print the study's trial counts and best goal instead of searching (read-only; "
-            "--storage URL and --study-name, or --out DIR; --json).",
+            metavar="[status|export]",
+            help="status: print the study's trial counts and best goal instead of searching; export: "
+            "print every trial as one JSON line (the form --warm-start reads). Both read only "
+            "(--storage URL and --study-name, or --out DIR; status --json).",
             show_default=False,
         ),
     ] = None,
@@ -197,7 +198,10 @@ def search_command(
     seed: Annotated[
         int | None, typer.Option(help="Run seed of every trial (data split, init); also the sampler seed.")
     ] = None,
-    sampler: Annotated[str, typer.Option(help="tpe | cmaes | random")] = "tpe",
+    sampler: Annotated[
+        str,
+        typer.Option(help="tpe | cmaes | gp (Gaussian-process Bayesian optimisation) | random"),
+    ] = "tpe",
     trials: Annotated[
         int | None,
         typer.Option(
@@ -295,6 +299,14 @@ def search_command(
             "--resume", help="Continue (or join) the study in --out / --storage with its stored settings."
         ),
     ] = False,
+    warm_start: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--warm-start",
+            help="A new tpe / gp search first receives the complete trials of this file (JSON lines of "
+            "search export; repeatable): same gammas, goal and epochs, checked; they count toward --trials.",
+        ),
+    ] = None,
     progress: _Progress = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the best result as JSON.")] = False,
 ) -> None:
@@ -302,7 +314,8 @@ def search_command(
 
     Examples: infomorphic search --dataset mnist --epochs 3 --sampler cmaes --fix-hres --trials 200
     --out runs/cma; infomorphic search --out runs/cma --resume --workers 2; infomorphic search
-    status --out runs/cma (or --storage URL --study-name NAME)
+    status --out runs/cma (or --storage URL --study-name NAME); infomorphic search export --out
+    runs/cma > cma.jsonl; infomorphic search --sampler gp --warm-start cma.jsonl --trials 400 ...
 
     Crashes: --resume (or joining) first fails the trials of processes that are gone (at once for
     a dead process of this host, else after 20 s without heartbeat) and queues their goals again.
@@ -317,9 +330,10 @@ def search_command(
     from .goalsearch.search import SearchSettings, StorageLost, counts, layer_letters, run_search
     from .goalsearch.space import GoalSpace
 
-    if action is not None and action != "status":
+    if action is not None and action not in ("status", "export"):
         _fail(
-            f"search takes no argument but status (infomorphic search status --storage URL), got {action!r}"
+            "search takes no argument but status or export (infomorphic search status --storage URL), "
+            f"got {action!r}"
         )
     if (trials is not None and trials < 1) or workers < 1:
         _fail(f"--trials and --workers must be >= 1, got {trials} and {workers}")
@@ -349,7 +363,7 @@ def search_command(
         "--seeds": seeds,
         "--threshold": threshold,
     }
-    if action == "status":
+    if action is not None:
         search_flags = {
             "--trials": trials is not None,
             "--workers": workers != 1,
@@ -357,6 +371,8 @@ def search_command(
             "--sampler": sampler != "tpe",
             "--layer": layer != "hidden",
             "--fix-hres": fix_hres,
+            "--warm-start": bool(warm_start),
+            "--json": as_json and action == "export",
             **tuning_flags,
         }
         given = [f"--{k.replace('_', '-')}" for k, v in config_flags.items() if v is not None]
@@ -373,7 +389,9 @@ def search_command(
         given += [k for k, v in search_flags.items() if v]
         given += [k for k, v in memory_flags.items() if v is not None]
         if given:
-            _fail(f"search status only reads the study; drop {', '.join(given)}")
+            _fail(f"search {action} only reads the study; drop {', '.join(given)}")
+        if action == "export":
+            return _export(out, storage, study_name)
         return _status(out, storage, study_name, as_json)
     try:
         if resume:
@@ -461,6 +479,13 @@ def search_command(
             )
             if out is None:
                 out = _stamped(Path(cfg.out_dir), f"search-{sampler}-{cfg.network}-{cfg.dataset}")
+        added: list[Any] = []
+        if warm_start:
+            from .goalsearch.search import check_warm_start
+            from .goalsearch.warmstart import read_warm_start
+
+            check_warm_start(settings, resume)
+            added = read_warm_start(warm_start, settings)
         bar = _SearchBar(progress and not as_json, trials)
         try:
             study, stored, best = run_search(
@@ -473,6 +498,7 @@ def search_command(
                 resume=resume,
                 on_trial=bar.update,
                 on_start=bar.start,
+                warm_start=added,
             )
         finally:
             bar.close()
@@ -527,20 +553,38 @@ def _stamped(parent: Path, name: str) -> Path:
     return parent / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
+def _study_of(action: str, out: Path | None, storage: str | None, study_name: str | None) -> tuple[str, str]:
+    """The storage URL and study name that ``search status`` / ``search export`` read: given, or
+    those of the search in ``out`` (ValueError / OSError for a broken search.json)."""
+    record = _search_record(out) if out is not None else {}
+    storage = storage or record.get("storage")
+    if storage is None and out is not None and (out / "study.db").is_file():
+        storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    if storage is None:
+        if out is not None:
+            _fail(f"{out} holds no search (no search.json); give --storage URL and --study-name")
+        _fail(f"search {action} needs --storage URL (and --study-name), or --out DIR of a search")
+    return storage, study_name or record.get("study_name") or "goal-search"
+
+
+def _export(out: Path | None, storage: str | None, study_name: str | None) -> None:
+    """``infomorphic search export``: every trial of the study as one JSON line on stdout."""
+    from .goalsearch.warmstart import export_trials
+
+    try:
+        records = export_trials(*_study_of("export", out, storage, study_name))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    for r in records:
+        typer.echo(json.dumps(r))
+
+
 def _status(out: Path | None, storage: str | None, study_name: str | None, as_json: bool) -> None:
     """``infomorphic search status``: the study's trial counts, running trials and best goal."""
     from .goalsearch.search import search_status
 
     try:
-        record = _search_record(out) if out is not None else {}
-        storage = storage or record.get("storage")
-        if storage is None and out is not None and (out / "study.db").is_file():
-            storage = f"sqlite:///{(out / 'study.db').resolve()}"
-        if storage is None:
-            if out is not None:
-                _fail(f"{out} holds no search (no search.json); give --storage URL and --study-name")
-            _fail("search status needs --storage URL (and --study-name), or --out DIR of a search")
-        status = search_status(storage, study_name or record.get("study_name") or "goal-search")
+        status = search_status(*_study_of("status", out, storage, study_name))
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     if as_json:
@@ -553,7 +597,13 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
     typer.echo(f"study {status['study']} in {status['storage']}{how}")
     typer.echo(
         f"trials: {status['complete']} complete, {status['pruned']} pruned, {status['running']} running, "
-        f"{status['failed']} failed, {status['waiting']} waiting ({status['total']} in all); "
+        f"{status['failed']} failed, {status['waiting']} waiting ({status['total']} in all"
+        + (
+            f", {status['warm_start_trials']} of them from --warm-start"
+            if status["warm_start_trials"]
+            else ""
+        )
+        + "); "
         f"target {status['target'] if status['target'] is not None else 'not stored'}"
     )
     compute = f"compute: {status['epochs_trained']} epochs, {status['cpu_hours']:.2f} CPU hours"

@@ -57,7 +57,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,6 +70,7 @@ from ..runs import remove_stale_temporaries, write_json
 from .memory_search import MemorySearchSettings, make_memory_objective
 from .space import GoalSpace
 from .stopping import StopRequests, caused_by_stop
+from .warmstart import WARM_START_KEY
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -110,7 +111,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SAMPLERS = ("tpe", "cmaes", "random")
+SAMPLERS = ("tpe", "cmaes", "gp", "random")
 PRUNERS = ("median", "halving", "hyperband")
 SETTINGS_KEY = "infomorphic_search"
 TARGET_KEY = "infomorphic:n_trials"
@@ -142,11 +143,16 @@ class SearchSettings:
         Whose goal: ``hidden`` or ``readout`` for the papers' networks, any trained layer's name
         for a wired (custom) network.
     sampler:
-        ``tpe``, ``cmaes`` or ``random``.
+        ``tpe`` (multivariate TPE), ``cmaes``, ``gp`` (optuna's Gaussian-process Bayesian
+        optimisation: a Matern-5/2 model of the objective with one length scale per gamma and
+        a noise term, next goal by expected improvement; it models every complete trial, so its
+        proposals cost about a second with a few hundred trials, and it needs no step size) or
+        ``random``.
     seed:
         Sampler seed.
     startup_trials:
-        Random trials before TPE models the objective (the paper: 100 of 1000).
+        Random trials before TPE / GP model the objective (the paper: 100 of 1000); trials
+        added with ``--warm-start`` count among them.
     prune:
         Prune unpromising trials (by ``pruner``); False: every trial trains all its epochs.
     pruner:
@@ -997,6 +1003,13 @@ def make_sampler(settings: AnySettings, seed: int) -> Any:
             return optuna.samplers.TPESampler(
                 seed=seed, multivariate=True, n_startup_trials=settings.startup_trials, constant_liar=True
             )
+        if settings.sampler == "gp":
+            return optuna.samplers.GPSampler(
+                seed=seed,
+                n_startup_trials=settings.startup_trials,
+                independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+                warn_independent_sampling=False,
+            )
         if settings.sampler == "cmaes":
             return optuna.samplers.CmaEsSampler(
                 seed=seed,
@@ -1102,20 +1115,30 @@ def _counted_states() -> tuple[Any, ...]:
 
 
 def create_study(
-    settings: AnySettings | None, storage: str, study_name: str, *, worker: int = 0, resume: bool = False
+    settings: AnySettings | None,
+    storage: str,
+    study_name: str,
+    *,
+    worker: int = 0,
+    resume: bool = False,
+    warm_start: Sequence[Any] = (),
 ) -> Any:
     """Create the study (``resume=False``) or load it and its stored settings (``resume=True``).
 
-    Its sampler is a :class:`TrialSeededSampler` for ``worker``.
+    Its sampler is a :class:`TrialSeededSampler` for ``worker``.  A new study first receives
+    the ``warm_start`` trials (finished optuna trials, :func:`~.warmstart.read_warm_start`).
 
     Raises
     ------
     ValueError
         When creating a study that exists, or resuming one that does not, or one with other
-        settings, or when the storage cannot be used.
+        settings, or when the storage cannot be used; for ``warm_start`` trials beside
+        ``resume`` or a sampler that does not learn from them (CMA-ES, random).
     """
     import optuna
 
+    if warm_start:
+        check_warm_start(settings, resume)
     if settings is not None and not resume:
         require_sampler(settings.sampler)  # before the study is created
     store = open_storage(storage)
@@ -1137,11 +1160,28 @@ def create_study(
                 raise ValueError("a new study needs its search settings")
             study = optuna.create_study(storage=store, study_name=study_name, direction="maximize")
             study.set_user_attr(SETTINGS_KEY, json.dumps(settings.to_dict()))
+            if warm_start:
+                study.add_trials(warm_start)
         stored = study_settings(study)
     require_sampler(stored.sampler)
     study.sampler = TrialSeededSampler(stored, worker)
     study.pruner = _pruner(stored)
     return study
+
+
+def check_warm_start(settings: AnySettings | None, resume: bool) -> None:
+    """``ValueError`` (one line) where warm-start trials cannot be used: a resumed study (it
+    received them when it was created) or a sampler that does not learn from added trials."""
+    if resume or settings is None:
+        raise ValueError(
+            "--warm-start adds trials to a new study only; a resumed study keeps the ones it started with"
+        )
+    if settings.sampler not in ("tpe", "gp"):
+        hint = " (start CMA-ES at a goal with --cma-x0)" if settings.sampler == "cmaes" else ""
+        raise ValueError(
+            f"--warm-start informs the tpe and gp samplers; the {settings.sampler} sampler does not "
+            f"learn from added trials{hint}"
+        )
 
 
 def settings_from_dict(data: dict[str, Any]) -> AnySettings:
@@ -1242,8 +1282,9 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     ``layer`` ``memory``) ``best_value`` is the capacity proxy and ``best_capacity_per_seed``
     its value per seed (None otherwise).  The compute spent: ``cpu_hours`` (the CPU time of the trials'
     processes while they ran the trials, summed; a killed trial counts up to its last epoch)
-    and ``epochs_trained`` (summed over trials); the compute still needed: ``cpu_seconds_per_trial``
-    (the mean over the finished, i.e. complete or pruned, trials) and ``cpu_hours_to_target``
+    and ``epochs_trained`` (summed over trials; both leave out the ``warm_start_trials``, added
+    from files and trained elsewhere); the compute still needed: ``cpu_seconds_per_trial``
+    (the mean over the finished, i.e. complete or pruned, trials trained here) and ``cpu_hours_to_target``
     (that mean times the trials the target still lacks; None without a target or a finished
     trial).  With a halving pruner later trials tend to train longer than early ones, so the
     estimate is a lower bound early in a search.  It does not fail stale trials: a trial whose
@@ -1279,7 +1320,9 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     by_state = {state: [t for t in trials if t.state == state] for state in TrialState}
     done = by_state[TrialState.COMPLETE]
     finished = done + by_state[TrialState.PRUNED]
-    per_trial = _cpu_seconds(finished) / len(finished) if finished else None
+    own = [t for t in trials if WARM_START_KEY not in t.user_attrs]  # trained in this study
+    own_finished = [t for t in finished if WARM_START_KEY not in t.user_attrs]
+    per_trial = _cpu_seconds(own_finished) / len(own_finished) if own_finished else None
     best = max(done, key=lambda t: (t.value, -t.number)) if done else None
     goal = None
     if best is not None:
@@ -1319,8 +1362,9 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         "task": None if settings is None else settings.task,
         "best_capacity_per_seed": None if best is None else best.user_attrs.get("capacity_per_seed"),
         "target": target,
-        "cpu_hours": _cpu_seconds(trials) / 3600.0,
-        "epochs_trained": sum(int(t.user_attrs.get("epochs", 0)) for t in trials),
+        "warm_start_trials": len(trials) - len(own),
+        "cpu_hours": _cpu_seconds(own) / 3600.0,
+        "epochs_trained": sum(int(t.user_attrs.get("epochs", 0)) for t in own),
         "cpu_seconds_per_trial": per_trial,
         "cpu_hours_to_target": None
         if target is None or per_trial is None
@@ -1612,8 +1656,12 @@ def run_search(
     on_trial: Callable[[Any, AnySettings, dict[str, Any] | None], None] | None = None,
     data: Any | None = None,
     on_start: Callable[[Any], None] | None = None,
+    warm_start: Sequence[Any] = (),
 ) -> tuple[Any, AnySettings, dict[str, Any] | None]:
     """Run (or resume, or join) a search until the study holds ``n_trials`` finished trials.
+
+    A new study first receives the ``warm_start`` trials (:func:`~.warmstart.read_warm_start`,
+    for the tpe and gp samplers); they count among its finished trials and its start-up trials.
 
     The target is stored in the study (user attribute :data:`TARGET_KEY`): ``n_trials=None``
     (e.g. a process joining from another machine without ``--trials``) takes the study's
@@ -1644,6 +1692,14 @@ def run_search(
     import optuna
 
     out_dir = Path(out_dir)
+    if warm_start:
+        check_warm_start(settings, resume)
+        target = DEFAULT_TRIALS if n_trials is None else n_trials
+        if target <= len(warm_start):
+            raise ValueError(
+                f"the {len(warm_start)} warm-start trials alone reach the target of {target} finished trials "
+                f"(--trials counts every finished trial of the study): give --trials above {len(warm_start)}"
+            )
     if settings is not None and not resume:
         require_sampler(settings.sampler)  # before anything is written
     if storage is None:
@@ -1652,7 +1708,7 @@ def run_search(
     if not resume and settings is None:
         raise ValueError("a new search needs its settings")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = create_study(settings, storage, study_name, worker=0, resume=resume)
+    study = create_study(settings, storage, study_name, worker=0, resume=resume, warm_start=warm_start)
     stored = study_settings(study)
     with _storage_errors(storage):
         n_trials = _resolve_target(study, n_trials, out_dir)
