@@ -114,6 +114,10 @@ def test_gp_sampler_proposes_near_the_optimum_of_its_warm_start_trials(tmp_path:
             [json.dumps(_record(0.1, 0.2, goal="0.1{F}{C} + 0.2{F}{L} + 0.3{F}"))],
             "other fixed gammas|differs",
         ),
+        (
+            [json.dumps(_record(0.1, 0.2, val_acc_per_seed={"0": 0.5, "1": 0.6}))],
+            "mean over seeds 0, 1, this",
+        ),
         ([json.dumps({**_record(0.1, 0.2), "state": "PRUNED"})], "holds no complete trial"),
         ([""], "holds no complete trial"),
     ],

@@ -10,7 +10,7 @@ database is gone) can inform it as well when they measured the same thing.
 - :func:`read_warm_start`: the complete trials of such files as optuna trials of a new study
   (``infomorphic search --warm-start FILE``), checked against the new search's settings: the
   same searched gammas in the same range, the same goal for the same gammas (so the same
-  fixed gammas), and, where the file says, the same number of epochs.  What the file cannot
+  fixed gammas), and, where the file says, the same number of epochs and seeds.  What the file cannot
   say (data set, network, seed, code version) is the user's to match.
 """
 
@@ -78,6 +78,14 @@ def _epochs(settings: Any) -> int | None:
     return None if config is None or not hasattr(config, "epochs") else int(config.epochs)
 
 
+def _seeds(settings: Any) -> list[str] | None:
+    """The run seeds whose mean is a trial's value in a supervised search (None otherwise)."""
+    config = getattr(settings, "config", None)
+    if config is None or not hasattr(config, "seed"):
+        return None
+    return [str(s) for s in (getattr(settings, "seeds", ()) or (config.seed,))]
+
+
 def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -138,6 +146,12 @@ def _trial(record: Any, where: str, settings: Any) -> Any | None:
             f"{where}: trained for {theirs_epochs} epochs, this search trains {epochs}: values of "
             "another fidelity are not comparable (give --epochs "
             f"{theirs_epochs}, or leave this file out)"
+        )
+    per_seed, seeds = attrs.get("val_acc_per_seed"), _seeds(settings)
+    if isinstance(per_seed, dict) and seeds is not None and sorted(per_seed) != sorted(seeds):
+        raise ValueError(
+            f"{where}: its value is the mean over seeds {', '.join(sorted(per_seed))}, this search's "
+            f"over {', '.join(sorted(seeds))} (--seeds)"
         )
     kept = {
         k: attrs[k] for k in ("test_acc", "epochs", "val_acc_per_seed", "test_acc_per_seed") if k in attrs
