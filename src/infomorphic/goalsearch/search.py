@@ -1268,6 +1268,33 @@ def _read_only_storage(url: str) -> Any:
             raise _storage_error(url, exc) from exc
 
 
+@contextmanager
+def read_only_study(storage: str, study_name: str) -> Iterator[Any]:
+    """The study ``study_name`` of ``storage`` opened without writing anything (no table creation,
+    no heartbeat), its connections closed on exit; storage errors become one-line ValueErrors.
+
+    Raises
+    ------
+    ValueError
+        The storage cannot be used, the SQLite file does not exist, or there is no such study
+        (the message lists the studies there).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = _read_only_storage(storage)
+    with _storage_errors(storage):
+        names = [] if store is None else optuna.get_all_study_names(store)
+        if study_name not in names:
+            raise ValueError(
+                f"no study {study_name!r} in {_shown(storage)}; studies there: {', '.join(names) or 'none'}"
+            )
+        try:
+            yield optuna.load_study(study_name=study_name, storage=store)
+        finally:
+            store.engine.dispose()
+
+
 def search_status(storage: str, study_name: str) -> dict[str, Any]:
     """What a search's study holds, read without changing anything (``infomorphic search status``).
 
@@ -1298,25 +1325,15 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         One line: the storage cannot be used, the SQLite file does not exist, or there is no such
         study (the message lists the studies there).
     """
-    import optuna
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = _read_only_storage(storage)
-    with _storage_errors(storage):
-        names = [] if store is None else optuna.get_all_study_names(store)
-        if study_name not in names:
-            raise ValueError(
-                f"no study {study_name!r} in {_shown(storage)}; studies there: {', '.join(names) or 'none'}"
-            )
-        study = optuna.load_study(study_name=study_name, storage=store)
+    with read_only_study(storage, study_name) as study:
         trials = study.get_trials(deepcopy=False)
         target = study_target(study)
         try:
             settings: AnySettings | None = study_settings(study)
         except ValueError:
             settings = None
-        store.engine.dispose()
     by_state = {state: [t for t in trials if t.state == state] for state in TrialState}
     done = by_state[TrialState.COMPLETE]
     finished = done + by_state[TrialState.PRUNED]

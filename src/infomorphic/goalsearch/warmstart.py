@@ -55,21 +55,10 @@ def export_trials(storage: str, study_name: str) -> list[dict[str, Any]]:
         One line: the storage cannot be used, the SQLite file does not exist, or there is no
         such study (the message lists the studies there).
     """
-    import optuna
+    from .search import read_only_study
 
-    from .search import _read_only_storage, _shown, _storage_errors
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = _read_only_storage(storage)
-    with _storage_errors(storage):
-        names = [] if store is None else optuna.get_all_study_names(store)
-        if study_name not in names:
-            raise ValueError(
-                f"no study {study_name!r} in {_shown(storage)}; studies there: {', '.join(names) or 'none'}"
-            )
-        study = optuna.load_study(study_name=study_name, storage=store)
+    with read_only_study(storage, study_name) as study:
         records = [trial_record(t) for t in study.get_trials(deepcopy=False)]
-        store.engine.dispose()
     return records
 
 
