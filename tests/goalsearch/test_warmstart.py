@@ -222,3 +222,71 @@ def test_cli_exports_a_search_and_warm_starts_a_gp_search_from_it(tmp_path: Path
             result.output,
         )
     assert not (tmp_path / "c").exists()
+
+
+def test_a_search_killed_while_it_receives_its_warm_start_trials_starts_again(tmp_path: Path) -> None:
+    """``kill -9`` while the trials go in (one by one): the same command starts the study again
+    from nothing, with every warm-start trial once; ``--resume`` says to run it without."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(1)
+    records = [
+        _record(*map(float, rng.uniform(-1, 1, 2)), value=float(v), epochs=1) for v in rng.uniform(0, 1, 800)
+    ]
+    file = _write(tmp_path / "many.jsonl", records)
+    out = tmp_path / "s"
+    args = [
+        sys.executable,
+        "-m",
+        "infomorphic",
+        "search",
+        "--dataset",
+        "digits",
+        "--hidden",
+        "3",
+        "--epochs",
+        "1",
+    ]
+    args += [
+        "--batch-size",
+        "128",
+        "--set",
+        "train_eval_size=100",
+        "--atoms",
+        "{F}{C},{F}{L}",
+        "--no-progress",
+    ]
+    args += ["--sampler", "tpe", "--warm-start", str(file), "--out", str(out)]
+    proc = subprocess.Popen([*args, "--trials", "801"], stderr=subprocess.PIPE)
+
+    def added() -> int:
+        try:
+            with sqlite3.connect(out / "study.db", timeout=30) as db:
+                return int(db.execute("select count(*) from trials").fetchone()[0])
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+    deadline = time.monotonic() + 300
+    while added() < 20 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 20 <= added() < 800  # stopped part-way
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "infomorphic", "search", "--out", str(out), "--resume"],
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode == 2 and "without --resume to start it again" in resumed.stderr, resumed.stderr
+    again = subprocess.run([*args, "--trials", "801"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "starting it again" in again.stderr
+    status = search_status(f"sqlite:///{out / 'study.db'}", "goal-search")
+    assert status["warm_start_trials"] == 800 and status["complete"] == 801

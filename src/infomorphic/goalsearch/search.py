@@ -126,6 +126,8 @@ UNRECORDED_S = 5
 """A RUNNING trial that has not recorded its process this long after its start is stale (its
 process died inside ``ask()``, between creating the trial and recording itself)."""
 _CRASHES_KEY = "infomorphic:crashes"
+_WARM_PENDING_KEY = "infomorphic:warm_start_trials"
+"""User attribute of a new study: how many warm-start trials it receives (set before them)."""
 _REQUEUE_KEY = "infomorphic:requeue"
 
 
@@ -1149,6 +1151,19 @@ def create_study(
                 f"cannot resume: no study {study_name!r} in {_shown(storage)}; "
                 f"studies there: {', '.join(names) or 'none'}"
             )
+        if study_name in names and _interrupted_warm_start(
+            optuna.load_study(study_name=study_name, storage=store)
+        ):
+            if resume:
+                raise ValueError(
+                    f"study {study_name!r} was stopped while it received its warm-start trials, before its "
+                    "first own trial: run the same command without --resume to start it again"
+                )
+            log.warning(
+                "study %r was stopped while it received its warm-start trials: starting it again", study_name
+            )
+            optuna.delete_study(study_name=study_name, storage=store)
+            names.remove(study_name)
         if not resume and study_name in names:
             raise ValueError(
                 f"study {study_name!r} already exists in {_shown(storage)}; pass --resume to continue it"
@@ -1159,14 +1174,22 @@ def create_study(
             if settings is None:
                 raise ValueError("a new study needs its search settings")
             study = optuna.create_study(storage=store, study_name=study_name, direction="maximize")
-            study.set_user_attr(SETTINGS_KEY, json.dumps(settings.to_dict()))
-            if warm_start:
+            if warm_start:  # one trial at a time: the settings, stored last, say that all of them arrived
+                study.set_user_attr(_WARM_PENDING_KEY, len(warm_start))
                 study.add_trials(warm_start)
+            study.set_user_attr(SETTINGS_KEY, json.dumps(settings.to_dict()))
         stored = study_settings(study)
     require_sampler(stored.sampler)
     study.sampler = TrialSeededSampler(stored, worker)
     study.pruner = _pruner(stored)
     return study
+
+
+def _interrupted_warm_start(study: Any) -> bool:
+    """Whether ``study`` was stopped while :func:`create_study` added its warm-start trials (it has
+    no settings yet, so no trial of its own can have run)."""
+    attrs = study.user_attrs
+    return _WARM_PENDING_KEY in attrs and SETTINGS_KEY not in attrs
 
 
 def check_warm_start(settings: AnySettings | None, resume: bool) -> None:
