@@ -837,7 +837,10 @@ def convergence_figure(
         ax.set_xlabel("epoch")
         ax.set_ylabel("median self-cosine distance")
         ax.set_title(MODELS[model][0], fontsize=9)
-        ax.legend(fontsize=7)
+        if ax.get_lines():
+            ax.legend(fontsize=7)
+        else:  # every run of this model still training (--finished-only)
+            ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
