@@ -225,8 +225,9 @@ def test_cli_exports_a_search_and_warm_starts_a_gp_search_from_it(tmp_path: Path
 
 
 def test_a_search_killed_while_it_receives_its_warm_start_trials_starts_again(tmp_path: Path) -> None:
-    """``kill -9`` while the trials go in (one by one): the same command starts the study again
-    from nothing, with every warm-start trial once; ``--resume`` says to run it without."""
+    """The trials go in one by one: the same command run meanwhile is refused (the first one is
+    alive); after a ``kill -9`` it starts the study again from nothing, with every warm-start
+    trial once, and ``--resume`` says to run it without."""
     import os
     import signal
     import sqlite3
@@ -236,7 +237,7 @@ def test_a_search_killed_while_it_receives_its_warm_start_trials_starts_again(tm
 
     rng = np.random.default_rng(1)
     records = [
-        _record(*map(float, rng.uniform(-1, 1, 2)), value=float(v), epochs=1) for v in rng.uniform(0, 1, 800)
+        _record(*map(float, rng.uniform(-1, 1, 2)), value=float(v), epochs=1) for v in rng.uniform(0, 1, 1500)
     ]
     file = _write(tmp_path / "many.jsonl", records)
     out = tmp_path / "s"
@@ -262,7 +263,7 @@ def test_a_search_killed_while_it_receives_its_warm_start_trials_starts_again(tm
         "--no-progress",
     ]
     args += ["--sampler", "tpe", "--warm-start", str(file), "--out", str(out)]
-    proc = subprocess.Popen([*args, "--trials", "801"], stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*args, "--trials", "1501"], stderr=subprocess.PIPE)
 
     def added() -> int:
         try:
@@ -275,9 +276,13 @@ def test_a_search_killed_while_it_receives_its_warm_start_trials_starts_again(tm
     while added() < 20 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    # the same command again while the first one still adds its trials: refused, nothing deleted
+    second = subprocess.run([*args, "--trials", "1501"], capture_output=True, text=True)
+    assert second.returncode == 2 and "still receiving its warm-start trials" in second.stderr, second.stderr
+    assert proc.poll() is None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert 20 <= added() < 800  # stopped part-way
+    assert 20 <= added() < 1500  # stopped part-way
 
     resumed = subprocess.run(
         [sys.executable, "-m", "infomorphic", "search", "--out", str(out), "--resume"],
@@ -285,8 +290,8 @@ def test_a_search_killed_while_it_receives_its_warm_start_trials_starts_again(tm
         text=True,
     )
     assert resumed.returncode == 2 and "without --resume to start it again" in resumed.stderr, resumed.stderr
-    again = subprocess.run([*args, "--trials", "801"], capture_output=True, text=True)
+    again = subprocess.run([*args, "--trials", "1501"], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "starting it again" in again.stderr
     status = search_status(f"sqlite:///{out / 'study.db'}", "goal-search")
-    assert status["warm_start_trials"] == 800 and status["complete"] == 801
+    assert status["warm_start_trials"] == 1500 and status["complete"] == 1501

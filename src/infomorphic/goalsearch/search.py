@@ -126,8 +126,9 @@ UNRECORDED_S = 5
 """A RUNNING trial that has not recorded its process this long after its start is stale (its
 process died inside ``ask()``, between creating the trial and recording itself)."""
 _CRASHES_KEY = "infomorphic:crashes"
-_WARM_PENDING_KEY = "infomorphic:warm_start_trials"
-"""User attribute of a new study: how many warm-start trials it receives (set before them)."""
+_WARM_PENDING_KEY = "infomorphic:warm_start_pending"
+"""User attribute of a new study, set before its warm-start trials: how many, and which process
+adds them (see :func:`_warm_start_pending`)."""
 _REQUEUE_KEY = "infomorphic:requeue"
 
 
@@ -1151,9 +1152,19 @@ def create_study(
                 f"cannot resume: no study {study_name!r} in {_shown(storage)}; "
                 f"studies there: {', '.join(names) or 'none'}"
             )
-        if study_name in names and _interrupted_warm_start(
-            optuna.load_study(study_name=study_name, storage=store)
-        ):
+        pending = (
+            _warm_start_pending(optuna.load_study(study_name=study_name, storage=store))
+            if study_name in names
+            else None
+        )
+        if pending is not None and not _process_gone(pending):
+            where = pending.get("process") or {}
+            raise ValueError(
+                f"study {study_name!r} is still receiving its warm-start trials from process {where.get('pid')} on "
+                f"{where.get('host')}: wait for it to start its first trial and join with --resume (if that "
+                f"process died on another machine: optuna delete-study --storage URL --study-name {study_name})"
+            )
+        if pending is not None:
             if resume:
                 raise ValueError(
                     f"study {study_name!r} was stopped while it received its warm-start trials, before its "
@@ -1175,7 +1186,9 @@ def create_study(
                 raise ValueError("a new study needs its search settings")
             study = optuna.create_study(storage=store, study_name=study_name, direction="maximize")
             if warm_start:  # one trial at a time: the settings, stored last, say that all of them arrived
-                study.set_user_attr(_WARM_PENDING_KEY, len(warm_start))
+                study.set_user_attr(
+                    _WARM_PENDING_KEY, {"trials": len(warm_start), "process": _process_record()}
+                )
                 study.add_trials(warm_start)
             study.set_user_attr(SETTINGS_KEY, json.dumps(settings.to_dict()))
         stored = study_settings(study)
@@ -1185,11 +1198,13 @@ def create_study(
     return study
 
 
-def _interrupted_warm_start(study: Any) -> bool:
-    """Whether ``study`` was stopped while :func:`create_study` added its warm-start trials (it has
-    no settings yet, so no trial of its own can have run)."""
+def _warm_start_pending(study: Any) -> dict[str, Any] | None:
+    """What :func:`create_study` recorded before adding ``study``'s warm-start trials
+    (``trials``: how many, ``process``: who adds them), while it has no settings yet (so no
+    trial of its own can have run); None for a study past that point."""
     attrs = study.user_attrs
-    return _WARM_PENDING_KEY in attrs and SETTINGS_KEY not in attrs
+    pending = attrs.get(_WARM_PENDING_KEY)
+    return pending if isinstance(pending, dict) and SETTINGS_KEY not in attrs else None
 
 
 def check_warm_start(settings: AnySettings | None, resume: bool) -> None:
