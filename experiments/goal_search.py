@@ -24,7 +24,7 @@ import numpy as np
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sampler", choices=("tpe", "cmaes", "random"), default="tpe")
+    p.add_argument("--sampler", choices=("tpe", "cmaes", "gp", "random"), default="tpe")
     p.add_argument("--trials", type=int, default=40)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--train-subset", type=int, default=None, help="training examples per run (default: all)")
