@@ -223,7 +223,11 @@ def search_command(
     ] = None,
     layer: _Layer = "hidden",
     startup_trials: Annotated[
-        int, typer.Option("--startup-trials", help="Random trials before TPE / CMA-ES take over.")
+        int,
+        typer.Option(
+            "--startup-trials",
+            help="Random trials before TPE / CMA-ES / GP take over (--warm-start trials count).",
+        ),
     ] = 10,
     prune: Annotated[
         bool, typer.Option("--prune/--no-prune", help="Prune unpromising trials (rule: --pruner).")
@@ -310,7 +314,7 @@ def search_command(
     progress: _Progress = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the best result as JSON.")] = False,
 ) -> None:
-    """Search the gammas of a layer's goal to maximise validation accuracy (optuna TPE / CMA-ES).
+    """Search the gammas of a layer's goal to maximise validation accuracy (optuna TPE, CMA-ES, GP).
 
     Examples: infomorphic search --dataset mnist --epochs 3 --sampler cmaes --fix-hres --trials 200
     --out runs/cma; infomorphic search --out runs/cma --resume --workers 2; infomorphic search
