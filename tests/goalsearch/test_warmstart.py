@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from tiny_configs import tiny_config
+from tiny_configs import tiny_config, tiny_search_args
 
 from infomorphic.goalsearch import search as gs
 from infomorphic.goalsearch.search import SearchSettings, run_search, search_status
@@ -18,6 +18,8 @@ from infomorphic.goalsearch.space import GoalSpace
 from infomorphic.goalsearch.warmstart import WARM_START_KEY, export_trials, read_warm_start
 
 TWO = GoalSpace.build("FCL", ["{F}{C}", "{F}{L}"])
+TINY = [*tiny_search_args(epochs=1), "--atoms", "{F}{C},{F}{L}", "--no-progress"]
+"""``infomorphic search`` options of a one-epoch search over TWO's gammas."""
 
 
 def _settings(**changes: object) -> SearchSettings:
@@ -187,10 +189,8 @@ def test_cli_exports_a_search_and_warm_starts_a_gp_search_from_it(tmp_path: Path
     from infomorphic.cli import app
 
     runner = CliRunner()
-    tiny = ["--dataset", "digits", "--hidden", "3", "--epochs", "1", "--batch-size", "128", "--no-progress"]
-    tiny += ["--set", "train_eval_size=100", "--atoms", "{F}{C},{F}{L}"]
     result = runner.invoke(
-        app, ["search", *tiny, "--sampler", "random", "--trials", "2", "--out", str(tmp_path / "a")]
+        app, ["search", *TINY, "--sampler", "random", "--trials", "2", "--out", str(tmp_path / "a")]
     )
     assert result.exit_code == 0, result.output
     exported = runner.invoke(app, ["search", "export", "--out", str(tmp_path / "a")])
@@ -199,7 +199,7 @@ def test_cli_exports_a_search_and_warm_starts_a_gp_search_from_it(tmp_path: Path
     assert [json.loads(line)["number"] for line in lines] == [0, 1]
     file = _write(tmp_path / "a.jsonl", [json.loads(line) for line in lines])
 
-    args = ["search", *tiny, "--sampler", "gp", "--warm-start", str(file), "--out", str(tmp_path / "b")]
+    args = ["search", *TINY, "--sampler", "gp", "--warm-start", str(file), "--out", str(tmp_path / "b")]
     result = runner.invoke(app, [*args, "--trials", "3", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["counts"] == {"COMPLETE": 3}
@@ -241,27 +241,7 @@ def test_a_search_killed_while_it_receives_its_warm_start_trials_starts_again(tm
     ]
     file = _write(tmp_path / "many.jsonl", records)
     out = tmp_path / "s"
-    args = [
-        sys.executable,
-        "-m",
-        "infomorphic",
-        "search",
-        "--dataset",
-        "digits",
-        "--hidden",
-        "3",
-        "--epochs",
-        "1",
-    ]
-    args += [
-        "--batch-size",
-        "128",
-        "--set",
-        "train_eval_size=100",
-        "--atoms",
-        "{F}{C},{F}{L}",
-        "--no-progress",
-    ]
+    args = [sys.executable, "-m", "infomorphic", "search", *TINY]
     args += ["--sampler", "tpe", "--warm-start", str(file), "--out", str(out)]
     proc = subprocess.Popen([*args, "--trials", "1501"], stderr=subprocess.PIPE)
 

@@ -1129,19 +1129,17 @@ def create_study(
     """Create the study (``resume=False``) or load it and its stored settings (``resume=True``).
 
     Its sampler is a :class:`TrialSeededSampler` for ``worker``.  A new study first receives
-    the ``warm_start`` trials (finished optuna trials, :func:`~.warmstart.read_warm_start`).
+    the ``warm_start`` trials (finished optuna trials, :func:`~.warmstart.read_warm_start`,
+    checked by :func:`run_search` with :func:`check_warm_start`).
 
     Raises
     ------
     ValueError
         When creating a study that exists, or resuming one that does not, or one with other
-        settings, or when the storage cannot be used; for ``warm_start`` trials beside
-        ``resume`` or a sampler that does not learn from them (CMA-ES, random).
+        settings, or when the storage cannot be used.
     """
     import optuna
 
-    if warm_start:
-        check_warm_start(settings, resume)
     if settings is not None and not resume:
         require_sampler(settings.sampler)  # before the study is created
     store = open_storage(storage)
