@@ -67,3 +67,9 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.terminate()
     for process in processes:
         process.join(timeout=10)
+    # and the executor's manager thread, which closes its wake-up pipe once it sees the workers
+    # gone: left running, it could close the pipe while the interpreter's exit hook writes to it
+    # ("Exception ignored ... _python_exit" on stderr after a clean stop)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=10)
