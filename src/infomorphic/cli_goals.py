@@ -261,6 +261,15 @@ def search_command(
             "preset, e.g. an earlier search's best_goal.txt) instead of the all-zero goal.",
         ),
     ] = None,
+    trust_region: Annotated[
+        float | None,
+        typer.Option(
+            "--trust-region",
+            help="--sampler gp: propose goals only within this many gamma units of the best trial so far "
+            "(per gamma; the box doubles after 3 improvements in a row, halves after as many failures in "
+            "a row as there are searched gammas), e.g. 0.2 to refine a warm-started search.",
+        ),
+    ] = None,
     train_subset: _Subset = None,
     task: Annotated[
         str | None,
@@ -359,6 +368,7 @@ def search_command(
         "--reduction-factor": reduction_factor != 3,
         "--cma-sigma0": cma_sigma0 is not None,
         "--cma-x0": cma_x0 is not None,
+        "--trust-region": trust_region is not None,
     }
     memory_flags = {
         "--task": task,
@@ -479,6 +489,7 @@ def search_command(
                 reduction_factor=reduction_factor,
                 cma_sigma0=cma_sigma0,
                 cma_x0=cma_x0,
+                trust_region=trust_region,
                 seeds=() if seeds is None else _seed_list(seeds),
             )
             if out is None:

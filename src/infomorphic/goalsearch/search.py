@@ -183,6 +183,13 @@ class SearchSettings:
         weights of the searched atoms are the search's start, e.g. the best goal of an earlier
         search to refine it (None: the all-zero goal, optuna's start at the middle of the range).
         Weights outside ``[low, high]`` are clipped to it.
+    trust_region:
+        GP only: propose every goal inside a box of this half-width per gamma (gamma units)
+        around the best complete trial so far, warm-start trials included, instead of anywhere
+        in the range (None).  The model is still fitted on every complete trial; the box doubles
+        after 3 improvements in a row and halves after as many failures in a row as there are
+        searched gammas (TuRBO's rules, :mod:`.trust`); each trial records its box in the user
+        attribute ``trust_region``.
     seeds:
         Run seeds of every trial (empty: the config's seed alone).  With more than one, every
         trial trains its goal once per seed (each seed with its own validation split, as
@@ -205,6 +212,7 @@ class SearchSettings:
     cma_sigma0: float | None = None
     cma_x0: str | None = None
     seeds: tuple[int, ...] = ()
+    trust_region: float | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -243,6 +251,12 @@ class SearchSettings:
             raise ValueError(
                 f"cma_sigma0 ({self.cma_sigma0}) is for the cmaes sampler only, in (0, 2] "
                 f"(this search's sampler: {self.sampler})"
+            )
+        width = self.space.high - self.space.low
+        if self.trust_region is not None and (self.sampler != "gp" or not 0 < self.trust_region <= width):
+            raise ValueError(
+                f"trust_region ({self.trust_region}) is for the gp sampler only, a half-width in "
+                f"(0, {width:g}] gamma units (this search's sampler: {self.sampler})"
             )
         if self.cma_x0 is not None:
             if self.sampler != "cmaes":
@@ -1026,6 +1040,48 @@ def make_sampler(settings: AnySettings, seed: int) -> Any:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+def _trust_region_space(
+    settings: Any, study: Any, trial: Any, search_space: dict[str, Any]
+) -> dict[str, Any]:
+    """``search_space`` with every searched gamma's range cut to the trust region of the study's
+    complete trials (:func:`.trust.trust_region`), recorded in the trial's user attribute
+    ``trust_region`` (centre trial, radius, streaks); unchanged while the GP still samples its
+    start-up trials at random."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    from .trust import TrialPoint, trust_region
+
+    space = settings.space
+    names = [n for n in space.params if n in search_space]
+    points = [
+        TrialPoint(t.number, float(t.value), t.params, WARM_START_KEY in t.user_attrs)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and all(n in t.params for n in names)
+    ]
+    if not points or len(points) < settings.startup_trials:  # the GP samples at random until then
+        return search_space
+    region = trust_region(
+        points, settings.trust_region, width=space.high - space.low, failure_streak=max(1, len(names))
+    )
+    assert region is not None
+    narrowed = dict(search_space)
+    for name in names:
+        low, high = region.bounds(name, space.low, space.high)
+        narrowed[name] = FloatDistribution(low, high)
+    study._storage.set_trial_user_attr(
+        trial._trial_id,
+        "trust_region",
+        {
+            "center_trial": region.center_trial,
+            "radius": region.radius,
+            "successes": region.successes,
+            "failures": region.failures,
+        },
+    )
+    return narrowed
+
+
 class TrialSeededSampler:
     """An optuna sampler that builds a fresh :func:`make_sampler` for every trial.
 
@@ -1079,6 +1135,8 @@ class TrialSeededSampler:
         if isinstance(inner, optuna.samplers.CmaEsSampler):  # it reseeds with `... + trial.number`
             trial = copy.copy(trial)
             trial.number = self._finished
+        if getattr(self.settings, "trust_region", None) is not None and search_space:
+            search_space = _trust_region_space(self.settings, study, trial, search_space)
         return inner.sample_relative(study, trial, search_space)
 
     def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
