@@ -650,6 +650,12 @@ def _status(out: Path | None, storage: str | None, study_name: str | None, as_js
             f"best validation accuracy {100 * status['best_value']:.2f}% (trial {status['best_trial']}), goal:"
         )
     typer.echo(f"  {status['best_goal']}")
+    region = status.get("trust_region")
+    if region is not None:
+        typer.echo(
+            f"trust region of the next goal: +-{region['radius']:g} per gamma around trial {region['center_trial']} "
+            f"({region['successes']} improvements / {region['failures']} failures in a row)"
+        )
 
 
 class _SearchBar:

@@ -159,3 +159,13 @@ def test_cli_gp_search_with_a_trust_region_records_each_box(tmp_path: Path) -> N
         assert trials[i].user_attrs["trust_region"]["center_trial"] == best.number
         for name in TWO.params:
             assert abs(trials[i].params[name] - best.params[name]) <= 0.3 + 1e-9
+    result = CliRunner().invoke(app, ["search", "status", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    region = json.loads(result.output)["trust_region"]
+    best = max(trials, key=lambda t: (t.value, -t.number))
+    assert region["center_trial"] == best.number and region["radius"] in (0.3, 0.15)
+    result = CliRunner().invoke(app, ["search", "status", "--out", str(out)])
+    assert (
+        f"trust region of the next goal: +-{region['radius']:g} per gamma around trial {best.number}"
+        in result.output
+    )

@@ -1040,45 +1040,46 @@ def make_sampler(settings: AnySettings, seed: int) -> Any:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def _trust_region_space(
-    settings: Any, study: Any, trial: Any, search_space: dict[str, Any]
-) -> dict[str, Any]:
-    """``search_space`` with every searched gamma's range cut to the trust region of the study's
-    complete trials (:func:`.trust.trust_region`), recorded in the trial's user attribute
-    ``trust_region`` (centre trial, radius, streaks); unchanged while the GP still samples its
-    start-up trials at random."""
-    from optuna.distributions import FloatDistribution
+def study_trust_region(settings: Any, trials: Sequence[Any]) -> Any:
+    """The trust region (:class:`.trust.TrustRegion`) of the next proposal after the study's
+    ``trials`` (its complete ones count), or None: no ``trust_region`` in ``settings``, or the GP
+    still samples its start-up trials at random."""
     from optuna.trial import TrialState
 
     from .trust import TrialPoint, trust_region
 
+    radius0 = getattr(settings, "trust_region", None)
+    if radius0 is None:
+        return None
     space = settings.space
-    names = [n for n in space.params if n in search_space]
     points = [
         TrialPoint(t.number, float(t.value), t.params, WARM_START_KEY in t.user_attrs)
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and all(n in t.params for n in names)
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and all(n in t.params for n in space.params)
     ]
-    if not points or len(points) < settings.startup_trials:  # the GP samples at random until then
+    if not points or len(points) < settings.startup_trials:
+        return None
+    return trust_region(points, radius0, width=space.high - space.low, failure_streak=len(space.params))
+
+
+def _trust_region_space(
+    settings: Any, study: Any, trial: Any, search_space: dict[str, Any]
+) -> dict[str, Any]:
+    """``search_space`` with every searched gamma's range cut to :func:`study_trust_region`,
+    recorded in the trial's user attribute ``trust_region`` (centre trial, radius, streaks);
+    unchanged while the GP still samples its start-up trials at random."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    region = study_trust_region(settings, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if region is None:
         return search_space
-    region = trust_region(
-        points, settings.trust_region, width=space.high - space.low, failure_streak=max(1, len(names))
-    )
-    assert region is not None
+    space = settings.space
     narrowed = dict(search_space)
-    for name in names:
-        low, high = region.bounds(name, space.low, space.high)
-        narrowed[name] = FloatDistribution(low, high)
-    study._storage.set_trial_user_attr(
-        trial._trial_id,
-        "trust_region",
-        {
-            "center_trial": region.center_trial,
-            "radius": region.radius,
-            "successes": region.successes,
-            "failures": region.failures,
-        },
-    )
+    for name in space.params:
+        if name in narrowed:
+            narrowed[name] = FloatDistribution(*region.bounds(name, space.low, space.high))
+    study._storage.set_trial_user_attr(trial._trial_id, "trust_region", region.record())
     return narrowed
 
 
@@ -1399,7 +1400,8 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     completed trial (``best_value``, ``best_trial``, ``best_goal``: the goal expression the trial
     stored, ``best_params``: its gammas, ``best_test_acc``; None before a trial completed); and
     the search's ``sampler``, ``pruner``, ``layer`` and ``task`` (None for a study that
-    ``infomorphic search`` did not create).  For a memory-goal search (``task`` ``memory``,
+    ``infomorphic search`` did not create); ``trust_region``: the box of the next proposal of a
+    GP search with a trust region (centre trial, radius, streaks; None otherwise).  For a memory-goal search (``task`` ``memory``,
     ``layer`` ``memory``) ``best_value`` is the capacity proxy and ``best_capacity_per_seed``
     its value per seed (None otherwise).  The compute spent: ``cpu_hours`` (the CPU time of the trials'
     processes while they ran the trials, summed; a killed trial counts up to its last epoch)
@@ -1440,6 +1442,7 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         goal = best.user_attrs.get("goal")
         if goal is None and settings is not None:
             goal = settings.space.goal(best.params).to_expression()
+    region = None if settings is None else study_trust_region(settings, trials)
     return {
         "storage": _shown(storage),
         "study": study_name,
@@ -1473,6 +1476,7 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
         "task": None if settings is None else settings.task,
         "best_capacity_per_seed": None if best is None else best.user_attrs.get("capacity_per_seed"),
         "target": target,
+        "trust_region": None if region is None else region.record(),
         "warm_start_trials": len(trials) - len(own),
         "cpu_hours": _cpu_seconds(own) / 3600.0,
         "epochs_trained": sum(int(t.user_attrs.get("epochs", 0)) for t in own),

@@ -71,6 +71,15 @@ class TrustRegion:
     successes: int
     failures: int
 
+    def record(self) -> dict[str, float | int]:
+        """JSON-ready: ``center_trial``, ``radius``, ``successes``, ``failures``."""
+        return {
+            "center_trial": self.center_trial,
+            "radius": self.radius,
+            "successes": self.successes,
+            "failures": self.failures,
+        }
+
     def bounds(self, name: str, low: float, high: float) -> tuple[float, float]:
         """The box's interval for gamma ``name``, cut to the search range ``[low, high]``."""
         c = float(self.center[name])
