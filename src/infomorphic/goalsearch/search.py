@@ -1401,8 +1401,8 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     stored, ``best_params``: its gammas, ``best_test_acc``; None before a trial completed); and
     the search's ``sampler``, ``pruner``, ``layer`` and ``task`` (None for a study that
     ``infomorphic search`` did not create); ``trust_region``: the box of the next proposal of a
-    GP search with a trust region (centre trial, radius, streaks; None otherwise).  For a memory-goal search (``task`` ``memory``,
-    ``layer`` ``memory``) ``best_value`` is the capacity proxy and ``best_capacity_per_seed``
+    GP search with a trust region (centre trial, radius, streaks; None otherwise).  For a
+    memory-goal search (``task`` ``memory``, ``layer`` ``memory``) ``best_value`` is the capacity proxy and ``best_capacity_per_seed``
     its value per seed (None otherwise).  The compute spent: ``cpu_hours`` (the CPU time of the trials'
     processes while they ran the trials, summed; a killed trial counts up to its last epoch)
     and ``epochs_trained`` (summed over trials; both leave out the ``warm_start_trials``, added
