@@ -1397,17 +1397,18 @@ def search_status(storage: str, study_name: str) -> dict[str, Any]:
     ``pruned``, ``running``, ``failed``, ``waiting`` (re-queued, not started) and ``total``, and
     ``counts`` by optuna state name; the running trials (number, host, pid, start, and
     ``process_gone``: True when the trial's process ran on this host and has ended); the best
-    completed trial (``best_value``, ``best_trial``, ``best_goal``: the goal expression the trial
-    stored, ``best_params``: its gammas, ``best_test_acc``; None before a trial completed); and
-    the search's ``sampler``, ``pruner``, ``layer`` and ``task`` (None for a study that
-    ``infomorphic search`` did not create); ``trust_region``: the box of the next proposal of a
-    GP search with a trust region (centre trial, radius, streaks; None otherwise).  For a
-    memory-goal search (``task`` ``memory``, ``layer`` ``memory``) ``best_value`` is the capacity proxy and ``best_capacity_per_seed``
-    its value per seed (None otherwise).  The compute spent: ``cpu_hours`` (the CPU time of the trials'
-    processes while they ran the trials, summed; a killed trial counts up to its last epoch)
-    and ``epochs_trained`` (summed over trials; both leave out the ``warm_start_trials``, added
-    from files and trained elsewhere); the compute still needed: ``cpu_seconds_per_trial``
-    (the mean over the finished, i.e. complete or pruned, trials trained here) and ``cpu_hours_to_target``
+    completed trial (``best_value``, ``best_trial``, ``best_goal``: the goal expression the
+    trial stored, ``best_params``: its gammas, ``best_test_acc``; None before a trial
+    completed); and the search's ``sampler``, ``pruner``, ``layer`` and ``task`` (None for a
+    study that ``infomorphic search`` did not create); ``trust_region``: the box of the next
+    proposal of a GP search with a trust region (centre trial, radius, streaks; None
+    otherwise).  For a memory-goal search (``task`` ``memory``, ``layer`` ``memory``)
+    ``best_value`` is the capacity proxy and ``best_capacity_per_seed`` its value per seed (None
+    otherwise).  The compute spent: ``cpu_hours`` (the CPU time of the trials' processes while
+    they ran the trials, summed; a killed trial counts up to its last epoch) and
+    ``epochs_trained`` (summed over trials; both leave out the ``warm_start_trials``, added from
+    files and trained elsewhere); the compute still needed: ``cpu_seconds_per_trial`` (the mean
+    over the finished, i.e. complete or pruned, trials trained here) and ``cpu_hours_to_target``
     (that mean times the trials the target still lacks; None without a target or a finished
     trial).  With a halving pruner later trials tend to train longer than early ones, so the
     estimate is a lower bound early in a search.  It does not fail stale trials: a trial whose
