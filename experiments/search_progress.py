@@ -26,6 +26,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from infomorphic.goalsearch.warmstart import WARM_START_KEY
+
 
 def _pair(text: str, what: str) -> tuple[str, str]:
     label, sep, value = text.partition("=")
@@ -53,10 +55,15 @@ def read_trials(path: Path) -> list[dict[str, Any]]:
     return sorted(trials, key=lambda r: r["number"])
 
 
+def split_warm(trials: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The study's own trials and those added by ``--warm-start`` (user attribute ``warm_start``)."""
+    own = [t for t in trials if WARM_START_KEY not in t.get("user_attrs", {})]
+    return own, [t for t in trials if WARM_START_KEY in t.get("user_attrs", {})]
+
+
 def summarise(trials: list[dict[str, Any]], block: int) -> dict[str, Any]:
     """The search's own trials in numbers: count, warm-start best, best, and per block best and median (%)."""
-    own = [t for t in trials if "warm_start" not in t.get("user_attrs", {})]
-    warm = [t for t in trials if "warm_start" in t.get("user_attrs", {})]
+    own, warm = split_warm(trials)
     best = max(own, key=lambda t: (t["value"], -t["number"])) if own else None
     blocks = [own[i : i + block] for i in range(0, len(own), block)]
     return {
@@ -94,8 +101,7 @@ def progress_figure(
     fig = figure(4.2 * len(searches), 3.4)
     axes = fig.subplots(1, len(searches), sharey=True, squeeze=False)[0]
     for ax, (label, trials) in zip(axes, searches.items()):
-        own = [t for t in trials if "warm_start" not in t.get("user_attrs", {})]
-        warm = [t["value"] for t in trials if "warm_start" in t.get("user_attrs", {})]
+        own, warm = split_warm(trials)
         values = 100 * np.array([t["value"] for t in own])
         x = np.arange(1, len(own) + 1)
         ax.scatter(x, np.clip(values, low, None), s=6, color="0.6", label="trial (clipped at the bottom)")
@@ -104,7 +110,9 @@ def progress_figure(
         medians = [np.median(values[i : i + block]) for i in range(0, len(own), block)]
         ax.plot(centres, medians, "o-", color="C1", ms=3, label=f"median of {block}")
         if warm:
-            ax.axhline(100 * max(warm), color="C0", ls=":", lw=1, label="best warm-start trial")
+            ax.axhline(
+                100 * max(t["value"] for t in warm), color="C0", ls=":", lw=1, label="best warm-start trial"
+            )
         for i, (name, value) in enumerate(references.items()):
             ax.axhline(100 * value, color=f"C{i + 2}", ls="--", lw=1, label=name)
         radius = [t["user_attrs"].get("trust_region", {}).get("radius") for t in own]

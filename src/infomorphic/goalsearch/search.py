@@ -75,6 +75,8 @@ from .warmstart import WARM_START_KEY
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from .trust import TrustRegion
+
     AnySettings: TypeAlias = "SearchSettings | MemorySearchSettings"
     """The settings of a network goal search or of a memory-goal search."""
 
@@ -1040,7 +1042,7 @@ def make_sampler(settings: AnySettings, seed: int) -> Any:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def study_trust_region(settings: Any, trials: Sequence[Any]) -> Any:
+def study_trust_region(settings: Any, trials: Sequence[Any]) -> TrustRegion | None:
     """The trust region (:class:`.trust.TrustRegion`) of the next proposal after the study's
     ``trials`` (its complete ones count), or None: no ``trust_region`` in ``settings``, or the GP
     still samples its start-up trials at random."""
