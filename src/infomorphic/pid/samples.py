@@ -352,7 +352,16 @@ def _kernel_lattice(n_sources: int) -> tuple[Tensor, Tensor, Tensor]:
 
 
 class _KernelSums(torch.autograd.Function):
-    """The compiled kernel's ``(cond_sum, plus_sum)`` per neuron and antichain, with its backward.
+    """The compiled kernel's ``(cond_sum, plus_sum)`` per neuron and antichain, and the mean of
+    ``weights`` over the samples (the target's marginal: ``(N,)`` for a binary target, else
+    ``(N, T)``), with their backward.
+
+    The marginal is an output of this function rather than a separate ``mean`` so that its
+    gradient (the same ``1 / B`` of the incoming gradient for every sample) is added to the
+    kernel's gradient in place, in one pass: as a separate node, autograd materialised it as a
+    ``(B, N)`` tensor and then added the two (at setup 2's N = 2000: about 4 ms of a 119 ms step;
+    ``benchmarks/README.md``).  The sum is the same float operation either way, so the gradient
+    is the same to the bit.
 
     Differentiable in ``weights`` (``(B, N, T)`` target probabilities, or ``theta`` ``(B, N)``
     when ``binary``).  With a ``hint`` (the expected gradient with respect to ``cond_sum``, e.g.
@@ -374,7 +383,7 @@ class _KernelSums(torch.autograd.Function):
         sizes: tuple[int, ...],
         hint: Tensor | None,
         hinted_only: bool = False,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor]:
         empty = torch.empty(0, dtype=torch.float64)
         g = empty if hint is None else hint.to(torch.float64).expand(bins.shape[1], -1).contiguous()
         cond, plus, grad = _run_kernel(bins, sizes, weights, binary, g, empty, True, hinted_only)
@@ -382,18 +391,24 @@ class _KernelSums(torch.autograd.Function):
         ctx.binary, ctx.sizes = binary, sizes
         ctx.hint = None if hint is None else g
         ctx.hinted_grad = None if hint is None else grad
-        return cond, plus
+        return cond, plus, weights.mean(0)
 
     @staticmethod
-    def backward(ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None) -> tuple[Tensor | None, ...]:
+    def backward(
+        ctx: Any, g_cond: Tensor | None, g_plus: Tensor | None, g_marginal: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
         weights, bins = ctx.saved_tensors
         none = (None,) * 5
         if g_plus is not None and not bool((g_plus == 0).all()):
             g_plus_d = g_plus.to(torch.float64)
         else:
             g_plus_d = None
+        # the marginal's gradient: d mean / d weights = 1 / B for every sample (as MeanBackward)
+        per_sample = None if g_marginal is None else (g_marginal / weights.shape[0]).unsqueeze(0)
         if g_cond is None and g_plus_d is None:
-            return (torch.zeros_like(weights), *none)
+            zeros = torch.zeros_like(weights)
+            return (zeros if per_sample is None else zeros.add_(per_sample), *none)
+        grad = None
         if g_plus_d is None and g_cond is not None and ctx.hint is not None:
             hint = ctx.hint
             incoming = g_cond.to(torch.float64)
@@ -403,12 +418,13 @@ class _KernelSums(torch.autograd.Function):
             # transform of a four-source goal (166 terms) rounds near-zero entries far beyond 1e-6
             tolerance = 1e-6 * expected.abs().amax(-1, keepdim=True) + 1e-12
             if bool(((incoming - expected).abs() <= tolerance).all()):
-                return (ctx.hinted_grad * scale, *none)
-        empty = torch.empty(0, dtype=torch.float64)
-        gc = empty if g_cond is None else g_cond.to(torch.float64)
-        gp = empty if g_plus_d is None else g_plus_d
-        _, _, grad = _run_kernel(bins, ctx.sizes, weights, ctx.binary, gc, gp, False)
-        return (grad, *none)
+                grad = ctx.hinted_grad * scale
+        if grad is None:
+            empty = torch.empty(0, dtype=torch.float64)
+            gc = empty if g_cond is None else g_cond.to(torch.float64)
+            gp = empty if g_plus_d is None else g_plus_d
+            _, _, grad = _run_kernel(bins, ctx.sizes, weights, ctx.binary, gc, gp, False)
+        return (grad if per_sample is None else grad.add_(per_sample), *none)
 
 
 def _run_kernel(
@@ -461,14 +477,19 @@ def _kernel_pid(
     cells: SampleCells,
     weights: Tensor,
     binary: bool,
-    p_t: Tensor,
     parts: bool,
     grad_hint: Tensor | None,
     hinted_only: bool,
 ) -> SxPIDTensors:
-    """The compiled kernel's sums turned into atoms; ``p_t`` ``(N, T)`` the target marginal."""
+    """The compiled kernel's sums turned into atoms (``weights`` ``(B, N, T)``, or ``theta``
+    ``(B, N)`` when ``binary``)."""
+    from ..estimate import binary_weights
+
     assert cells.bins is not None
-    cond_sum, plus_sum = _KernelSums.apply(weights, binary, cells.bins, cells.sizes, grad_hint, hinted_only)
+    cond_sum, plus_sum, marginal = _KernelSums.apply(
+        weights, binary, cells.bins, cells.sizes, grad_hint, hinted_only
+    )
+    p_t = binary_weights(marginal) if binary else marginal  # (N, T)
     _, moebius = _lattice_tensors(cells.lattice, weights)
     return _finish(cells.lattice, cond_sum, plus_sum if parts else None, p_t, moebius)
 
@@ -542,7 +563,7 @@ def sx_pid_from_samples(
     if not weights.is_floating_point():
         raise ValueError(f"weights must be floating point, got {weights.dtype}")
     if cells.backend == "kernel":
-        return _kernel_pid(cells, weights, False, weights.mean(0), parts, grad_hint, hinted_only)
+        return _kernel_pid(cells, weights, False, parts, grad_hint, hinted_only)
     return _torch_sums(cells, weights, parts)
 
 
@@ -576,7 +597,7 @@ def sx_pid_from_binary_samples(
 
     if cells.backend != "kernel":
         return _torch_sums(cells, binary_weights(theta), parts)
-    return _kernel_pid(cells, theta, True, binary_weights(theta.mean(0)), parts, grad_hint, hinted_only)
+    return _kernel_pid(cells, theta, True, parts, grad_hint, hinted_only)
 
 
 def _check_hinted(hinted_only: bool, grad_hint: Tensor | None, parts: bool) -> None:
