@@ -307,7 +307,7 @@ CASES = [
     Case(
         "search-eval-every",
         _args("search", "--dataset", "digits", "--epochs", "1", "--set", "eval_every=2", "--out", "{tmp}/o"),
-        "eval_every must be 1 in a search",
+        "eval_every must be 1 in a search that prunes",
     ),
     Case("capacity-resume-nothing", _args("capacity", "--resume", "{tmp}/none"), "holds no capacity sweep"),
     Case(

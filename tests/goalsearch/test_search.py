@@ -155,6 +155,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path: Path, digits_small) -> N
         ({"seeds": (0, 1)}, "need --no-prune"),
         ({"seeds": (0, 0), "prune": False}, "seeds must differ"),
         ({"seeds": (-1,), "prune": False}, "integers >= 0"),
+        ({"config": tiny_config(eval_every=2)}, "eval_every must be 1 in a search that prunes"),
     ],
 )
 def test_settings_reject_bad_values(changes: dict, match: str) -> None:
@@ -193,6 +194,26 @@ def test_several_seeds_per_trial_average_their_runs(tmp_path: Path, digits_small
     assert trial.user_attrs["test_acc"] == pytest.approx((last[0]["test_acc"] + last[1]["test_acc"]) / 2)
     assert last[0]["val_acc"] != last[1]["val_acc"]  # two different runs
     assert sorted(trial.intermediate_values) == [1, 2]  # the first seed's epochs
+
+
+def test_a_search_without_pruning_may_evaluate_only_the_last_epoch(tmp_path: Path, digits_small) -> None:
+    """``eval_every`` equal to the epochs (allowed with ``prune=False``): each trial evaluates
+    once, after its last epoch, and reports only that; the trials' goals and values are those of
+    the same search evaluating every epoch (evaluation draws from its own generator)."""
+    values = {}
+    for every in (1, 3):
+        settings = _settings(config=tiny_config(epochs=3, eval_every=every), prune=False, sampler="random")
+        study, _, _ = run_search(settings, tmp_path / f"every{every}", n_trials=2, data=digits_small)
+        values[every] = [(t.params, t.value) for t in study.trials]
+        for t in study.trials:
+            metrics = tmp_path / f"every{every}" / "trials" / f"trial-{t.number:05d}" / "metrics.jsonl"
+            evaluated = [
+                m["epoch"] for m in map(json.loads, metrics.read_text().splitlines()) if m["val_acc"]
+            ]
+            assert evaluated == ([1, 2, 3] if every == 1 else [3])
+            assert sorted(t.intermediate_values) == evaluated
+    assert values[3] == values[1]
+    assert all(v is not None and v > 0.1 for _, v in values[1])
 
 
 def test_settings_of_a_study_made_before_cma_sigma0_load() -> None:
