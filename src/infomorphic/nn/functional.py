@@ -149,7 +149,7 @@ def _partner_kernel(x: Tensor, values: Tensor, index: Tensor) -> Any | None:
 
 
 class _PartnerProduct(torch.autograd.Function):
-    """``out[b, j] = sum_p values[j, p] * x[b, index[j, p]]`` without a dense ``(N, in)`` weight.
+    """``out[b, j] = sum_p values[j, p] * x[b, index[j, p]] (+ bias[j])`` without a dense ``(N, in)`` weight.
 
     Both passes read ``x`` transposed, ``(in, B)``: a partner's samples are then one contiguous
     row.  With the compiled kernel (CPU, float32 / float64): the transpose is made once in tiles
@@ -172,7 +172,21 @@ class _PartnerProduct(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, values: Tensor, index: Tensor, neuron_major: bool = False) -> Tensor:
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        values: Tensor,
+        index: Tensor,
+        neuron_major: bool = False,
+        bias: Tensor | None = None,
+    ) -> Tensor:
+        out = _PartnerProduct._product(ctx, x, values, index, neuron_major)
+        # the bias added in place: ``out + bias`` outside allocated a second (B, N) tensor (its page
+        # faults and one more pass: about 2 ms of a setup-2 N = 2000 step); the same float additions
+        return out if bias is None else out.add_(bias)
+
+    @staticmethod
+    def _product(ctx: Any, x: Tensor, values: Tensor, index: Tensor, neuron_major: bool) -> Tensor:
         kernel = _partner_kernel(x, values, index)
         ctx.kernel = kernel
         ctx.signs = False
@@ -198,7 +212,7 @@ class _PartnerProduct(torch.autograd.Function):
         return out.t().contiguous().t() if neuron_major else out.t()
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, Tensor | None]:
         # saved: x packed into bits (spikes), x.T (the float kernel) or x (the PyTorch path)
         saved, values, index = ctx.saved_tensors
         kernel = ctx.kernel
@@ -217,7 +231,8 @@ class _PartnerProduct(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             dense = values.new_zeros(index.shape[0], ctx.n_inputs).scatter_(1, index, values)
             grad_x = grad @ dense
-        return grad_x, grad_values, None, None
+        grad_bias = grad.sum(0) if ctx.needs_input_grad[4] else None
+        return grad_x, grad_values, None, None, grad_bias
 
 
 def sparse_aggregate(
@@ -233,8 +248,7 @@ def sparse_aggregate(
     Shape: x ``(B, in)``, values and index ``(N, P)`` (int64, distinct entries per row), bias
     ``(N,)`` -> ``(B, N)``; with ``neuron_major`` stored neuron by neuron (see :func:`aggregate`).
     """
-    out = _PartnerProduct.apply(x, values, index, neuron_major)
-    return out if bias is None else out + bias
+    return _PartnerProduct.apply(x, values, index, neuron_major, bias)
 
 
 def join_parts(parts: Sequence[Tensor | None], sizes: Sequence[int], like: Tensor) -> Tensor | None:
