@@ -181,8 +181,8 @@ class _PartnerProduct(torch.autograd.Function):
         bias: Tensor | None = None,
     ) -> Tensor:
         out = _PartnerProduct._product(ctx, x, values, index, neuron_major)
-        # the bias added in place: ``out + bias`` outside allocated a second (B, N) tensor (its page
-        # faults and one more pass: about 2 ms of a setup-2 N = 2000 step); the same float additions
+        # the bias added in place: ``out + bias`` outside allocated a second (B, N) tensor and
+        # wrote it in one more pass; the same float additions
         return out if bias is None else out.add_(bias)
 
     @staticmethod

@@ -359,9 +359,9 @@ class _KernelSums(torch.autograd.Function):
     The marginal is an output of this function rather than a separate ``mean`` so that its
     gradient (the same ``1 / B`` of the incoming gradient for every sample) is added to the
     kernel's gradient in place, in one pass: as a separate node, autograd materialised it as a
-    ``(B, N)`` tensor and then added the two (at setup 2's N = 2000: about 4 ms of a 119 ms step;
-    ``benchmarks/README.md``).  The sum is the same float operation either way, so the gradient
-    is the same to the bit.
+    ``(B, N)`` tensor and then added the two (with the partner product's bias added in place,
+    3 % of a setup-2 step at N = 2000; ``benchmarks/README.md``).  The sum is the same float
+    operation either way, so the gradient is the same to the bit.
 
     Differentiable in ``weights`` (``(B, N, T)`` target probabilities, or ``theta`` ``(B, N)``
     when ``binary``).  With a ``hint`` (the expected gradient with respect to ``cond_sum``, e.g.
