@@ -36,7 +36,9 @@ longer run are the trial's).
 Prints one JSON line per goal (median, min and max test and validation accuracy over seeds) and
 one line with everything: the goals, the importances (the four largest beside the paper's four
 critical gammas ``{F}{C}``, ``{F}{L}``, ``{F}{C}{L}``, ``{FC}{FL}``) and each search's CPU hours.
-Also writes ``<out>/summary.json`` and ``<out>/table.md``.  Never imported by the package.
+Also writes ``<out>/summary.json``, ``<out>/table.md`` and ``<out>/curves.png`` (every goal's test
+and validation accuracy after each evaluated epoch, median and range over the seeds; the numbers
+are ``curves`` in the summary).  Never imported by the package.
 """
 
 from __future__ import annotations
@@ -219,6 +221,63 @@ def summarise_goal(out: Path, entry: dict[str, Any], seeds: list[int]) -> dict[s
     return {**entry, "epochs": epochs, "test": _stats(test), "val": _stats(val)}
 
 
+def learning_curves(out: Path, entries: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """Per goal, the validation and test accuracy after every epoch that each of its runs
+    evaluated: ``epochs`` and, per metric, the ``median`` / ``min`` / ``max`` over seeds (goals
+    without a finished run are left out)."""
+    from infomorphic.runs import read_jsonl
+
+    curves: dict[str, Any] = {}
+    for entry in entries:
+        per_seed = []
+        for seed in seeds:
+            path = out / f"{entry['name']}-seed{seed}" / "metrics.jsonl"
+            rows = read_jsonl(path) if path.exists() else []
+            per_seed.append({r["epoch"]: r for r in rows if r.get("val_acc") is not None})
+        epochs = sorted(set.intersection(*(set(s) for s in per_seed))) if per_seed else []
+        if not epochs:
+            continue
+        curve: dict[str, Any] = {"epochs": epochs}
+        for metric in ("val", "test"):
+            values = [[s[e][f"{metric}_acc"] for s in per_seed] for e in epochs]
+            curve[metric] = {
+                "median": [statistics.median(v) for v in values],
+                "min": [min(v) for v in values],
+                "max": [max(v) for v in values],
+            }
+        curves[entry["name"]] = curve
+    return curves
+
+
+def curves_figure(curves: dict[str, Any], n_seeds: int) -> Any:
+    """Test (left) and validation (right) accuracy per epoch of every goal: the median over the
+    seeds, shaded between their minimum and maximum."""
+    from infomorphic.goalsearch.plots import figure
+
+    fig = figure(9.0, 3.6)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, metric in zip(axes, ("test", "val")):
+        for i, (name, curve) in enumerate(curves.items()):
+            x = curve["epochs"]
+            c = curve[metric]
+            ax.plot(x, [100 * v for v in c["median"]], color=f"C{i}", lw=1.2, label=name)
+            ax.fill_between(
+                x, [100 * v for v in c["min"]], [100 * v for v in c["max"]], color=f"C{i}", alpha=0.2
+            )
+        ax.set_xlabel("epoch")
+        ax.set_title(
+            f"{'test' if metric == 'test' else 'validation'} accuracy: median of {n_seeds} seeds, shaded: range",
+            fontsize=10,
+        )
+        ax.grid(alpha=0.3)
+    finals = [100 * c["test"]["min"][-1] for c in curves.values()]
+    if finals:  # the last epochs decide: start the axis a few points below the lowest final value
+        axes[0].set_ylim(min(finals) - 4, None)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(fontsize=7, loc="lower right")
+    return fig
+
+
 def _pct(s: dict[str, Any] | None) -> str:
     if s is None:
         return "-"
@@ -318,7 +377,18 @@ def main() -> None:
                 for ev in ("fanova", "mdi")
             }
 
-    summary = {"goals": rows, "searches": searches, "importance": importance, "seeds": args.seeds}
+    curves = learning_curves(args.out, entries, args.seeds)
+    if curves:
+        from infomorphic.goalsearch.plots import save
+
+        save(curves_figure(curves, len(args.seeds)), args.out / "curves.png")
+    summary = {
+        "goals": rows,
+        "searches": searches,
+        "importance": importance,
+        "seeds": args.seeds,
+        "curves": curves,
+    }
     write_json(args.out / "summary.json", summary)
     lines = [
         "| goal | search val. acc. (seed 0) | test, median (min-max) | validation, median (min-max) |",
@@ -331,7 +401,11 @@ def main() -> None:
             f"{_pct(row['val'])} |"
         )
     atomic_write(args.out / "table.md", lambda fh: fh.write("\n".join(lines) + "\n"))
-    print(json.dumps({"experiment": "search_compare", **summary}), flush=True)
+    shown_summary = {
+        **summary,
+        "curves": str(args.out / "curves.png") if curves else None,
+    }  # the numbers: summary.json
+    print(json.dumps({"experiment": "search_compare", **shown_summary}), flush=True)
     if failed:
         raise SystemExit(1)
 

@@ -80,6 +80,16 @@ def test_a_papers_network_search_reproduces_and_a_different_network_is_refused(
     rows = {row["name"]: row for row in summary["goals"]}
     assert rows["s1-top1"]["reproduces_search"] is True
     assert set(rows) == {"s1-top1", "published", "naive"}
+    # learning curves: every evaluated epoch of each goal's run, the last one its table entry
+    curves = summary["curves"]
+    assert set(curves) == set(rows)
+    for name, curve in curves.items():
+        metrics = [json.loads(line) for line in (tmp_path / "cmp" / f"{name}-seed0" / "metrics.jsonl").open()]
+        assert curve["epochs"] == [m["epoch"] for m in metrics] == [1, 2]
+        assert curve["test"]["median"] == curve["test"]["min"] == [m["test_acc"] for m in metrics]
+        assert curve["val"]["max"] == [m["val_acc"] for m in metrics]
+        assert curve["test"]["median"][-1] == rows[name]["test"]["median"]
+    assert (tmp_path / "cmp" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     config = load_config(tmp_path / "cmp" / "configs" / "naive-seed0.toml")
     assert (config.network, config.setup, config.hidden, config.hidden_goal) == ("trivariate", 1, 4, "{F}{C}")
     # the two studies train different networks: not compared together
