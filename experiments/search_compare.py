@@ -223,8 +223,8 @@ def summarise_goal(out: Path, entry: dict[str, Any], seeds: list[int]) -> dict[s
 
 def learning_curves(out: Path, entries: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
     """Per goal, the validation and test accuracy after every epoch that each of its runs
-    evaluated: ``epochs`` and, per metric, the ``median`` / ``min`` / ``max`` over seeds (goals
-    without a finished run are left out)."""
+    evaluated: ``epochs`` and, per metric, the ``median`` / ``min`` / ``max`` over seeds (a goal
+    that has no run yet for some seed is left out)."""
     from infomorphic.runs import read_jsonl
 
     curves: dict[str, Any] = {}
