@@ -143,18 +143,25 @@ def run_one(
     return train_from_config(run_dir, lambda: goal_config(settings, goal, seed, threads, epochs).to_toml())
 
 
+def run_metrics(out: Path, name: str, seed: int) -> list[dict[str, Any]] | None:
+    """The epochs of goal ``name``'s run with ``seed`` (``<out>/<name>-seed<seed>/metrics.jsonl``),
+    or None when that run has not written any."""
+    from infomorphic.runs import read_jsonl
+
+    path = out / f"{name}-seed{seed}" / "metrics.jsonl"
+    return read_jsonl(path) if path.exists() else None
+
+
 def rung_check(out: Path, entry: dict[str, Any], seed: int, study: Any, settings: Any) -> dict[str, Any]:
     """For the run ``<out>/<name>-seed<seed>``: per rung of the study's halving pruner, the run's
     validation accuracy there, the study's promotion cut (top ``1/eta`` of the trials that
     reached the rung), whether the run passes it and its rank among those trials (1 = best).
     For a study without pruning: the run's validation accuracy at the study's epochs, its rank
     among the study's completed trials there and their best."""
-    from infomorphic.runs import read_jsonl
-
-    path = out / f"{entry['name']}-seed{seed}" / "metrics.jsonl"
-    if not path.exists():
+    rows = run_metrics(out, entry["name"], seed)
+    if rows is None:
         return {}
-    by_epoch = {row["epoch"]: row["val_acc"] for row in read_jsonl(path)}
+    by_epoch = {row["epoch"]: row["val_acc"] for row in rows}
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
     if not settings.prune:  # every trial trained the search's epochs: rank there among them
         last = settings.config.epochs
@@ -208,12 +215,9 @@ def _stats(values: list[float]) -> dict[str, Any] | None:
 
 
 def summarise_goal(out: Path, entry: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
-    from infomorphic.runs import read_jsonl
-
     test, val, epochs = [], [], []
     for seed in seeds:
-        path = out / f"{entry['name']}-seed{seed}" / "metrics.jsonl"
-        rows = read_jsonl(path) if path.exists() else []
+        rows = run_metrics(out, entry["name"], seed) or []
         if rows:
             test.append(rows[-1]["test_acc"])
             val.append(rows[-1]["val_acc"])
@@ -225,14 +229,11 @@ def learning_curves(out: Path, entries: list[dict[str, Any]], seeds: list[int]) 
     """Per goal, the validation and test accuracy after every epoch that each of its runs
     evaluated: ``epochs`` and, per metric, the ``median`` / ``min`` / ``max`` over seeds (a goal
     that has no run yet for some seed is left out)."""
-    from infomorphic.runs import read_jsonl
-
     curves: dict[str, Any] = {}
     for entry in entries:
         per_seed = []
         for seed in seeds:
-            path = out / f"{entry['name']}-seed{seed}" / "metrics.jsonl"
-            rows = read_jsonl(path) if path.exists() else []
+            rows = run_metrics(out, entry["name"], seed) or []
             per_seed.append({r["epoch"]: r for r in rows if r.get("val_acc") is not None})
         epochs = sorted(set.intersection(*(set(s) for s in per_seed))) if per_seed else []
         if not epochs:
@@ -256,7 +257,7 @@ def curves_figure(curves: dict[str, Any], n_seeds: int) -> Any:
 
     fig = figure(9.0, 3.6)
     axes = fig.subplots(1, 2, sharey=True)
-    for ax, metric in zip(axes, ("test", "val")):
+    for ax, (metric, label) in zip(axes, (("test", "test"), ("val", "validation"))):
         for i, (name, curve) in enumerate(curves.items()):
             x = curve["epochs"]
             c = curve[metric]
@@ -266,7 +267,7 @@ def curves_figure(curves: dict[str, Any], n_seeds: int) -> Any:
             )
         ax.set_xlabel("epoch")
         ax.set_title(
-            f"{'test' if metric == 'test' else 'validation'} accuracy: median of {n_seeds} seeds, shaded: range",
+            f"{label} accuracy: median of {n_seeds} seeds, shaded: range",
             fontsize=10,
         )
         ax.grid(alpha=0.3)
@@ -344,14 +345,13 @@ def main() -> None:
                 )
             )
 
-    from infomorphic.runs import atomic_write, read_jsonl, write_json
+    from infomorphic.runs import atomic_write, write_json
 
     rows = [summarise_goal(args.out, e, args.seeds) for e in entries]
     for row in rows:
         search_seed, expected = reproduction_target(row, loaded[row["study"] or args.studies[0]][1])
         if row["study"] is not None:  # the trial's run again: the same validation accuracy
-            path = args.out / f"{row['name']}-seed{search_seed}" / "metrics.jsonl"
-            at = {e["epoch"]: e["val_acc"] for e in (read_jsonl(path) if path.exists() else [])}
+            at = {e["epoch"]: e["val_acc"] for e in run_metrics(args.out, row["name"], search_seed) or []}
             if row["search_epochs"] in at:  # a longer run passes the trial's epoch on its way
                 row["reproduces_search"] = abs(at[row["search_epochs"]] - expected) < 1e-6
         else:  # a reference goal against each study's pruner
