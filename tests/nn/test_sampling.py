@@ -80,3 +80,62 @@ def test_mt_uniform_rejects_a_state_it_does_not_know() -> None:
     bad[8:12] = torch.tensor([0, 0, 0, 0], dtype=torch.uint8)  # left = 0: never in a real state
     with pytest.raises(RuntimeError, match="MT19937"):
         kernel.mt_uniform_(torch.empty(4), bad)
+
+
+def _spikes_as_before(theta: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The spikes as sample_binary computed them before the kernel drew and compared in one pass:
+    torch.rand's numbers u, then -copysign(1, u - theta), elementwise."""
+    u = torch.rand(theta.shape, generator=generator)
+    return torch.copysign(torch.ones(()), u - theta).neg()
+
+
+@pytest.mark.parametrize("neuron_major", [False, True])
+@pytest.mark.parametrize("generic", [False, True])
+@pytest.mark.parametrize("shape", [(1024, 2000), (200, 1000), (63, 7), (65, 1), (1, 130), (0, 5)])
+def test_kernel_spikes_are_the_bits_of_the_elementwise_path(
+    shape: tuple[int, int], neuron_major: bool, generic: bool
+) -> None:
+    # blocks of 64 samples: whole blocks, a partial last block and fewer samples than one block;
+    # a neuron-major theta (a large layer's layout) and a sample-major one
+    B, N = shape
+    gen = torch.Generator().manual_seed(B * 7919 + N)
+    theta = torch.rand(N, B, generator=gen).t() if neuron_major else torch.rand(B, N, generator=gen)
+    ours, theirs = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    torch.rand(5, generator=ours), torch.rand(5, generator=theirs)  # not at the start of a refill
+    if theta.numel():
+        # theta exactly at the number drawn (u - theta = +0: -1), at the ends, and NaN
+        u = torch.rand(shape, generator=torch.Generator().set_state(theirs.get_state()))
+        theta[0, N - 1] = 1.0
+        theta[B - 1, 0] = 0.0
+        theta[B // 2, N // 2] = float("nan")
+        theta[0, 0] = u[0, 0]
+        theta[-1, -1] = u[-1, -1]
+    expected = _spikes_as_before(theta, theirs)
+    state = ours.get_state()
+    spikes = _kernel().sample_signs(theta, state, generic=generic)
+    ours.set_state(state)
+    assert spikes.shape == theta.shape
+    if min(shape) > 1:  # theta's layout (strides of a dimension of size 1 or 0 say nothing)
+        assert spikes.stride() == theta.stride()
+    assert torch.equal(spikes.contiguous().view(torch.int32), expected.contiguous().view(torch.int32))
+    assert torch.equal(ours.get_state(), theirs.get_state())
+    if theta.numel():
+        assert spikes[0, 0] == -1.0 and spikes[-1, -1] == -1.0
+    # and sample_binary takes it, with the same generator state after
+    ours2, theirs2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    assert torch.equal(sample_binary(theta, ours2), _spikes_as_before(theta, theirs2))
+    assert torch.equal(ours2.get_state(), theirs2.get_state())
+
+
+def test_sample_binary_uses_the_kernels_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    kernel = _kernel()
+    calls: list[str] = []
+
+    class Spy:
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(kernel, name)
+
+    monkeypatch.setattr(functional_module, "active_kernel", lambda: Spy())
+    sample_binary(torch.rand(2000, 300).t(), torch.Generator().manual_seed(1))
+    assert "sample_signs" in calls and "transpose_tiled" not in calls

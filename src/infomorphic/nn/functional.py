@@ -537,6 +537,18 @@ def sample_binary(theta: Tensor, generator: torch.Generator | None = None) -> Te
 
     Shape: any -> same, dtype of ``theta``.
     """
+    if theta.device.type == "cpu" and theta.dtype == torch.float32 and theta.dim() == 2:
+        kernel = active_kernel()
+        if kernel is not None and hasattr(kernel, "sample_signs") and _kernel_draws_like_torch(kernel):
+            t = theta.detach()
+            if t.is_contiguous() or t.t().is_contiguous():
+                # the same numbers and operations as below in one pass of the kernel, u drawn in
+                # blocks of samples that stay in cache (transposed there for a neuron-major theta)
+                gen = generator if generator is not None else torch.default_generator
+                state = gen.get_state()
+                spikes: Tensor = kernel.sample_signs(t, state)
+                gen.set_state(state)
+                return spikes
     u = uniform(theta.shape, generator, theta)
     # +1 exactly where u < theta: the sign of u - theta, negated (u == theta gives +0 -> -1)
     one = torch.ones((), dtype=theta.dtype, device=theta.device)

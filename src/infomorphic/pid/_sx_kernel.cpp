@@ -1681,47 +1681,160 @@ INFOMORPHIC_CLONES void mt_floats(const uint32_t* s, int64_t n, float* out) {
     out[k] = static_cast<float>(y & 0xffffffu) * 5.9604644775390625e-08f;  // 2^-24: exact
   }
 }
+
+// The engine's state as torch keeps it (Generator.get_state(): 624 words, `left` and `next`),
+// read from and written back to those bytes; fill() hands out the numbers torch.rand would.
+struct MtStream {
+  uint32_t st[kMtN];
+  int32_t left;
+  uint64_t next;
+  uint8_t* sp;
+  explicit MtStream(torch::Tensor& state) {
+    TORCH_CHECK(state.scalar_type() == torch::kByte && state.is_contiguous() && state.numel() >= kMtBytes,
+                "state: the bytes of a CPU generator's get_state()");
+    sp = state.data_ptr<uint8_t>();
+    std::memcpy(&left, sp + kMtLeft, sizeof left);
+    std::memcpy(&next, sp + kMtNext, sizeof next);
+    TORCH_CHECK(left >= 1 && left <= kMtN + 1 && next <= static_cast<uint64_t>(kMtN), "not an MT19937 state");
+    for (int64_t i = 0; i < kMtN; ++i) {
+      uint64_t w;
+      std::memcpy(&w, sp + kMtState + 8 * i, sizeof w);
+      st[i] = static_cast<uint32_t>(w);
+    }
+  }
+  // per number the engine does: if (--left == 0) { twist; left = 624; next = 0; } y = st[next++]
+  void fill(float* op, int64_t n) {
+    while (n > 0) {
+      if (left == 1) {
+        mt_next_state(st);
+        left = kMtN + 1;
+        next = 0;
+      }
+      const int64_t k = std::min<int64_t>(n, left - 1);
+      mt_floats(st + next, k, op);
+      op += k;
+      n -= k;
+      next += k;
+      left -= static_cast<int32_t>(k);
+    }
+  }
+  void store() const {
+    std::memcpy(sp + kMtLeft, &left, sizeof left);
+    std::memcpy(sp + kMtNext, &next, sizeof next);
+    for (int64_t i = 0; i < kMtN; ++i) {
+      const uint64_t w = st[i];
+      std::memcpy(sp + kMtState + 8 * i, &w, sizeof w);
+    }
+  }
+};
+
+constexpr int64_t kSampleRows = 64;  // samples per block of sample_signs (u of a block stays in cache)
+
+// spikes[e] = -copysign(1, u[e] - theta[e]) over a block's elements in memory order.
+INFOMORPHIC_CLONES void signs_rows(const float* u, const float* th, float* out, int64_t n) {
+  for (int64_t e = 0; e < n; ++e) out[e] = -std::copysign(1.0f, u[e] - th[e]);
+}
+
+// The same for a block of `rows` samples of a neuron-major theta (th[j * B + b]): u[r * N + j]
+// (the block's numbers, in the generator's sample-major order) against th[j * B + b0 + r], through
+// ut (N x kSampleRows, in cache): u transposed 16 neurons at a time, then one row of kSampleRows per
+// neuron.
+template <int64_t R>
+inline __attribute__((always_inline)) void signs_block_transposed(const float* __restrict u, int64_t N,
+                                                                  const float* __restrict th, int64_t B, int64_t b0,
+                                                                  int64_t rows, float* __restrict out,
+                                                                  float* __restrict ut) {
+  const int64_t n = R > 0 ? R : rows;
+  for (int64_t j0 = 0; j0 < N; j0 += 16) {
+    const int64_t jn = std::min<int64_t>(16, N - j0);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t jj = 0; jj < jn; ++jj) ut[(j0 + jj) * kSampleRows + r] = u[r * N + j0 + jj];
+  }
+  for (int64_t j = 0; j < N; ++j) {
+    const float* __restrict t = th + j * B + b0;
+    const float* __restrict uj = ut + j * kSampleRows;
+    float* __restrict o = out + j * B + b0;
+    for (int64_t r = 0; r < n; ++r) o[r] = -std::copysign(1.0f, uj[r] - t[r]);
+  }
+}
+
+#if defined(INFOMORPHIC_AVX512)
+// signs_block_transposed for a whole block on a CPU with AVX-512: each neuron's kSampleRows numbers
+// gathered from the block's rows (16 per gather), the same subtraction, and -copysign(1, d) as its
+// bits (1.0 with the sign bit of d flipped): no transposed buffer.
+__attribute__((target("avx512f"))) void signs_block_gather(const float* u, int64_t N, const float* th, int64_t B,
+                                                            int64_t b0, float* out) {
+  const __m512i rows = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(static_cast<int>(N)));
+  const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+  const __m512i one = _mm512_set1_epi32(0x3f800000);
+  for (int64_t j = 0; j < N; ++j) {
+    const float* t = th + j * B + b0;
+    float* o = out + j * B + b0;
+    for (int64_t q = 0; q < kSampleRows; q += 16) {
+      const __m512 uv = _mm512_i32gather_ps(rows, u + q * N + j, 4);
+      const __m512i d = _mm512_castps_si512(_mm512_sub_ps(uv, _mm512_loadu_ps(t + q)));
+      // (d & sign) ^ sign | one: 1.0 carrying the flipped sign bit of d
+      const __m512i bits = _mm512_or_si512(_mm512_xor_si512(_mm512_and_si512(d, sign), sign), one);
+      _mm512_storeu_si512(o + q, bits);
+    }
+  }
+}
+#endif
+
+INFOMORPHIC_CLONES void signs_rows_transposed_any(const float* u, int64_t N, const float* th, int64_t B, int64_t b0,
+                                                  int64_t rows, float* out, float* ut) {
+  if (rows == kSampleRows) signs_block_transposed<kSampleRows>(u, N, th, B, b0, rows, out, ut);
+  else signs_block_transposed<0>(u, N, th, B, b0, rows, out, ut);
+}
+
+void signs_rows_transposed(const float* u, int64_t N, const float* th, int64_t B, int64_t b0, int64_t rows,
+                           float* out, float* ut, bool generic) {
+#if defined(INFOMORPHIC_AVX512)
+  if (!generic && rows == kSampleRows && N <= (int64_t{1} << 26) && has_avx512()) {
+    signs_block_gather(u, N, th, B, b0, out);
+    return;
+  }
+#else
+  (void)generic;
+#endif
+  signs_rows_transposed_any(u, N, th, B, b0, rows, out, ut);
+}
 }  // namespace
 
 void mt_uniform_(torch::Tensor out, torch::Tensor state) {
   TORCH_CHECK(out.scalar_type() == torch::kFloat && out.is_contiguous() && out.device().is_cpu(),
               "out: a contiguous float32 CPU tensor");
-  TORCH_CHECK(state.scalar_type() == torch::kByte && state.is_contiguous() && state.numel() >= kMtBytes,
-              "state: the bytes of a CPU generator's get_state()");
-  uint8_t* sp = state.data_ptr<uint8_t>();
-  int32_t left;
-  uint64_t next;
-  std::memcpy(&left, sp + kMtLeft, sizeof left);
-  std::memcpy(&next, sp + kMtNext, sizeof next);
-  TORCH_CHECK(left >= 1 && left <= kMtN + 1 && next <= static_cast<uint64_t>(kMtN), "not an MT19937 state");
-  uint32_t st[kMtN];
-  for (int64_t i = 0; i < kMtN; ++i) {
-    uint64_t w;
-    std::memcpy(&w, sp + kMtState + 8 * i, sizeof w);
-    st[i] = static_cast<uint32_t>(w);
-  }
+  MtStream mt(state);
+  mt.fill(out.data_ptr<float>(), out.numel());
+  mt.store();
+}
+
+// Spikes +-1 with P(+1) = theta, for a float32 (B, N) theta stored sample by sample or neuron by
+// neuron (its transposed view contiguous): the numbers u that torch.rand((B, N)) would draw from the
+// generator state (advanced in place, as mt_uniform_), and spike = -copysign(1, u - theta), the
+// operations of infomorphic.nn.functional.sample_binary, so the same bits; in blocks of
+// kSampleRows samples, so that u never exists as a whole and, for a neuron-major theta, is
+// transposed in cache.  The result has theta's layout.  generic: never the AVX-512 gathers (tests).
+torch::Tensor sample_signs(torch::Tensor theta, torch::Tensor state, bool generic) {
+  TORCH_CHECK(theta.dim() == 2 && theta.scalar_type() == torch::kFloat && theta.device().is_cpu(),
+              "theta: a (B, N) float32 CPU tensor");
+  const int64_t B = theta.size(0), N = theta.size(1);
+  const bool neuron_major = !theta.is_contiguous() && theta.t().is_contiguous();
+  TORCH_CHECK(neuron_major || theta.is_contiguous(), "theta must be stored sample by sample or neuron by neuron");
+  MtStream mt(state);
+  auto out = neuron_major ? torch::empty({N, B}, theta.options()) : torch::empty({B, N}, theta.options());
+  const float* th = theta.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  int64_t n = out.numel();
-  // per number the engine does: if (--left == 0) { twist; left = 624; next = 0; } y = st[next++]
-  while (n > 0) {
-    if (left == 1) {
-      mt_next_state(st);
-      left = kMtN + 1;
-      next = 0;
-    }
-    const int64_t k = std::min<int64_t>(n, left - 1);
-    mt_floats(st + next, k, op);
-    op += k;
-    n -= k;
-    next += k;
-    left -= static_cast<int32_t>(k);
+  std::vector<float> u(kSampleRows * N), ut(neuron_major ? kSampleRows * N : 0);
+  for (int64_t b0 = 0; b0 < B; b0 += kSampleRows) {
+    const int64_t rows = std::min(kSampleRows, B - b0);
+    mt.fill(u.data(), rows * N);
+    if (neuron_major) signs_rows_transposed(u.data(), N, th, B, b0, rows, op, ut.data(), generic);
+    else signs_rows(u.data(), th + b0 * N, op + b0 * N, rows * N);
   }
-  std::memcpy(sp + kMtLeft, &left, sizeof left);
-  std::memcpy(sp + kMtNext, &next, sizeof next);
-  for (int64_t i = 0; i < kMtN; ++i) {
-    const uint64_t w = st[i];
-    std::memcpy(sp + kMtState + 8 * i, &w, sizeof w);
-  }
+  mt.store();
+  return neuron_major ? out.t() : out;
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
@@ -1738,6 +1851,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
              py::arg("neuron_major") = false);
   module.def("partner_backward_signs", &partner_backward_signs, "partner_backward on packed spikes",
              py::arg("grad"), py::arg("words"), py::arg("index"), py::arg("generic") = false);
+  module.def("sample_signs", &sample_signs, "+-1 spikes of theta from a generator state (advanced), theta's layout",
+             py::arg("theta"), py::arg("state"), py::arg("generic") = false);
   module.def("mt_uniform_", &mt_uniform_, "fill a float32 tensor as torch.rand would from a generator state (advanced)");
   // the layouts this kernel follows (nn.layer stores large layers neuron by neuron only with it)
   module.attr("neuron_major") = true;
