@@ -419,6 +419,12 @@ inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch&
   double* __restrict bk = L.bk.data();
   for (int64_t lo = 0; lo < total; lo += kLanes) {
     const int64_t n = std::min(kLanes, total - lo);
+    // lanes computed: n rounded up to a multiple of 8, so that the loops over lanes run whole
+    // vectors (a table has few occupied cells in training: with n lanes most of them ran in the
+    // loops' scalar remainders); the extra lanes hold a neutral cell (every marginal count 1,
+    // every mass 1/2, weight 0: finite logarithms), are never stored, and the sums over cells
+    // below still stop at n
+    const int64_t nv = std::min(kLanes, (n + 7) & ~int64_t{7});
     for (int64_t c = 0; c < n; ++c) {
       const Occupied& o = occ[lo + c];
       const int64_t ci = p.offsets[u] + o.cell;
@@ -432,31 +438,40 @@ inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch&
         for (int64_t t = 0; t < T; ++t) mtk[(q * T + t) * kLanes + c] = s.table[i * T + t];
       }
     }
+    for (int64_t c = n; c < nv; ++c) {
+      for (int64_t t = 0; t < T; ++t) wc[t * kLanes + c] = 0.0;
+      for (int64_t q = 0; q < Q; ++q) {
+        mk[q * kLanes + c] = 1.0;
+        for (int64_t t = 0; t < T; ++t) mtk[(q * T + t) * kLanes + c] = 0.5;
+      }
+    }
     if (want_grad) {
       std::fill(racc, racc + Q * T * kLanes, 0.0);
       for (int64_t c = 0; c < n; ++c)
         for (int64_t t = 0; t < T; ++t) bk[t * kLanes + c] = s.back[L.cell[c] * T + t];
+      for (int64_t c = n; c < nv; ++c)
+        for (int64_t t = 0; t < T; ++t) bk[t * kLanes + c] = 0.0;
     }
     for (int64_t a : p.by_union[u]) {
       const double g = gj[a], h = hj[a];
       if (!all_values && g == 0.0 && h == 0.0) continue;  // neither its value nor its gradient is wanted
-      for (int64_t c = 0; c < n; ++c) pe[c] = 0.0;
+      for (int64_t c = 0; c < nv; ++c) pe[c] = 0.0;
       for (int64_t c = 0; c < T * kLanes; ++c) pet[c] = 0.0;
       for (const auto& nz : p.rows[a]) {
         const double cf = nz.c;
         const double* __restrict m = mk + L.qpos[nz.k] * kLanes;
-        for (int64_t c = 0; c < n; ++c) pe[c] += cf * m[c];
+        for (int64_t c = 0; c < nv; ++c) pe[c] += cf * m[c];
         for (int64_t t = 0; t < T; ++t) {
           const double* __restrict mt = mtk + (L.qpos[nz.k] * T + t) * kLanes;
           double* __restrict pt = pet + t * kLanes;
-          for (int64_t c = 0; c < n; ++c) pt[c] += cf * mt[c];
+          for (int64_t c = 0; c < nv; ++c) pt[c] += cf * mt[c];
         }
       }
-      for (int64_t c = 0; c < n; ++c) lpe[c] = lg<scalar_t>(pe[c]);  // pe >= 1/B: the cell's own samples
+      for (int64_t c = 0; c < nv; ++c) lpe[c] = lg<scalar_t>(pe[c]);  // pe >= 1/B: the cell's own samples
       for (int64_t t = 0; t < T; ++t) {
         const double* __restrict pt = pet + t * kLanes;
         double* __restrict l = lc + t * kLanes;
-        for (int64_t c = 0; c < n; ++c) {
+        for (int64_t c = 0; c < nv; ++c) {
           const double x = pt[c];
           const double v = lg<scalar_t>(x) - lpe[c];
           l[c] = x > 0 ? v : 0.0;
@@ -475,7 +490,7 @@ inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch&
         const double* __restrict pt = pet + t * kLanes;
         const double* __restrict w = wc + t * kLanes;
         if (g != 0.0) {
-          for (int64_t c = 0; c < n; ++c) {
+          for (int64_t c = 0; c < nv; ++c) {
             const double x = pt[c];
             const double v = g * w[c] / x * inv_ln2;
             rr[c] = x > 0 ? v : 0.0;
@@ -483,12 +498,12 @@ inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch&
           for (const auto& nz : p.rows[a]) {
             const double cf = nz.c;
             double* __restrict ra = racc + (L.qpos[nz.k] * T + t) * kLanes;
-            for (int64_t c = 0; c < n; ++c) ra[c] += cf * rr[c];
+            for (int64_t c = 0; c < nv; ++c) ra[c] += cf * rr[c];
           }
         }
         const double* __restrict l = lc + t * kLanes;
         double* __restrict b = bk + t * kLanes;
-        for (int64_t c = 0; c < n; ++c) b[c] += g * l[c] - h * lpe[c];  // d/dm of m * lc and of -m * lpe
+        for (int64_t c = 0; c < nv; ++c) b[c] += g * l[c] - h * lpe[c];  // d/dm of m * lc and of -m * lpe
       }
     }
     if (want_grad)
