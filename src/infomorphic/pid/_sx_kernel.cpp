@@ -143,6 +143,37 @@ Problem make_problem(int64_t B, int64_t N, const torch::Tensor& sizes, const tor
   return p;
 }
 
+// The loop of Scratch::load_projected_binary over a neuron's samples, in a function of its own:
+// each sample's key in the finest table, its count and masses added to its cell, and the cells in
+// order of first occurrence written to occ (their number returned).  Inlined into sx_run's large
+// per-neuron lambda, g++ kept most of its variables on the stack and reloaded them every sample;
+// here they stay in registers (the kernel call on setup 2's captured inputs: 0.87x).
+template <int NS, typename index_t, typename scalar_t>
+__attribute__((noinline)) int64_t binary_samples(const index_t* const* src, const int64_t* m, int64_t sb,
+                                                 const scalar_t* __restrict wj, int64_t wb, int64_t B, double inv_b,
+                                                 int64_t* __restrict kk, double* __restrict cnt,
+                                                 double* __restrict tab, Occupied* __restrict occ) {
+  const index_t* s[NS];
+  int64_t mm[NS];
+  for (int i = 0; i < NS; ++i) {
+    s[i] = src[i];
+    mm[i] = m[i];
+  }
+  int64_t n_occ = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t key = 0;
+    for (int i = 0; i < NS; ++i) key += mm[i] * static_cast<int64_t>(s[i][b * sb]);
+    kk[b] = key;
+    const double theta = static_cast<double>(wj[b * wb]);
+    const double c = cnt[key];
+    if (c == 0.0) occ[n_occ++] = {key, b};
+    cnt[key] = c + inv_b;
+    tab[key * 2] += (1.0 - theta) * inv_b;
+    tab[key * 2 + 1] += theta * inv_b;
+  }
+  return n_occ;
+}
+
 // Per-thread scratch: tables of counts and masses for every subset, and the occupied cells.
 struct Scratch {
   std::vector<double> count, table, back, mass, total;
@@ -152,6 +183,7 @@ struct Scratch {
   std::vector<int64_t> hash_keys, hash_ranks, hash_used;
   int hash_shift;
   std::vector<std::vector<Occupied>> occupied;
+  std::vector<Occupied> first;  // binary_samples writes the finest table's occupied cells here
   explicit Scratch(const Problem& p)
       : count(p.offsets[p.K], 0.0), table(p.offsets[p.K] * p.T, 0.0), back(p.offsets[p.K] * p.T, 0.0),
         mass(p.B * p.T), total((p.offsets[p.full + 1] - p.offsets[p.full]) * p.T), keys(p.K * p.B),
@@ -277,17 +309,9 @@ struct Scratch {
     double* cnt = count.data() + p.offsets[F];
     double* tab = table.data() + p.offsets[F] * 2;
     for (int64_t k = 0; k < p.K; ++k) occupied[k].clear();
-    auto& occ = occupied[F];
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t key = 0;
-      for (int i = 0; i < NS; ++i) key += m[i] * static_cast<int64_t>(src[i][b * sb]);
-      kk[b] = key;
-      const double theta = static_cast<double>(wj[b * wb]);
-      if (cnt[key] == 0.0) occ.push_back({key, b});
-      cnt[key] += inv_b;
-      tab[key * 2] += (1.0 - theta) * inv_b;
-      tab[key * 2 + 1] += theta * inv_b;
-    }
+    if (static_cast<int64_t>(first.size()) < B) first.resize(B);
+    const int64_t n_occ = binary_samples<NS>(src, m, sb, wj, wb, B, inv_b, kk, cnt, tab, first.data());
+    occupied[F].assign(first.begin(), first.begin() + n_occ);
     project(p, bins, sb, sn, si, j);
   }
 
