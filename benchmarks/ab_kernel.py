@@ -20,12 +20,20 @@ than the neuron-major storage (``--old-rev``) always runs sample-major layers.
 ``--unrecorded`` compares this checkout's steps that record the atoms (the baseline) with its
 steps that do not (every layer's ``record_atoms = False``, as between the recorded steps of
 ``atoms_every``): the goals agree to rounding, the weights' gradients are the same to the bit.
+``--pid-call`` (with ``--old-rev`` / ``--old-source``) times the PID kernel's call alone instead of
+whole steps, which vary more between steps than a change of the call: after two training steps,
+one forward pass of the batch is captured (each trained layer's bins, firing probabilities and
+goal direction, as ``InfomorphicLayer.local_goal`` passes them), and both kernels are called on
+those inputs, alternating, ``--steps`` times each, once computing every redundancy and once only
+the goal's (``hinted_only``, the steps that record no atoms); one row per layer and mode, with
+whether every output (sums and gradient) is the same to the bit.
 
     python benchmarks/ab_kernel.py --old-rev 56cbd29~2 --net 2:2000 --net 1:100 --steps 6
     python benchmarks/ab_kernel.py --old-layout --net 2:2000 --net 2:500 --steps 16
     python benchmarks/ab_kernel.py --sample-major --net 2:2000 --net 1:2000 --steps 10
     python benchmarks/ab_kernel.py --old-rev main --net my-deep-network.toml --steps 10
     python benchmarks/ab_kernel.py --unrecorded --net my-deep-network.toml --net 1:100 --steps 8
+    python benchmarks/ab_kernel.py --old-rev main --pid-call --net 2:2000 --net 1:100 --steps 30
 """
 
 from __future__ import annotations
@@ -83,6 +91,53 @@ def _use(kernel: Any) -> None:
     layer.active_kernel = lambda: kernel  # type: ignore[assignment]
 
 
+def _pid_call_rows(
+    spec: str, net: Any, x: torch.Tensor, y: torch.Tensor, sampler: Any, old: Any, new: Any, repeats: int
+) -> list[dict[str, Any]]:
+    """``--pid-call``: each trained layer's kernel call on one captured batch, old and new alternating."""
+    from infomorphic.pid.samples import _DENSE_TABLE_FACTOR, _kernel_lattice
+
+    with torch.no_grad():
+        out = net(x, y, sampler)
+    rows = []
+    empty = torch.empty(0, dtype=torch.float64)
+    for name, layer in net.layers().items():
+        theta = out.outputs[name].theta.detach()
+        bins = layer.bins_of(out.outputs[name])
+        if theta.stride(1) == 1 and theta.shape[1] > 1:  # read neuron by neuron, as in training
+            theta = new.transpose_tiled(theta).t()
+        n = bins.shape[2]
+        coeffs, unions, members = _kernel_lattice(n)
+        hint = layer.goal.redundancy_weights().to(torch.float64).expand(bins.shape[1], -1).contiguous()
+        sizes = torch.tensor([layer.n_bins] * n)
+        for hinted_only in (False, True):
+            call = (bins, sizes, members, _DENSE_TABLE_FACTOR, theta, True, coeffs, unions, hint, empty, True)
+            results = [k.run(*call, hinted_only) for k in (old, new)]
+            same = all(torch.equal(a, b) for a, b in zip(*results))
+            seconds: dict[str, list[float]] = {"old": [], "new": []}
+            for i in range(repeats):
+                order = (("old", old), ("new", new)) if i % 2 == 0 else (("new", new), ("old", old))
+                for key, kernel in order:
+                    start = time.process_time()
+                    kernel.run(*call, hinted_only)
+                    seconds[key].append(time.process_time() - start)
+            o, m = statistics.median(seconds["old"]), statistics.median(seconds["new"])
+            rows.append(
+                {
+                    "net": spec,
+                    "layer": name,
+                    "neurons": int(bins.shape[1]),
+                    "sources": n,
+                    "hinted_only": hinted_only,
+                    "old_cpu_s_per_call": round(o, 5),
+                    "new_cpu_s_per_call": round(m, 5),
+                    "ratio_new_to_old": round(m / o, 3),
+                    "same_outputs": same,
+                }
+            )
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     old = p.add_mutually_exclusive_group(required=True)
@@ -104,9 +159,16 @@ def main() -> None:
         help="SETUP:N, e.g. 2:2000, or a TOML config of `infomorphic train --config` (any wiring; "
         "784 inputs, 10 classes) (repeatable; default 1:100)",
     )
-    p.add_argument("--steps", type=int, default=6, help="timed steps per kernel and network")
+    p.add_argument("--steps", type=int, default=6, help="timed steps (or calls) per kernel and network")
+    p.add_argument(
+        "--pid-call",
+        action="store_true",
+        help="time the PID kernel's call on captured inputs, not whole steps",
+    )
     p.add_argument("--batch", type=int, default=1024)
     args = p.parse_args()
+    if args.pid_call and args.old_rev is None and args.old_source is None:
+        p.error("--pid-call compares two builds: give --old-rev or --old-source")
     torch.set_num_threads(1)
 
     from torch.utils.cpp_extension import load
@@ -184,6 +246,10 @@ def main() -> None:
             sampler = torch.Generator().manual_seed(2)
             for _ in range(2):
                 train_step(net, opts, x, y, sampler)
+            if args.pid_call:
+                _use(new)
+                rows.extend(_pid_call_rows(spec, net, x, y, sampler, old_kernel, new, args.steps))
+                continue
             seconds: dict[str, list[float]] = {"old": [], "new": []}
             for _ in range(args.steps):
                 for name, kernel in (("old", old_kernel), ("new", new)):
