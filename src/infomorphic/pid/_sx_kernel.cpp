@@ -1768,6 +1768,10 @@ struct MtStream {
 };
 
 constexpr int64_t kSampleRows = 64;  // samples per block of sample_signs (u of a block stays in cache)
+// From this many threads on, sample_signs draws every number first and compares the blocks in
+// parallel: 1024 x 2000 neuron-major took 1.94 ms that way on two threads against 1.62 ms drawing
+// and comparing block by block on one (about 0.66 ms of either is drawing, which stays serial).
+constexpr int kSampleThreads = 4;
 
 // spikes[e] = -copysign(1, u[e] - theta[e]) over a block's elements in memory order.
 INFOMORPHIC_CLONES void signs_rows(const float* u, const float* th, float* out, int64_t n) {
@@ -1854,7 +1858,8 @@ void mt_uniform_(torch::Tensor out, torch::Tensor state) {
 // generator state (advanced in place, as mt_uniform_), and spike = -copysign(1, u - theta), the
 // operations of infomorphic.nn.functional.sample_binary, so the same bits; in blocks of
 // kSampleRows samples, so that u never exists as a whole and, for a neuron-major theta, is
-// transposed in cache.  The result has theta's layout.  generic: never the AVX-512 gathers (tests).
+// transposed in cache (from kSampleThreads threads on, all numbers are drawn first and the blocks
+// compared in parallel).  The result has theta's layout.  generic: never the AVX-512 gathers (tests).
 torch::Tensor sample_signs(torch::Tensor theta, torch::Tensor state, bool generic) {
   TORCH_CHECK(theta.dim() == 2 && theta.scalar_type() == torch::kFloat && theta.device().is_cpu(),
               "theta: a (B, N) float32 CPU tensor");
@@ -1865,6 +1870,24 @@ torch::Tensor sample_signs(torch::Tensor theta, torch::Tensor state, bool generi
   auto out = neuron_major ? torch::empty({N, B}, theta.options()) : torch::empty({B, N}, theta.options());
   const float* th = theta.data_ptr<float>();
   float* op = out.data_ptr<float>();
+  const int64_t blocks = (B + kSampleRows - 1) / kSampleRows;
+  if (at::get_num_threads() >= kSampleThreads && blocks > 1) {
+    // many threads: the numbers drawn first (the engine is sequential), then the blocks compared
+    // in parallel
+    std::vector<float> u(B * N);
+    mt.fill(u.data(), B * N);
+    mt.store();
+    at::parallel_for(0, blocks, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<float> ut(neuron_major ? kSampleRows * N : 0);
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t b0 = k * kSampleRows, rows = std::min(kSampleRows, B - b0);
+        const float* ub = u.data() + b0 * N;
+        if (neuron_major) signs_rows_transposed(ub, N, th, B, b0, rows, op, ut.data(), generic);
+        else signs_rows(ub, th + b0 * N, op + b0 * N, rows * N);
+      }
+    });
+    return neuron_major ? out.t() : out;
+  }
   std::vector<float> u(kSampleRows * N), ut(neuron_major ? kSampleRows * N : 0);
   for (int64_t b0 = 0; b0 < B; b0 += kSampleRows) {
     const int64_t rows = std::min(kSampleRows, B - b0);
