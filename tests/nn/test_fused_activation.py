@@ -151,6 +151,39 @@ def test_threads_and_strided_inputs_give_the_same_values() -> None:
     torch.testing.assert_close(one, torch.sigmoid(trivariate_activation(f, c, bias)), rtol=0, atol=3e-7)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(1024, 2000), (37, 1001), (300, 7), (2, 3)])
+@pytest.mark.parametrize("neuron_major", [False, True])
+def test_a_modulator_broadcast_over_the_samples_gives_the_bits_of_its_copy(
+    dtype: torch.dtype, shape: tuple[int, int], neuron_major: bool
+) -> None:
+    # an absent class (its bias expanded over the batch) is read per neuron, chunk by chunk (8192
+    # elements, not a multiple of these batches), instead of copied to f's layout
+    B, N = shape
+    gen = torch.Generator().manual_seed(B + N)
+    f = (
+        torch.randn(N, B, generator=gen, dtype=dtype).t()
+        if neuron_major
+        else torch.randn(B, N, generator=gen, dtype=dtype)
+    )
+    c = (
+        torch.randn(N, B, generator=gen, dtype=dtype).t()
+        if neuron_major
+        else torch.randn(B, N, generator=gen, dtype=dtype)
+    )
+    bias = torch.randn(N, generator=gen, dtype=dtype) * 3
+    params = ACTIVATION_DEFAULTS["trivariate"]
+    expanded = fused_theta("trivariate", params, f, c, bias.expand(B, -1))
+    copied = torch.empty_like(f).copy_(bias.expand(B, -1))  # f's layout
+    materialised = fused_theta("trivariate", params, f, c, copied)
+    assert expanded is not None and materialised is not None
+    assert torch.equal(expanded, materialised) and expanded.stride() == materialised.stride()
+    # and as the first modulator, beside a full one
+    first = fused_theta("quadrivariate", ACTIVATION_DEFAULTS["quadrivariate"], f, bias.expand(B, -1), c, c)
+    again = fused_theta("quadrivariate", ACTIVATION_DEFAULTS["quadrivariate"], f, copied, c, c)
+    assert first is not None and again is not None and torch.equal(first, again)
+
+
 def test_not_fused_where_the_kernel_does_not_apply(monkeypatch: pytest.MonkeyPatch) -> None:
     f, c, lat = (t.detach() for t in _tensors(2, torch.float32, 1.0))
     params = ACTIVATION_DEFAULTS["trivariate"]
