@@ -402,9 +402,13 @@ inline double lg<float>(double x) {
 // the same to the bit.
 constexpr int64_t kLanes = 32;
 
-// One clone per instruction set, chosen when the module loads (see the activation below); no
-// clone may fuse a multiply and an add (none of these targets enables FMA, and contraction is
-// switched off for them regardless), so every clone rounds as the baseline build does.
+// One clone per instruction set, chosen when the module loads (see the activation below).  The
+// union passes and the partner products switch contraction off (fp-contract=off), so their clones
+// round as the baseline build does.  The activation's clones do not: AVX-512F includes fused
+// multiply-adds, and g++ uses them in its AVX-512 clone (act_forward_float, act_backward_float), so
+// theta on a CPU with AVX-512 can differ in the last bit from theta on one without (as PyTorch's
+// own kernels and matrix products differ between instruction sets); on one CPU it is always the
+// same.
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #define INFOMORPHIC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
