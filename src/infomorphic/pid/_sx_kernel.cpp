@@ -424,11 +424,11 @@ struct Lanes {
         qpos(p.K, -1) {}
 };
 
-template <typename scalar_t>
+template <typename scalar_t, int64_t TT = 0>
 inline __attribute__((always_inline)) void union_pass(const Problem& p, Scratch& s, Lanes& L, int64_t u,
                                                       const double* gj, const double* hj, bool want_grad,
                                                       bool all_values, double* acc_cond, double* acc_plus) {
-  const int64_t T = p.T;
+  const int64_t T = TT > 0 ? TT : p.T;  // TT: the number of targets when known at compile time
   const auto& parts = p.parts[u];
   const int64_t Q = static_cast<int64_t>(parts.size());
   for (int64_t q = 0; q < Q; ++q) L.qpos[parts[q]] = q;
@@ -550,11 +550,18 @@ INFOMORPHIC_CLONES void union_pass_float(const Problem& p, Scratch& s, Lanes& L,
                                          double* acc_plus) {
   union_pass<float>(p, s, L, u, gj, hj, want_grad, all_values, acc_cond, acc_plus);
 }
+// the same for a binary target (T = 2 known to the compiler: the loops over targets unrolled)
+INFOMORPHIC_CLONES void union_pass_float_binary(const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj,
+                                                const double* hj, bool want_grad, bool all_values, double* acc_cond,
+                                                double* acc_plus) {
+  union_pass<float, 2>(p, s, L, u, gj, hj, want_grad, all_values, acc_cond, acc_plus);
+}
 #pragma GCC pop_options
 
 void union_pass_any(float, const Problem& p, Scratch& s, Lanes& L, int64_t u, const double* gj, const double* hj,
                     bool want_grad, bool all_values, double* acc_cond, double* acc_plus) {
-  union_pass_float(p, s, L, u, gj, hj, want_grad, all_values, acc_cond, acc_plus);
+  if (p.T == 2) union_pass_float_binary(p, s, L, u, gj, hj, want_grad, all_values, acc_cond, acc_plus);
+  else union_pass_float(p, s, L, u, gj, hj, want_grad, all_values, acc_cond, acc_plus);
 }
 
 // double: std::log2 is a library call per element, so vector clones would gain little
