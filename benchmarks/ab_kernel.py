@@ -91,12 +91,19 @@ def _use(kernel: Any) -> None:
     layer.active_kernel = lambda: kernel  # type: ignore[assignment]
 
 
+def _pid_call(kernel: Any, args: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
+    """One PID call of ``kernel`` as training makes it (``samples._run_kernel(*args)``)."""
+    from infomorphic.pid.samples import _run_kernel
+
+    _use(kernel)
+    return _run_kernel(*args)
+
+
 def _pid_call_rows(
     spec: str, net: Any, x: torch.Tensor, y: torch.Tensor, sampler: Any, old: Any, new: Any, repeats: int
 ) -> list[dict[str, Any]]:
-    """``--pid-call``: each trained layer's kernel call on one captured batch, old and new alternating."""
-    from infomorphic.pid.samples import _DENSE_TABLE_FACTOR, _kernel_lattice
-
+    """``--pid-call``: each trained layer's kernel call on one captured batch, old and new
+    alternating, made as ``InfomorphicLayer.local_goal`` makes it (:func:`_pid_call`)."""
     with torch.no_grad():
         out = net(x, y, sampler)
     rows = []
@@ -104,22 +111,17 @@ def _pid_call_rows(
     for name, layer in net.layers().items():
         theta = out.outputs[name].theta.detach()
         bins = layer.bins_of(out.outputs[name])
-        if theta.stride(1) == 1 and theta.shape[1] > 1:  # read neuron by neuron, as in training
-            theta = new.transpose_tiled(theta).t()
-        n = bins.shape[2]
-        coeffs, unions, members = _kernel_lattice(n)
+        sizes = (layer.n_bins,) * bins.shape[2]
         hint = layer.goal.redundancy_weights().to(torch.float64).expand(bins.shape[1], -1).contiguous()
-        sizes = torch.tensor([layer.n_bins] * n)
         for hinted_only in (False, True):
-            call = (bins, sizes, members, _DENSE_TABLE_FACTOR, theta, True, coeffs, unions, hint, empty, True)
-            results = [k.run(*call, hinted_only) for k in (old, new)]
-            same = all(torch.equal(a, b) for a, b in zip(*results))
+            args = (bins, sizes, theta, True, hint, empty, True, hinted_only)
+            same = all(torch.equal(a, b) for a, b in zip(_pid_call(old, args), _pid_call(new, args)))
             seconds: dict[str, list[float]] = {"old": [], "new": []}
             for i in range(repeats):
                 order = (("old", old), ("new", new)) if i % 2 == 0 else (("new", new), ("old", old))
                 for key, kernel in order:
                     start = time.process_time()
-                    kernel.run(*call, hinted_only)
+                    _pid_call(kernel, args)
                     seconds[key].append(time.process_time() - start)
             o, m = statistics.median(seconds["old"]), statistics.median(seconds["new"])
             rows.append(
@@ -127,7 +129,7 @@ def _pid_call_rows(
                     "net": spec,
                     "layer": name,
                     "neurons": int(bins.shape[1]),
-                    "sources": n,
+                    "sources": int(bins.shape[2]),
                     "hinted_only": hinted_only,
                     "old_cpu_s_per_call": round(o, 5),
                     "new_cpu_s_per_call": round(m, 5),

@@ -523,13 +523,21 @@ def uniform(shape: torch.Size | tuple[int, ...], generator: torch.Generator | No
     if like.device.type == "cpu" and like.dtype == torch.float32:
         kernel = active_kernel()
         if kernel is not None and _kernel_draws_like_torch(kernel):
-            gen = generator if generator is not None else torch.default_generator
             out = torch.empty(shape, dtype=torch.float32)
-            state = gen.get_state()
-            kernel.mt_uniform_(out, state)
-            gen.set_state(state)
+            fill = kernel.mt_uniform_
+            _draw_from_state(generator, lambda state: fill(out, state))
             return out
     return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def _draw_from_state(generator: torch.Generator | None, draw: Callable[[Tensor], Any]) -> Any:
+    """``draw(state)`` on the bytes of ``generator``'s state (torch's default generator when None),
+    which the kernel advances in place as torch.rand would; the generator is then set to it."""
+    gen = generator if generator is not None else torch.default_generator
+    state = gen.get_state()
+    result = draw(state)
+    gen.set_state(state)
+    return result
 
 
 def sample_binary(theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -544,10 +552,8 @@ def sample_binary(theta: Tensor, generator: torch.Generator | None = None) -> Te
             if t.is_contiguous() or t.t().is_contiguous():
                 # the same numbers and operations as below in one pass of the kernel, u drawn in
                 # blocks of samples that stay in cache (transposed there for a neuron-major theta)
-                gen = generator if generator is not None else torch.default_generator
-                state = gen.get_state()
-                spikes: Tensor = kernel.sample_signs(t, state)
-                gen.set_state(state)
+                signs = kernel.sample_signs
+                spikes: Tensor = _draw_from_state(generator, lambda state: signs(t, state))
                 return spikes
     u = uniform(theta.shape, generator, theta)
     # +1 exactly where u < theta: the sign of u - theta, negated (u == theta gives +0 -> -1)

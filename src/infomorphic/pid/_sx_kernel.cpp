@@ -943,7 +943,8 @@ void act_backward_any(const ActParams& q, const double* gt, const double* th, co
 // along the batch) of a dense (B, N) f is read per neuron instead of being copied to f's layout
 // first (an 8 MB copy per call at 1024 x 2000): element e of f's memory belongs to neuron e / B
 // (neuron-major f) or e % N (sample-major).  Filled into a buffer chunk by chunk, then the same
-// compiled loop runs on the chunk, so theta is the same to the bit.
+// compiled loop runs on the chunk (every call runs in chunks of kBroadcastChunk elements), so
+// theta is the same to the bit.
 constexpr int64_t kBroadcastChunk = 8192;
 
 template <typename T>
@@ -967,11 +968,10 @@ torch::Tensor act_forward(torch::Tensor f, std::vector<torch::Tensor> mods, doub
   f = dense_layout(f);
   const bool neuron_major = f.dim() == 2 && f.size(0) > 1 && f.size(1) > 1 && f.t().is_contiguous();
   const bool sample_major = f.dim() == 2 && f.size(0) > 1 && f.size(1) > 1 && f.is_contiguous();
-  std::vector<bool> broadcast(mods.size(), false);
-  for (size_t i = 0; i < mods.size(); ++i) {
-    auto& m = mods[i];
-    broadcast[i] = (neuron_major || sample_major) && m.stride(0) == 0;
-    if (!broadcast[i]) m = in_layout_of(m, f);
+  bool broadcast[3] = {false, false, false};
+  for (int i = 0; i < q.M; ++i) {
+    broadcast[i] = (neuron_major || sample_major) && mods[i].stride(0) == 0;
+    if (!broadcast[i]) mods[i] = in_layout_of(mods[i], f);
   }
   auto theta = torch::empty_like(f);  // f's layout
   AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "act_forward", [&] {
@@ -979,12 +979,7 @@ torch::Tensor act_forward(torch::Tensor f, std::vector<torch::Tensor> mods, doub
     for (int i = 0; i < q.M; ++i) mp[i] = mods[i].data_ptr<scalar_t>();
     const scalar_t* fp = f.data_ptr<scalar_t>();
     scalar_t* out = theta.data_ptr<scalar_t>();
-    if (std::find(broadcast.begin(), broadcast.end(), true) == broadcast.end()) {
-      at::parallel_for(0, f.numel(), kActGrain,
-                       [&](int64_t lo, int64_t hi) { act_forward_any(q, fp, mp, out, lo, hi); });
-      return;
-    }
-    const int64_t B = f.size(0), N = f.size(1);
+    const int64_t B = f.dim() == 2 ? f.size(0) : 0, N = f.dim() == 2 ? f.size(1) : 0;
     at::parallel_for(0, f.numel(), kActGrain, [&](int64_t lo, int64_t hi) {
       std::vector<scalar_t> buf[3];
       for (int64_t s0 = lo; s0 < hi; s0 += kBroadcastChunk) {
@@ -1930,30 +1925,28 @@ torch::Tensor sample_signs(torch::Tensor theta, torch::Tensor state, bool generi
   auto out = neuron_major ? torch::empty({N, B}, theta.options()) : torch::empty({B, N}, theta.options());
   const float* th = theta.data_ptr<float>();
   float* op = out.data_ptr<float>();
+  // the spikes of the block of samples [b0, b0 + kSampleRows) from its numbers ub (ut: scratch)
+  auto compare = [&](const float* ub, int64_t b0, float* ut) {
+    const int64_t rows = std::min(kSampleRows, B - b0);
+    if (neuron_major) signs_rows_transposed(ub, N, th, B, b0, rows, op, ut, generic);
+    else signs_rows(ub, th + b0 * N, op + b0 * N, rows * N);
+  };
   const int64_t blocks = (B + kSampleRows - 1) / kSampleRows;
   if (at::get_num_threads() >= kSampleThreads && blocks > 1) {
     // many threads: the numbers drawn first (the engine is sequential), then the blocks compared
     // in parallel
     std::vector<float> u(B * N);
     mt.fill(u.data(), B * N);
-    mt.store();
     at::parallel_for(0, blocks, 1, [&](int64_t k0, int64_t k1) {
       std::vector<float> ut(neuron_major ? kSampleRows * N : 0);
-      for (int64_t k = k0; k < k1; ++k) {
-        const int64_t b0 = k * kSampleRows, rows = std::min(kSampleRows, B - b0);
-        const float* ub = u.data() + b0 * N;
-        if (neuron_major) signs_rows_transposed(ub, N, th, B, b0, rows, op, ut.data(), generic);
-        else signs_rows(ub, th + b0 * N, op + b0 * N, rows * N);
-      }
+      for (int64_t k = k0; k < k1; ++k) compare(u.data() + k * kSampleRows * N, k * kSampleRows, ut.data());
     });
-    return neuron_major ? out.t() : out;
-  }
-  std::vector<float> u(kSampleRows * N), ut(neuron_major ? kSampleRows * N : 0);
-  for (int64_t b0 = 0; b0 < B; b0 += kSampleRows) {
-    const int64_t rows = std::min(kSampleRows, B - b0);
-    mt.fill(u.data(), rows * N);
-    if (neuron_major) signs_rows_transposed(u.data(), N, th, B, b0, rows, op, ut.data(), generic);
-    else signs_rows(u.data(), th + b0 * N, op + b0 * N, rows * N);
+  } else {
+    std::vector<float> u(kSampleRows * N), ut(neuron_major ? kSampleRows * N : 0);
+    for (int64_t b0 = 0; b0 < B; b0 += kSampleRows) {
+      mt.fill(u.data(), std::min(kSampleRows, B - b0) * N);
+      compare(u.data(), b0, ut.data());
+    }
   }
   mt.store();
   return neuron_major ? out.t() : out;
