@@ -7,9 +7,11 @@ alternate between the two kernels (old, new, old, new, ...) on the same batch, e
 uses in a step (the PID, the fused activation, the sparse partner product; a kernel without the
 partner product leaves that to the PyTorch path), so that a change of load on the machine hits
 both alike.  Timed in process CPU seconds (one thread), which a busy machine distorts much less
-than wall-clock time.  Reports whether both kernels give the same goals on the first step (not
-when one of them adds in another order).  Prints one JSON line: median CPU seconds per step of
-each and the ratio new / old, for each network given.
+than wall-clock time; with ``--threads T`` above 1, in wall-clock seconds (process CPU would add
+up the threads, and count a thread that waits for another by spinning; keys ``*_wall_s_*``).
+Reports whether both kernels give the same goals on the first step (not when one of them adds in
+another order).  Prints one JSON line: median seconds per step of each and the ratio new / old,
+for each network given.
 
 ``--old-layout`` compares instead this checkout's kernel with itself reading ``theta`` in place
 (without its tiled transpose, as before 2026-12-03: every sample of a neuron on another page of a
@@ -34,6 +36,7 @@ whether every output (sums and gradient) is the same to the bit.
     python benchmarks/ab_kernel.py --old-rev main --net my-deep-network.toml --steps 10
     python benchmarks/ab_kernel.py --unrecorded --net my-deep-network.toml --net 1:100 --steps 8
     python benchmarks/ab_kernel.py --old-rev main --pid-call --net 2:2000 --net 1:100 --steps 30
+    python benchmarks/ab_kernel.py --old-rev main --net 2:2000 --threads 2 --steps 16
 """
 
 from __future__ import annotations
@@ -100,7 +103,16 @@ def _pid_call(kernel: Any, args: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
 
 
 def _pid_call_rows(
-    spec: str, net: Any, x: torch.Tensor, y: torch.Tensor, sampler: Any, old: Any, new: Any, repeats: int
+    spec: str,
+    net: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sampler: Any,
+    old: Any,
+    new: Any,
+    repeats: int,
+    clock: Any = time.process_time,
+    unit: str = "cpu_s",
 ) -> list[dict[str, Any]]:
     """``--pid-call``: each trained layer's kernel call on one captured batch, old and new
     alternating, made as ``InfomorphicLayer.local_goal`` makes it (:func:`_pid_call`)."""
@@ -120,9 +132,9 @@ def _pid_call_rows(
             for i in range(repeats):
                 order = (("old", old), ("new", new)) if i % 2 == 0 else (("new", new), ("old", old))
                 for key, kernel in order:
-                    start = time.process_time()
+                    start = clock()
                     _pid_call(kernel, args)
-                    seconds[key].append(time.process_time() - start)
+                    seconds[key].append(clock() - start)
             o, m = statistics.median(seconds["old"]), statistics.median(seconds["new"])
             rows.append(
                 {
@@ -131,8 +143,8 @@ def _pid_call_rows(
                     "neurons": int(bins.shape[1]),
                     "sources": int(bins.shape[2]),
                     "hinted_only": hinted_only,
-                    "old_cpu_s_per_call": round(o, 5),
-                    "new_cpu_s_per_call": round(m, 5),
+                    f"old_{unit}_per_call": round(o, 5),
+                    f"new_{unit}_per_call": round(m, 5),
                     "ratio_new_to_old": round(m / o, 3),
                     "same_outputs": same,
                 }
@@ -168,10 +180,20 @@ def main() -> None:
         help="time the PID kernel's call on captured inputs, not whole steps",
     )
     p.add_argument("--batch", type=int, default=1024)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (above 1: timed by the wall clock, not process CPU)",
+    )
     args = p.parse_args()
     if args.pid_call and args.old_rev is None and args.old_source is None:
         p.error("--pid-call compares two builds: give --old-rev or --old-source")
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.threads == 1 else time.perf_counter
+    unit = "cpu_s" if args.threads == 1 else "wall_s"
 
     from torch.utils.cpp_extension import load
 
@@ -250,16 +272,18 @@ def main() -> None:
                 train_step(net, opts, x, y, sampler)
             if args.pid_call:
                 _use(new)
-                rows.extend(_pid_call_rows(spec, net, x, y, sampler, old_kernel, new, args.steps))
+                rows.extend(
+                    _pid_call_rows(spec, net, x, y, sampler, old_kernel, new, args.steps, clock, unit)
+                )
                 continue
             seconds: dict[str, list[float]] = {"old": [], "new": []}
             for _ in range(args.steps):
                 for name, kernel in (("old", old_kernel), ("new", new)):
                     _use(kernel)
                     _record_atoms(net.layers(), record[name])
-                    start = time.process_time()
+                    start = clock()
                     train_step(net, opts, x, y, sampler)
-                    seconds[name].append(time.process_time() - start)
+                    seconds[name].append(clock() - start)
             o, n = statistics.median(seconds["old"]), statistics.median(seconds["new"])
             rows.append(
                 {
@@ -267,8 +291,8 @@ def main() -> None:
                     "setup": setup,
                     "hidden": hidden,
                     "batch": args.batch,
-                    "old_cpu_s_per_step": round(o, 4),
-                    "new_cpu_s_per_step": round(n, 4),
+                    f"old_{unit}_per_step": round(o, 4),
+                    f"new_{unit}_per_step": round(n, 4),
                     "ratio_new_to_old": round(n / o, 3),
                     "same_first_step_goals": same,
                 }
@@ -277,7 +301,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "ab_kernel",
-                "threads": 1,
+                "threads": args.threads,
                 "old": baseline,
                 "rows": rows,
             }

@@ -127,23 +127,30 @@ def test_kernel_spikes_are_the_bits_of_the_elementwise_path(
     assert torch.equal(ours2.get_state(), theirs2.get_state())
 
 
+@pytest.mark.parametrize("threads", [2, 3, 4])
 @pytest.mark.parametrize("neuron_major", [False, True])
-def test_kernel_spikes_are_the_same_with_many_threads(neuron_major: bool) -> None:
-    # from 4 threads on the kernel draws every number first and compares blocks in parallel
-    B, N = 200, 1000
+@pytest.mark.parametrize("shape", [(200, 1000), (1000, 70), (130, 5)])
+def test_kernel_spikes_are_the_same_with_many_threads(
+    neuron_major: bool, threads: int, shape: tuple[int, int]
+) -> None:
+    # with several threads one thread at a time draws the next block of 64 samples into a ring of 4
+    # while the others compare the blocks drawn: 4 blocks (the ring just full), 16 (every slot
+    # reused three times, the last block partial) and 3 (two whole blocks and a partial one)
+    B, N = shape
     theta = torch.rand(N, B).t() if neuron_major else torch.rand(B, N)
     expected = _spikes_as_before(theta, torch.Generator().manual_seed(3))
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(4)
-        state = torch.Generator().manual_seed(3).get_state()
-        spikes = _kernel().sample_signs(theta, state)
-    finally:
-        torch.set_num_threads(threads)
-    assert torch.equal(spikes.contiguous().view(torch.int32), expected.contiguous().view(torch.int32))
     reference = torch.Generator().manual_seed(3)
     torch.rand(B, N, generator=reference)
-    assert torch.equal(state, reference.get_state())
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for _ in range(5):  # the threads' interleaving differs between calls
+            state = torch.Generator().manual_seed(3).get_state()
+            spikes = _kernel().sample_signs(theta, state)
+            assert torch.equal(spikes.contiguous().view(torch.int32), expected.contiguous().view(torch.int32))
+            assert torch.equal(state, reference.get_state())
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_sample_binary_uses_the_kernels_pass(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1823,10 +1823,17 @@ struct MtStream {
 };
 
 constexpr int64_t kSampleRows = 64;  // samples per block of sample_signs (u of a block stays in cache)
-// From this many threads on, sample_signs draws every number first and compares the blocks in
-// parallel: 1024 x 2000 neuron-major took 1.94 ms that way on two threads against 1.62 ms drawing
-// and comparing block by block on one (about 0.66 ms of either is drawing, which stays serial).
-constexpr int kSampleThreads = 4;
+// With several threads sample_signs runs a pipeline: the engine is sequential, so one thread at a
+// time draws the next block's numbers into a ring of kSampleRing block buffers while the others
+// compare the blocks already drawn (and the drawing thread compares too when the ring is full).
+// 1024 x 2000 neuron-major on two threads: the drawing (about 0.66 ms) overlaps the comparisons.
+constexpr int64_t kSampleRing = 4;
+
+inline void cpu_relax() {
+#if defined(__SSE2__)
+  _mm_pause();
+#endif
+}
 
 // spikes[e] = -copysign(1, u[e] - theta[e]) over a block's elements in memory order.
 INFOMORPHIC_CLONES void signs_rows(const float* u, const float* th, float* out, int64_t n) {
@@ -1913,8 +1920,9 @@ void mt_uniform_(torch::Tensor out, torch::Tensor state) {
 // generator state (advanced in place, as mt_uniform_), and spike = -copysign(1, u - theta), the
 // operations of infomorphic.nn.functional.sample_binary, so the same bits; in blocks of
 // kSampleRows samples, so that u never exists as a whole and, for a neuron-major theta, is
-// transposed in cache (from kSampleThreads threads on, all numbers are drawn first and the blocks
-// compared in parallel).  The result has theta's layout.  generic: never the AVX-512 gathers (tests).
+// transposed in cache (with several threads, blocks are drawn by one thread at a time while the others
+// compare the blocks drawn before: see kSampleRing).  The result has theta's layout.  generic: never
+// the AVX-512 gathers (tests).
 torch::Tensor sample_signs(torch::Tensor theta, torch::Tensor state, bool generic) {
   TORCH_CHECK(theta.dim() == 2 && theta.scalar_type() == torch::kFloat && theta.device().is_cpu(),
               "theta: a (B, N) float32 CPU tensor");
@@ -1932,14 +1940,41 @@ torch::Tensor sample_signs(torch::Tensor theta, torch::Tensor state, bool generi
     else signs_rows(ub, th + b0 * N, op + b0 * N, rows * N);
   };
   const int64_t blocks = (B + kSampleRows - 1) / kSampleRows;
-  if (at::get_num_threads() >= kSampleThreads && blocks > 1) {
-    // many threads: the numbers drawn first (the engine is sequential), then the blocks compared
-    // in parallel
-    std::vector<float> u(B * N);
-    mt.fill(u.data(), B * N);
-    at::parallel_for(0, blocks, 1, [&](int64_t k0, int64_t k1) {
+  if (at::get_num_threads() >= 2 && blocks > 1) {
+    // the pipeline (see kSampleRing): whichever thread holds `drawing` draws block `drawn` into its
+    // ring slot once the block that used the slot before has been compared; every thread claims the
+    // drawn blocks in order and compares them.  A thread prefers drawing, so with fewer threads than
+    // asked for (or one) the same loop alternates drawing and comparing and always finishes.
+    const int64_t ring = std::min(blocks, kSampleRing), slot = kSampleRows * N;
+    std::vector<float> u(ring * slot);
+    std::vector<std::atomic<bool>> done(blocks);
+    for (auto& d : done) d.store(false, std::memory_order_relaxed);
+    std::atomic<int64_t> drawn{0}, claimed{0};
+    std::atomic<bool> drawing{false};
+    auto drawable = [&](int64_t d) { return d < blocks && (d < ring || done[d - ring].load(std::memory_order_acquire)); };
+    at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
       std::vector<float> ut(neuron_major ? kSampleRows * N : 0);
-      for (int64_t k = k0; k < k1; ++k) compare(u.data() + k * kSampleRows * N, k * kSampleRows, ut.data());
+      for (;;) {
+        if (drawable(drawn.load(std::memory_order_acquire)) && !drawing.exchange(true, std::memory_order_acquire)) {
+          const int64_t d = drawn.load(std::memory_order_relaxed);
+          if (drawable(d)) {
+            mt.fill(u.data() + (d % ring) * slot, std::min(kSampleRows, B - d * kSampleRows) * N);
+            drawn.store(d + 1, std::memory_order_release);
+          }
+          drawing.store(false, std::memory_order_release);
+          continue;
+        }
+        int64_t k = claimed.load(std::memory_order_relaxed);
+        if (k >= blocks) break;
+        if (k < drawn.load(std::memory_order_acquire)) {
+          if (claimed.compare_exchange_weak(k, k + 1, std::memory_order_relaxed)) {
+            compare(u.data() + (k % ring) * slot, k * kSampleRows, ut.data());
+            done[k].store(true, std::memory_order_release);
+          }
+          continue;
+        }
+        cpu_relax();
+      }
     });
   } else {
     std::vector<float> u(kSampleRows * N), ut(neuron_major ? kSampleRows * N : 0);
