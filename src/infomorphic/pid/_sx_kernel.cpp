@@ -1560,13 +1560,17 @@ __attribute__((target("avx512f"))) void signs_backward_avx512(const uint64_t* wo
           s[q] = _mm512_add_ps(s[q], _mm512_mask_blend_ps(k, nt, t));
         }
       }
+      // each partner's 16 lanes summed in lane order (as dot_lanes), the kQ partners side by side:
+      // the lanes transposed in cache, then one vector add per lane instead of a chain of 16 scalar
+      // adds per partner
       alignas(64) float lanes[kQ][16];
       for (int64_t q = 0; q < kQ; ++q) _mm512_store_ps(lanes[q], s[q]);  // constant indices: s stays in registers
-      for (int64_t q = 0; q < q_n; ++q) {
-        float total = 0.0f;
-        for (int64_t k = 0; k < 16; ++k) total += lanes[q][k];
-        out[p + q] = total;
-      }
+      const __m256i col = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);
+      __m256 total = _mm256_setzero_ps();
+      for (int64_t k = 0; k < 16; ++k) total = _mm256_add_ps(total, _mm256_i32gather_ps(&lanes[0][k], col, 4));
+      alignas(32) float totals[kQ];
+      _mm256_store_ps(totals, total);
+      for (int64_t q = 0; q < q_n; ++q) out[p + q] = totals[q];
     }
   }
 }
