@@ -1955,7 +1955,9 @@ torch::Tensor sample_signs(torch::Tensor theta, torch::Tensor state, bool generi
     for (auto& d : done) d.store(false, std::memory_order_relaxed);
     std::atomic<int64_t> drawn{0}, claimed{0};
     std::atomic<bool> drawing{false};
-    auto drawable = [&](int64_t d) { return d < blocks && (d < ring || done[d - ring].load(std::memory_order_acquire)); };
+    auto drawable = [&](int64_t d) {
+      return d < blocks && (d < ring || done[d - ring].load(std::memory_order_acquire));
+    };
     at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
       std::vector<float> ut(neuron_major ? kSampleRows * N : 0);
       for (;;) {
