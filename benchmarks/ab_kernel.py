@@ -122,18 +122,29 @@ def _pid_call_rows(
     empty = torch.empty(0, dtype=torch.float64)
     for name, layer in net.layers().items():
         theta = out.outputs[name].theta.detach()
-        bins = layer.bins_of(out.outputs[name])
+        bins = layer.bins_of(out.outputs[name])  # as the new kernel makes them (uint8 if it can)
         sizes = (layer.n_bins,) * bins.shape[2]
         hint = layer.goal.redundancy_weights().to(torch.float64).expand(bins.shape[1], -1).contiguous()
+        # each kernel gets the bins as training would hand them to it: a build without uint8 bins
+        # (no ``small_bins``) the same integers as int32, in the same layout
+        bins_of = {
+            id(k): bins if getattr(k, "small_bins", False) else bins.to(torch.int32) for k in (old, new)
+        }
         for hinted_only in (False, True):
-            args = (bins, sizes, theta, True, hint, empty, True, hinted_only)
-            same = all(torch.equal(a, b) for a, b in zip(_pid_call(old, args), _pid_call(new, args)))
+            args = {
+                id(k): (bins_of[id(k)], sizes, theta, True, hint, empty, True, hinted_only)
+                for k in (old, new)
+            }
+            same = all(
+                torch.equal(a, b)
+                for a, b in zip(_pid_call(old, args[id(old)]), _pid_call(new, args[id(new)]))
+            )
             seconds: dict[str, list[float]] = {"old": [], "new": []}
             for i in range(repeats):
                 order = (("old", old), ("new", new)) if i % 2 == 0 else (("new", new), ("old", old))
                 for key, kernel in order:
                     start = clock()
-                    _pid_call(kernel, args)
+                    _pid_call(kernel, args[id(kernel)])
                     seconds[key].append(clock() - start)
             o, m = statistics.median(seconds["old"]), statistics.median(seconds["new"])
             rows.append(

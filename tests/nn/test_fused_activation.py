@@ -255,7 +255,7 @@ def test_bins_from_the_parts_equal_the_bins_of_the_stacked_aggregates(
     out = LayerOutput(None, torch.rand(30, 10, dtype=dtype), parts)
     got = layer.bins_of(out)
     want = layer.bins(torch.stack(parts, -1))
-    assert got.dtype == torch.int32 and got.shape == (30, 10, 3)
+    assert got.dtype == torch.uint8 and got.shape == (30, 10, 3)  # at most 256 bins: a byte each
     assert torch.equal(got, want)
     assert int(got.min()) == 0 and int(got.max()) == n_bins - 1
 
@@ -290,10 +290,39 @@ def test_adaptive_bins_from_the_parts_equal_bin_adaptive(dtype: torch.dtype, n_b
     layer = InfomorphicLayer(12, {"F": 1, "C": 1, "L": 1}, n_bins=n_bins, binning="adaptive")
     got = layer.bins_of(LayerOutput(None, torch.rand(64, 12, dtype=dtype), (f, c, lateral)))
     want = layer.bins(torch.stack((f, c, lateral), -1))
-    assert got.dtype == torch.int32 and got.shape == (64, 12, 3)
+    assert got.dtype == torch.uint8 and got.shape == (64, 12, 3)
     assert got.stride(0) == 1  # each neuron's samples in a row, for the PID kernel
     assert torch.equal(got, want)
     assert int(got.min()) == 0 and int(got.max()) == n_bins - 1
+
+
+@pytest.mark.parametrize("binning", ["fixed", "adaptive"])
+def test_bins_are_bytes_up_to_256_bins_and_int32_above(binning: str) -> None:
+    """The kernel's bins are uint8 for at most 256 bins (the layer asks with ``small=True``) and
+    int32 above or when not asked; the integers are the same either way, the top bin included."""
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    gen = torch.Generator().manual_seed(12)
+    parts = [torch.randn(200, 9, generator=gen) * 3 for _ in range(3)]
+    parts[0][0, 0] = 1e9  # the top bin (fixed) / a neuron's maximum (adaptive)
+    for n_bins, small_dtype in (
+        (2, torch.uint8),
+        (256, torch.uint8),
+        (257, torch.int32),
+        (1000, torch.int32),
+    ):
+        if binning == "fixed":
+            small, plain = (kernel.bins_fixed(parts, n_bins, -4.0, 4.0, small=s) for s in (True, False))
+        else:
+            small, plain = (kernel.bins_adaptive(parts, n_bins, small=s) for s in (True, False))
+        assert small.dtype == small_dtype and plain.dtype == torch.int32
+        assert torch.equal(small.long(), plain.long()) and int(plain.max()) == n_bins - 1
+        assert small.stride() == plain.stride()
+        layer = InfomorphicLayer(
+            9, {"F": 1, "C": 1, "L": 1}, n_bins=n_bins, binning=binning, bin_range=(-4.0, 4.0)
+        )
+        got = layer.bins_of(LayerOutput(None, torch.rand(200, 9), tuple(parts)))
+        assert got.dtype == small_dtype and torch.equal(got.long(), layer.bins(torch.stack(parts, -1)).long())
 
 
 def test_a_second_presentation_reuses_the_parts_without_stacking_the_first() -> None:

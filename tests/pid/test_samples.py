@@ -224,6 +224,47 @@ def test_binary_kernel_pass_sums_the_tables_of_the_general_one_to_the_bit(
         torch.testing.assert_close(grad, grad_w[..., 1] - grad_w[..., 0], rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("binary", [True, False])
+def test_kernel_reads_uint8_bins_as_int32_ones(n: int, binary: bool) -> None:
+    """Training hands the kernel uint8 bins (at most 256 bins): every output is that of the same
+    integers as int32 or int64, to the bit, on the one-pass binary path (dense finest table, 1024
+    samples) and the general paths (rank-compressed tables, 257 samples), in both layouts."""
+    from infomorphic.pid.samples import _DENSE_TABLE_FACTOR, _kernel_lattice
+
+    kernel = load_kernel()
+    assert kernel is not None
+    coeffs, unions, members = _kernel_lattice(n)
+    for samples, n_bins in ((1024, 20 if n < 4 else 6), (257, 200)):
+        gen = torch.Generator().manual_seed(10 * n + samples)
+        rows = torch.randint(0, n_bins, (samples, 7, n), generator=gen)
+        rows[0, 0] = n_bins - 1  # the top bin
+        g_cond = torch.randn(7, coeffs.shape[0], generator=gen, dtype=torch.float64)
+        theta = torch.rand(7, samples, generator=gen).t()
+        weights = theta if binary else torch.softmax(torch.randn(samples, 7, 3, generator=gen), -1)
+        empty = torch.empty(0, dtype=torch.float64)
+        for layout in (rows, rows.permute(1, 2, 0).contiguous().permute(2, 0, 1)):
+            outs = [
+                kernel.run(
+                    layout.to(dtype),
+                    torch.tensor([n_bins] * n),
+                    members,
+                    _DENSE_TABLE_FACTOR,
+                    weights,
+                    binary,
+                    coeffs,
+                    unions,
+                    g_cond,
+                    empty,
+                    True,
+                    False,
+                )
+                for dtype in (torch.uint8, torch.int32, torch.int64)
+            ]
+            for other in outs[1:]:
+                assert all(torch.equal(a, b) for a, b in zip(outs[0], other))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_kernel_results_do_not_depend_on_the_memory_layout(dtype: torch.dtype) -> None:
     """Row-major theta (read through a tiled transpose) and bins, or both stored neuron by neuron:

@@ -540,16 +540,18 @@ class InfomorphicLayer(nn.Module):
     def bins_of(self, out: LayerOutput) -> Tensor:
         """:meth:`bins` of ``out.aggregates``, the same integers; on the CPU they come from the
         per-class parts in one pass of the compiled kernel (fixed or adaptive bins), without the
-        stack, stored neuron by neuron."""
+        stack, stored neuron by neuron, and as uint8 when there are at most 256 bins (a quarter of
+        int32's memory traffic; the PID kernel reads them as they are)."""
         parts = out.parts
         if parts and parts[0].device.type == "cpu" and parts[0].dtype in (torch.float32, torch.float64):
             kernel = active_kernel()
             if kernel is not None:
                 detached = [p.detach() for p in parts]
+                small = {"small": True} if getattr(kernel, "small_bins", False) else {}  # older builds: int32
                 if self.binning == "fixed":
-                    return kernel.bins_fixed(detached, self.n_bins, *self.bin_range).permute(1, 2, 0)
+                    return kernel.bins_fixed(detached, self.n_bins, *self.bin_range, **small).permute(1, 2, 0)
                 if hasattr(kernel, "bins_adaptive"):  # not in older builds
-                    return kernel.bins_adaptive(detached, self.n_bins).permute(1, 2, 0)
+                    return kernel.bins_adaptive(detached, self.n_bins, **small).permute(1, 2, 0)
         return self.bins(out.aggregates)
 
     def local_goal(self, out: LayerOutput) -> Tensor:

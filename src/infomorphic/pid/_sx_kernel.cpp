@@ -574,8 +574,8 @@ void union_pass_any(double, const Problem& p, Scratch& s, Lanes& L, int64_t u, c
 
 // One pass per neuron: the sums (when want_values) and, when g_cond / g_plus (N, A) are given
 // (non-empty), the gradient of sum_a (g_cond[j,a] cond[j,a] + g_plus[j,a] plus[j,a]) with respect
-// to the weights, sharing the tables and the logarithms.  bins: (B, N, n) int32 / int64, any
-// strides; weights: (B, N, T) or, when binary, theta (B, N), any strides; members: (K, n) 0/1,
+// to the weights, sharing the tables and the logarithms.  bins: (B, N, n) uint8 / int32 / int64,
+// any strides; weights: (B, N, T) or, when binary, theta (B, N), any strides; members: (K, n) 0/1,
 // the sources of each subset in the order of coeffs' columns.  Returns {cond, plus, grad}; a part
 // that was not asked for is an empty tensor; grad has the weights' shape.  With hinted_only, the
 // sums are computed only for the antichains whose g_cond or g_plus is non-zero (for the neuron);
@@ -584,7 +584,8 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
                                   torch::Tensor weights, bool binary, torch::Tensor coeffs, torch::Tensor unions,
                                   torch::Tensor g_cond, torch::Tensor g_plus, bool want_values, bool hinted_only) {
   TORCH_CHECK(bins.dim() == 3, "bins (B, N, n) expected");
-  TORCH_CHECK(bins.scalar_type() == torch::kLong || bins.scalar_type() == torch::kInt, "bins must be int32 or int64");
+  TORCH_CHECK(bins.scalar_type() == torch::kLong || bins.scalar_type() == torch::kInt || bins.scalar_type() == torch::kByte,
+              "bins must be uint8, int32 or int64");
   TORCH_CHECK(binary ? weights.dim() == 2 : weights.dim() == 3, "weights (B, N, T) or theta (B, N) expected");
   TORCH_CHECK(weights.size(0) == bins.size(0) && weights.size(1) == bins.size(1), "bins and weights disagree");
   sizes = sizes.to(torch::kLong).contiguous();
@@ -609,9 +610,10 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
   const int64_t sb = bins.stride(0), sn = bins.stride(1), si = bins.stride(2);
   const int64_t gsb = want_grad ? grad.stride(0) : 0, gsn = want_grad ? grad.stride(1) : 0;
   const int64_t gst = want_grad && !binary ? grad.stride(2) : 0;
-  const bool bins_long = bins.scalar_type() == torch::kLong;
+  const bool bins_long = bins.scalar_type() == torch::kLong, bins_byte = bins.scalar_type() == torch::kByte;
   const int64_t* bins_l = bins_long ? bins.data_ptr<int64_t>() : nullptr;
-  const int32_t* bins_i = bins_long ? nullptr : bins.data_ptr<int32_t>();
+  const uint8_t* bins_b = bins_byte ? bins.data_ptr<uint8_t>() : nullptr;
+  const int32_t* bins_i = bins_long || bins_byte ? nullptr : bins.data_ptr<int32_t>();
   // the fused pass over the samples (Scratch::load_projected_binary) for 2 to 4 sources
   const int fused = p.project && binary && !p.ranked[p.full] && p.n >= 2 && p.n <= 4 ? static_cast<int>(p.n) : 0;
   AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "sx_run", [&] {
@@ -625,19 +627,24 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
       std::vector<double> acc_cond(p.A), acc_plus(p.A);
       for (int64_t j = lo; j < hi; ++j) {
         if (fused == 3) {
-          if (bins_long) s.load_projected_binary<3>(p, bins_l, sb, sn, si, w, wb, wn, j);
+          if (bins_byte) s.load_projected_binary<3>(p, bins_b, sb, sn, si, w, wb, wn, j);
+          else if (bins_long) s.load_projected_binary<3>(p, bins_l, sb, sn, si, w, wb, wn, j);
           else s.load_projected_binary<3>(p, bins_i, sb, sn, si, w, wb, wn, j);
         } else if (fused == 2) {
-          if (bins_long) s.load_projected_binary<2>(p, bins_l, sb, sn, si, w, wb, wn, j);
+          if (bins_byte) s.load_projected_binary<2>(p, bins_b, sb, sn, si, w, wb, wn, j);
+          else if (bins_long) s.load_projected_binary<2>(p, bins_l, sb, sn, si, w, wb, wn, j);
           else s.load_projected_binary<2>(p, bins_i, sb, sn, si, w, wb, wn, j);
         } else if (fused == 4) {
-          if (bins_long) s.load_projected_binary<4>(p, bins_l, sb, sn, si, w, wb, wn, j);
+          if (bins_byte) s.load_projected_binary<4>(p, bins_b, sb, sn, si, w, wb, wn, j);
+          else if (bins_long) s.load_projected_binary<4>(p, bins_l, sb, sn, si, w, wb, wn, j);
           else s.load_projected_binary<4>(p, bins_i, sb, sn, si, w, wb, wn, j);
         } else if (p.project) {
-          if (bins_long) s.load_projected(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
+          if (bins_byte) s.load_projected(p, bins_b, sb, sn, si, w, wb, wn, wt, binary, j);
+          else if (bins_long) s.load_projected(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
           else s.load_projected(p, bins_i, sb, sn, si, w, wb, wn, wt, binary, j);
         } else {
-          if (bins_long) s.load(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
+          if (bins_byte) s.load(p, bins_b, sb, sn, si, w, wb, wn, wt, binary, j);
+          else if (bins_long) s.load(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
           else s.load(p, bins_i, sb, sn, si, w, wb, wn, wt, binary, j);
         }
         std::fill(acc_cond.begin(), acc_cond.end(), 0.0);
@@ -1039,31 +1046,31 @@ std::vector<torch::Tensor> act_backward(torch::Tensor grad_theta, torch::Tensor 
 // one pass over the aggregates instead of stacking them and five tensor operations.
 namespace {
 
-template <typename T>
-inline __attribute__((always_inline)) void bin_row(const T* __restrict x, int64_t stride, int32_t* __restrict out,
+template <typename T, typename O = int32_t>
+inline __attribute__((always_inline)) void bin_row(const T* __restrict x, int64_t stride, O* __restrict out,
                                                    int64_t n, T low, T high, T scale, int32_t top) {
   if (stride == 1) {
     for (int64_t j = 0; j < n; ++j) {
       const T v = (std::min(std::max(x[j], low), high) - low) * scale;
-      out[j] = std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top);
+      out[j] = static_cast<O>(std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top));
     }
   } else {
     for (int64_t j = 0; j < n; ++j) {
       const T v = (std::min(std::max(x[j * stride], low), high) - low) * scale;
-      out[j] = std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top);
+      out[j] = static_cast<O>(std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top));
     }
   }
 }
 
 // bin_row of x / div (each quotient rounded in T, as the tensor division rounds it)
-template <typename T>
+template <typename T, typename O>
 inline __attribute__((always_inline)) void bin_row_divided(const T* __restrict x, int64_t stride, T div,
-                                                           int32_t* __restrict out, int64_t n, T low, T high, T scale,
+                                                           O* __restrict out, int64_t n, T low, T high, T scale,
                                                            int32_t top) {
   for (int64_t j = 0; j < n; ++j) {
     const T q = x[j * stride] / div;
     const T v = (std::min(std::max(q, low), high) - low) * scale;
-    out[j] = std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top);
+    out[j] = static_cast<O>(std::min(std::max(static_cast<int32_t>(v), int32_t(0)), top));
   }
 }
 
@@ -1092,6 +1099,18 @@ void bin_row_any(const double* x, int64_t stride, int32_t* out, int64_t n, doubl
                  int32_t top) {
   bin_row<double>(x, stride, out, n, low, high, scale, top);
 }
+INFOMORPHIC_CLONES void bin_row_float_u8(const float* x, int64_t stride, uint8_t* out, int64_t n, float low, float high,
+                                         float scale, int32_t top) {
+  bin_row<float, uint8_t>(x, stride, out, n, low, high, scale, top);
+}
+void bin_row_any(const float* x, int64_t stride, uint8_t* out, int64_t n, float low, float high, float scale,
+                 int32_t top) {
+  bin_row_float_u8(x, stride, out, n, low, high, scale, top);
+}
+void bin_row_any(const double* x, int64_t stride, uint8_t* out, int64_t n, double low, double high, double scale,
+                 int32_t top) {
+  bin_row<double, uint8_t>(x, stride, out, n, low, high, scale, top);
+}
 
 // Aggregates to bin: at least one, each (B, N) on the CPU with the first's shape and dtype.
 void parts_check(const std::vector<torch::Tensor>& parts) {
@@ -1106,7 +1125,7 @@ void parts_check(const std::vector<torch::Tensor>& parts) {
 }  // namespace
 
 // Bins (K, B, N) int32 of K aggregates (B, N) (any strides, one dtype).
-torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, double low, double high) {
+torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, double low, double high, bool small) {
   parts_check(parts);
   TORCH_CHECK(n_bins >= 1 && n_bins <= (int64_t(1) << 30) && high > low, "need n_bins >= 1 and high > low");
   const auto& first = parts[0];
@@ -1115,79 +1134,90 @@ torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, doubl
   // reads each neuron's samples in a row (from sample-major bins it reads every sample of a neuron
   // from another cache line: its call at 500 four-source neurons took 37.9 instead of 34.0 ms).  A
   // sample-major aggregate is read down its columns: the lines of the 16 neurons that share them
-  // stay in cache from one neuron to the next.
+  // stay in cache from one neuron to the next.  small (and at most 256 bins): uint8 bins, a quarter
+  // of the memory traffic of int32 here and in the PID kernel that reads them (a setup-2 N = 2000
+  // step 0.97x).
   const bool by_neuron = B > 1 && N > 1;
-  auto out = by_neuron ? torch::empty({K, N, B}, first.options().dtype(torch::kInt))
-                       : torch::empty({K, B, N}, first.options().dtype(torch::kInt));
-  int32_t* op = out.data_ptr<int32_t>();
+  const bool u8 = small && n_bins <= 256;
+  const auto dtype = u8 ? torch::kByte : torch::kInt;
+  auto out = by_neuron ? torch::empty({K, N, B}, first.options().dtype(dtype))
+                       : torch::empty({K, B, N}, first.options().dtype(dtype));
   const int32_t top = static_cast<int32_t>(n_bins - 1);
-  AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_fixed", [&] {
-    // the scalars as the tensor operations see them: low and high in the dtype, the scale computed
-    // in double (Python) and then rounded to the dtype
-    const scalar_t lo_v = static_cast<scalar_t>(low), hi_v = static_cast<scalar_t>(high);
-    const scalar_t scale = static_cast<scalar_t>(static_cast<double>(n_bins) / (high - low));
-    for (int64_t k = 0; k < K; ++k) {
-      const scalar_t* xp = parts[k].data_ptr<scalar_t>();
-      const int64_t sb = parts[k].stride(0), sn = parts[k].stride(1);
-      int32_t* ok = op + k * B * N;
-      if (by_neuron)
-        at::parallel_for(0, N, std::max<int64_t>(1, kActGrain / std::max<int64_t>(B, 1)), [&](int64_t j0, int64_t j1) {
-          for (int64_t j = j0; j < j1; ++j) bin_row_any(xp + j * sn, sb, ok + j * B, B, lo_v, hi_v, scale, top);
-        });
-      else
-        at::parallel_for(0, B, std::max<int64_t>(1, kActGrain / std::max<int64_t>(N, 1)), [&](int64_t b0, int64_t b1) {
-          for (int64_t b = b0; b < b1; ++b) bin_row_any(xp + b * sb, sn, ok + b * N, N, lo_v, hi_v, scale, top);
-        });
-    }
-  });
+  auto run = [&](auto* op) {
+    AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_fixed", [&] {
+      // the scalars as the tensor operations see them: low and high in the dtype, the scale computed
+      // in double (Python) and then rounded to the dtype
+      const scalar_t lo_v = static_cast<scalar_t>(low), hi_v = static_cast<scalar_t>(high);
+      const scalar_t scale = static_cast<scalar_t>(static_cast<double>(n_bins) / (high - low));
+      for (int64_t k = 0; k < K; ++k) {
+        const scalar_t* xp = parts[k].data_ptr<scalar_t>();
+        const int64_t sb = parts[k].stride(0), sn = parts[k].stride(1);
+        auto* ok = op + k * B * N;
+        if (by_neuron)
+          at::parallel_for(0, N, std::max<int64_t>(1, kActGrain / std::max<int64_t>(B, 1)), [&](int64_t j0, int64_t j1) {
+            for (int64_t j = j0; j < j1; ++j) bin_row_any(xp + j * sn, sb, ok + j * B, B, lo_v, hi_v, scale, top);
+          });
+        else
+          at::parallel_for(0, B, std::max<int64_t>(1, kActGrain / std::max<int64_t>(N, 1)), [&](int64_t b0, int64_t b1) {
+            for (int64_t b = b0; b < b1; ++b) bin_row_any(xp + b * sb, sn, ok + b * N, N, lo_v, hi_v, scale, top);
+          });
+      }
+    });
+  };
+  if (u8) run(out.data_ptr<uint8_t>());
+  else run(out.data_ptr<int32_t>());
   return by_neuron ? out.transpose(1, 2) : out;
 }
 
-// Adaptive bins (K, B, N) int32 of K aggregates (B, N) (infomorphic.estimate.bin_adaptive along the
+// Adaptive bins (K, B, N) int32 (uint8 with small and at most 256 bins) of K aggregates (B, N) (infomorphic.estimate.bin_adaptive along the
 // batch): each neuron's values of each aggregate divided by their largest magnitude over the batch
 // (1 where that is 0 or NaN), then binned on [-1, 1] exactly as bins_fixed bins, so the integers
 // are bin_adaptive's; one pass per aggregate for the maxima and one for the bins, instead of
 // stacking the aggregates and eight tensor operations.  Stored neuron by neuron, as bins_fixed.
-torch::Tensor bins_adaptive(std::vector<torch::Tensor> parts, int64_t n_bins) {
+torch::Tensor bins_adaptive(std::vector<torch::Tensor> parts, int64_t n_bins, bool small) {
   parts_check(parts);
   TORCH_CHECK(n_bins >= 1 && n_bins <= (int64_t(1) << 30), "need n_bins >= 1");
   const auto& first = parts[0];
   const int64_t K = static_cast<int64_t>(parts.size()), B = first.size(0), N = first.size(1);
-  auto out = torch::empty({K, N, B}, first.options().dtype(torch::kInt));
-  int32_t* op = out.data_ptr<int32_t>();
+  const bool u8 = small && n_bins <= 256;  // uint8 bins (see bins_fixed)
+  auto out = torch::empty({K, N, B}, first.options().dtype(u8 ? torch::kByte : torch::kInt));
   const int32_t top = static_cast<int32_t>(n_bins - 1);
-  AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_adaptive", [&] {
-    const scalar_t lo_v = static_cast<scalar_t>(-1.0), hi_v = static_cast<scalar_t>(1.0);
-    const scalar_t scale = static_cast<scalar_t>(static_cast<double>(n_bins) / 2.0);
-    std::vector<scalar_t> div(N);
-    for (int64_t k = 0; k < K; ++k) {
-      const scalar_t* xp = parts[k].data_ptr<scalar_t>();
-      const int64_t sb = parts[k].stride(0), sn = parts[k].stride(1);
-      int32_t* ok = op + k * B * N;
-      if (sn == 1 && sb != 1) {  // sample-major: the maxima down the columns, a row at a time
-        std::fill(div.begin(), div.end(), scalar_t(0));
-        std::vector<char> nan(N, 0);
-        for (int64_t b = 0; b < B; ++b) {
-          const scalar_t* row = xp + b * sb;
-          for (int64_t j = 0; j < N; ++j) {
-            const scalar_t a = std::abs(row[j]);
-            nan[j] |= static_cast<char>(a != a);
-            div[j] = std::max(div[j], a);
+  auto run = [&](auto* op) {
+    AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_adaptive", [&] {
+      const scalar_t lo_v = static_cast<scalar_t>(-1.0), hi_v = static_cast<scalar_t>(1.0);
+      const scalar_t scale = static_cast<scalar_t>(static_cast<double>(n_bins) / 2.0);
+      std::vector<scalar_t> div(N);
+      for (int64_t k = 0; k < K; ++k) {
+        const scalar_t* xp = parts[k].data_ptr<scalar_t>();
+        const int64_t sb = parts[k].stride(0), sn = parts[k].stride(1);
+        auto* ok = op + k * B * N;
+        if (sn == 1 && sb != 1) {  // sample-major: the maxima down the columns, a row at a time
+          std::fill(div.begin(), div.end(), scalar_t(0));
+          std::vector<char> nan(N, 0);
+          for (int64_t b = 0; b < B; ++b) {
+            const scalar_t* row = xp + b * sb;
+            for (int64_t j = 0; j < N; ++j) {
+              const scalar_t a = std::abs(row[j]);
+              nan[j] |= static_cast<char>(a != a);
+              div[j] = std::max(div[j], a);
+            }
           }
+          for (int64_t j = 0; j < N; ++j)
+            if (nan[j]) div[j] = std::numeric_limits<scalar_t>::quiet_NaN();
+        } else {
+          for (int64_t j = 0; j < N; ++j) div[j] = abs_max_row(xp + j * sn, sb, B);
         }
         for (int64_t j = 0; j < N; ++j)
-          if (nan[j]) div[j] = std::numeric_limits<scalar_t>::quiet_NaN();
-      } else {
-        for (int64_t j = 0; j < N; ++j) div[j] = abs_max_row(xp + j * sn, sb, B);
+          if (!(div[j] > scalar_t(0))) div[j] = scalar_t(1);  // 0 or NaN: as torch.where(scale > 0, scale, 1)
+        at::parallel_for(0, N, std::max<int64_t>(1, kActGrain / std::max<int64_t>(B, 1)), [&](int64_t j0, int64_t j1) {
+          for (int64_t j = j0; j < j1; ++j)
+            bin_row_divided(xp + j * sn, sb, div[j], ok + j * B, B, lo_v, hi_v, scale, top);
+        });
       }
-      for (int64_t j = 0; j < N; ++j)
-        if (!(div[j] > scalar_t(0))) div[j] = scalar_t(1);  // 0 or NaN: as torch.where(scale > 0, scale, 1)
-      at::parallel_for(0, N, std::max<int64_t>(1, kActGrain / std::max<int64_t>(B, 1)), [&](int64_t j0, int64_t j1) {
-        for (int64_t j = j0; j < j1; ++j)
-          bin_row_divided(xp + j * sn, sb, div[j], ok + j * B, B, lo_v, hi_v, scale, top);
-      });
-    }
-  });
+    });
+  };
+  if (u8) run(out.data_ptr<uint8_t>());
+  else run(out.data_ptr<int32_t>());
   return out.transpose(1, 2);
 }
 
@@ -2012,6 +2042,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("mt_uniform_", &mt_uniform_, "fill a float32 tensor as torch.rand would from a generator state (advanced)");
   // the layouts this kernel follows (nn.layer stores large layers neuron by neuron only with it)
   module.attr("neuron_major") = true;
-  module.def("bins_fixed", &bins_fixed, "fixed-width bins (K, B, N) int32 of K aggregates (B, N)");
-  module.def("bins_adaptive", &bins_adaptive, "bins (K, B, N) int32 of K aggregates (B, N), each neuron scaled by its batch max");
+  // bins_fixed / bins_adaptive take small=True: uint8 bins for at most 256 bins, which run() reads
+  module.attr("small_bins") = true;
+  module.def("bins_fixed", &bins_fixed, "fixed-width bins (K, B, N) int32 (uint8 when small) of K aggregates (B, N)",
+             py::arg("parts"), py::arg("n_bins"), py::arg("low"), py::arg("high"), py::arg("small") = false);
+  module.def("bins_adaptive", &bins_adaptive,
+             "bins (K, B, N) int32 (uint8 when small) of K aggregates (B, N), each neuron scaled by its batch max",
+             py::arg("parts"), py::arg("n_bins"), py::arg("small") = false);
 }

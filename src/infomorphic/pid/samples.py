@@ -208,7 +208,7 @@ def sample_cells(
                 raise ValueError(
                     "the compiled kernel needs CPU tensors and a working C++ build; use backend='torch'"
                 )
-            if bins.dtype not in (torch.int32, torch.int64):
+            if bins.dtype not in (torch.int32, torch.int64, torch.uint8):
                 bins = bins.long()
             return SampleCells(
                 lattice=lat,
