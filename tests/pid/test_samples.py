@@ -230,11 +230,10 @@ def test_kernel_reads_uint8_bins_as_int32_ones(n: int, binary: bool) -> None:
     """Training hands the kernel uint8 bins (at most 256 bins): every output is that of the same
     integers as int32 or int64, to the bit, on the one-pass binary path (dense finest table, 1024
     samples) and the general paths (rank-compressed tables, 257 samples), in both layouts."""
-    from infomorphic.pid.samples import _DENSE_TABLE_FACTOR, _kernel_lattice
+    from infomorphic.pid.samples import _kernel_lattice, _run_kernel
 
-    kernel = load_kernel()
-    assert kernel is not None
-    coeffs, unions, members = _kernel_lattice(n)
+    assert load_kernel() is not None
+    coeffs, _, _ = _kernel_lattice(n)
     for samples, n_bins in ((1024, 20 if n < 4 else 6), (257, 200)):
         gen = torch.Generator().manual_seed(10 * n + samples)
         rows = torch.randint(0, n_bins, (samples, 7, n), generator=gen)
@@ -245,20 +244,7 @@ def test_kernel_reads_uint8_bins_as_int32_ones(n: int, binary: bool) -> None:
         empty = torch.empty(0, dtype=torch.float64)
         for layout in (rows, rows.permute(1, 2, 0).contiguous().permute(2, 0, 1)):
             outs = [
-                kernel.run(
-                    layout.to(dtype),
-                    torch.tensor([n_bins] * n),
-                    members,
-                    _DENSE_TABLE_FACTOR,
-                    weights,
-                    binary,
-                    coeffs,
-                    unions,
-                    g_cond,
-                    empty,
-                    True,
-                    False,
-                )
+                _run_kernel(layout.to(dtype), (n_bins,) * n, weights, binary, g_cond, empty, True)
                 for dtype in (torch.uint8, torch.int32, torch.int64)
             ]
             for other in outs[1:]:
