@@ -120,39 +120,36 @@ def _pid_call_rows(
         out = net(x, y, sampler)
     rows = []
     empty = torch.empty(0, dtype=torch.float64)
+    kernels = {"old": old, "new": new}
     for name, layer in net.layers().items():
         theta = out.outputs[name].theta.detach()
-        bins = layer.bins_of(out.outputs[name])  # as the new kernel makes them (uint8 if it can)
-        sizes = (layer.n_bins,) * bins.shape[2]
-        hint = layer.goal.redundancy_weights().to(torch.float64).expand(bins.shape[1], -1).contiguous()
-        # each kernel gets the bins as training would hand them to it: a build without uint8 bins
-        # (no ``small_bins``) the same integers as int32, in the same layout
-        bins_of = {
-            id(k): bins if getattr(k, "small_bins", False) else bins.to(torch.int32) for k in (old, new)
-        }
+        # each kernel's bins as training makes them with it (uint8 where the build reads them):
+        # the same integers
+        bins: dict[str, torch.Tensor] = {}
+        for key, kernel in kernels.items():
+            _use(kernel)
+            bins[key] = layer.bins_of(out.outputs[name])
+        n_neurons, n_sources = int(bins["new"].shape[1]), int(bins["new"].shape[2])
+        sizes = (layer.n_bins,) * n_sources
+        hint = layer.goal.redundancy_weights().to(torch.float64).expand(n_neurons, -1).contiguous()
         for hinted_only in (False, True):
-            args = {
-                id(k): (bins_of[id(k)], sizes, theta, True, hint, empty, True, hinted_only)
-                for k in (old, new)
-            }
+            args = {key: (bins[key], sizes, theta, True, hint, empty, True, hinted_only) for key in kernels}
             same = all(
-                torch.equal(a, b)
-                for a, b in zip(_pid_call(old, args[id(old)]), _pid_call(new, args[id(new)]))
+                torch.equal(a, b) for a, b in zip(_pid_call(old, args["old"]), _pid_call(new, args["new"]))
             )
             seconds: dict[str, list[float]] = {"old": [], "new": []}
             for i in range(repeats):
-                order = (("old", old), ("new", new)) if i % 2 == 0 else (("new", new), ("old", old))
-                for key, kernel in order:
+                for key in ("old", "new") if i % 2 == 0 else ("new", "old"):
                     start = clock()
-                    _pid_call(kernel, args[id(kernel)])
+                    _pid_call(kernels[key], args[key])
                     seconds[key].append(clock() - start)
             o, m = statistics.median(seconds["old"]), statistics.median(seconds["new"])
             rows.append(
                 {
                     "net": spec,
                     "layer": name,
-                    "neurons": int(bins.shape[1]),
-                    "sources": int(bins.shape[2]),
+                    "neurons": n_neurons,
+                    "sources": n_sources,
                     "hinted_only": hinted_only,
                     f"old_{unit}_per_call": round(o, 5),
                     f"new_{unit}_per_call": round(m, 5),

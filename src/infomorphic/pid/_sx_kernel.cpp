@@ -584,7 +584,8 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
                                   torch::Tensor weights, bool binary, torch::Tensor coeffs, torch::Tensor unions,
                                   torch::Tensor g_cond, torch::Tensor g_plus, bool want_values, bool hinted_only) {
   TORCH_CHECK(bins.dim() == 3, "bins (B, N, n) expected");
-  TORCH_CHECK(bins.scalar_type() == torch::kLong || bins.scalar_type() == torch::kInt || bins.scalar_type() == torch::kByte,
+  const auto bins_type = bins.scalar_type();
+  TORCH_CHECK(bins_type == torch::kLong || bins_type == torch::kInt || bins_type == torch::kByte,
               "bins must be uint8, int32 or int64");
   TORCH_CHECK(binary ? weights.dim() == 2 : weights.dim() == 3, "weights (B, N, T) or theta (B, N) expected");
   TORCH_CHECK(weights.size(0) == bins.size(0) && weights.size(1) == bins.size(1), "bins and weights disagree");
@@ -610,12 +611,16 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
   const int64_t sb = bins.stride(0), sn = bins.stride(1), si = bins.stride(2);
   const int64_t gsb = want_grad ? grad.stride(0) : 0, gsn = want_grad ? grad.stride(1) : 0;
   const int64_t gst = want_grad && !binary ? grad.stride(2) : 0;
-  const bool bins_long = bins.scalar_type() == torch::kLong, bins_byte = bins.scalar_type() == torch::kByte;
-  const int64_t* bins_l = bins_long ? bins.data_ptr<int64_t>() : nullptr;
-  const uint8_t* bins_b = bins_byte ? bins.data_ptr<uint8_t>() : nullptr;
-  const int32_t* bins_i = bins_long || bins_byte ? nullptr : bins.data_ptr<int32_t>();
   // the fused pass over the samples (Scratch::load_projected_binary) for 2 to 4 sources
   const int fused = p.project && binary && !p.ranked[p.full] && p.n >= 2 && p.n <= 4 ? static_cast<int>(p.n) : 0;
+  // neuron j's tables from the bins bp (uint8, int32 or int64) and the weights w
+  auto load = [&](Scratch& s, const auto* bp, const auto* w, int64_t j) {
+    if (fused == 3) s.load_projected_binary<3>(p, bp, sb, sn, si, w, wb, wn, j);
+    else if (fused == 2) s.load_projected_binary<2>(p, bp, sb, sn, si, w, wb, wn, j);
+    else if (fused == 4) s.load_projected_binary<4>(p, bp, sb, sn, si, w, wb, wn, j);
+    else if (p.project) s.load_projected(p, bp, sb, sn, si, w, wb, wn, wt, binary, j);
+    else s.load(p, bp, sb, sn, si, w, wb, wn, wt, binary, j);
+  };
   AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "sx_run", [&] {
     const scalar_t* w = weights.data_ptr<scalar_t>();
     scalar_t* cond_p = want_values ? cond.data_ptr<scalar_t>() : nullptr;
@@ -626,27 +631,9 @@ std::vector<torch::Tensor> sx_run(torch::Tensor bins, torch::Tensor sizes, torch
       Lanes lanes(p);
       std::vector<double> acc_cond(p.A), acc_plus(p.A);
       for (int64_t j = lo; j < hi; ++j) {
-        if (fused == 3) {
-          if (bins_byte) s.load_projected_binary<3>(p, bins_b, sb, sn, si, w, wb, wn, j);
-          else if (bins_long) s.load_projected_binary<3>(p, bins_l, sb, sn, si, w, wb, wn, j);
-          else s.load_projected_binary<3>(p, bins_i, sb, sn, si, w, wb, wn, j);
-        } else if (fused == 2) {
-          if (bins_byte) s.load_projected_binary<2>(p, bins_b, sb, sn, si, w, wb, wn, j);
-          else if (bins_long) s.load_projected_binary<2>(p, bins_l, sb, sn, si, w, wb, wn, j);
-          else s.load_projected_binary<2>(p, bins_i, sb, sn, si, w, wb, wn, j);
-        } else if (fused == 4) {
-          if (bins_byte) s.load_projected_binary<4>(p, bins_b, sb, sn, si, w, wb, wn, j);
-          else if (bins_long) s.load_projected_binary<4>(p, bins_l, sb, sn, si, w, wb, wn, j);
-          else s.load_projected_binary<4>(p, bins_i, sb, sn, si, w, wb, wn, j);
-        } else if (p.project) {
-          if (bins_byte) s.load_projected(p, bins_b, sb, sn, si, w, wb, wn, wt, binary, j);
-          else if (bins_long) s.load_projected(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
-          else s.load_projected(p, bins_i, sb, sn, si, w, wb, wn, wt, binary, j);
-        } else {
-          if (bins_byte) s.load(p, bins_b, sb, sn, si, w, wb, wn, wt, binary, j);
-          else if (bins_long) s.load(p, bins_l, sb, sn, si, w, wb, wn, wt, binary, j);
-          else s.load(p, bins_i, sb, sn, si, w, wb, wn, wt, binary, j);
-        }
+        if (bins_type == torch::kByte) load(s, bins.data_ptr<uint8_t>(), w, j);
+        else if (bins_type == torch::kLong) load(s, bins.data_ptr<int64_t>(), w, j);
+        else load(s, bins.data_ptr<int32_t>(), w, j);
         std::fill(acc_cond.begin(), acc_cond.end(), 0.0);
         std::fill(acc_plus.begin(), acc_plus.end(), 0.0);
         const double* gj = gc + j * p.A;
@@ -1095,9 +1082,10 @@ void bin_row_any(const float* x, int64_t stride, int32_t* out, int64_t n, float 
                  int32_t top) {
   bin_row_float(x, stride, out, n, low, high, scale, top);
 }
-void bin_row_any(const double* x, int64_t stride, int32_t* out, int64_t n, double low, double high, double scale,
+template <typename O>
+void bin_row_any(const double* x, int64_t stride, O* out, int64_t n, double low, double high, double scale,
                  int32_t top) {
-  bin_row<double>(x, stride, out, n, low, high, scale, top);
+  bin_row<double, O>(x, stride, out, n, low, high, scale, top);
 }
 INFOMORPHIC_CLONES void bin_row_float_u8(const float* x, int64_t stride, uint8_t* out, int64_t n, float low, float high,
                                          float scale, int32_t top) {
@@ -1107,9 +1095,15 @@ void bin_row_any(const float* x, int64_t stride, uint8_t* out, int64_t n, float 
                  int32_t top) {
   bin_row_float_u8(x, stride, out, n, low, high, scale, top);
 }
-void bin_row_any(const double* x, int64_t stride, uint8_t* out, int64_t n, double low, double high, double scale,
-                 int32_t top) {
-  bin_row<double, uint8_t>(x, stride, out, n, low, high, scale, top);
+
+// The bins' dtype: uint8 when asked for (small) and there are at most 256 bins, else int32; and f
+// called with the output's data as that type.
+at::ScalarType bins_dtype(bool small, int64_t n_bins) { return small && n_bins <= 256 ? torch::kByte : torch::kInt; }
+
+template <typename F>
+void with_bins_out(torch::Tensor& out, F&& f) {
+  if (out.scalar_type() == torch::kByte) f(out.data_ptr<uint8_t>());
+  else f(out.data_ptr<int32_t>());
 }
 
 // Aggregates to bin: at least one, each (B, N) on the CPU with the first's shape and dtype.
@@ -1124,7 +1118,8 @@ void parts_check(const std::vector<torch::Tensor>& parts) {
 
 }  // namespace
 
-// Bins (K, B, N) int32 of K aggregates (B, N) (any strides, one dtype).
+// Bins (K, B, N) int32 (uint8 with small and at most 256 bins) of K aggregates (B, N) (any strides,
+// one dtype).
 torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, double low, double high, bool small) {
   parts_check(parts);
   TORCH_CHECK(n_bins >= 1 && n_bins <= (int64_t(1) << 30) && high > low, "need n_bins >= 1 and high > low");
@@ -1138,12 +1133,11 @@ torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, doubl
   // of the memory traffic of int32 here and in the PID kernel that reads them (a setup-2 N = 2000
   // step 0.97x).
   const bool by_neuron = B > 1 && N > 1;
-  const bool u8 = small && n_bins <= 256;
-  const auto dtype = u8 ? torch::kByte : torch::kInt;
+  const auto dtype = bins_dtype(small, n_bins);
   auto out = by_neuron ? torch::empty({K, N, B}, first.options().dtype(dtype))
                        : torch::empty({K, B, N}, first.options().dtype(dtype));
   const int32_t top = static_cast<int32_t>(n_bins - 1);
-  auto run = [&](auto* op) {
+  with_bins_out(out, [&](auto* op) {
     AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_fixed", [&] {
       // the scalars as the tensor operations see them: low and high in the dtype, the scale computed
       // in double (Python) and then rounded to the dtype
@@ -1154,35 +1148,37 @@ torch::Tensor bins_fixed(std::vector<torch::Tensor> parts, int64_t n_bins, doubl
         const int64_t sb = parts[k].stride(0), sn = parts[k].stride(1);
         auto* ok = op + k * B * N;
         if (by_neuron)
-          at::parallel_for(0, N, std::max<int64_t>(1, kActGrain / std::max<int64_t>(B, 1)), [&](int64_t j0, int64_t j1) {
-            for (int64_t j = j0; j < j1; ++j) bin_row_any(xp + j * sn, sb, ok + j * B, B, lo_v, hi_v, scale, top);
-          });
+          at::parallel_for(0, N, std::max<int64_t>(1, kActGrain / std::max<int64_t>(B, 1)),
+                           [&](int64_t j0, int64_t j1) {
+                             for (int64_t j = j0; j < j1; ++j)
+                               bin_row_any(xp + j * sn, sb, ok + j * B, B, lo_v, hi_v, scale, top);
+                           });
         else
-          at::parallel_for(0, B, std::max<int64_t>(1, kActGrain / std::max<int64_t>(N, 1)), [&](int64_t b0, int64_t b1) {
-            for (int64_t b = b0; b < b1; ++b) bin_row_any(xp + b * sb, sn, ok + b * N, N, lo_v, hi_v, scale, top);
-          });
+          at::parallel_for(0, B, std::max<int64_t>(1, kActGrain / std::max<int64_t>(N, 1)),
+                           [&](int64_t b0, int64_t b1) {
+                             for (int64_t b = b0; b < b1; ++b)
+                               bin_row_any(xp + b * sb, sn, ok + b * N, N, lo_v, hi_v, scale, top);
+                           });
       }
     });
-  };
-  if (u8) run(out.data_ptr<uint8_t>());
-  else run(out.data_ptr<int32_t>());
+  });
   return by_neuron ? out.transpose(1, 2) : out;
 }
 
-// Adaptive bins (K, B, N) int32 (uint8 with small and at most 256 bins) of K aggregates (B, N) (infomorphic.estimate.bin_adaptive along the
-// batch): each neuron's values of each aggregate divided by their largest magnitude over the batch
-// (1 where that is 0 or NaN), then binned on [-1, 1] exactly as bins_fixed bins, so the integers
-// are bin_adaptive's; one pass per aggregate for the maxima and one for the bins, instead of
-// stacking the aggregates and eight tensor operations.  Stored neuron by neuron, as bins_fixed.
+// Adaptive bins (K, B, N) int32 (uint8 with small and at most 256 bins) of K aggregates (B, N)
+// (infomorphic.estimate.bin_adaptive along the batch): each neuron's values of each aggregate
+// divided by their largest magnitude over the batch (1 where that is 0 or NaN), then binned on
+// [-1, 1] exactly as bins_fixed bins, so the integers are bin_adaptive's; one pass per aggregate
+// for the maxima and one for the bins, instead of stacking the aggregates and eight tensor
+// operations.  Stored neuron by neuron, as bins_fixed.
 torch::Tensor bins_adaptive(std::vector<torch::Tensor> parts, int64_t n_bins, bool small) {
   parts_check(parts);
   TORCH_CHECK(n_bins >= 1 && n_bins <= (int64_t(1) << 30), "need n_bins >= 1");
   const auto& first = parts[0];
   const int64_t K = static_cast<int64_t>(parts.size()), B = first.size(0), N = first.size(1);
-  const bool u8 = small && n_bins <= 256;  // uint8 bins (see bins_fixed)
-  auto out = torch::empty({K, N, B}, first.options().dtype(u8 ? torch::kByte : torch::kInt));
+  auto out = torch::empty({K, N, B}, first.options().dtype(bins_dtype(small, n_bins)));  // see bins_fixed
   const int32_t top = static_cast<int32_t>(n_bins - 1);
-  auto run = [&](auto* op) {
+  with_bins_out(out, [&](auto* op) {
     AT_DISPATCH_FLOATING_TYPES(first.scalar_type(), "bins_adaptive", [&] {
       const scalar_t lo_v = static_cast<scalar_t>(-1.0), hi_v = static_cast<scalar_t>(1.0);
       const scalar_t scale = static_cast<scalar_t>(static_cast<double>(n_bins) / 2.0);
@@ -1215,9 +1211,7 @@ torch::Tensor bins_adaptive(std::vector<torch::Tensor> parts, int64_t n_bins, bo
         });
       }
     });
-  };
-  if (u8) run(out.data_ptr<uint8_t>());
-  else run(out.data_ptr<int32_t>());
+  });
   return out.transpose(1, 2);
 }
 
