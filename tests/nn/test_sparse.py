@@ -195,8 +195,8 @@ def _spikes(b: int, n: int, gen: torch.Generator) -> torch.Tensor:
 def test_spike_partner_product_gives_the_float_kernels_bits(
     b: int, n: int, n_in: int, p: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """x of +-1 runs on bits: output and gradient equal the float kernel's to the bit (both versions
-    of the spike kernels: the vector one where the CPU has AVX-512, and the portable one)."""
+    """x of +-1 runs on bits: output and gradient equal the float kernel's to the bit (every version
+    of the spike kernels this CPU runs: AVX-512, AVX2 and the portable one)."""
     kernel = load_kernel()
     assert kernel is not None, "the compiled kernel did not build"
     gen = torch.Generator().manual_seed(b + n + p)
@@ -205,9 +205,9 @@ def test_spike_partner_product_gives_the_float_kernels_bits(
     x = _spikes(n_in, b, gen).t()  # strided
     up = torch.randn(n, b, generator=gen).t()
     results = []
-    # the spike path through the autograd function also where the CPU lacks AVX-512 (there the
+    # the spike path through the autograd function also where no vector version runs (there the
     # product takes the float kernel: test_spikes_take_the_bit_kernel_only_where_it_is_vectorised)
-    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda: True)
+    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda kernel: True)
     for patch in (False, True):
         if patch:
             monkeypatch.setattr(functional_module, "active_kernel", lambda: _FloatKernel(kernel))
@@ -218,9 +218,13 @@ def test_spike_partner_product_gives_the_float_kernels_bits(
     (out_s, grad_s), (out_f, grad_f) = results
     assert torch.equal(out_s, out_f) and torch.equal(grad_s, grad_f)
     words = kernel.sign_pack(x)
-    for generic in (False, True):
-        assert torch.equal(kernel.partner_forward_signs(words, values, index, b, generic), out_f)
-        assert torch.equal(kernel.partner_backward_signs(up, words, index, generic), grad_f)
+    paths = kernel.sign_paths()
+    assert paths[-1] == "generic"
+    for path in ("best", *paths):
+        assert torch.equal(kernel.partner_forward_signs(words, values, index, b, path), out_f), path
+        assert torch.equal(kernel.partner_backward_signs(up, words, index, path), grad_f), path
+        nm = kernel.partner_forward_signs(words, values, index, b, path, neuron_major=True)
+        assert nm.t().is_contiguous() and torch.equal(nm, out_f), path
     # and against the dense float64 reference
     dense = _dense(values.double(), index, n_in)
     torch.testing.assert_close(out_s.double(), x.double() @ dense.T, rtol=0, atol=1e-5)
@@ -251,12 +255,12 @@ def test_spikes_take_the_bit_kernel_only_where_it_is_vectorised(
     vectorised: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bit kernels' portable version is about 30x slower than the float kernel: a CPU without
-    AVX-512 multiplies spikes with the float kernel (the same bits)."""
+    AVX2 multiplies spikes with the float kernel (the same bits)."""
     kernel = load_kernel()
     assert kernel is not None, "the compiled kernel did not build"
     spy = _SpyKernel(kernel)
     monkeypatch.setattr(functional_module, "active_kernel", lambda: spy)
-    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda: vectorised)
+    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda kernel: vectorised)
     gen = torch.Generator().manual_seed(5)
     index = _partners(40, 300, 15, 2)
     values = torch.randn(40, 15, generator=gen, requires_grad=True)
@@ -277,7 +281,7 @@ def test_a_neuron_major_input_is_not_transposed_again(monkeypatch: pytest.Monkey
     assert kernel is not None, "the compiled kernel did not build"
     spy = _SpyKernel(kernel)
     monkeypatch.setattr(functional_module, "active_kernel", lambda: spy)
-    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda: False)
+    monkeypatch.setattr(functional_module, "spike_kernel_vectorised", lambda kernel: False)
     gen = torch.Generator().manual_seed(6)
     index = _partners(40, 300, 15, 3)
     values = torch.randn(40, 15, generator=gen)
@@ -295,13 +299,44 @@ def test_a_neuron_major_input_is_not_transposed_again(monkeypatch: pytest.Monkey
     assert torch.equal(out_nm, out_rm) and torch.equal(grad_nm, grad_rm)
 
 
-def test_the_vector_spike_kernel_follows_pytorchs_cpu_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
-    for capability, expected in (("AVX512", True), ("AVX2", False), ("DEFAULT", False)):
-        functional_module.spike_kernel_vectorised.cache_clear()
+class _PathsKernel:
+    """A kernel stand-in whose spike products run the versions ``paths`` (None: a kernel built
+    before ``sign_paths``, which had only the AVX-512 version)."""
+
+    def __init__(self, paths: list[str] | None) -> None:
+        if paths is not None:
+            self.sign_paths = lambda: paths
+
+
+@pytest.mark.parametrize(
+    ("paths", "expected"),
+    [
+        (["avx512", "avx2", "generic"], {"AVX512": True, "AVX2": True, "DEFAULT": False}),
+        (["avx2", "generic"], {"AVX512": True, "AVX2": True, "DEFAULT": False}),
+        (["generic"], {"AVX512": False, "AVX2": False, "DEFAULT": False}),
+        (None, {"AVX512": True, "AVX2": False, "DEFAULT": False}),
+    ],
+)
+def test_the_vector_spike_kernel_follows_pytorchs_cpu_dispatch(
+    paths: list[str] | None, expected: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernel = _PathsKernel(paths)
+    for capability, vectorised in expected.items():
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
-        assert functional_module.spike_kernel_vectorised() is expected
-    monkeypatch.undo()
-    functional_module.spike_kernel_vectorised.cache_clear()
+        assert functional_module.spike_kernel_vectorised(kernel) is vectorised, capability
+
+
+def test_a_spike_product_path_this_cpu_lacks_is_refused_by_name() -> None:
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    words = kernel.sign_pack(torch.ones(8, 3))
+    index = torch.zeros(2, 1, dtype=torch.int64)
+    values = torch.ones(2, 1)
+    for path in ("avx1024", "AVX2", ""):
+        with pytest.raises(RuntimeError, match=f"path '{path}' does not run on this CPU; it runs: best, "):
+            kernel.partner_forward_signs(words, values, index, 8, path)
+        with pytest.raises(RuntimeError, match=f"path '{path}' does not run on this CPU"):
+            kernel.partner_backward_signs(torch.ones(8, 2), words, index, path)
 
 
 def test_sign_pack_holds_the_bits_and_refuses_anything_but_plus_minus_one() -> None:

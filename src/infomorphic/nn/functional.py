@@ -122,20 +122,24 @@ def _csr_pattern(index: Tensor, n_inputs: int, dtype: torch.dtype) -> Tensor:
         )
 
 
-@functools.lru_cache(maxsize=1)
-def spike_kernel_vectorised() -> bool:
-    """Whether the compiled kernel's spike (bit) partner products run vectorised on this CPU.
+def spike_kernel_vectorised(kernel: Any) -> bool:
+    """Whether ``kernel``'s spike (bit) partner products run vectorised on this CPU.
 
-    They have an AVX-512 version and a portable scalar one.  The portable one is far slower than
-    the float kernel on the same product (setup 2's lateral class, B = 1024, N = 2000, P = 100,
-    one thread, on an AVX2-only AMD EPYC: forward 1.3 s against 0.04 s, backward 1.2 s against
-    0.02 s; a training epoch of setup 2 at N = 2000 took 21 s against 1.6 s on a CPU with
-    AVX-512), so spikes take the float kernel unless the CPU has AVX-512.  Read from PyTorch's
-    own CPU dispatch (``torch.backends.cpu.get_cpu_capability()``, ``"AVX512"`` when it uses
-    AVX-512 kernels; the environment variable ``ATEN_CPU_CAPABILITY`` can lower it).  Both
-    kernels give the same bits, so the choice changes the speed only.
+    They have an AVX-512 version, an AVX2 one and a portable scalar one (``kernel.sign_paths()``
+    lists those this CPU runs, the fastest first).  The portable one is far slower than the float
+    kernel on the same product (setup 2's lateral class, B = 1024, N = 2000, P = 100, one thread,
+    on an AVX2-only AMD EPYC: forward 1.3 s against 0.04 s, backward 1.2 s against 0.02 s), so
+    spikes take the float kernel unless a vector version runs.  Follows PyTorch's own CPU dispatch
+    (``torch.backends.cpu.get_cpu_capability()``: ``"AVX512"`` or ``"AVX2"``; the environment
+    variable ``ATEN_CPU_CAPABILITY`` can lower it to ``"DEFAULT"``).  A kernel built before the
+    AVX2 version (no ``sign_paths``) is vectorised only with AVX-512.  Every version gives the
+    same bits as the float kernel, so the choice changes the speed only.
     """
-    return torch.backends.cpu.get_cpu_capability() == "AVX512"
+    capability = torch.backends.cpu.get_cpu_capability()
+    paths = getattr(kernel, "sign_paths", None)
+    if paths is None:
+        return capability == "AVX512"
+    return capability in ("AVX2", "AVX512") and paths()[0] != "generic"
 
 
 def _partner_kernel(x: Tensor, values: Tensor, index: Tensor) -> Any | None:
@@ -162,8 +166,9 @@ class _PartnerProduct(torch.autograd.Function):
     core's own cache) and each partner adds +-``values[j, p]`` under its bit,
     in the same order: the same bits as the float kernel, in about 0.4x its time on a CPU with
     AVX-512 (setup 2's lateral class: forward 9.0 against 21.2 ms, backward 11.4 against 26.8
-    ms, packing 1.5 against 5.5 ms for the transpose; ``benchmarks/ab_kernel.py``); without
-    AVX-512 spikes take the float kernel (:func:`spike_kernel_vectorised`).  Measured
+    ms, packing 1.5 against 5.5 ms for the transpose; ``benchmarks/ab_kernel.py``) and about
+    0.7x with AVX2 only (AMD EPYC, Zen 2: forward 13.7 against 17.8 ms, backward 11.7 against
+    18.7 ms); without either, spikes take the float kernel (:func:`spike_kernel_vectorised`).  Measured
     at setup 2's lateral class (B = 1024, N = 2000, P = 100, one thread): the two passes took
     about half the time of the PyTorch path below in a training step.  Without the kernel (or on
     other devices and dtypes): one ``embedding_bag`` over the rows of ``x.T`` forward, and
@@ -193,7 +198,7 @@ class _PartnerProduct(torch.autograd.Function):
         ctx.n_inputs = x.shape[1]
         if kernel is not None:
             index = index.contiguous()
-            if x.dtype == torch.float32 and hasattr(kernel, "sign_pack") and spike_kernel_vectorised():
+            if x.dtype == torch.float32 and hasattr(kernel, "sign_pack") and spike_kernel_vectorised(kernel):
                 words = kernel.sign_pack(x)  # empty unless every value is exactly +1 or -1
                 if words.numel() > 0:
                     ctx.signs = True

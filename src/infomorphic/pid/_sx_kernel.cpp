@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -1603,9 +1604,124 @@ bool has_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f");
   return yes;
 }
+
+// The same two loops for CPUs with AVX2 but not AVX-512 (no mask registers): 8 samples per vector,
+// and a sample's +-w is w with its sign bit flipped under a 0 bit, the flips of a byte's 8 samples
+// read from a table of 256 vectors (8 KB, kept in L1).  -w by a flipped sign bit is exactly -w, so
+// the sums and their order are those of the generic loops.
+struct SignFlips {
+  alignas(32) uint32_t lanes[256][8];
+  constexpr SignFlips() : lanes() {
+    for (int byte = 0; byte < 256; ++byte)
+      for (int e = 0; e < 8; ++e) lanes[byte][e] = ((byte >> e) & 1) ? 0u : 0x80000000u;
+  }
+};
+constexpr SignFlips kSignFlips;
+
+// +-x for the 8 samples of a byte of bits
+__attribute__((target("avx2"))) inline __m256 sign_flip(uint8_t byte, __m256 x) {
+  return _mm256_xor_ps(x, _mm256_load_ps(reinterpret_cast<const float*>(kSignFlips.lanes[byte])));
+}
+
+// forward: 64 samples (one word of every partner's bits) per pass over the neuron's partners, in
+// 8 vectors of accumulators (AVX2 has 16 registers).  The last word's lanes past e1 read zero bits
+// and are stored into acc's row (kSignBlock long, e0 a multiple of 64) but never copied out.
+__attribute__((target("avx2"))) void signs_forward_avx2(const uint64_t* words, int64_t W, const float* v,
+                                                         const int64_t* idx, int64_t P, int64_t j0, int64_t rows,
+                                                         int64_t e0, int64_t e1, float* acc) {
+  constexpr int64_t kSignAhead = 8;  // partners' bits fetched ahead
+  const int64_t w0 = e0 / 64, w1 = (e1 + 63) / 64;
+  for (int64_t jj = 0; jj < rows; ++jj) {
+    const float* vj = v + (j0 + jj) * P;
+    const int64_t* ij = idx + (j0 + jj) * P;
+    float* a = acc + jj * kSignBlock;
+    for (int64_t w = w0; w < w1; ++w) {
+      __m256 r[8];
+      for (int c = 0; c < 8; ++c) r[c] = _mm256_setzero_ps();
+      for (int64_t p = 0; p < P; ++p) {
+        if (p + kSignAhead < P)
+          _mm_prefetch(reinterpret_cast<const char*>(words + ij[p + kSignAhead] * W + w), _MM_HINT_T0);
+        const __m256 wv = _mm256_broadcast_ss(vj + p);
+        const uint64_t bits = words[ij[p] * W + w];  // one load, its bytes by shifts (0.84x the time of 8 byte loads)
+        for (int c = 0; c < 8; ++c) r[c] = _mm256_add_ps(r[c], sign_flip(static_cast<uint8_t>(bits >> (8 * c)), wv));
+      }
+      float* out = a + (w - w0) * 64;
+      for (int c = 0; c < 8; ++c) _mm256_storeu_ps(out + c * 8, r[c]);
+    }
+  }
+}
+
+// backward: 4 partners per pass over the neuron's gradient, each partner's 16 lanes (dot_lanes) in
+// two vectors; lanes past B add -0 (zero padding), which leaves every lane's sum unchanged.
+__attribute__((target("avx2"))) void signs_backward_avx2(const uint64_t* words, int64_t W, const float* gt,
+                                                          int64_t ld, const int64_t* idx, int64_t P, int64_t B,
+                                                          int64_t j0, int64_t rows, float* gv) {
+  constexpr int64_t kQ = 4;  // partners per pass: 8 accumulators, 2 gradient vectors, temporaries
+  const int64_t chunks = (B + 15) / 16;
+  for (int64_t jj = 0; jj < rows; ++jj) {
+    const float* a = gt + jj * ld;
+    const int64_t* ij = idx + (j0 + jj) * P;
+    float* out = gv + (j0 + jj) * P;
+    for (int64_t p = 0; p < P; p += kQ) {
+      const int64_t q_n = std::min<int64_t>(kQ, P - p);
+      const u16_alias* m[kQ];
+      __m256 lo[kQ], hi[kQ];
+      for (int64_t q = 0; q < kQ; ++q) {
+        m[q] = reinterpret_cast<const u16_alias*>(words + ij[p + std::min(q, q_n - 1)] * W);
+        lo[q] = _mm256_setzero_ps();
+        hi[q] = _mm256_setzero_ps();
+      }
+      for (int64_t c = 0; c < chunks; ++c) {
+        const __m256 t0 = _mm256_loadu_ps(a + c * 16), t1 = _mm256_loadu_ps(a + c * 16 + 8);
+        for (int64_t q = 0; q < kQ; ++q) {
+          const uint32_t bits = m[q][c];  // the chunk's 16 bits in one load, as forward
+          lo[q] = _mm256_add_ps(lo[q], sign_flip(static_cast<uint8_t>(bits), t0));
+          hi[q] = _mm256_add_ps(hi[q], sign_flip(static_cast<uint8_t>(bits >> 8), t1));
+        }
+      }
+      alignas(32) float lanes[kQ][16];
+      for (int64_t q = 0; q < kQ; ++q) {
+        _mm256_store_ps(lanes[q], lo[q]);
+        _mm256_store_ps(lanes[q] + 8, hi[q]);
+      }
+      float totals[kQ] = {};
+      for (int64_t k = 0; k < 16; ++k)  // each partner's lanes in lane order, as dot_lanes
+        for (int64_t q = 0; q < kQ; ++q) totals[q] += lanes[q][k];
+      for (int64_t q = 0; q < q_n; ++q) out[p + q] = totals[q];
+    }
+  }
+}
+
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
 #else
 bool has_avx512() { return false; }
+bool has_avx2() { return false; }
 #endif
+
+// The versions of the spike products this CPU runs, the fastest first ("generic" always last).
+std::vector<std::string> sign_paths() {
+  std::vector<std::string> paths;
+  if (has_avx512()) paths.push_back("avx512");
+  if (has_avx2()) paths.push_back("avx2");
+  paths.push_back("generic");
+  return paths;
+}
+
+// path: "best" (the first of sign_paths) or one of sign_paths by name (tests).
+enum class SignPath { kAvx512, kAvx2, kGeneric };
+SignPath sign_path(const std::string& path) {
+  const auto paths = sign_paths();
+  const std::string chosen = path == "best" ? paths.front() : path;
+  if (std::find(paths.begin(), paths.end(), chosen) == paths.end()) {
+    std::string runs = "best";
+    for (const auto& name : paths) runs += ", " + name;
+    TORCH_CHECK(false, "the spike products' path '", path, "' does not run on this CPU; it runs: ", runs);
+  }
+  return chosen == "avx512" ? SignPath::kAvx512 : chosen == "avx2" ? SignPath::kAvx2 : SignPath::kGeneric;
+}
 
 }  // namespace
 
@@ -1698,7 +1814,7 @@ torch::Tensor sign_pack(torch::Tensor x) {
 
 // partner_forward for spikes packed by sign_pack (B: the number of samples): the same bits.
 torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, torch::Tensor index, int64_t B,
-                                    bool generic, bool neuron_major) {
+                                    const std::string& path, bool neuron_major) {
   words_check(words, B);
   index_check(index, words.size(0));
   values_check(values, index, torch::kFloat);
@@ -1708,7 +1824,7 @@ torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, t
   const float* vp = values.data_ptr<float>();
   const int64_t* ip = index.data_ptr<int64_t>();
   float* op = out.data_ptr<float>();
-  const bool vec = !generic && has_avx512();
+  const SignPath chosen = sign_path(path);
   const int64_t tiles = (N + kPartnerRows - 1) / kPartnerRows;
   at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> acc(kPartnerRows * kSignBlock);
@@ -1717,7 +1833,8 @@ torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, t
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t j0 = t * kPartnerRows, rows = std::min(kPartnerRows, N - j0);
 #if defined(INFOMORPHIC_AVX512)
-        if (vec) signs_forward_avx512(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
+        if (chosen == SignPath::kAvx512) signs_forward_avx512(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
+        else if (chosen == SignPath::kAvx2) signs_forward_avx2(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
         else
 #endif
           signs_forward_generic(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
@@ -1730,12 +1847,13 @@ torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, t
       }
     }
   });
-  (void)vec;
+  (void)chosen;
   return neuron_major ? out.t() : out;
 }
 
 // partner_backward for spikes packed by sign_pack: the same bits.
-torch::Tensor partner_backward_signs(torch::Tensor grad, torch::Tensor words, torch::Tensor index, bool generic) {
+torch::Tensor partner_backward_signs(torch::Tensor grad, torch::Tensor words, torch::Tensor index,
+                                     const std::string& path) {
   TORCH_CHECK(grad.dim() == 2 && grad.device().is_cpu() && grad.size(1) == index.size(0),
               "grad: a (B, N) CPU tensor");
   const int64_t B = grad.size(0), N = index.size(0), P = index.size(1);
@@ -1749,7 +1867,7 @@ torch::Tensor partner_backward_signs(torch::Tensor grad, torch::Tensor words, to
   const int64_t sb = grad.stride(0), sj = grad.stride(1);
   const int64_t* ip = index.data_ptr<int64_t>();
   float* vp = values.data_ptr<float>();
-  const bool vec = !generic && has_avx512();
+  const SignPath chosen = sign_path(path);
   const int64_t ld = (B + 15) / 16 * 16 + kDotLanes, tiles = (N + kPartnerRows - 1) / kPartnerRows;
   at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> gt(kPartnerRows * ld, 0.0f);  // the padding past B stays zero
@@ -1758,13 +1876,14 @@ torch::Tensor partner_backward_signs(torch::Tensor grad, torch::Tensor words, to
       for (int64_t b = 0; b < B; ++b)
         for (int64_t jj = 0; jj < rows; ++jj) gt[jj * ld + b] = gp[b * sb + (j0 + jj) * sj];
 #if defined(INFOMORPHIC_AVX512)
-      if (vec) signs_backward_avx512(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
+      if (chosen == SignPath::kAvx512) signs_backward_avx512(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
+      else if (chosen == SignPath::kAvx2) signs_backward_avx2(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
       else
 #endif
         signs_backward_generic(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
     }
   });
-  (void)vec;
+  (void)chosen;
   return values;
 }
 
@@ -2027,10 +2146,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("partner_backward", &partner_backward, "grad_values[j, p] = sum_b grad[b, j] xt[index[j, p], b]");
   module.def("sign_pack", &sign_pack, "spikes (+-1, float32) packed into bits, transposed; empty if not all +-1");
   module.def("partner_forward_signs", &partner_forward_signs, "partner_forward on packed spikes",
-             py::arg("words"), py::arg("values"), py::arg("index"), py::arg("B"), py::arg("generic") = false,
+             py::arg("words"), py::arg("values"), py::arg("index"), py::arg("B"), py::arg("path") = "best",
              py::arg("neuron_major") = false);
   module.def("partner_backward_signs", &partner_backward_signs, "partner_backward on packed spikes",
-             py::arg("grad"), py::arg("words"), py::arg("index"), py::arg("generic") = false);
+             py::arg("grad"), py::arg("words"), py::arg("index"), py::arg("path") = "best");
+  module.def("sign_paths", &sign_paths, "the versions of the spike products this CPU runs, fastest first");
   module.def("sample_signs", &sample_signs, "+-1 spikes of theta from a generator state (advanced), theta's layout",
              py::arg("theta"), py::arg("state"), py::arg("generic") = false);
   module.def("mt_uniform_", &mt_uniform_, "fill a float32 tensor as torch.rand would from a generator state (advanced)");
