@@ -122,6 +122,54 @@ def test_saturation_stays_finite_and_nan_propagates(dtype: torch.dtype) -> None:
     assert float(theta[3]) == 0.5
 
 
+@pytest.mark.parametrize("modulators", [1, 2, 3])
+@pytest.mark.parametrize("scale", [0.3, 4.0, 60.0])
+def test_every_vector_path_gives_the_bits_of_the_loops_as_written(modulators: int, scale: float) -> None:
+    """The kernel's versions of the float32 activation on this CPU (AVX2: the sigmoids in
+    interleaved blocks of 32, the remainder one by one) against its loops as written for the
+    baseline instruction set: theta and every gradient the same bits, NaN where those give NaN.
+    On a CPU with AVX-512 the best path uses fused multiply-adds and is compared to rounding."""
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    gen = torch.Generator().manual_seed(modulators * 100 + int(scale))
+    n = 64 * 37 + 29  # blocks of 256 and of 32, and a remainder of each
+    f = torch.randn(n, generator=gen) * scale
+    mods = [torch.randn(n, generator=gen) * scale for _ in range(modulators)]
+    f[::17] = 0.0
+    f[5::97] = float("inf")
+    f[6::89] = -1e30
+    mods[0][7::101] = float("nan")
+    a = (0.3, 0.8, -0.5)[:modulators]
+    b = (2.0, 0.7, 1.5)[:modulators]
+    centred = (False, True, True)[:modulators]
+    form = (0.6, list(a), list(b), list(centred))
+    upstream = torch.randn(n, generator=gen)
+
+    def run(path: str) -> list[torch.Tensor]:
+        theta = kernel.act_forward(f, mods, *form, path=path)
+        return [theta, *kernel.act_backward(upstream, theta, f, mods, *form, path=path)]
+
+    reference = run("generic")
+    assert torch.isnan(reference[0]).any() and not torch.isnan(reference[0]).all()
+    for path in ("best", *kernel.vector_paths()):
+        if path in ("avx512", "best") and kernel.vector_paths()[0] == "avx512":
+            for got, want in zip(run(path), reference):
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-30, equal_nan=True)
+            continue
+        for got, want in zip(run(path), reference):
+            nan = torch.isnan(want)
+            assert torch.equal(torch.isnan(got), nan), path
+            assert torch.equal(got[~nan].view(torch.int32), want[~nan].view(torch.int32)), path
+
+
+def test_an_activation_path_this_cpu_lacks_is_refused_by_name() -> None:
+    kernel = load_kernel()
+    assert kernel is not None, "the compiled kernel did not build"
+    x = torch.ones(4)
+    with pytest.raises(RuntimeError, match="path 'avx1024' does not run on this CPU; it runs: best, "):
+        kernel.act_forward(x, [x], 0.5, [1.0], [1.0], [False], path="avx1024")
+
+
 def test_the_kernel_leaves_subnormal_arithmetic_as_it_found_it() -> None:
     """The kernel flushes subnormals while it runs and must restore the thread's float mode."""
     tiny = torch.tensor([1e-38], dtype=torch.float32)

@@ -218,7 +218,7 @@ def test_spike_partner_product_gives_the_float_kernels_bits(
     (out_s, grad_s), (out_f, grad_f) = results
     assert torch.equal(out_s, out_f) and torch.equal(grad_s, grad_f)
     words = kernel.sign_pack(x)
-    paths = kernel.sign_paths()
+    paths = kernel.vector_paths()
     assert paths[-1] == "generic"
     for path in ("best", *paths):
         assert torch.equal(kernel.partner_forward_signs(words, values, index, b, path), out_f), path
@@ -301,11 +301,11 @@ def test_a_neuron_major_input_is_not_transposed_again(monkeypatch: pytest.Monkey
 
 class _PathsKernel:
     """A kernel stand-in whose spike products run the versions ``paths`` (None: a kernel built
-    before ``sign_paths``, which had only the AVX-512 version)."""
+    before ``vector_paths``, which had only the AVX-512 version)."""
 
     def __init__(self, paths: list[str] | None) -> None:
         if paths is not None:
-            self.sign_paths = lambda: paths
+            self.vector_paths = lambda: paths
 
 
 @pytest.mark.parametrize(

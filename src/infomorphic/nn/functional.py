@@ -125,18 +125,18 @@ def _csr_pattern(index: Tensor, n_inputs: int, dtype: torch.dtype) -> Tensor:
 def spike_kernel_vectorised(kernel: Any) -> bool:
     """Whether ``kernel``'s spike (bit) partner products run vectorised on this CPU.
 
-    They have an AVX-512 version, an AVX2 one and a portable scalar one (``kernel.sign_paths()``
+    They have an AVX-512 version, an AVX2 one and a portable scalar one (``kernel.vector_paths()``
     lists those this CPU runs, the fastest first).  The portable one is far slower than the float
     kernel on the same product (setup 2's lateral class, B = 1024, N = 2000, P = 100, one thread,
     on an AVX2-only AMD EPYC: forward 1.3 s against 0.04 s, backward 1.2 s against 0.02 s), so
     spikes take the float kernel unless a vector version runs.  Follows PyTorch's own CPU dispatch
     (``torch.backends.cpu.get_cpu_capability()``: ``"AVX512"`` or ``"AVX2"``; the environment
     variable ``ATEN_CPU_CAPABILITY`` can lower it to ``"DEFAULT"``).  A kernel built before the
-    AVX2 version (no ``sign_paths``) is vectorised only with AVX-512.  Every version gives the
+    AVX2 version (no ``vector_paths``) is vectorised only with AVX-512.  Every version gives the
     same bits as the float kernel, so the choice changes the speed only.
     """
     capability = torch.backends.cpu.get_cpu_capability()
-    paths = getattr(kernel, "sign_paths", None)
+    paths = getattr(kernel, "vector_paths", None)
     if paths is None:
         return capability == "AVX512"
     return capability in ("AVX2", "AVX512") and paths()[0] != "generic"

@@ -409,12 +409,51 @@ constexpr int64_t kLanes = 32;
 // multiply-adds, and g++ uses them in its AVX-512 clone (act_forward_float, act_backward_float), so
 // theta on a CPU with AVX-512 can differ in the last bit from theta on one without (as PyTorch's
 // own kernels and matrix products differ between instruction sets); on one CPU it is always the
-// same.
+// same.  (On a CPU with AVX2 but not AVX-512 the activation runs act_forward_avx2 /
+// act_backward_avx2 instead of the clones: the same operations, so the bits of the AVX2 clone.)
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #define INFOMORPHIC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define INFOMORPHIC_CLONES
 #endif
+
+// The hand-vectorised loops (the spike kernels, the activation on AVX2) come in versions per
+// instruction set, chosen at run time: "avx512", "avx2", and "generic" (the loops as written,
+// compiled for the baseline instruction set).  vector_paths(): those this CPU runs, the fastest
+// first; vector_path(name): "best" (the first of them) or one of them by name (tests).
+#if defined(INFOMORPHIC_AVX512)
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+#else
+bool has_avx512() { return false; }
+bool has_avx2() { return false; }
+#endif
+
+std::vector<std::string> vector_paths() {
+  std::vector<std::string> paths;
+  if (has_avx512()) paths.push_back("avx512");
+  if (has_avx2()) paths.push_back("avx2");
+  paths.push_back("generic");
+  return paths;
+}
+
+enum class VecPath { kAvx512, kAvx2, kGeneric };
+VecPath vector_path(const std::string& path) {
+  const auto paths = vector_paths();
+  const std::string chosen = path == "best" ? paths.front() : path;
+  if (std::find(paths.begin(), paths.end(), chosen) == paths.end()) {
+    std::string runs = "best";
+    for (const auto& name : paths) runs += ", " + name;
+    TORCH_CHECK(false, "the kernel's path '", path, "' does not run on this CPU; it runs: ", runs);
+  }
+  return chosen == "avx512" ? VecPath::kAvx512 : chosen == "avx2" ? VecPath::kAvx2 : VecPath::kGeneric;
+}
 
 struct Lanes {
   std::vector<double> mk, mtk, wc, pe, pet, lpe, lc, rr, racc, bk;
@@ -744,6 +783,51 @@ inline T sigmoid_v(T x) {
   return T(1) / (T(1) + exp_v(-x));
 }
 
+// s[e] = sigmoid_v(x[e]) for K floats, each step of exp_v a loop over the K elements: the same
+// operations on every element (the same bits), but the K / 8 vectors of a block are interleaved,
+// so the CPU overlaps their long chains of dependent operations.  Without this, the activation
+// on an AMD Zen 2 ran about 30 cycles per vector of 8 sigmoids, the latency of one chain (its
+// scheduler holds too few operations to overlap more than 3 vectors); with K = 32, 0.70x.
+template <int64_t K>
+inline __attribute__((always_inline)) void sigmoid_block(const float* __restrict x, float* __restrict s) {
+  float xs[K], t[K], fn[K], r[K], z[K], q[K];
+  int32_t n[K];
+  for (int64_t e = 0; e < K; ++e) xs[e] = std::min(std::max(-x[e], -80.0f), 80.0f);
+  for (int64_t e = 0; e < K; ++e) t[e] = xs[e] * 1.44269504088896341f + 0.5f;
+  for (int64_t e = 0; e < K; ++e) {
+    const int32_t m = static_cast<int32_t>(t[e]);
+    n[e] = m - static_cast<int32_t>(static_cast<float>(m) > t[e]);
+  }
+  for (int64_t e = 0; e < K; ++e) fn[e] = static_cast<float>(n[e]);
+  for (int64_t e = 0; e < K; ++e) {
+    const float a = xs[e] - fn[e] * 0.693359375f;
+    r[e] = a + fn[e] * 2.12194440e-4f;
+  }
+  for (int64_t e = 0; e < K; ++e) z[e] = r[e] * r[e];
+  for (int64_t e = 0; e < K; ++e) q[e] = 1.9875691500e-4f * r[e] + 1.3981999507e-3f;
+  for (int64_t e = 0; e < K; ++e) q[e] = q[e] * r[e] + 8.3334519073e-3f;
+  for (int64_t e = 0; e < K; ++e) q[e] = q[e] * r[e] + 4.1665795894e-2f;
+  for (int64_t e = 0; e < K; ++e) q[e] = q[e] * r[e] + 1.6666665459e-1f;
+  for (int64_t e = 0; e < K; ++e) q[e] = q[e] * r[e] + 5.0000001201e-1f;
+  for (int64_t e = 0; e < K; ++e) q[e] = q[e] * z[e] + r[e] + 1.0f;
+  for (int64_t e = 0; e < K; ++e) {
+    const int32_t bits = (n[e] + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    s[e] = 1.0f / (1.0f + q[e] * scale);
+  }
+}
+
+// s[e] = sigmoid_v(x[e]) for e < len: blocks of kSigmoidBlock when kBlocked (float), else one by one
+constexpr int64_t kSigmoidBlock = 32;
+template <typename T, bool kBlocked>
+inline __attribute__((always_inline)) void sigmoid_array(const T* __restrict x, T* __restrict s, int64_t len) {
+  int64_t e = 0;
+  if constexpr (kBlocked)
+    for (; e + kSigmoidBlock <= len; e += kSigmoidBlock) sigmoid_block<kSigmoidBlock>(x + e, s + e);
+  for (; e < len; ++e) s[e] = sigmoid_v<T>(x[e]);
+}
+
 constexpr int64_t kActBlock = 256;  // elements per inner block (kept in registers / L1)
 constexpr int64_t kActGrain = 16384;  // elements per parallel task
 
@@ -795,10 +879,16 @@ void act_check(const torch::Tensor& f, const std::vector<torch::Tensor>& mods) {
 // modulator without a loop over the modulators: with that loop, g++ (12, -O3) ran the third
 // modulator's pass in scalar code in some builds (a four-source neuron's activation took 6x the
 // time of a trivariate one in the kernel compiled on first use, not in the one built at install).
-template <typename T>
+template <typename T, bool kBlocked>
 inline __attribute__((always_inline)) void act_term(const T* __restrict f, const T* __restrict mi, int64_t len,
                                                     T* __restrict g, T* __restrict si, T a, T b, T c) {
-  if (si != nullptr) {
+  if constexpr (kBlocked) {  // the arguments, their sigmoids, then the terms (the same operations)
+    T arg[kActBlock], own[kActBlock];
+    T* __restrict sv = si != nullptr ? si : own;
+    for (int64_t e = 0; e < len; ++e) arg[e] = b * f[e] * mi[e];
+    sigmoid_array<T, true>(arg, sv, len);
+    for (int64_t e = 0; e < len; ++e) g[e] += a * sv[e] + c;
+  } else if (si != nullptr) {
     for (int64_t e = 0; e < len; ++e) {
       const T sv = sigmoid_v<T>(b * f[e] * mi[e]);
       si[e] = sv;
@@ -810,7 +900,7 @@ inline __attribute__((always_inline)) void act_term(const T* __restrict f, const
 }
 
 // g (the bracket) for one block: g[e] = k0 + sum_i term_i; s[i][e] = s_i when s is given.
-template <typename T>
+template <typename T, bool kBlocked>
 inline __attribute__((always_inline)) void act_bracket(const ActParams& q, const T* __restrict f, const T* const* m,
                                                        int64_t len, T* __restrict g, T (*s)[kActBlock]) {
   const T k0 = static_cast<T>(q.k0);
@@ -821,13 +911,13 @@ inline __attribute__((always_inline)) void act_bracket(const ActParams& q, const
     a[i] = static_cast<T>(q.centred[i] ? 2.0 * q.a[i] : q.a[i]);
     c[i] = static_cast<T>(q.centred[i] ? -q.a[i] : 0.0);
   }
-  act_term<T>(f, m[0], len, g, s != nullptr ? s[0] : nullptr, a[0], b[0], c[0]);
-  if (q.M > 1) act_term<T>(f, m[1], len, g, s != nullptr ? s[1] : nullptr, a[1], b[1], c[1]);
-  if (q.M > 2) act_term<T>(f, m[2], len, g, s != nullptr ? s[2] : nullptr, a[2], b[2], c[2]);
+  act_term<T, kBlocked>(f, m[0], len, g, s != nullptr ? s[0] : nullptr, a[0], b[0], c[0]);
+  if (q.M > 1) act_term<T, kBlocked>(f, m[1], len, g, s != nullptr ? s[1] : nullptr, a[1], b[1], c[1]);
+  if (q.M > 2) act_term<T, kBlocked>(f, m[2], len, g, s != nullptr ? s[2] : nullptr, a[2], b[2], c[2]);
 }
 
 // theta for elements [lo, hi) (m: the modulators' base pointers).
-template <typename T>
+template <typename T, bool kBlocked = false>
 inline __attribute__((always_inline)) void act_forward_range(const ActParams& q, const T* f, const T* const* m,
                                                              T* theta, int64_t lo, int64_t hi) {
   T g[kActBlock];
@@ -835,9 +925,15 @@ inline __attribute__((always_inline)) void act_forward_range(const ActParams& q,
     const int64_t len = std::min(kActBlock, hi - s0);
     const T* ms[3] = {m[0] + s0, m[1] ? m[1] + s0 : nullptr, m[2] ? m[2] + s0 : nullptr};
     const T* __restrict fb = f + s0;
-    act_bracket<T>(q, fb, ms, len, g, nullptr);
+    act_bracket<T, kBlocked>(q, fb, ms, len, g, nullptr);
     T* __restrict ob = theta + s0;
-    for (int64_t e = 0; e < len; ++e) ob[e] = sigmoid_v<T>(fb[e] * g[e]);
+    if constexpr (kBlocked) {
+      T arg[kActBlock];
+      for (int64_t e = 0; e < len; ++e) arg[e] = fb[e] * g[e];
+      sigmoid_array<T, true>(arg, ob, len);
+    } else {
+      for (int64_t e = 0; e < len; ++e) ob[e] = sigmoid_v<T>(fb[e] * g[e]);
+    }
   }
 }
 
@@ -856,7 +952,7 @@ inline __attribute__((always_inline)) void act_term_grad(const T* __restrict f, 
 }
 
 // g_f and g_m (gm: the modulators' gradient base pointers) for elements [lo, hi).
-template <typename T>
+template <typename T, bool kBlocked = false>
 inline __attribute__((always_inline)) void act_backward_range(const ActParams& q, const T* gt, const T* th, const T* f,
                                                               const T* const* m, T* gf, T* const* gm, int64_t lo,
                                                               int64_t hi) {
@@ -866,7 +962,7 @@ inline __attribute__((always_inline)) void act_backward_range(const ActParams& q
     const int64_t len = std::min(kActBlock, hi - s0);
     const T* ms[3] = {m[0] + s0, m[1] ? m[1] + s0 : nullptr, m[2] ? m[2] + s0 : nullptr};
     const T* __restrict fb = f + s0;
-    act_bracket<T>(q, fb, ms, len, g, s);
+    act_bracket<T, kBlocked>(q, fb, ms, len, g, s);
     const T* __restrict gtb = gt + s0;
     const T* __restrict thb = th + s0;
     for (int64_t e = 0; e < len; ++e) {
@@ -911,22 +1007,55 @@ struct FlushSubnormals {
 #endif
 };
 
-void act_forward_any(const ActParams& q, const float* f, const float* const* m, float* theta, int64_t lo, int64_t hi) {
+// The loops as written for the baseline instruction set (the "generic" path: the reference of the
+// tests), and, on CPUs with AVX2 but not AVX-512, with the sigmoids in interleaved blocks (no fused
+// multiply-adds, as the clones' AVX2 build: the same bits as both).
+void act_forward_plain(const ActParams& q, const float* f, const float* const* m, float* theta, int64_t lo,
+                       int64_t hi) {
+  act_forward_range<float>(q, f, m, theta, lo, hi);
+}
+void act_backward_plain(const ActParams& q, const float* gt, const float* th, const float* f, const float* const* m,
+                        float* gf, float* const* gm, int64_t lo, int64_t hi) {
+  act_backward_range<float>(q, gt, th, f, m, gf, gm, lo, hi);
+}
+#if defined(INFOMORPHIC_AVX512)
+__attribute__((target("avx2"))) void act_forward_avx2(const ActParams& q, const float* f, const float* const* m,
+                                                       float* theta, int64_t lo, int64_t hi) {
+  act_forward_range<float, true>(q, f, m, theta, lo, hi);
+}
+__attribute__((target("avx2"))) void act_backward_avx2(const ActParams& q, const float* gt, const float* th,
+                                                        const float* f, const float* const* m, float* gf,
+                                                        float* const* gm, int64_t lo, int64_t hi) {
+  act_backward_range<float, true>(q, gt, th, f, m, gf, gm, lo, hi);
+}
+#endif
+
+// path: vector_path's; "avx512" (the best on a CPU with it) runs the clones
+void act_forward_any(const ActParams& q, const float* f, const float* const* m, float* theta, int64_t lo, int64_t hi,
+                     VecPath path) {
   FlushSubnormals flush;
+#if defined(INFOMORPHIC_AVX512)
+  if (path == VecPath::kAvx2) return act_forward_avx2(q, f, m, theta, lo, hi);
+#endif
+  if (path == VecPath::kGeneric) return act_forward_plain(q, f, m, theta, lo, hi);
   act_forward_float(q, f, m, theta, lo, hi);
 }
 void act_forward_any(const ActParams& q, const double* f, const double* const* m, double* theta, int64_t lo,
-                     int64_t hi) {
+                     int64_t hi, VecPath) {
   FlushSubnormals flush;
   act_forward_range<double>(q, f, m, theta, lo, hi);
 }
 void act_backward_any(const ActParams& q, const float* gt, const float* th, const float* f, const float* const* m,
-                      float* gf, float* const* gm, int64_t lo, int64_t hi) {
+                      float* gf, float* const* gm, int64_t lo, int64_t hi, VecPath path) {
   FlushSubnormals flush;
+#if defined(INFOMORPHIC_AVX512)
+  if (path == VecPath::kAvx2) return act_backward_avx2(q, gt, th, f, m, gf, gm, lo, hi);
+#endif
+  if (path == VecPath::kGeneric) return act_backward_plain(q, gt, th, f, m, gf, gm, lo, hi);
   act_backward_float(q, gt, th, f, m, gf, gm, lo, hi);
 }
 void act_backward_any(const ActParams& q, const double* gt, const double* th, const double* f,
-                      const double* const* m, double* gf, double* const* gm, int64_t lo, int64_t hi) {
+                      const double* const* m, double* gf, double* const* gm, int64_t lo, int64_t hi, VecPath) {
   FlushSubnormals flush;
   act_backward_range<double>(q, gt, th, f, m, gf, gm, lo, hi);
 }
@@ -957,8 +1086,9 @@ void fill_broadcast(const T* v, int64_t sv, bool neuron_major, int64_t B, int64_
 }
 
 torch::Tensor act_forward(torch::Tensor f, std::vector<torch::Tensor> mods, double k0, std::vector<double> a,
-                          std::vector<double> b, std::vector<bool> centred) {
+                          std::vector<double> b, std::vector<bool> centred, const std::string& path) {
   act_check(f, mods);
+  const VecPath chosen = vector_path(path);
   const ActParams q = act_params(static_cast<int64_t>(mods.size()), k0, a, b, centred);
   f = dense_layout(f);
   const bool neuron_major = f.dim() == 2 && f.size(0) > 1 && f.size(1) > 1 && f.t().is_contiguous();
@@ -989,7 +1119,7 @@ torch::Tensor act_forward(torch::Tensor f, std::vector<torch::Tensor> mods, doub
             mc[i] = mp[i] + s0;
           }
         }
-        act_forward_any(q, fp + s0, mc, out + s0, 0, len);
+        act_forward_any(q, fp + s0, mc, out + s0, 0, len, chosen);
       }
     });
   });
@@ -999,8 +1129,9 @@ torch::Tensor act_forward(torch::Tensor f, std::vector<torch::Tensor> mods, doub
 // The gradients {g_f, g_m_1, ..., g_m_M} of sum(g_theta * theta) (theta from act_forward).
 std::vector<torch::Tensor> act_backward(torch::Tensor grad_theta, torch::Tensor theta, torch::Tensor f,
                                         std::vector<torch::Tensor> mods, double k0, std::vector<double> a,
-                                        std::vector<double> b, std::vector<bool> centred) {
+                                        std::vector<double> b, std::vector<bool> centred, const std::string& path) {
   act_check(f, mods);
+  const VecPath chosen = vector_path(path);
   const ActParams q = act_params(static_cast<int64_t>(mods.size()), k0, a, b, centred);
   TORCH_CHECK(grad_theta.sizes() == f.sizes() && theta.sizes() == f.sizes(), "theta and its gradient must have f's shape");
   f = dense_layout(f);
@@ -1021,7 +1152,7 @@ std::vector<torch::Tensor> act_backward(torch::Tensor grad_theta, torch::Tensor 
     const scalar_t* th = theta.data_ptr<scalar_t>();
     scalar_t* gf = grads[0].data_ptr<scalar_t>();
     at::parallel_for(0, f.numel(), kActGrain,
-                     [&](int64_t lo, int64_t hi) { act_backward_any(q, gt, th, fp, mp, gf, gm, lo, hi); });
+                     [&](int64_t lo, int64_t hi) { act_backward_any(q, gt, th, fp, mp, gf, gm, lo, hi, chosen); });
   });
   return grads;
 }
@@ -1600,11 +1731,6 @@ __attribute__((target("avx512f"))) void signs_backward_avx512(const uint64_t* wo
   }
 }
 
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-
 // The same two loops for CPUs with AVX2 but not AVX-512 (no mask registers): 8 samples per vector,
 // and a sample's +-w is w with its sign bit flipped under a 0 bit, the flips of a byte's 8 samples
 // read from a table of 256 vectors (8 KB, kept in L1).  -w by a flipped sign bit is exactly -w, so
@@ -1692,36 +1818,7 @@ __attribute__((target("avx2"))) void signs_backward_avx2(const uint64_t* words, 
   }
 }
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
-#else
-bool has_avx512() { return false; }
-bool has_avx2() { return false; }
 #endif
-
-// The versions of the spike products this CPU runs, the fastest first ("generic" always last).
-std::vector<std::string> sign_paths() {
-  std::vector<std::string> paths;
-  if (has_avx512()) paths.push_back("avx512");
-  if (has_avx2()) paths.push_back("avx2");
-  paths.push_back("generic");
-  return paths;
-}
-
-// path: "best" (the first of sign_paths) or one of sign_paths by name (tests).
-enum class SignPath { kAvx512, kAvx2, kGeneric };
-SignPath sign_path(const std::string& path) {
-  const auto paths = sign_paths();
-  const std::string chosen = path == "best" ? paths.front() : path;
-  if (std::find(paths.begin(), paths.end(), chosen) == paths.end()) {
-    std::string runs = "best";
-    for (const auto& name : paths) runs += ", " + name;
-    TORCH_CHECK(false, "the spike products' path '", path, "' does not run on this CPU; it runs: ", runs);
-  }
-  return chosen == "avx512" ? SignPath::kAvx512 : chosen == "avx2" ? SignPath::kAvx2 : SignPath::kGeneric;
-}
 
 }  // namespace
 
@@ -1824,7 +1921,7 @@ torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, t
   const float* vp = values.data_ptr<float>();
   const int64_t* ip = index.data_ptr<int64_t>();
   float* op = out.data_ptr<float>();
-  const SignPath chosen = sign_path(path);
+  const VecPath chosen = vector_path(path);
   const int64_t tiles = (N + kPartnerRows - 1) / kPartnerRows;
   at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> acc(kPartnerRows * kSignBlock);
@@ -1833,8 +1930,8 @@ torch::Tensor partner_forward_signs(torch::Tensor words, torch::Tensor values, t
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t j0 = t * kPartnerRows, rows = std::min(kPartnerRows, N - j0);
 #if defined(INFOMORPHIC_AVX512)
-        if (chosen == SignPath::kAvx512) signs_forward_avx512(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
-        else if (chosen == SignPath::kAvx2) signs_forward_avx2(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
+        if (chosen == VecPath::kAvx512) signs_forward_avx512(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
+        else if (chosen == VecPath::kAvx2) signs_forward_avx2(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
         else
 #endif
           signs_forward_generic(wp, W, vp, ip, P, j0, rows, e0, e1, acc.data());
@@ -1867,7 +1964,7 @@ torch::Tensor partner_backward_signs(torch::Tensor grad, torch::Tensor words, to
   const int64_t sb = grad.stride(0), sj = grad.stride(1);
   const int64_t* ip = index.data_ptr<int64_t>();
   float* vp = values.data_ptr<float>();
-  const SignPath chosen = sign_path(path);
+  const VecPath chosen = vector_path(path);
   const int64_t ld = (B + 15) / 16 * 16 + kDotLanes, tiles = (N + kPartnerRows - 1) / kPartnerRows;
   at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> gt(kPartnerRows * ld, 0.0f);  // the padding past B stays zero
@@ -1876,8 +1973,8 @@ torch::Tensor partner_backward_signs(torch::Tensor grad, torch::Tensor words, to
       for (int64_t b = 0; b < B; ++b)
         for (int64_t jj = 0; jj < rows; ++jj) gt[jj * ld + b] = gp[b * sb + (j0 + jj) * sj];
 #if defined(INFOMORPHIC_AVX512)
-      if (chosen == SignPath::kAvx512) signs_backward_avx512(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
-      else if (chosen == SignPath::kAvx2) signs_backward_avx2(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
+      if (chosen == VecPath::kAvx512) signs_backward_avx512(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
+      else if (chosen == VecPath::kAvx2) signs_backward_avx2(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
       else
 #endif
         signs_backward_generic(wp, W, gt.data(), ld, ip, P, B, j0, rows, vp);
@@ -2138,8 +2235,11 @@ torch::Tensor sample_signs(torch::Tensor theta, torch::Tensor state, bool generi
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("run", &sx_run, "I^sx sums per neuron and antichain and / or their gradient");
-  module.def("act_forward", &act_forward, "fused activation: theta = sigmoid(f * (k0 + sum_i term_i))");
-  module.def("act_backward", &act_backward, "gradients of the fused activation with respect to f and the modulators");
+  module.def("act_forward", &act_forward, "fused activation: theta = sigmoid(f * (k0 + sum_i term_i))", py::arg("f"),
+             py::arg("mods"), py::arg("k0"), py::arg("a"), py::arg("b"), py::arg("centred"), py::arg("path") = "best");
+  module.def("act_backward", &act_backward, "gradients of the fused activation with respect to f and the modulators",
+             py::arg("grad_theta"), py::arg("theta"), py::arg("f"), py::arg("mods"), py::arg("k0"), py::arg("a"),
+             py::arg("b"), py::arg("centred"), py::arg("path") = "best");
   module.def("transpose_tiled", &transpose_tiled, "x.T as a contiguous tensor (tiled copy, float / double)");
   module.def("partner_forward", &partner_forward, "out[b, j] = sum_p values[j, p] xt[index[j, p], b]",
              py::arg("xt"), py::arg("values"), py::arg("index"), py::arg("neuron_major") = false);
@@ -2150,7 +2250,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
              py::arg("neuron_major") = false);
   module.def("partner_backward_signs", &partner_backward_signs, "partner_backward on packed spikes",
              py::arg("grad"), py::arg("words"), py::arg("index"), py::arg("path") = "best");
-  module.def("sign_paths", &sign_paths, "the versions of the spike products this CPU runs, fastest first");
+  module.def("vector_paths", &vector_paths, "the instruction-set versions of the vector loops this CPU runs, fastest first");
   module.def("sample_signs", &sample_signs, "+-1 spikes of theta from a generator state (advanced), theta's layout",
              py::arg("theta"), py::arg("state"), py::arg("generic") = false);
   module.def("mt_uniform_", &mt_uniform_, "fill a float32 tensor as torch.rand would from a generator state (advanced)");
