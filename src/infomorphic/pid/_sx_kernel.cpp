@@ -2253,7 +2253,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
              py::arg("neuron_major") = false);
   module.def("partner_backward_signs", &partner_backward_signs, "partner_backward on packed spikes",
              py::arg("grad"), py::arg("words"), py::arg("index"), py::arg("path") = "best");
-  module.def("vector_paths", &vector_paths, "the instruction-set versions of the vector loops this CPU runs, fastest first");
+  module.def("vector_paths", &vector_paths, "the instruction-set versions of the vector loops this CPU runs");
   module.def("sample_signs", &sample_signs, "+-1 spikes of theta from a generator state (advanced), theta's layout",
              py::arg("theta"), py::arg("state"), py::arg("generic") = false);
   module.def("mt_uniform_", &mt_uniform_, "fill a float32 tensor as torch.rand would from a generator state (advanced)");
