@@ -758,48 +758,18 @@ namespace {
 // from it ever produces a subnormal number (each costs ~100 cycles on x86: with inputs of a few
 // units that made the whole kernel 2x slower); sigmoid then saturates at 1.8e-35 and 1 - 1.8e-35
 // (exactly 1 in float) instead of going on to 0.  Double uses std::exp, unclamped.
-inline float exp_v(float x) {
-  x = std::min(std::max(x, -80.0f), 80.0f);
-  const float t = x * 1.44269504088896341f + 0.5f;
-  int32_t n = static_cast<int32_t>(t);
-  n -= static_cast<int32_t>(static_cast<float>(n) > t);  // floor(t)
-  const float fn = static_cast<float>(n);
-  float r = x - fn * 0.693359375f;
-  r = r + fn * 2.12194440e-4f;
-  const float z = r * r;
-  float q = 1.9875691500e-4f;
-  q = q * r + 1.3981999507e-3f;
-  q = q * r + 8.3334519073e-3f;
-  q = q * r + 4.1665795894e-2f;
-  q = q * r + 1.6666665459e-1f;
-  q = q * r + 5.0000001201e-1f;
-  q = q * z + r + 1.0f;
-  const int32_t bits = (n + 127) << 23;  // 2^n, n in [-126, 127]
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return q * scale;
-}
-inline double exp_v(double x) { return std::exp(x); }
-
-template <typename T>
-inline T sigmoid_v(T x) {
-  return T(1) / (T(1) + exp_v(-x));
-}
-
-// s[e] = sigmoid_v(x[e]) for K floats, each step of exp_v a loop over the K elements: the same
-// operations on every element (the same bits), but the K / 8 vectors of a block are interleaved,
-// so the CPU overlaps their long chains of dependent operations.  Without this, the activation
-// on an AMD Zen 2 ran about 30 cycles per vector of 8 sigmoids, the latency of one chain (its
-// scheduler holds too few operations to overlap more than 3 vectors); with K = 32, 0.70x.
+// exp_v of K floats, each step a loop over the K elements.  exp_v is its K = 1 case (the loops
+// vanish); sigmoid_block calls it with K = 32: the same operations on every element (the same
+// bits), but the K / 8 vectors of a block interleaved step by step.
 template <int64_t K>
-inline __attribute__((always_inline)) void sigmoid_block(const float* __restrict x, float* __restrict s) {
+inline __attribute__((always_inline)) void exp_block(const float* __restrict x, float* __restrict out) {
   float xs[K], t[K], fn[K], r[K], z[K], q[K];
   int32_t n[K];
-  for (int64_t e = 0; e < K; ++e) xs[e] = std::min(std::max(-x[e], -80.0f), 80.0f);
+  for (int64_t e = 0; e < K; ++e) xs[e] = std::min(std::max(x[e], -80.0f), 80.0f);
   for (int64_t e = 0; e < K; ++e) t[e] = xs[e] * 1.44269504088896341f + 0.5f;
   for (int64_t e = 0; e < K; ++e) {
     const int32_t m = static_cast<int32_t>(t[e]);
-    n[e] = m - static_cast<int32_t>(static_cast<float>(m) > t[e]);
+    n[e] = m - static_cast<int32_t>(static_cast<float>(m) > t[e]);  // floor(t)
   }
   for (int64_t e = 0; e < K; ++e) fn[e] = static_cast<float>(n[e]);
   for (int64_t e = 0; e < K; ++e) {
@@ -814,11 +784,35 @@ inline __attribute__((always_inline)) void sigmoid_block(const float* __restrict
   for (int64_t e = 0; e < K; ++e) q[e] = q[e] * r[e] + 5.0000001201e-1f;
   for (int64_t e = 0; e < K; ++e) q[e] = q[e] * z[e] + r[e] + 1.0f;
   for (int64_t e = 0; e < K; ++e) {
-    const int32_t bits = (n[e] + 127) << 23;
+    const int32_t bits = (n[e] + 127) << 23;  // 2^n, n in [-126, 127]
     float scale;
     std::memcpy(&scale, &bits, sizeof(scale));
-    s[e] = 1.0f / (1.0f + q[e] * scale);
+    out[e] = q[e] * scale;
   }
+}
+
+inline float exp_v(float x) {
+  float y;
+  exp_block<1>(&x, &y);
+  return y;
+}
+inline double exp_v(double x) { return std::exp(x); }
+
+template <typename T>
+inline T sigmoid_v(T x) {
+  return T(1) / (T(1) + exp_v(-x));
+}
+
+// s[e] = sigmoid_v(x[e]) for K floats through exp_block<K>, so that the CPU overlaps the K / 8
+// vectors' long chains of dependent operations.  Without this, the activation on an AMD Zen 2 ran
+// about 30 cycles per vector of 8 sigmoids, the latency of one chain (its scheduler holds too few
+// operations to overlap more than 3 vectors); with K = 32, 0.70x.
+template <int64_t K>
+inline __attribute__((always_inline)) void sigmoid_block(const float* __restrict x, float* __restrict s) {
+  float neg[K], ex[K];
+  for (int64_t e = 0; e < K; ++e) neg[e] = -x[e];
+  exp_block<K>(neg, ex);
+  for (int64_t e = 0; e < K; ++e) s[e] = 1.0f / (1.0f + ex[e]);
 }
 
 // s[e] = sigmoid_v(x[e]) for e < len: blocks of kSigmoidBlock when kBlocked (float), else one by one
